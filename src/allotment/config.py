@@ -1,0 +1,32 @@
+"""Settings: every limit and path of a server lives here, with its default."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+__all__ = ("DEFAULT_CATALOG", "DEFAULT_MODEL_PRICES", "Settings")
+
+_REPO_DATA = Path(__file__).resolve().parents[2] / "data"
+DEFAULT_CATALOG = _REPO_DATA / "catalogs" / "demo.toml"
+DEFAULT_MODEL_PRICES = _REPO_DATA / "model_prices.toml"
+
+
+class Settings(msgspec.Struct, kw_only=True):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path("data")
+    catalog_path: Path = DEFAULT_CATALOG
+    model_prices_path: Path = DEFAULT_MODEL_PRICES
+    clock: Literal["system", "manual"] = "system"
+    api_keys: list[str] = msgspec.field(default_factory=list)  # given on the command line
+    account_mode: Literal["platform", "observe"] = "platform"  # AUTH-6 (b)
+    payment_terms_days: int = 0  # INV-5
+    request_body_size_max: int = 1_048_576  # bytes; larger bodies get 413
+    event_meta_size_max: int = 16_384  # EVT-6: serialised `meta` bytes
+    event_buffer_size_max: int = 100_000  # accepted events awaiting the analytics drain
+    audit_buffer_size_max: int = 100_000  # audit records awaiting the analytics drain
+    audit_key_window_size_max: int = 1_000_000  # ENT-32 audit de-duplication keys remembered
+    timer_interval_s: float = 1.0  # longest sleep of the sweep that fires due transitions

@@ -1,0 +1,97 @@
+"""Commands: what a caller asks of one customer. A closed tagged union."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+
+from allotment.domain.credits import GrantSource
+from allotment.domain.state import Profile
+
+__all__ = (
+    "Command",
+    "CostInput",
+    "EvaluateEntitlement",
+    "GrantCredits",
+    "MarkInvoicePaid",
+    "RecordUsage",
+    "RegisterCustomer",
+    "Subscribe",
+    "Tick",
+)
+
+
+class _Command(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+    pass
+
+
+class RegisterCustomer(_Command, tag="register_customer"):
+    external_id: str
+    profile: Profile
+
+
+class Subscribe(_Command, tag="subscribe"):
+    plan_id: uuid.UUID
+    grace_period_days: int = 3  # SUB-12
+
+
+class MarkInvoicePaid(_Command, tag="mark_invoice_paid"):
+    invoice_id: uuid.UUID
+
+
+class CostInput(msgspec.Struct, frozen=True, kw_only=True):
+    model: str
+    model_provider: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+class RecordUsage(_Command, tag="record_usage"):
+    """One usage event. `feature_key` is already resolved from featureId/featureKey, if any."""
+
+    idempotency_key: str
+    event_name: str
+    occurred_at: datetime
+    units: Decimal = Decimal(1)
+    feature_key: str | None = None
+    subscription_id: uuid.UUID | None = None
+    entitlement_id: uuid.UUID | None = None
+    invoice_id: uuid.UUID | None = None
+    cost_amount: Decimal | None = None
+    revenue_amount: Decimal | None = None
+    cost_input: CostInput | None = None
+    flow_id: str | None = None
+    meta: dict[str, Any] | None = None
+
+
+class EvaluateEntitlement(_Command, tag="evaluate_entitlement"):
+    """A check (GET) when `requested_units` is None; a simulation (POST with track) otherwise."""
+
+    feature_key: str
+    requested_units: Decimal | None = None
+
+
+class GrantCredits(_Command, tag="grant_credits"):
+    denomination: str
+    amount: Decimal
+    source: GrantSource
+    expires_at: datetime | None = None
+
+
+class Tick(_Command, tag="tick"):
+    """Apply whatever is due by now and nothing else (SCH-1)."""
+
+
+Command = (
+    RegisterCustomer
+    | Subscribe
+    | MarkInvoicePaid
+    | RecordUsage
+    | EvaluateEntitlement
+    | GrantCredits
+    | Tick
+)

@@ -1,0 +1,77 @@
+"""`decide`: what a command means for one customer, as facts and a reply. Pure: no I/O, no
+clock, no mutation. The actor applies the facts with `evolve` in the same turn."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import assert_never
+
+from allotment.domain.commands import (
+    Command,
+    EvaluateEntitlement,
+    GrantCredits,
+    MarkInvoicePaid,
+    RecordUsage,
+    RegisterCustomer,
+    Subscribe,
+    Tick,
+)
+from allotment.domain.context import Outcome, TurnContext
+from allotment.domain.entitlement import evaluate
+from allotment.domain.facts import CustomerProfileSet
+from allotment.domain.grants import PoolDefaults, grant_facts
+from allotment.domain.metering import record_usage
+from allotment.domain.replies import Done, Rejected, RejectionKind
+from allotment.domain.state import CustomerSource, CustomerState
+from allotment.domain.subscriptions import mark_invoice_paid, subscribe
+
+__all__ = ("decide",)
+
+
+def decide(state: CustomerState, command: Command, ctx: TurnContext) -> Outcome:
+    """Decide `command` against `state` at `ctx.now`. Due transitions must already be applied."""
+    match command:
+        case EvaluateEntitlement():
+            return Outcome(evaluate(state, ctx.catalog, command.feature_key, command.requested_units))
+        case RecordUsage():
+            return record_usage(state, command, ctx)
+        case Subscribe():
+            return subscribe(state, command.plan_id, command.grace_period_days, ctx)
+        case MarkInvoicePaid():
+            return mark_invoice_paid(state, command.invoice_id, ctx)
+        case RegisterCustomer():
+            return _register(state, command, ctx)
+        case GrantCredits():
+            return _grant_credits(state, command, ctx)
+        case Tick():
+            return Outcome(Done())
+        case _:
+            assert_never(command)
+
+
+def _register(state: CustomerState, command: RegisterCustomer, ctx: TurnContext) -> Outcome:
+    """CUS-5/CUS-6: a second registration conflicts; an auto-created customer gets its profile."""
+    if state.source is CustomerSource.API:
+        return Outcome(Rejected(kind=RejectionKind.CONFLICT, message="Customer already exists."))
+    fact = CustomerProfileSet(at=ctx.now, external_id=command.external_id, profile=command.profile)
+    return Outcome(Done(), [fact])
+
+
+def _grant_credits(state: CustomerState, command: GrantCredits, ctx: TurnContext) -> Outcome:
+    """An administrative grant (PURCHASE, PROMOTION, MANUAL) into the denomination's pool."""
+    if command.expires_at is not None and command.expires_at <= ctx.now:
+        return Outcome(Rejected(kind=RejectionKind.INVALID, message="expiresAt: must be in the future."))
+    pool = state.pools.get(command.denomination)
+    if pool is not None and pool.status == "ARCHIVED":
+        return Outcome(Rejected(kind=RejectionKind.INVALID, message="denomination: the pool is archived."))
+    model = ctx.catalog.model_for_denomination(command.denomination)
+    defaults = (
+        PoolDefaults.from_model(model, model.currency, None) if model is not None
+        else PoolDefaults("USD", None)
+    )  # fmt: skip
+    balances: dict[str, Decimal] = {}
+    facts = grant_facts(
+        state, ctx, command.denomination, command.amount, command.source, defaults, balances,
+        expires_at=command.expires_at,
+    )  # fmt: skip
+    return Outcome(Done(), facts)

@@ -1,0 +1,167 @@
+"""`evolve`: apply one fact to the customer state. Total, deterministic and safe to replay.
+
+It is the only code that changes a `CustomerState`.
+"""
+
+from __future__ import annotations
+
+import bisect
+from typing import assert_never
+
+import msgspec
+
+from allotment.domain.credits import (
+    RECENT_TRANSACTIONS_MAX,
+    CreditGrant,
+    CreditPool,
+    CreditTransaction,
+    PoolStatus,
+    burn_order_key,
+)
+from allotment.domain.facts import (
+    CreditPoolOpened,
+    CreditsDebited,
+    CreditsExpired,
+    CreditsGranted,
+    CustomerCreated,
+    CustomerProfileSet,
+    Fact,
+    InvoiceIssued,
+    InvoiceStatusChanged,
+    SubscriptionStarted,
+    UsageRecorded,
+)
+from allotment.domain.money import ZERO
+from allotment.domain.schedule import next_due
+from allotment.domain.state import CustomerSource, CustomerState, UsageCounter
+from allotment.domain.subscriptions import derive_access
+
+__all__ = ("evolve", "new_customer")
+
+
+def new_customer(fact: CustomerCreated) -> CustomerState:
+    """The state of a customer that exists from `fact` on."""
+    return CustomerState(
+        id=fact.customer_id,
+        external_id=fact.external_id,
+        source=fact.source,
+        created_at=fact.at,
+        modified_at=fact.at,
+        profile=fact.profile,
+        stripe_customer_id=fact.stripe_customer_id,
+    )
+
+
+def evolve(state: CustomerState, fact: Fact) -> None:
+    """Apply `fact` to `state` in place."""
+    match fact:
+        case UsageRecorded():
+            _record_usage(state, fact)
+            return  # the hot path: no modifiedAt churn, no schedule change
+        case CreditsDebited():
+            _debit(state, fact.denomination, fact.transaction)
+            return
+        case CustomerCreated():
+            raise AssertionError("CustomerCreated starts a state; use new_customer")
+        case CustomerProfileSet():
+            state.external_id = fact.external_id
+            state.profile = fact.profile
+            state.source = CustomerSource.API
+        case SubscriptionStarted():
+            state.subscriptions[fact.subscription.id] = fact.subscription
+        case InvoiceIssued():
+            state.invoices[fact.invoice.id] = fact.invoice
+            _refresh_access(state, fact.invoice.subscription_id, fact)
+        case InvoiceStatusChanged():
+            invoice = state.invoices[fact.invoice_id]
+            state.invoices[invoice.id] = msgspec.structs.replace(
+                invoice, status=fact.status, modified_at=fact.at
+            )
+            _refresh_access(state, invoice.subscription_id, fact)
+        case CreditPoolOpened():
+            state.pools[fact.denomination] = CreditPool(
+                id=fact.pool_id, customer_id=state.id, denomination=fact.denomination,
+                name=fact.name, currency=fact.currency, hard_limit=fact.hard_limit,
+                rollover_policy=fact.rollover_policy, rollover_cap=fact.rollover_cap,
+                status=PoolStatus.ACTIVE, created_at=fact.at, modified_at=fact.at,
+            )  # fmt: skip
+        case CreditsGranted():
+            _grant(state, fact)
+        case CreditsExpired():
+            _debit(state, fact.denomination, fact.transaction)
+        case _:
+            assert_never(fact)
+    state.modified_at = fact.at
+    state.next_due_at = next_due(state)
+
+
+def _record_usage(state: CustomerState, fact: UsageRecorded) -> None:
+    state.last_event_at = fact.at
+    if fact.subscription_id is None or fact.period_start is None or fact.feature_key is None:
+        return
+    counters = state.usage.setdefault(fact.subscription_id, {})
+    counter = counters.get(fact.feature_key)
+    if counter is None:
+        counter = counters[fact.feature_key] = UsageCounter()
+    bucket = fact.period_start
+    counter.used[bucket] = counter.used.get(bucket, ZERO) + fact.units
+    if fact.billable_units:
+        counter.unbilled[bucket] = counter.unbilled.get(bucket, ZERO) + fact.billable_units
+
+
+def _refresh_access(state: CustomerState, subscription_id: object, fact: Fact) -> None:
+    sub = state.subscriptions.get(subscription_id)  # type: ignore[call-overload]
+    if sub is None:
+        return
+    access = derive_access(sub, state.invoices.values())
+    if access is not sub.access:
+        state.subscriptions[sub.id] = msgspec.structs.replace(sub, access=access, modified_at=fact.at)
+
+
+def _grant(state: CustomerState, fact: CreditsGranted) -> None:
+    pool = state.pools[fact.denomination]
+    grant = CreditGrant(
+        id=fact.grant_id, amount=fact.amount, remaining=fact.amount, source=fact.source,
+        subscription_id=fact.subscription_id, granted_at=fact.at, expires_at=fact.expires_at,
+    )  # fmt: skip
+    bisect.insort(pool.grants, grant, key=burn_order_key)
+    pool.balance += fact.amount
+    pool.total_granted += fact.amount
+    if pool.status is PoolStatus.DEPLETED and pool.balance > 0:
+        pool.status = PoolStatus.ACTIVE
+    _remember(pool, fact.transaction)
+    if fact.period_key is not None and fact.subscription_id is not None:
+        sub = state.subscriptions[fact.subscription_id]
+        state.subscriptions[sub.id] = msgspec.structs.replace(
+            sub, credit_periods_granted=sub.credit_periods_granted | {fact.period_key}
+        )
+
+
+def _debit(state: CustomerState, denomination: str, transaction: CreditTransaction) -> None:
+    """A DEBIT or EXPIRATION: the amount leaves one grant."""
+    pool = state.pools[denomination]
+    amount = -transaction.amount
+    for index, grant in enumerate(pool.grants):
+        if grant.id == transaction.grant_id:
+            grant.remaining -= amount
+            if grant.remaining <= 0:
+                del pool.grants[index]  # spent grants live on in the ledger only
+            break
+    else:
+        raise AssertionError(f"grant {transaction.grant_id} is not live in pool {pool.id}")
+    pool.balance -= amount
+    if transaction.type == "EXPIRATION":
+        pool.total_expired += amount
+    else:
+        pool.total_consumed += amount
+    if pool.balance <= 0 and pool.status is PoolStatus.ACTIVE:
+        pool.status = PoolStatus.DEPLETED
+    pool.modified_at = transaction.created_at
+    _remember(pool, transaction)
+
+
+def _remember(pool: CreditPool, transaction: CreditTransaction) -> None:
+    pool.recent_transactions.append(transaction)
+    if len(pool.recent_transactions) > RECENT_TRANSACTIONS_MAX:
+        del pool.recent_transactions[0]
+    pool.modified_at = transaction.created_at

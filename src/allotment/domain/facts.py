@@ -1,0 +1,135 @@
+"""Facts: what a turn decided, as the journal will store it. A closed tagged union.
+
+Tags are explicit and stable so that renaming a class never breaks a journal written before.
+Facts never alias state: `evolve` builds its own objects from them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+
+from allotment.domain.catalog import RolloverPolicy
+from allotment.domain.credits import CreditTransaction, GrantSource
+from allotment.domain.state import CustomerSource, Invoice, InvoiceStatus, Profile, Subscription
+
+__all__ = (
+    "CreditPoolOpened",
+    "CreditsDebited",
+    "CreditsExpired",
+    "CreditsGranted",
+    "CustomerCreated",
+    "CustomerProfileSet",
+    "Fact",
+    "InvoiceIssued",
+    "InvoiceStatusChanged",
+    "SubscriptionStarted",
+    "UsageRecorded",
+)
+
+
+class _Fact(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+    at: datetime
+
+
+class CustomerCreated(_Fact, tag="customer_created"):
+    customer_id: uuid.UUID
+    external_id: str | None
+    source: CustomerSource
+    profile: Profile = Profile()
+    stripe_customer_id: str | None = None
+
+
+class CustomerProfileSet(_Fact, tag="customer_profile_set"):
+    """CUS-6: an auto-created customer registered through the API."""
+
+    external_id: str
+    profile: Profile
+
+
+class SubscriptionStarted(_Fact, tag="subscription_started"):
+    subscription: Subscription
+
+
+class InvoiceIssued(_Fact, tag="invoice_issued"):
+    invoice: Invoice
+
+
+class InvoiceStatusChanged(_Fact, tag="invoice_status_changed"):
+    invoice_id: uuid.UUID
+    status: InvoiceStatus
+
+
+class CreditPoolOpened(_Fact, tag="credit_pool_opened"):
+    pool_id: uuid.UUID
+    denomination: str
+    name: str
+    currency: str
+    hard_limit: bool | None
+    rollover_policy: RolloverPolicy
+    rollover_cap: Decimal | None
+
+
+class CreditsGranted(_Fact, tag="credits_granted"):
+    denomination: str
+    grant_id: uuid.UUID
+    amount: Decimal
+    source: GrantSource
+    expires_at: datetime | None
+    subscription_id: uuid.UUID | None
+    period_key: str | None  # CRD-12: "DENOM@periodStart" for plan allocations
+    transaction: CreditTransaction
+
+
+class CreditsDebited(_Fact, tag="credits_debited"):
+    denomination: str
+    grant_id: uuid.UUID
+    transaction: CreditTransaction
+
+
+class CreditsExpired(_Fact, tag="credits_expired"):
+    denomination: str
+    grant_id: uuid.UUID
+    transaction: CreditTransaction
+
+
+class UsageRecorded(_Fact, tag="usage_recorded"):
+    """One accepted usage event (EVT-*), with everything analytics needs."""
+
+    idempotency_key: str
+    event_name: str
+    occurred_at: datetime
+    units: Decimal
+    feature_key: str | None = None
+    subscription_id: uuid.UUID | None = None
+    period_start: datetime | None = None  # the usage bucket; None when not counted
+    billable_units: Decimal = Decimal(0)  # units not covered by credits (INV-37)
+    over_limit: bool = False
+    cost_amount: Decimal | None = None
+    revenue_amount: Decimal | None = None
+    model: str | None = None
+    model_provider: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    flow_id: str | None = None
+    entitlement_id: uuid.UUID | None = None
+    invoice_id: uuid.UUID | None = None
+    meta: dict[str, Any] | None = None
+
+
+Fact = (
+    CustomerCreated
+    | CustomerProfileSet
+    | SubscriptionStarted
+    | InvoiceIssued
+    | InvoiceStatusChanged
+    | CreditPoolOpened
+    | CreditsGranted
+    | CreditsDebited
+    | CreditsExpired
+    | UsageRecorded
+)

@@ -1,0 +1,183 @@
+"""The customer aggregate: profile, subscriptions, invoices, usage counters and credit pools.
+
+`CustomerState` is a mutable container owned by exactly one actor and changed only by
+`evolve`. Entities that replies hand out (Subscription, Invoice) are frozen and replaced whole;
+the hot, per-event parts (usage counters, pools) are updated in place, because copying the
+aggregate on every event would cost more than the whole entitlement check.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+
+from allotment.domain.credits import CreditPool
+
+__all__ = (
+    "AccessState",
+    "CancelMode",
+    "ChangeStatus",
+    "ChangeType",
+    "CustomerSource",
+    "CustomerState",
+    "Invoice",
+    "InvoiceItem",
+    "InvoiceStatus",
+    "InvoiceType",
+    "Profile",
+    "ScheduledChange",
+    "Subscription",
+    "UsageCounter",
+)
+
+
+class CustomerSource(enum.StrEnum):
+    API = "API"
+    EVENT_AUTO_CREATED = "EVENT_AUTO_CREATED"
+
+
+class AccessState(enum.StrEnum):
+    """SUB-3. Only ACTIVE grants entitlements."""
+
+    PENDING_PAYMENT = "PENDING_PAYMENT"
+    ACTIVE = "ACTIVE"
+    SUSPENDED = "SUSPENDED"
+    ENDED = "ENDED"
+
+
+class CancelMode(enum.StrEnum):
+    IMMEDIATE = "IMMEDIATE"
+    END_OF_PERIOD = "END_OF_PERIOD"
+
+
+class ChangeType(enum.StrEnum):
+    UPGRADE = "UPGRADE"
+    DOWNGRADE = "DOWNGRADE"
+
+
+class ChangeStatus(enum.StrEnum):
+    PENDING = "PENDING"
+    COMPLETED = "COMPLETED"
+    CANCELLED = "CANCELLED"
+    FAILED = "FAILED"
+
+
+class InvoiceStatus(enum.StrEnum):
+    PENDING = "PENDING"
+    DUE = "DUE"
+    PAST_DUE = "PAST_DUE"
+    PAID = "PAID"
+    VOID = "VOID"
+    CANCELLED = "CANCELLED"
+    CANCELLED_PROCESSED = "CANCELLED_PROCESSED"
+    ADJUSTMENT_OPEN = "ADJUSTMENT_OPEN"
+    ADJUSTMENT_PAID = "ADJUSTMENT_PAID"
+
+
+class InvoiceType(enum.StrEnum):
+    INITIAL = "INITIAL"
+    RENEWAL = "RENEWAL"
+    ADJUSTMENT = "ADJUSTMENT"
+    CREDIT = "CREDIT"
+
+
+class Profile(msgspec.Struct, frozen=True, kw_only=True):
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+    phone_number: str | None = None
+    address: str | None = None
+
+
+class ScheduledChange(msgspec.Struct, frozen=True, kw_only=True):
+    id: uuid.UUID
+    type: ChangeType
+    from_plan_id: uuid.UUID
+    to_plan_id: uuid.UUID
+    status: ChangeStatus
+    effective_at: datetime
+    created_at: datetime
+
+
+class Subscription(msgspec.Struct, frozen=True, kw_only=True):
+    id: uuid.UUID
+    plan_id: uuid.UUID
+    interval_months: int
+    billing_anchor_day: int
+    grace_period_days: int
+    first_period_start: datetime  # origin of the period grid; plan changes keep it
+    current_period_start: datetime
+    current_period_end: datetime
+    initial_invoice_id: uuid.UUID
+    access: AccessState  # derived from invoices (SUB-3); cached because every check reads it
+    created_at: datetime
+    modified_at: datetime
+    cancel_mode: CancelMode | None = None
+    cancel_effective_at: datetime | None = None
+    cancelled_at: datetime | None = None
+    scheduled_change: ScheduledChange | None = None
+    credit_periods_granted: frozenset[str] = frozenset()  # CRD-12 keys "DENOM@periodStart"
+    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+
+    @property
+    def live(self) -> bool:
+        return self.access is not AccessState.ENDED
+
+
+class InvoiceItem(msgspec.Struct, frozen=True, kw_only=True):
+    id: uuid.UUID
+    charge_amount: Decimal
+    description: str
+    created_at: datetime
+
+
+class Invoice(msgspec.Struct, frozen=True, kw_only=True):
+    id: uuid.UUID
+    subscription_id: uuid.UUID
+    type: InvoiceType
+    status: InvoiceStatus
+    amount: Decimal
+    currency: str
+    due_date: datetime
+    period_start: datetime
+    period_end: datetime
+    items: tuple[InvoiceItem, ...]
+    created_at: datetime
+    modified_at: datetime
+
+
+class UsageCounter(msgspec.Struct, kw_only=True):
+    """Usage of one feature under one subscription, bucketed by the period containing each
+    event's `occurredAt` (ENT-20, AMB-23).
+
+    `used` feeds limits; `unbilled` holds the units not covered by credits that no finalised
+    invoice has billed yet (INV-30, INV-37).
+    """
+
+    used: dict[datetime, Decimal] = msgspec.field(default_factory=dict)
+    unbilled: dict[datetime, Decimal] = msgspec.field(default_factory=dict)
+
+
+class CustomerState(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    external_id: str | None
+    source: CustomerSource
+    created_at: datetime
+    modified_at: datetime
+    profile: Profile = Profile()
+    stripe_customer_id: str | None = None
+    subscriptions: dict[uuid.UUID, Subscription] = msgspec.field(default_factory=dict)
+    invoices: dict[uuid.UUID, Invoice] = msgspec.field(default_factory=dict)
+    pools: dict[str, CreditPool] = msgspec.field(default_factory=dict)  # by denomination
+    usage: dict[uuid.UUID, dict[str, UsageCounter]] = msgspec.field(default_factory=dict)
+    last_event_at: datetime | None = None
+    next_due_at: datetime | None = None  # cached `schedule.next_due`; checked on every turn
+
+    def live_subscriptions(self) -> list[Subscription]:
+        """Live subscriptions, oldest first (CUS-12); dicts keep creation order."""
+        return [s for s in self.subscriptions.values() if s.live]

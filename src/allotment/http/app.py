@@ -1,0 +1,84 @@
+"""`create_app`: the one place that assembles routes, auth, errors, OpenAPI and the lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar, Router
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+
+from allotment.config import Settings
+from allotment.http.auth import ApiKeyMiddleware
+from allotment.http.errors import exception_handlers
+from allotment.http.routes import (
+    admin,
+    billing,
+    credits,
+    customers,
+    entitlements,
+    events,
+    health,
+    plans,
+    subscriptions,
+)
+from allotment.persistence.keys import KeyStore
+from allotment.runtime.system import ActorSystem
+
+__all__ = ("create_app",)
+
+_OPENAPI = OpenAPIConfig(
+    title="allotment — Tanso Client API",
+    version="1.0.0",
+    description="The Tanso Client API served by allotment. Every response is an envelope "
+    "`{success, data?, error?}`; null fields are omitted.",
+    components=Components(
+        security_schemes={
+            "BearerAuth": SecurityScheme(
+                type="http", scheme="bearer",
+                description="Pass your API key as a Bearer token. Keys are prefixed with `sk_test_` for the sandbox environment.",
+            ),
+            "ApiKeyAuth": SecurityScheme(
+                type="apiKey", name="X-API-Key", security_scheme_in="header",
+                description="Alternatively, pass your API key in the `X-API-Key` header.",
+            ),
+        }
+    ),
+    security=[{"BearerAuth": []}, {"ApiKeyAuth": []}],
+    use_handler_docstrings=True,
+)  # fmt: skip
+
+CLIENT_ROUTES = [
+    customers.create_customer, customers.get_customer, subscriptions.create_subscription,
+    plans.list_plans, entitlements.check_entitlement, entitlements.evaluate_entitlement,
+    events.ingest_event, billing.list_invoices, billing.mark_invoice_paid,
+    billing.create_checkout_session, credits.list_credit_pools,
+]  # fmt: skip
+ADMIN_ROUTES = [
+    admin.get_catalog, admin.put_catalog, admin.grant_credits, admin.get_clock, admin.advance_clock,
+]  # fmt: skip
+
+
+def create_app(settings: Settings, system: ActorSystem, keys: KeyStore) -> Litestar:
+    """The ASGI app for `system`, authenticating against `keys`."""
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        async with system.running():
+            yield
+
+    return Litestar(
+        route_handlers=[
+            Router("/api/v1/client", route_handlers=CLIENT_ROUTES, tags=["Client API"]),
+            Router("/api/v1/admin", route_handlers=ADMIN_ROUTES, tags=["Admin"]),
+            health.health,
+        ],
+        middleware=[ApiKeyMiddleware(keys, settings.account_mode)],
+        exception_handlers=exception_handlers,  # type: ignore[arg-type]
+        openapi_config=_OPENAPI,
+        lifespan=[lifespan],
+        request_max_body_size=settings.request_body_size_max,
+        state={"system": system, "settings": settings},  # type: ignore[arg-type]
+        logging_config=None,
+    )

@@ -1,0 +1,61 @@
+"""What a route needs from the app: the caller's shard, settings and the system."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+from litestar.di import Provide
+from litestar.openapi.datastructures import ResponseSpec
+
+from allotment.config import Settings
+from allotment.http.auth import api_key_of
+from allotment.http.schemas import ApiResponseError
+from allotment.runtime.shard import LocalShard
+from allotment.runtime.system import ActorSystem
+
+__all__ = ("documents_body", "errors", "settings_of", "shard_of", "system_of")
+
+AnyRequest = Request[Any, Any, Any]
+
+_DESCRIPTIONS = {
+    400: "Invalid request or state; `error.message` names the field",
+    401: "Invalid or missing API key.",
+    403: "Access denied.",
+    404: "Referenced resource not found",
+    409: "Duplicate",
+}
+
+
+def system_of(request: AnyRequest) -> ActorSystem:
+    system: ActorSystem = request.app.state["system"]
+    return system
+
+
+def settings_of(request: AnyRequest) -> Settings:
+    settings: Settings = request.app.state["settings"]
+    return settings
+
+
+def shard_of(request: AnyRequest) -> LocalShard:
+    """The shard of the caller's environment: sandbox and live keys see disjoint data."""
+    return system_of(request).shard(api_key_of(request.scope).environment)
+
+
+def errors(*codes: int) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for error responses, all in the error envelope."""
+    return {
+        code: ResponseSpec(data_container=ApiResponseError, description=_DESCRIPTIONS[code])
+        for code in codes
+    }
+
+
+def documents_body(body_type: type[Any]) -> dict[str, Provide]:
+    """A dependency that is never resolved and exists only so the OpenAPI document shows the
+    request body: handlers decode the raw body themselves, strictly and with exact decimals."""
+
+    def body(data: Any) -> None:
+        raise AssertionError("documentation only")
+
+    body.__annotations__["data"] = body_type
+    return {"request_body_schema": Provide(body, sync_to_thread=False)}

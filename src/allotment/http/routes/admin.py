@@ -1,0 +1,106 @@
+"""The admin API: catalog, credit grants and the manual clock. Admin-scoped keys only."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from litestar import Response, get, post, put
+
+from allotment.domain.catalog_document import CatalogDocument, CatalogInvalid, to_document
+from allotment.domain.commands import GrantCredits
+from allotment.domain.credits import GrantSource
+from allotment.domain.replies import Rejected
+from allotment.http.context import AnyRequest, documents_body, errors, shard_of, system_of
+from allotment.http.errors import ApiError, json_response, raise_rejection
+from allotment.http.mapping import pool_dto
+from allotment.http.schemas import AdminCreditGrantRequest, ClockAdvanceRequest
+from allotment.http.validation import check_decimal, decode_body
+from allotment.runtime.shard import CustomerLookup
+from allotment.runtime.system import ClockNotManual
+
+__all__ = ("advance_clock", "get_catalog", "get_clock", "grant_credits", "put_catalog")
+
+_ADMIN = {"scope": "admin"}
+_NOT_MANUAL = "The clock can only be read or moved when the server runs with --clock manual."
+
+
+def _ok(data: Any, status: int = 200) -> Response[bytes]:
+    return json_response({"success": True, "data": data}, status)
+
+
+@get("/catalog", operation_id="getCatalog", opt=_ADMIN, responses=errors(401, 403))
+async def get_catalog(request: AnyRequest) -> Response[bytes]:
+    return _ok(to_document(shard_of(request).catalog))
+
+
+@put(
+    "/catalog", operation_id="upsertCatalog", opt=_ADMIN,
+    dependencies=documents_body(CatalogDocument), responses=errors(400, 401, 403),
+)  # fmt: skip
+async def put_catalog(request: AnyRequest) -> Response[bytes]:
+    document = decode_body(await request.body(), CatalogDocument)
+    try:
+        catalog = shard_of(request).upsert_catalog(document)
+    except CatalogInvalid as invalid:
+        raise ApiError(400, f"Invalid catalog: {invalid.errors[0]}", "; ".join(invalid.errors)) from None
+    return _ok(to_document(catalog))
+
+
+@post(
+    "/credits/grants", operation_id="grantCredits", status_code=201, opt=_ADMIN,
+    dependencies=documents_body(AdminCreditGrantRequest), responses=errors(400, 401, 403, 404),
+)  # fmt: skip
+async def grant_credits(request: AnyRequest) -> Response[bytes]:
+    body = decode_body(await request.body(), AdminCreditGrantRequest)
+    amount = check_decimal("amount", body.amount, positive=True)
+    lookup = CustomerLookup(external_id=body.customerReferenceId)
+    shard = shard_of(request)
+    command = GrantCredits(
+        denomination=body.denomination, amount=amount, source=GrantSource(body.source),
+        expires_at=body.expiresAt,
+    )  # fmt: skip
+    reply = await shard.command(lookup, command)
+    if isinstance(reply, Rejected):
+        raise_rejection(reply)
+    pool = await shard.read(
+        lookup,
+        lambda state, _c, _n: pool_dto(state.pools[body.denomination], grants=True, transactions=True),
+    )
+    return _ok(pool, 201)
+
+
+def _clock_data(request: AnyRequest) -> dict[str, Any]:
+    return {"now": system_of(request).clock.now(), "mode": "manual"}
+
+
+@get("/clock", operation_id="getClock", opt=_ADMIN, responses=errors(400, 401, 403))
+async def get_clock(request: AnyRequest) -> Response[bytes]:
+    if not system_of(request).clock.manual:
+        raise ApiError(400, _NOT_MANUAL)
+    return _ok(_clock_data(request))
+
+
+@post(
+    "/clock/advance", operation_id="advanceClock", status_code=200, opt=_ADMIN,
+    dependencies=documents_body(ClockAdvanceRequest), responses=errors(400, 401, 403),
+)  # fmt: skip
+async def advance_clock(request: AnyRequest) -> Response[bytes]:
+    system = system_of(request)
+    if not system.clock.manual:
+        raise ApiError(400, _NOT_MANUAL)
+    body = decode_body(await request.body(), ClockAdvanceRequest)
+    if (body.seconds is None) == (body.to is None):
+        raise ApiError(400, "Invalid request body: send exactly one of 'seconds' or 'to'.")
+    now = system.clock.now()
+    target = now + timedelta(seconds=body.seconds) if body.seconds is not None else body.to
+    assert target is not None
+    try:
+        updated = await system.advance_clock(target)
+    except ClockNotManual:
+        raise ApiError(400, _NOT_MANUAL) from None
+    except ValueError:
+        raise ApiError(400, "Invalid field 'to': the clock only moves forward.") from None
+    return _ok({**_clock_data(request), "customersUpdated": updated})
+
+

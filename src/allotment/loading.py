@@ -1,0 +1,58 @@
+"""Reading the catalog and the model price table from TOML files (decimals stay exact)."""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from allotment.domain.catalog import Catalog
+from allotment.domain.catalog_document import CatalogDocument, build_catalog, empty_catalog
+from allotment.domain.cost import ModelPrice, PriceTable
+
+__all__ = ("load_catalog", "load_price_table")
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    with path.open("rb") as file:
+        return tomllib.load(file, parse_float=Decimal)
+
+
+def load_catalog(path: Path, now: datetime | None = None) -> Catalog:
+    """Load and validate a catalog file.
+
+    Raises:
+        CatalogInvalid: the document breaks PLN-10; the message names each field and key.
+        msgspec.ValidationError: the document has the wrong shape (unknown or mistyped field).
+    """
+    document = msgspec.convert(_read_toml(path), type=CatalogDocument)
+    return build_catalog(document, empty_catalog(), now or datetime.now(UTC))
+
+
+class _PriceDoc(msgspec.Struct, forbid_unknown_fields=True):
+    provider: str
+    inputPerMillion: Decimal
+    outputPerMillion: Decimal
+
+
+class _PriceTableDoc(msgspec.Struct, forbid_unknown_fields=True):
+    asOf: str
+    models: dict[str, _PriceDoc]
+
+
+def load_price_table(path: Path) -> PriceTable:
+    doc = msgspec.convert(_read_toml(path), type=_PriceTableDoc)
+    return PriceTable(
+        as_of=doc.asOf,
+        models={
+            name: ModelPrice(
+                model=name, provider=p.provider.lower(),
+                input_per_million=p.inputPerMillion, output_per_million=p.outputPerMillion,
+            )
+            for name, p in doc.models.items()
+        },
+    )  # fmt: skip

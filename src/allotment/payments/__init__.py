@@ -1,0 +1,3 @@
+"""Payment adapters. The only package allowed to import `stripe`."""
+
+__all__: tuple[str, ...] = ()
