@@ -221,7 +221,9 @@ def _build_plan(
     for ldoc in pdoc.features:
         if any(link.feature_key == ldoc.featureKey for link in links):
             errors.append(f"{where}.features[{ldoc.featureKey}]: feature linked more than once")
-        links.append(_build_link(errors, f"{where}.features[{ldoc.featureKey}]", ldoc, features, models))
+        links.append(
+            _build_link(errors, f"{where}.features[{ldoc.featureKey}]", ldoc, features, models)
+        )
     allocations = tuple(
         _build_allocation(errors, where, pdoc, adoc, previous, models, now)
         for adoc in pdoc.creditAllocations
@@ -295,20 +297,22 @@ def _build_tiers(errors: list[str], where: str, tdocs: list[TierDoc]) -> tuple[P
         _check_non_negative(errors, f"{where}.tiers[{i}].flatFee", tdoc.flatFee)
         if tdoc.upTo.is_infinite() and tdoc.upTo > 0:
             if not last:
-                errors.append(f"{where}.tiers[{i}].upTo: only the last tier may be \"inf\"")
+                errors.append(f'{where}.tiers[{i}].upTo: only the last tier may be "inf"')
             up_to = None
         else:
             up_to = tdoc.upTo
             if not up_to.is_finite():
-                errors.append(f"{where}.tiers[{i}].upTo: must be a number or \"inf\"")
+                errors.append(f'{where}.tiers[{i}].upTo: must be a number or "inf"')
                 continue
             if last:
-                errors.append(f"{where}.tiers[{i}].upTo: the last tier must be \"inf\"")
+                errors.append(f'{where}.tiers[{i}].upTo: the last tier must be "inf"')
             if up_to <= previous_up_to:
                 errors.append(f"{where}.tiers[{i}].upTo: tiers must be strictly increasing")
             previous_up_to = up_to
         tiers.append(
-            PriceTier(up_to=up_to, price_per_unit=tdoc.pricePerUnit, flat_fee=tdoc.flatFee or Decimal(0))
+            PriceTier(
+                up_to=up_to, price_per_unit=tdoc.pricePerUnit, flat_fee=tdoc.flatFee or Decimal(0)
+            )
         )
     return tuple(tiers)
 
@@ -332,7 +336,11 @@ def _build_allocation(
     if sum(1 for a in pdoc.creditAllocations if a.creditModelKey == adoc.creditModelKey) > 1:
         errors.append(f"{here}: credit model allocated more than once")
     allocation_id = stable_id("allocation", f"{pdoc.key}/{adoc.creditModelKey}")
-    old = next((a for a in previous.credit_allocations if a.id == allocation_id), None) if previous else None
+    old = (
+        next((a for a in previous.credit_allocations if a.id == allocation_id), None)
+        if previous
+        else None
+    )
     return CreditAllocation(
         id=allocation_id,
         credit_model_key=adoc.creditModelKey,

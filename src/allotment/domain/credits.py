@@ -118,7 +118,9 @@ def burn_order_key(grant: CreditGrant) -> tuple[bool, datetime, datetime]:
     return (never, grant.expires_at or grant.granted_at, grant.granted_at)
 
 
-def plan_debit(pool: CreditPool, requested: Decimal, now: datetime) -> list[tuple[CreditGrant, Decimal]]:
+def plan_debit(
+    pool: CreditPool, requested: Decimal, now: datetime
+) -> list[tuple[CreditGrant, Decimal]]:
     """Which grants a debit of `requested` credits draws from, and how much from each (CRD-31).
 
     The amount covered is min(requested, live balance); a FROZEN or ARCHIVED pool covers

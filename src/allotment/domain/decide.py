@@ -32,7 +32,9 @@ def decide(state: CustomerState, command: Command, ctx: TurnContext) -> Outcome:
     """Decide `command` against `state` at `ctx.now`. Due transitions must already be applied."""
     match command:
         case EvaluateEntitlement():
-            return Outcome(evaluate(state, ctx.catalog, command.feature_key, command.requested_units))
+            return Outcome(
+                evaluate(state, ctx.catalog, command.feature_key, command.requested_units)
+            )
         case RecordUsage():
             return record_usage(state, command, ctx)
         case Subscribe():
@@ -60,10 +62,14 @@ def _register(state: CustomerState, command: RegisterCustomer, ctx: TurnContext)
 def _grant_credits(state: CustomerState, command: GrantCredits, ctx: TurnContext) -> Outcome:
     """An administrative grant (PURCHASE, PROMOTION, MANUAL) into the denomination's pool."""
     if command.expires_at is not None and command.expires_at <= ctx.now:
-        return Outcome(Rejected(kind=RejectionKind.INVALID, message="expiresAt: must be in the future."))
+        return Outcome(
+            Rejected(kind=RejectionKind.INVALID, message="expiresAt: must be in the future.")
+        )
     pool = state.pools.get(command.denomination)
     if pool is not None and pool.status == "ARCHIVED":
-        return Outcome(Rejected(kind=RejectionKind.INVALID, message="denomination: the pool is archived."))
+        return Outcome(
+            Rejected(kind=RejectionKind.INVALID, message="denomination: the pool is archived.")
+        )
     model = ctx.catalog.model_for_denomination(command.denomination)
     defaults = (
         PoolDefaults.from_model(model, model.currency, None) if model is not None

@@ -153,7 +153,9 @@ def _simulate(
     projected = used + requested
     exceeds = limit is not None and projected > limit
     if hard_burn_rate is not None:
-        balance = pool.balance if pool is not None and pool.status is not PoolStatus.FROZEN else ZERO
+        balance = (
+            pool.balance if pool is not None and pool.status is not PoolStatus.FROZEN else ZERO
+        )
         exceeds = exceeds or round_credits(requested * hard_burn_rate) > balance
     return Simulation(
         requested_usage=requested,

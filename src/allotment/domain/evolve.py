@@ -115,7 +115,9 @@ def _refresh_access(state: CustomerState, subscription_id: object, fact: Fact) -
         return
     access = derive_access(sub, state.invoices.values())
     if access is not sub.access:
-        state.subscriptions[sub.id] = msgspec.structs.replace(sub, access=access, modified_at=fact.at)
+        state.subscriptions[sub.id] = msgspec.structs.replace(
+            sub, access=access, modified_at=fact.at
+        )
 
 
 def _grant(state: CustomerState, fact: CreditsGranted) -> None:

@@ -35,8 +35,13 @@ def record_usage(state: CustomerState, cmd: RecordUsage, ctx: TurnContext) -> Ou
     over_limit, message = False, None
     bucket = None
     billable = ZERO
-    if sub is not None and link is not None and feature_key is not None and (
-        sub.access is AccessState.ACTIVE  # EVT-24, EVT-46: otherwise stored, never counted
+    if (
+        sub is not None
+        and link is not None
+        and feature_key is not None
+        and (
+            sub.access is AccessState.ACTIVE  # EVT-24, EVT-46: otherwise stored, never counted
+        )
     ):
         bucket = bucket_for(sub, cmd.occurred_at)
         used_after = used_units(state, sub, feature_key, link.reset_mode)
@@ -83,7 +88,10 @@ def _check_references(state: CustomerState, cmd: RecordUsage, ctx: TurnContext) 
         return _invalid("subscriptionId: no such subscription for this customer.")
     if cmd.invoice_id is not None and cmd.invoice_id not in state.invoices:
         return _invalid("invoiceId: no such invoice for this customer.")
-    if cmd.entitlement_id is not None and _entitlement_feature(state, cmd.entitlement_id, ctx) is None:
+    if (
+        cmd.entitlement_id is not None
+        and _entitlement_feature(state, cmd.entitlement_id, ctx) is None
+    ):
         return _invalid("entitlementId: no such entitlement for this customer.")
     return None
 

@@ -51,7 +51,9 @@ def due_facts(state: CustomerState, ctx: TurnContext) -> list[Fact]:
         deadline = _grace_deadline(state, invoice)
         if deadline is not None and deadline <= ctx.now:
             due.append(
-                InvoiceStatusChanged(at=deadline, invoice_id=invoice.id, status=InvoiceStatus.PAST_DUE)
+                InvoiceStatusChanged(
+                    at=deadline, invoice_id=invoice.id, status=InvoiceStatus.PAST_DUE
+                )
             )
     for pool in state.pools.values():
         balance = pool.balance
@@ -68,7 +70,9 @@ def due_facts(state: CustomerState, ctx: TurnContext) -> list[Fact]:
             balance -= grant.remaining
             due.append(
                 CreditsExpired(
-                    at=grant.expires_at, denomination=pool.denomination, grant_id=grant.id,
+                    at=grant.expires_at,
+                    denomination=pool.denomination,
+                    grant_id=grant.id,
                     transaction=transaction,
                 )
             )

@@ -13,7 +13,9 @@ from allotment.domain.state import CustomerState, Subscription
 __all__ = ("bucket_for", "used_units")
 
 
-def used_units(state: CustomerState, sub: Subscription, feature_key: str, mode: ResetMode) -> Decimal:
+def used_units(
+    state: CustomerState, sub: Subscription, feature_key: str, mode: ResetMode
+) -> Decimal:
     """`used` for one feature under one subscription.
 
     `reset` counts the current period's bucket; `accumulate` counts every bucket from the

@@ -39,6 +39,8 @@ def _presented_key(scope: Scope) -> str | None:
 
 
 class ApiKeyMiddleware(ASGIMiddleware):
+    exclude_path_pattern = ("^/schema",)  # the OpenAPI document and its viewers are public
+
     def __init__(self, keys: KeyStore, account_mode: str) -> None:
         self._keys = keys
         self._observe = account_mode == "observe"
@@ -56,7 +58,9 @@ class ApiKeyMiddleware(ASGIMiddleware):
         key = self._keys.authenticate(presented) if presented else None
         if key is None:
             raise ApiError(401, UNAUTHORIZED)  # AUTH-5: never says which case applied
-        needed = opt.get("scope") or ("client:write" if scope["method"] in _WRITE_METHODS else "client:read")
+        needed = opt.get("scope") or (
+            "client:write" if scope["method"] in _WRITE_METHODS else "client:read"
+        )
         if needed not in key.scopes or (self._observe and opt.get("platform")):
             raise ApiError(403, FORBIDDEN)
         scope["state"]["api_key"] = key

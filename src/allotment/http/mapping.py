@@ -71,8 +71,13 @@ def customer_dto(state: CustomerState) -> CustomerDto:
     )  # fmt: skip
 
 
-def _change_dto(change: ScheduledChange, sub: Subscription, catalog: Catalog) -> SubscriptionScheduledChangeDto:
-    from_plan, to_plan = catalog.plans.get(change.from_plan_id), catalog.plans.get(change.to_plan_id)
+def _change_dto(
+    change: ScheduledChange, sub: Subscription, catalog: Catalog
+) -> SubscriptionScheduledChangeDto:
+    from_plan, to_plan = (
+        catalog.plans.get(change.from_plan_id),
+        catalog.plans.get(change.to_plan_id),
+    )
     return SubscriptionScheduledChangeDto(
         id=change.id, type=change.type.value, subscriptionId=sub.id,
         fromPlan=plan_dto(from_plan) if from_plan else None,
@@ -100,7 +105,9 @@ def subscription_dto(
     )  # fmt: skip
 
 
-def invoice_dto(invoice: Invoice, subscription: SubscriptionDto | None, *, items: bool = False) -> InvoiceDto:
+def invoice_dto(
+    invoice: Invoice, subscription: SubscriptionDto | None, *, items: bool = False
+) -> InvoiceDto:
     return InvoiceDto(
         id=invoice.id, amount=invoice.amount, currency=invoice.currency,
         status=invoice.status.value, dueDate=invoice.due_date, subscription=subscription,
@@ -120,7 +127,9 @@ def invoice_dto(invoice: Invoice, subscription: SubscriptionDto | None, *, items
     )  # fmt: skip
 
 
-def pool_dto(pool: CreditPool, *, grants: bool = False, transactions: bool = False) -> CreditPoolDto:
+def pool_dto(
+    pool: CreditPool, *, grants: bool = False, transactions: bool = False
+) -> CreditPoolDto:
     return CreditPoolDto(
         id=pool.id, name=pool.name, denomination=pool.denomination, currency=pool.currency,
         balance=pool.balance, totalGranted=pool.total_granted, totalConsumed=pool.total_consumed,
@@ -152,7 +161,9 @@ def _visible_pools(state: CustomerState) -> list[CreditPool]:
     return [p for p in state.pools.values() if p.status != "ARCHIVED"]  # CUS-13
 
 
-def project_customer(state: CustomerState, catalog: Catalog, now: datetime) -> CustomerClientResponse:
+def project_customer(
+    state: CustomerState, catalog: Catalog, now: datetime
+) -> CustomerClientResponse:
     """getCustomer (CUS-11..CUS-14)."""
     del now
     pools = _visible_pools(state)
@@ -181,7 +192,9 @@ def pools_projector(
 
     def project(state: CustomerState, catalog: Catalog, now: datetime) -> list[CreditPoolDto]:
         del catalog, now
-        return [pool_dto(p, grants=grants, transactions=transactions) for p in _visible_pools(state)]
+        return [
+            pool_dto(p, grants=grants, transactions=transactions) for p in _visible_pools(state)
+        ]
 
     return project
 

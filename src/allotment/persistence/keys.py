@@ -59,11 +59,15 @@ class KeyStore:
     def __len__(self) -> int:
         return len(self._keys)
 
-    def add(self, key: str, scopes: tuple[str, ...] = ALL_SCOPES, *, persist: bool = False) -> ApiKey:
+    def add(
+        self, key: str, scopes: tuple[str, ...] = ALL_SCOPES, *, persist: bool = False
+    ) -> ApiKey:
         """Register `key`. Raises ValueError for a key without a known prefix."""
         environment = environment_of(key)
         if environment is None:
-            raise ValueError("API keys start with sk_test_ or sk_live_ and are at least 24 characters")
+            raise ValueError(
+                "API keys start with sk_test_ or sk_live_ and are at least 24 characters"
+            )
         record = ApiKey(
             digest=_digest(key), environment=environment, scopes=scopes,
             hint=f"{key[:8]}…{key[-4:]}", created_at=datetime.now(UTC),

@@ -28,7 +28,13 @@ from allotment.domain.context import TurnContext
 from allotment.domain.cost import PriceTable
 from allotment.domain.entitlement import unknown_customer_decision
 from allotment.domain.evolve import new_customer
-from allotment.domain.facts import CustomerCreated, Fact, InvoiceIssued, SubscriptionStarted, UsageRecorded
+from allotment.domain.facts import (
+    CustomerCreated,
+    Fact,
+    InvoiceIssued,
+    SubscriptionStarted,
+    UsageRecorded,
+)
 from allotment.domain.replies import Decision, Done, Rejected, RejectionKind, Reply, UsageAccepted
 from allotment.domain.state import CustomerSource, CustomerState, Profile
 from allotment.persistence.ports import Journal
@@ -200,7 +206,11 @@ class LocalShard:
         return await self._turn(self._actors[owner], command, self._context())
 
     async def evaluate(
-        self, external_id: str, feature_key: str, requested: Decimal | None, audit: EvaluationContext
+        self,
+        external_id: str,
+        feature_key: str,
+        requested: Decimal | None,
+        audit: EvaluationContext,
     ) -> Decision:
         """checkEntitlement / evaluateEntitlement, writing the audit record (ENT-30..ENT-34)."""
         actor = self._find(CustomerLookup(external_id=external_id))

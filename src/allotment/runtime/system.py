@@ -80,16 +80,21 @@ class ActorSystem:
             ValueError: `to` is in the past.
         """
         if not isinstance(self.clock, ManualClock):
-            raise ClockNotManual("The clock can only be moved when the server runs with --clock manual.")
+            raise ClockNotManual(
+                "The clock can only be moved when the server runs with --clock manual."
+            )
         self.clock.advance_to(to)
         return await self.run_due()
 
     def statistics(self) -> list[ShardStatistics]:
         return [
             ShardStatistics(
-                environment=env, customers=shard.customer_count(),
-                event_keys=len(shard.event_keys), timers=len(shard._timers),
-                events=shard.events.statistics(), audits=shard.audits.statistics(),
+                environment=env,
+                customers=shard.customer_count(),
+                event_keys=len(shard.event_keys),
+                timers=len(shard._timers),
+                events=shard.events.statistics(),
+                audits=shard.audits.statistics(),
             )  # fmt: skip
             for env, shard in self._shards.items()
         ]
@@ -97,7 +102,8 @@ class ActorSystem:
     async def _sweep(self) -> None:
         while True:
             next_at = min(
-                (t for s in self._shards.values() if (t := s.next_timer()) is not None), default=None
+                (t for s in self._shards.values() if (t := s.next_timer()) is not None),
+                default=None,
             )
             delay = self._timer_interval_s
             if next_at is not None:

@@ -43,7 +43,9 @@ async def put_catalog(request: AnyRequest) -> Response[bytes]:
     try:
         catalog = shard_of(request).upsert_catalog(document)
     except CatalogInvalid as invalid:
-        raise ApiError(400, f"Invalid catalog: {invalid.errors[0]}", "; ".join(invalid.errors)) from None
+        raise ApiError(
+            400, f"Invalid catalog: {invalid.errors[0]}", "; ".join(invalid.errors)
+        ) from None
     return _ok(to_document(catalog))
 
 
@@ -65,7 +67,9 @@ async def grant_credits(request: AnyRequest) -> Response[bytes]:
         raise_rejection(reply)
     pool = await shard.read(
         lookup,
-        lambda state, _c, _n: pool_dto(state.pools[body.denomination], grants=True, transactions=True),
+        lambda state, _c, _n: pool_dto(
+            state.pools[body.denomination], grants=True, transactions=True
+        ),
     )
     return _ok(pool, 201)
 
@@ -102,5 +106,3 @@ async def advance_clock(request: AnyRequest) -> Response[bytes]:
     except ValueError:
         raise ApiError(400, "Invalid field 'to': the clock only moves forward.") from None
     return _ok({**_clock_data(request), "customersUpdated": updated})
-
-

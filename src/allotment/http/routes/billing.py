@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Response, get, post
+from litestar.params import FromPath
 
 from allotment.domain.commands import MarkInvoicePaid
 from allotment.domain.replies import Rejected
@@ -24,8 +25,12 @@ __all__ = ("create_checkout_session", "list_invoices", "mark_invoice_paid")
     "/billing/invoices/{externalClientCustomerId:str}", operation_id="listCustomerInvoices",
     opt={"platform": True}, responses=errors(401, 403, 404),
 )  # fmt: skip
-async def list_invoices(request: AnyRequest, externalClientCustomerId: str) -> Response[ApiResponseInvoiceList]:
-    data = await shard_of(request).read(CustomerLookup(external_id=externalClientCustomerId), project_invoices)
+async def list_invoices(
+    request: AnyRequest, externalClientCustomerId: FromPath[str]
+) -> Response[ApiResponseInvoiceList]:
+    data = await shard_of(request).read(
+        CustomerLookup(external_id=externalClientCustomerId), project_invoices
+    )
     if data is None:
         raise ApiError(404, "Customer not found.")  # INV-27
     return json_response(ApiResponseInvoiceList(success=True, data=data))
@@ -35,7 +40,9 @@ async def list_invoices(request: AnyRequest, externalClientCustomerId: str) -> R
     "/billing/invoices/{invoiceId:str}/mark-paid", operation_id="markInvoicePaid",
     status_code=200, opt={"platform": True}, responses=errors(400, 401, 403, 404),
 )  # fmt: skip
-async def mark_invoice_paid(request: AnyRequest, invoiceId: str) -> Response[ApiResponseVoid]:
+async def mark_invoice_paid(
+    request: AnyRequest, invoiceId: FromPath[str]
+) -> Response[ApiResponseVoid]:
     invoice_id = parse_uuid("invoiceId", invoiceId)  # INV-23
     reply = await shard_of(request).command_on_owner(
         invoice_id, MarkInvoicePaid(invoice_id=invoice_id), "Invoice not found."
@@ -50,7 +57,7 @@ async def mark_invoice_paid(request: AnyRequest, invoiceId: str) -> Response[Api
     status_code=200, opt={"platform": True}, responses=errors(400, 401, 403, 404),
 )  # fmt: skip
 async def create_checkout_session(
-    request: AnyRequest, invoiceId: str
+    request: AnyRequest, invoiceId: FromPath[str]
 ) -> Response[ApiResponseStripeCheckoutSession]:
     del invoiceId  # STR-1: the Stripe check comes before the invoice lookup
     shard_of(request)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from litestar import Response, get
-from litestar.params import Parameter
+from litestar.params import FromPath, QueryParameter
 
 from allotment.http.context import AnyRequest, errors, shard_of
 from allotment.http.errors import ApiError, json_response
@@ -22,17 +24,23 @@ _EXPANSIONS = frozenset({"grants", "transactions"})
 )  # fmt: skip
 async def list_credit_pools(
     request: AnyRequest,
-    externalClientCustomerId: str,
-    expand: str | None = Parameter(
-        query="expand", default=None, required=False,
-        description="Extension: comma-separated `grants` (burn-down order) and `transactions` (ledger)",
-    ),
+    externalClientCustomerId: FromPath[str],
+    expand: Annotated[
+        str | None,
+        QueryParameter(
+            name="expand",
+            required=False,
+            description="Extension: comma-separated `grants` (burn-down order) and `transactions` (ledger)",
+        ),
+    ] = None,
 ) -> Response[ApiResponseCreditPoolList]:
     wanted = {part.strip() for part in expand.split(",")} - {""} if expand else set()
     if wanted - _EXPANSIONS:
         raise ApiError(400, "Invalid query 'expand': allowed values are grants, transactions.")
     projector = pools_projector(grants="grants" in wanted, transactions="transactions" in wanted)
-    data = await shard_of(request).read(CustomerLookup(external_id=externalClientCustomerId), projector)
+    data = await shard_of(request).read(
+        CustomerLookup(external_id=externalClientCustomerId), projector
+    )
     if data is None:
         raise ApiError(404, "Customer not found.")
     return json_response(ApiResponseCreditPoolList(success=True, data=data))

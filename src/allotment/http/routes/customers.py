@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Response, get, post
+from litestar.params import FromPath
 
 from allotment.domain.replies import Rejected
 from allotment.domain.state import Profile
@@ -26,9 +27,13 @@ def _external_id(body: CustomerRequest) -> str:
     """CUS-2: `externalClientCustomerId` or its alias `customerReferenceId`, exactly one value."""
     a, b = body.externalClientCustomerId, body.customerReferenceId
     if a is None and b is None:
-        raise ApiError(400, "Invalid field 'externalClientCustomerId': required (or customerReferenceId).")
+        raise ApiError(
+            400, "Invalid field 'externalClientCustomerId': required (or customerReferenceId)."
+        )
     if a is not None and b is not None and a != b:
-        raise ApiError(400, "Invalid field 'customerReferenceId': conflicts with externalClientCustomerId.")
+        raise ApiError(
+            400, "Invalid field 'customerReferenceId': conflicts with externalClientCustomerId."
+        )
     return a if a is not None else b  # type: ignore[return-value]
 
 
@@ -53,7 +58,7 @@ async def create_customer(request: AnyRequest) -> Response[ApiResponseVoid]:
     responses=errors(401, 403, 404),
 )  # fmt: skip
 async def get_customer(
-    request: AnyRequest, externalClientCustomerId: str
+    request: AnyRequest, externalClientCustomerId: FromPath[str]
 ) -> Response[ApiResponseCustomerClientResponse]:
     lookup = CustomerLookup(external_id=externalClientCustomerId)
     data = await shard_of(request).read(lookup, project_customer)

@@ -6,6 +6,7 @@ import uuid
 from decimal import Decimal
 
 from litestar import Response, get, post
+from litestar.params import FromPath
 
 from allotment.http.context import AnyRequest, documents_body, errors, shard_of
 from allotment.http.errors import ApiError, json_response
@@ -25,7 +26,7 @@ _PATH_LENGTH_MAX = 255
     opt={"platform": True}, responses=errors(401, 403),
 )  # fmt: skip
 async def check_entitlement(
-    request: AnyRequest, customerReferenceId: str
+    request: AnyRequest, customerReferenceId: FromPath[str]
 ) -> Response[ApiResponseEntitlementResponse]:
     feature_key: str = request.path_params["feature-key"]
     if len(customerReferenceId) > _PATH_LENGTH_MAX or len(feature_key) > _PATH_LENGTH_MAX:

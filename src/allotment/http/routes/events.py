@@ -4,16 +4,28 @@ from __future__ import annotations
 
 from datetime import UTC
 from decimal import Decimal
+from typing import Annotated
 
 from litestar import Response, post
-from litestar.params import Parameter
+from litestar.params import HeaderParameter
 
 from allotment.domain.commands import CostInput, RecordUsage
 from allotment.domain.money import round_usage
 from allotment.domain.replies import Rejected, UsageAccepted
-from allotment.http.context import AnyRequest, documents_body, errors, settings_of, shard_of, system_of
+from allotment.http.context import (
+    AnyRequest,
+    documents_body,
+    errors,
+    settings_of,
+    shard_of,
+    system_of,
+)
 from allotment.http.errors import ENCODER, ApiError, json_response, raise_rejection
-from allotment.http.schemas import ApiResponseEventIngestionResponse, EventIngestionResponse, EventRequest
+from allotment.http.schemas import (
+    ApiResponseEventIngestionResponse,
+    EventIngestionResponse,
+    EventRequest,
+)
 from allotment.http.validation import check_decimal, decode_body
 from allotment.runtime.shard import CustomerLookup
 
@@ -30,7 +42,10 @@ def _idempotency_key(header: str | None, body: EventRequest) -> str:
         return header.strip()
     if body.eventIdempotencyKey is not None and body.eventIdempotencyKey.strip():
         return body.eventIdempotencyKey.strip()
-    raise ApiError(400, "Invalid field 'eventIdempotencyKey': required unless the X-Idempotency-Key header is sent.")
+    raise ApiError(
+        400,
+        "Invalid field 'eventIdempotencyKey': required unless the X-Idempotency-Key header is sent.",
+    )
 
 
 def _lookup(body: EventRequest) -> CustomerLookup:
@@ -62,16 +77,25 @@ def _optional_amount(name: str, value: Decimal | None) -> Decimal | None:
 )  # fmt: skip
 async def ingest_event(
     request: AnyRequest,
-    idempotency_header: str | None = Parameter(header="X-Idempotency-Key", default=None, required=False),
+    idempotency_header: Annotated[
+        str | None, HeaderParameter(name="X-Idempotency-Key", required=False)
+    ] = None,
 ) -> Response[ApiResponseEventIngestionResponse]:
     body = decode_body(await request.body(), EventRequest)
     key = _idempotency_key(idempotency_header, body)
     lookup = _lookup(body)
-    units = round_usage(check_decimal("usageUnits", body.usageUnits if body.usageUnits is not None else Decimal(1)))
-    if body.meta is not None and len(ENCODER.encode(body.meta)) > settings_of(request).event_meta_size_max:
+    units = round_usage(
+        check_decimal("usageUnits", body.usageUnits if body.usageUnits is not None else Decimal(1))
+    )
+    if (
+        body.meta is not None
+        and len(ENCODER.encode(body.meta)) > settings_of(request).event_meta_size_max
+    ):
         raise ApiError(400, "Invalid field 'meta': larger than 16 KB when serialised.")  # EVT-6
     cost_input = body.costInput
-    occurred_at = body.occurredAt.astimezone(UTC) if body.occurredAt else system_of(request).clock.now()
+    occurred_at = (
+        body.occurredAt.astimezone(UTC) if body.occurredAt else system_of(request).clock.now()
+    )
     command = RecordUsage(
         idempotency_key=key, event_name=body.eventName, occurred_at=occurred_at, units=units,
         feature_key=body.featureKey, subscription_id=body.subscriptionId,

@@ -14,5 +14,8 @@ __all__ = ("health",)
 async def health(request: AnyRequest) -> Response[bytes]:
     system = system_of(request)
     return json_response(
-        {"success": True, "data": {"status": "ok", "now": system.clock.now(), "shards": system.statistics()}}
+        {
+            "success": True,
+            "data": {"status": "ok", "now": system.clock.now(), "shards": system.statistics()},
+        }
     )

@@ -27,7 +27,9 @@ DEFAULT_GRACE_PERIOD_DAYS = 3  # SUB-12
     opt={"platform": True}, dependencies=documents_body(ClientSubscriptionRequest),
     responses=errors(400, 401, 403, 404, 409),
 )  # fmt: skip
-async def create_subscription(request: AnyRequest) -> Response[ApiResponseSubscribedCustomerResponse]:
+async def create_subscription(
+    request: AnyRequest,
+) -> Response[ApiResponseSubscribedCustomerResponse]:
     body = decode_body(await request.body(), ClientSubscriptionRequest)
     grace = body.gracePeriod if body.gracePeriod is not None else DEFAULT_GRACE_PERIOD_DAYS
     shard = shard_of(request)
@@ -39,7 +41,8 @@ async def create_subscription(request: AnyRequest) -> Response[ApiResponseSubscr
         raise_rejection(reply)
     assert isinstance(reply, Subscribed)
     customer = await shard.read(
-        CustomerLookup(external_id=body.customerReferenceId), lambda state, _c, _n: customer_dto(state)
+        CustomerLookup(external_id=body.customerReferenceId),
+        lambda state, _c, _n: customer_dto(state),
     )
     catalog = shard.catalog
     sub_dto = subscription_dto(reply.subscription, catalog, customer)

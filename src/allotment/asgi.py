@@ -1,0 +1,41 @@
+"""The ASGI factory granian workers import: settings arrive as JSON in ALLOTMENT_SETTINGS."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import msgspec
+from litestar import Litestar
+
+from allotment.config import Settings
+from allotment.wiring import build_app
+
+__all__ = ("SETTINGS_ENV", "app_from_environment", "decode_settings", "encode_settings")
+
+SETTINGS_ENV = "ALLOTMENT_SETTINGS"
+
+
+def _enc(value: object) -> object:
+    if isinstance(value, Path):
+        return str(value)
+    raise NotImplementedError(type(value))
+
+
+def _dec(type_: type, value: object) -> object:
+    if type_ is Path and isinstance(value, str):
+        return Path(value)
+    raise NotImplementedError(type_)
+
+
+def encode_settings(settings: Settings) -> str:
+    return msgspec.json.encode(settings, enc_hook=_enc).decode()
+
+
+def decode_settings(raw: str) -> Settings:
+    return msgspec.json.decode(raw, type=Settings, dec_hook=_dec)
+
+
+def app_from_environment() -> Litestar:
+    raw = os.environ.get(SETTINGS_ENV)
+    return build_app(decode_settings(raw) if raw else Settings())

@@ -1,0 +1,95 @@
+"""The `allotment` command: `serve` runs the server; `keys create` mints an API key."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import msgspec
+
+from allotment.asgi import SETTINGS_ENV, encode_settings
+from allotment.config import DEFAULT_CATALOG, Settings
+from allotment.domain.catalog_document import CatalogInvalid
+from allotment.loading import load_catalog
+from allotment.persistence.keys import ALL_SCOPES, KeyStore, new_key
+
+__all__ = ("main",)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="allotment", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the HTTP server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--data-dir", type=Path, default=Path("data"))
+    serve.add_argument("--catalog", type=Path, default=DEFAULT_CATALOG, help="catalog TOML file")
+    serve.add_argument("--clock", choices=("system", "manual"), default="system")
+    serve.add_argument("--api-key", action="append", default=[], metavar="KEY",
+                       help="accept this key (every scope); repeatable")  # fmt: skip
+    keys = commands.add_parser("keys", help="manage API keys stored under the data dir")
+    keys_commands = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_commands.add_parser("create", help="create a key and print it once")
+    create.add_argument("--data-dir", type=Path, default=Path("data"))
+    create.add_argument("--environment", choices=("test", "live"), default="test")
+    create.add_argument("--scope", action="append", choices=ALL_SCOPES, default=None,
+                        help="grant this scope; repeatable (default: every scope)")  # fmt: skip
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    settings = Settings(
+        host=args.host, port=args.port, data_dir=args.data_dir.resolve(),
+        catalog_path=args.catalog.resolve(), clock=args.clock, api_keys=args.api_key,
+    )  # fmt: skip
+    try:
+        catalog = load_catalog(settings.catalog_path)
+    except (CatalogInvalid, msgspec.ValidationError, OSError) as error:
+        print(f"allotment: cannot load catalog {settings.catalog_path}: {error}", file=sys.stderr)
+        return 2
+    store = KeyStore(settings.data_dir / "api_keys.json")
+    base = f"http://{settings.host}:{settings.port}"
+    print(f"allotment: serving the Tanso Client API at {base}/api/v1/client")
+    print(f"  catalog     {settings.catalog_path} ({len(catalog.plans)} plans)")
+    print(f"  data dir    {settings.data_dir}")
+    print(f"  clock       {settings.clock}")
+    print("  durability  none: state lives in memory and a restart loses it")
+    print(f"  API docs    {base}/schema/swagger  (OpenAPI JSON at {base}/schema/openapi.json)")
+    if not settings.api_keys and len(store) == 0:
+        key = new_key("test")
+        store.add(key, persist=True)
+        print(f"  sandbox key {key}")
+        print("              (shown once; only its hash is stored in the data dir)")
+    sys.stdout.flush()
+    os.environ[SETTINGS_ENV] = encode_settings(settings)
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    Granian(
+        "allotment.asgi:app_from_environment", factory=True, address=settings.host,
+        port=settings.port, interface=Interfaces.ASGI, workers=1, log_access=False,
+    ).serve()  # fmt: skip
+    return 0
+
+
+def _create_key(args: argparse.Namespace) -> int:
+    store = KeyStore(args.data_dir / "api_keys.json")
+    key = new_key(args.environment)
+    scopes = tuple(args.scope) if args.scope else ALL_SCOPES
+    store.add(key, scopes, persist=True)
+    print(key)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+    return _create_key(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

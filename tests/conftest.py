@@ -1,0 +1,74 @@
+"""Shared fixtures: an app on a manual clock, sync and async clients, and keys per scope."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient, TestClient
+
+from allotment.config import Settings
+from allotment.http.app import create_app
+from allotment.persistence.keys import KeyStore
+from allotment.runtime.clock import ManualClock
+from allotment.runtime.system import ActorSystem
+from allotment.wiring import build_system
+
+KEY = "sk_test_" + "k" * 32  # every scope
+READ_ONLY_KEY = "sk_test_" + "r" * 32  # client:read only
+CLIENT_KEY = "sk_test_" + "c" * 32  # client:read and client:write, no admin
+LIVE_KEY = "sk_live_" + "l" * 32  # every scope, production environment
+START = datetime(2025, 1, 15, 10, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(START)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(clock="manual", data_dir=tmp_path)
+
+
+@pytest.fixture
+def system(settings: Settings, clock: ManualClock) -> ActorSystem:
+    return build_system(settings, clock)
+
+
+@pytest.fixture
+def keys() -> KeyStore:
+    store = KeyStore()
+    store.add(KEY)
+    store.add(READ_ONLY_KEY, ("client:read",))
+    store.add(CLIENT_KEY, ("client:read", "client:write"))
+    store.add(LIVE_KEY)
+    return store
+
+
+@pytest.fixture
+def app(settings: Settings, system: ActorSystem, keys: KeyStore) -> Litestar:
+    return create_app(settings, system, keys)
+
+
+@pytest.fixture
+def client(app: Litestar) -> Iterator[TestClient[Litestar]]:
+    """A client that sends the all-scopes sandbox key unless a test overrides the header."""
+    with TestClient(app, base_url="http://testserver.local") as test_client:
+        test_client.headers["Authorization"] = f"Bearer {KEY}"
+        yield test_client
+
+
+@pytest.fixture
+async def async_client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    async with AsyncTestClient(app, base_url="http://testserver.local") as test_client:
+        test_client.headers["Authorization"] = f"Bearer {KEY}"
+        yield test_client
