@@ -1,0 +1,27 @@
+"""allotment: a self-hosted usage-billing and entitlement engine speaking the Tanso Client API.
+
+In-process use, without HTTP::
+
+    system = build_system(Settings(clock="manual"))
+    shard = system.shard("test")
+    decision = await shard.evaluate("user_1", "api_calls", None, EvaluationContext(method="GET"))
+"""
+
+from allotment.config import Settings
+from allotment.runtime.clock import ManualClock, SystemClock
+from allotment.runtime.records import EvaluationContext
+from allotment.runtime.shard import CustomerLookup, LocalShard
+from allotment.runtime.system import ActorSystem
+from allotment.wiring import build_app, build_system
+
+__all__ = (
+    "ActorSystem",
+    "CustomerLookup",
+    "EvaluationContext",
+    "LocalShard",
+    "ManualClock",
+    "Settings",
+    "SystemClock",
+    "build_app",
+    "build_system",
+)

@@ -148,6 +148,8 @@ def _debit(state: CustomerState, denomination: str, transaction: CreditTransacti
             grant.remaining -= amount
             if grant.remaining <= 0:
                 del pool.grants[index]  # spent grants live on in the ledger only
+                if grant.expires_at is not None:
+                    state.next_due_at = next_due(state)  # its expiry is no longer due
             break
     else:
         raise AssertionError(f"grant {transaction.grant_id} is not live in pool {pool.id}")

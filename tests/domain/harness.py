@@ -1,0 +1,94 @@
+"""A tiny world for domain tests: one customer, a catalog, deterministic ids and time."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from allotment.domain.catalog import Catalog
+from allotment.domain.catalog_document import CatalogDocument, build_catalog
+from allotment.domain.commands import Command
+from allotment.domain.context import TurnContext
+from allotment.domain.cost import PriceTable
+from allotment.domain.evolve import evolve, new_customer
+from allotment.domain.facts import CustomerCreated, Fact
+from allotment.domain.replies import Reply
+from allotment.domain.state import CustomerSource, CustomerState
+from allotment.loading import load_catalog, load_price_table
+from allotment.runtime.actor import CustomerActor
+
+DATA = Path(__file__).resolve().parents[2] / "data"
+START = datetime(2025, 1, 15, 10, 30, tzinfo=UTC)
+
+
+def demo_catalog() -> Catalog:
+    return load_catalog(DATA / "catalogs" / "demo.toml", START)
+
+
+def prices() -> PriceTable:
+    return load_price_table(DATA / "model_prices.toml")
+
+
+def catalog_from(document: dict[str, Any], base: Catalog | None = None) -> Catalog:
+    doc = msgspec.convert(document, type=CatalogDocument)
+    return build_catalog(doc, base or Catalog(features={}, credit_models={}, plans={}), START)
+
+
+class World:
+    """One customer driven by commands through catch-up, decide and evolve."""
+
+    def __init__(self, catalog: Catalog | None = None, now: datetime = START) -> None:
+        self.catalog = catalog or demo_catalog()
+        self.prices = prices()
+        self.now = now
+        self._counter = 0
+        created = CustomerCreated(
+            at=now, customer_id=self.new_id(), external_id="c1", source=CustomerSource.API
+        )
+        self.facts: list[Fact] = [created]
+        self.actor = CustomerActor(new_customer(created))
+
+    @property
+    def state(self) -> CustomerState:
+        return self.actor.state
+
+    def new_id(self) -> uuid.UUID:
+        self._counter += 1
+        return uuid.UUID(int=self._counter)
+
+    def ctx(self) -> TurnContext:
+        return TurnContext(now=self.now, catalog=self.catalog, prices=self.prices, new_id=self.new_id)
+
+    def run(self, command: Command) -> Reply:
+        reply, facts = self.actor.turn(command, self.ctx())
+        self.facts += facts
+        return reply
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+    def plan_id(self, key: str) -> uuid.UUID:
+        plan = self.catalog.plan_by_key(key)
+        assert plan is not None
+        return plan.id
+
+
+def replay(facts: list[Fact]) -> CustomerState:
+    first = facts[0]
+    assert isinstance(first, CustomerCreated)
+    state = new_customer(first)
+    for fact in facts[1:]:
+        evolve(state, fact)
+    return state
+
+
+def encoded(state: CustomerState) -> bytes:
+    return msgspec.msgpack.encode(state)
+
+
+D = Decimal
