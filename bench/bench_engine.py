@@ -10,6 +10,7 @@ noise hits all of them alike.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import subprocess
@@ -42,14 +43,23 @@ async def _populate(shard: LocalShard, customers: int) -> None:
         await shard.create_customer(ref, Profile(first_name="Bench"))
         reply = await shard.command(CustomerLookup(external_id=ref), Subscribe(plan_id=plan.id))
         assert isinstance(reply, Subscribed)
-        await shard.command(CustomerLookup(external_id=ref), MarkInvoicePaid(invoice_id=reply.invoice.id))
+        await shard.command(
+            CustomerLookup(external_id=ref), MarkInvoicePaid(invoice_id=reply.invoice.id)
+        )
         for j in range(3):
-            await shard.ingest(CustomerLookup(external_id=ref), _event(shard, f"warm-{i}-{j}"), None)
+            await shard.ingest(
+                CustomerLookup(external_id=ref), _event(shard, f"warm-{i}-{j}"), None
+            )
 
 
 def _event(shard: LocalShard, key: str) -> RecordUsage:
-    return RecordUsage(idempotency_key=key, event_name="api_calls", feature_key="api_calls",
-                       occurred_at=shard._clock.now(), units=Decimal(1))  # fmt: skip
+    return RecordUsage(
+        idempotency_key=key,
+        event_name="api_calls",
+        feature_key="api_calls",
+        occurred_at=shard._clock.now(),
+        units=Decimal(1),
+    )
 
 
 async def _round(shard: LocalShard, customers: int, ops: int, round_no: int) -> dict[str, float]:
@@ -88,7 +98,9 @@ async def _round(shard: LocalShard, customers: int, ops: int, round_no: int) -> 
 
 def _commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
@@ -101,10 +113,13 @@ async def main(customers: int, ops: int, rounds: int) -> dict[str, object]:
     medians = {name: statistics.median(s[name] for s in samples) for name in samples[0]}
     return {
         "benchmark": "bench_engine",
-        "command": f".venv/bin/python -m bench.bench_engine --customers {customers} --ops {ops} --rounds {rounds}",
+        "command": (
+            ".venv/bin/python -m bench.bench_engine"
+            f" --customers {customers} --ops {ops} --rounds {rounds} --save"
+        ),
         "commit": _commit(),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count()},
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
         "customers": customers,
         "ops_per_round": ops,
         "rounds": rounds,
@@ -119,7 +134,9 @@ if __name__ == "__main__":
     parser.add_argument("--customers", type=int, default=10_000)
     parser.add_argument("--ops", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--save", action="store_true", help="write bench/results/<date>-engine.json")
+    parser.add_argument(
+        "--save", action="store_true", help="write bench/results/<date>-engine.json"
+    )
     args = parser.parse_args()
     result = anyio.run(main, args.customers, args.ops, args.rounds)
     text = msgspec.json.format(msgspec.json.encode(result)).decode()

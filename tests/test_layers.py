@@ -14,13 +14,40 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "allotment"
 
 FORBIDDEN = {
-    "domain": ("allotment.runtime", "allotment.persistence", "allotment.http", "allotment.payments",
-               "allotment.config", "allotment.wiring", "allotment.cli", "allotment.loading",
-               "anyio", "asyncio", "litestar", "duckdb", "stripe", "time", "logging"),
-    "runtime": ("allotment.http", "allotment.payments", "allotment.cli", "allotment.wiring", "litestar", "stripe"),
-    "persistence": ("allotment.runtime", "allotment.http", "allotment.payments", "litestar", "stripe"),
+    "domain": (
+        "allotment.runtime",
+        "allotment.persistence",
+        "allotment.http",
+        "allotment.payments",
+        "allotment.config",
+        "allotment.wiring",
+        "allotment.cli",
+        "allotment.loading",
+        "anyio",
+        "asyncio",
+        "litestar",
+        "duckdb",
+        "stripe",
+        "time",
+        "logging",
+    ),
+    "runtime": (
+        "allotment.http",
+        "allotment.payments",
+        "allotment.cli",
+        "allotment.wiring",
+        "litestar",
+        "stripe",
+    ),
+    "persistence": (
+        "allotment.runtime",
+        "allotment.http",
+        "allotment.payments",
+        "litestar",
+        "stripe",
+    ),
     "http": ("stripe", "duckdb"),
-}  # fmt: skip
+}
 
 
 def _imports(path: Path) -> list[str]:
@@ -49,7 +76,9 @@ def test_domain_never_reads_the_clock() -> None:
     offences = [
         str(path.relative_to(SRC))
         for path in (SRC / "domain").rglob("*.py")
-        if ".now(" in path.read_text() or "utcnow" in path.read_text() or "today(" in path.read_text()
+        if ".now(" in path.read_text()
+        or "utcnow" in path.read_text()
+        or "today(" in path.read_text()
     ]
     assert offences == []
 
@@ -61,10 +90,14 @@ def test_every_public_module_declares_a_tuple_all() -> None:
             continue
         tree = ast.parse(path.read_text())
         declared = [
-            node for node in tree.body
+            node
+            for node in tree.body
             if isinstance(node, ast.Assign | ast.AnnAssign)
-            and any(isinstance(t, ast.Name) and t.id == "__all__" for t in ([node.target] if isinstance(node, ast.AnnAssign) else node.targets))
-        ]  # fmt: skip
+            and any(
+                isinstance(t, ast.Name) and t.id == "__all__"
+                for t in ([node.target] if isinstance(node, ast.AnnAssign) else node.targets)
+            )
+        ]
         if not declared:
             missing.append(str(path.relative_to(SRC)))
     assert missing == []

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import msgspec
+from granian import Granian
+from granian.constants import Interfaces
 
 from allotment.asgi import SETTINGS_ENV, encode_settings
 from allotment.config import DEFAULT_CATALOG, Settings
@@ -28,23 +30,37 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", type=Path, default=Path("data"))
     serve.add_argument("--catalog", type=Path, default=DEFAULT_CATALOG, help="catalog TOML file")
     serve.add_argument("--clock", choices=("system", "manual"), default="system")
-    serve.add_argument("--api-key", action="append", default=[], metavar="KEY",
-                       help="accept this key (every scope); repeatable")  # fmt: skip
+    serve.add_argument(
+        "--api-key",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="accept this key (every scope); repeatable",
+    )
     keys = commands.add_parser("keys", help="manage API keys stored under the data dir")
     keys_commands = keys.add_subparsers(dest="keys_command", required=True)
     create = keys_commands.add_parser("create", help="create a key and print it once")
     create.add_argument("--data-dir", type=Path, default=Path("data"))
     create.add_argument("--environment", choices=("test", "live"), default="test")
-    create.add_argument("--scope", action="append", choices=ALL_SCOPES, default=None,
-                        help="grant this scope; repeatable (default: every scope)")  # fmt: skip
+    create.add_argument(
+        "--scope",
+        action="append",
+        choices=ALL_SCOPES,
+        default=None,
+        help="grant this scope; repeatable (default: every scope)",
+    )
     return parser
 
 
 def _serve(args: argparse.Namespace) -> int:
     settings = Settings(
-        host=args.host, port=args.port, data_dir=args.data_dir.resolve(),
-        catalog_path=args.catalog.resolve(), clock=args.clock, api_keys=args.api_key,
-    )  # fmt: skip
+        host=args.host,
+        port=args.port,
+        data_dir=args.data_dir.resolve(),
+        catalog_path=args.catalog.resolve(),
+        clock=args.clock,
+        api_keys=args.api_key,
+    )
     try:
         catalog = load_catalog(settings.catalog_path)
     except (CatalogInvalid, msgspec.ValidationError, OSError) as error:
@@ -65,13 +81,15 @@ def _serve(args: argparse.Namespace) -> int:
         print("              (shown once; only its hash is stored in the data dir)")
     sys.stdout.flush()
     os.environ[SETTINGS_ENV] = encode_settings(settings)
-    from granian import Granian
-    from granian.constants import Interfaces
-
     Granian(
-        "allotment.asgi:app_from_environment", factory=True, address=settings.host,
-        port=settings.port, interface=Interfaces.ASGI, workers=1, log_access=False,
-    ).serve()  # fmt: skip
+        "allotment.asgi:app_from_environment",
+        factory=True,
+        address=settings.host,
+        port=settings.port,
+        interface=Interfaces.ASGI,
+        workers=1,
+        log_access=False,
+    ).serve()
     return 0
 
 

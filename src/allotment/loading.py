@@ -50,9 +50,11 @@ def load_price_table(path: Path) -> PriceTable:
         as_of=doc.asOf,
         models={
             name: ModelPrice(
-                model=name, provider=p.provider.lower(),
-                input_per_million=p.inputPerMillion, output_per_million=p.outputPerMillion,
+                model=name,
+                provider=p.provider.lower(),
+                input_per_million=p.inputPerMillion,
+                output_per_million=p.outputPerMillion,
             )
             for name, p in doc.models.items()
         },
-    )  # fmt: skip
+    )

@@ -62,7 +62,9 @@ class World:
         return uuid.UUID(int=self._counter)
 
     def ctx(self) -> TurnContext:
-        return TurnContext(now=self.now, catalog=self.catalog, prices=self.prices, new_id=self.new_id)
+        return TurnContext(
+            now=self.now, catalog=self.catalog, prices=self.prices, new_id=self.new_id
+        )
 
     def run(self, command: Command) -> Reply:
         reply, facts = self.actor.turn(command, self.ctx())

@@ -9,7 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from allotment.domain.commands import EvaluateEntitlement, GrantCredits, MarkInvoicePaid, RecordUsage, Subscribe
+from allotment.domain.commands import (
+    EvaluateEntitlement,
+    GrantCredits,
+    MarkInvoicePaid,
+    RecordUsage,
+    Subscribe,
+)
 from allotment.domain.credits import GrantSource
 from allotment.domain.entitlement import unknown_customer_decision
 from allotment.domain.replies import Decision, DenialReason, Subscribed
@@ -19,16 +25,43 @@ LIMITED = {
     "features": [{"key": "calls"}, {"key": "chat"}, {"key": "extra"}, {"key": "seats"}],
     "creditModels": [{"key": "tok", "denomination": "TOKENS", "hardLimit": True}],
     "plans": [
-        {"key": "metered", "name": "Metered", "priceAmount": 0, "currency": "USD", "intervalMonths": 1, "billingTiming": "IN_ARREARS",
-         "features": [
-             {"featureKey": "calls", "pricingType": "usage_based", "pricePerUnit": 0.01, "maxUsage": 10000},
-             {"featureKey": "seats", "pricingType": "included"},
-             {"featureKey": "chat", "pricingType": "usage_based", "pricePerUnit": 0, "creditModelKey": "tok", "creditsPerUnit": 2},
-         ]},
-        {"key": "paid", "name": "Paid", "priceAmount": 10, "currency": "USD", "intervalMonths": 1, "billingTiming": "IN_ADVANCE",
-         "features": [{"featureKey": "calls", "pricingType": "usage_based", "pricePerUnit": 0.01}]},
+        {
+            "key": "metered",
+            "name": "Metered",
+            "priceAmount": 0,
+            "currency": "USD",
+            "intervalMonths": 1,
+            "billingTiming": "IN_ARREARS",
+            "features": [
+                {
+                    "featureKey": "calls",
+                    "pricingType": "usage_based",
+                    "pricePerUnit": 0.01,
+                    "maxUsage": 10000,
+                },
+                {"featureKey": "seats", "pricingType": "included"},
+                {
+                    "featureKey": "chat",
+                    "pricingType": "usage_based",
+                    "pricePerUnit": 0,
+                    "creditModelKey": "tok",
+                    "creditsPerUnit": 2,
+                },
+            ],
+        },
+        {
+            "key": "paid",
+            "name": "Paid",
+            "priceAmount": 10,
+            "currency": "USD",
+            "intervalMonths": 1,
+            "billingTiming": "IN_ADVANCE",
+            "features": [
+                {"featureKey": "calls", "pricingType": "usage_based", "pricePerUnit": 0.01}
+            ],
+        },
     ],
-}  # fmt: skip
+}
 
 
 def world_on(plan: str | None) -> World:
@@ -45,7 +78,15 @@ def decide(world: World, feature: str, requested: Decimal | None = None) -> Deci
 
 
 def use(world: World, units: int, feature: str = "calls", key: str | None = None) -> None:
-    world.run(RecordUsage(idempotency_key=key or f"k{len(world.facts)}", event_name=feature, feature_key=feature, occurred_at=world.now, units=D(units)))
+    world.run(
+        RecordUsage(
+            idempotency_key=key or f"k{len(world.facts)}",
+            event_name=feature,
+            feature_key=feature,
+            occurred_at=world.now,
+            units=D(units),
+        )
+    )
 
 
 def test_ent10_unknown_customer_is_a_denial_with_a_simulation() -> None:
@@ -96,7 +137,11 @@ def test_ent15_ent21_ent23_limit_reached_reports_usage() -> None:
     decision = decide(world, "calls")
     assert decision.reason is DenialReason.LIMIT_EXCEEDED
     assert decision.usage is not None
-    assert (decision.usage.used, decision.usage.limit, decision.usage.remaining) == (10000, 10000, 0)
+    assert (decision.usage.used, decision.usage.limit, decision.usage.remaining) == (
+        D(10000),
+        D(10000),
+        D(0),
+    )
 
 
 def test_ent22_included_feature_has_no_usage_block() -> None:
@@ -116,14 +161,20 @@ def test_ent16_credit_backed_feature_without_credits_is_denied() -> None:
     ("requested", "projected", "remaining", "exceeds"),
     [(2000, 10000, 0, False), (2001, 10001, 0, True), (1000, 9000, 1000, False)],
 )
-def test_sim3_to_sim6_formulas_from_the_checklist(requested: int, projected: int, remaining: int, exceeds: bool) -> None:
+def test_sim3_to_sim6_formulas_from_the_checklist(
+    requested: int, projected: int, remaining: int, exceeds: bool
+) -> None:
     """Checklist 19: used 8000, limit 10000."""
     world = world_on("metered")
     use(world, 8000)
     decision = decide(world, "calls", D(requested))
     sim = decision.simulation
     assert sim is not None
-    assert (sim.projected_usage, sim.projected_remaining, sim.would_exceed_limit) == (projected, remaining, exceeds)
+    assert (sim.projected_usage, sim.projected_remaining, sim.would_exceed_limit) == (
+        D(projected),
+        D(remaining),
+        exceeds,
+    )
     assert decision.allowed is (not exceeds)
     assert decision.reason is (DenialReason.WOULD_EXCEED if exceeds else None)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given
@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from allotment.domain.periods import add_months, period_containing, start_of_day
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(year: int, month: int, day: int) -> datetime:
+    return datetime(year, month, day, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
@@ -33,7 +33,9 @@ def utc(*args: int) -> datetime:
         (utc(2025, 8, 31), -6, 31, utc(2025, 2, 28)),
     ],
 )
-def test_sub13_add_months_clamps_to_month_end(start: datetime, months: int, anchor: int, expected: datetime) -> None:
+def test_sub13_add_months_clamps_to_month_end(
+    start: datetime, months: int, anchor: int, expected: datetime
+) -> None:
     assert add_months(start, months, anchor) == expected
 
 
@@ -44,13 +46,15 @@ def test_sub13_anchor_31_never_drifts_over_a_year() -> None:
 
 def test_start_of_day_truncates_to_utc_midnight() -> None:
     """SUB-13: a period starts at 00:00:00Z of the creation day, whatever the input offset."""
-    from datetime import timezone
-
     local = datetime(2025, 1, 15, 23, 30, tzinfo=timezone(timedelta(hours=-5)))
     assert start_of_day(local) == utc(2025, 1, 16)
 
 
-instants = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC))
+instants = st.datetimes(  # hypothesis wants naive bounds; timezones= makes the values aware
+    min_value=datetime(2000, 1, 1),  # noqa: DTZ001
+    max_value=datetime(2100, 1, 1),  # noqa: DTZ001
+    timezones=st.just(UTC),
+)
 
 
 @given(instants, st.integers(min_value=1, max_value=31), st.sampled_from([1, 3, 12]), instants)

@@ -44,11 +44,15 @@ THREE_TIERS = (
         ("21", "25.25"),  # tier 3's fee on its first unit
     ],
 )
-def test_inv33_tier_boundaries_are_inclusive_and_fees_charge_once(quantity: str, charge: str) -> None:
+def test_inv33_tier_boundaries_are_inclusive_and_fees_charge_once(
+    quantity: str, charge: str
+) -> None:
     assert graduated_charge(THREE_TIERS, D(quantity)) == D(charge)
 
 
-quantities = st.decimals(min_value=0, max_value=10**7, places=6, allow_nan=False, allow_infinity=False)
+quantities = st.decimals(
+    min_value=0, max_value=10**7, places=6, allow_nan=False, allow_infinity=False
+)
 
 
 @given(quantities, quantities)
@@ -67,13 +71,20 @@ def test_inv33_graduated_charge_equals_sum_over_slabs(q: Decimal) -> None:
 
 
 def test_inv32_usage_based_charges_every_unit() -> None:
-    link = FeatureLink(feature_key="api", pricing_type=PricingType.USAGE_BASED, price_per_unit=D("0.05"), max_usage=D(10))
+    link = FeatureLink(
+        feature_key="api",
+        pricing_type=PricingType.USAGE_BASED,
+        price_per_unit=D("0.05"),
+        max_usage=D(10),
+    )
     assert round_money(usage_charge(link, D(1234), D(1234)), "USD") == D("61.70")
 
 
 def test_inv41_line_rounds_once_not_per_event() -> None:
     """Checklist 28: 1,000 events of 1 unit at 0.004 bill 4.00, not 0."""
-    link = FeatureLink(feature_key="api", pricing_type=PricingType.USAGE_BASED, price_per_unit=D("0.004"))
+    link = FeatureLink(
+        feature_key="api", pricing_type=PricingType.USAGE_BASED, price_per_unit=D("0.004")
+    )
     assert round_money(usage_charge(link, D(1000), D(1000)), "USD") == D("4.00")
 
 
@@ -85,7 +96,12 @@ def test_included_features_never_charge() -> None:
 @given(st.lists(quantities, min_size=1, max_size=8))
 def test_inv34_accumulate_period_charges_sum_to_the_lifetime_charge(periods: list[Decimal]) -> None:
     """INV-34: positioned by cumulative usage, the periods' charges add up to G(lifetime)."""
-    link = FeatureLink(feature_key="storage", pricing_type=PricingType.GRADUATED, tiers=THREE_TIERS, reset_mode=ResetMode.ACCUMULATE)
+    link = FeatureLink(
+        feature_key="storage",
+        pricing_type=PricingType.GRADUATED,
+        tiers=THREE_TIERS,
+        reset_mode=ResetMode.ACCUMULATE,
+    )
     cumulative = D(0)
     total = D(0)
     for q in periods:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import msgspec
 from hypothesis import given, settings
@@ -39,22 +40,33 @@ steps = st.lists(
 )
 
 
-def _command(world: World, step: tuple[str, object, object], i: int) -> Command | None:
+def _command(world: World, step: tuple[str, Any, Any], i: int) -> Command | None:
     kind, a, b = step
     if kind == "subscribe":
-        return Subscribe(plan_id=world.plan_id(str(a)), grace_period_days=int(b))  # type: ignore[call-overload]
+        return Subscribe(plan_id=world.plan_id(str(a)), grace_period_days=int(b))
     if kind == "pay":
         invoices = list(world.state.invoices)
-        return MarkInvoicePaid(invoice_id=invoices[int(a) % len(invoices)]) if invoices else None  # type: ignore[call-overload]
+        return MarkInvoicePaid(invoice_id=invoices[int(a) % len(invoices)]) if invoices else None
     if kind == "use":
-        when = world.now + timedelta(days=int(b))  # type: ignore[call-overload]
-        return RecordUsage(idempotency_key=f"e{i}", event_name=str(a), feature_key=str(a), occurred_at=when, units=D(abs(int(b)) * 1000))  # type: ignore[call-overload]
+        when = world.now + timedelta(days=int(b))
+        return RecordUsage(
+            idempotency_key=f"e{i}",
+            event_name=str(a),
+            feature_key=str(a),
+            occurred_at=when,
+            units=D(abs(int(b)) * 1000),
+        )
     if kind == "grant":
-        expires = world.now + timedelta(days=int(b)) if b else None  # type: ignore[call-overload]
-        return GrantCredits(denomination="TOKENS", amount=D(int(a)), source=GrantSource.PROMOTION, expires_at=expires)  # type: ignore[call-overload]
+        expires = world.now + timedelta(days=int(b)) if b else None
+        return GrantCredits(
+            denomination="TOKENS",
+            amount=D(int(a)),
+            source=GrantSource.PROMOTION,
+            expires_at=expires,
+        )
     if kind == "check":
-        return EvaluateEntitlement(feature_key=str(a), requested_units=D(int(b)) if b else None)  # type: ignore[call-overload]
-    world.advance(int(a))  # type: ignore[call-overload]
+        return EvaluateEntitlement(feature_key=str(a), requested_units=D(int(b)) if b else None)
+    world.advance(int(a))
     return None
 
 
@@ -65,7 +77,7 @@ def _snapshot(state: CustomerState) -> CustomerState:
 @settings(max_examples=120, deadline=None)
 @given(steps, st.integers(0, 1000))
 def test_replay_from_zero_and_from_a_snapshot_give_the_same_state(
-    workload: list[tuple[str, object, object]], cut: int
+    workload: list[tuple[str, Any, Any]], cut: int
 ) -> None:
     world = World()
     snapshots: list[tuple[int, CustomerState]] = []

@@ -40,7 +40,12 @@ async def test_api14_200_concurrent_events_for_one_customer_are_all_counted_once
 ) -> None:
     await _paid_pro_customer(async_client, "hot")
     bodies = [
-        {"eventName": "api_calls", "customerReferenceId": "hot", "eventIdempotencyKey": f"k{i}", "usageUnits": i % 7 + 1}
+        {
+            "eventName": "api_calls",
+            "customerReferenceId": "hot",
+            "eventIdempotencyKey": f"k{i}",
+            "usageUnits": i % 7 + 1,
+        }
         for i in range(200)
     ]
     statuses = await _gather(async_client, bodies)
@@ -53,7 +58,14 @@ async def test_evt37_concurrent_requests_with_one_key_accept_exactly_one(
     async_client: AsyncTestClient[Litestar],
 ) -> None:
     await _paid_pro_customer(async_client, "dup")
-    bodies = [{"eventName": "api_calls", "customerReferenceId": "dup", "eventIdempotencyKey": "same", "usageUnits": 3}] * 50
+    bodies = [
+        {
+            "eventName": "api_calls",
+            "customerReferenceId": "dup",
+            "eventIdempotencyKey": "same",
+            "usageUnits": 3,
+        }
+    ] * 50
     statuses = await _gather(async_client, bodies)
     assert sorted(statuses) == [201] + [409] * 49
     check = (await async_client.get(f"{C}/entitlements/dup/api_calls")).json()["data"]
@@ -63,7 +75,10 @@ async def test_evt37_concurrent_requests_with_one_key_accept_exactly_one(
 async def test_evt12_concurrent_first_events_auto_create_exactly_one_customer(
     async_client: AsyncTestClient[Litestar],
 ) -> None:
-    bodies = [{"eventName": "ping", "customerReferenceId": "newcomer", "eventIdempotencyKey": f"n{i}"} for i in range(40)]
+    bodies = [
+        {"eventName": "ping", "customerReferenceId": "newcomer", "eventIdempotencyKey": f"n{i}"}
+        for i in range(40)
+    ]
     statuses = await _gather(async_client, bodies)
     assert statuses.count(201) == 40
     health = (await async_client.get("/health")).json()["data"]
@@ -75,7 +90,13 @@ async def test_crd22_concurrent_debits_never_overdraw_or_double_debit(
 ) -> None:
     await _paid_pro_customer(async_client, "llm")
     bodies = [
-        {"eventName": "chat", "featureKey": "ai_chat", "customerReferenceId": "llm", "eventIdempotencyKey": f"c{i}", "usageUnits": 12_500}
+        {
+            "eventName": "chat",
+            "featureKey": "ai_chat",
+            "customerReferenceId": "llm",
+            "eventIdempotencyKey": f"c{i}",
+            "usageUnits": 12_500,
+        }
         for i in range(100)
     ]
     statuses = await _gather(async_client, bodies)

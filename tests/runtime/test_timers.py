@@ -9,6 +9,7 @@ from decimal import Decimal
 import anyio
 import pytest
 
+from allotment.config import DEFAULT_CATALOG, DEFAULT_MODEL_PRICES, Settings
 from allotment.domain.commands import GrantCredits
 from allotment.domain.credits import GrantSource
 from allotment.domain.facts import CreditsExpired
@@ -18,7 +19,6 @@ from allotment.persistence.memory import MemoryJournal
 from allotment.runtime.clock import ManualClock
 from allotment.runtime.shard import CustomerLookup
 from allotment.runtime.system import ActorSystem, ClockNotManual
-from allotment.config import DEFAULT_CATALOG, DEFAULT_MODEL_PRICES, Settings
 from tests.conftest import START
 
 pytestmark = pytest.mark.anyio
@@ -38,10 +38,13 @@ class SteppedClock:
 
 def _system(clock: ManualClock | SteppedClock, journal: MemoryJournal) -> ActorSystem:
     return ActorSystem(
-        catalog=load_catalog(DEFAULT_CATALOG, START), clock=clock,
-        prices=load_price_table(DEFAULT_MODEL_PRICES), settings=Settings(),
-        journal_factory=lambda _env: journal, timer_interval_s=0.01,
-    )  # fmt: skip
+        catalog=load_catalog(DEFAULT_CATALOG, START),
+        clock=clock,
+        prices=load_price_table(DEFAULT_MODEL_PRICES),
+        settings=Settings(),
+        journal_factory=lambda _env: journal,
+        timer_interval_s=0.01,
+    )
 
 
 async def _customer_with_expiring_grant(system: ActorSystem, days: int) -> None:
@@ -50,7 +53,12 @@ async def _customer_with_expiring_grant(system: ActorSystem, days: int) -> None:
     expires = system.clock.now() + timedelta(days=days)
     await shard.command(
         CustomerLookup(external_id="c1"),
-        GrantCredits(denomination="TOKENS", amount=Decimal(5), source=GrantSource.PROMOTION, expires_at=expires),
+        GrantCredits(
+            denomination="TOKENS",
+            amount=Decimal(5),
+            source=GrantSource.PROMOTION,
+            expires_at=expires,
+        ),
     )
 
 
@@ -78,7 +86,7 @@ async def test_sch1_sweep_fires_for_a_customer_nobody_calls() -> None:
     async with system.running():
         clock.current = START + timedelta(days=1, seconds=1)
         with anyio.fail_after(5):
-            while not _expiries(journal):
+            while not _expiries(journal):  # noqa: ASYNC110 (polls a side effect of the sweep)
                 await anyio.sleep(0.01)
     assert len(_expiries(journal)) == 1
 

@@ -387,61 +387,93 @@ def to_document(catalog: Catalog) -> dict[str, Any]:
     return {
         "features": [
             _without_none(
-                {"id": f.id, "key": f.key, "name": f.name, "description": f.description,
-                 "costPerUnit": f.cost_per_unit, "autoCreated": f.auto_created or None}
+                {
+                    "id": f.id,
+                    "key": f.key,
+                    "name": f.name,
+                    "description": f.description,
+                    "costPerUnit": f.cost_per_unit,
+                    "autoCreated": f.auto_created or None,
+                }
             )
             for f in catalog.features.values()
         ],
         "creditModels": [
             _without_none(
-                {"id": m.id, "key": m.key, "name": m.name, "denomination": m.denomination,
-                 "currency": m.currency, "hardLimit": m.hard_limit,
-                 "rolloverPolicy": m.rollover_policy, "rolloverCap": m.rollover_cap}
+                {
+                    "id": m.id,
+                    "key": m.key,
+                    "name": m.name,
+                    "denomination": m.denomination,
+                    "currency": m.currency,
+                    "hardLimit": m.hard_limit,
+                    "rolloverPolicy": m.rollover_policy,
+                    "rolloverCap": m.rollover_cap,
+                }
             )
             for m in catalog.credit_models.values()
         ],
         "plans": [_plan_document(p) for p in catalog.plans.values()],
-    }  # fmt: skip
+    }
 
 
 def _plan_document(plan: Plan) -> dict[str, Any]:
     return _without_none(
         {
-            "id": plan.id, "key": plan.key, "name": plan.name, "description": plan.description,
-            "priceAmount": plan.price_amount, "currency": plan.currency,
-            "intervalMonths": plan.interval_months, "billingTiming": plan.billing_timing,
-            "status": plan.status, "metadata": plan.metadata,
+            "id": plan.id,
+            "key": plan.key,
+            "name": plan.name,
+            "description": plan.description,
+            "priceAmount": plan.price_amount,
+            "currency": plan.currency,
+            "intervalMonths": plan.interval_months,
+            "billingTiming": plan.billing_timing,
+            "status": plan.status,
+            "metadata": plan.metadata,
             "features": [_link_document(link) for link in plan.features],
             "creditAllocations": [
                 _without_none(
-                    {"id": a.id, "creditModelKey": a.credit_model_key, "creditAmount": a.credit_amount,
-                     "grantExpiresMonths": a.grant_expires_months, "hardLimit": a.hard_limit,
-                     "createdAt": a.created_at}
+                    {
+                        "id": a.id,
+                        "creditModelKey": a.credit_model_key,
+                        "creditAmount": a.credit_amount,
+                        "grantExpiresMonths": a.grant_expires_months,
+                        "hardLimit": a.hard_limit,
+                        "createdAt": a.created_at,
+                    }
                 )
                 for a in plan.credit_allocations
             ],
-            "createdAt": plan.created_at, "modifiedAt": plan.modified_at,
+            "createdAt": plan.created_at,
+            "modifiedAt": plan.modified_at,
         }
-    )  # fmt: skip
+    )
 
 
 def _link_document(link: FeatureLink) -> dict[str, Any]:
     return _without_none(
         {
-            "featureKey": link.feature_key, "pricingType": link.pricing_type,
-            "pricePerUnit": link.price_per_unit, "unitLabel": link.unit_label,
-            "maxUsage": link.max_usage, "resetMode": link.reset_mode,
+            "featureKey": link.feature_key,
+            "pricingType": link.pricing_type,
+            "pricePerUnit": link.price_per_unit,
+            "unitLabel": link.unit_label,
+            "maxUsage": link.max_usage,
+            "resetMode": link.reset_mode,
             "tiers": [
                 _without_none(
-                    {"upTo": "inf" if t.up_to is None else t.up_to, "pricePerUnit": t.price_per_unit,
-                     "flatFee": t.flat_fee or None}
+                    {
+                        "upTo": "inf" if t.up_to is None else t.up_to,
+                        "pricePerUnit": t.price_per_unit,
+                        "flatFee": t.flat_fee or None,
+                    }
                 )
                 for t in link.tiers
-            ] or None,
+            ]
+            or None,
             "creditModelKey": link.credit_model_key,
             "creditsPerUnit": link.credits_per_unit if link.credit_model_key else None,
         }
-    )  # fmt: skip
+    )
 
 
 def _without_none(mapping: dict[str, Any]) -> dict[str, Any]:

@@ -29,17 +29,17 @@ class _Command(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
     pass
 
 
-class RegisterCustomer(_Command, tag="register_customer"):
+class RegisterCustomer(_Command, tag="register_customer", frozen=True, kw_only=True):
     external_id: str
     profile: Profile
 
 
-class Subscribe(_Command, tag="subscribe"):
+class Subscribe(_Command, tag="subscribe", frozen=True, kw_only=True):
     plan_id: uuid.UUID
     grace_period_days: int = 3  # SUB-12
 
 
-class MarkInvoicePaid(_Command, tag="mark_invoice_paid"):
+class MarkInvoicePaid(_Command, tag="mark_invoice_paid", frozen=True, kw_only=True):
     invoice_id: uuid.UUID
 
 
@@ -50,7 +50,7 @@ class CostInput(msgspec.Struct, frozen=True, kw_only=True):
     output_tokens: int = 0
 
 
-class RecordUsage(_Command, tag="record_usage"):
+class RecordUsage(_Command, tag="record_usage", frozen=True, kw_only=True):
     """One usage event. `feature_key` is already resolved from featureId/featureKey, if any."""
 
     idempotency_key: str
@@ -68,21 +68,21 @@ class RecordUsage(_Command, tag="record_usage"):
     meta: dict[str, Any] | None = None
 
 
-class EvaluateEntitlement(_Command, tag="evaluate_entitlement"):
+class EvaluateEntitlement(_Command, tag="evaluate_entitlement", frozen=True, kw_only=True):
     """A check (GET) when `requested_units` is None; a simulation (POST with track) otherwise."""
 
     feature_key: str
     requested_units: Decimal | None = None
 
 
-class GrantCredits(_Command, tag="grant_credits"):
+class GrantCredits(_Command, tag="grant_credits", frozen=True, kw_only=True):
     denomination: str
     amount: Decimal
     source: GrantSource
     expires_at: datetime | None = None
 
 
-class Tick(_Command, tag="tick"):
+class Tick(_Command, tag="tick", frozen=True, kw_only=True):
     """Apply whatever is due by now and nothing else (SCH-1)."""
 
 

@@ -28,7 +28,7 @@ from allotment.domain.subscriptions import mark_invoice_paid, subscribe
 __all__ = ("decide",)
 
 
-def decide(state: CustomerState, command: Command, ctx: TurnContext) -> Outcome:
+def decide(state: CustomerState, command: Command, ctx: TurnContext) -> Outcome:  # noqa: PLR0911 (one return per command)
     """Decide `command` against `state` at `ctx.now`. Due transitions must already be applied."""
     match command:
         case EvaluateEntitlement():
@@ -72,12 +72,19 @@ def _grant_credits(state: CustomerState, command: GrantCredits, ctx: TurnContext
         )
     model = ctx.catalog.model_for_denomination(command.denomination)
     defaults = (
-        PoolDefaults.from_model(model, model.currency, None) if model is not None
+        PoolDefaults.from_model(model, model.currency, None)
+        if model is not None
         else PoolDefaults("USD", None)
-    )  # fmt: skip
+    )
     balances: dict[str, Decimal] = {}
     facts = grant_facts(
-        state, ctx, command.denomination, command.amount, command.source, defaults, balances,
+        state,
+        ctx,
+        command.denomination,
+        command.amount,
+        command.source,
+        defaults,
+        balances,
         expires_at=command.expires_at,
-    )  # fmt: skip
+    )
     return Outcome(Done(), facts)

@@ -64,8 +64,13 @@ def evaluate(
     credit = _credit_block(pool, model_hard_limit)
     simulation = None
     if requested is not None:
-        simulation = _simulate(requested, used, link.max_usage, pool if link.credit_model_key else None,
-                               burn_rate if _hard(pool, model_hard_limit) else None)  # fmt: skip
+        simulation = _simulate(
+            requested,
+            used,
+            link.max_usage,
+            pool if link.credit_model_key else None,
+            burn_rate if _hard(pool, model_hard_limit) else None,
+        )
     reason = _limit_denial(link, used, pool, model_hard_limit, simulation)
     return Decision(
         allowed=reason is None, reason=reason, usage=usage, credit=credit, simulation=simulation

@@ -80,11 +80,18 @@ def evolve(state: CustomerState, fact: Fact) -> None:
             _refresh_access(state, invoice.subscription_id, fact)
         case CreditPoolOpened():
             state.pools[fact.denomination] = CreditPool(
-                id=fact.pool_id, customer_id=state.id, denomination=fact.denomination,
-                name=fact.name, currency=fact.currency, hard_limit=fact.hard_limit,
-                rollover_policy=fact.rollover_policy, rollover_cap=fact.rollover_cap,
-                status=PoolStatus.ACTIVE, created_at=fact.at, modified_at=fact.at,
-            )  # fmt: skip
+                id=fact.pool_id,
+                customer_id=state.id,
+                denomination=fact.denomination,
+                name=fact.name,
+                currency=fact.currency,
+                hard_limit=fact.hard_limit,
+                rollover_policy=fact.rollover_policy,
+                rollover_cap=fact.rollover_cap,
+                status=PoolStatus.ACTIVE,
+                created_at=fact.at,
+                modified_at=fact.at,
+            )
         case CreditsGranted():
             _grant(state, fact)
         case CreditsExpired():
@@ -123,9 +130,14 @@ def _refresh_access(state: CustomerState, subscription_id: object, fact: Fact) -
 def _grant(state: CustomerState, fact: CreditsGranted) -> None:
     pool = state.pools[fact.denomination]
     grant = CreditGrant(
-        id=fact.grant_id, amount=fact.amount, remaining=fact.amount, source=fact.source,
-        subscription_id=fact.subscription_id, granted_at=fact.at, expires_at=fact.expires_at,
-    )  # fmt: skip
+        id=fact.grant_id,
+        amount=fact.amount,
+        remaining=fact.amount,
+        source=fact.source,
+        subscription_id=fact.subscription_id,
+        granted_at=fact.at,
+        expires_at=fact.expires_at,
+    )
     bisect.insort(pool.grants, grant, key=burn_order_key)
     pool.balance += fact.amount
     pool.total_granted += fact.amount

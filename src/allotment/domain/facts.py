@@ -36,7 +36,7 @@ class _Fact(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
     at: datetime
 
 
-class CustomerCreated(_Fact, tag="customer_created"):
+class CustomerCreated(_Fact, tag="customer_created", frozen=True, kw_only=True):
     customer_id: uuid.UUID
     external_id: str | None
     source: CustomerSource
@@ -44,27 +44,27 @@ class CustomerCreated(_Fact, tag="customer_created"):
     stripe_customer_id: str | None = None
 
 
-class CustomerProfileSet(_Fact, tag="customer_profile_set"):
+class CustomerProfileSet(_Fact, tag="customer_profile_set", frozen=True, kw_only=True):
     """CUS-6: an auto-created customer registered through the API."""
 
     external_id: str
     profile: Profile
 
 
-class SubscriptionStarted(_Fact, tag="subscription_started"):
+class SubscriptionStarted(_Fact, tag="subscription_started", frozen=True, kw_only=True):
     subscription: Subscription
 
 
-class InvoiceIssued(_Fact, tag="invoice_issued"):
+class InvoiceIssued(_Fact, tag="invoice_issued", frozen=True, kw_only=True):
     invoice: Invoice
 
 
-class InvoiceStatusChanged(_Fact, tag="invoice_status_changed"):
+class InvoiceStatusChanged(_Fact, tag="invoice_status_changed", frozen=True, kw_only=True):
     invoice_id: uuid.UUID
     status: InvoiceStatus
 
 
-class CreditPoolOpened(_Fact, tag="credit_pool_opened"):
+class CreditPoolOpened(_Fact, tag="credit_pool_opened", frozen=True, kw_only=True):
     pool_id: uuid.UUID
     denomination: str
     name: str
@@ -74,7 +74,7 @@ class CreditPoolOpened(_Fact, tag="credit_pool_opened"):
     rollover_cap: Decimal | None
 
 
-class CreditsGranted(_Fact, tag="credits_granted"):
+class CreditsGranted(_Fact, tag="credits_granted", frozen=True, kw_only=True):
     denomination: str
     grant_id: uuid.UUID
     amount: Decimal
@@ -85,19 +85,19 @@ class CreditsGranted(_Fact, tag="credits_granted"):
     transaction: CreditTransaction
 
 
-class CreditsDebited(_Fact, tag="credits_debited"):
+class CreditsDebited(_Fact, tag="credits_debited", frozen=True, kw_only=True):
     denomination: str
     grant_id: uuid.UUID
     transaction: CreditTransaction
 
 
-class CreditsExpired(_Fact, tag="credits_expired"):
+class CreditsExpired(_Fact, tag="credits_expired", frozen=True, kw_only=True):
     denomination: str
     grant_id: uuid.UUID
     transaction: CreditTransaction
 
 
-class UsageRecorded(_Fact, tag="usage_recorded"):
+class UsageRecorded(_Fact, tag="usage_recorded", frozen=True, kw_only=True):
     """One accepted usage event (EVT-*), with everything analytics needs."""
 
     idempotency_key: str

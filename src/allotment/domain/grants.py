@@ -85,17 +85,30 @@ def grant_facts(
     grant_id = ctx.new_id()
     description = f"{source.value.title()} grant"
     transaction = CreditTransaction(
-        id=ctx.new_id(), pool_id=pool_id, type=TransactionType.GRANT, amount=amount,
-        balance_before=before, balance_after=before + amount, created_at=ctx.now,
-        description=description, grant_id=grant_id, subscription_id=subscription_id,
-    )  # fmt: skip
+        id=ctx.new_id(),
+        pool_id=pool_id,
+        type=TransactionType.GRANT,
+        amount=amount,
+        balance_before=before,
+        balance_after=before + amount,
+        created_at=ctx.now,
+        description=description,
+        grant_id=grant_id,
+        subscription_id=subscription_id,
+    )
     facts.append(
         CreditsGranted(
-            at=ctx.now, denomination=denomination, grant_id=grant_id, amount=amount,
-            source=source, expires_at=expires_at, subscription_id=subscription_id,
-            period_key=period_key, transaction=transaction,
+            at=ctx.now,
+            denomination=denomination,
+            grant_id=grant_id,
+            amount=amount,
+            source=source,
+            expires_at=expires_at,
+            subscription_id=subscription_id,
+            period_key=period_key,
+            transaction=transaction,
         )
-    )  # fmt: skip
+    )
     return facts
 
 
@@ -111,18 +124,27 @@ def debit_facts(
     balance = pool.balance
     for grant_id, amount in draws:
         transaction = CreditTransaction(
-            id=ctx.new_id(), pool_id=pool.id, type=TransactionType.DEBIT, amount=-amount,
-            balance_before=balance, balance_after=balance - amount, created_at=ctx.now,
-            description=f"Usage event {event_key}", grant_id=grant_id, event_key=event_key,
+            id=ctx.new_id(),
+            pool_id=pool.id,
+            type=TransactionType.DEBIT,
+            amount=-amount,
+            balance_before=balance,
+            balance_after=balance - amount,
+            created_at=ctx.now,
+            description=f"Usage event {event_key}",
+            grant_id=grant_id,
+            event_key=event_key,
             subscription_id=subscription_id,
-        )  # fmt: skip
+        )
         balance -= amount
         facts.append(
             CreditsDebited(
-                at=ctx.now, denomination=pool.denomination, grant_id=grant_id,
+                at=ctx.now,
+                denomination=pool.denomination,
+                grant_id=grant_id,
                 transaction=transaction,
             )
-        )  # fmt: skip
+        )
     return facts
 
 

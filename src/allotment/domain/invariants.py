@@ -20,7 +20,9 @@ def check_pool(pool: CreditPool) -> None:
     assert pool.balance == conserved, f"pool {pool.denomination}: {pool.balance} != {conserved}"
     assert pool.balance >= 0, f"pool {pool.denomination} is negative"
     live = sum((g.remaining for g in pool.grants), ZERO)
-    assert pool.balance == live, f"pool {pool.denomination}: balance {pool.balance} != grants {live}"
+    assert pool.balance == live, (
+        f"pool {pool.denomination}: balance {pool.balance} != grants {live}"
+    )
     assert all(g.remaining > 0 for g in pool.grants), "a spent grant is still live"
     if pool.status is PoolStatus.DEPLETED:
         assert pool.balance == 0, "DEPLETED pool with a balance"
@@ -31,7 +33,9 @@ def check(state: CustomerState) -> None:
     for pool in state.pools.values():
         check_pool(pool)
     for sub in state.subscriptions.values():
-        assert sub.access is derive_access(sub, state.invoices.values()), f"stale access on {sub.id}"
+        assert sub.access is derive_access(sub, state.invoices.values()), (
+            f"stale access on {sub.id}"
+        )
         assert sub.current_period_start < sub.current_period_end, "empty period"
     for invoice in state.invoices.values():
         total = sum((item.charge_amount for item in invoice.items), ZERO)

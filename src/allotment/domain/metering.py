@@ -60,18 +60,28 @@ def record_usage(state: CustomerState, cmd: RecordUsage, ctx: TurnContext) -> Ou
     cost_input = cmd.cost_input
     facts.append(
         UsageRecorded(
-            at=ctx.now, idempotency_key=cmd.idempotency_key, event_name=cmd.event_name,
-            occurred_at=cmd.occurred_at, units=cmd.units, feature_key=feature_key,
-            subscription_id=sub.id if sub else None, period_start=bucket,
-            billable_units=billable if bucket is not None else ZERO, over_limit=over_limit,
-            cost_amount=cost, revenue_amount=cmd.revenue_amount,
-            model=cost_input.model if cost_input else None, model_provider=provider,
+            at=ctx.now,
+            idempotency_key=cmd.idempotency_key,
+            event_name=cmd.event_name,
+            occurred_at=cmd.occurred_at,
+            units=cmd.units,
+            feature_key=feature_key,
+            subscription_id=sub.id if sub else None,
+            period_start=bucket,
+            billable_units=billable if bucket is not None else ZERO,
+            over_limit=over_limit,
+            cost_amount=cost,
+            revenue_amount=cmd.revenue_amount,
+            model=cost_input.model if cost_input else None,
+            model_provider=provider,
             input_tokens=cost_input.input_tokens if cost_input else None,
             output_tokens=cost_input.output_tokens if cost_input else None,
-            flow_id=cmd.flow_id, entitlement_id=cmd.entitlement_id, invoice_id=cmd.invoice_id,
+            flow_id=cmd.flow_id,
+            entitlement_id=cmd.entitlement_id,
+            invoice_id=cmd.invoice_id,
             meta=cmd.meta,
         )
-    )  # fmt: skip
+    )
     return Outcome(UsageAccepted(over_limit=over_limit, message=message), facts)
 
 
@@ -152,8 +162,11 @@ def _debit_credits(
     pool = state.pools.get(model.denomination)
     draws = plan_debit(pool, requested, ctx.now) if pool is not None else []
     covered = sum((amount for _, amount in draws), ZERO)
-    facts = debit_facts(pool, [(g.id, a) for g, a in draws], ctx, cmd.idempotency_key,
-                        subscription_id) if pool is not None else []  # fmt: skip
+    facts = (
+        debit_facts(pool, [(g.id, a) for g, a in draws], ctx, cmd.idempotency_key, subscription_id)
+        if pool is not None
+        else []
+    )
     uncovered_credits = requested - covered
     hard = bool(pool.hard_limit) if pool is not None else model.hard_limit
     depleted = model.denomination if hard and uncovered_credits > 0 else None

@@ -61,12 +61,17 @@ def due_facts(state: CustomerState, ctx: TurnContext) -> list[Fact]:
             if grant.expires_at is None or grant.expires_at > ctx.now or grant.remaining <= 0:
                 continue
             transaction = CreditTransaction(
-                id=ctx.new_id(), pool_id=pool.id, type=TransactionType.EXPIRATION,
-                amount=-grant.remaining, balance_before=balance,
-                balance_after=balance - grant.remaining, created_at=grant.expires_at,
-                description="Grant expired", grant_id=grant.id,
+                id=ctx.new_id(),
+                pool_id=pool.id,
+                type=TransactionType.EXPIRATION,
+                amount=-grant.remaining,
+                balance_before=balance,
+                balance_after=balance - grant.remaining,
+                created_at=grant.expires_at,
+                description="Grant expired",
+                grant_id=grant.id,
                 subscription_id=grant.subscription_id,
-            )  # fmt: skip
+            )
             balance -= grant.remaining
             due.append(
                 CreditsExpired(

@@ -82,12 +82,19 @@ def subscribe(
     in_advance = plan.billing_timing is BillingTiming.IN_ADVANCE
     pending_payment = in_advance and not plan.is_free
     sub = Subscription(
-        id=ctx.new_id(), plan_id=plan.id, interval_months=plan.interval_months,
-        billing_anchor_day=start.day, grace_period_days=grace_days, first_period_start=start,
-        current_period_start=start, current_period_end=end, initial_invoice_id=ctx.new_id(),
+        id=ctx.new_id(),
+        plan_id=plan.id,
+        interval_months=plan.interval_months,
+        billing_anchor_day=start.day,
+        grace_period_days=grace_days,
+        first_period_start=start,
+        current_period_start=start,
+        current_period_end=end,
+        initial_invoice_id=ctx.new_id(),
         access=AccessState.PENDING_PAYMENT if pending_payment else AccessState.ACTIVE,
-        created_at=ctx.now, modified_at=ctx.now,
-    )  # fmt: skip
+        created_at=ctx.now,
+        modified_at=ctx.now,
+    )
     invoice = _initial_invoice(sub, plan, ctx)
     facts: list[Fact] = [SubscriptionStarted(at=ctx.now, subscription=sub)]
     facts.append(InvoiceIssued(at=ctx.now, invoice=invoice))
@@ -103,21 +110,31 @@ def _initial_invoice(sub: Subscription, plan: Plan, ctx: TurnContext) -> Invoice
     if price > 0:
         items = (
             InvoiceItem(
-                id=ctx.new_id(), charge_amount=price,
-                description=f"Plan base price: {plan.name}", created_at=ctx.now,
+                id=ctx.new_id(),
+                charge_amount=price,
+                description=f"Plan base price: {plan.name}",
+                created_at=ctx.now,
             ),
-        )  # fmt: skip
+        )
     if plan.billing_timing is BillingTiming.IN_ARREARS:
         status, due = InvoiceStatus.PENDING, sub.current_period_end
     else:
         status = InvoiceStatus.PAID if price == 0 else InvoiceStatus.DUE
         due = sub.current_period_start + timedelta(days=ctx.payment_terms_days)
     return Invoice(
-        id=sub.initial_invoice_id, subscription_id=sub.id, type=InvoiceType.INITIAL,
-        status=status, amount=sum((i.charge_amount for i in items), ZERO), currency=plan.currency,
-        due_date=due, period_start=sub.current_period_start, period_end=sub.current_period_end,
-        items=items, created_at=ctx.now, modified_at=ctx.now,
-    )  # fmt: skip
+        id=sub.initial_invoice_id,
+        subscription_id=sub.id,
+        type=InvoiceType.INITIAL,
+        status=status,
+        amount=sum((i.charge_amount for i in items), ZERO),
+        currency=plan.currency,
+        due_date=due,
+        period_start=sub.current_period_start,
+        period_end=sub.current_period_end,
+        items=items,
+        created_at=ctx.now,
+        modified_at=ctx.now,
+    )
 
 
 def plan_credit_grants(
@@ -136,10 +153,17 @@ def plan_credit_grants(
             expires_at = add_months(ctx.now, allocation.grant_expires_months, ctx.now.day)
         defaults = PoolDefaults.from_model(model, plan.currency, allocation.hard_limit)
         facts += grant_facts(
-            state, ctx, model.denomination, allocation.credit_amount, GrantSource.SUBSCRIPTION,
-            defaults, balances, expires_at=expires_at, subscription_id=sub.id,
+            state,
+            ctx,
+            model.denomination,
+            allocation.credit_amount,
+            GrantSource.SUBSCRIPTION,
+            defaults,
+            balances,
+            expires_at=expires_at,
+            subscription_id=sub.id,
             period_key=period_key,
-        )  # fmt: skip
+        )
     return facts
 
 

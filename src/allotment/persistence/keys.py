@@ -69,9 +69,12 @@ class KeyStore:
                 "API keys start with sk_test_ or sk_live_ and are at least 24 characters"
             )
         record = ApiKey(
-            digest=_digest(key), environment=environment, scopes=scopes,
-            hint=f"{key[:8]}…{key[-4:]}", created_at=datetime.now(UTC),
-        )  # fmt: skip
+            digest=_digest(key),
+            environment=environment,
+            scopes=scopes,
+            hint=f"{key[:8]}…{key[-4:]}",
+            created_at=datetime.now(UTC),
+        )
         self._keys[record.digest] = record
         if persist:
             self._save()

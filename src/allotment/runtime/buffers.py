@@ -55,6 +55,8 @@ class BoundedBuffer(Generic[T]):
 
     def statistics(self) -> BufferStatistics:
         return BufferStatistics(
-            size=len(self._items), size_max=self._size_max,
-            appended=self._appended, dropped=self._dropped,
-        )  # fmt: skip
+            size=len(self._items),
+            size_max=self._size_max,
+            appended=self._appended,
+            dropped=self._dropped,
+        )

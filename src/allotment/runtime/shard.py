@@ -111,9 +111,12 @@ class LocalShard:
 
     def _context(self, catalog: Catalog | None = None) -> TurnContext:
         return TurnContext(
-            now=self._clock.now(), catalog=catalog or self.catalog, prices=self._prices,
-            new_id=self._new_id, payment_terms_days=self._settings.payment_terms_days,
-        )  # fmt: skip
+            now=self._clock.now(),
+            catalog=catalog or self.catalog,
+            prices=self._prices,
+            new_id=self._new_id,
+            payment_terms_days=self._settings.payment_terms_days,
+        )
 
     def _find(self, lookup: CustomerLookup) -> CustomerActor | None:
         if lookup.external_id is not None:
@@ -171,12 +174,21 @@ class LocalShard:
             self._by_stripe_id[state.stripe_customer_id] = state.id
         return actor
 
-    def _created(self, external_id: str | None, source: CustomerSource, profile: Profile,
-                 stripe_customer_id: str | None = None) -> CustomerCreated:  # fmt: skip
+    def _created(
+        self,
+        external_id: str | None,
+        source: CustomerSource,
+        profile: Profile,
+        stripe_customer_id: str | None = None,
+    ) -> CustomerCreated:
         return CustomerCreated(
-            at=self._clock.now(), customer_id=self._new_id(), external_id=external_id,
-            source=source, profile=profile, stripe_customer_id=stripe_customer_id,
-        )  # fmt: skip
+            at=self._clock.now(),
+            customer_id=self._new_id(),
+            external_id=external_id,
+            source=source,
+            profile=profile,
+            stripe_customer_id=stripe_customer_id,
+        )
 
     async def create_customer(self, external_id: str, profile: Profile) -> Reply:
         """createCustomer (CUS-1..CUS-6)."""
@@ -223,15 +235,23 @@ class LocalShard:
         if audit.idempotency_key is None or self._audit_keys.first_sighting(audit.idempotency_key):
             self.audits.append(
                 AuditRecord(
-                    at=ctx.now, customer_id=actor.state.id, external_id=external_id,
-                    feature_key=feature_key, allowed=decision.allowed, method=audit.method,
-                    reason=decision.reason, requested_units=requested,
+                    at=ctx.now,
+                    customer_id=actor.state.id,
+                    external_id=external_id,
+                    feature_key=feature_key,
+                    allowed=decision.allowed,
+                    method=audit.method,
+                    reason=decision.reason,
+                    requested_units=requested,
                     would_exceed_limit=decision.simulation.would_exceed_limit
-                    if decision.simulation else None,
-                    event_name=audit.event_name, meta=audit.meta, flow_id=audit.flow_id,
+                    if decision.simulation
+                    else None,
+                    event_name=audit.event_name,
+                    meta=audit.meta,
+                    flow_id=audit.flow_id,
                     idempotency_key=audit.idempotency_key,
                 )
-            )  # fmt: skip
+            )
         return decision
 
     async def ingest(
@@ -267,8 +287,12 @@ class LocalShard:
         if actor is None:
             if lookup.customer_id is not None:  # EVT-11: a UUID cannot be auto-created
                 return Rejected(kind=RejectionKind.NOT_FOUND, message=CUSTOMER_NOT_FOUND)
-            created = self._created(lookup.external_id, CustomerSource.EVENT_AUTO_CREATED,
-                                    Profile(), lookup.stripe_customer_id)  # fmt: skip
+            created = self._created(
+                lookup.external_id,
+                CustomerSource.EVENT_AUTO_CREATED,
+                Profile(),
+                lookup.stripe_customer_id,
+            )
             actor = CustomerActor(new_customer(created))
             notes.append("Customer auto-created.")
         reply, facts = actor.turn(event, self._context(catalog))

@@ -62,9 +62,13 @@ class ActorSystem:
         shard = self._shards.get(environment)
         if shard is None:
             shard = LocalShard(
-                self._catalog, self.clock, self._journal_factory(environment), self._prices,
-                self._settings, self._new_id,
-            )  # fmt: skip
+                self._catalog,
+                self.clock,
+                self._journal_factory(environment),
+                self._prices,
+                self._settings,
+                self._new_id,
+            )
             self._shards[environment] = shard
         return shard
 
@@ -95,7 +99,7 @@ class ActorSystem:
                 timers=len(shard._timers),
                 events=shard.events.statistics(),
                 audits=shard.audits.statistics(),
-            )  # fmt: skip
+            )
             for env, shard in self._shards.items()
         ]
 
