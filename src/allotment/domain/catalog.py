@@ -181,6 +181,6 @@ class Catalog(msgspec.Struct, frozen=True, kw_only=True):
         return msgspec.structs.replace(self, features={**self.features, feature.key: feature})
 
     def active_plans(self) -> list[Plan]:
-        """ACTIVE plans by `createdAt`, then declaration order (PLN-2, PLN-3)."""
+        """ACTIVE plans by `createdAt`, then `id` (PLN-2, PLN-3)."""
         plans = [p for p in self.plans.values() if p.status is PlanStatus.ACTIVE]
-        return sorted(plans, key=lambda p: p.created_at)  # stable: keeps declaration order
+        return sorted(plans, key=lambda p: (p.created_at, p.id))

@@ -10,9 +10,12 @@ from typing import Any
 import msgspec
 
 from allotment.domain.credits import GrantSource
-from allotment.domain.state import Profile
+from allotment.domain.state import CancelMode, ChangeType, Profile
 
 __all__ = (
+    "CancelScheduledChange",
+    "CancelSubscription",
+    "ChangePlan",
     "Command",
     "CostInput",
     "EvaluateEntitlement",
@@ -20,6 +23,7 @@ __all__ = (
     "MarkInvoicePaid",
     "RecordUsage",
     "RegisterCustomer",
+    "RevertCancellation",
     "Subscribe",
     "Tick",
 )
@@ -82,6 +86,25 @@ class GrantCredits(_Command, tag="grant_credits", frozen=True, kw_only=True):
     expires_at: datetime | None = None
 
 
+class CancelSubscription(_Command, tag="cancel_subscription", frozen=True, kw_only=True):
+    subscription_id: uuid.UUID
+    mode: CancelMode = CancelMode.END_OF_PERIOD  # SUB-40
+
+
+class RevertCancellation(_Command, tag="revert_cancellation", frozen=True, kw_only=True):
+    subscription_id: uuid.UUID
+
+
+class ChangePlan(_Command, tag="change_plan", frozen=True, kw_only=True):
+    subscription_id: uuid.UUID
+    to_plan_id: uuid.UUID
+    change_type: ChangeType
+
+
+class CancelScheduledChange(_Command, tag="cancel_scheduled_change", frozen=True, kw_only=True):
+    subscription_id: uuid.UUID
+
+
 class Tick(_Command, tag="tick", frozen=True, kw_only=True):
     """Apply whatever is due by now and nothing else (SCH-1)."""
 
@@ -93,5 +116,9 @@ Command = (
     | RecordUsage
     | EvaluateEntitlement
     | GrantCredits
+    | CancelSubscription
+    | RevertCancellation
+    | ChangePlan
+    | CancelScheduledChange
     | Tick
 )

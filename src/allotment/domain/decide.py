@@ -6,13 +6,18 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import assert_never
 
+from allotment.domain.cancellation import cancel, revert_cancellation
 from allotment.domain.commands import (
+    CancelScheduledChange,
+    CancelSubscription,
+    ChangePlan,
     Command,
     EvaluateEntitlement,
     GrantCredits,
     MarkInvoicePaid,
     RecordUsage,
     RegisterCustomer,
+    RevertCancellation,
     Subscribe,
     Tick,
 )
@@ -21,6 +26,7 @@ from allotment.domain.entitlement import evaluate
 from allotment.domain.facts import CustomerProfileSet
 from allotment.domain.grants import PoolDefaults, grant_facts
 from allotment.domain.metering import record_usage
+from allotment.domain.plan_change import cancel_scheduled_change, change_plan
 from allotment.domain.replies import Done, Rejected, RejectionKind
 from allotment.domain.state import CustomerSource, CustomerState
 from allotment.domain.subscriptions import mark_invoice_paid, subscribe
@@ -45,8 +51,31 @@ def decide(state: CustomerState, command: Command, ctx: TurnContext) -> Outcome:
             return _register(state, command, ctx)
         case GrantCredits():
             return _grant_credits(state, command, ctx)
+        case CancelSubscription() | RevertCancellation() | ChangePlan() | CancelScheduledChange():
+            return _on_subscription(state, command, ctx)
         case Tick():
             return Outcome(Done())
+        case _:
+            assert_never(command)
+
+
+def _on_subscription(
+    state: CustomerState,
+    command: CancelSubscription | RevertCancellation | ChangePlan | CancelScheduledChange,
+    ctx: TurnContext,
+) -> Outcome:
+    sub = state.subscriptions.get(command.subscription_id)
+    if sub is None:
+        return Outcome(Rejected(kind=RejectionKind.NOT_FOUND, message="Subscription not found."))
+    match command:
+        case CancelSubscription():
+            return cancel(state, sub, command.mode, ctx)
+        case RevertCancellation():
+            return revert_cancellation(sub, ctx)
+        case ChangePlan():
+            return change_plan(state, sub, command.to_plan_id, command.change_type, ctx)
+        case CancelScheduledChange():
+            return cancel_scheduled_change(sub, ctx)
         case _:
             assert_never(command)
 

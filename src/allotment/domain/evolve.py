@@ -6,6 +6,7 @@ It is the only code that changes a `CustomerState`.
 from __future__ import annotations
 
 import bisect
+import uuid
 from typing import assert_never
 
 import msgspec
@@ -16,6 +17,7 @@ from allotment.domain.credits import (
     CreditPool,
     CreditTransaction,
     PoolStatus,
+    TransactionType,
     burn_order_key,
 )
 from allotment.domain.facts import (
@@ -23,12 +25,16 @@ from allotment.domain.facts import (
     CreditsDebited,
     CreditsExpired,
     CreditsGranted,
+    CreditsReversed,
     CustomerCreated,
     CustomerProfileSet,
     Fact,
     InvoiceIssued,
+    InvoiceRevised,
     InvoiceStatusChanged,
+    SubscriptionChanged,
     SubscriptionStarted,
+    UsageBilled,
     UsageRecorded,
 )
 from allotment.domain.money import ZERO
@@ -63,21 +69,18 @@ def evolve(state: CustomerState, fact: Fact) -> None:
             return
         case CustomerCreated():
             raise AssertionError("CustomerCreated starts a state; use new_customer")
-        case CustomerProfileSet():
-            state.external_id = fact.external_id
-            state.profile = fact.profile
-            state.source = CustomerSource.API
-        case SubscriptionStarted():
-            state.subscriptions[fact.subscription.id] = fact.subscription
-        case InvoiceIssued():
-            state.invoices[fact.invoice.id] = fact.invoice
-            _refresh_access(state, fact.invoice.subscription_id, fact)
-        case InvoiceStatusChanged():
-            invoice = state.invoices[fact.invoice_id]
-            state.invoices[invoice.id] = msgspec.structs.replace(
-                invoice, status=fact.status, modified_at=fact.at
-            )
-            _refresh_access(state, invoice.subscription_id, fact)
+        case CreditPoolOpened() | CreditsGranted() | CreditsExpired() | CreditsReversed():
+            _evolve_credits(state, fact)
+        case _:
+            _evolve_billing(state, fact)
+    state.modified_at = fact.at
+    state.next_due_at = next_due(state)
+
+
+def _evolve_credits(
+    state: CustomerState, fact: CreditPoolOpened | CreditsGranted | CreditsExpired | CreditsReversed
+) -> None:
+    match fact:
         case CreditPoolOpened():
             state.pools[fact.denomination] = CreditPool(
                 id=fact.pool_id,
@@ -94,12 +97,45 @@ def evolve(state: CustomerState, fact: Fact) -> None:
             )
         case CreditsGranted():
             _grant(state, fact)
-        case CreditsExpired():
+        case CreditsExpired() | CreditsReversed():
             _debit(state, fact.denomination, fact.transaction)
         case _:
             assert_never(fact)
-    state.modified_at = fact.at
-    state.next_due_at = next_due(state)
+
+
+def _evolve_billing(
+    state: CustomerState,
+    fact: CustomerProfileSet
+    | SubscriptionStarted
+    | SubscriptionChanged
+    | InvoiceIssued
+    | InvoiceRevised
+    | InvoiceStatusChanged
+    | UsageBilled,
+) -> None:
+    match fact:
+        case CustomerProfileSet():
+            state.external_id = fact.external_id
+            state.profile = fact.profile
+            state.source = CustomerSource.API
+        case SubscriptionStarted() | SubscriptionChanged():
+            state.subscriptions[fact.subscription.id] = fact.subscription
+            _refresh_access(state, fact.subscription.id, fact)
+        case InvoiceIssued() | InvoiceRevised():
+            state.invoices[fact.invoice.id] = fact.invoice
+            _refresh_access(state, fact.invoice.subscription_id, fact)
+        case InvoiceStatusChanged():
+            invoice = state.invoices[fact.invoice_id]
+            state.invoices[invoice.id] = msgspec.structs.replace(
+                invoice, status=fact.status, modified_at=fact.at
+            )
+            _refresh_access(state, invoice.subscription_id, fact)
+        case UsageBilled():
+            counter = state.usage[fact.subscription_id][fact.feature_key]
+            for start in [s for s in counter.unbilled if s < fact.through]:
+                del counter.unbilled[start]
+        case _:
+            assert_never(fact)
 
 
 def _record_usage(state: CustomerState, fact: UsageRecorded) -> None:
@@ -116,8 +152,8 @@ def _record_usage(state: CustomerState, fact: UsageRecorded) -> None:
         counter.unbilled[bucket] = counter.unbilled.get(bucket, ZERO) + fact.billable_units
 
 
-def _refresh_access(state: CustomerState, subscription_id: object, fact: Fact) -> None:
-    sub = state.subscriptions.get(subscription_id)  # type: ignore[call-overload]
+def _refresh_access(state: CustomerState, subscription_id: uuid.UUID, fact: Fact) -> None:
+    sub = state.subscriptions.get(subscription_id)
     if sub is None:
         return
     access = derive_access(sub, state.invoices.values())
@@ -166,8 +202,10 @@ def _debit(state: CustomerState, denomination: str, transaction: CreditTransacti
     else:
         raise AssertionError(f"grant {transaction.grant_id} is not live in pool {pool.id}")
     pool.balance -= amount
-    if transaction.type == "EXPIRATION":
+    if transaction.type is TransactionType.EXPIRATION:
         pool.total_expired += amount
+    elif transaction.type is TransactionType.REVERSAL:
+        pool.total_reversed += amount
     else:
         pool.total_consumed += amount
     if pool.balance <= 0 and pool.status is PoolStatus.ACTIVE:

@@ -22,12 +22,16 @@ __all__ = (
     "CreditsDebited",
     "CreditsExpired",
     "CreditsGranted",
+    "CreditsReversed",
     "CustomerCreated",
     "CustomerProfileSet",
     "Fact",
     "InvoiceIssued",
+    "InvoiceRevised",
     "InvoiceStatusChanged",
+    "SubscriptionChanged",
     "SubscriptionStarted",
+    "UsageBilled",
     "UsageRecorded",
 )
 
@@ -91,6 +95,36 @@ class CreditsDebited(_Fact, tag="credits_debited", frozen=True, kw_only=True):
     transaction: CreditTransaction
 
 
+class CreditsReversed(_Fact, tag="credits_reversed", frozen=True, kw_only=True):
+    """A clawback of a plan grant's remaining credits (CRD-43)."""
+
+    denomination: str
+    grant_id: uuid.UUID
+    transaction: CreditTransaction
+
+
+class SubscriptionChanged(_Fact, tag="subscription_changed", frozen=True, kw_only=True):
+    """The subscription as it is from now on: period advanced, plan switched, change
+    scheduled or cancelled, cancellation scheduled, reverted or taking effect."""
+
+    subscription: Subscription
+
+
+class InvoiceRevised(_Fact, tag="invoice_revised", frozen=True, kw_only=True):
+    """An invoice replaced whole: a PENDING invoice finalised with its lines (INV-30, INV-31)."""
+
+    invoice: Invoice
+
+
+class UsageBilled(_Fact, tag="usage_billed", frozen=True, kw_only=True):
+    """Unbilled usage of one feature in buckets starting before `through` is now invoiced."""
+
+    subscription_id: uuid.UUID
+    feature_key: str
+    through: datetime
+    invoice_id: uuid.UUID | None
+
+
 class CreditsExpired(_Fact, tag="credits_expired", frozen=True, kw_only=True):
     denomination: str
     grant_id: uuid.UUID
@@ -131,5 +165,9 @@ Fact = (
     | CreditsGranted
     | CreditsDebited
     | CreditsExpired
+    | CreditsReversed
+    | SubscriptionChanged
+    | InvoiceRevised
+    | UsageBilled
     | UsageRecorded
 )

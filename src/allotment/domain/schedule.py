@@ -1,21 +1,35 @@
-"""Time-driven transitions (SCH-1..SCH-3): what is due by `now`, and when the next thing is.
+"""Time-driven transitions (SCH-1..SCH-3): what is due, in which order, and when next.
 
-`due_facts` is idempotent by construction: a transition that already happened changed the very
-state it is computed from, so running it twice yields nothing the second time (SCH-2).
+Transitions run one at a time, earliest first; at equal instants in the SCH-3 order: a period
+end (finalisation, scheduled change, cancellation, rollover, renewal), then grant expiry, then
+grace expiry. Each is idempotent by construction: it changes the very state that made it due,
+so it is never due twice (SCH-2).
 """
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from allotment.domain.context import TurnContext
-from allotment.domain.credits import CreditTransaction, TransactionType
-from allotment.domain.facts import CreditsExpired, Fact, InvoiceStatusChanged
-from allotment.domain.state import CustomerState, Invoice, InvoiceStatus
+from allotment.domain.facts import InvoiceStatusChanged
+from allotment.domain.lifecycle import Apply, end_period, expiry_facts
+from allotment.domain.state import (
+    AccessState,
+    CancelMode,
+    CustomerState,
+    Invoice,
+    InvoiceStatus,
+    Subscription,
+)
 
-__all__ = ("due_facts", "next_due")
+__all__ = ("apply_due", "next_due")
 
 _GRACE_APPLIES = (InvoiceStatus.DUE, InvoiceStatus.ADJUSTMENT_OPEN)
+_ROUNDS_MAX = 100_000  # a bound on catch-up in one turn (about 8,000 years of monthly renewals)
+
+Transition = Callable[[CustomerState, TurnContext, Apply], None]
 
 
 def _grace_deadline(state: CustomerState, invoice: Invoice) -> datetime | None:
@@ -26,60 +40,72 @@ def _grace_deadline(state: CustomerState, invoice: Invoice) -> datetime | None:
     return invoice.due_date + timedelta(days=sub.grace_period_days)
 
 
-def next_due(state: CustomerState) -> datetime | None:
-    """The earliest instant at which some transition of this customer becomes due."""
-    instants = [
-        deadline
-        for invoice in state.invoices.values()
-        if (deadline := _grace_deadline(state, invoice)) is not None
-    ]
-    instants += [
+def _period_end_due(sub: Subscription) -> bool:
+    """SUB-34/SUB-35: suspended and unpaid subscriptions neither renew nor advance; a scheduled
+    END_OF_PERIOD cancellation still takes effect (SUB-44)."""
+    return sub.live and (
+        sub.cancel_mode is CancelMode.END_OF_PERIOD or sub.access is AccessState.ACTIVE
+    )
+
+
+def _candidates(state: CustomerState) -> list[tuple[datetime, int, Transition]]:
+    found: list[tuple[datetime, int, Transition]] = []
+    for sub in state.subscriptions.values():
+        if _period_end_due(sub):
+            found.append((sub.current_period_end, 0, _period_end(sub.id)))
+    expiries = [
         grant.expires_at
         for pool in state.pools.values()
         for grant in pool.grants
-        if grant.expires_at is not None and grant.remaining > 0
+        if grant.expires_at is not None
     ]
-    return min(instants, default=None)
-
-
-def due_facts(state: CustomerState, ctx: TurnContext) -> list[Fact]:
-    """Every transition due at or before `ctx.now`, each with the instant it was due, in time
-    order. Facts are stamped with their due instant, not with `now`, so history reads as if the
-    sweep had run exactly on time."""
-    due: list[Fact] = []
+    if expiries:
+        found.append((min(expiries), 1, _expire_until(min(expiries))))
     for invoice in state.invoices.values():
         deadline = _grace_deadline(state, invoice)
-        if deadline is not None and deadline <= ctx.now:
-            due.append(
-                InvoiceStatusChanged(
-                    at=deadline, invoice_id=invoice.id, status=InvoiceStatus.PAST_DUE
-                )
-            )
-    for pool in state.pools.values():
-        balance = pool.balance
-        for grant in sorted(pool.grants, key=lambda g: (g.expires_at is None, g.expires_at)):
-            if grant.expires_at is None or grant.expires_at > ctx.now or grant.remaining <= 0:
-                continue
-            transaction = CreditTransaction(
-                id=ctx.new_id(),
-                pool_id=pool.id,
-                type=TransactionType.EXPIRATION,
-                amount=-grant.remaining,
-                balance_before=balance,
-                balance_after=balance - grant.remaining,
-                created_at=grant.expires_at,
-                description="Grant expired",
-                grant_id=grant.id,
-                subscription_id=grant.subscription_id,
-            )
-            balance -= grant.remaining
-            due.append(
-                CreditsExpired(
-                    at=grant.expires_at,
-                    denomination=pool.denomination,
-                    grant_id=grant.id,
-                    transaction=transaction,
-                )
-            )
-    due.sort(key=lambda fact: fact.at)  # stable: keeps each pool's expiry order
-    return due
+        if deadline is not None:
+            found.append((deadline, 2, _past_due(invoice.id, deadline)))
+    return found
+
+
+def next_due(state: CustomerState) -> datetime | None:
+    """The earliest instant at which some transition of this customer becomes due."""
+    return min((instant for instant, _, _ in _candidates(state)), default=None)
+
+
+def apply_due(state: CustomerState, ctx: TurnContext, apply: Apply) -> None:
+    """Apply every transition due at or before `ctx.now`, earliest first. Facts are stamped
+    with the instant they were due, so history reads as if the sweep had run exactly on time."""
+    for _ in range(_ROUNDS_MAX):
+        due = [c for c in _candidates(state) if c[0] <= ctx.now]
+        if not due:
+            state.next_due_at = next_due(state)
+            return
+        _, _, transition = min(due, key=lambda c: (c[0], c[1]))
+        transition(state, ctx, apply)
+    raise AssertionError("catch-up did not converge")
+
+
+def _period_end(subscription_id: uuid.UUID) -> Transition:
+    def run(state: CustomerState, ctx: TurnContext, apply: Apply) -> None:
+        end_period(state, state.subscriptions[subscription_id], ctx, apply)
+
+    return run
+
+
+def _expire_until(instant: datetime) -> Transition:
+    def run(state: CustomerState, ctx: TurnContext, apply: Apply) -> None:
+        for fact in expiry_facts(state, ctx, instant):
+            apply(fact)
+
+    return run
+
+
+def _past_due(invoice_id: uuid.UUID, deadline: datetime) -> Transition:
+    def run(state: CustomerState, ctx: TurnContext, apply: Apply) -> None:
+        del state, ctx
+        apply(
+            InvoiceStatusChanged(at=deadline, invoice_id=invoice_id, status=InvoiceStatus.PAST_DUE)
+        )
+
+    return run

@@ -29,6 +29,7 @@ __all__ = (
     "InvoiceItem",
     "InvoiceStatus",
     "InvoiceType",
+    "PlanSegment",
     "Profile",
     "ScheduledChange",
     "Subscription",
@@ -104,6 +105,13 @@ class ScheduledChange(msgspec.Struct, frozen=True, kw_only=True):
     created_at: datetime
 
 
+class PlanSegment(msgspec.Struct, frozen=True, kw_only=True):
+    """The plan in force from `start` within the current period (INV-52 prorates by these)."""
+
+    plan_id: uuid.UUID
+    start: datetime
+
+
 class Subscription(msgspec.Struct, frozen=True, kw_only=True):
     id: uuid.UUID
     plan_id: uuid.UUID
@@ -120,13 +128,16 @@ class Subscription(msgspec.Struct, frozen=True, kw_only=True):
     cancel_mode: CancelMode | None = None
     cancel_effective_at: datetime | None = None
     cancelled_at: datetime | None = None
-    scheduled_change: ScheduledChange | None = None
+    scheduled_change: ScheduledChange | None = None  # PENDING only; history lives in `changes`
+    changes: tuple[ScheduledChange, ...] = ()  # every change ever made, in order
+    plan_segments: tuple[PlanSegment, ...] = ()  # the current period's plans, oldest first
+    ended_at: datetime | None = None
     credit_periods_granted: frozenset[str] = frozenset()  # CRD-12 keys "DENOM@periodStart"
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)
 
     @property
     def live(self) -> bool:
-        return self.access is not AccessState.ENDED
+        return self.ended_at is None
 
 
 class InvoiceItem(msgspec.Struct, frozen=True, kw_only=True):

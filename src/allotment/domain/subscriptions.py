@@ -51,7 +51,7 @@ def entitlement_id(subscription_id: uuid.UUID, feature_key: str) -> uuid.UUID:
 
 def derive_access(sub: Subscription, invoices: Iterable[Invoice]) -> AccessState:
     """SUB-3. PENDING_PAYMENT outranks SUSPENDED: an unpaid initial invoice can go PAST_DUE."""
-    if sub.access is AccessState.ENDED:
+    if sub.ended_at is not None:
         return AccessState.ENDED
     past_due = False
     for invoice in invoices:

@@ -13,13 +13,10 @@ from allotment.domain.decide import decide
 from allotment.domain.evolve import evolve
 from allotment.domain.facts import Fact
 from allotment.domain.replies import Reply
-from allotment.domain.schedule import due_facts, next_due
+from allotment.domain.schedule import apply_due
 from allotment.domain.state import CustomerState
 
 __all__ = ("CustomerActor",)
-
-_DUE_ROUNDS_MAX = 10_000  # a bound on catch-up work in one turn; each round applies >= 1 fact
-
 
 class CustomerActor:
     __slots__ = ("state",)
@@ -30,19 +27,16 @@ class CustomerActor:
     def catch_up(self, ctx: TurnContext) -> list[Fact]:
         """Apply every transition due by `ctx.now` (SCH-1). Cheap when nothing is due."""
         state = self.state
+        if state.next_due_at is None or state.next_due_at > ctx.now:
+            return []
         applied: list[Fact] = []
-        for _ in range(_DUE_ROUNDS_MAX):
-            if state.next_due_at is None or state.next_due_at > ctx.now:
-                return applied
-            batch = due_facts(state, ctx)
-            for fact in batch:
-                evolve(state, fact)
-            applied += batch
-            if not batch:
-                state.next_due_at = next_due(state)
-                if state.next_due_at is not None and state.next_due_at <= ctx.now:
-                    raise AssertionError("next_due reports a transition that due_facts skips")
-        raise AssertionError("catch-up did not converge")
+
+        def apply(fact: Fact) -> None:
+            evolve(state, fact)
+            applied.append(fact)
+
+        apply_due(state, ctx, apply)
+        return applied
 
     def turn(self, command: Command, ctx: TurnContext) -> tuple[Reply, list[Fact]]:
         """One turn: catch up, decide, evolve. Returns the reply and every fact applied."""
@@ -52,5 +46,8 @@ class CustomerActor:
             evolve(self.state, fact)
         if facts:
             facts += outcome.facts
-            return outcome.reply, facts
-        return outcome.reply, outcome.facts
+        else:
+            facts = outcome.facts
+        # A payment can make a period end due at once (SUB-34 catch-up); apply it in this turn.
+        after = self.catch_up(ctx) if outcome.facts else []
+        return outcome.reply, facts + after if after else facts

@@ -1,0 +1,128 @@
+"""cancelSubscription and revertScheduledCancellation (SUB-40..SUB-51, INV-50, CRD-43)."""
+
+from __future__ import annotations
+
+import msgspec
+
+from allotment.domain.catalog import BillingTiming
+from allotment.domain.context import Outcome, TurnContext
+from allotment.domain.facts import Fact, InvoiceIssued, InvoiceStatusChanged, SubscriptionChanged
+from allotment.domain.invoicing import current_period_invoice, invoice, line
+from allotment.domain.lifecycle import clawback_facts
+from allotment.domain.money import round_money
+from allotment.domain.proration import unused_ratio
+from allotment.domain.replies import Done, Rejected, RejectionKind
+from allotment.domain.state import (
+    AccessState,
+    CancelMode,
+    ChangeStatus,
+    CustomerState,
+    InvoiceStatus,
+    InvoiceType,
+    Subscription,
+)
+
+__all__ = ("ALREADY_CANCELLED", "cancel", "cancel_pending_change", "revert_cancellation")
+
+ALREADY_CANCELLED = "Subscription is already cancelled."
+_VOIDABLE = (InvoiceStatus.DUE, InvoiceStatus.PAST_DUE, InvoiceStatus.ADJUSTMENT_OPEN)
+
+
+def cancel_pending_change(sub: Subscription) -> Subscription:
+    """The subscription with its PENDING scheduled change CANCELLED (SUB-43, SUB-46 f)."""
+    change = sub.scheduled_change
+    if change is None:
+        return sub
+    cancelled = msgspec.structs.replace(change, status=ChangeStatus.CANCELLED)
+    changes = tuple(cancelled if c.id == change.id else c for c in sub.changes)
+    return msgspec.structs.replace(sub, scheduled_change=None, changes=changes)
+
+
+def cancel(state: CustomerState, sub: Subscription, mode: CancelMode, ctx: TurnContext) -> Outcome:
+    if not sub.live:
+        return Outcome(Rejected(kind=RejectionKind.INVALID, message=ALREADY_CANCELLED))  # SUB-41
+    if sub.access is AccessState.PENDING_PAYMENT or mode is CancelMode.IMMEDIATE:
+        return Outcome(Done(), _cancel_now(state, sub, ctx))  # SUB-47: unpaid acts as IMMEDIATE
+    if sub.cancel_mode is CancelMode.END_OF_PERIOD:
+        return Outcome(Done())  # SUB-42: a second request keeps the original timestamps
+    scheduled = msgspec.structs.replace(
+        cancel_pending_change(sub),
+        cancel_mode=CancelMode.END_OF_PERIOD,
+        cancelled_at=ctx.now,
+        cancel_effective_at=sub.current_period_end,
+        modified_at=ctx.now,
+    )
+    return Outcome(Done(), [SubscriptionChanged(at=ctx.now, subscription=scheduled)])
+
+
+def _cancel_now(state: CustomerState, sub: Subscription, ctx: TurnContext) -> list[Fact]:
+    """SUB-45/SUB-46, all in one turn."""
+    now = ctx.now
+    plan = ctx.catalog.plans[sub.plan_id]
+    facts: list[Fact] = []
+    current = current_period_invoice(state, sub)
+    for candidate in state.invoices.values():
+        if candidate.subscription_id != sub.id:
+            continue
+        if candidate.status in _VOIDABLE:  # (a)
+            facts.append(
+                InvoiceStatusChanged(at=now, invoice_id=candidate.id, status=InvoiceStatus.VOID)
+            )
+        elif candidate.status is InvoiceStatus.PENDING:  # (b) AMB-14: partial usage is forgiven
+            status = (
+                InvoiceStatus.CANCELLED_PROCESSED
+                if _usage_recorded(state, sub)
+                else InvoiceStatus.CANCELLED
+            )
+            facts.append(InvoiceStatusChanged(at=now, invoice_id=candidate.id, status=status))
+    if (
+        plan.billing_timing is BillingTiming.IN_ADVANCE
+        and current is not None
+        and current.status is InvoiceStatus.PAID
+    ):  # (c) INV-50: credit only for a period that was paid
+        ratio = unused_ratio(sub.current_period_start, sub.current_period_end, now)
+        credit = round_money(ratio * plan.price_amount, plan.currency)
+        if credit > 0:
+            item = line(ctx.new_id, -credit, "Prorated credit for unused period", now)
+            note = invoice(
+                ctx.new_id,
+                sub,
+                type_=InvoiceType.CREDIT,
+                status=InvoiceStatus.PAID,
+                currency=plan.currency,
+                due=now,
+                period=(sub.current_period_start, now),
+                items=[item],
+                at=now,
+            )
+            facts.append(InvoiceIssued(at=now, invoice=note))
+    facts += clawback_facts(state, sub.id, ctx, now)  # (e)
+    ended = msgspec.structs.replace(
+        cancel_pending_change(sub),
+        cancel_mode=CancelMode.IMMEDIATE,
+        cancelled_at=now,
+        cancel_effective_at=now,
+        current_period_end=max(now, sub.current_period_start),
+        ended_at=now,
+        access=AccessState.ENDED,
+        modified_at=now,
+    )
+    facts.append(SubscriptionChanged(at=now, subscription=ended))
+    return facts
+
+
+def _usage_recorded(state: CustomerState, sub: Subscription) -> bool:
+    counters = state.usage.get(sub.id, {})
+    return any(counter.used.get(sub.current_period_start, 0) > 0 for counter in counters.values())
+
+
+def revert_cancellation(sub: Subscription, ctx: TurnContext) -> Outcome:
+    """SUB-50/SUB-51: only a scheduled END_OF_PERIOD cancellation can be reverted."""
+    if not sub.live or sub.cancel_mode is CancelMode.IMMEDIATE:
+        return Outcome(Rejected(kind=RejectionKind.INVALID, message=ALREADY_CANCELLED))
+    if sub.cancel_mode is None:
+        return Outcome(Done())  # idempotent no-op
+    reverted = msgspec.structs.replace(
+        sub, cancel_mode=None, cancelled_at=None, cancel_effective_at=None, modified_at=ctx.now
+    )
+    return Outcome(Done(), [SubscriptionChanged(at=ctx.now, subscription=reverted)])

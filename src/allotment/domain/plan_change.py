@@ -1,0 +1,197 @@
+"""changeSubscriptionPlan and cancelScheduledPlanChange (SUB-60..SUB-70, INV-51, INV-52)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+
+import msgspec
+
+from allotment.domain.cancellation import cancel_pending_change
+from allotment.domain.catalog import BillingTiming, Plan, PlanStatus
+from allotment.domain.context import Outcome, TurnContext
+from allotment.domain.credits import GrantSource
+from allotment.domain.facts import Fact, InvoiceIssued, SubscriptionChanged
+from allotment.domain.grants import PoolDefaults, grant_facts
+from allotment.domain.invoicing import invoice, line
+from allotment.domain.money import round_money
+from allotment.domain.periods import add_months
+from allotment.domain.proration import unused_ratio
+from allotment.domain.replies import Done, Rejected, RejectionKind
+from allotment.domain.state import (
+    AccessState,
+    CancelMode,
+    ChangeStatus,
+    ChangeType,
+    CustomerState,
+    InvoiceStatus,
+    InvoiceType,
+    PlanSegment,
+    ScheduledChange,
+    Subscription,
+)
+
+__all__ = ("cancel_scheduled_change", "change_plan")
+
+
+def _invalid(message: str) -> Outcome:
+    return Outcome(Rejected(kind=RejectionKind.INVALID, message=message))
+
+
+def _refusal(  # noqa: PLR0911 (one return per SUB-61 rule)
+    sub: Subscription, current: Plan, target: Plan, change_type: ChangeType
+) -> str | None:
+    """SUB-61 (and a downgrade must not cost more: it would be an upgrade in disguise)."""
+    if not sub.live:
+        return "Subscription is already cancelled."
+    if sub.access is AccessState.PENDING_PAYMENT:
+        return "Subscription is awaiting payment; pay or cancel it before changing plans."
+    if sub.access is AccessState.SUSPENDED:
+        return "Subscription is past due; pay its invoices before changing plans."
+    if sub.cancel_mode is CancelMode.END_OF_PERIOD:
+        return "Subscription is scheduled for cancellation; revert it before changing plans."
+    if target.id == current.id:
+        return "changeToPlanId: the subscription is already on this plan."
+    if target.currency != current.currency or target.interval_months != current.interval_months:
+        return "changeToPlanId: the target plan must have the same currency and interval."
+    if change_type is ChangeType.DOWNGRADE and target.price_amount > current.price_amount:
+        return "changeType: a DOWNGRADE cannot move to a more expensive plan; use UPGRADE."
+    return None
+
+
+def change_plan(
+    state: CustomerState,
+    sub: Subscription,
+    target_id: uuid.UUID,
+    change_type: ChangeType,
+    ctx: TurnContext,
+) -> Outcome:
+    target = ctx.catalog.plans.get(target_id)
+    if target is None or target.status is not PlanStatus.ACTIVE:
+        return Outcome(Rejected(kind=RejectionKind.NOT_FOUND, message="Plan not found."))
+    current = ctx.catalog.plans[sub.plan_id]
+    refusal = _refusal(sub, current, target, change_type)
+    if refusal is not None:
+        return _invalid(refusal)
+    if change_type is ChangeType.DOWNGRADE:
+        return Outcome(
+            Done(),
+            [SubscriptionChanged(at=ctx.now, subscription=_schedule(sub, current, target, ctx))],
+        )
+    return Outcome(Done(), _upgrade(state, sub, current, target, ctx))
+
+
+def _schedule(sub: Subscription, current: Plan, target: Plan, ctx: TurnContext) -> Subscription:
+    """SUB-62: scheduled for the period end; a new downgrade replaces a pending one."""
+    base = cancel_pending_change(sub)
+    change = ScheduledChange(
+        id=ctx.new_id(),
+        type=ChangeType.DOWNGRADE,
+        from_plan_id=current.id,
+        to_plan_id=target.id,
+        status=ChangeStatus.PENDING,
+        effective_at=sub.current_period_end,
+        created_at=ctx.now,
+    )
+    return msgspec.structs.replace(
+        base, scheduled_change=change, changes=(*base.changes, change), modified_at=ctx.now
+    )
+
+
+def _upgrade(
+    state: CustomerState, sub: Subscription, current: Plan, target: Plan, ctx: TurnContext
+) -> list[Fact]:
+    """SUB-64..SUB-67: the plan switches now; proration per timing; the credit delta is granted."""
+    now = ctx.now
+    base = cancel_pending_change(sub)
+    change = ScheduledChange(
+        id=ctx.new_id(),
+        type=ChangeType.UPGRADE,
+        from_plan_id=current.id,
+        to_plan_id=target.id,
+        status=ChangeStatus.COMPLETED,
+        effective_at=now,
+        created_at=now,
+    )
+    upgraded = msgspec.structs.replace(
+        base,
+        plan_id=target.id,
+        changes=(*base.changes, change),
+        modified_at=now,
+        plan_segments=(*base.plan_segments, PlanSegment(plan_id=target.id, start=now)),
+    )
+    facts: list[Fact] = [SubscriptionChanged(at=now, subscription=upgraded)]
+    if current.billing_timing is BillingTiming.IN_ADVANCE:
+        adjustment = _adjustment_invoice(upgraded, current, target, ctx)
+        if adjustment is not None:
+            facts.append(adjustment)
+    facts += _credit_delta(state, upgraded, current, target, ctx)
+    return facts
+
+
+def _adjustment_invoice(sub: Subscription, old: Plan, new: Plan, ctx: TurnContext) -> Fact | None:
+    """INV-51: the net of the unused old price and the remaining new price; none when <= 0."""
+    now = ctx.now
+    ratio = unused_ratio(sub.current_period_start, sub.current_period_end, now)
+    old_remaining = round_money(ratio * old.price_amount, old.currency)
+    new_remaining = round_money(ratio * new.price_amount, new.currency)
+    if new_remaining - old_remaining <= 0:
+        return None  # AMB-13: a cheaper "upgrade" forfeits the difference
+    items = [
+        line(ctx.new_id, -old_remaining, f"Credit for unused {old.name}", now),
+        line(ctx.new_id, new_remaining, f"Charge for remaining {new.name}", now),
+    ]
+    adjustment = invoice(
+        ctx.new_id,
+        sub,
+        type_=InvoiceType.ADJUSTMENT,
+        status=InvoiceStatus.ADJUSTMENT_OPEN,
+        currency=new.currency,
+        due=now + timedelta(days=ctx.payment_terms_days),
+        period=(now, sub.current_period_end),
+        items=items,
+        at=now,
+    )
+    return InvoiceIssued(at=now, invoice=adjustment)
+
+
+def _credit_delta(
+    state: CustomerState, sub: Subscription, old: Plan, new: Plan, ctx: TurnContext
+) -> list[Fact]:
+    """SUB-67: for each denomination, grant new − old allocation when positive."""
+    facts: list[Fact] = []
+    balances: dict[str, Decimal] = {}
+    catalog = ctx.catalog
+    old_amounts = {
+        catalog.credit_models[a.credit_model_key].denomination: a.credit_amount
+        for a in old.credit_allocations
+    }
+    for allocation in new.credit_allocations:
+        model = catalog.credit_models[allocation.credit_model_key]
+        delta = allocation.credit_amount - old_amounts.get(model.denomination, Decimal(0))
+        if delta <= 0:
+            continue
+        expires_at = None
+        if allocation.grant_expires_months is not None:
+            expires_at = add_months(ctx.now, allocation.grant_expires_months, ctx.now.day)
+        facts += grant_facts(
+            state,
+            ctx,
+            model.denomination,
+            delta,
+            GrantSource.SUBSCRIPTION,
+            PoolDefaults.from_model(model, new.currency, allocation.hard_limit),
+            balances,
+            expires_at=expires_at,
+            subscription_id=sub.id,
+        )
+    return facts
+
+
+def cancel_scheduled_change(sub: Subscription, ctx: TurnContext) -> Outcome:
+    """SUB-70: a PENDING change becomes CANCELLED; nothing pending is a 200 no-op."""
+    if sub.scheduled_change is None:
+        return Outcome(Done())
+    cancelled = msgspec.structs.replace(cancel_pending_change(sub), modified_at=ctx.now)
+    return Outcome(Done(), [SubscriptionChanged(at=ctx.now, subscription=cancelled)])
