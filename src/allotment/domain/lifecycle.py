@@ -62,10 +62,10 @@ def end_period(state: CustomerState, sub: Subscription, ctx: TurnContext, apply:
         apply(fact)
     for fact in _rollover_facts(state, sub, plan, ctx, at):  # step 3
         apply(fact)
-    start = sub.current_period_end  # step 4
+    start = sub.current_period_end  # step 4: the next period on the grid
     end = add_months(
         sub.first_period_start,
-        _months_since_first(sub) + sub.interval_months,
+        _months_since_first(sub) + 2 * sub.interval_months,
         sub.billing_anchor_day,
     )
     new_plan = ctx.catalog.plans[sub.plan_id]

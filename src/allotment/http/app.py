@@ -21,6 +21,7 @@ from allotment.http.routes import (
     events,
     health,
     plans,
+    subscription_changes,
     subscriptions,
 )
 from allotment.persistence.keys import KeyStore
@@ -54,6 +55,8 @@ CLIENT_ROUTES = [
     plans.list_plans, entitlements.check_entitlement, entitlements.evaluate_entitlement,
     events.ingest_event, billing.list_invoices, billing.mark_invoice_paid,
     billing.create_checkout_session, credits.list_credit_pools,
+    subscription_changes.cancel_subscription, subscription_changes.revert_cancellation,
+    subscription_changes.change_plan, subscription_changes.cancel_scheduled_plan_change,
 ]  # fmt: skip
 ADMIN_ROUTES = [
     admin.get_catalog, admin.put_catalog, admin.grant_credits, admin.get_clock, admin.advance_clock,
