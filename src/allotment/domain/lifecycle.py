@@ -57,7 +57,7 @@ def end_period(state: CustomerState, sub: Subscription, ctx: TurnContext, apply:
         ended = msgspec.structs.replace(sub, ended_at=at, access=AccessState.ENDED, modified_at=at)
         apply(SubscriptionChanged(at=at, subscription=ended))
         return
-    sub = _apply_scheduled_change(state.subscriptions[sub.id], ctx, apply, at)  # step 2
+    sub = _apply_scheduled_change(state, state.subscriptions[sub.id], ctx, apply, at)  # step 2
     for fact in expiry_facts(state, ctx, at):  # CRD-44: expiries due by the period end first
         apply(fact)
     for fact in _rollover_facts(state, sub, plan, ctx, at):  # step 3
@@ -206,13 +206,19 @@ def _issue_next_invoice(
 
 
 def _apply_scheduled_change(
-    sub: Subscription, ctx: TurnContext, apply: Apply, at: datetime
+    state: CustomerState, sub: Subscription, ctx: TurnContext, apply: Apply, at: datetime
 ) -> Subscription:
-    """SUB-63: a PENDING downgrade due by the period end switches the plan (or FAILs)."""
+    """SUB-63: a PENDING downgrade due by the period end switches the plan. It FAILs, and the
+    subscription renews on its plan, when the target is gone or another live subscription of
+    the customer holds it (SUB-4)."""
     change = sub.scheduled_change
     if change is None or change.status is not ChangeStatus.PENDING or change.effective_at > at:
         return sub
     target = ctx.catalog.plans.get(change.to_plan_id)
+    if target is not None and any(
+        o.plan_id == target.id and o.id != sub.id for o in state.live_subscriptions()
+    ):
+        target = None
     status = ChangeStatus.COMPLETED if target is not None else ChangeStatus.FAILED
     done = msgspec.structs.replace(change, status=status)
     changes = tuple(done if c.id == change.id else c for c in sub.changes)

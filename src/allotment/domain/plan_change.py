@@ -32,7 +32,12 @@ from allotment.domain.state import (
     Subscription,
 )
 
-__all__ = ("cancel_scheduled_change", "change_plan")
+__all__ = ("cancel_scheduled_change", "change_plan", "holds_plan_elsewhere")
+
+
+def holds_plan_elsewhere(state: CustomerState, sub: Subscription, plan_id: uuid.UUID) -> bool:
+    """Whether another live subscription of the customer is on `plan_id`."""
+    return any(o.plan_id == plan_id and o.id != sub.id for o in state.live_subscriptions())
 
 
 def _invalid(message: str) -> Outcome:
@@ -74,6 +79,13 @@ def change_plan(
     refusal = _refusal(sub, current, target, change_type)
     if refusal is not None:
         return _invalid(refusal)
+    if holds_plan_elsewhere(state, sub, target.id):  # SUB-4 holds across plan changes too
+        return Outcome(
+            Rejected(
+                kind=RejectionKind.CONFLICT,
+                message="Customer already has a live subscription to this plan.",
+            )
+        )
     if change_type is ChangeType.DOWNGRADE:
         return Outcome(
             Done(),
