@@ -41,7 +41,7 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def system(settings: Settings, clock: ManualClock) -> ActorSystem:
-    return build_system(settings, clock)
+    return build_system(settings, clock, persistent=False)
 
 
 @pytest.fixture

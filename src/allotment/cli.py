@@ -21,6 +21,13 @@ from allotment.persistence.keys import ALL_SCOPES, KeyStore, new_key
 __all__ = ("main",)
 
 
+_DURABILITY = {
+    "fsync": "fsync: every change is on disk before it is acknowledged",
+    "write": "write: changes survive a process crash, not a power cut",
+    "none": "NONE: changes are acknowledged before they are written; A CRASH LOSES DATA",
+}
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="allotment", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -30,6 +37,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", type=Path, default=Path("data"))
     serve.add_argument("--catalog", type=Path, default=DEFAULT_CATALOG, help="catalog TOML file")
     serve.add_argument("--clock", choices=("system", "manual"), default="system")
+    serve.add_argument(
+        "--durability",
+        choices=("fsync", "write", "none"),
+        default="fsync",
+        help="when a change is acknowledged: after fsync (default), after write, or at once",
+    )
     serve.add_argument(
         "--api-key",
         action="append",
@@ -72,7 +85,7 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"  catalog     {settings.catalog_path} ({len(catalog.plans)} plans)")
     print(f"  data dir    {settings.data_dir}")
     print(f"  clock       {settings.clock}")
-    print("  durability  none: state lives in memory and a restart loses it")
+    print(f"  durability  {_DURABILITY[settings.durability]}")
     print(f"  API docs    {base}/schema/swagger  (OpenAPI JSON at {base}/schema/openapi.json)")
     if not settings.api_keys and len(store) == 0:
         key = new_key("test")

@@ -30,3 +30,10 @@ class Settings(msgspec.Struct, kw_only=True):
     audit_buffer_size_max: int = 100_000  # audit records awaiting the analytics drain
     audit_key_window_size_max: int = 1_000_000  # ENT-32 audit de-duplication keys remembered
     timer_interval_s: float = 1.0  # longest sleep of the sweep that fires due transitions
+    durability: Literal["fsync", "write", "none"] = "fsync"  # when a change is acknowledged
+    idempotency_window_days: int | None = 35  # exact duplicate detection; None = forever
+    snapshot_every_s: float = 300.0  # state checkpoint period
+    snapshot_every_records: int = 100_000  # ... or after this many journal records
+    snapshots_kept: int = 2
+    analytics_every_s: float = 60.0  # analytics database rebuild period
+    segment_size_max: int = 64 * 1024 * 1024  # bytes per journal segment

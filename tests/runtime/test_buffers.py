@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from allotment.runtime.buffers import BoundedBuffer
 from allotment.runtime.idempotency import AuditKeyWindow, EventKeyIndex
+
+NOW = datetime(2025, 1, 15, 12, tzinfo=UTC)
 
 
 def test_a_full_buffer_drops_its_oldest_record_and_counts_it() -> None:
@@ -27,10 +31,28 @@ def test_a_buffer_needs_a_positive_bound() -> None:
 
 def test_evt37_a_key_is_claimed_once_and_a_released_key_can_be_claimed_again() -> None:
     keys = EventKeyIndex()
-    assert keys.reserve("k") is True
-    assert keys.reserve("k") is False
-    keys.release("k")
-    assert keys.reserve("k") is True
+    assert keys.reserve("k", NOW) is True
+    assert keys.reserve("k", NOW + timedelta(days=3)) is False
+    keys.release("k", NOW)
+    assert keys.reserve("k", NOW) is True
+    assert len(keys) == 1
+
+
+def test_duplicate_window_forgets_whole_days_older_than_the_window() -> None:
+    keys = EventKeyIndex(window_days=35)
+    keys.reserve("old", NOW)
+    keys.reserve("new", NOW + timedelta(days=30))
+    assert keys.expire((NOW + timedelta(days=35)).date()) == 0
+    assert keys.expire((NOW + timedelta(days=36)).date()) == 1
+    assert "old" not in keys and "new" in keys
+    assert keys.reserve("old", NOW + timedelta(days=36)) is True  # older than the window: new again
+
+
+def test_keys_kept_forever_without_a_window() -> None:
+    keys = EventKeyIndex(window_days=None)
+    keys.reserve("k", NOW)
+    assert keys.expire((NOW + timedelta(days=3650)).date()) == 0
+    assert keys.reserve("k", NOW + timedelta(days=3650)) is False
 
 
 def test_ent32_audit_key_window_forgets_the_least_recently_seen_key() -> None:

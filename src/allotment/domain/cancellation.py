@@ -91,7 +91,7 @@ def _cancel_now(state: CustomerState, sub: Subscription, ctx: TurnContext) -> li
                 status=InvoiceStatus.PAID,
                 currency=plan.currency,
                 due=now,
-                period=(sub.current_period_start, now),
+                period=(now, sub.current_period_end),  # the unused part it credits (INV-4)
                 items=[item],
                 at=now,
             )

@@ -97,6 +97,7 @@ class FeatureDoc(_Doc, kw_only=True):
     description: str | None = None
     costPerUnit: Decimal | None = None
     id: uuid.UUID | None = None
+    autoCreated: bool | None = None  # as `to_document` writes it, so GET output can be PUT back
 
 
 class CreditModelDoc(_Doc, kw_only=True):
@@ -154,6 +155,7 @@ def build_catalog(
             name=fdoc.name or fdoc.key,
             description=fdoc.description,
             cost_per_unit=fdoc.costPerUnit,
+            auto_created=bool(fdoc.autoCreated),
         )
     models = dict(current.credit_models)
     for mdoc in document.creditModels:

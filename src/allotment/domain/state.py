@@ -188,6 +188,7 @@ class CustomerState(msgspec.Struct, kw_only=True):
     usage: dict[uuid.UUID, dict[str, UsageCounter]] = msgspec.field(default_factory=dict)
     last_event_at: datetime | None = None
     next_due_at: datetime | None = None  # cached `schedule.next_due`; checked on every turn
+    journal_position: int = 0  # the last journal record applied; set by the runtime
 
     def live_subscriptions(self) -> list[Subscription]:
         """Live subscriptions, oldest first (CUS-12); dicts keep creation order."""

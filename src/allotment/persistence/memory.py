@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
+from allotment.domain.catalog_facts import CatalogFact
 from allotment.domain.facts import Fact
 
 __all__ = ("MemoryJournal",)
@@ -23,12 +24,19 @@ class MemoryJournal:
     def __init__(self, *, keep: bool = True) -> None:
         self._keep = keep
         self.records: list[tuple[uuid.UUID, Fact]] = []
+        self.catalog_records: list[CatalogFact] = []
         self.position = 0
 
     def append(self, customer_id: uuid.UUID, facts: Sequence[Fact]) -> int:
         if self._keep:
             self.records.extend((customer_id, fact) for fact in facts)
         self.position += len(facts)
+        return self.position
+
+    def append_catalog(self, fact: CatalogFact) -> int:
+        if self._keep:
+            self.catalog_records.append(fact)
+        self.position += 1
         return self.position
 
     async def wait_durable(self, position: int) -> None:

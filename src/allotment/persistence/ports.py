@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Protocol
 
+from allotment.domain.catalog_facts import CatalogFact
 from allotment.domain.facts import Fact
 
 __all__ = ("Journal",)
@@ -19,5 +20,7 @@ class Journal(Protocol):
     """
 
     def append(self, customer_id: uuid.UUID, facts: Sequence[Fact]) -> int: ...
+
+    def append_catalog(self, fact: CatalogFact) -> int: ...
 
     async def wait_durable(self, position: int) -> None: ...

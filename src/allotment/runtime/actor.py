@@ -18,6 +18,7 @@ from allotment.domain.state import CustomerState
 
 __all__ = ("CustomerActor",)
 
+
 class CustomerActor:
     __slots__ = ("state",)
 

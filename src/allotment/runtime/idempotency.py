@@ -3,37 +3,80 @@
 Event keys (EVT-35..EVT-38) are scoped to the environment, not the customer, so they live
 beside the customers rather than inside one. A key is reserved before the turn and released if
 the turn rejects the event, so check-and-insert is atomic (EVT-37): nothing awaits in between.
+
+Keys are remembered as 16-byte BLAKE2b digests in one bucket per UTC day of acceptance, so the
+exact-duplicate window expires a whole day at a time. A key older than the window is accepted
+again as a new event: the window (default 35 days) must exceed any client's retry horizon.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
+from collections.abc import Iterator
+from datetime import date, datetime
 
-__all__ = ("AuditKeyWindow", "EventKeyIndex")
+__all__ = ("AuditKeyWindow", "EventKeyIndex", "key_digest")
+
+
+def key_digest(key: str) -> bytes:
+    return hashlib.blake2b(key.encode(), digest_size=16).digest()
 
 
 class EventKeyIndex:
-    """Every accepted event key of one environment."""
+    """Accepted event keys of one environment within the duplicate window."""
 
-    def __init__(self) -> None:
-        self._keys: set[str] = set()
+    def __init__(self, window_days: int | None = 35) -> None:
+        self._window_days = window_days  # None keeps keys forever (EVT-38)
+        self._days: dict[date, set[bytes]] = {}
+        self._count = 0
 
-    def reserve(self, key: str) -> bool:
-        """Claim `key`. False when it was already claimed: the event is a duplicate."""
-        if key in self._keys:
-            return False
-        self._keys.add(key)
+    def reserve(self, key: str, at: datetime) -> bool:
+        """Claim `key` at `at`. False when it was already claimed: the event is a duplicate."""
+        digest = key_digest(key)
+        for keys in self._days.values():
+            if digest in keys:
+                return False
+        self._days.setdefault(at.date(), set()).add(digest)
+        self._count += 1
         return True
 
-    def release(self, key: str) -> None:
+    def release(self, key: str, at: datetime) -> None:
         """Give back a key whose event was rejected, so a corrected retry is accepted."""
-        self._keys.discard(key)
+        keys = self._days.get(at.date())
+        if keys is not None and key_digest(key) in keys:
+            keys.discard(key_digest(key))
+            self._count -= 1
+
+    def remember(self, digest: bytes, day: date) -> None:
+        """Restore a key from a snapshot or the journal (no duplicate check)."""
+        keys = self._days.setdefault(day, set())
+        if digest not in keys:
+            keys.add(digest)
+            self._count += 1
+
+    def expire(self, today: date) -> int:
+        """Forget days older than the window; returns the number of keys forgotten."""
+        if self._window_days is None:
+            return 0
+        old = [day for day in self._days if (today - day).days > self._window_days]
+        forgotten = sum(len(self._days.pop(day)) for day in old)
+        self._count -= forgotten
+        return forgotten
+
+    def export_days(self) -> Iterator[tuple[date, list[bytes]]]:
+        """Each day's keys, copied one day at a time (callers may yield between days)."""
+        for day in list(self._days):
+            keys = self._days.get(day)
+            if keys is not None:
+                yield day, list(keys)
 
     def __contains__(self, key: str) -> bool:
-        return key in self._keys
+        digest = key_digest(key)
+        return any(digest in keys for keys in self._days.values())
 
     def __len__(self) -> int:
-        return len(self._keys)
+        return self._count
 
 
 class AuditKeyWindow:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import heapq
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Protocol, TypeVar
 
@@ -17,6 +17,7 @@ import msgspec
 
 from allotment.domain.catalog import Catalog, Feature, feature_id
 from allotment.domain.catalog_document import CatalogDocument, build_catalog
+from allotment.domain.catalog_facts import CatalogUpserted, FeatureAutoCreated, evolve_catalog
 from allotment.domain.commands import (
     Command,
     EvaluateEntitlement,
@@ -27,7 +28,7 @@ from allotment.domain.commands import (
 from allotment.domain.context import TurnContext
 from allotment.domain.cost import PriceTable
 from allotment.domain.entitlement import unknown_customer_decision
-from allotment.domain.evolve import new_customer
+from allotment.domain.evolve import evolve, new_customer
 from allotment.domain.facts import (
     CustomerCreated,
     Fact,
@@ -37,11 +38,12 @@ from allotment.domain.facts import (
 )
 from allotment.domain.replies import Decision, Done, Rejected, RejectionKind, Reply, UsageAccepted
 from allotment.domain.state import CustomerSource, CustomerState, Profile
+from allotment.persistence.codec import JournalRecord
 from allotment.persistence.ports import Journal
 from allotment.runtime.actor import CustomerActor
 from allotment.runtime.buffers import BoundedBuffer
 from allotment.runtime.clock import Clock
-from allotment.runtime.idempotency import AuditKeyWindow, EventKeyIndex
+from allotment.runtime.idempotency import AuditKeyWindow, EventKeyIndex, key_digest
 from allotment.runtime.records import AcceptedEvent, AuditRecord, EvaluationContext
 
 __all__ = ("CustomerLookup", "LocalShard", "Projector", "ShardSettings")
@@ -58,6 +60,7 @@ class ShardSettings(Protocol):
     audit_buffer_size_max: int
     audit_key_window_size_max: int
     payment_terms_days: int
+    idempotency_window_days: int | None
 
 
 class CustomerLookup:
@@ -100,7 +103,7 @@ class LocalShard:
         self._by_stripe_id: dict[str, uuid.UUID] = {}
         self._owner_of: dict[uuid.UUID, uuid.UUID] = {}  # subscription/invoice id -> customer
         self.plans_in_use: set[uuid.UUID] = set()
-        self.event_keys = EventKeyIndex()
+        self.event_keys = EventKeyIndex(settings.idempotency_window_days)
         self._audit_keys = AuditKeyWindow(settings.audit_key_window_size_max)
         self.events: BoundedBuffer[AcceptedEvent] = BoundedBuffer(settings.event_buffer_size_max)
         self.audits: BoundedBuffer[AuditRecord] = BoundedBuffer(settings.audit_buffer_size_max)
@@ -136,10 +139,15 @@ class LocalShard:
         reply, facts = actor.turn(command, ctx)
         self._after(actor, facts)
         if facts:
-            position = self._journal.append(actor.state.id, facts)
+            position = self._append(actor, facts)
             if not isinstance(reply, Decision):  # reads never wait for a commit of their own
                 await self._journal.wait_durable(position)
         return reply
+
+    def _append(self, actor: CustomerActor, facts: list[Fact]) -> int:
+        position = self._journal.append(actor.state.id, facts)
+        actor.state.journal_position = position
+        return position
 
     def _after(self, actor: CustomerActor, facts: list[Fact]) -> None:
         """Keep the shard's indexes, buffers and timers in step with the facts just applied."""
@@ -199,8 +207,7 @@ class LocalShard:
             )
         created = self._created(external_id, CustomerSource.API, profile)
         actor = self._register(new_customer(created))
-        position = self._journal.append(created.customer_id, [created])
-        await self._journal.wait_durable(position)
+        await self._journal.wait_durable(self._append(actor, [created]))
         return Done()
 
     async def command(self, lookup: CustomerLookup, command: Command) -> Reply:
@@ -258,15 +265,16 @@ class LocalShard:
         self, lookup: CustomerLookup, event: RecordUsage, feature_uuid: uuid.UUID | None
     ) -> Reply:
         """ingestEvent (EVT-*). The key is claimed first, so a duplicate changes nothing."""
-        if not self.event_keys.reserve(event.idempotency_key):
+        now = self._clock.now()
+        if not self.event_keys.reserve(event.idempotency_key, now):
             return Rejected(kind=RejectionKind.CONFLICT, message=DUPLICATE_EVENT)
         try:
             reply = await self._ingest_claimed(lookup, event, feature_uuid)
         except BaseException:
-            self.event_keys.release(event.idempotency_key)
+            self.event_keys.release(event.idempotency_key, now)
             raise
         if isinstance(reply, Rejected):
-            self.event_keys.release(event.idempotency_key)
+            self.event_keys.release(event.idempotency_key, now)
         return reply
 
     async def _ingest_claimed(
@@ -279,8 +287,14 @@ class LocalShard:
             if feature is None:
                 return Rejected(kind=RejectionKind.INVALID, message="featureId: Unknown featureId.")
             event = _with_feature(event, feature.key)
-        elif event.feature_key is not None and event.feature_key not in catalog.features:
-            catalog = catalog.with_feature(_auto_feature(event.feature_key))  # EVT-21
+        new_feature = None
+        if (
+            feature_uuid is None
+            and event.feature_key is not None
+            and event.feature_key not in catalog.features
+        ):
+            new_feature = _auto_feature(event.feature_key)  # EVT-21
+            catalog = catalog.with_feature(new_feature)
             notes.append(f"Feature '{event.feature_key}' auto-created.")
         actor = self._find(lookup)
         created: CustomerCreated | None = None
@@ -301,9 +315,13 @@ class LocalShard:
         if created is not None:
             self._register(actor.state)
             facts = [created, *facts]
+        if new_feature is not None:
+            self._journal.append_catalog(
+                FeatureAutoCreated(at=self._clock.now(), feature=new_feature)
+            )
         self.catalog = catalog
         self._after(actor, facts)
-        await self._journal.wait_durable(self._journal.append(actor.state.id, facts))
+        await self._journal.wait_durable(self._append(actor, facts))
         if notes and isinstance(reply, UsageAccepted) and not reply.over_limit:
             return UsageAccepted(message=" ".join(notes))  # EVT-44
         return reply
@@ -317,8 +335,56 @@ class LocalShard:
         facts = actor.catch_up(ctx)
         self._after(actor, facts)
         if facts:
-            self._journal.append(actor.state.id, facts)
+            self._append(actor, facts)
         return projector(actor.state, self.catalog, ctx.now)
+
+    # -- recovery and checkpoints ----------------------------------------------------------
+
+    def restore(
+        self, catalog: Catalog, states: list[CustomerState], keys: dict[date, list[bytes]]
+    ) -> None:
+        """Load a snapshot's contents into an empty shard."""
+        self.catalog = catalog
+        for state in states:
+            self._register(state)
+        for day, digests in keys.items():
+            for digest in digests:
+                self.event_keys.remember(digest, day)
+
+    def replay(self, record: JournalRecord) -> None:
+        """Apply one journal record, skipping what a customer's snapshot already holds."""
+        for catalog_fact in record.catalog:
+            self.catalog = evolve_catalog(self.catalog, catalog_fact)
+        if record.customer_id is None:
+            return
+        actor = self._actors.get(record.customer_id)
+        facts = record.facts
+        if actor is None:
+            first = facts[0]
+            assert isinstance(first, CustomerCreated), f"record {record.position} has no customer"
+            actor = self._register(new_customer(first))
+            facts = facts[1:]
+        elif actor.state.journal_position >= record.position:
+            return
+        for fact in facts:
+            evolve(actor.state, fact)
+            if isinstance(fact, UsageRecorded):
+                self.event_keys.remember(key_digest(fact.idempotency_key), fact.at.date())
+        actor.state.journal_position = record.position
+
+    def reindex(self) -> None:
+        """Rebuild the indexes and timers from the customers' states after recovery."""
+        for actor in self._actors.values():
+            state = actor.state
+            for sub in state.subscriptions.values():
+                self._owner_of[sub.id] = state.id
+                self.plans_in_use.add(sub.plan_id)
+            for invoice_id in state.invoices:
+                self._owner_of[invoice_id] = state.id
+            self._schedule(state)
+
+    def states(self) -> list[CustomerState]:
+        return [actor.state for actor in self._actors.values()]
 
     # -- time ----------------------------------------------------------------------------------
 
@@ -341,16 +407,18 @@ class LocalShard:
 
     # -- catalog -------------------------------------------------------------------------------
 
-    def upsert_catalog(self, document: CatalogDocument) -> Catalog:
-        """Validate and apply a catalog document (PLN-10, PLN-12).
+    async def upsert_catalog(self, document: CatalogDocument) -> Catalog:
+        """Validate, journal and apply a catalog document (PLN-10, PLN-12).
 
         Raises:
             CatalogInvalid: nothing changed.
         """
-        self.catalog = build_catalog(
-            document, self.catalog, self._clock.now(), frozenset(self.plans_in_use)
-        )
-        return self.catalog
+        now = self._clock.now()
+        catalog = build_catalog(document, self.catalog, now, frozenset(self.plans_in_use))
+        position = self._journal.append_catalog(CatalogUpserted(at=now, document=document))
+        self.catalog = catalog
+        await self._journal.wait_durable(position)
+        return catalog
 
 
 def _auto_feature(key: str) -> Feature:

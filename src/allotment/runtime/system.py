@@ -3,6 +3,7 @@ fires due transitions (SCH-1) even for customers nobody is calling."""
 
 from __future__ import annotations
 
+import logging
 import math
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -11,19 +12,30 @@ from datetime import datetime
 
 import anyio
 import msgspec
+from anyio.abc import TaskGroup
 
 from allotment.domain.catalog import Catalog
 from allotment.domain.cost import PriceTable
+from allotment.persistence.memory import MemoryJournal
 from allotment.persistence.ports import Journal
 from allotment.runtime.buffers import BufferStatistics
 from allotment.runtime.clock import Clock, ManualClock
 from allotment.runtime.shard import LocalShard, ShardSettings
+from allotment.runtime.storage import CheckpointReport, Storage
 
-__all__ = ("ActorSystem", "ClockNotManual", "ShardStatistics")
+__all__ = ("ActorSystem", "CheckpointPolicy", "ClockNotManual", "ShardStatistics")
+
+logger = logging.getLogger("allotment.system")
 
 
 class ClockNotManual(RuntimeError):
     """The clock can only be moved when the server runs with `--clock manual`."""
+
+
+class CheckpointPolicy(msgspec.Struct, frozen=True, kw_only=True):
+    every_s: float = 300.0
+    every_records: int = 100_000
+    poll_s: float = 1.0
 
 
 class ShardStatistics(msgspec.Struct, frozen=True, kw_only=True):
@@ -44,33 +56,77 @@ class ActorSystem:
         clock: Clock,
         prices: PriceTable,
         settings: ShardSettings,
-        journal_factory: Callable[[str], Journal],
+        journal_factory: Callable[[str], Journal] | None = None,
         timer_interval_s: float = 1.0,
         new_id: Callable[[], uuid.UUID] = uuid.uuid4,
+        storage: Storage | None = None,
+        checkpoint: CheckpointPolicy | None = None,
     ) -> None:
         self.clock = clock
         self._catalog = catalog
         self._prices = prices
         self._settings = settings
-        self._journal_factory = journal_factory
+        self._journal_factory = journal_factory or (lambda _env: MemoryJournal(keep=False))
         self._timer_interval_s = timer_interval_s
         self._new_id = new_id
         self._shards: dict[str, LocalShard] = {}
+        self.storage = storage
+        self._checkpoint = checkpoint or CheckpointPolicy()
+        self._task_group: TaskGroup | None = None
+        if storage is not None:
+            for environment in storage.existing_environments():
+                self.shard(environment)  # recover everything on disk before serving
+
+    def _make_shard(self, journal: Journal) -> LocalShard:
+        return LocalShard(
+            self._catalog, self.clock, journal, self._prices, self._settings, self._new_id
+        )
 
     def shard(self, environment: str) -> LocalShard:
         """The shard of an environment ("test" or "live"); environments share no data (AUTH-4)."""
         shard = self._shards.get(environment)
         if shard is None:
-            shard = LocalShard(
-                self._catalog,
-                self.clock,
-                self._journal_factory(environment),
-                self._prices,
-                self._settings,
-                self._new_id,
-            )
-            self._shards[environment] = shard
+            if self.storage is not None:
+                shard = self.storage.open_shard(environment, self._make_shard)
+                self._shards[environment] = shard
+                if self._task_group is not None:
+                    self._start_environment(self._task_group, environment)
+            else:
+                shard = self._make_shard(self._journal_factory(environment))
+                self._shards[environment] = shard
         return shard
+
+    def _start_environment(self, tg: TaskGroup, environment: str) -> None:
+        assert self.storage is not None
+        tg.start_soon(self.storage.journal(environment).run)
+        tg.start_soon(self._checkpoints, environment)
+
+    async def _checkpoints(self, environment: str) -> None:
+        """Checkpoint every `every_s` seconds, or sooner after `every_records` records."""
+        storage = self.storage
+        assert storage is not None
+        policy = self._checkpoint
+        waited = 0.0
+        while True:
+            await anyio.sleep(policy.poll_s)
+            waited += policy.poll_s
+            if waited >= policy.every_s or storage.due_for_checkpoint(
+                environment, policy.every_records
+            ):
+                waited = 0.0
+                shard = self._shards[environment]
+                shard.event_keys.expire(self.clock.now().date())
+                try:
+                    await storage.checkpoint(environment, shard)
+                except OSError:
+                    logger.exception(
+                        "checkpoint of %s failed; the journal still holds it all", environment
+                    )
+
+    async def checkpoint_all(self) -> list[CheckpointReport]:
+        """Checkpoint every environment now (tests, benchmarks, the admin API)."""
+        assert self.storage is not None
+        return [await self.storage.checkpoint(env, shard) for env, shard in self._shards.items()]
 
     async def run_due(self) -> int:
         """Fire every transition due by now in every shard."""
@@ -117,11 +173,16 @@ class ActorSystem:
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[ActorSystem]:
-        """Run the sweep for as long as the context is open (a manual clock needs none)."""
+        """Run the journal writers, checkpoints and the sweep while the context is open."""
         async with anyio.create_task_group() as tg:
+            self._task_group = tg
+            if self.storage is not None:
+                for environment in self._shards:
+                    self._start_environment(tg, environment)
             if not self.clock.manual:
                 tg.start_soon(self._sweep)
             try:
                 yield self
             finally:
+                self._task_group = None
                 tg.cancel_scope.cancel()

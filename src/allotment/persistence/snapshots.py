@@ -1,0 +1,122 @@
+"""State checkpoints that recovery starts from.
+
+A snapshot file `snapshot-<position, 20 digits>.snap` holds, in checksummed frames: a header
+(journal position at the start of the checkpoint, catalog, remembered event keys) and the
+customers, encoded in chunks between which the event loop keeps serving. Each customer records
+the last journal position applied to it, so recovery replays from the header's position and
+skips, per customer, what its encoded state already holds.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+import zlib
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+import msgspec
+
+from allotment.domain.catalog import Catalog
+from allotment.domain.state import CustomerState
+from allotment.persistence.errors import SnapshotCorrupt
+
+__all__ = ("LoadedSnapshot", "SnapshotHeader", "encode_customers", "load_latest", "write_snapshot")
+
+logger = logging.getLogger("allotment.snapshots")
+
+MAGIC = b"ALLOTSNP"
+VERSION = 1
+_PREFIX = struct.Struct("<8sH")
+_FRAME = struct.Struct("<II")
+
+
+class SnapshotHeader(msgspec.Struct, kw_only=True):
+    position: int  # every journal record <= position is reflected in the snapshot
+    created_at: datetime
+    catalog: Catalog
+    event_keys: dict[date, list[bytes]]
+    customers: int
+    chunks: int
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedSnapshot:
+    path: Path
+    header: SnapshotHeader
+    customers: list[CustomerState]
+
+
+_encoder = msgspec.msgpack.Encoder()
+_customers = msgspec.msgpack.Decoder(list[CustomerState])
+_header = msgspec.msgpack.Decoder(SnapshotHeader)
+
+
+def encode_customers(states: list[CustomerState]) -> bytes:
+    return _encoder.encode(states)
+
+
+def _frame(payload: bytes) -> bytes:
+    return _FRAME.pack(len(payload), zlib.crc32(payload)) + payload
+
+
+def write_snapshot(
+    directory: Path, header: SnapshotHeader, chunks: list[bytes], keep: int = 2
+) -> Path:
+    """Write atomically (temp file, fsync, rename, fsync dir) and keep the newest `keep`.
+    Blocking: run it on a worker thread."""
+    directory.mkdir(parents=True, exist_ok=True)
+    final = directory / f"snapshot-{header.position:020d}.snap"
+    temporary = final.with_suffix(".tmp")
+    with temporary.open("wb") as file:
+        file.write(_PREFIX.pack(MAGIC, VERSION))
+        file.write(_frame(_encoder.encode(header)))
+        for chunk in chunks:
+            file.write(_frame(chunk))
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(temporary, final)
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    for old in sorted(directory.glob("snapshot-*.snap"))[:-keep]:
+        old.unlink()
+    return final
+
+
+def _read(path: Path) -> LoadedSnapshot:
+    data = path.read_bytes()
+    if len(data) < _PREFIX.size or _PREFIX.unpack_from(data, 0) != (MAGIC, VERSION):
+        raise SnapshotCorrupt(f"{path.name}: not a version-{VERSION} snapshot")
+    offset = _PREFIX.size
+    frames: list[bytes] = []
+    while offset < len(data):
+        if offset + _FRAME.size > len(data):
+            raise SnapshotCorrupt(f"{path.name}: frame header torn at byte {offset}")
+        length, crc = _FRAME.unpack_from(data, offset)
+        payload = data[offset + _FRAME.size : offset + _FRAME.size + length]
+        if len(payload) != length or zlib.crc32(payload) != crc:
+            raise SnapshotCorrupt(f"{path.name}: frame at byte {offset} fails its checksum")
+        frames.append(payload)
+        offset += _FRAME.size + length
+    if not frames:
+        raise SnapshotCorrupt(f"{path.name}: no header frame")
+    header = _header.decode(frames[0])
+    if len(frames) - 1 != header.chunks:
+        raise SnapshotCorrupt(f"{path.name}: {len(frames) - 1} chunks, header says {header.chunks}")
+    customers = [state for frame in frames[1:] for state in _customers.decode(frame)]
+    return LoadedSnapshot(path=path, header=header, customers=customers)
+
+
+def load_latest(directory: Path) -> LoadedSnapshot | None:
+    """The newest readable snapshot; a damaged one is skipped with a warning."""
+    for path in sorted(directory.glob("snapshot-*.snap"), reverse=True):
+        try:
+            return _read(path)
+        except (SnapshotCorrupt, msgspec.DecodeError) as error:
+            logger.warning("skipping snapshot %s: %s", path.name, error)
+    return None
