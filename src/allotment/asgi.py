@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -37,5 +38,8 @@ def decode_settings(raw: str) -> Settings:
 
 
 def app_from_environment() -> Litestar:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     raw = os.environ.get(SETTINGS_ENV)
     return build_app(decode_settings(raw) if raw else Settings())

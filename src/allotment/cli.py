@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import duckdb
 import msgspec
 from granian import Granian
 from granian.constants import Interfaces
@@ -17,6 +18,7 @@ from allotment.config import DEFAULT_CATALOG, Settings
 from allotment.domain.catalog_document import CatalogInvalid
 from allotment.loading import load_catalog
 from allotment.persistence.keys import ALL_SCOPES, KeyStore, new_key
+from allotment.persistence.query import run_query
 
 __all__ = ("main",)
 
@@ -44,12 +46,30 @@ def _parser() -> argparse.ArgumentParser:
         help="when a change is acknowledged: after fsync (default), after write, or at once",
     )
     serve.add_argument(
+        "--checkpoint-every",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="state checkpoint period (also after 100,000 journal records)",
+    )
+    serve.add_argument(
+        "--analytics-every",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="analytics.duckdb rebuild period",
+    )
+    serve.add_argument(
         "--api-key",
         action="append",
         default=[],
         metavar="KEY",
         help="accept this key (every scope); repeatable",
     )
+    sql = commands.add_parser("sql", help="query the latest analytics snapshot (read-only)")
+    sql.add_argument("query", help='e.g. "SELECT * FROM margin_by_customer_feature_model"')
+    sql.add_argument("--data-dir", type=Path, default=Path("data"))
+    sql.add_argument("--format", choices=("table", "csv", "json"), default="table")
     keys = commands.add_parser("keys", help="manage API keys stored under the data dir")
     keys_commands = keys.add_subparsers(dest="keys_command", required=True)
     create = keys_commands.add_parser("create", help="create a key and print it once")
@@ -73,6 +93,9 @@ def _serve(args: argparse.Namespace) -> int:
         catalog_path=args.catalog.resolve(),
         clock=args.clock,
         api_keys=args.api_key,
+        durability=args.durability,
+        snapshot_every_s=args.checkpoint_every,
+        analytics_every_s=args.analytics_every,
     )
     try:
         catalog = load_catalog(settings.catalog_path)
@@ -115,10 +138,29 @@ def _create_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sql(args: argparse.Namespace) -> int:
+    path = args.data_dir / "analytics.duckdb"
+    if not path.exists():
+        print(
+            f"allotment: no analytics snapshot at {path}; "
+            f"is the server running with --data-dir {args.data_dir}?",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        print(run_query(path, args.query, args.format))
+    except duckdb.Error as error:
+        print(f"allotment: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "sql":
+        return _sql(args)
     return _create_key(args)
 
 

@@ -40,8 +40,11 @@ def build_system(
         journal_factory=lambda _environment: MemoryJournal(keep=False),
         timer_interval_s=settings.timer_interval_s,
         storage=storage,
+        analytics_every_s=settings.analytics_every_s,
         checkpoint=CheckpointPolicy(
-            every_s=settings.snapshot_every_s, every_records=settings.snapshot_every_records
+            every_s=settings.snapshot_every_s,
+            every_records=settings.snapshot_every_records,
+            poll_s=min(1.0, settings.snapshot_every_s / 2),
         ),
     )
 

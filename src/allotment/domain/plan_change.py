@@ -126,12 +126,16 @@ def _upgrade(
         effective_at=now,
         created_at=now,
     )
+    # INV-52: a first period has no segments yet; its plan has been in force since its start
+    segments = base.plan_segments or (
+        PlanSegment(plan_id=current.id, start=base.current_period_start),
+    )
     upgraded = msgspec.structs.replace(
         base,
         plan_id=target.id,
         changes=(*base.changes, change),
         modified_at=now,
-        plan_segments=(*base.plan_segments, PlanSegment(plan_id=target.id, start=now)),
+        plan_segments=(*segments, PlanSegment(plan_id=target.id, start=now)),
     )
     facts: list[Fact] = [SubscriptionChanged(at=now, subscription=upgraded)]
     if current.billing_timing is BillingTiming.IN_ADVANCE:

@@ -97,8 +97,11 @@ def _scan_segment(path: Path, last: bool) -> Iterator[JournalRecord]:
         if last and end >= len(data):
             logger.warning(
                 "journal %s: %s at byte %d (a torn write); truncating %d bytes",
-                path.name, problem, offset, len(data) - offset,
-            )  # fmt: skip
+                path.name,
+                problem,
+                offset,
+                len(data) - offset,
+            )
             _truncate(path, offset)
             return
         raise JournalCorrupt(path.name, offset, problem)
@@ -243,9 +246,12 @@ class FileJournal:
             first = last - len(batch) + 1
             try:
                 await anyio.to_thread.run_sync(
-                    self._write_batch, batch, first if batch else last + 1,
-                    self.durability is Durability.FSYNC, rotate,
-                )  # fmt: skip
+                    self._write_batch,
+                    batch,
+                    first if batch else last + 1,
+                    self.durability is Durability.FSYNC,
+                    rotate,
+                )
             except Exception as error:  # any I/O failure stops acknowledgements
                 logger.exception("journal write failed; no further change will be acknowledged")
                 self._failure = error

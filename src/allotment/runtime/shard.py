@@ -27,9 +27,14 @@ from allotment.domain.commands import (
 )
 from allotment.domain.context import TurnContext
 from allotment.domain.cost import PriceTable
+from allotment.domain.credits import CreditTransaction
 from allotment.domain.entitlement import unknown_customer_decision
 from allotment.domain.evolve import evolve, new_customer
 from allotment.domain.facts import (
+    CreditsDebited,
+    CreditsExpired,
+    CreditsGranted,
+    CreditsReversed,
     CustomerCreated,
     Fact,
     InvoiceIssued,
@@ -107,6 +112,9 @@ class LocalShard:
         self._audit_keys = AuditKeyWindow(settings.audit_key_window_size_max)
         self.events: BoundedBuffer[AcceptedEvent] = BoundedBuffer(settings.event_buffer_size_max)
         self.audits: BoundedBuffer[AuditRecord] = BoundedBuffer(settings.audit_buffer_size_max)
+        self.ledger: BoundedBuffer[tuple[int, uuid.UUID, str, CreditTransaction]] = BoundedBuffer(
+            settings.event_buffer_size_max
+        )
         self._timers: list[tuple[datetime, uuid.UUID]] = []
         self._timer_at: dict[uuid.UUID, datetime] = {}
 
@@ -152,6 +160,8 @@ class LocalShard:
     def _after(self, actor: CustomerActor, facts: list[Fact]) -> None:
         """Keep the shard's indexes, buffers and timers in step with the facts just applied."""
         state = actor.state
+        # Ledger rows are ordered by the journal position their record is about to take.
+        sequence = (self._journal.position + 1) * 10_000
         for fact in facts:
             if isinstance(fact, UsageRecorded):
                 self.events.append(
@@ -162,6 +172,9 @@ class LocalShard:
                 self.plans_in_use.add(fact.subscription.plan_id)
             elif isinstance(fact, InvoiceIssued):
                 self._owner_of[fact.invoice.id] = state.id
+            if isinstance(fact, CreditsGranted | CreditsDebited | CreditsExpired | CreditsReversed):
+                sequence += 1
+                self.ledger.append((sequence, state.id, fact.denomination, fact.transaction))
         self._schedule(state)
 
     def _schedule(self, state: CustomerState) -> None:

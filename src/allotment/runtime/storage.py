@@ -108,10 +108,12 @@ class Storage:
         shard.reindex()
         self._environments[environment] = _Environment(journal, snapshot_dir, after)
         report = RecoveryReport(
-            environment=environment, snapshot_position=after,
+            environment=environment,
+            snapshot_position=after,
             records_replayed=len(tail.records) if tail else 0,
-            customers=shard.customer_count(), seconds=time.perf_counter() - started,
-        )  # fmt: skip
+            customers=shard.customer_count(),
+            seconds=time.perf_counter() - started,
+        )
         self.recoveries.append(report)
         return shard
 
@@ -135,9 +137,13 @@ class Storage:
             chunks.append(encode_customers(states[start : start + CHUNK_CUSTOMERS]))
             await anyio.lowlevel.checkpoint()  # let requests run between slices
         header = SnapshotHeader(
-            position=position, created_at=self._clock.now(), catalog=catalog, event_keys=keys,
-            customers=len(states), chunks=len(chunks),
-        )  # fmt: skip
+            position=position,
+            created_at=self._clock.now(),
+            catalog=catalog,
+            event_keys=keys,
+            customers=len(states),
+            chunks=len(chunks),
+        )
         await env.journal.wait_durable(position)
         path = await anyio.to_thread.run_sync(
             write_snapshot, env.snapshots, header, chunks, self._snapshots_kept
@@ -145,9 +151,12 @@ class Storage:
         deleted = env.journal.delete_segments_before(position)
         env.last_checkpoint_position = position
         report = CheckpointReport(
-            environment=environment, position=position, customers=len(states),
-            bytes=path.stat().st_size, seconds=time.perf_counter() - started,
+            environment=environment,
+            position=position,
+            customers=len(states),
+            bytes=path.stat().st_size,
+            seconds=time.perf_counter() - started,
             segments_deleted=deleted,
-        )  # fmt: skip
+        )
         logger.info("checkpoint %s", msgspec.json.encode(report).decode())
         return report

@@ -18,6 +18,7 @@ from allotment.domain.catalog import Catalog
 from allotment.domain.cost import PriceTable
 from allotment.persistence.memory import MemoryJournal
 from allotment.persistence.ports import Journal
+from allotment.runtime.analytics_job import AnalyticsJob, AnalyticsReport
 from allotment.runtime.buffers import BufferStatistics
 from allotment.runtime.clock import Clock, ManualClock
 from allotment.runtime.shard import LocalShard, ShardSettings
@@ -61,6 +62,7 @@ class ActorSystem:
         new_id: Callable[[], uuid.UUID] = uuid.uuid4,
         storage: Storage | None = None,
         checkpoint: CheckpointPolicy | None = None,
+        analytics_every_s: float = 60.0,
     ) -> None:
         self.clock = clock
         self._catalog = catalog
@@ -73,6 +75,8 @@ class ActorSystem:
         self.storage = storage
         self._checkpoint = checkpoint or CheckpointPolicy()
         self._task_group: TaskGroup | None = None
+        self.analytics = AnalyticsJob(storage.data_dir, clock) if storage is not None else None
+        self._analytics_every_s = analytics_every_s
         if storage is not None:
             for environment in storage.existing_environments():
                 self.shard(environment)  # recover everything on disk before serving
@@ -122,6 +126,21 @@ class ActorSystem:
                     logger.exception(
                         "checkpoint of %s failed; the journal still holds it all", environment
                     )
+
+    async def snapshot_analytics(self) -> AnalyticsReport:
+        """Rebuild `analytics.duckdb` now (the admin API and the schedule both call this)."""
+        assert self.analytics is not None
+        assert self.storage is not None
+        positions = {env: self.storage.journal(env).position for env in self._shards}
+        return await self.analytics.run_once(dict(self._shards), positions)
+
+    async def _analytics_loop(self) -> None:
+        while True:
+            await anyio.sleep(self._analytics_every_s)
+            try:
+                await self.snapshot_analytics()
+            except Exception:
+                logger.exception("analytics snapshot failed; the next run retries")
 
     async def checkpoint_all(self) -> list[CheckpointReport]:
         """Checkpoint every environment now (tests, benchmarks, the admin API)."""
@@ -179,6 +198,7 @@ class ActorSystem:
             if self.storage is not None:
                 for environment in self._shards:
                     self._start_environment(tg, environment)
+                tg.start_soon(self._analytics_loop)
             if not self.clock.manual:
                 tg.start_soon(self._sweep)
             try:

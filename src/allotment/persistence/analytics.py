@@ -1,0 +1,205 @@
+"""The analytics snapshot: a complete DuckDB database, written to a new file and swapped in
+with `os.replace`, so an analyst can open `<data-dir>/analytics.duckdb` read-only at any
+moment. Append-only histories (events, audit records, the credit ledger) are Parquet files
+under `<data-dir>/history/<table>/day=YYYY-MM-DD/`, read through views, so a snapshot never
+rewrites history.
+
+Everything here blocks: run it on a worker thread.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from allotment.persistence.analytics_rows import Columns
+
+__all__ = ("HISTORY_TABLES", "build_database", "write_history")
+
+HISTORY_TABLES = ("events", "entitlement_checks", "credit_transactions")
+DECIMAL = pa.decimal128(38, 12)
+_QUANTUM = Decimal(1).scaleb(-12)
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+_DECIMALS = {
+    "amount",
+    "price_amount",
+    "cost_per_unit",
+    "price_per_unit",
+    "max_usage",
+    "credits_per_unit",
+    "rollover_cap",
+    "used",
+    "unbilled",
+    "limit_units",
+    "balance",
+    "total_granted",
+    "total_consumed",
+    "total_expired",
+    "total_reversed",
+    "remaining",
+    "charge_amount",
+    "usage_units",
+    "billable_units",
+    "cost_amount",
+    "revenue_amount",
+    "requested_units",
+    "balance_before",
+    "balance_after",
+}
+_BOOLEANS = {
+    "is_active",
+    "is_current_period",
+    "hard_limit",
+    "auto_created",
+    "over_limit",
+    "allowed",
+    "would_exceed_limit",
+}
+_INTEGERS = {
+    "interval_months",
+    "input_tokens",
+    "output_tokens",
+    "journal_position",
+    "customers",
+    "sequence",
+}
+_TIMESTAMPS = {
+    "due_date",
+    "occurred_at",
+    "period_start",
+    "period_end",
+    "current_period_start",
+    "current_period_end",
+    "expires_at",
+    "granted_at",
+    "snapshot_taken_at",
+}
+
+
+def _type(name: str) -> pa.DataType:
+    if name in _DECIMALS:
+        return DECIMAL
+    if name in _BOOLEANS:
+        return pa.bool_()
+    if name in _INTEGERS:
+        return pa.int64()
+    if name in _TIMESTAMPS or name.endswith("_at"):
+        return TIMESTAMP
+    return pa.string()
+
+
+def _values(name: str, values: list[Any]) -> list[Any]:
+    if name in _DECIMALS:
+        return [None if v is None else Decimal(v).quantize(_QUANTUM) for v in values]
+    return values
+
+
+def to_arrow(columns: Columns, environment: str) -> pa.Table:
+    """A table with explicit types, so files written at different times share one schema."""
+    count = len(next(iter(columns.values()), []))
+    arrays = {"environment": pa.array([environment] * count, pa.string())}
+    for name, values in columns.items():
+        arrays[name] = pa.array(_values(name, values), type=_type(name))
+    return pa.table(arrays)
+
+
+def write_history(data_dir: Path, table: str, columns: Columns, environment: str) -> int:
+    """Append rows to the day partitions of a history table. Returns the rows written."""
+    arrow = to_arrow(columns, environment)
+    root = data_dir / "history" / table
+    _ensure_schema_file(root, arrow.schema)
+    if arrow.num_rows == 0:
+        return 0
+    days = arrow.column("day").to_pylist()
+    for day in sorted(set(days)):
+        part = arrow.filter(pa.array([d == day for d in days]))
+        directory = root / f"day={day}"
+        directory.mkdir(parents=True, exist_ok=True)
+        name = f"part-{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}.parquet"
+        temporary = directory / f".{name}.tmp"
+        pq.write_table(part, temporary)
+        os.replace(temporary, directory / name)  # readers never see a half-written file
+    return int(arrow.num_rows)
+
+
+def _ensure_schema_file(root: Path, schema: pa.Schema) -> None:
+    """An empty file fixes the table's schema, so its view works before the first row."""
+    directory = root / "day=0000-00-00"
+    path = directory / "schema.parquet"
+    if not path.exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        pq.write_table(schema.empty_table(), path)
+
+
+_VIEWS = """
+CREATE VIEW margin_by_customer_feature_model AS
+    SELECT environment, customer_id, external_id, feature_key, model, count(*) AS events,
+           sum(usage_units) AS usage_units, sum(revenue_amount) AS revenue,
+           sum(cost_amount) AS cost,
+           coalesce(sum(revenue_amount), 0) - coalesce(sum(cost_amount), 0) AS margin
+    FROM events GROUP BY ALL;
+CREATE VIEW daily_usage_by_feature AS
+    SELECT environment, CAST(day AS DATE) AS day, feature_key, count(*) AS events,
+           sum(usage_units) AS usage_units, count(DISTINCT customer_id) AS customers
+    FROM events WHERE feature_key IS NOT NULL GROUP BY ALL;
+CREATE VIEW credit_burndown_by_pool AS
+    SELECT environment, pool_id, customer_id, denomination, CAST(day AS DATE) AS day,
+           sum(amount) FILTER (WHERE type = 'GRANT') AS granted,
+           -sum(amount) FILTER (WHERE type = 'DEBIT') AS consumed,
+           -sum(amount) FILTER (WHERE type = 'EXPIRATION') AS expired,
+           -sum(amount) FILTER (WHERE type = 'REVERSAL') AS reversed,
+           arg_max(balance_after, sequence) AS closing_balance
+    FROM credit_transactions GROUP BY ALL;
+CREATE VIEW accounts_receivable AS
+    SELECT i.environment, i.invoice_id, c.external_id, i.customer_id, i.invoice_type, i.status,
+           i.amount, i.currency, i.due_date,
+           date_diff('day', i.due_date, s.snapshot_taken_at) AS days_past_due
+    FROM invoices i
+    JOIN customers c USING (environment, customer_id)
+    CROSS JOIN snapshot_info s
+    WHERE i.status IN ('DUE', 'PAST_DUE', 'ADJUSTMENT_OPEN');
+"""
+
+
+def build_database(
+    data_dir: Path, tables: dict[str, dict[str, Columns]], info: dict[str, Columns]
+) -> Path:
+    """Write every state table (per environment) and the history views into a new file, then
+    swap it in as `analytics.duckdb`."""
+    final = data_dir / "analytics.duckdb"
+    temporary = data_dir / f".analytics-{uuid.uuid4().hex}.duckdb"
+    connection = duckdb.connect(str(temporary))
+    try:
+        connection.execute("SET TimeZone = 'UTC'")
+        names = sorted({name for per_env in tables.values() for name in per_env})
+        for name in names:
+            parts = [
+                to_arrow(per_env[name], env) for env, per_env in tables.items() if name in per_env
+            ]
+            arrow = pa.concat_tables(parts) if parts else pa.table({})
+            connection.register("incoming", arrow)
+            connection.execute(f'CREATE TABLE "{name}" AS SELECT * FROM incoming')  # noqa: S608
+            connection.unregister("incoming")
+        info_parts = [to_arrow(columns, env) for env, columns in info.items()]
+        connection.register("incoming", pa.concat_tables(info_parts))
+        connection.execute("CREATE TABLE snapshot_info AS SELECT * FROM incoming")
+        connection.unregister("incoming")
+        for table in HISTORY_TABLES:
+            pattern = (data_dir / "history" / table / "*" / "*.parquet").resolve()
+            source = f"read_parquet('{pattern}', union_by_name = true, hive_partitioning = false)"
+            connection.execute(f"CREATE VIEW {table} AS SELECT * FROM {source}")
+        connection.execute(_VIEWS)
+        connection.execute("CHECKPOINT")
+    finally:
+        connection.close()
+    os.replace(temporary, final)
+    return final
