@@ -194,9 +194,10 @@ def build_database(
         connection.execute("CREATE TABLE snapshot_info AS SELECT * FROM incoming")
         connection.unregister("incoming")
         for table in HISTORY_TABLES:
-            pattern = (data_dir / "history" / table / "*" / "*.parquet").resolve()
-            source = f"read_parquet('{pattern}', union_by_name = true, hive_partitioning = false)"
-            connection.execute(f"CREATE VIEW {table} AS SELECT * FROM {source}")
+            pattern = str((data_dir / "history" / table / "*" / "*.parquet").resolve())
+            literal = pattern.replace("'", "''")  # DDL cannot take parameters; quote the path
+            source = f"read_parquet('{literal}', union_by_name = true, hive_partitioning = false)"
+            connection.execute(f"CREATE VIEW {table} AS SELECT * FROM {source}")  # noqa: S608
         connection.execute(_VIEWS)
         connection.execute("CHECKPOINT")
     finally:
