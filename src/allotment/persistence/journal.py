@@ -212,6 +212,13 @@ class FileJournal:
         if self._failure is not None and self._durable < position:
             raise JournalUnavailable("journal write failed") from self._failure
 
+    async def flush(self) -> None:
+        """Wait until everything appended so far is written, whatever the durability mode
+        (a clean shutdown loses nothing even with `none`)."""
+        while self._durable < self._position and self._failure is None:
+            self._wakeup.set()
+            await self._committed.wait()
+
     def request_rotation(self) -> int:
         """Start a new segment at the next commit; returns the last position before it."""
         self._rotate_requested = True

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import struct
+import time
 import zlib
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -69,7 +70,7 @@ def write_snapshot(
     Blocking: run it on a worker thread."""
     directory.mkdir(parents=True, exist_ok=True)
     final = directory / f"snapshot-{header.position:020d}.snap"
-    temporary = final.with_suffix(".tmp")
+    temporary = final.with_suffix(f".{os.getpid()}.{time.monotonic_ns()}.tmp")
     with temporary.open("wb") as file:
         file.write(_PREFIX.pack(MAGIC, VERSION))
         file.write(_frame(_encoder.encode(header)))

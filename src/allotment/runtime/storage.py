@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -31,7 +31,7 @@ __all__ = ("CheckpointReport", "RecoveryReport", "Storage")
 
 logger = logging.getLogger("allotment.storage")
 
-CHUNK_CUSTOMERS = 250  # customers encoded per slice of the event loop during a checkpoint
+CHUNK_CUSTOMERS = 50  # customers encoded per slice of the event loop (~2 ms at 2.6 KB each)
 
 
 class RecoveryReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -56,6 +56,7 @@ class _Environment:
     journal: FileJournal
     snapshots: Path
     last_checkpoint_position: int
+    lock: anyio.Lock = field(default_factory=anyio.Lock)  # one checkpoint at a time
 
 
 class Storage:
@@ -122,7 +123,12 @@ class Storage:
         return env.journal.position - env.last_checkpoint_position >= every_records
 
     async def checkpoint(self, environment: str, shard: LocalShard) -> CheckpointReport:
-        """Write a snapshot without stalling the loop, then drop journal segments it covers."""
+        """Write a snapshot without stalling the loop, then drop journal segments it covers.
+        Concurrent calls for one environment run one after the other."""
+        async with self._environments[environment].lock:
+            return await self._checkpoint(environment, shard)
+
+    async def _checkpoint(self, environment: str, shard: LocalShard) -> CheckpointReport:
         started = time.perf_counter()
         env = self._environments[environment]
         position = env.journal.request_rotation()  # records <= position end up in closed segments

@@ -205,4 +205,8 @@ class ActorSystem:
                 yield self
             finally:
                 self._task_group = None
+                if self.storage is not None:
+                    with anyio.move_on_after(30, shield=True):
+                        for environment in self._shards:
+                            await self.storage.journal(environment).flush()
                 tg.cancel_scope.cancel()
