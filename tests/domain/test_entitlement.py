@@ -214,3 +214,18 @@ def test_ent25_check_without_track_equals_evaluate_without_track() -> None:
     world = world_on("metered")
     use(world, 42)
     assert decide(world, "calls") == decide(world, "calls", None)
+
+
+def test_ent13_ent19_in_arrears_invoice_follows_grace_then_suspends() -> None:
+    """SUB-19, INV-11, INV-12: the finalised in-arrears invoice is not a prepayment; access
+    continues through grace, then the subscription is SUSPENDED and denies "past due"."""
+    world = world_on("metered")
+    use(world, 100)
+    world.now = world.state.subscriptions[next(iter(world.state.subscriptions))].current_period_end
+    assert decide(world, "calls").allowed  # the period ended: the invoice is DUE, inside grace
+    first = next(iter(world.state.invoices.values()))
+    assert first.status == "DUE" and first.amount == D(1)  # 100 units at 0.01
+    world.advance(3 * 86_400)  # grace is 3 days from the due date (the period end)
+    assert decide(world, "calls").reason is DenialReason.PAST_DUE
+    world.run(MarkInvoicePaid(invoice_id=first.id))
+    assert decide(world, "calls").allowed  # ENT-19: payment restores access at once

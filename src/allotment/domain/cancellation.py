@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from allotment.domain.catalog import BillingTiming
+from allotment.domain.catalog import BillingTiming, Plan
 from allotment.domain.context import Outcome, TurnContext
 from allotment.domain.facts import Fact, InvoiceIssued, InvoiceStatusChanged, SubscriptionChanged
 from allotment.domain.invoicing import current_period_invoice, invoice, line
@@ -81,7 +81,8 @@ def _cancel_now(state: CustomerState, sub: Subscription, ctx: TurnContext) -> li
         and current.status is InvoiceStatus.PAID
     ):  # (c) INV-50: credit only for a period that was paid
         ratio = unused_ratio(sub.current_period_start, sub.current_period_end, now)
-        credit = round_money(ratio * plan.price_amount, plan.currency)
+        paid = _paid_plan(state, sub, ctx)
+        credit = round_money(ratio * paid.price_amount, paid.currency)
         if credit > 0:
             item = line(ctx.new_id, -credit, "Prorated credit for unused period", now)
             note = invoice(
@@ -109,6 +110,23 @@ def _cancel_now(state: CustomerState, sub: Subscription, ctx: TurnContext) -> li
     )
     facts.append(SubscriptionChanged(at=now, subscription=ended))
     return facts
+
+
+def _paid_plan(state: CustomerState, sub: Subscription, ctx: TurnContext) -> Plan:
+    """The plan whose price the customer actually paid for the current period: the period's
+    invoice paid for the first plan; an upgrade counts once its adjustment invoice is paid (or
+    when it needed none). AMB-18: a credit never returns money that was never received."""
+    segments = sub.plan_segments
+    paid = ctx.catalog.plans[segments[0].plan_id] if segments else ctx.catalog.plans[sub.plan_id]
+    for segment in segments[1:]:
+        adjustments = [
+            i for i in state.invoices.values()
+            if i.subscription_id == sub.id and i.type is InvoiceType.ADJUSTMENT
+            and i.period_start == segment.start
+        ]  # fmt: skip
+        if all(i.status is InvoiceStatus.ADJUSTMENT_PAID for i in adjustments):
+            paid = ctx.catalog.plans[segment.plan_id]
+    return paid
 
 
 def _usage_recorded(state: CustomerState, sub: Subscription) -> bool:

@@ -122,6 +122,7 @@ class Subscription(msgspec.Struct, frozen=True, kw_only=True):
     current_period_start: datetime
     current_period_end: datetime
     initial_invoice_id: uuid.UUID
+    prepaid: bool  # a paid IN_ADVANCE start: no access until the initial invoice is paid
     access: AccessState  # derived from invoices (SUB-3); cached because every check reads it
     created_at: datetime
     modified_at: datetime

@@ -57,8 +57,12 @@ def derive_access(sub: Subscription, invoices: Iterable[Invoice]) -> AccessState
     for invoice in invoices:
         if invoice.subscription_id != sub.id:
             continue
-        if invoice.id == sub.initial_invoice_id and invoice.status in _UNPAID_INITIAL:
-            return AccessState.PENDING_PAYMENT
+        if (
+            sub.prepaid
+            and invoice.id == sub.initial_invoice_id
+            and invoice.status in _UNPAID_INITIAL
+        ):
+            return AccessState.PENDING_PAYMENT  # an arrears invoice follows grace instead
         past_due = past_due or invoice.status is InvoiceStatus.PAST_DUE
     return AccessState.SUSPENDED if past_due else AccessState.ACTIVE
 
@@ -91,6 +95,7 @@ def subscribe(
         current_period_start=start,
         current_period_end=end,
         initial_invoice_id=ctx.new_id(),
+        prepaid=pending_payment,
         access=AccessState.PENDING_PAYMENT if pending_payment else AccessState.ACTIVE,
         created_at=ctx.now,
         modified_at=ctx.now,
