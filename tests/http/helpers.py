@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from litestar import Litestar
@@ -62,3 +63,92 @@ def check(client: Client, ref: str, feature: str) -> dict[str, Any]:
     assert response.status_code == 200, response.text
     data: dict[str, Any] = response.json()["data"]
     return data
+
+
+# -- additions for the contract suite -------------------------------------------------------
+
+
+def ok(response: Any, status: int = 200) -> Any:
+    """The `data` of a successful response with `status` (None when there is none)."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["success"] is True, body
+    return body.get("data")
+
+
+def error(response: Any, status: int) -> str:
+    """The error message of a failed response with `status`."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["success"] is False, body
+    message: str = body["error"]["message"]
+    return message
+
+
+def plan_doc(key: str, **fields: Any) -> dict[str, Any]:
+    """A catalog plan document; free, monthly and in arrears unless overridden."""
+    return {
+        "key": key, "name": key.replace("_", " ").title(), "priceAmount": 0, "currency": "USD",
+        "intervalMonths": 1, "billingTiming": "IN_ARREARS", **fields,
+    }  # fmt: skip
+
+
+def put_catalog(client: Client, *plans: dict[str, Any], **sections: Any) -> Any:
+    """Upsert plans (and optionally features/creditModels) through the admin catalog API."""
+    response = client.put(f"{A}/catalog", json={"plans": list(plans), **sections})
+    return ok(response)
+
+
+def advance(client: Client, **body: Any) -> Any:
+    return ok(client.post(f"{A}/clock/advance", json=body))
+
+
+def evaluate(client: Client, ref: str, feature: str, **body: Any) -> dict[str, Any]:
+    response = client.post(
+        f"{C}/entitlements", json={"customerReferenceId": ref, "featureKey": feature, **body}
+    )
+    data: dict[str, Any] = ok(response)
+    return data
+
+
+def get_customer(client: Client, ref: str) -> dict[str, Any]:
+    data: dict[str, Any] = ok(client.get(f"{C}/customers/{ref}"))
+    return data
+
+
+def invoices(client: Client, ref: str) -> list[dict[str, Any]]:
+    data: list[dict[str, Any]] = ok(client.get(f"{C}/billing/invoices/{ref}"))
+    return data
+
+
+def pools(client: Client, ref: str, expand: str | None = None) -> list[dict[str, Any]]:
+    query = f"?expand={expand}" if expand else ""
+    data: list[dict[str, Any]] = ok(client.get(f"{C}/credits/{ref}/pools{query}"))
+    return data
+
+
+def pool(client: Client, ref: str, denomination: str = "TOKENS", expand: str | None = None
+         ) -> dict[str, Any]:  # fmt: skip
+    return next(p for p in pools(client, ref, expand) if p["denomination"] == denomination)
+
+
+def grant(client: Client, ref: str, amount: float, **extra: Any) -> Any:
+    body = {"customerReferenceId": ref, "denomination": "TOKENS", "amount": amount,
+            "source": "PURCHASE", **extra}  # fmt: skip
+    return client.post(f"{A}/credits/grants", json=body)
+
+
+def mark_paid(client: Client, invoice_id: str) -> Any:
+    return client.post(f"{C}/billing/invoices/{invoice_id}/mark-paid")
+
+
+def assert_invariant(p: dict[str, Any]) -> None:
+    """CRD-3: balance = granted - consumed - expired - reversed, compared numerically."""
+
+    def d(name: str) -> Decimal:
+        return Decimal(str(p[name]))
+
+    assert d("balance") == d("totalGranted") - d("totalConsumed") - d("totalExpired") - d(
+        "totalReversed"
+    ), p
+    assert d("balance") >= 0, p

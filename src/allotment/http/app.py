@@ -37,30 +37,50 @@ _OPENAPI = OpenAPIConfig(
     components=Components(
         security_schemes={
             "BearerAuth": SecurityScheme(
-                type="http", scheme="bearer",
-                description="Pass your API key as a Bearer token. Keys are prefixed with `sk_test_` for the sandbox environment.",
+                type="http",
+                scheme="bearer",
+                description=(
+                    "Pass your API key as a Bearer token. Keys are prefixed with `sk_test_` "
+                    "for the sandbox environment."
+                ),
             ),
             "ApiKeyAuth": SecurityScheme(
-                type="apiKey", name="X-API-Key", security_scheme_in="header",
+                type="apiKey",
+                name="X-API-Key",
+                security_scheme_in="header",
                 description="Alternatively, pass your API key in the `X-API-Key` header.",
             ),
         }
     ),
     security=[{"BearerAuth": []}, {"ApiKeyAuth": []}],
     use_handler_docstrings=True,
-)  # fmt: skip
+)
 
 CLIENT_ROUTES = [
-    customers.create_customer, customers.get_customer, subscriptions.create_subscription,
-    plans.list_plans, entitlements.check_entitlement, entitlements.evaluate_entitlement,
-    events.ingest_event, billing.list_invoices, billing.mark_invoice_paid,
-    billing.create_checkout_session, credits.list_credit_pools,
-    subscription_changes.cancel_subscription, subscription_changes.revert_cancellation,
-    subscription_changes.change_plan, subscription_changes.cancel_scheduled_plan_change,
-]  # fmt: skip
+    customers.create_customer,
+    customers.get_customer,
+    subscriptions.create_subscription,
+    plans.list_plans,
+    entitlements.check_entitlement,
+    entitlements.evaluate_entitlement,
+    events.ingest_event,
+    billing.list_invoices,
+    billing.mark_invoice_paid,
+    billing.create_checkout_session,
+    credits.list_credit_pools,
+    subscription_changes.cancel_subscription,
+    subscription_changes.revert_cancellation,
+    subscription_changes.change_plan,
+    subscription_changes.cancel_scheduled_plan_change,
+]
 ADMIN_ROUTES = [
-    admin.get_catalog, admin.put_catalog, admin.grant_credits, admin.get_clock, admin.advance_clock,
-]  # fmt: skip
+    admin.get_catalog,
+    admin.put_catalog,
+    admin.grant_credits,
+    admin.get_clock,
+    admin.advance_clock,
+    admin.snapshot_analytics,
+]
 
 
 def create_app(settings: Settings, system: ActorSystem, keys: KeyStore) -> Litestar:

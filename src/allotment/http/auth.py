@@ -6,8 +6,11 @@ Each route declares in `opt` what it needs: `scope` ("client:read", "client:writ
 
 from __future__ import annotations
 
+from typing import cast
+
+from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.types import ASGIApp, HTTPScope, Receive, Scope, Send
 
 from allotment.http.errors import ApiError
 from allotment.persistence.keys import ApiKey, KeyStore
@@ -39,16 +42,15 @@ def _presented_key(scope: Scope) -> str | None:
 
 
 class ApiKeyMiddleware(ASGIMiddleware):
-    exclude_path_pattern = ("^/schema",)  # the OpenAPI document and its viewers are public
-
     def __init__(self, keys: KeyStore, account_mode: str) -> None:
         self._keys = keys
         self._observe = account_mode == "observe"
 
+    def should_bypass_for_scope(self, scope: Scope) -> bool:
+        """The OpenAPI document and its viewers are public; so is anything not HTTP."""
+        return scope["type"] != ScopeType.HTTP or scope["path"].startswith("/schema")
+
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        if scope["type"] != "http":
-            await next_app(scope, receive, send)
-            return
         handler = scope.get("route_handler")
         opt = handler.opt if handler is not None else {}
         if opt.get("public") or handler is None:
@@ -59,7 +61,9 @@ class ApiKeyMiddleware(ASGIMiddleware):
         if key is None:
             raise ApiError(401, UNAUTHORIZED)  # AUTH-5: never says which case applied
         needed = opt.get("scope") or (
-            "client:write" if scope["method"] in _WRITE_METHODS else "client:read"
+            "client:write"
+            if cast("HTTPScope", scope)["method"] in _WRITE_METHODS
+            else "client:read"
         )
         if needed not in key.scopes or (self._observe and opt.get("platform")):
             raise ApiError(403, FORBIDDEN)

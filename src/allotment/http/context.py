@@ -45,7 +45,12 @@ def shard_of(request: AnyRequest) -> LocalShard:
 def errors(*codes: int) -> dict[int, ResponseSpec]:
     """OpenAPI entries for error responses, all in the error envelope."""
     return {
-        code: ResponseSpec(data_container=ApiResponseError, description=_DESCRIPTIONS[code])
+        # No generated examples: they are random, and showed `success: true` on errors.
+        code: ResponseSpec(
+            data_container=ApiResponseError,
+            description=_DESCRIPTIONS[code],
+            generate_examples=False,
+        )
         for code in codes
     }
 

@@ -55,20 +55,32 @@ __all__ = (
 
 def plan_dto(plan: Plan) -> PlanDto:
     return PlanDto(
-        id=plan.id, key=plan.key, name=plan.name, description=plan.description,
-        priceAmount=plan.price_amount, intervalMonths=str(plan.interval_months),
-        billingTiming=plan.billing_timing.value, status=plan.status.value,
-        metadata=plan.metadata or None, createdAt=plan.created_at, modifiedAt=plan.modified_at,
-    )  # fmt: skip
+        id=plan.id,
+        key=plan.key,
+        name=plan.name,
+        description=plan.description,
+        priceAmount=plan.price_amount,
+        intervalMonths=str(plan.interval_months),
+        billingTiming=plan.billing_timing.value,
+        status=plan.status.value,
+        metadata=plan.metadata or None,
+        createdAt=plan.created_at,
+        modifiedAt=plan.modified_at,
+    )
 
 
 def customer_dto(state: CustomerState) -> CustomerDto:
     p = state.profile
     return CustomerDto(
-        id=state.id, externalClientCustomerId=state.external_id, firstName=p.first_name,
-        lastName=p.last_name, email=p.email, phoneNumber=p.phone_number,
-        createdAt=state.created_at, modifiedAt=state.modified_at,
-    )  # fmt: skip
+        id=state.id,
+        externalClientCustomerId=state.external_id,
+        firstName=p.first_name,
+        lastName=p.last_name,
+        email=p.email,
+        phoneNumber=p.phone_number,
+        createdAt=state.created_at,
+        modifiedAt=state.modified_at,
+    )
 
 
 def _change_dto(
@@ -79,11 +91,15 @@ def _change_dto(
         catalog.plans.get(change.to_plan_id),
     )
     return SubscriptionScheduledChangeDto(
-        id=change.id, type=change.type.value, subscriptionId=sub.id,
+        id=change.id,
+        type=change.type.value,
+        subscriptionId=sub.id,
         fromPlan=plan_dto(from_plan) if from_plan else None,
-        toPlan=plan_dto(to_plan) if to_plan else None, status=change.status.value,
-        effectiveAt=change.effective_at, createdAt=change.created_at,
-    )  # fmt: skip
+        toPlan=plan_dto(to_plan) if to_plan else None,
+        status=change.status.value,
+        effectiveAt=change.effective_at,
+        createdAt=change.created_at,
+    )
 
 
 def subscription_dto(
@@ -92,26 +108,37 @@ def subscription_dto(
     plan = catalog.plans.get(sub.plan_id)
     change = sub.scheduled_change
     return SubscriptionDto(
-        id=sub.id, isActive=sub.access is AccessState.ACTIVE,
+        id=sub.id,
+        isActive=sub.access is AccessState.ACTIVE,
         intervalMonths=str(sub.interval_months),
         customer=customer,
-        plan=plan_dto(plan) if plan else None, gracePeriodDays=sub.grace_period_days,
-        currentPeriodStart=sub.current_period_start, currentPeriodEnd=sub.current_period_end,
+        plan=plan_dto(plan) if plan else None,
+        gracePeriodDays=sub.grace_period_days,
+        currentPeriodStart=sub.current_period_start,
+        currentPeriodEnd=sub.current_period_end,
         cancelMode=sub.cancel_mode.value if sub.cancel_mode else None,
-        cancelEffectiveAt=sub.cancel_effective_at, cancelledAt=sub.cancelled_at,
-        billingAnchorDay=sub.billing_anchor_day, metadata=sub.metadata or None,
+        cancelEffectiveAt=sub.cancel_effective_at,
+        cancelledAt=sub.cancelled_at,
+        billingAnchorDay=sub.billing_anchor_day,
+        metadata=sub.metadata or None,
         scheduledChange=_change_dto(change, sub, catalog)
-        if change is not None and change.status == "PENDING" else None,
-    )  # fmt: skip
+        if change is not None and change.status == "PENDING"
+        else None,
+    )
 
 
 def invoice_dto(
     invoice: Invoice, subscription: SubscriptionDto | None, *, items: bool = False
 ) -> InvoiceDto:
     return InvoiceDto(
-        id=invoice.id, amount=invoice.amount, currency=invoice.currency,
-        status=invoice.status.value, dueDate=invoice.due_date, subscription=subscription,
-        createdAt=invoice.created_at, modifiedAt=invoice.modified_at,
+        id=invoice.id,
+        amount=invoice.amount,
+        currency=invoice.currency,
+        status=invoice.status.value,
+        dueDate=invoice.due_date,
+        subscription=subscription,
+        createdAt=invoice.created_at,
+        modifiedAt=invoice.modified_at,
         metadata={
             "invoiceType": invoice.type.value,
             "periodStart": invoice.period_start,
@@ -119,42 +146,74 @@ def invoice_dto(
         },
         items=[
             InvoiceItemDto(
-                id=item.id, invoiceId=invoice.id, chargeAmount=item.charge_amount,
-                description=item.description, createdAt=item.created_at, modifiedAt=item.created_at,
+                id=item.id,
+                invoiceId=invoice.id,
+                chargeAmount=item.charge_amount,
+                description=item.description,
+                createdAt=item.created_at,
+                modifiedAt=item.created_at,
             )
             for item in invoice.items
-        ] if items else None,
-    )  # fmt: skip
+        ]
+        if items
+        else None,
+    )
 
 
 def pool_dto(
     pool: CreditPool, *, grants: bool = False, transactions: bool = False
 ) -> CreditPoolDto:
     return CreditPoolDto(
-        id=pool.id, name=pool.name, denomination=pool.denomination, currency=pool.currency,
-        balance=pool.balance, totalGranted=pool.total_granted, totalConsumed=pool.total_consumed,
-        totalExpired=pool.total_expired, totalReversed=pool.total_reversed,
-        hardLimit=pool.hard_limit, status=pool.status.value,
-        rolloverPolicy=pool.rollover_policy.value, rolloverCap=pool.rollover_cap,
-        customerId=pool.customer_id, metadata=pool.metadata or None,
-        createdAt=pool.created_at, modifiedAt=pool.modified_at,
+        id=pool.id,
+        name=pool.name,
+        denomination=pool.denomination,
+        currency=pool.currency,
+        balance=pool.balance,
+        totalGranted=pool.total_granted,
+        totalConsumed=pool.total_consumed,
+        totalExpired=pool.total_expired,
+        totalReversed=pool.total_reversed,
+        hardLimit=pool.hard_limit,
+        status=pool.status.value,
+        rolloverPolicy=pool.rollover_policy.value,
+        rolloverCap=pool.rollover_cap,
+        customerId=pool.customer_id,
+        metadata=pool.metadata or None,
+        createdAt=pool.created_at,
+        modifiedAt=pool.modified_at,
         grants=[
             CreditGrantDto(
-                id=g.id, amount=g.amount, remaining=g.remaining, source=g.source.value,
-                subscriptionId=g.subscription_id, grantedAt=g.granted_at, expiresAt=g.expires_at,
+                id=g.id,
+                amount=g.amount,
+                remaining=g.remaining,
+                source=g.source.value,
+                subscriptionId=g.subscription_id,
+                grantedAt=g.granted_at,
+                expiresAt=g.expires_at,
             )
             for g in pool.grants
-        ] if grants else None,
+        ]
+        if grants
+        else None,
         transactions=[
             CreditTransactionDto(
-                id=t.id, poolId=t.pool_id, type=t.type.value, amount=t.amount,
-                balanceBefore=t.balance_before, balanceAfter=t.balance_after,
-                createdAt=t.created_at, description=t.description, grantId=t.grant_id,
-                eventIdempotencyKey=t.event_key, subscriptionId=t.subscription_id,
+                id=t.id,
+                poolId=t.pool_id,
+                type=t.type.value,
+                amount=t.amount,
+                balanceBefore=t.balance_before,
+                balanceAfter=t.balance_after,
+                createdAt=t.created_at,
+                description=t.description,
+                grantId=t.grant_id,
+                eventIdempotencyKey=t.event_key,
+                subscriptionId=t.subscription_id,
             )
             for t in pool.recent_transactions
-        ] if transactions else None,
-    )  # fmt: skip
+        ]
+        if transactions
+        else None,
+    )
 
 
 def _visible_pools(state: CustomerState) -> list[CreditPool]:
@@ -169,12 +228,15 @@ def project_customer(
     pools = _visible_pools(state)
     p = state.profile
     return CustomerClientResponse(
-        externalClientCustomerId=state.external_id, firstName=p.first_name,
-        lastName=p.last_name, email=p.email, createdAt=state.created_at,
+        externalClientCustomerId=state.external_id,
+        firstName=p.first_name,
+        lastName=p.last_name,
+        email=p.email,
+        createdAt=state.created_at,
         modifiedAt=state.modified_at,
         subscriptions=[subscription_dto(s, catalog) for s in state.live_subscriptions()],
         creditPools=[pool_dto(pool) for pool in pools] or None,
-    )  # fmt: skip
+    )
 
 
 def project_invoices(state: CustomerState, catalog: Catalog, now: datetime) -> list[InvoiceDto]:
@@ -205,16 +267,21 @@ def _pricing_dto(link: FeatureLink) -> ClientFeaturePricingDto | None:
     graduated = link.pricing_type is PricingType.GRADUATED
     return ClientFeaturePricingDto(
         model="graduated" if graduated else "usage",
-        pricePerUnit=None if graduated else link.price_per_unit, unitLabel=link.unit_label,
-        maxUsage=link.max_usage, resetMode=link.reset_mode.value,
+        pricePerUnit=None if graduated else link.price_per_unit,
+        unitLabel=link.unit_label,
+        maxUsage=link.max_usage,
+        resetMode=link.reset_mode.value,
         tiers=[
             ClientPriceTierDto(
-                upTo="inf" if t.up_to is None else t.up_to, pricePerUnit=t.price_per_unit,
+                upTo="inf" if t.up_to is None else t.up_to,
+                pricePerUnit=t.price_per_unit,
                 flatFee=t.flat_fee or None,
             )
             for t in link.tiers
-        ] if graduated else None,
-    )  # fmt: skip
+        ]
+        if graduated
+        else None,
+    )
 
 
 def client_plans(catalog: Catalog) -> list[ClientPlanFeatureLinkedDto]:
@@ -226,33 +293,44 @@ def client_plans(catalog: Catalog) -> list[ClientPlanFeatureLinkedDto]:
             feature = catalog.features[link.feature_key]
             features.append(
                 ClientFeatureDto(
-                    id=feature.id, name=feature.name, key=feature.key,
-                    description=feature.description, pricingType=link.pricing_type.value,
+                    id=feature.id,
+                    name=feature.name,
+                    key=feature.key,
+                    description=feature.description,
+                    pricingType=link.pricing_type.value,
                     pricing=_pricing_dto(link),
                 )
-            )  # fmt: skip
+            )
         allocations = [
             PlanCreditAllocationDto(
-                id=a.id, creditModelId=catalog.credit_models[a.credit_model_key].id,
+                id=a.id,
+                creditModelId=catalog.credit_models[a.credit_model_key].id,
                 creditModelName=catalog.credit_models[a.credit_model_key].name,
                 denomination=catalog.credit_models[a.credit_model_key].denomination,
-                creditAmount=a.credit_amount, grantExpiresMonths=a.grant_expires_months,
-                hardLimit=a.hard_limit, createdAt=a.created_at,
+                creditAmount=a.credit_amount,
+                grantExpiresMonths=a.grant_expires_months,
+                hardLimit=a.hard_limit,
+                createdAt=a.created_at,
             )
             for a in plan.credit_allocations
-        ]  # fmt: skip
+        ]
         result.append(
             ClientPlanFeatureLinkedDto(
                 plan=ClientPlanDto(
-                    id=plan.id, key=plan.key, name=plan.name, description=plan.description,
-                    priceAmount=plan.price_amount, currency=plan.currency,
-                    intervalMonths=plan.interval_months, billingTiming=plan.billing_timing.value,
+                    id=plan.id,
+                    key=plan.key,
+                    name=plan.name,
+                    description=plan.description,
+                    priceAmount=plan.price_amount,
+                    currency=plan.currency,
+                    intervalMonths=plan.interval_months,
+                    billingTiming=plan.billing_timing.value,
                     metadata=plan.metadata or None,
                 ),
                 features=features,
                 creditAllocations=allocations or None,
             )
-        )  # fmt: skip
+        )
     return result
 
 
@@ -261,19 +339,31 @@ def entitlement_response(
 ) -> EntitlementResponse:
     usage, credit, sim = decision.usage, decision.credit, decision.simulation
     return EntitlementResponse(
-        referenceCustomerId=reference, featureKey=feature_key, isAllowed=decision.allowed,
+        referenceCustomerId=reference,
+        featureKey=feature_key,
+        isAllowed=decision.allowed,
         flowId=flow_id,
         meta=EntitlementMetaDto(reason=DenialReasonDto(description=decision.reason.value))
-        if decision.reason is not None else None,
+        if decision.reason is not None
+        else None,
         usage=UsageDto(used=usage.used, limit=usage.limit, remaining=usage.remaining)
-        if usage is not None else None,
+        if usage is not None
+        else None,
         simulation=SimulationDto(
-            requestedUsage=sim.requested_usage, projectedUsage=sim.projected_usage,
-            projectedRemaining=sim.projected_remaining, wouldExceedLimit=sim.would_exceed_limit,
-        ) if sim is not None else None,
+            requestedUsage=sim.requested_usage,
+            projectedUsage=sim.projected_usage,
+            projectedRemaining=sim.projected_remaining,
+            wouldExceedLimit=sim.would_exceed_limit,
+        )
+        if sim is not None
+        else None,
         credit=CreditDto(
-            denomination=credit.denomination, balance=credit.balance,
-            totalGranted=credit.total_granted, totalConsumed=credit.total_consumed,
+            denomination=credit.denomination,
+            balance=credit.balance,
+            totalGranted=credit.total_granted,
+            totalConsumed=credit.total_consumed,
             hardLimit=credit.hard_limit,
-        ) if credit is not None else None,
-    )  # fmt: skip
+        )
+        if credit is not None
+        else None,
+    )

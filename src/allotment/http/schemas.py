@@ -342,8 +342,25 @@ class ClientPlanDto(_Dto, kw_only=True):
     metadata: dict[str, Any] | None = None
 
 
+# A number or "inf". msgspec cannot inspect a union of Decimal and a string literal, which made
+# the OpenAPI document fail with 500, so the type is `object` and the wire shape is given here.
+UpTo = Annotated[
+    object,
+    Meta(
+        extra_json_schema={
+            "extra": {
+                "oneOf": [
+                    {"type": "number"},
+                    {"type": "string", "enum": ["inf"]},
+                ]
+            }
+        }
+    ),
+]
+
+
 class ClientPriceTierDto(_Dto, kw_only=True):
-    upTo: Decimal | Literal["inf"]
+    upTo: UpTo  # a Decimal, or "inf" for the last tier (PLN-8)
     pricePerUnit: Decimal
     flatFee: Decimal | None = None
 
@@ -425,3 +442,8 @@ class StripeCheckoutSessionResponse(_Dto, kw_only=True):
 class ApiResponseStripeCheckoutSession(_Dto, kw_only=True):
     success: bool
     data: StripeCheckoutSessionResponse
+
+
+class ClientChangeSubscriptionRequest(_Request, kw_only=True):
+    changeToPlanId: uuid.UUID
+    changeType: Literal["UPGRADE", "DOWNGRADE"]

@@ -38,6 +38,10 @@ def decode_body(body: bytes, type_: type[T]) -> T:
         raise ApiError(400, _field_message(error)) from None
     except msgspec.DecodeError as error:
         raise ApiError(400, f"Malformed JSON: {error}") from None
+    except RecursionError:  # msgspec raises this, not DecodeError, past ~1000 levels
+        raise ApiError(400, "Malformed JSON: nested too deeply.") from None
+    except UnicodeDecodeError:  # ... and this for invalid UTF-8 inside a string
+        raise ApiError(400, "Malformed JSON: invalid UTF-8.") from None
 
 
 def check_decimal(

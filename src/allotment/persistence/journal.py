@@ -157,6 +157,7 @@ class FileJournal:
         self._committed = anyio.Event()
         self._failure: BaseException | None = None
         self._rotate_requested = False
+        self._rotations = 0
         self.commits = 0  # statistics: fsyncs (or writes) performed
         self.records_committed = 0
         directory.mkdir(parents=True, exist_ok=True)
@@ -219,53 +220,59 @@ class FileJournal:
             self._wakeup.set()
             await self._committed.wait()
 
-    def request_rotation(self) -> int:
-        """Start a new segment at the next commit; returns the last position before it."""
+    async def rotate(self) -> int:
+        """Close the current segment and start a new one; returns the last position written
+        to the closed segments, all of which are then complete files."""
+        position = self._position
+        generation = self._rotations
         self._rotate_requested = True
-        self._wakeup.set()
-        return self._position
+        while self._rotations == generation and self._failure is None:
+            self._wakeup.set()
+            await self._committed.wait()
+        return position
 
-    def _write_batch(self, batch: list[bytes], first: int, sync: bool, rotate: bool) -> None:
-        """Runs on a worker thread: write the batch, fsync if asked, rotate if asked."""
-        if rotate and self._file.tell() > _HEADER.size:
-            self._file.flush()
+    def _write_batch(self, batch: list[bytes], sync: bool) -> None:
+        """Runs on a worker thread: one write of the whole batch, then fsync if asked."""
+        self._file.write(b"".join(batch))
+        self._file.flush()
+        if sync:
             os.fsync(self._file.fileno())
-            self._file.close()
-            self._file = self._new_segment_path(first).open("ab")
-            self._write_header(first)
-            _fsync_directory(self.directory)
-        if batch:
-            self._file.write(b"".join(batch))
-            self._file.flush()
-            if sync:
-                os.fsync(self._file.fileno())
         if self._file.tell() >= self._segment_size_max:
             self._rotate_requested = True
 
+    def _rotate_segment(self, first_position: int) -> None:
+        """Runs on a worker thread: close the segment durably and start the next one."""
+        if self._file.tell() <= _HEADER.size:
+            return  # an empty segment is already a clean boundary
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        self._file = self._new_segment_path(first_position).open("ab")
+        self._write_header(first_position)
+        _fsync_directory(self.directory)
+
     async def run(self) -> None:
         """The writer loop: one write (and fsync) per batch of appended records."""
+        sync = self.durability is Durability.FSYNC
         while True:
             await self._wakeup.wait()
             self._wakeup = anyio.Event()
             batch, self._pending = self._pending, []
             last = self._pending_last
             rotate, self._rotate_requested = self._rotate_requested, False
-            first = last - len(batch) + 1
             try:
-                await anyio.to_thread.run_sync(
-                    self._write_batch,
-                    batch,
-                    first if batch else last + 1,
-                    self.durability is Durability.FSYNC,
-                    rotate,
-                )
+                if batch:  # into the current segment, so a rotation closes complete records
+                    await anyio.to_thread.run_sync(self._write_batch, batch, sync)
+                    self.commits += 1
+                if rotate:
+                    await anyio.to_thread.run_sync(self._rotate_segment, last + 1)
             except Exception as error:  # any I/O failure stops acknowledgements
                 logger.exception("journal write failed; no further change will be acknowledged")
                 self._failure = error
             else:
                 self._durable = last
-                self.commits += 1 if batch else 0
                 self.records_committed += len(batch)
+                self._rotations += 1 if rotate else 0
             committed, self._committed = self._committed, anyio.Event()
             committed.set()
 

@@ -24,7 +24,15 @@ from allotment.domain.catalog import Catalog
 from allotment.domain.state import CustomerState
 from allotment.persistence.errors import SnapshotCorrupt
 
-__all__ = ("LoadedSnapshot", "SnapshotHeader", "encode_customers", "load_latest", "write_snapshot")
+__all__ = (
+    "LoadedSnapshot",
+    "SnapshotHeader",
+    "encode_customers",
+    "frame",
+    "header_frame",
+    "load_latest",
+    "write_snapshot",
+)
 
 logger = logging.getLogger("allotment.snapshots")
 
@@ -32,6 +40,7 @@ MAGIC = b"ALLOTSNP"
 VERSION = 1
 _PREFIX = struct.Struct("<8sH")
 _FRAME = struct.Struct("<II")
+_IOV_MAX = 512  # buffers per writev call (POSIX guarantees at least 16; Linux allows 1024)
 
 
 class SnapshotHeader(msgspec.Struct, kw_only=True):
@@ -59,31 +68,42 @@ def encode_customers(states: list[CustomerState]) -> bytes:
     return _encoder.encode(states)
 
 
-def _frame(payload: bytes) -> bytes:
-    return _FRAME.pack(len(payload), zlib.crc32(payload)) + payload
+def frame(payload: bytes) -> list[bytes]:
+    """A frame as two buffers (header, payload), so no payload is ever copied."""
+    return [_FRAME.pack(len(payload), zlib.crc32(payload)), payload]
 
 
-def write_snapshot(
-    directory: Path, header: SnapshotHeader, chunks: list[bytes], keep: int = 2
-) -> Path:
-    """Write atomically (temp file, fsync, rename, fsync dir) and keep the newest `keep`.
-    Blocking: run it on a worker thread."""
+def header_frame(header: SnapshotHeader) -> list[bytes]:
+    return frame(_encoder.encode(header))
+
+
+def write_snapshot(directory: Path, position: int, frames: list[bytes], keep: int = 2) -> Path:
+    """Write prepared frames atomically (temp file, fsync, rename, fsync dir) and keep the
+    newest `keep` snapshots. Blocking: run it on a worker thread. It holds the GIL only
+    between a handful of large `writev` calls, so the event loop keeps running meanwhile."""
     directory.mkdir(parents=True, exist_ok=True)
-    final = directory / f"snapshot-{header.position:020d}.snap"
+    final = directory / f"snapshot-{position:020d}.snap"
     temporary = final.with_suffix(f".{os.getpid()}.{time.monotonic_ns()}.tmp")
-    with temporary.open("wb") as file:
-        file.write(_PREFIX.pack(MAGIC, VERSION))
-        file.write(_frame(_encoder.encode(header)))
-        for chunk in chunks:
-            file.write(_frame(chunk))
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(temporary, final)
-    fd = os.open(directory, os.O_RDONLY)
+    buffers = [_PREFIX.pack(MAGIC, VERSION), *frames]
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
+        for start in range(0, len(buffers), _IOV_MAX):
+            group = buffers[start : start + _IOV_MAX]
+            written = os.writev(fd, group)
+            expected = sum(len(b) for b in group)
+            if written != expected:  # a short write: finish it the slow way
+                data = b"".join(group)[written:]
+                while data:
+                    data = data[os.write(fd, data) :]
         os.fsync(fd)
     finally:
         os.close(fd)
+    os.replace(temporary, final)
+    directory_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(directory_fd)
+    finally:
+        os.close(directory_fd)
     for old in sorted(directory.glob("snapshot-*.snap"))[:-keep]:
         old.unlink()
     return final

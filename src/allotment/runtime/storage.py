@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import Callable
@@ -14,13 +15,15 @@ from datetime import date
 from pathlib import Path
 
 import anyio
-import anyio.lowlevel
 import msgspec
+from anyio.lowlevel import checkpoint
 
 from allotment.persistence.journal import Durability, FileJournal, read_journal
 from allotment.persistence.snapshots import (
     SnapshotHeader,
     encode_customers,
+    frame,
+    header_frame,
     load_latest,
     write_snapshot,
 )
@@ -94,6 +97,27 @@ class Storage:
             JournalCorrupt: damage in the middle of the journal; start-up must stop.
         """
         started = time.perf_counter()
+        collecting = gc.isenabled()
+        gc.disable()  # recovery builds millions of objects; cycle scans would dominate it
+        try:
+            shard, snapshot_position, replayed = self._recover(environment, make_shard)
+        finally:
+            if collecting:
+                gc.enable()
+        report = RecoveryReport(
+            environment=environment,
+            snapshot_position=snapshot_position,
+            records_replayed=replayed,
+            customers=shard.customer_count(),
+            seconds=time.perf_counter() - started,
+        )
+        self.recoveries.append(report)
+        logger.info("recovered %s", msgspec.json.encode(report).decode())
+        return shard
+
+    def _recover(
+        self, environment: str, make_shard: Callable[[FileJournal], LocalShard]
+    ) -> tuple[LocalShard, int, int]:
         journal_dir = self.data_dir / "journal" / environment
         snapshot_dir = self.data_dir / "snapshots" / environment
         snapshot = load_latest(snapshot_dir)
@@ -103,20 +127,14 @@ class Storage:
         journal = FileJournal(journal_dir, self.durability, last + 1, self._segment_size_max)
         shard = make_shard(journal)
         if snapshot is not None:
-            shard.restore(snapshot.header.catalog, snapshot.customers, snapshot.header.event_keys)
-        for record in tail.records if tail else []:
+            header = snapshot.header
+            shard.restore(header.catalog, snapshot.customers, header.event_keys)
+        records = tail.records if tail else []
+        for record in records:
             shard.replay(record)
         shard.reindex()
         self._environments[environment] = _Environment(journal, snapshot_dir, after)
-        report = RecoveryReport(
-            environment=environment,
-            snapshot_position=after,
-            records_replayed=len(tail.records) if tail else 0,
-            customers=shard.customer_count(),
-            seconds=time.perf_counter() - started,
-        )
-        self.recoveries.append(report)
-        return shard
+        return shard, after, len(records)
 
     def due_for_checkpoint(self, environment: str, every_records: int) -> bool:
         env = self._environments[environment]
@@ -131,30 +149,31 @@ class Storage:
     async def _checkpoint(self, environment: str, shard: LocalShard) -> CheckpointReport:
         started = time.perf_counter()
         env = self._environments[environment]
-        position = env.journal.request_rotation()  # records <= position end up in closed segments
-        catalog = shard.catalog
+        position = await env.journal.rotate()  # records <= position are in closed segments
+        catalog = shard.catalog  # replaying catalog facts on top of a later catalog is a no-op
         states = shard.states()
         keys: dict[date, list[bytes]] = {}
         for day, digests in shard.event_keys.export_days():
             keys[day] = digests
-            await anyio.lowlevel.checkpoint()
-        chunks: list[bytes] = []
+            await checkpoint()
+        frames: list[bytes] = []
         for start in range(0, len(states), CHUNK_CUSTOMERS):
-            chunks.append(encode_customers(states[start : start + CHUNK_CUSTOMERS]))
-            await anyio.lowlevel.checkpoint()  # let requests run between slices
+            frames += frame(encode_customers(states[start : start + CHUNK_CUSTOMERS]))
+            await checkpoint()  # let requests run between slices
         header = SnapshotHeader(
             position=position,
             created_at=self._clock.now(),
             catalog=catalog,
             event_keys=keys,
             customers=len(states),
-            chunks=len(chunks),
+            chunks=len(frames) // 2,
         )
-        await env.journal.wait_durable(position)
+        frames = header_frame(header) + frames
+        await checkpoint()
         path = await anyio.to_thread.run_sync(
-            write_snapshot, env.snapshots, header, chunks, self._snapshots_kept
+            write_snapshot, env.snapshots, position, frames, self._snapshots_kept
         )
-        deleted = env.journal.delete_segments_before(position)
+        deleted = await anyio.to_thread.run_sync(env.journal.delete_segments_before, position)
         env.last_checkpoint_position = position
         report = CheckpointReport(
             environment=environment,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 from litestar import Response, get, post, put
@@ -19,29 +19,39 @@ from allotment.http.validation import check_decimal, decode_body
 from allotment.runtime.shard import CustomerLookup
 from allotment.runtime.system import ClockNotManual
 
-__all__ = ("advance_clock", "get_catalog", "get_clock", "grant_credits", "put_catalog")
+__all__ = (
+    "advance_clock",
+    "get_catalog",
+    "get_clock",
+    "grant_credits",
+    "put_catalog",
+    "snapshot_analytics",
+)
 
 _ADMIN = {"scope": "admin"}
 _NOT_MANUAL = "The clock can only be read or moved when the server runs with --clock manual."
 
 
-def _ok(data: Any, status: int = 200) -> Response[bytes]:
+def _ok(data: Any, status: int = 200) -> Response[dict[str, Any]]:
     return json_response({"success": True, "data": data}, status)
 
 
 @get("/catalog", operation_id="getCatalog", opt=_ADMIN, responses=errors(401, 403))
-async def get_catalog(request: AnyRequest) -> Response[bytes]:
+async def get_catalog(request: AnyRequest) -> Response[dict[str, Any]]:
     return _ok(to_document(shard_of(request).catalog))
 
 
 @put(
-    "/catalog", operation_id="upsertCatalog", opt=_ADMIN,
-    dependencies=documents_body(CatalogDocument), responses=errors(400, 401, 403),
-)  # fmt: skip
-async def put_catalog(request: AnyRequest) -> Response[bytes]:
+    "/catalog",
+    operation_id="upsertCatalog",
+    opt=_ADMIN,
+    dependencies=documents_body(CatalogDocument),
+    responses=errors(400, 401, 403),
+)
+async def put_catalog(request: AnyRequest) -> Response[dict[str, Any]]:
     document = decode_body(await request.body(), CatalogDocument)
     try:
-        catalog = shard_of(request).upsert_catalog(document)
+        catalog = await shard_of(request).upsert_catalog(document)
     except CatalogInvalid as invalid:
         raise ApiError(
             400, f"Invalid catalog: {invalid.errors[0]}", "; ".join(invalid.errors)
@@ -50,18 +60,24 @@ async def put_catalog(request: AnyRequest) -> Response[bytes]:
 
 
 @post(
-    "/credits/grants", operation_id="grantCredits", status_code=201, opt=_ADMIN,
-    dependencies=documents_body(AdminCreditGrantRequest), responses=errors(400, 401, 403, 404),
-)  # fmt: skip
-async def grant_credits(request: AnyRequest) -> Response[bytes]:
+    "/credits/grants",
+    operation_id="grantCredits",
+    status_code=201,
+    opt=_ADMIN,
+    dependencies=documents_body(AdminCreditGrantRequest),
+    responses=errors(400, 401, 403, 404),
+)
+async def grant_credits(request: AnyRequest) -> Response[dict[str, Any]]:
     body = decode_body(await request.body(), AdminCreditGrantRequest)
     amount = check_decimal("amount", body.amount, positive=True)
     lookup = CustomerLookup(external_id=body.customerReferenceId)
     shard = shard_of(request)
     command = GrantCredits(
-        denomination=body.denomination, amount=amount, source=GrantSource(body.source),
-        expires_at=body.expiresAt,
-    )  # fmt: skip
+        denomination=body.denomination,
+        amount=amount,
+        source=GrantSource(body.source),
+        expires_at=body.expiresAt.astimezone(UTC) if body.expiresAt else None,  # API-7
+    )
     reply = await shard.command(lookup, command)
     if isinstance(reply, Rejected):
         raise_rejection(reply)
@@ -74,22 +90,44 @@ async def grant_credits(request: AnyRequest) -> Response[bytes]:
     return _ok(pool, 201)
 
 
+@post(
+    "/snapshots",
+    operation_id="snapshotAnalytics",
+    status_code=201,
+    opt=_ADMIN,
+    responses=errors(400, 401, 403),
+)
+async def snapshot_analytics(request: AnyRequest) -> Response[dict[str, Any]]:
+    """Write a fresh analytics.duckdb now and return what it holds."""
+    system = system_of(request)
+    if system.analytics is None:
+        raise ApiError(
+            400,
+            "Analytics snapshots need a data directory; this server keeps state in memory only.",
+        )
+    return _ok(await system.snapshot_analytics(), 201)
+
+
 def _clock_data(request: AnyRequest) -> dict[str, Any]:
     return {"now": system_of(request).clock.now(), "mode": "manual"}
 
 
 @get("/clock", operation_id="getClock", opt=_ADMIN, responses=errors(400, 401, 403))
-async def get_clock(request: AnyRequest) -> Response[bytes]:
+async def get_clock(request: AnyRequest) -> Response[dict[str, Any]]:
     if not system_of(request).clock.manual:
         raise ApiError(400, _NOT_MANUAL)
     return _ok(_clock_data(request))
 
 
 @post(
-    "/clock/advance", operation_id="advanceClock", status_code=200, opt=_ADMIN,
-    dependencies=documents_body(ClockAdvanceRequest), responses=errors(400, 401, 403),
-)  # fmt: skip
-async def advance_clock(request: AnyRequest) -> Response[bytes]:
+    "/clock/advance",
+    operation_id="advanceClock",
+    status_code=200,
+    opt=_ADMIN,
+    dependencies=documents_body(ClockAdvanceRequest),
+    responses=errors(400, 401, 403),
+)
+async def advance_clock(request: AnyRequest) -> Response[dict[str, Any]]:
     system = system_of(request)
     if not system.clock.manual:
         raise ApiError(400, _NOT_MANUAL)
@@ -97,7 +135,13 @@ async def advance_clock(request: AnyRequest) -> Response[bytes]:
     if (body.seconds is None) == (body.to is None):
         raise ApiError(400, "Invalid request body: send exactly one of 'seconds' or 'to'.")
     now = system.clock.now()
-    target = now + timedelta(seconds=body.seconds) if body.seconds is not None else body.to
+    target = (  # API-7: an offset in `to` is normalised, so every timestamp leaves in UTC
+        now + timedelta(seconds=body.seconds)
+        if body.seconds is not None
+        else body.to.astimezone(UTC)
+        if body.to is not None
+        else None
+    )
     assert target is not None
     try:
         updated = await system.advance_clock(target)

@@ -22,9 +22,11 @@ __all__ = ("create_checkout_session", "list_invoices", "mark_invoice_paid")
 
 
 @get(
-    "/billing/invoices/{externalClientCustomerId:str}", operation_id="listCustomerInvoices",
-    opt={"platform": True}, responses=errors(401, 403, 404),
-)  # fmt: skip
+    "/billing/invoices/{externalClientCustomerId:str}",
+    operation_id="listCustomerInvoices",
+    opt={"platform": True},
+    responses=errors(400, 401, 403, 404),  # 400 in the envelope
+)
 async def list_invoices(
     request: AnyRequest, externalClientCustomerId: FromPath[str]
 ) -> Response[ApiResponseInvoiceList]:
@@ -37,9 +39,12 @@ async def list_invoices(
 
 
 @post(
-    "/billing/invoices/{invoiceId:str}/mark-paid", operation_id="markInvoicePaid",
-    status_code=200, opt={"platform": True}, responses=errors(400, 401, 403, 404),
-)  # fmt: skip
+    "/billing/invoices/{invoiceId:str}/mark-paid",
+    operation_id="markInvoicePaid",
+    status_code=200,
+    opt={"platform": True},
+    responses=errors(400, 401, 403, 404),
+)
 async def mark_invoice_paid(
     request: AnyRequest, invoiceId: FromPath[str]
 ) -> Response[ApiResponseVoid]:
@@ -53,9 +58,12 @@ async def mark_invoice_paid(
 
 
 @post(
-    "/billing/invoices/{invoiceId:str}/stripe/checkout", operation_id="createStripeCheckoutSession",
-    status_code=200, opt={"platform": True}, responses=errors(400, 401, 403, 404),
-)  # fmt: skip
+    "/billing/invoices/{invoiceId:str}/stripe/checkout",
+    operation_id="createStripeCheckoutSession",
+    status_code=200,
+    opt={"platform": True},
+    responses=errors(400, 401, 403, 404),
+)
 async def create_checkout_session(
     request: AnyRequest, invoiceId: FromPath[str]
 ) -> Response[ApiResponseStripeCheckoutSession]:

@@ -19,9 +19,11 @@ _EXPANSIONS = frozenset({"grants", "transactions"})
 
 
 @get(
-    "/credits/{externalClientCustomerId:str}/pools", operation_id="listCreditPools",
-    opt={"platform": True}, responses=errors(400, 401, 403, 404),
-)  # fmt: skip
+    "/credits/{externalClientCustomerId:str}/pools",
+    operation_id="listCreditPools",
+    opt={"platform": True},
+    responses=errors(400, 401, 403, 404),
+)
 async def list_credit_pools(
     request: AnyRequest,
     externalClientCustomerId: FromPath[str],
@@ -30,7 +32,9 @@ async def list_credit_pools(
         QueryParameter(
             name="expand",
             required=False,
-            description="Extension: comma-separated `grants` (burn-down order) and `transactions` (ledger)",
+            description=(
+                "Extension: comma-separated `grants` (burn-down order) and `transactions` (ledger)"
+            ),
         ),
     ] = None,
 ) -> Response[ApiResponseCreditPoolList]:

@@ -22,9 +22,11 @@ _PATH_LENGTH_MAX = 255
 
 
 @get(
-    "/entitlements/{customerReferenceId:str}/{feature-key:str}", operation_id="checkEntitlement",
-    opt={"platform": True}, responses=errors(401, 403),
-)  # fmt: skip
+    "/entitlements/{customerReferenceId:str}/{feature-key:str}",
+    operation_id="checkEntitlement",
+    opt={"platform": True},
+    responses=errors(400, 401, 403),  # 400: over-long path ids
+)
 async def check_entitlement(
     request: AnyRequest, customerReferenceId: FromPath[str]
 ) -> Response[ApiResponseEntitlementResponse]:
@@ -37,10 +39,13 @@ async def check_entitlement(
 
 
 @post(
-    "/entitlements", operation_id="evaluateEntitlement", status_code=200,
+    "/entitlements",
+    operation_id="evaluateEntitlement",
+    status_code=200,
     opt={"platform": True},
-    dependencies=documents_body(EntitlementEvaluationRequest), responses=errors(400, 401, 403),
-)  # fmt: skip
+    dependencies=documents_body(EntitlementEvaluationRequest),
+    responses=errors(400, 401, 403),
+)
 async def evaluate_entitlement(request: AnyRequest) -> Response[ApiResponseEntitlementResponse]:
     body = decode_body(await request.body(), EntitlementEvaluationRequest)
     track, context = body.track, body.context
@@ -50,10 +55,12 @@ async def evaluate_entitlement(request: AnyRequest) -> Response[ApiResponseEntit
         requested = check_decimal("track.usageUnits", units, positive=True)  # ENT-3
     flow_id = (context.flowId if context else None) or str(uuid.uuid4())  # ENT-26, AMB-35
     audit = EvaluationContext(
-        method="POST", event_name=track.eventName if track else None,
-        meta=track.meta if track else None, flow_id=flow_id,
+        method="POST",
+        event_name=track.eventName if track else None,
+        meta=track.meta if track else None,
+        flow_id=flow_id,
         idempotency_key=context.idempotencyKey if context else None,
-    )  # fmt: skip
+    )
     decision = await shard_of(request).evaluate(
         body.customerReferenceId, body.featureKey, requested, audit
     )

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Annotated
 
 from litestar import Response, post
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import HeaderParameter
 
 from allotment.domain.commands import CostInput, RecordUsage
@@ -44,37 +45,54 @@ def _idempotency_key(header: str | None, body: EventRequest) -> str:
         return body.eventIdempotencyKey.strip()
     raise ApiError(
         400,
-        "Invalid field 'eventIdempotencyKey': required unless the X-Idempotency-Key header is sent.",
+        "Invalid field 'eventIdempotencyKey': "
+        "required unless the X-Idempotency-Key header is sent.",
     )
 
 
 def _lookup(body: EventRequest) -> CustomerLookup:
     """EVT-10: exactly one customer identifier."""
     given = [
-        name for name, value in (
-            ("customerReferenceId", body.customerReferenceId), ("customerId", body.customerId),
+        name
+        for name, value in (
+            ("customerReferenceId", body.customerReferenceId),
+            ("customerId", body.customerId),
             ("stripeCustomerId", body.stripeCustomerId),
-        ) if value is not None
-    ]  # fmt: skip
+        )
+        if value is not None
+    ]
     if len(given) != 1:
         raise ApiError(
-            400, "Invalid field 'customerReferenceId': send exactly one of customerReferenceId, "
+            400,
+            "Invalid field 'customerReferenceId': send exactly one of customerReferenceId, "
             f"customerId or stripeCustomerId (got {', '.join(given) or 'none'}).",
-        )  # fmt: skip
+        )
     return CustomerLookup(
-        external_id=body.customerReferenceId, customer_id=body.customerId,
+        external_id=body.customerReferenceId,
+        customer_id=body.customerId,
         stripe_customer_id=body.stripeCustomerId,
-    )  # fmt: skip
+    )
 
 
 def _optional_amount(name: str, value: Decimal | None) -> Decimal | None:
     return None if value is None else check_decimal(name, value)  # EVT-5
 
 
+_OVER_LIMIT = ResponseSpec(
+    data_container=ApiResponseEventIngestionResponse,
+    generate_examples=False,
+    description="Event ingested, and usage has reached or exceeded the feature's limit "
+    "(`usageLimitExceeded: true`). The event is still recorded.",
+)
+
+
 @post(
-    "/events", operation_id="ingestEvent", status_code=201,
-    dependencies=documents_body(EventRequest), responses=errors(400, 401, 403, 404, 409),
-)  # fmt: skip
+    "/events",
+    operation_id="ingestEvent",
+    status_code=201,
+    dependencies=documents_body(EventRequest),
+    responses={200: _OVER_LIMIT, **errors(400, 401, 403, 404, 409)},  # EVT-43
+)
 async def ingest_event(
     request: AnyRequest,
     idempotency_header: Annotated[
@@ -97,23 +115,33 @@ async def ingest_event(
         body.occurredAt.astimezone(UTC) if body.occurredAt else system_of(request).clock.now()
     )
     command = RecordUsage(
-        idempotency_key=key, event_name=body.eventName, occurred_at=occurred_at, units=units,
-        feature_key=body.featureKey, subscription_id=body.subscriptionId,
-        entitlement_id=body.entitlementId, invoice_id=body.invoiceId,
+        idempotency_key=key,
+        event_name=body.eventName,
+        occurred_at=occurred_at,
+        units=units,
+        feature_key=body.featureKey,
+        subscription_id=body.subscriptionId,
+        entitlement_id=body.entitlementId,
+        invoice_id=body.invoiceId,
         cost_amount=_optional_amount("costAmount", body.costAmount),
         revenue_amount=_optional_amount("revenueAmount", body.revenueAmount),
         cost_input=CostInput(
-            model=cost_input.model, model_provider=cost_input.modelProvider,
-            input_tokens=cost_input.inputTokens, output_tokens=cost_input.outputTokens,
-        ) if cost_input else None,
-        flow_id=body.flowId, meta=body.meta,
-    )  # fmt: skip
+            model=cost_input.model,
+            model_provider=cost_input.modelProvider,
+            input_tokens=cost_input.inputTokens,
+            output_tokens=cost_input.outputTokens,
+        )
+        if cost_input
+        else None,
+        flow_id=body.flowId,
+        meta=body.meta,
+    )
     reply = await shard_of(request).ingest(lookup, command, body.featureId)
     if isinstance(reply, Rejected):
         raise_rejection(reply)
     assert isinstance(reply, UsageAccepted)
     if reply.over_limit:  # EVT-43: stored and counted, reported with 200
-        data = EventIngestionResponse(usageLimitExceeded=True, message=reply.message)
-        return json_response(ApiResponseEventIngestionResponse(success=True, data=data), 200)
-    data = EventIngestionResponse(message=reply.message) if reply.message else None  # EVT-44
-    return json_response(ApiResponseEventIngestionResponse(success=True, data=data), 201)
+        exceeded = EventIngestionResponse(usageLimitExceeded=True, message=reply.message)
+        return json_response(ApiResponseEventIngestionResponse(success=True, data=exceeded), 200)
+    note = EventIngestionResponse(message=reply.message) if reply.message else None  # EVT-44
+    return json_response(ApiResponseEventIngestionResponse(success=True, data=note), 201)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar import Response, get
 
 from allotment.http.context import AnyRequest, system_of
@@ -11,7 +13,7 @@ __all__ = ("health",)
 
 
 @get("/health", operation_id="health", opt={"public": True}, include_in_schema=False)
-async def health(request: AnyRequest) -> Response[bytes]:
+async def health(request: AnyRequest) -> Response[dict[str, Any]]:
     system = system_of(request)
     return json_response(
         {

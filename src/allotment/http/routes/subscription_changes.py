@@ -21,15 +21,23 @@ from allotment.http.errors import ApiError, json_response, raise_rejection
 from allotment.http.schemas import ApiResponseVoid, ClientChangeSubscriptionRequest
 from allotment.http.validation import decode_body, parse_uuid
 
-__all__ = ("cancel_scheduled_plan_change", "cancel_subscription", "change_plan", "revert_cancellation")
+__all__ = (
+    "cancel_scheduled_plan_change",
+    "cancel_subscription",
+    "change_plan",
+    "revert_cancellation",
+)
 
 _NOT_FOUND = "Subscription not found."
 
 
 @post(
-    "/subscriptions/cancellation/{subscriptionId:str}", operation_id="cancelSubscription",
-    status_code=200, opt={"platform": True}, responses=errors(400, 401, 403, 404),
-)  # fmt: skip
+    "/subscriptions/cancellation/{subscriptionId:str}",
+    operation_id="cancelSubscription",
+    status_code=200,
+    opt={"platform": True},
+    responses=errors(400, 401, 403, 404),
+)
 async def cancel_subscription(
     request: AnyRequest,
     subscriptionId: FromPath[str],
@@ -45,32 +53,47 @@ async def cancel_subscription(
 
 @delete(
     "/subscriptions/cancellation/{subscriptionId:str}/scheduled",
-    operation_id="revertScheduledCancellation", status_code=200, opt={"platform": True},
+    operation_id="revertScheduledCancellation",
+    status_code=200,
+    opt={"platform": True},
     responses=errors(400, 401, 403, 404),
-)  # fmt: skip
-async def revert_cancellation(request: AnyRequest, subscriptionId: FromPath[str]) -> Response[ApiResponseVoid]:
+)
+async def revert_cancellation(
+    request: AnyRequest, subscriptionId: FromPath[str]
+) -> Response[ApiResponseVoid]:
     sid = parse_uuid("subscriptionId", subscriptionId)
     return await _send(request, RevertCancellation(subscription_id=sid))
 
 
 @post(
-    "/subscriptions/{subscriptionId:str}/plan-change", operation_id="changeSubscriptionPlan",
-    status_code=200, opt={"platform": True},
-    dependencies=documents_body(ClientChangeSubscriptionRequest), responses=errors(400, 401, 403, 404),
-)  # fmt: skip
-async def change_plan(request: AnyRequest, subscriptionId: FromPath[str]) -> Response[ApiResponseVoid]:
+    "/subscriptions/{subscriptionId:str}/plan-change",
+    operation_id="changeSubscriptionPlan",
+    status_code=200,
+    opt={"platform": True},
+    dependencies=documents_body(ClientChangeSubscriptionRequest),
+    responses=errors(400, 401, 403, 404),
+)
+async def change_plan(
+    request: AnyRequest, subscriptionId: FromPath[str]
+) -> Response[ApiResponseVoid]:
     sid = parse_uuid("subscriptionId", subscriptionId)
     body = decode_body(await request.body(), ClientChangeSubscriptionRequest)
-    command = ChangePlan(subscription_id=sid, to_plan_id=body.changeToPlanId, change_type=ChangeType(body.changeType))
+    command = ChangePlan(
+        subscription_id=sid, to_plan_id=body.changeToPlanId, change_type=ChangeType(body.changeType)
+    )
     return await _send(request, command)
 
 
 @delete(
     "/subscriptions/{subscriptionId:str}/plan-change/scheduled",
-    operation_id="cancelScheduledPlanChange", status_code=200, opt={"platform": True},
+    operation_id="cancelScheduledPlanChange",
+    status_code=200,
+    opt={"platform": True},
     responses=errors(400, 401, 403, 404),
-)  # fmt: skip
-async def cancel_scheduled_plan_change(request: AnyRequest, subscriptionId: FromPath[str]) -> Response[ApiResponseVoid]:
+)
+async def cancel_scheduled_plan_change(
+    request: AnyRequest, subscriptionId: FromPath[str]
+) -> Response[ApiResponseVoid]:
     sid = parse_uuid("subscriptionId", subscriptionId)
     return await _send(request, CancelScheduledChange(subscription_id=sid))
 

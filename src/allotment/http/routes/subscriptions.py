@@ -23,10 +23,13 @@ DEFAULT_GRACE_PERIOD_DAYS = 3  # SUB-12
 
 
 @post(
-    "/subscriptions", operation_id="createSubscription", status_code=201,
-    opt={"platform": True}, dependencies=documents_body(ClientSubscriptionRequest),
+    "/subscriptions",
+    operation_id="createSubscription",
+    status_code=201,
+    opt={"platform": True},
+    dependencies=documents_body(ClientSubscriptionRequest),
     responses=errors(400, 401, 403, 404, 409),
-)  # fmt: skip
+)
 async def create_subscription(
     request: AnyRequest,
 ) -> Response[ApiResponseSubscribedCustomerResponse]:
