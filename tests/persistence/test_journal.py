@@ -86,7 +86,7 @@ async def test_rotation_starts_a_new_segment_and_old_segments_can_go(tmp_path: P
     async with anyio.create_task_group() as tg:
         tg.start_soon(journal.run)
         await journal.wait_durable(journal.append(uuid.UUID(int=1), [_fact(1)]))
-        before = journal.request_rotation()
+        before = await journal.rotate()
         await journal.wait_durable(journal.append(uuid.UUID(int=2), [_fact(2)]))
         tg.cancel_scope.cancel()
     assert len(segments(tmp_path)) == 2

@@ -12,6 +12,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from allotment.config import Settings
 from allotment.http.auth import ApiKeyMiddleware
 from allotment.http.errors import exception_handlers
+from allotment.http.openapi import DecimalAsNumber
 from allotment.http.routes import (
     admin,
     billing,
@@ -100,6 +101,7 @@ def create_app(settings: Settings, system: ActorSystem, keys: KeyStore) -> Lites
         middleware=[ApiKeyMiddleware(keys, settings.account_mode)],
         exception_handlers=exception_handlers,  # type: ignore[arg-type]
         openapi_config=_OPENAPI,
+        plugins=[DecimalAsNumber()],
         lifespan=[lifespan],
         request_max_body_size=settings.request_body_size_max,
         state={"system": system, "settings": settings},  # type: ignore[arg-type]

@@ -3,10 +3,12 @@ step), messages that name the field (API-10), and the numeric limits msgspec can
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
+from collections.abc import Hashable
 from decimal import Decimal
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 import msgspec
 
@@ -33,7 +35,11 @@ def decode_body(body: bytes, type_: type[T]) -> T:
     if not body.strip():
         raise ApiError(400, "Request body is required.")
     try:
-        return msgspec.json.decode(body, type=type_)
+        decoded = msgspec.json.decode(body, type=type_)
+        number_fields = _number_fields(cast("Hashable", type_))
+        if number_fields:
+            _reject_quoted_numbers(msgspec.json.decode(body), number_fields, "")
+        return decoded
     except msgspec.ValidationError as error:
         raise ApiError(400, _field_message(error)) from None
     except msgspec.DecodeError as error:
@@ -42,6 +48,42 @@ def decode_body(body: bytes, type_: type[T]) -> T:
         raise ApiError(400, "Malformed JSON: nested too deeply.") from None
     except UnicodeDecodeError:  # ... and this for invalid UTF-8 inside a string
         raise ApiError(400, "Malformed JSON: invalid UTF-8.") from None
+
+
+NumberFields = dict[str, "NumberFields | None"]
+
+
+@functools.cache
+def _number_fields(type_: Any) -> NumberFields:
+    """The decimal fields of a request struct (and of its nested structs): on the wire they are
+    JSON numbers (API-8), but msgspec would also take a quoted number for a `Decimal`."""
+    fields: NumberFields = {}
+    info = msgspec.inspect.type_info(type_)
+    if not isinstance(info, msgspec.inspect.StructType):
+        return fields
+    for field in info.fields:
+        kinds = (
+            field.type.types if isinstance(field.type, msgspec.inspect.UnionType) else (field.type,)
+        )
+        for kind in kinds:
+            if isinstance(kind, msgspec.inspect.DecimalType):
+                fields[field.encode_name] = None
+            elif isinstance(kind, msgspec.inspect.StructType):
+                nested = _number_fields(kind.cls)
+                if nested:
+                    fields[field.encode_name] = nested
+    return fields
+
+
+def _reject_quoted_numbers(raw: Any, fields: NumberFields, prefix: str) -> None:
+    if not isinstance(raw, dict):
+        return
+    for name, nested in fields.items():
+        value = raw.get(name)
+        if nested is None and isinstance(value, str):
+            raise ApiError(400, f"Invalid field '{prefix}{name}': Expected `number`, got `str`")
+        if nested is not None:
+            _reject_quoted_numbers(value, nested, f"{prefix}{name}.")
 
 
 def check_decimal(
