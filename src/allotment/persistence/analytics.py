@@ -112,10 +112,12 @@ def to_arrow(columns: Columns, environment: str) -> pa.Table:
     return pa.table(arrays)
 
 
-def write_history(data_dir: Path, table: str, columns: Columns, environment: str) -> int:
-    """Append rows to the day partitions of a history table. Returns the rows written."""
-    arrow = to_arrow(columns, environment)
+def write_history(data_dir: Path, table: str, batches: list[pa.Table]) -> int:
+    """Append Arrow batches to the day partitions of a history table. Returns rows written."""
     root = data_dir / "history" / table
+    if not batches:
+        return 0
+    arrow = pa.concat_tables(batches)
     _ensure_schema_file(root, arrow.schema)
     if arrow.num_rows == 0:
         return 0
@@ -170,27 +172,19 @@ CREATE VIEW accounts_receivable AS
 """
 
 
-def build_database(
-    data_dir: Path, tables: dict[str, dict[str, Columns]], info: dict[str, Columns]
-) -> Path:
-    """Write every state table (per environment) and the history views into a new file, then
-    swap it in as `analytics.duckdb`."""
+def build_database(data_dir: Path, tables: dict[str, list[pa.Table]], info: list[pa.Table]) -> Path:
+    """Write every state table (Arrow batches built on the event loop) and the history views
+    into a new file, then swap it in as `analytics.duckdb`."""
     final = data_dir / "analytics.duckdb"
     temporary = data_dir / f".analytics-{uuid.uuid4().hex}.duckdb"
     connection = duckdb.connect(str(temporary))
     try:
         connection.execute("SET TimeZone = 'UTC'")
-        names = sorted({name for per_env in tables.values() for name in per_env})
-        for name in names:
-            parts = [
-                to_arrow(per_env[name], env) for env, per_env in tables.items() if name in per_env
-            ]
-            arrow = pa.concat_tables(parts) if parts else pa.table({})
-            connection.register("incoming", arrow)
+        for name, batches in sorted(tables.items()):
+            connection.register("incoming", pa.concat_tables(batches))
             connection.execute(f'CREATE TABLE "{name}" AS SELECT * FROM incoming')  # noqa: S608
             connection.unregister("incoming")
-        info_parts = [to_arrow(columns, env) for env, columns in info.items()]
-        connection.register("incoming", pa.concat_tables(info_parts))
+        connection.register("incoming", pa.concat_tables(info))
         connection.execute("CREATE TABLE snapshot_info AS SELECT * FROM incoming")
         connection.unregister("incoming")
         for table in HISTORY_TABLES:
