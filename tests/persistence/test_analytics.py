@@ -3,13 +3,22 @@ server has no customers yet, and a second snapshot replaces the first atomically
 
 from __future__ import annotations
 
+import re
+from decimal import Decimal
 from pathlib import Path
 
+import anyio
+import anyio.lowlevel
 import duckdb
 import pytest
 
 from allotment.config import Settings
+from allotment.domain.commands import CostInput, MarkInvoicePaid, RecordUsage, Subscribe
+from allotment.domain.replies import Subscribed
+from allotment.domain.state import Profile
 from allotment.runtime.clock import ManualClock
+from allotment.runtime.records import EvaluationContext
+from allotment.runtime.shard import CustomerLookup
 from allotment.wiring import build_system
 from tests.conftest import START
 
@@ -41,3 +50,62 @@ async def test_empty_server_snapshot_has_every_table_and_view(tmp_path: Path) ->
     plans = connection.execute("SELECT count(*) FROM plans WHERE environment = 'test'").fetchone()
     assert plans == (5,)
     connection.close()
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "analytics.md"
+
+
+async def test_every_query_in_the_analytics_docs_runs(tmp_path: Path) -> None:
+    """STYLE habit 24: the documented examples are executed, so they cannot rot."""
+    clock = ManualClock(START)
+    system = build_system(Settings(data_dir=tmp_path, clock="manual"), clock)
+    async with system.running():
+        shard = system.shard("live")
+        await shard.create_customer("acme", Profile(first_name="Ada"))
+        lookup = CustomerLookup(external_id="acme")
+        plan = shard.catalog.plan_by_key("pro_monthly")
+        assert plan is not None
+        reply = await shard.command(lookup, Subscribe(plan_id=plan.id))
+        assert isinstance(reply, Subscribed)
+        await shard.command(lookup, MarkInvoicePaid(invoice_id=reply.invoice.id))
+        for i in range(3):
+            event = RecordUsage(
+                idempotency_key=f"e{i}", event_name="chat", feature_key="ai_chat", occurred_at=clock.now(),
+                units=Decimal(900), revenue_amount=Decimal("0.001"),
+                cost_input=CostInput(model="gpt-4o", model_provider="openai", input_tokens=600, output_tokens=300),
+            )  # fmt: skip
+            await shard.ingest(lookup, event, None)
+        await system.snapshot_analytics()
+    queries = re.findall(r"```sql\n(.*?)```", DOCS.read_text(), re.S)
+    assert len(queries) == 5
+    connection = duckdb.connect(str(tmp_path / "analytics.duckdb"), read_only=True)
+    results = [connection.execute(query).fetchall() for query in queries]
+    connection.close()
+    margin, models = results[0], results[1]
+    assert margin and margin[0][0] == "acme"  # revenue 0.003 < cost: a negative margin
+    assert models[0][0] == "gpt-4o" and models[0][2] == 2700
+
+
+async def test_a_snapshot_finishes_while_checks_keep_filling_the_audit_buffer(
+    tmp_path: Path,
+) -> None:
+    """Regression: draining `while the buffer is not empty` never ended under sustained load."""
+    system = build_system(Settings(data_dir=tmp_path, clock="manual"), ManualClock(START))
+    async with system.running():
+        shard = system.shard("test")
+        await shard.create_customer("c", Profile(first_name="A"))
+        for _ in range(5000):
+            await shard.evaluate("c", "api_calls", None, EvaluationContext(method="GET"))
+        stop = anyio.Event()
+
+        async def keep_checking() -> None:
+            while not stop.is_set():
+                await shard.evaluate("c", "api_calls", None, EvaluationContext(method="GET"))
+                await anyio.lowlevel.checkpoint()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(keep_checking)
+            with anyio.fail_after(30):
+                report = await system.snapshot_analytics()
+            stop.set()
+    assert report.history_rows >= 5000

@@ -110,8 +110,13 @@ class AnalyticsJob:
         )
         for table, buffer, to_rows in sources:
             batches = [to_arrow(to_rows([]), environment)]  # fixes the schema when empty
-            while len(buffer):
-                batches.append(to_arrow(to_rows(buffer.drain(SLICE_ROWS)), environment))  # type: ignore[arg-type]
+            # Only what is there now: rows arriving meanwhile belong to the next snapshot, or
+            # a busy server would keep this loop (and its batches) growing forever.
+            left = len(buffer)
+            while left > 0:
+                rows = buffer.drain(min(SLICE_ROWS, left))
+                left -= len(rows)
+                batches.append(to_arrow(to_rows(rows), environment))  # type: ignore[arg-type]
                 await checkpoint()
             written += await anyio.to_thread.run_sync(write_history, self.data_dir, table, batches)
         return written
