@@ -1,6 +1,7 @@
 """The dependency rule of ARCHITECTURE.md, checked on every import statement.
 
-domain imports nothing of ours outside domain; runtime never imports http or payments;
+domain imports nothing of ours outside domain; runtime never imports http, and payments only
+through `payments.ports`;
 persistence never imports runtime or http; only payments imports stripe.
 """
 
@@ -33,7 +34,8 @@ FORBIDDEN = {
     ),
     "runtime": (
         "allotment.http",
-        "allotment.payments",
+        "allotment.payments.stripe_gateway",  # runtime sees payments only through its port
+        "allotment.payments.webhooks",
         "allotment.cli",
         "allotment.wiring",
         "litestar",
@@ -101,3 +103,13 @@ def test_every_public_module_declares_a_tuple_all() -> None:
         if not declared:
             missing.append(str(path.relative_to(SRC)))
     assert missing == []
+
+
+def test_only_payments_imports_stripe() -> None:
+    offences = [
+        str(path.relative_to(SRC))
+        for path in SRC.rglob("*.py")
+        if path.parent.name != "payments"
+        and any(n == "stripe" or n.startswith("stripe.") for n in _imports(path))
+    ]
+    assert offences == []

@@ -60,6 +60,11 @@ def _parser() -> argparse.ArgumentParser:
         help="analytics.duckdb rebuild period",
     )
     serve.add_argument(
+        "--stripe-success-url", default=None, help="where Checkout returns on payment"
+    )
+    serve.add_argument("--stripe-cancel-url", default=None, help="where Checkout returns on cancel")
+    serve.add_argument("--stripe-api-base", default=None, help=argparse.SUPPRESS)  # tests only
+    serve.add_argument(
         "--api-key",
         action="append",
         default=[],
@@ -96,6 +101,17 @@ def _serve(args: argparse.Namespace) -> int:
         durability=args.durability,
         snapshot_every_s=args.checkpoint_every,
         analytics_every_s=args.analytics_every,
+        stripe_secret_key=os.environ.get("ALLOTMENT_STRIPE_SECRET_KEY") or None,
+        stripe_webhook_secret=os.environ.get("ALLOTMENT_STRIPE_WEBHOOK_SECRET") or None,
+        stripe_api_base=args.stripe_api_base,
+        **{
+            name: value
+            for name, value in (
+                ("stripe_success_url", args.stripe_success_url),
+                ("stripe_cancel_url", args.stripe_cancel_url),
+            )
+            if value
+        },
     )
     try:
         catalog = load_catalog(settings.catalog_path)
@@ -109,6 +125,8 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"  data dir    {settings.data_dir}")
     print(f"  clock       {settings.clock}")
     print(f"  durability  {_DURABILITY[settings.durability]}")
+    stripe_state = "on" if settings.stripe_secret_key else "off (set ALLOTMENT_STRIPE_SECRET_KEY)"
+    print(f"  stripe      {stripe_state}")
     print(f"  API docs    {base}/schema/swagger  (OpenAPI JSON at {base}/schema/openapi.json)")
     if not settings.api_keys and len(store) == 0:
         key = new_key("test")

@@ -37,3 +37,13 @@ class Settings(msgspec.Struct, kw_only=True):
     snapshots_kept: int = 2
     analytics_every_s: float = 60.0  # analytics database rebuild period
     segment_size_max: int = 64 * 1024 * 1024  # bytes per journal segment
+    # Stripe (STR-*): off unless a secret key is set. Secrets come from the environment
+    # (ALLOTMENT_STRIPE_SECRET_KEY, ALLOTMENT_STRIPE_WEBHOOK_SECRET), never from argv.
+    stripe_secret_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    stripe_success_url: str = (
+        "http://localhost:3000/billing/success?session_id={CHECKOUT_SESSION_ID}"
+    )
+    stripe_cancel_url: str = "http://localhost:3000/billing/cancelled"
+    stripe_api_base: str | None = None  # tests point the SDK at a local double; production: unset
+    stripe_timeout_s: float = 10.0

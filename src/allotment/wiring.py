@@ -9,14 +9,16 @@ from litestar import Litestar
 from allotment.config import Settings
 from allotment.http.app import create_app
 from allotment.loading import load_catalog, load_price_table
+from allotment.payments.stripe_gateway import StripeGateway
 from allotment.persistence.journal import Durability
 from allotment.persistence.keys import KeyStore
 from allotment.persistence.memory import MemoryJournal
+from allotment.runtime.checkout import CheckoutService
 from allotment.runtime.clock import Clock, ManualClock, SystemClock
 from allotment.runtime.storage import Storage
 from allotment.runtime.system import ActorSystem, CheckpointPolicy
 
-__all__ = ("build_app", "build_system", "key_store")
+__all__ = ("build_app", "build_system", "checkout_service", "key_store")
 
 
 def build_system(
@@ -49,6 +51,17 @@ def build_system(
     )
 
 
+def checkout_service(settings: Settings, clock: Clock) -> CheckoutService:
+    """Stripe checkout when a secret key is configured; otherwise checkout is disabled (STR-1)."""
+    gateway = None
+    if settings.stripe_secret_key:
+        gateway = StripeGateway(
+            settings.stripe_secret_key, settings.stripe_success_url, settings.stripe_cancel_url,
+            settings.stripe_api_base, settings.stripe_timeout_s,
+        )  # fmt: skip
+    return CheckoutService(gateway, clock)
+
+
 def key_store(settings: Settings) -> KeyStore:
     """Keys given on the command line, plus those stored (as hashes) under the data dir."""
     store = KeyStore(settings.data_dir / "api_keys.json")
@@ -58,4 +71,7 @@ def key_store(settings: Settings) -> KeyStore:
 
 
 def build_app(settings: Settings, clock: Clock | None = None) -> Litestar:
-    return create_app(settings, build_system(settings, clock), key_store(settings))
+    system = build_system(settings, clock)
+    return create_app(
+        settings, system, key_store(settings), checkout_service(settings, system.clock)
+    )

@@ -56,7 +56,7 @@ EXTRA_CLIENT_OPERATIONS = {
 
 # Error codes we may declare beyond the spec's (API-9, API-10): validation and state errors
 # (400), lookups the spec leaves undeclared (404), duplicates (409).
-ADDED_ERROR_CODES = frozenset({"400", "404", "409"})
+ADDED_ERROR_CODES = frozenset({"400", "404", "409", "502"})  # 502: Stripe failed (issue 5)
 
 # Documented extensions: properties we accept or return that the spec's schema lacks.
 EXTENSIONS: dict[str, frozenset[str]] = {

@@ -25,7 +25,7 @@ def free_port() -> int:
 class Server:
     """`python -m allotment serve` in its own process group, so SIGKILL takes every worker."""
 
-    def __init__(self, data_dir: Path, *extra: str) -> None:
+    def __init__(self, data_dir: Path, *extra: str, env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -34,7 +34,11 @@ class Server:
                    "--port", str(self.port), "--api-key", KEY, *extra]  # fmt: skip
         self._log_file = self.log.open("wb")
         self.process = subprocess.Popen(
-            command, stdout=self._log_file, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
         )
         self._wait_ready()
 

@@ -10,17 +10,20 @@ from typing import Any
 import msgspec
 
 from allotment.domain.credits import GrantSource
-from allotment.domain.state import CancelMode, ChangeType, Profile
+from allotment.domain.state import CancelMode, ChangeType, OpenCheckout, Profile
 
 __all__ = (
     "CancelScheduledChange",
     "CancelSubscription",
     "ChangePlan",
+    "CloseCheckoutSession",
     "Command",
     "CostInput",
     "EvaluateEntitlement",
     "GrantCredits",
+    "LinkStripeCustomer",
     "MarkInvoicePaid",
+    "OpenCheckoutSession",
     "RecordUsage",
     "RegisterCustomer",
     "RevertCancellation",
@@ -105,6 +108,20 @@ class CancelScheduledChange(_Command, tag="cancel_scheduled_change", frozen=True
     subscription_id: uuid.UUID
 
 
+class LinkStripeCustomer(_Command, tag="link_stripe_customer", frozen=True, kw_only=True):
+    stripe_customer_id: str
+
+
+class OpenCheckoutSession(_Command, tag="open_checkout", frozen=True, kw_only=True):
+    invoice_id: uuid.UUID
+    checkout: OpenCheckout
+
+
+class CloseCheckoutSession(_Command, tag="close_checkout", frozen=True, kw_only=True):
+    invoice_id: uuid.UUID
+    session_id: str
+
+
 class Tick(_Command, tag="tick", frozen=True, kw_only=True):
     """Apply whatever is due by now and nothing else (SCH-1)."""
 
@@ -120,5 +137,8 @@ Command = (
     | RevertCancellation
     | ChangePlan
     | CancelScheduledChange
+    | LinkStripeCustomer
+    | OpenCheckoutSession
+    | CloseCheckoutSession
     | Tick
 )

@@ -7,14 +7,18 @@ from decimal import Decimal
 from typing import assert_never
 
 from allotment.domain.cancellation import cancel, revert_cancellation
+from allotment.domain.checkout import close_checkout, link_stripe_customer, open_checkout
 from allotment.domain.commands import (
     CancelScheduledChange,
     CancelSubscription,
     ChangePlan,
+    CloseCheckoutSession,
     Command,
     EvaluateEntitlement,
     GrantCredits,
+    LinkStripeCustomer,
     MarkInvoicePaid,
+    OpenCheckoutSession,
     RecordUsage,
     RegisterCustomer,
     RevertCancellation,
@@ -53,6 +57,12 @@ def decide(state: CustomerState, command: Command, ctx: TurnContext) -> Outcome:
             return _grant_credits(state, command, ctx)
         case CancelSubscription() | RevertCancellation() | ChangePlan() | CancelScheduledChange():
             return _on_subscription(state, command, ctx)
+        case LinkStripeCustomer():
+            return link_stripe_customer(state, command.stripe_customer_id, ctx)
+        case OpenCheckoutSession():
+            return open_checkout(state, command.invoice_id, command.checkout, ctx)
+        case CloseCheckoutSession():
+            return close_checkout(state, command.invoice_id, command.session_id, ctx)
         case Tick():
             return Outcome(Done())
         case _:

@@ -11,6 +11,7 @@ from typing import assert_never
 
 import msgspec
 
+from allotment.domain.checkout import PAYABLE
 from allotment.domain.credits import (
     RECENT_TRANSACTIONS_MAX,
     CreditGrant,
@@ -21,6 +22,8 @@ from allotment.domain.credits import (
     burn_order_key,
 )
 from allotment.domain.facts import (
+    CheckoutClosed,
+    CheckoutOpened,
     CreditPoolOpened,
     CreditsDebited,
     CreditsExpired,
@@ -32,6 +35,7 @@ from allotment.domain.facts import (
     InvoiceIssued,
     InvoiceRevised,
     InvoiceStatusChanged,
+    StripeCustomerLinked,
     SubscriptionChanged,
     SubscriptionStarted,
     UsageBilled,
@@ -69,12 +73,30 @@ def evolve(state: CustomerState, fact: Fact) -> None:
             return
         case CustomerCreated():
             raise AssertionError("CustomerCreated starts a state; use new_customer")
+        case StripeCustomerLinked() | CheckoutOpened() | CheckoutClosed():
+            _evolve_checkout(state, fact)
         case CreditPoolOpened() | CreditsGranted() | CreditsExpired() | CreditsReversed():
             _evolve_credits(state, fact)
         case _:
             _evolve_billing(state, fact)
     state.modified_at = fact.at
     state.next_due_at = next_due(state)
+
+
+def _evolve_checkout(
+    state: CustomerState, fact: StripeCustomerLinked | CheckoutOpened | CheckoutClosed
+) -> None:
+    match fact:
+        case StripeCustomerLinked():
+            state.stripe_customer_id = fact.stripe_customer_id
+        case CheckoutOpened():
+            state.checkouts[fact.invoice_id] = fact.checkout
+        case CheckoutClosed():
+            del state.checkouts[fact.invoice_id]
+            generation = state.checkout_generation.get(fact.invoice_id, 0)
+            state.checkout_generation[fact.invoice_id] = generation + 1
+        case _:
+            assert_never(fact)
 
 
 def _evolve_credits(
@@ -129,6 +151,8 @@ def _evolve_billing(
             state.invoices[invoice.id] = msgspec.structs.replace(
                 invoice, status=fact.status, modified_at=fact.at
             )
+            if fact.status not in PAYABLE:  # a paid or voided invoice needs no checkout
+                state.checkouts.pop(invoice.id, None)
             _refresh_access(state, invoice.subscription_id, fact)
         case UsageBilled():
             counter = state.usage[fact.subscription_id][fact.feature_key]

@@ -15,9 +15,18 @@ import msgspec
 
 from allotment.domain.catalog import RolloverPolicy
 from allotment.domain.credits import CreditTransaction, GrantSource
-from allotment.domain.state import CustomerSource, Invoice, InvoiceStatus, Profile, Subscription
+from allotment.domain.state import (
+    CustomerSource,
+    Invoice,
+    InvoiceStatus,
+    OpenCheckout,
+    Profile,
+    Subscription,
+)
 
 __all__ = (
+    "CheckoutClosed",
+    "CheckoutOpened",
     "CreditPoolOpened",
     "CreditsDebited",
     "CreditsExpired",
@@ -29,6 +38,7 @@ __all__ = (
     "InvoiceIssued",
     "InvoiceRevised",
     "InvoiceStatusChanged",
+    "StripeCustomerLinked",
     "SubscriptionChanged",
     "SubscriptionStarted",
     "UsageBilled",
@@ -125,6 +135,22 @@ class UsageBilled(_Fact, tag="usage_billed", frozen=True, kw_only=True):
     invoice_id: uuid.UUID | None
 
 
+class StripeCustomerLinked(_Fact, tag="stripe_customer_linked", frozen=True, kw_only=True):
+    stripe_customer_id: str
+
+
+class CheckoutOpened(_Fact, tag="checkout_opened", frozen=True, kw_only=True):
+    invoice_id: uuid.UUID
+    checkout: OpenCheckout
+
+
+class CheckoutClosed(_Fact, tag="checkout_closed", frozen=True, kw_only=True):
+    """The session expired or was abandoned: the next checkout creates a fresh one."""
+
+    invoice_id: uuid.UUID
+    session_id: str
+
+
 class CreditsExpired(_Fact, tag="credits_expired", frozen=True, kw_only=True):
     denomination: str
     grant_id: uuid.UUID
@@ -170,4 +196,7 @@ Fact = (
     | InvoiceRevised
     | UsageBilled
     | UsageRecorded
+    | StripeCustomerLinked
+    | CheckoutOpened
+    | CheckoutClosed
 )

@@ -29,6 +29,7 @@ __all__ = (
     "InvoiceItem",
     "InvoiceStatus",
     "InvoiceType",
+    "OpenCheckout",
     "PlanSegment",
     "Profile",
     "ScheduledChange",
@@ -163,6 +164,14 @@ class Invoice(msgspec.Struct, frozen=True, kw_only=True):
     modified_at: datetime
 
 
+class OpenCheckout(msgspec.Struct, frozen=True, kw_only=True):
+    """A hosted checkout session open for one invoice (STR-5: reused until it expires)."""
+
+    session_id: str
+    url: str
+    expires_at: datetime | None = None
+
+
 class UsageCounter(msgspec.Struct, kw_only=True):
     """Usage of one feature under one subscription, bucketed by the period containing each
     event's `occurredAt` (ENT-20, AMB-23).
@@ -190,6 +199,8 @@ class CustomerState(msgspec.Struct, kw_only=True):
     last_event_at: datetime | None = None
     next_due_at: datetime | None = None  # cached `schedule.next_due`; checked on every turn
     journal_position: int = 0  # the last journal record applied; set by the runtime
+    checkouts: dict[uuid.UUID, OpenCheckout] = msgspec.field(default_factory=dict)  # by invoice
+    checkout_generation: dict[uuid.UUID, int] = msgspec.field(default_factory=dict)  # closed ones
 
     def live_subscriptions(self) -> list[Subscription]:
         """Live subscriptions, oldest first (CUS-12); dicts keep creation order."""

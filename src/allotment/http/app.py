@@ -24,8 +24,10 @@ from allotment.http.routes import (
     plans,
     subscription_changes,
     subscriptions,
+    webhooks,
 )
 from allotment.persistence.keys import KeyStore
+from allotment.runtime.checkout import CheckoutService
 from allotment.runtime.system import ActorSystem
 
 __all__ = ("create_app",)
@@ -84,8 +86,14 @@ ADMIN_ROUTES = [
 ]
 
 
-def create_app(settings: Settings, system: ActorSystem, keys: KeyStore) -> Litestar:
-    """The ASGI app for `system`, authenticating against `keys`."""
+def create_app(
+    settings: Settings,
+    system: ActorSystem,
+    keys: KeyStore,
+    checkout: CheckoutService | None = None,
+) -> Litestar:
+    """The ASGI app for `system`, authenticating against `keys`. Without `checkout`, Stripe
+    checkout is disabled (STR-1, STR-7)."""
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -97,6 +105,7 @@ def create_app(settings: Settings, system: ActorSystem, keys: KeyStore) -> Lites
             Router("/api/v1/client", route_handlers=CLIENT_ROUTES, tags=["Client API"]),
             Router("/api/v1/admin", route_handlers=ADMIN_ROUTES, tags=["Admin"]),
             health.health,
+            webhooks.stripe_webhook,
         ],
         middleware=[ApiKeyMiddleware(keys, settings.account_mode)],
         exception_handlers=exception_handlers,  # type: ignore[arg-type]
@@ -104,6 +113,10 @@ def create_app(settings: Settings, system: ActorSystem, keys: KeyStore) -> Lites
         plugins=[DecimalAsNumber()],
         lifespan=[lifespan],
         request_max_body_size=settings.request_body_size_max,
-        state={"system": system, "settings": settings},  # type: ignore[arg-type]
+        state={
+            "system": system,
+            "settings": settings,
+            "checkout": checkout or CheckoutService(None, system.clock),
+        },  # type: ignore[arg-type]
         logging_config=None,
     )

@@ -11,10 +11,11 @@ from litestar.openapi.datastructures import ResponseSpec
 from allotment.config import Settings
 from allotment.http.auth import api_key_of
 from allotment.http.schemas import ApiResponseError
+from allotment.runtime.checkout import CheckoutService
 from allotment.runtime.shard import LocalShard
 from allotment.runtime.system import ActorSystem
 
-__all__ = ("documents_body", "errors", "settings_of", "shard_of", "system_of")
+__all__ = ("checkout_of", "documents_body", "errors", "settings_of", "shard_of", "system_of")
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -24,6 +25,7 @@ _DESCRIPTIONS = {
     403: "Access denied.",
     404: "Referenced resource not found",
     409: "Duplicate",
+    502: "The payment provider failed; nothing changed; `error.message` has its words",
 }
 
 
@@ -35,6 +37,11 @@ def system_of(request: AnyRequest) -> ActorSystem:
 def settings_of(request: AnyRequest) -> Settings:
     settings: Settings = request.app.state["settings"]
     return settings
+
+
+def checkout_of(request: AnyRequest) -> CheckoutService:
+    service: CheckoutService = request.app.state["checkout"]
+    return service
 
 
 def shard_of(request: AnyRequest) -> LocalShard:

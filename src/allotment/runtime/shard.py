@@ -38,6 +38,7 @@ from allotment.domain.facts import (
     CustomerCreated,
     Fact,
     InvoiceIssued,
+    StripeCustomerLinked,
     SubscriptionStarted,
     UsageRecorded,
 )
@@ -172,6 +173,8 @@ class LocalShard:
                 self.plans_in_use.add(fact.subscription.plan_id)
             elif isinstance(fact, InvoiceIssued):
                 self._owner_of[fact.invoice.id] = state.id
+            elif isinstance(fact, StripeCustomerLinked):
+                self._by_stripe_id[fact.stripe_customer_id] = state.id
             if isinstance(fact, CreditsGranted | CreditsDebited | CreditsExpired | CreditsReversed):
                 sequence += 1
                 self.ledger.append((sequence, state.id, fact.denomination, fact.transaction))
@@ -338,6 +341,13 @@ class LocalShard:
         if notes and isinstance(reply, UsageAccepted) and not reply.over_limit:
             return UsageAccepted(message=" ".join(notes))  # EVT-44
         return reply
+
+    async def read_on_owner(self, entity_id: uuid.UUID, projector: Projector[T]) -> T | None:
+        """Project the state of the customer owning a subscription or invoice."""
+        owner = self._owner_of.get(entity_id)
+        if owner is None:
+            return None
+        return await self.read(CustomerLookup(customer_id=owner), projector)
 
     async def read(self, lookup: CustomerLookup, projector: Projector[T]) -> T | None:
         """Project one customer's state inside a turn; None when there is no such customer."""

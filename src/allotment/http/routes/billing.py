@@ -7,15 +7,18 @@ from litestar.params import FromPath
 
 from allotment.domain.commands import MarkInvoicePaid
 from allotment.domain.replies import Rejected
-from allotment.http.context import AnyRequest, errors, shard_of
+from allotment.http.context import AnyRequest, checkout_of, errors, shard_of
 from allotment.http.errors import ApiError, json_response, raise_rejection
 from allotment.http.mapping import project_invoices
 from allotment.http.schemas import (
     ApiResponseInvoiceList,
     ApiResponseStripeCheckoutSession,
     ApiResponseVoid,
+    StripeCheckoutSessionResponse,
 )
 from allotment.http.validation import parse_uuid
+from allotment.payments.ports import PaymentProviderError
+from allotment.runtime.checkout import CheckoutRefused
 from allotment.runtime.shard import CustomerLookup
 
 __all__ = ("create_checkout_session", "list_invoices", "mark_invoice_paid")
@@ -62,11 +65,20 @@ async def mark_invoice_paid(
     operation_id="createStripeCheckoutSession",
     status_code=200,
     opt={"platform": True},
-    responses=errors(400, 401, 403, 404),
+    responses=errors(400, 401, 403, 404, 502),
 )
 async def create_checkout_session(
     request: AnyRequest, invoiceId: FromPath[str]
 ) -> Response[ApiResponseStripeCheckoutSession]:
-    del invoiceId  # STR-1: the Stripe check comes before the invoice lookup
-    shard_of(request)
-    raise ApiError(400, "Stripe is not enabled at the account.")
+    checkout = checkout_of(request)
+    if not checkout.enabled:  # STR-1: before the invoice lookup
+        raise ApiError(400, "Stripe is not enabled at the account.")
+    invoice_id = parse_uuid("invoiceId", invoiceId)  # STR-2
+    try:
+        url = await checkout.checkout_url(shard_of(request), invoice_id)
+    except CheckoutRefused as refused:
+        raise ApiError(refused.status, refused.message) from None
+    except PaymentProviderError as failure:  # an outage changes nothing; the caller may retry
+        raise ApiError(502, f"Stripe error: {failure.message}") from None
+    data = StripeCheckoutSessionResponse(url=url)
+    return json_response(ApiResponseStripeCheckoutSession(success=True, data=data))

@@ -1,0 +1,280 @@
+"""A Stripe test double: an HTTP server on 127.0.0.1 implementing only what allotment calls
+(customers create, checkout sessions create/retrieve/expire), with Stripe's form-encoded
+requests, JSON shapes, error envelope and idempotency keys. The real `stripe` SDK is pointed at
+it, so request building, auth headers, idempotency headers and error parsing are all real.
+
+Test-only routes: `POST /_test/sessions/{id}/complete` and `.../expire` change a session and
+deliver a correctly signed webhook (`checkout.session.completed` / `.expired`);
+`POST /_test/events/{id}/resend` delivers the same event again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl
+
+import httpx
+
+Deliver = Callable[[bytes, dict[str, str]], int]
+
+
+def parse_form(body: str) -> dict[str, Any]:
+    """Stripe's bracket notation (`line_items[0][price_data][currency]=usd`) to nested data."""
+    root: dict[str, Any] = {}
+    for key, value in parse_qsl(body, keep_blank_values=True):
+        parts = key.replace("]", "").split("[")
+        node: Any = root
+        for part, following in itertools.pairwise(parts):
+            container: Any = [] if following.isdigit() else {}
+            if isinstance(node, list):
+                index = int(part)
+                while len(node) <= index:
+                    node.append(container)
+                node = node[index]
+            else:
+                node = node.setdefault(part, container)
+        last = parts[-1]
+        if isinstance(node, list):
+            node.append(value)
+        else:
+            node[last] = value
+    return root
+
+
+def sign(payload: bytes, secret: str, timestamp: int | None = None) -> str:
+    t = timestamp if timestamp is not None else int(time.time())
+    mac = hmac.new(secret.encode(), f"{t}.".encode() + payload, hashlib.sha256).hexdigest()
+    return f"t={t},v1={mac}"
+
+
+class StripeDouble:
+    def __init__(self, api_key: str, webhook_secret: str) -> None:
+        self.api_key = api_key
+        self.webhook_secret = webhook_secret
+        self.customers: dict[str, dict[str, Any]] = {}
+        self.sessions: dict[str, dict[str, Any]] = {}
+        self.events: dict[str, bytes] = {}
+        self.requests: list[
+            tuple[str, str, dict[str, Any], str | None]
+        ] = []  # method, path, params, key
+        self.deliver: Deliver | None = None  # set by tests: how webhooks reach allotment
+        self.webhook_url: str | None = None  # ... or where to POST them
+        self._idempotent: dict[tuple[str, str], tuple[str, int, bytes]] = {}
+        self._faults: list[tuple[int, str, str, float]] = []
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> StripeDouble:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    # -- fault injection ---------------------------------------------------------------------
+
+    def fail_next(
+        self,
+        status: int = 500,
+        message: str = "An unknown error occurred",
+        type_: str = "api_error",
+    ) -> None:
+        self._faults.append((status, type_, message, 0.0))
+
+    def delay_next(self, seconds: float) -> None:
+        self._faults.append((0, "", "", seconds))
+
+    # -- session lifecycle and webhooks --------------------------------------------------------
+
+    def complete(self, session_id: str, payment_status: str = "paid") -> int:
+        session = self.sessions[session_id]
+        session.update(status="complete", payment_status=payment_status)
+        return self._emit("checkout.session.completed", session)
+
+    def expire(self, session_id: str) -> int:
+        session = self.sessions[session_id]
+        session.update(status="expired", url=None)
+        return self._emit("checkout.session.expired", session)
+
+    def resend(self, event_id: str) -> int:
+        return self._send(self.events[event_id])
+
+    def _emit(self, kind: str, obj: dict[str, Any]) -> int:
+        event_id = f"evt_{next(self._ids):014d}"
+        event = {
+            "id": event_id, "object": "event", "api_version": "2025-01-27.acacia", "type": kind,
+            "created": int(time.time()), "livemode": False, "pending_webhooks": 1,
+            "data": {"object": dict(obj)}, "request": {"id": None, "idempotency_key": None},
+        }  # fmt: skip
+        payload = json.dumps(event).encode()
+        self.events[event_id] = payload
+        self.last_event_id = event_id
+        return self._send(payload)
+
+    def _send(self, payload: bytes) -> int:
+        headers = {
+            "Stripe-Signature": sign(payload, self.webhook_secret),
+            "Content-Type": "application/json",
+        }
+        if self.deliver is not None:
+            return self.deliver(payload, headers)
+        assert self.webhook_url is not None, "set deliver or webhook_url"
+        return httpx.post(
+            self.webhook_url, content=payload, headers=headers, timeout=10
+        ).status_code
+
+    # -- the HTTP side -------------------------------------------------------------------------
+
+    def _handle(
+        self, method: str, path: str, body: str, headers: dict[str, str]
+    ) -> tuple[int, Any, bool]:
+        """Status, body, and whether Stripe would save the result for the idempotency key: it
+        does for requests that started executing, not for failures before that (faults)."""
+        if path.startswith("/_test/"):
+            return (*self._test_route(path), False)
+        if headers.get("authorization") != f"Bearer {self.api_key}":
+            message = "Invalid API Key provided: " + headers.get("authorization", "")[-4:]
+            return 401, _error("invalid_request_error", message), False
+        params = parse_form(body) if method == "POST" else {}
+        key = headers.get("idempotency-key")
+        self.requests.append((method, path, params, key))
+        if self._faults:
+            status, type_, message, delay = self._faults.pop(0)
+            if delay:
+                time.sleep(delay)
+            if status:
+                return status, _error(type_, message), False
+        return (*self._route(method, path, params), True)
+
+    def _route(self, method: str, path: str, params: dict[str, Any]) -> tuple[int, Any]:
+        parts = path.strip("/").split("/")
+        if method == "POST" and parts == ["v1", "customers"]:
+            customer_id = f"cus_{next(self._ids):014d}"
+            customer = {"id": customer_id, "object": "customer", "email": params.get("email"),
+                        "name": params.get("name"), "metadata": params.get("metadata", {}),
+                        "created": int(time.time()), "livemode": False}  # fmt: skip
+            self.customers[customer_id] = customer
+            return 200, customer
+        if method == "POST" and parts == ["v1", "checkout", "sessions"]:
+            return self._create_session(params)
+        if len(parts) >= 4 and parts[:3] == ["v1", "checkout", "sessions"]:
+            session = self.sessions.get(parts[3])
+            if session is None:
+                return 404, _error(
+                    "invalid_request_error",
+                    f"No such checkout.session: '{parts[3]}'",
+                    "resource_missing",
+                )
+            if method == "GET" and len(parts) == 4:
+                return 200, session
+            if method == "POST" and parts[4:] == ["expire"]:
+                session.update(status="expired", url=None)
+                return 200, session
+        return 404, _error("invalid_request_error", f"Unrecognized request URL ({method}: {path}).")
+
+    def _create_session(self, params: dict[str, Any]) -> tuple[int, Any]:
+        if params.get("customer") not in self.customers:
+            return 400, _error(
+                "invalid_request_error",
+                f"No such customer: '{params.get('customer')}'",
+                "resource_missing",
+            )
+        items = params.get("line_items", [])
+        amounts = [int(i["price_data"]["unit_amount"]) * int(i.get("quantity", 1)) for i in items]
+        if any(a <= 0 for a in amounts):
+            return 400, _error(
+                "invalid_request_error", "Invalid non-negative integer", "parameter_invalid_integer"
+            )
+        session_id = f"cs_test_{next(self._ids):020d}"
+        session = {
+            "id": session_id, "object": "checkout.session", "mode": params.get("mode"),
+            "status": "open", "payment_status": "unpaid", "customer": params["customer"],
+            "client_reference_id": params.get("client_reference_id"),
+            "metadata": params.get("metadata", {}), "amount_total": sum(amounts),
+            "currency": items[0]["price_data"]["currency"] if items else None,
+            "success_url": params.get("success_url"), "cancel_url": params.get("cancel_url"),
+            "url": f"https://checkout.stripe.com/c/pay/{session_id}",
+            "expires_at": int(time.time()) + 24 * 3600, "livemode": False,
+            "line_items_received": items,
+        }  # fmt: skip
+        self.sessions[session_id] = session
+        return 200, session
+
+    def _test_route(self, path: str) -> tuple[int, Any]:
+        parts = path.strip("/").split("/")
+        if parts[1] == "sessions" and parts[3] == "complete":
+            return 200, {"webhook_status": self.complete(parts[2])}
+        if parts[1] == "sessions" and parts[3] == "expire":
+            return 200, {"webhook_status": self.expire(parts[2])}
+        if parts[1] == "events" and parts[3] == "resend":
+            return 200, {"webhook_status": self.resend(parts[2])}
+        return 404, _error("invalid_request_error", "no such test route")
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        double = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _serve(self, method: str) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length).decode() if length else ""
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                key = headers.get("idempotency-key")
+                cache_key = (self.path, key) if key and method == "POST" else None
+                with double._lock:
+                    cached = double._idempotent.get(cache_key) if cache_key else None
+                if cached is not None and cached[0] == body:
+                    status, payload = cached[1], cached[2]
+                elif cached is not None:
+                    status = 400
+                    payload = json.dumps(
+                        _error(
+                            "idempotency_error",
+                            "Keys for idempotent requests can only be used with the same parameters they were first used with.",
+                        )
+                    ).encode()
+                else:
+                    status, data, executed = double._handle(
+                        method, self.path.split("?")[0], body, headers
+                    )
+                    payload = json.dumps(data).encode()
+                    if cache_key and executed:
+                        with double._lock:
+                            double._idempotent[cache_key] = (body, status, payload)
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Request-Id", f"req_{next(double._ids)}")
+                if key:
+                    self.send_header("Idempotency-Key", key)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def do_GET(self) -> None:
+                self._serve("GET")
+
+            def do_POST(self) -> None:
+                self._serve("POST")
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        return Handler
+
+
+def _error(type_: str, message: str, code: str | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"type": type_, "message": message}
+    if code:
+        error["code"] = code
+    return {"error": error}
