@@ -49,9 +49,11 @@ OPERATIONS: dict[str, tuple[str, str]] = {
 # they are served now, so their absence is a failure.
 PENDING: frozenset[str] = frozenset()
 
-# Client operations we serve beyond the 14: listCreditPools (CRD-51, AMB-47).
+# Client operations we serve beyond the 14: listCreditPools (CRD-51, AMB-47) and the batch
+# ingestion extension (issue 6).
 EXTRA_CLIENT_OPERATIONS = {
-    "listCreditPools": ("get", f"{C}/credits/{{externalClientCustomerId}}/pools")
+    "listCreditPools": ("get", f"{C}/credits/{{externalClientCustomerId}}/pools"),
+    "ingestEventsBatch": ("post", f"{C}/events/batch"),
 }
 
 # Error codes we may declare beyond the spec's (API-9, API-10): validation and state errors

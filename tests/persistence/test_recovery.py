@@ -140,3 +140,17 @@ async def test_a_retried_event_after_restart_is_still_a_duplicate(tmp_path: Path
         assert restarted.storage is not None
         report = restarted.storage.recoveries[0]
         assert report.snapshot_position > 0 and report.records_replayed >= 1
+
+
+def test_recovery_works_outside_an_event_loop(tmp_path: Path) -> None:
+    """Regression: the journal made anyio events in its constructor, which needs a running
+    loop, so recovering a data dir from plain synchronous code failed."""
+
+    async def write() -> None:
+        system = _system(tmp_path, ManualClock(START))
+        async with system.running():
+            await system.shard("test").create_customer("sync", Profile(first_name="S"))
+
+    anyio.run(write)
+    recovered = _system(tmp_path, ManualClock(START))  # no loop here
+    assert recovered.shard("test").customer_count() == 1

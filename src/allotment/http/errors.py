@@ -15,6 +15,7 @@ from allotment.persistence.errors import JournalUnavailable
 
 __all__ = (
     "ENCODER",
+    "REJECTION_STATUS",
     "ApiError",
     "exception_handlers",
     "json_response",
@@ -27,7 +28,7 @@ T = TypeVar("T")
 # Amounts leave as JSON numbers (API-8), never strings and never through a float.
 ENCODER = msgspec.json.Encoder(decimal_format="number")
 
-_REJECTION_STATUS = {
+REJECTION_STATUS = {
     RejectionKind.INVALID: 400,
     RejectionKind.NOT_FOUND: 404,
     RejectionKind.CONFLICT: 409,
@@ -68,7 +69,7 @@ def error_response(
 
 
 def raise_rejection(rejected: Rejected) -> NoReturn:
-    raise ApiError(_REJECTION_STATUS[rejected.kind], rejected.message)
+    raise ApiError(REJECTION_STATUS[rejected.kind], rejected.message)
 
 
 def _api_error(_: Request[Any, Any, Any], exc: ApiError) -> Response[ApiResponseError]:

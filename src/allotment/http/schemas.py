@@ -439,6 +439,30 @@ class StripeCheckoutSessionResponse(_Dto, kw_only=True):
     url: str  # "" when the invoice is already paid (STR-3)
 
 
+class EventBatchRequest(_Request, kw_only=True):
+    """Extension: many EventRequest objects; each is validated on its own."""
+
+    events: list[msgspec.Raw]
+
+
+class EventBatchItemResult(_Dto, kw_only=True):
+    """One event's outcome, as `POST /events` would have answered it."""
+
+    status: int
+    success: bool
+    data: EventIngestionResponse | None = None
+    error: ErrorObject | None = None
+
+
+class EventBatchResponse(_Dto, kw_only=True):
+    results: list[EventBatchItemResult]
+
+
+class ApiResponseEventBatch(_Dto, kw_only=True):
+    success: bool
+    data: EventBatchResponse
+
+
 class ApiResponseStripeCheckoutSession(_Dto, kw_only=True):
     success: bool
     data: StripeCheckoutSessionResponse

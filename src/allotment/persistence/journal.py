@@ -153,8 +153,10 @@ class FileJournal:
         self._durable = self._position
         self._pending: list[bytes] = []
         self._pending_last = self._position
-        self._wakeup = anyio.Event()
-        self._committed = anyio.Event()
+        # Events are made on first use: anyio needs a running loop, and recovery builds the
+        # journal before the loop starts.
+        self._wakeup_event: anyio.Event | None = None
+        self._committed_event: anyio.Event | None = None
         self._failure: BaseException | None = None
         self._rotate_requested = False
         self._rotations = 0
@@ -165,6 +167,20 @@ class FileJournal:
         self._file = (files[-1] if files else self._new_segment_path(next_position)).open("ab")
         if self._file.tell() == 0:
             self._write_header(next_position)
+
+    def _wakeup(self) -> anyio.Event:
+        if self._wakeup_event is None:
+            self._wakeup_event = anyio.Event()
+        return self._wakeup_event
+
+    def _committed(self) -> anyio.Event:
+        if self._committed_event is None:
+            self._committed_event = anyio.Event()
+        return self._committed_event
+
+    def _notify_writer(self) -> None:
+        if self._wakeup_event is not None:  # no writer waiting yet: it checks pending first
+            self._wakeup_event.set()
 
     @property
     def position(self) -> int:
@@ -195,7 +211,7 @@ class FileJournal:
         payload = encode_record(record)
         self._pending.append(_RECORD.pack(len(payload), zlib.crc32(payload)) + payload)
         self._position = self._pending_last = record.position
-        self._wakeup.set()
+        self._notify_writer()
         return record.position
 
     async def wait_durable(self, position: int) -> None:
@@ -209,7 +225,7 @@ class FileJournal:
         while self._durable < position:
             if self._failure is not None:
                 raise JournalUnavailable("journal write failed") from self._failure
-            await self._committed.wait()
+            await self._committed().wait()
         if self._failure is not None and self._durable < position:
             raise JournalUnavailable("journal write failed") from self._failure
 
@@ -217,8 +233,8 @@ class FileJournal:
         """Wait until everything appended so far is written, whatever the durability mode
         (a clean shutdown loses nothing even with `none`)."""
         while self._durable < self._position and self._failure is None:
-            self._wakeup.set()
-            await self._committed.wait()
+            self._wakeup().set()
+            await self._committed().wait()
 
     async def rotate(self) -> int:
         """Close the current segment and start a new one; returns the last position written
@@ -227,8 +243,8 @@ class FileJournal:
         generation = self._rotations
         self._rotate_requested = True
         while self._rotations == generation and self._failure is None:
-            self._wakeup.set()
-            await self._committed.wait()
+            self._wakeup().set()
+            await self._committed().wait()
         return position
 
     def _write_batch(self, batch: list[bytes], sync: bool) -> None:
@@ -255,8 +271,9 @@ class FileJournal:
         """The writer loop: one write (and fsync) per batch of appended records."""
         sync = self.durability is Durability.FSYNC
         while True:
-            await self._wakeup.wait()
-            self._wakeup = anyio.Event()
+            if not self._pending and not self._rotate_requested:
+                await self._wakeup().wait()
+            self._wakeup_event = anyio.Event()
             batch, self._pending = self._pending, []
             last = self._pending_last
             rotate, self._rotate_requested = self._rotate_requested, False
@@ -273,7 +290,7 @@ class FileJournal:
                 self._durable = last
                 self.records_committed += len(batch)
                 self._rotations += 1 if rotate else 0
-            committed, self._committed = self._committed, anyio.Event()
+            committed, self._committed_event = self._committed(), anyio.Event()
             committed.set()
 
     def delete_segments_before(self, position: int) -> int:

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Protocol, TypeVar
 
 import msgspec
+from anyio.lowlevel import checkpoint
 
 from allotment.domain.catalog import Catalog, Feature, feature_id
 from allotment.domain.catalog_document import CatalogDocument, build_catalog
@@ -280,28 +281,57 @@ class LocalShard:
     async def ingest(
         self, lookup: CustomerLookup, event: RecordUsage, feature_uuid: uuid.UUID | None
     ) -> Reply:
-        """ingestEvent (EVT-*). The key is claimed first, so a duplicate changes nothing."""
+        """ingestEvent (EVT-*), acknowledged once its facts are durable."""
+        reply, position = self.ingest_now(lookup, event, feature_uuid)
+        if position:
+            await self._journal.wait_durable(position)
+        return reply
+
+    async def ingest_batch(
+        self, events: list[tuple[CustomerLookup, RecordUsage, uuid.UUID | None]]
+    ) -> list[Reply]:
+        """Many events, each judged exactly as `ingest` would, sharing one group commit: the
+        replies come back once the last of them is durable."""
+        replies: list[Reply] = []
+        last = 0
+        for index, (lookup, event, feature_uuid) in enumerate(events):
+            reply, position = self.ingest_now(lookup, event, feature_uuid)
+            replies.append(reply)
+            last = max(last, position)
+            if index % 100 == 99:
+                await checkpoint()  # a large batch does not hold the loop for its whole length
+        if last:
+            await self._journal.wait_durable(last)
+        return replies
+
+    def ingest_now(
+        self, lookup: CustomerLookup, event: RecordUsage, feature_uuid: uuid.UUID | None
+    ) -> tuple[Reply, int]:
+        """Judge, apply and journal one event without waiting for durability. Returns the reply
+        and the journal position to await (0 when nothing was appended). The key is claimed
+        first, so a duplicate changes nothing (EVT-35..EVT-37)."""
         now = self._clock.now()
         if not self.event_keys.reserve(event.idempotency_key, now):
-            return Rejected(kind=RejectionKind.CONFLICT, message=DUPLICATE_EVENT)
+            return Rejected(kind=RejectionKind.CONFLICT, message=DUPLICATE_EVENT), 0
         try:
-            reply = await self._ingest_claimed(lookup, event, feature_uuid)
+            reply, position = self._ingest_claimed(lookup, event, feature_uuid)
         except BaseException:
             self.event_keys.release(event.idempotency_key, now)
             raise
         if isinstance(reply, Rejected):
             self.event_keys.release(event.idempotency_key, now)
-        return reply
+        return reply, position
 
-    async def _ingest_claimed(
+    def _ingest_claimed(
         self, lookup: CustomerLookup, event: RecordUsage, feature_uuid: uuid.UUID | None
-    ) -> Reply:
+    ) -> tuple[Reply, int]:
         notes: list[str] = []
         catalog = self.catalog
         if feature_uuid is not None:
             feature = catalog.feature_by_id(feature_uuid)
             if feature is None:
-                return Rejected(kind=RejectionKind.INVALID, message="featureId: Unknown featureId.")
+                message = "featureId: Unknown featureId."
+                return Rejected(kind=RejectionKind.INVALID, message=message), 0
             event = _with_feature(event, feature.key)
         new_feature = None
         if (
@@ -316,7 +346,7 @@ class LocalShard:
         created: CustomerCreated | None = None
         if actor is None:
             if lookup.customer_id is not None:  # EVT-11: a UUID cannot be auto-created
-                return Rejected(kind=RejectionKind.NOT_FOUND, message=CUSTOMER_NOT_FOUND)
+                return Rejected(kind=RejectionKind.NOT_FOUND, message=CUSTOMER_NOT_FOUND), 0
             created = self._created(
                 lookup.external_id,
                 CustomerSource.EVENT_AUTO_CREATED,
@@ -327,7 +357,7 @@ class LocalShard:
             notes.append("Customer auto-created.")
         reply, facts = actor.turn(event, self._context(catalog))
         if isinstance(reply, Rejected):
-            return reply  # a new customer or feature is discarded with the event
+            return reply, 0  # a new customer or feature is discarded with the event
         if created is not None:
             self._register(actor.state)
             facts = [created, *facts]
@@ -337,10 +367,10 @@ class LocalShard:
             )
         self.catalog = catalog
         self._after(actor, facts)
-        await self._journal.wait_durable(self._append(actor, facts))
+        position = self._append(actor, facts)
         if notes and isinstance(reply, UsageAccepted) and not reply.over_limit:
-            return UsageAccepted(message=" ".join(notes))  # EVT-44
-        return reply
+            return UsageAccepted(message=" ".join(notes)), position  # EVT-44
+        return reply, position
 
     async def read_on_owner(self, entity_id: uuid.UUID, projector: Projector[T]) -> T | None:
         """Project the state of the customer owning a subscription or invoice."""

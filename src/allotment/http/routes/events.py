@@ -30,7 +30,7 @@ from allotment.http.schemas import (
 from allotment.http.validation import check_decimal, decode_body
 from allotment.runtime.shard import CustomerLookup
 
-__all__ = ("ingest_event",)
+__all__ = ("event_command", "ingest_event")
 
 _KEY_LENGTH_MAX = 255
 
@@ -78,33 +78,14 @@ def _optional_amount(name: str, value: Decimal | None) -> Decimal | None:
     return None if value is None else check_decimal(name, value)  # EVT-5
 
 
-_OVER_LIMIT = ResponseSpec(
-    data_container=ApiResponseEventIngestionResponse,
-    generate_examples=False,
-    description="Event ingested, and usage has reached or exceeded the feature's limit "
-    "(`usageLimitExceeded: true`). The event is still recorded.",
-)
-
-
-@post(
-    "/events",
-    operation_id="ingestEvent",
-    status_code=201,
-    dependencies=documents_body(EventRequest),
-    responses={200: _OVER_LIMIT, **errors(400, 401, 403, 404, 409)},  # EVT-43
-)
-async def ingest_event(
-    request: AnyRequest,
-    idempotency_header: Annotated[
-        str | None, HeaderParameter(name="X-Idempotency-Key", required=False)
-    ] = None,
-) -> Response[ApiResponseEventIngestionResponse]:
-    body = decode_body(await request.body(), EventRequest)
-    key = _idempotency_key(idempotency_header, body)
+def event_command(
+    request: AnyRequest, body: EventRequest, header_key: str | None
+) -> tuple[CustomerLookup, RecordUsage]:
+    """Validate one event (EVT-1..EVT-10) and map it to the domain command."""
+    key = _idempotency_key(header_key, body)
     lookup = _lookup(body)
-    units = round_usage(
-        check_decimal("usageUnits", body.usageUnits if body.usageUnits is not None else Decimal(1))
-    )
+    units = body.usageUnits if body.usageUnits is not None else Decimal(1)
+    units = round_usage(check_decimal("usageUnits", units))
     if (
         body.meta is not None
         and len(ENCODER.encode(body.meta)) > settings_of(request).event_meta_size_max
@@ -136,6 +117,32 @@ async def ingest_event(
         flow_id=body.flowId,
         meta=body.meta,
     )
+    return lookup, command
+
+
+_OVER_LIMIT = ResponseSpec(
+    data_container=ApiResponseEventIngestionResponse,
+    generate_examples=False,
+    description="Event ingested, and usage has reached or exceeded the feature's limit "
+    "(`usageLimitExceeded: true`). The event is still recorded.",
+)
+
+
+@post(
+    "/events",
+    operation_id="ingestEvent",
+    status_code=201,
+    dependencies=documents_body(EventRequest),
+    responses={200: _OVER_LIMIT, **errors(400, 401, 403, 404, 409)},  # EVT-43
+)
+async def ingest_event(
+    request: AnyRequest,
+    idempotency_header: Annotated[
+        str | None, HeaderParameter(name="X-Idempotency-Key", required=False)
+    ] = None,
+) -> Response[ApiResponseEventIngestionResponse]:
+    body = decode_body(await request.body(), EventRequest)
+    lookup, command = event_command(request, body, idempotency_header)
     reply = await shard_of(request).ingest(lookup, command, body.featureId)
     if isinstance(reply, Rejected):
         raise_rejection(reply)
