@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import msgspec
 import pytest
 from hypothesis import given, settings
@@ -17,7 +18,13 @@ from hypothesis import strategies as st
 
 from allotment.config import Settings
 from allotment.domain.catalog_document import CatalogDocument
-from allotment.domain.commands import GrantCredits, MarkInvoicePaid, RecordUsage, Subscribe
+from allotment.domain.commands import (
+    GrantCredits,
+    LinkStripeCustomer,
+    MarkInvoicePaid,
+    RecordUsage,
+    Subscribe,
+)
 from allotment.domain.credits import GrantSource
 from allotment.domain.replies import Rejected, Subscribed, UsageAccepted
 from allotment.domain.state import Profile
@@ -154,3 +161,80 @@ def test_recovery_works_outside_an_event_loop(tmp_path: Path) -> None:
     anyio.run(write)
     recovered = _system(tmp_path, ManualClock(START))  # no loop here
     assert recovered.shard("test").customer_count() == 1
+
+
+async def test_a_damaged_newest_snapshot_falls_back_without_losing_changes(tmp_path: Path) -> None:
+    """Segments are kept back to the oldest kept snapshot, so the fallback can replay."""
+    clock = ManualClock(START)
+    system = _system(tmp_path, clock)
+    async with system.running():
+        shard = system.shard("test")
+        for i in range(3):
+            await shard.ingest(
+                CustomerLookup(external_id="u"),
+                RecordUsage(idempotency_key=f"a{i}", event_name="ping", occurred_at=clock.now()),
+                None,
+            )
+            await system.checkpoint_all()
+        live = _picture(shard)
+    newest = sorted((tmp_path / "snapshots" / "test").glob("snapshot-*.snap"))[-1]
+    data = bytearray(newest.read_bytes())
+    data[-10] ^= 0xFF
+    newest.write_bytes(bytes(data))
+    recovered = _system(tmp_path, clock)
+    assert _picture(recovered.shard("test")) == live
+
+
+async def test_stripe_linked_customers_are_found_by_stripe_id_after_restart(tmp_path: Path) -> None:
+    clock = ManualClock(START)
+    system = _system(tmp_path, clock)
+    async with system.running():
+        shard = system.shard("test")
+        await shard.create_customer("s", Profile(first_name="S"))
+        await shard.command(
+            CustomerLookup(external_id="s"), LinkStripeCustomer(stripe_customer_id="cus_123")
+        )
+    restarted = _system(tmp_path, clock)
+    async with restarted.running():
+        shard = restarted.shard("test")
+        event = RecordUsage(idempotency_key="by-stripe", event_name="ping", occurred_at=clock.now())
+        reply = await shard.ingest(CustomerLookup(stripe_customer_id="cus_123"), event, None)
+        assert isinstance(reply, UsageAccepted) and reply.message is None  # not auto-created
+        assert shard.customer_count() == 1
+
+
+async def test_keys_accepted_during_a_checkpoint_survive_a_restart(tmp_path: Path) -> None:
+    """Regression: an event accepted while customers were being encoded was in the customer's
+    snapshot but not in the snapshot's key list, and replay skipped its record."""
+    clock = ManualClock(START)
+    system = _system(tmp_path, clock)
+    keys: list[str] = []
+    async with system.running():
+        shard = system.shard("test")
+        for i in range(400):
+            await shard.create_customer(f"c{i}", Profile(first_name="C"))
+        done = anyio.Event()
+
+        async def checkpoint() -> None:
+            await system.checkpoint_all()
+            done.set()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(checkpoint)
+            while not done.is_set():  # some of these land between key export and c399's slice
+                key = f"mid{len(keys)}"
+                event = RecordUsage(idempotency_key=key, event_name="ping", occurred_at=clock.now())
+                assert isinstance(
+                    await shard.ingest(CustomerLookup(external_id="c399"), event, None),
+                    UsageAccepted,
+                )
+                keys.append(key)
+                await anyio.lowlevel.checkpoint()
+    assert keys
+    restarted = _system(tmp_path, clock)
+    async with restarted.running():
+        shard = restarted.shard("test")
+        for key in keys:
+            retry = RecordUsage(idempotency_key=key, event_name="ping", occurred_at=clock.now())
+            reply = await shard.ingest(CustomerLookup(external_id="c399"), retry, None)
+            assert isinstance(reply, Rejected) and reply.kind == "conflict", key

@@ -62,3 +62,16 @@ def test_ent32_audit_key_window_forgets_the_least_recently_seen_key() -> None:
     assert window.first_sighting("c")  # evicts "b"
     assert window.first_sighting("b")
     assert not window.first_sighting("c")
+
+
+def test_requeued_records_come_back_first_and_overflow_is_counted() -> None:
+    buffer: BoundedBuffer[int] = BoundedBuffer(4)
+    for i in range(3):
+        buffer.append(i)
+    taken = buffer.drain()
+    buffer.append(10)
+    buffer.requeue(taken)  # a failed write puts its rows back ahead of newer ones
+    assert list(buffer) == [0, 1, 2, 10]
+    buffer.requeue([98, 99])  # no room: dropped and counted
+    assert list(buffer) == [0, 1, 2, 10]
+    assert buffer.statistics().dropped == 2

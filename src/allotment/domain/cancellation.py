@@ -131,7 +131,10 @@ def _paid_plan(state: CustomerState, sub: Subscription, ctx: TurnContext) -> Pla
 
 def _usage_recorded(state: CustomerState, sub: Subscription) -> bool:
     counters = state.usage.get(sub.id, {})
-    return any(counter.used.get(sub.current_period_start, 0) > 0 for counter in counters.values())
+    # "usage recorded against it": billable units, not included or credit-covered ones
+    return any(
+        counter.unbilled.get(sub.current_period_start, 0) > 0 for counter in counters.values()
+    )
 
 
 def revert_cancellation(sub: Subscription, ctx: TurnContext) -> Outcome:

@@ -45,6 +45,7 @@ def invoice(
     items: Sequence[InvoiceItem],
     at: datetime,
     invoice_id: uuid.UUID | None = None,
+    plan_id: uuid.UUID | None = None,
 ) -> Invoice:
     amount = sum((item.charge_amount for item in items), ZERO)
     return Invoice(
@@ -60,6 +61,7 @@ def invoice(
         items=tuple(items),
         created_at=at,
         modified_at=at,
+        plan_id=plan_id,
     )
 
 

@@ -127,6 +127,7 @@ def _finalise(
         items=items + usage,
         at=pending.created_at,
         invoice_id=pending.id,
+        plan_id=pending.plan_id,
     )
     if final.amount == 0:
         final = msgspec.structs.replace(final, status=InvoiceStatus.PAID)
@@ -167,6 +168,7 @@ def _issue_next_invoice(
             period=period,
             items=items,
             at=at,
+            plan_id=plan.id,
         )
         apply(InvoiceIssued(at=at, invoice=pending))
         return
@@ -183,6 +185,7 @@ def _issue_next_invoice(
         period=period,
         items=items + usage,
         at=at,
+        plan_id=plan.id,
     )
     zero = renewal.amount == 0
     if zero:

@@ -60,6 +60,10 @@ def _refusal(  # noqa: PLR0911 (one return per SUB-61 rule)
         return "changeToPlanId: the subscription is already on this plan."
     if target.currency != current.currency or target.interval_months != current.interval_months:
         return "changeToPlanId: the target plan must have the same currency and interval."
+    if target.billing_timing is not current.billing_timing:
+        # Finalising a period needs one timing for all of it (like AMB-13's currency and
+        # interval): switching between in advance and in arrears would mis-bill the period.
+        return "changeToPlanId: the target plan must have the same billing timing."
     if change_type is ChangeType.DOWNGRADE and target.price_amount > current.price_amount:
         return "changeType: a DOWNGRADE cannot move to a more expensive plan; use UPGRADE."
     return None

@@ -162,6 +162,7 @@ class Invoice(msgspec.Struct, frozen=True, kw_only=True):
     items: tuple[InvoiceItem, ...]
     created_at: datetime
     modified_at: datetime
+    plan_id: uuid.UUID | None = None  # the plan an INITIAL/RENEWAL invoice bills (CRD-12)
 
 
 class OpenCheckout(msgspec.Struct, frozen=True, kw_only=True):

@@ -139,6 +139,7 @@ def _initial_invoice(sub: Subscription, plan: Plan, ctx: TurnContext) -> Invoice
         items=items,
         created_at=ctx.now,
         modified_at=ctx.now,
+        plan_id=plan.id,
     )
 
 
@@ -185,7 +186,9 @@ def mark_invoice_paid(state: CustomerState, invoice_id: uuid.UUID, ctx: TurnCont
     status = InvoiceStatus.ADJUSTMENT_PAID if adjustment else InvoiceStatus.PAID
     facts: list[Fact] = [InvoiceStatusChanged(at=ctx.now, invoice_id=invoice.id, status=status)]
     sub = state.subscriptions[invoice.subscription_id]
-    plan = ctx.catalog.plans.get(sub.plan_id)
+    # CRD-12: the allocation of the plan this invoice billed, not of a plan upgraded to since
+    # (the upgrade granted its own delta, SUB-67).
+    plan = ctx.catalog.plans.get(invoice.plan_id or sub.plan_id)
     if (
         plan is not None
         and plan.billing_timing is BillingTiming.IN_ADVANCE

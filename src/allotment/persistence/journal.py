@@ -124,6 +124,13 @@ def read_journal(directory: Path, after: int = 0) -> ReadResult:
     records: list[JournalRecord] = []
     last_position = 0
     for index, path in enumerate(files):
+        expected_first = int(path.stem.split("-")[1])
+        if index == 0 and expected_first > after + 1:
+            # The records between the snapshot and this segment were deleted: recovering
+            # without them would silently lose acknowledged changes.
+            raise JournalCorrupt(
+                path.name, 0, f"starts at {expected_first}, but the snapshot ends at {after}"
+            )
         for record in _scan_segment(path, last=index == len(files) - 1):
             if last_position and record.position != last_position + 1:
                 raise JournalCorrupt(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 import anyio
 import msgspec
@@ -113,10 +114,18 @@ class AnalyticsJob:
             # Only what is there now: rows arriving meanwhile belong to the next snapshot, or
             # a busy server would keep this loop (and its batches) growing forever.
             left = len(buffer)
+            drained: list[Any] = []
             while left > 0:
                 rows = buffer.drain(min(SLICE_ROWS, left))
                 left -= len(rows)
+                drained += rows
                 batches.append(to_arrow(to_rows(rows), environment))  # type: ignore[arg-type]
                 await checkpoint()
-            written += await anyio.to_thread.run_sync(write_history, self.data_dir, table, batches)
+            try:
+                written += await anyio.to_thread.run_sync(
+                    write_history, self.data_dir, table, batches
+                )
+            except Exception:
+                buffer.requeue(drained)  # ENT-33: retried with the next snapshot
+                raise
         return written

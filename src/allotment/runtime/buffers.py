@@ -1,7 +1,9 @@
 """Bounded in-memory buffers between the hot path and the analytics drain.
 
-When full, a buffer drops its oldest record and counts the drop. The journal is the source of
-truth, so analytics can be rebuilt from it; the hot path never waits on a slow consumer.
+When full, a buffer drops its oldest record and counts the drop, so the hot path never waits
+on a slow consumer. Accepted events and ledger entries are also in the journal, so a dropped
+row is missing from analytics history only. Audit records live only here (ENT-33: an audit
+failure never changes a decision): a dropped one is gone, and the drop count says how many.
 """
 
 from __future__ import annotations
@@ -41,6 +43,15 @@ class BoundedBuffer(Generic[T]):
             self._dropped += 1
         self._items.append(item)
         self._appended += 1
+
+    def requeue(self, items: list[T]) -> None:
+        """Put back records a consumer failed to write, oldest first, ahead of newer ones;
+        whatever no longer fits is dropped (and counted) from the oldest end."""
+        for item in reversed(items):
+            if len(self._items) >= self._size_max:
+                self._dropped += 1
+                continue
+            self._items.appendleft(item)
 
     def drain(self, count_max: int | None = None) -> list[T]:
         """Remove and return up to `count_max` oldest records (all when None)."""

@@ -4,9 +4,10 @@ Event keys (EVT-35..EVT-38) are scoped to the environment, not the customer, so 
 beside the customers rather than inside one. A key is reserved before the turn and released if
 the turn rejects the event, so check-and-insert is atomic (EVT-37): nothing awaits in between.
 
-Keys are remembered as 16-byte BLAKE2b digests in one bucket per UTC day of acceptance, so the
-exact-duplicate window expires a whole day at a time. A key older than the window is accepted
-again as a new event: the window (default 35 days) must exceed any client's retry horizon.
+Keys are remembered as 16-byte BLAKE2b digests in one bucket per UTC day of acceptance. By
+default they are kept forever (EVT-38). An operator may bound memory with a window
+(`idempotency_window_days`, at least the 35 days clients may retry for): older days are then
+forgotten a whole day at a time, and a retry older than the window is accepted as new.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def key_digest(key: str) -> bytes:
 class EventKeyIndex:
     """Accepted event keys of one environment within the duplicate window."""
 
-    def __init__(self, window_days: int | None = 35) -> None:
+    def __init__(self, window_days: int | None = None) -> None:
         self._window_days = window_days  # None keeps keys forever (EVT-38)
         self._days: dict[date, set[bytes]] = {}
         self._count = 0

@@ -387,9 +387,10 @@ class LocalShard:
         ctx = self._context()
         facts = actor.catch_up(ctx)
         self._after(actor, facts)
-        if facts:
-            self._append(actor, facts)
-        return projector(actor.state, self.catalog, ctx.now)
+        view = projector(actor.state, self.catalog, ctx.now)
+        if facts:  # the view may show ids minted by catch-up: they must survive a crash
+            await self._journal.wait_durable(self._append(actor, facts))
+        return view
 
     # -- recovery and checkpoints ----------------------------------------------------------
 
@@ -410,6 +411,9 @@ class LocalShard:
             self.catalog = evolve_catalog(self.catalog, catalog_fact)
         if record.customer_id is None:
             return
+        for fact in record.facts:  # keys first: a snapshot's key list may predate its customers
+            if isinstance(fact, UsageRecorded):
+                self.event_keys.remember(key_digest(fact.idempotency_key), fact.at.date())
         actor = self._actors.get(record.customer_id)
         facts = record.facts
         if actor is None:
@@ -421,14 +425,16 @@ class LocalShard:
             return
         for fact in facts:
             evolve(actor.state, fact)
-            if isinstance(fact, UsageRecorded):
-                self.event_keys.remember(key_digest(fact.idempotency_key), fact.at.date())
         actor.state.journal_position = record.position
 
     def reindex(self) -> None:
         """Rebuild the indexes and timers from the customers' states after recovery."""
         for actor in self._actors.values():
             state = actor.state
+            if state.external_id is not None:
+                self._by_external_id[state.external_id] = state.id
+            if state.stripe_customer_id is not None:  # linked after creation (replay skips _after)
+                self._by_stripe_id[state.stripe_customer_id] = state.id
             for sub in state.subscriptions.values():
                 self._owner_of[sub.id] = state.id
                 self.plans_in_use.add(sub.plan_id)

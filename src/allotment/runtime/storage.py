@@ -62,6 +62,10 @@ class _Environment:
     lock: anyio.Lock = field(default_factory=anyio.Lock)  # one checkpoint at a time
 
 
+def _snapshot_positions(directory: Path) -> list[int]:
+    return [int(p.stem.split("-")[1]) for p in directory.glob("snapshot-*.snap")]
+
+
 class Storage:
     """Journals and snapshots under one data directory."""
 
@@ -173,7 +177,10 @@ class Storage:
         path = await anyio.to_thread.run_sync(
             write_snapshot, env.snapshots, position, frames, self._snapshots_kept
         )
-        deleted = await anyio.to_thread.run_sync(env.journal.delete_segments_before, position)
+        # Keep the journal back to the OLDEST kept snapshot, so that a damaged newest snapshot
+        # can fall back to the older one and replay from there without a gap.
+        oldest = min(_snapshot_positions(env.snapshots), default=position)
+        deleted = await anyio.to_thread.run_sync(env.journal.delete_segments_before, oldest)
         env.last_checkpoint_position = position
         report = CheckpointReport(
             environment=environment,
