@@ -173,7 +173,10 @@ class Storage:
             chunks=len(frames) // 2,
         )
         frames = header_frame(header) + frames
-        await checkpoint()
+        # Customers were encoded with records appended after `position`. Those must be written
+        # before the snapshot is: were they lost in a crash, the positions would be handed out
+        # again after recovery, and the snapshot's customers would skip the new records.
+        await env.journal.flush()
         path = await anyio.to_thread.run_sync(
             write_snapshot, env.snapshots, position, frames, self._snapshots_kept
         )
