@@ -106,7 +106,9 @@ def _commit() -> str:
 
 
 async def main(customers: int, ops: int, rounds: int) -> dict[str, object]:
-    system = build_system(Settings(clock="manual"), ManualClock(datetime(2025, 1, 15, tzinfo=UTC)))
+    # In memory: this measures turns, not the disk (bench_durability measures that).
+    clock = ManualClock(datetime(2025, 1, 15, tzinfo=UTC))
+    system = build_system(Settings(clock="manual"), clock, persistent=False)
     shard = system.shard("test")
     await _populate(shard, customers)
     samples = [await _round(shard, customers, ops, r) for r in range(rounds)]
