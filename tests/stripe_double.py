@@ -268,7 +268,7 @@ class StripeDouble:
                 self._serve("POST")
 
             def log_message(self, *_: object) -> None:
-                pass
+                """Silence the per-request log line; tests read `double.requests` instead."""
 
         return Handler
 

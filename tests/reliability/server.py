@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -47,11 +48,9 @@ class Server:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log.read_text()}")
-            try:
+            with contextlib.suppress(httpx.HTTPError):  # not listening yet: poll again
                 if httpx.get(f"{self.url}/health", timeout=0.5).status_code == 200:
                     return
-            except httpx.HTTPError:
-                pass
             time.sleep(0.05)
         raise RuntimeError(f"server not ready: {self.log.read_text()}")
 
