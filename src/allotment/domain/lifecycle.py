@@ -15,7 +15,13 @@ import msgspec
 
 from allotment.domain.catalog import BillingTiming, Plan, RolloverPolicy
 from allotment.domain.context import TurnContext
-from allotment.domain.credits import CreditPool, CreditTransaction, GrantSource, TransactionType
+from allotment.domain.credits import (
+    CreditGrant,
+    CreditPool,
+    CreditTransaction,
+    GrantSource,
+    TransactionType,
+)
 from allotment.domain.facts import (
     CreditsExpired,
     CreditsReversed,
@@ -245,21 +251,15 @@ def expiry_facts(state: CustomerState, ctx: TurnContext, until: datetime) -> lis
             if grant.expires_at is None or grant.expires_at > until:
                 break
             facts.append(
-                CreditsExpired(
-                    at=grant.expires_at,
-                    denomination=pool.denomination,
-                    grant_id=grant.id,
-                    transaction=_transaction(
-                        ctx,
-                        pool,
-                        TransactionType.EXPIRATION,
-                        grant.remaining,
-                        balance,
-                        grant.expires_at,
-                        "Grant expired",
-                        grant.id,
-                        grant.subscription_id,
-                    ),
+                _take(
+                    ctx,
+                    pool,
+                    grant,
+                    TransactionType.EXPIRATION,
+                    grant.remaining,
+                    balance,
+                    grant.expires_at,
+                    "Grant expired",
                 )
             )
             balance -= grant.remaining
@@ -295,21 +295,15 @@ def _rollover_facts(
                 break
             amount = min(excess, grant.remaining)
             facts.append(
-                CreditsExpired(
-                    at=at,
-                    denomination=pool.denomination,
-                    grant_id=grant.id,
-                    transaction=_transaction(
-                        ctx,
-                        pool,
-                        TransactionType.EXPIRATION,
-                        amount,
-                        balance,
-                        at,
-                        f"Rollover ({pool.rollover_policy.value})",
-                        grant.id,
-                        sub.id,
-                    ),
+                _take(
+                    ctx,
+                    pool,
+                    grant,
+                    TransactionType.EXPIRATION,
+                    amount,
+                    balance,
+                    at,
+                    f"Rollover ({pool.rollover_policy.value})",
                 )
             )
             balance -= amount
@@ -331,39 +325,33 @@ def clawback_facts(
             ):
                 continue
             facts.append(
-                CreditsReversed(
-                    at=at,
-                    denomination=pool.denomination,
-                    grant_id=grant.id,
-                    transaction=_transaction(
-                        ctx,
-                        pool,
-                        TransactionType.REVERSAL,
-                        grant.remaining,
-                        balance,
-                        at,
-                        "Plan credits clawed back",
-                        grant.id,
-                        grant.subscription_id,
-                    ),
+                _take(
+                    ctx,
+                    pool,
+                    grant,
+                    TransactionType.REVERSAL,
+                    grant.remaining,
+                    balance,
+                    at,
+                    "Plan credits clawed back",
                 )
             )
             balance -= grant.remaining
     return facts
 
 
-def _transaction(
+def _take(
     ctx: TurnContext,
     pool: CreditPool,
+    grant: CreditGrant,
     type_: TransactionType,
     amount: Decimal,
     balance: Decimal,
     at: datetime,
     description: str,
-    grant_id: uuid.UUID,
-    subscription_id: uuid.UUID | None,
-) -> CreditTransaction:
-    return CreditTransaction(
+) -> Fact:
+    """Credits leaving one grant: an EXPIRATION or a REVERSAL (clawback), with its ledger entry."""
+    transaction = CreditTransaction(
         id=ctx.new_id(),
         pool_id=pool.id,
         type=type_,
@@ -372,6 +360,8 @@ def _transaction(
         balance_after=balance - amount,
         created_at=at,
         description=description,
-        grant_id=grant_id,
-        subscription_id=subscription_id,
+        grant_id=grant.id,
+        subscription_id=grant.subscription_id,
     )
+    kind = CreditsReversed if type_ is TransactionType.REVERSAL else CreditsExpired
+    return kind(at=at, denomination=pool.denomination, grant_id=grant.id, transaction=transaction)

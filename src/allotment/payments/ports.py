@@ -60,7 +60,3 @@ class PaymentGateway(Protocol):
     ) -> str: ...
 
     async def create_checkout_session(self, request: CheckoutRequest) -> CheckoutSession: ...
-
-
-def total_minor(lines: tuple[CheckoutLine, ...]) -> int:
-    return sum(line.amount_minor for line in lines)
