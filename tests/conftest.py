@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from litestar import Litestar
 from litestar.testing import AsyncTestClient, TestClient
 
 from allotment.config import Settings
 from allotment.http.app import create_app
+from allotment.http.fast_path import FastPath
 from allotment.persistence.keys import KeyStore
 from allotment.runtime.clock import ManualClock
 from allotment.runtime.system import ActorSystem
@@ -55,12 +55,12 @@ def keys() -> KeyStore:
 
 
 @pytest.fixture
-def app(settings: Settings, system: ActorSystem, keys: KeyStore) -> Litestar:
+def app(settings: Settings, system: ActorSystem, keys: KeyStore) -> FastPath:
     return create_app(settings, system, keys)
 
 
 @pytest.fixture
-def client(app: Litestar) -> Iterator[TestClient[Litestar]]:
+def client(app: FastPath) -> Iterator[TestClient[FastPath]]:
     """A client that sends the all-scopes sandbox key unless a test overrides the header."""
     with TestClient(app, base_url="http://testserver.local") as test_client:
         test_client.headers["Authorization"] = f"Bearer {KEY}"
@@ -68,7 +68,7 @@ def client(app: Litestar) -> Iterator[TestClient[Litestar]]:
 
 
 @pytest.fixture
-async def async_client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+async def async_client(app: FastPath) -> AsyncIterator[AsyncTestClient[FastPath]]:
     async with AsyncTestClient(app, base_url="http://testserver.local") as test_client:
         test_client.headers["Authorization"] = f"Bearer {KEY}"
         yield test_client

@@ -7,9 +7,9 @@ import os
 from pathlib import Path
 
 import msgspec
-from litestar import Litestar
 
 from allotment.config import Settings
+from allotment.http.fast_path import FastPath
 from allotment.wiring import build_app
 
 __all__ = ("SETTINGS_ENV", "app_from_environment", "decode_settings", "encode_settings")
@@ -37,7 +37,7 @@ def decode_settings(raw: str) -> Settings:
     return msgspec.json.decode(raw, type=Settings, dec_hook=_dec)
 
 
-def app_from_environment() -> Litestar:
+def app_from_environment() -> FastPath:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

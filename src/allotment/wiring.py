@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from litestar import Litestar
-
 from allotment.config import Settings
 from allotment.http.app import create_app
+from allotment.http.fast_path import FastPath
 from allotment.loading import load_catalog, load_price_table
 from allotment.payments.stripe_gateway import StripeGateway
 from allotment.persistence.journal import Durability
@@ -70,7 +69,7 @@ def key_store(settings: Settings) -> KeyStore:
     return store
 
 
-def build_app(settings: Settings, clock: Clock | None = None) -> Litestar:
+def build_app(settings: Settings, clock: Clock | None = None) -> FastPath:
     system = build_system(settings, clock)
     return create_app(
         settings, system, key_store(settings), checkout_service(settings, system.clock)

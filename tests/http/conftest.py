@@ -8,8 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
-from litestar import Litestar
 from litestar.testing import TestClient
+
+from allotment.http.fast_path import FastPath
 
 _TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
 _TIMESTAMP_KEYS = frozenset(
@@ -69,7 +70,7 @@ def check_envelope(response: httpx.Response) -> None:
 
 
 @pytest.fixture
-def client(client: TestClient[Litestar]) -> TestClient[Litestar]:
+def client(client: TestClient[FastPath]) -> TestClient[FastPath]:
     """The root `client`, with the envelope checked on every response."""
     client.event_hooks["response"].append(check_envelope)
     return client

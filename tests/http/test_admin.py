@@ -7,11 +7,11 @@ from typing import Any
 
 import msgspec
 import pytest
-from litestar import Litestar
 from litestar.testing import TestClient
 
 from allotment.config import Settings
 from allotment.http.app import create_app
+from allotment.http.fast_path import FastPath
 from allotment.persistence.keys import KeyStore
 from allotment.wiring import build_system
 from tests.conftest import KEY
@@ -308,7 +308,7 @@ def test_sch4_advance_applies_due_transitions(client: Client) -> None:
 
 
 @pytest.fixture
-def system_clock_client(settings: Settings, keys: KeyStore) -> Iterator[TestClient[Litestar]]:
+def system_clock_client(settings: Settings, keys: KeyStore) -> Iterator[TestClient[FastPath]]:
     system_settings = msgspec.structs.replace(settings, clock="system")
     app = create_app(system_settings, build_system(system_settings, persistent=False), keys)
     with TestClient(app, base_url="http://testserver.local") as test_client:

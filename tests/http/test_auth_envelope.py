@@ -8,11 +8,11 @@ from typing import Any
 
 import msgspec
 import pytest
-from litestar import Litestar
 from litestar.testing import TestClient
 
 from allotment.config import Settings
 from allotment.http.app import create_app
+from allotment.http.fast_path import FastPath
 from allotment.persistence.keys import KeyStore
 from allotment.runtime.system import ActorSystem
 from tests.conftest import CLIENT_KEY, KEY, LIVE_KEY, READ_ONLY_KEY
@@ -262,7 +262,7 @@ def test_client_key_without_admin_can_use_the_client_api(client: Client) -> None
 @pytest.fixture
 def observe_client(
     settings: Settings, system: ActorSystem, keys: KeyStore
-) -> Iterator[TestClient[Litestar]]:
+) -> Iterator[TestClient[FastPath]]:
     app = create_app(msgspec.structs.replace(settings, account_mode="observe"), system, keys)
     with TestClient(app, base_url="http://testserver.local") as test_client:
         test_client.headers["Authorization"] = f"Bearer {KEY}"

@@ -6,9 +6,9 @@ from typing import Any
 
 import anyio
 import pytest
-from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from allotment.http.fast_path import FastPath
 from tests.http.helpers import (
     A,
     C,
@@ -183,7 +183,7 @@ def test_evt38_keys_never_expire(client: Client) -> None:
 
 @pytest.mark.anyio
 async def test_evt37_concurrent_duplicates_exactly_one_wins(
-    async_client: AsyncTestClient[Litestar],
+    async_client: AsyncTestClient[FastPath],
 ) -> None:
     """EVT-37, API-14: of N concurrent requests with one key, exactly one is accepted."""
     statuses: list[int] = []

@@ -19,10 +19,10 @@ import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from litestar import Litestar
 from litestar.di import Provide
 from litestar.routes import HTTPRoute
 
+from allotment.http.fast_path import FastPath
 from tests.conftest import KEY
 from tests.http.helpers import A, C, Client, event, paid_subscriber
 
@@ -52,9 +52,9 @@ class Operation:
         return re.sub(r"\{([^}]+)\}", lambda m: values[m.group(1)], self.template)
 
 
-def operations(app: Litestar) -> list[Operation]:
+def operations(app: FastPath) -> list[Operation]:
     found = []
-    for route in app.routes:
+    for route in app.litestar.routes:
         if not isinstance(route, HTTPRoute) or not route.path.startswith(PREFIXES):
             continue
         for handler in route.route_handlers:
@@ -388,7 +388,7 @@ def calls(draw: st.DrawFn, ops: list[Operation], prepared: Prepared) -> Call:
 
 
 @pytest.fixture
-def ops(app: Litestar) -> list[Operation]:
+def ops(app: FastPath) -> list[Operation]:
     return operations(app)
 
 

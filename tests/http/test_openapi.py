@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from litestar import Litestar
 from litestar.testing import TestClient
+
+from allotment.http.fast_path import FastPath
 
 SPEC_PATH = Path(__file__).resolve().parents[3] / "shared" / "spec" / "tanso-openapi.json"
 C = "/api/v1/client"
@@ -82,7 +83,7 @@ def spec() -> dict[str, Any]:
 
 
 @pytest.fixture
-def ours(app: Litestar) -> dict[str, Any]:
+def ours(app: FastPath) -> dict[str, Any]:
     # A plain client: the OpenAPI document is not an API envelope, and /schema is public.
     with TestClient(app, base_url="http://testserver.local") as client:
         response = client.get("/schema/openapi.json")

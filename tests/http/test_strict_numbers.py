@@ -4,9 +4,9 @@ and the OpenAPI document says `number`, as tanso-openapi.json does."""
 from __future__ import annotations
 
 import pytest
-from litestar import Litestar
 from litestar.testing import TestClient
 
+from allotment.http.fast_path import FastPath
 from tests.http.helpers import A, C, Client, paid_subscriber
 
 
@@ -50,7 +50,7 @@ def test_api10_quoted_amount_in_an_admin_grant_is_rejected(client: Client) -> No
     assert client.post(f"{A}/credits/grants", json=body).status_code == 400
 
 
-def test_api8_openapi_documents_decimals_as_numbers(app: Litestar) -> None:
+def test_api8_openapi_documents_decimals_as_numbers(app: FastPath) -> None:
     with TestClient(app) as raw:  # the document is not an API envelope
         schemas = raw.get("/schema/openapi.json").json()["components"]["schemas"]
     assert schemas["EventRequest"]["properties"]["usageUnits"]["oneOf"][0]["type"] == "number"

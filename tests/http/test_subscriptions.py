@@ -9,11 +9,11 @@ from typing import Any
 
 import msgspec
 import pytest
-from litestar import Litestar
 from litestar.testing import TestClient
 
 from allotment.config import Settings
 from allotment.http.app import create_app
+from allotment.http.fast_path import FastPath
 from allotment.persistence.keys import KeyStore
 from allotment.runtime.clock import ManualClock
 from allotment.wiring import build_system
@@ -264,7 +264,7 @@ def test_sub19_free_in_arrears_pending_zero(client: Client) -> None:
 
 
 @pytest.fixture
-def terms_client(settings: Settings, keys: KeyStore) -> Iterator[TestClient[Litestar]]:
+def terms_client(settings: Settings, keys: KeyStore) -> Iterator[TestClient[FastPath]]:
     """A server whose account has paymentTermsDays = 3 (INV-5)."""
     terms = msgspec.structs.replace(settings, payment_terms_days=3)
     app = create_app(terms, build_system(terms, ManualClock(START), persistent=False), keys)

@@ -6,11 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from litestar import Litestar
 from litestar.testing import TestClient
 
 from allotment.config import Settings
 from allotment.http.app import create_app
+from allotment.http.fast_path import FastPath
 from allotment.persistence.keys import KeyStore
 from allotment.runtime.clock import ManualClock
 from allotment.wiring import build_system, checkout_service
@@ -30,7 +30,7 @@ def stripe_double() -> Iterator[StripeDouble]:
 @pytest.fixture
 def stripe_app(
     tmp_path: Path, clock: ManualClock, keys: KeyStore, stripe_double: StripeDouble
-) -> Litestar:
+) -> FastPath:
     settings = Settings(
         clock="manual", data_dir=tmp_path, stripe_secret_key=STRIPE_KEY,
         stripe_webhook_secret=WEBHOOK_SECRET, stripe_api_base=stripe_double.url,
@@ -42,8 +42,8 @@ def stripe_app(
 
 @pytest.fixture
 def stripe_client(
-    stripe_app: Litestar, stripe_double: StripeDouble
-) -> Iterator[TestClient[Litestar]]:
+    stripe_app: FastPath, stripe_double: StripeDouble
+) -> Iterator[TestClient[FastPath]]:
     with TestClient(stripe_app, base_url="http://testserver.local") as client:
         client.headers["Authorization"] = f"Bearer {KEY}"
 

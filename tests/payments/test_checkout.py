@@ -6,14 +6,14 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from litestar import Litestar
 from litestar.testing import TestClient
 
+from allotment.http.fast_path import FastPath
 from tests.http.helpers import C, check, create_customer, subscribe
 from tests.payments.conftest import WEBHOOK_SECRET
 from tests.stripe_double import StripeDouble, sign
 
-Client = TestClient[Litestar]
+Client = TestClient[FastPath]
 
 
 def _due_invoice(client: Client, ref: str, plan: str = "pro_monthly") -> dict[str, Any]:

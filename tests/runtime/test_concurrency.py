@@ -6,14 +6,15 @@ from typing import Any
 
 import anyio
 import pytest
-from litestar import Litestar
 from litestar.testing import AsyncTestClient
+
+from allotment.http.fast_path import FastPath
 
 C = "/api/v1/client"
 pytestmark = pytest.mark.anyio
 
 
-async def _paid_pro_customer(client: AsyncTestClient[Litestar], ref: str) -> None:
+async def _paid_pro_customer(client: AsyncTestClient[FastPath], ref: str) -> None:
     body = {"externalClientCustomerId": ref, "firstName": "A", "lastName": "B", "email": "a@b.co"}
     assert (await client.post(f"{C}/customers", json=body)).status_code == 201
     plans = (await client.get(f"{C}/plans")).json()["data"]
@@ -23,7 +24,7 @@ async def _paid_pro_customer(client: AsyncTestClient[Litestar], ref: str) -> Non
     assert (await client.post(f"{C}/billing/invoices/{invoice}/mark-paid")).status_code == 200
 
 
-async def _gather(client: AsyncTestClient[Litestar], bodies: list[dict[str, Any]]) -> list[int]:
+async def _gather(client: AsyncTestClient[FastPath], bodies: list[dict[str, Any]]) -> list[int]:
     statuses: list[int] = []
 
     async def send(body: dict[str, Any]) -> None:
@@ -36,7 +37,7 @@ async def _gather(client: AsyncTestClient[Litestar], bodies: list[dict[str, Any]
 
 
 async def test_api14_200_concurrent_events_for_one_customer_are_all_counted_once(
-    async_client: AsyncTestClient[Litestar],
+    async_client: AsyncTestClient[FastPath],
 ) -> None:
     await _paid_pro_customer(async_client, "hot")
     bodies = [
@@ -55,7 +56,7 @@ async def test_api14_200_concurrent_events_for_one_customer_are_all_counted_once
 
 
 async def test_evt37_concurrent_requests_with_one_key_accept_exactly_one(
-    async_client: AsyncTestClient[Litestar],
+    async_client: AsyncTestClient[FastPath],
 ) -> None:
     await _paid_pro_customer(async_client, "dup")
     bodies = [
@@ -73,7 +74,7 @@ async def test_evt37_concurrent_requests_with_one_key_accept_exactly_one(
 
 
 async def test_evt12_concurrent_first_events_auto_create_exactly_one_customer(
-    async_client: AsyncTestClient[Litestar],
+    async_client: AsyncTestClient[FastPath],
 ) -> None:
     bodies = [
         {"eventName": "ping", "customerReferenceId": "newcomer", "eventIdempotencyKey": f"n{i}"}
@@ -86,7 +87,7 @@ async def test_evt12_concurrent_first_events_auto_create_exactly_one_customer(
 
 
 async def test_crd22_concurrent_debits_never_overdraw_or_double_debit(
-    async_client: AsyncTestClient[Litestar],
+    async_client: AsyncTestClient[FastPath],
 ) -> None:
     await _paid_pro_customer(async_client, "llm")
     bodies = [

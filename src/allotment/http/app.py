@@ -12,6 +12,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from allotment.config import Settings
 from allotment.http.auth import ApiKeyMiddleware
 from allotment.http.errors import exception_handlers
+from allotment.http.fast_path import FastPath
 from allotment.http.openapi import DecimalAsNumber
 from allotment.http.routes import (
     admin,
@@ -93,16 +94,17 @@ def create_app(
     system: ActorSystem,
     keys: KeyStore,
     checkout: CheckoutService | None = None,
-) -> Litestar:
-    """The ASGI app for `system`, authenticating against `keys`. Without `checkout`, Stripe
-    checkout is disabled (STR-1, STR-7)."""
+) -> FastPath:
+    """The ASGI app for `system`, authenticating against `keys`: the Litestar app behind the
+    fast path for the check and single events. Without `checkout`, Stripe checkout is
+    disabled (STR-1, STR-7)."""
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         async with system.running():
             yield
 
-    return Litestar(
+    litestar = Litestar(
         route_handlers=[
             Router("/api/v1/client", route_handlers=CLIENT_ROUTES, tags=["Client API"]),
             Router("/api/v1/admin", route_handlers=ADMIN_ROUTES, tags=["Admin"]),
@@ -122,3 +124,4 @@ def create_app(
         },  # type: ignore[arg-type]
         logging_config=None,
     )
+    return FastPath(litestar, system, keys, settings)

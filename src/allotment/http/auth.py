@@ -15,7 +15,7 @@ from litestar.types import ASGIApp, HTTPScope, Receive, Scope, Send
 from allotment.http.errors import ApiError
 from allotment.persistence.keys import ApiKey, KeyStore
 
-__all__ = ("ApiKeyMiddleware", "api_key_of")
+__all__ = ("ApiKeyMiddleware", "api_key_of", "presented_key")
 
 UNAUTHORIZED = "Invalid or missing API key."
 FORBIDDEN = "Access denied."
@@ -28,7 +28,7 @@ def api_key_of(scope: Scope) -> ApiKey:
     return key
 
 
-def _presented_key(scope: Scope) -> str | None:
+def presented_key(scope: Scope) -> str | None:
     """AUTH-2/AUTH-3: Bearer wins when both headers are present."""
     bearer = x_api_key = None
     for name, value in scope["headers"]:
@@ -56,7 +56,7 @@ class ApiKeyMiddleware(ASGIMiddleware):
         if opt.get("public") or handler is None:
             await next_app(scope, receive, send)
             return
-        presented = _presented_key(scope)
+        presented = presented_key(scope)
         key = self._keys.authenticate(presented) if presented else None
         if key is None:
             raise ApiError(401, UNAUTHORIZED)  # AUTH-5: never says which case applied

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, NoReturn, TypeVar, cast
+from typing import Any, NamedTuple, NoReturn, TypeVar, cast
 
 import msgspec
 from litestar import MediaType, Request, Response
@@ -17,7 +17,10 @@ __all__ = (
     "ENCODER",
     "REJECTION_STATUS",
     "ApiError",
+    "Failure",
+    "encoded_response",
     "exception_handlers",
+    "failure_of",
     "json_response",
     "raise_rejection",
 )
@@ -55,58 +58,63 @@ class ApiError(Exception):
 def json_response(payload: T, status: int = 200) -> Response[T]:
     """`payload` encoded once with exact decimals. The type parameter is what OpenAPI shows;
     the content is already bytes, so Litestar sends it as is."""
-    response = Response(
-        content=ENCODER.encode(payload), status_code=status, media_type=MediaType.JSON
-    )
-    return cast("Response[T]", response)
+    return encoded_response(ENCODER.encode(payload), status)
 
 
-def error_response(
-    status: int, message: str, detail: str | None = None
-) -> Response[ApiResponseError]:
-    body = ApiResponseError(success=False, error=ErrorObject(message=message, detail=detail))
-    return json_response(body, status)
+def encoded_response(body: bytes, status: int = 200) -> Response[Any]:
+    """A JSON body already encoded (by a function the fast path shares)."""
+    return Response(content=body, status_code=status, media_type=MediaType.JSON)
 
 
 def raise_rejection(rejected: Rejected) -> NoReturn:
     raise ApiError(REJECTION_STATUS[rejected.kind], rejected.message)
 
 
-def _api_error(_: Request[Any, Any, Any], exc: ApiError) -> Response[ApiResponseError]:
-    return error_response(exc.status, exc.message, exc.detail)
+class Failure(NamedTuple):
+    """What the client receives for a failure: status, envelope bytes and extra headers."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str]
 
 
-def _http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[ApiResponseError]:
-    status = exc.status_code
-    message = _HTTP_MESSAGES.get(status, exc.detail or "Request failed.")
-    if status == 405:
-        response = error_response(status, message)
-        allow = (exc.headers or {}).get("allow")
-        if allow:
-            response.headers["allow"] = allow
-        return response
-    return error_response(status, message)
+def _failure(status: int, message: str, detail: str | None = None, **headers: str) -> Failure:
+    body = ApiResponseError(success=False, error=ErrorObject(message=message, detail=detail))
+    return Failure(status, ENCODER.encode(body), headers)
 
 
-def _journal_unavailable(
-    _: Request[Any, Any, Any], exc: JournalUnavailable
-) -> Response[ApiResponseError]:
-    logger.error("refusing a change: %s", exc)
-    response = error_response(
-        503, "Service unavailable: changes cannot be made durable; retry later."
+def failure_of(exc: Exception, where: str) -> Failure:
+    """The failure table, shared by Litestar's exception handlers and the fast path (`where`
+    names the request in the log of an unexpected error)."""
+    if isinstance(exc, ApiError):
+        return _failure(exc.status, exc.message, exc.detail)
+    if isinstance(exc, JournalUnavailable):
+        logger.error("refusing a change: %s", exc)
+        message = "Service unavailable: changes cannot be made durable; retry later."
+        return _failure(503, message, **{"retry-after": "5"})
+    if isinstance(exc, HTTPException):
+        status = exc.status_code
+        message = _HTTP_MESSAGES.get(status, exc.detail or "Request failed.")
+        allow = (exc.headers or {}).get("allow") if status == 405 else None
+        return _failure(status, message, **({"allow": allow} if allow else {}))
+    logger.exception("unhandled error on %s", where, exc_info=exc)
+    return _failure(500, "Internal server error.")  # API-9: generic, nothing leaked
+
+
+def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[ApiResponseError]:
+    failure = failure_of(exc, f"{request.method} {request.url.path}")
+    response = Response(
+        content=failure.body,
+        status_code=failure.status,
+        media_type=MediaType.JSON,
+        headers=failure.headers,
     )
-    response.headers["retry-after"] = "5"
-    return response
-
-
-def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[ApiResponseError]:
-    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(500, "Internal server error.")  # API-9: generic, nothing leaked
+    return cast("Response[ApiResponseError]", response)
 
 
 exception_handlers = {
-    ApiError: _api_error,
-    JournalUnavailable: _journal_unavailable,
-    HTTPException: _http_exception,
-    Exception: _unexpected,
+    ApiError: _handle,
+    JournalUnavailable: _handle,
+    HTTPException: _handle,
+    Exception: _handle,
 }

@@ -9,13 +9,14 @@ from litestar import Response, get, post
 from litestar.params import FromPath
 
 from allotment.http.context import AnyRequest, documents_body, errors, shard_of
-from allotment.http.errors import ApiError, json_response
+from allotment.http.errors import ENCODER, ApiError, encoded_response, json_response
 from allotment.http.mapping import entitlement_response
 from allotment.http.schemas import ApiResponseEntitlementResponse, EntitlementEvaluationRequest
 from allotment.http.validation import check_decimal, decode_body
 from allotment.runtime.records import EvaluationContext
+from allotment.runtime.shard import LocalShard
 
-__all__ = ("check_entitlement", "evaluate_entitlement")
+__all__ = ("check", "check_entitlement", "evaluate_entitlement")
 
 _GET = EvaluationContext(method="GET")
 _PATH_LENGTH_MAX = 255
@@ -31,11 +32,16 @@ async def check_entitlement(
     request: AnyRequest, customerReferenceId: FromPath[str]
 ) -> Response[ApiResponseEntitlementResponse]:
     feature_key: str = request.path_params["feature-key"]
-    if len(customerReferenceId) > _PATH_LENGTH_MAX or len(feature_key) > _PATH_LENGTH_MAX:
+    return encoded_response(await check(shard_of(request), customerReferenceId, feature_key))
+
+
+async def check(shard: LocalShard, customer_reference_id: str, feature_key: str) -> bytes:
+    """checkEntitlement's answer (ENT-26), encoded: shared by the route and the fast path."""
+    if len(customer_reference_id) > _PATH_LENGTH_MAX or len(feature_key) > _PATH_LENGTH_MAX:
         raise ApiError(400, f"Invalid path: identifiers are at most {_PATH_LENGTH_MAX} characters.")
-    decision = await shard_of(request).evaluate(customerReferenceId, feature_key, None, _GET)
-    data = entitlement_response(decision, customerReferenceId, feature_key, None)  # ENT-26
-    return json_response(ApiResponseEntitlementResponse(success=True, data=data))
+    decision = await shard.evaluate(customer_reference_id, feature_key, None, _GET)
+    data = entitlement_response(decision, customer_reference_id, feature_key, None)
+    return ENCODER.encode(ApiResponseEntitlementResponse(success=True, data=data))
 
 
 @post(

@@ -10,6 +10,7 @@ from litestar import Response, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import HeaderParameter
 
+from allotment.config import Settings
 from allotment.domain.commands import CostInput, RecordUsage
 from allotment.domain.money import round_usage
 from allotment.domain.replies import Rejected, UsageAccepted
@@ -21,16 +22,17 @@ from allotment.http.context import (
     shard_of,
     system_of,
 )
-from allotment.http.errors import ENCODER, ApiError, json_response, raise_rejection
+from allotment.http.errors import ENCODER, ApiError, encoded_response, raise_rejection
 from allotment.http.schemas import (
     ApiResponseEventIngestionResponse,
     EventIngestionResponse,
     EventRequest,
 )
 from allotment.http.validation import check_decimal, decode_body
-from allotment.runtime.shard import CustomerLookup
+from allotment.runtime.clock import Clock
+from allotment.runtime.shard import CustomerLookup, LocalShard
 
-__all__ = ("event_command", "ingest_event")
+__all__ = ("event_command", "ingest", "ingest_event")
 
 _KEY_LENGTH_MAX = 255
 
@@ -79,22 +81,17 @@ def _optional_amount(name: str, value: Decimal | None) -> Decimal | None:
 
 
 def event_command(
-    request: AnyRequest, body: EventRequest, header_key: str | None
+    settings: Settings, clock: Clock, body: EventRequest, header_key: str | None
 ) -> tuple[CustomerLookup, RecordUsage]:
     """Validate one event (EVT-1..EVT-10) and map it to the domain command."""
     key = _idempotency_key(header_key, body)
     lookup = _lookup(body)
     units = body.usageUnits if body.usageUnits is not None else Decimal(1)
     units = round_usage(check_decimal("usageUnits", units))
-    if (
-        body.meta is not None
-        and len(ENCODER.encode(body.meta)) > settings_of(request).event_meta_size_max
-    ):
+    if body.meta is not None and len(ENCODER.encode(body.meta)) > settings.event_meta_size_max:
         raise ApiError(400, "Invalid field 'meta': larger than 16 KB when serialised.")  # EVT-6
     cost_input = body.costInput
-    occurred_at = (
-        body.occurredAt.astimezone(UTC) if body.occurredAt else system_of(request).clock.now()
-    )
+    occurred_at = body.occurredAt.astimezone(UTC) if body.occurredAt else clock.now()
     command = RecordUsage(
         idempotency_key=key,
         event_name=body.eventName,
@@ -137,18 +134,28 @@ _OVER_LIMIT = ResponseSpec(
 )
 async def ingest_event(
     request: AnyRequest,
-    idempotency_header: Annotated[
-        str | None, HeaderParameter(name="X-Idempotency-Key", required=False)
-    ] = None,
+    header: Annotated[str | None, HeaderParameter(name="X-Idempotency-Key", required=False)] = None,
 ) -> Response[ApiResponseEventIngestionResponse]:
-    body = decode_body(await request.body(), EventRequest)
-    lookup, command = event_command(request, body, idempotency_header)
-    reply = await shard_of(request).ingest(lookup, command, body.featureId)
+    system = system_of(request)
+    status, body = await ingest(
+        shard_of(request), settings_of(request), system.clock, await request.body(), header
+    )
+    return encoded_response(body, status)
+
+
+async def ingest(
+    shard: LocalShard, settings: Settings, clock: Clock, raw: bytes, header: str | None
+) -> tuple[int, bytes]:
+    """ingestEvent's status and encoded answer, once the event is durable: shared by the route
+    and the fast path."""
+    body = decode_body(raw, EventRequest)
+    lookup, command = event_command(settings, clock, body, header)
+    reply = await shard.ingest(lookup, command, body.featureId)
     if isinstance(reply, Rejected):
         raise_rejection(reply)
     assert isinstance(reply, UsageAccepted)
     if reply.over_limit:  # EVT-43: stored and counted, reported with 200
         exceeded = EventIngestionResponse(usageLimitExceeded=True, message=reply.message)
-        return json_response(ApiResponseEventIngestionResponse(success=True, data=exceeded), 200)
+        return 200, ENCODER.encode(ApiResponseEventIngestionResponse(success=True, data=exceeded))
     note = EventIngestionResponse(message=reply.message) if reply.message else None  # EVT-44
-    return json_response(ApiResponseEventIngestionResponse(success=True, data=note), 201)
+    return 201, ENCODER.encode(ApiResponseEventIngestionResponse(success=True, data=note))

@@ -14,7 +14,14 @@ from litestar import Response, post
 
 from allotment.domain.commands import RecordUsage
 from allotment.domain.replies import Rejected, UsageAccepted
-from allotment.http.context import AnyRequest, documents_body, errors, settings_of, shard_of
+from allotment.http.context import (
+    AnyRequest,
+    documents_body,
+    errors,
+    settings_of,
+    shard_of,
+    system_of,
+)
 from allotment.http.errors import REJECTION_STATUS, ApiError, json_response
 from allotment.http.routes.events import event_command
 from allotment.http.schemas import (
@@ -41,7 +48,8 @@ __all__ = ("ingest_events_batch",)
 )
 async def ingest_events_batch(request: AnyRequest) -> Response[ApiResponseEventBatch]:
     batch = decode_body(await request.body(), EventBatchRequest)
-    limit = settings_of(request).batch_size_max
+    settings, clock = settings_of(request), system_of(request).clock
+    limit = settings.batch_size_max
     if not 1 <= len(batch.events) <= limit:
         raise ApiError(400, f"Invalid field 'events': send between 1 and {limit} events.")
     results: list[EventBatchItemResult | None] = []
@@ -49,7 +57,7 @@ async def ingest_events_batch(request: AnyRequest) -> Response[ApiResponseEventB
     for index, raw in enumerate(batch.events):
         try:
             body = decode_body(bytes(raw), EventRequest)
-            lookup, command = event_command(request, body, None)
+            lookup, command = event_command(settings, clock, body, None)
         except ApiError as error:
             results.append(_failure(error.status, error.message))
             continue

@@ -1,0 +1,172 @@
+"""The fast path answers checkEntitlement and ingestEvent exactly as the Litestar routes do.
+
+Two identical systems receive the same requests in lockstep, one through the app (fast path in
+front) and one through its Litestar app alone; every status, header and body must match. The
+cases cover each branch: served, failed inside the route (ENT-3 path length, EVT-1..EVT-10
+validation, EVT-35 duplicates, 404s, over-limit 200s), and handed to Litestar (AUTH-5/AUTH-6,
+oversized bodies, repeated headers, paths that are not the check).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from litestar.enums import ScopeType
+from litestar.testing import TestClient
+from litestar.types import Receive, Scope, Send
+
+from allotment.config import Settings
+from allotment.http.app import create_app
+from allotment.persistence.errors import JournalUnavailable
+from allotment.persistence.keys import KeyStore
+from allotment.runtime.clock import ManualClock
+from allotment.wiring import build_system
+from tests.conftest import KEY, READ_ONLY_KEY, START
+from tests.http.helpers import C, paid_subscriber
+
+Pair = tuple[TestClient[Any], TestClient[Any]]
+_EVENT = {"eventName": "api_calls", "customerReferenceId": "acme", "featureKey": "api_calls"}
+
+
+@pytest.fixture
+def pair(settings: Settings, keys: KeyStore) -> Iterator[Pair]:
+    """(through the fast path, through Litestar only), over two identical systems."""
+    apps = [
+        create_app(settings, build_system(settings, ManualClock(START), persistent=False), keys)
+        for _ in range(2)
+    ]
+    with (
+        TestClient(apps[0], base_url="http://testserver.local") as fast,
+        TestClient(apps[1].litestar, base_url="http://testserver.local") as slow,
+    ):
+        for client in (fast, slow):
+            client.headers["Authorization"] = f"Bearer {KEY}"
+            paid_subscriber(client, "acme")
+        yield fast, slow
+
+
+def _same(pair: Pair, method: str, url: str, **kwargs: Any) -> int:
+    answers = [client.request(method, url, **kwargs) for client in pair]
+    fast, slow = answers
+    assert (fast.status_code, fast.content) == (slow.status_code, slow.content)
+    assert dict(fast.headers) == dict(slow.headers)
+    return fast.status_code
+
+
+def test_checks_answer_as_litestar_does_ent_26(pair: Pair) -> None:
+    assert _same(pair, "GET", f"{C}/entitlements/acme/api_calls") == 200
+    assert _same(pair, "GET", f"{C}/entitlements/acme/no_such_feature") == 200
+    assert _same(pair, "GET", f"{C}/entitlements/nobody/api_calls") == 200  # ENT-5
+    assert _same(pair, "GET", f"{C}/entitlements/acme/api%20calls") == 200
+    assert _same(pair, "GET", f"{C}/entitlements/acme/api_calls?x=1") == 200
+    assert _same(pair, "GET", f"{C}/entitlements/{'a' * 256}/api_calls") == 400
+    assert _same(pair, "GET", f"{C}/entitlements/acme/api_calls/") == 200  # Litestar strips it
+    assert _same(pair, "GET", f"{C}/entitlements/acme/api_calls/extra") == 404
+    assert _same(pair, "GET", f"{C}/entitlements/acme/") == 404
+    assert _same(pair, "GET", f"{C}/entitlements//api_calls") == 404
+
+
+def test_check_authentication_is_litestars_auth_5(pair: Pair) -> None:
+    url = f"{C}/entitlements/acme/api_calls"
+    assert _same(pair, "GET", url, headers={"Authorization": "Bearer sk_test_wrong"}) == 401
+    assert _same(pair, "GET", url, headers={"Authorization": ""}) == 401
+    assert _same(pair, "GET", url, headers={"Authorization": "", "X-API-Key": KEY}) == 200
+    assert _same(pair, "GET", url, headers={"Authorization": f"Bearer {READ_ONLY_KEY}"}) == 200
+
+
+def test_events_answer_as_litestar_does_evt_35_evt_43(pair: Pair) -> None:
+    url = f"{C}/events"
+    assert _same(pair, "POST", url, json=_EVENT, headers={"X-Idempotency-Key": "e1"}) == 201
+    assert _same(pair, "POST", url, json=_EVENT, headers={"X-Idempotency-Key": "e1"}) == 409
+    assert _same(pair, "POST", url, json={**_EVENT, "eventIdempotencyKey": "e2"}) == 201
+    big = {**_EVENT, "usageUnits": 10**6, "eventIdempotencyKey": "e3"}
+    assert _same(pair, "POST", url, json=big) == 200  # EVT-43: over the limit, still recorded
+    nobody = {**_EVENT, "customerReferenceId": "nobody", "eventIdempotencyKey": "e4"}
+    assert _same(pair, "POST", url, json=nobody) == 201  # EVT-12: created on first event
+    unknown_id = {**_EVENT, "customerReferenceId": None, "eventIdempotencyKey": "e5"}
+    unknown_id["customerId"] = "00000000-0000-0000-0000-000000000000"
+    assert _same(pair, "POST", url, json=unknown_id) == 404  # EVT-11
+    assert _same(pair, "GET", f"{C}/entitlements/acme/api_calls") == 200
+
+
+def test_invalid_events_answer_as_litestar_does_evt_1_evt_10(pair: Pair) -> None:
+    url = f"{C}/events"
+    assert _same(pair, "POST", url, json=_EVENT) == 400  # no idempotency key
+    assert _same(pair, "POST", url, content=b"{not json", headers={"X-Idempotency-Key": "x"}) == 400
+    quoted = {**_EVENT, "usageUnits": "5", "eventIdempotencyKey": "q"}
+    assert _same(pair, "POST", url, json=quoted) == 400
+    negative = {**_EVENT, "usageUnits": -1, "eventIdempotencyKey": "n"}
+    assert _same(pair, "POST", url, json=negative) == 400
+    assert _same(pair, "POST", url, content=b"") == 400
+    long_key = {"X-Idempotency-Key": "k" * 256}
+    assert _same(pair, "POST", url, json=_EVENT, headers=long_key) == 400
+
+
+def test_events_left_to_litestar_answer_the_same_auth_6(pair: Pair, settings: Settings) -> None:
+    url = f"{C}/events"
+    read_only = {"Authorization": f"Bearer {READ_ONLY_KEY}", "X-Idempotency-Key": "r"}
+    assert _same(pair, "POST", url, json=_EVENT, headers=read_only) == 403
+    assert _same(pair, "POST", url, json=_EVENT, headers={"Authorization": ""}) == 401
+    oversized = b'{"eventName": "' + b"x" * settings.request_body_size_max + b'"}'
+    assert _same(pair, "POST", url, content=oversized, headers={"X-Idempotency-Key": "o"}) == 413
+    repeated = [("X-Idempotency-Key", "a"), ("X-Idempotency-Key", "b")]
+    status = _same(pair, "POST", url, json=_EVENT, headers=repeated)
+    assert status in (201, 400)
+    assert _same(pair, "POST", f"{C}/events/", json={**_EVENT, "eventIdempotencyKey": "s"}) in (
+        201,
+        404,
+    )
+
+
+def test_the_fast_path_serves_without_litestar(
+    settings: Settings, keys: KeyStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Authorised, well-formed checks and events never reach the Litestar app."""
+    app = create_app(settings, build_system(settings, ManualClock(START), persistent=False), keys)
+    reached: list[str] = []
+    litestar = app.litestar
+
+    async def counting(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == ScopeType.HTTP:
+            reached.append(scope["path"])
+        await litestar(scope, receive, send)
+
+    with TestClient(app, base_url="http://testserver.local") as client:
+        client.headers["Authorization"] = f"Bearer {KEY}"
+        paid_subscriber(client, "acme")
+        monkeypatch.setattr(app, "litestar", counting)
+        assert client.get(f"{C}/entitlements/acme/api_calls").status_code == 200
+        assert client.get(f"{C}/entitlements/{'a' * 300}/x").status_code == 400
+        sent = client.post(f"{C}/events", json=_EVENT, headers={"X-Idempotency-Key": "f"})
+        assert sent.status_code == 201
+        assert client.post(f"{C}/events", json=_EVENT).status_code == 400
+        assert reached == []
+        assert client.get(f"{C}/plans").status_code == 200
+        assert reached == [f"{C}/plans"]
+
+
+def test_a_journal_failure_is_a_503_on_the_fast_path(
+    settings: Settings, keys: KeyStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A change that cannot be made durable is refused as Litestar's handler refuses it."""
+    app = create_app(settings, build_system(settings, ManualClock(START), persistent=False), keys)
+    with TestClient(app, base_url="http://testserver.local") as client:
+        client.headers["Authorization"] = f"Bearer {KEY}"
+        paid_subscriber(client, "acme")
+        shard = app.litestar.state["system"].shard("test")
+
+        async def failing(*_: Any) -> Any:
+            raise JournalUnavailable("disk gone")
+
+        monkeypatch.setattr(shard, "ingest", failing)
+        answer = client.post(f"{C}/events", json=_EVENT, headers={"X-Idempotency-Key": "j"})
+        assert answer.status_code == 503
+        assert answer.json() == {
+            "success": False,
+            "error": {
+                "message": "Service unavailable: changes cannot be made durable; retry later."
+            },
+        }
+        assert answer.headers["retry-after"] == "5"
