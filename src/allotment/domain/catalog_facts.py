@@ -12,12 +12,14 @@ from allotment.domain.catalog_document import CatalogDocument, build_catalog
 __all__ = ("CatalogFact", "CatalogUpserted", "FeatureAutoCreated", "evolve_catalog")
 
 
-class CatalogUpserted(msgspec.Struct, frozen=True, kw_only=True, tag="catalog_upserted"):
+class CatalogUpserted(msgspec.Struct, frozen=True, gc=False, kw_only=True, tag="catalog_upserted"):
     at: datetime
     document: CatalogDocument
 
 
-class FeatureAutoCreated(msgspec.Struct, frozen=True, kw_only=True, tag="feature_auto_created"):
+class FeatureAutoCreated(
+    msgspec.Struct, frozen=True, gc=False, kw_only=True, tag="feature_auto_created"
+):
     at: datetime
     feature: Feature
 

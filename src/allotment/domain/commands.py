@@ -32,7 +32,7 @@ __all__ = (
 )
 
 
-class _Command(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+class _Command(msgspec.Struct, frozen=True, gc=False, kw_only=True, tag_field="type"):
     pass
 
 
@@ -50,7 +50,7 @@ class MarkInvoicePaid(_Command, tag="mark_invoice_paid", frozen=True, kw_only=Tr
     invoice_id: uuid.UUID
 
 
-class CostInput(msgspec.Struct, frozen=True, kw_only=True):
+class CostInput(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     model: str
     model_provider: str | None = None
     input_tokens: int = 0

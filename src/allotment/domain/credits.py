@@ -65,7 +65,7 @@ class CreditGrant(msgspec.Struct, kw_only=True):
     expires_at: datetime | None = None
 
 
-class CreditTransaction(msgspec.Struct, frozen=True, kw_only=True):
+class CreditTransaction(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     """One immutable ledger entry (CRD-20). `amount` is signed: + adds to the balance."""
 
     id: uuid.UUID

@@ -46,7 +46,7 @@ __all__ = (
 )
 
 
-class _Fact(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+class _Fact(msgspec.Struct, frozen=True, gc=False, kw_only=True, tag_field="type"):
     at: datetime
 
 

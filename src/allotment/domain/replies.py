@@ -47,32 +47,32 @@ class RejectionKind(enum.StrEnum):
     CONFLICT = "conflict"  # 409
 
 
-class Done(msgspec.Struct, frozen=True, kw_only=True, tag="done"):
+class Done(msgspec.Struct, frozen=True, gc=False, kw_only=True, tag="done"):
     message: str | None = None
 
 
-class Rejected(msgspec.Struct, frozen=True, kw_only=True, tag="rejected"):
+class Rejected(msgspec.Struct, frozen=True, gc=False, kw_only=True, tag="rejected"):
     kind: RejectionKind
     message: str
 
 
-class Subscribed(msgspec.Struct, frozen=True, kw_only=True, tag="subscribed"):
+class Subscribed(msgspec.Struct, frozen=True, gc=False, kw_only=True, tag="subscribed"):
     subscription: Subscription
     invoice: Invoice
 
 
-class UsageAccepted(msgspec.Struct, frozen=True, kw_only=True, tag="usage_accepted"):
+class UsageAccepted(msgspec.Struct, frozen=True, gc=False, kw_only=True, tag="usage_accepted"):
     over_limit: bool = False
     message: str | None = None
 
 
-class UsageBlock(msgspec.Struct, frozen=True, kw_only=True):
+class UsageBlock(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     used: Decimal
     limit: Decimal | None = None
     remaining: Decimal | None = None
 
 
-class CreditBlock(msgspec.Struct, frozen=True, kw_only=True):
+class CreditBlock(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     denomination: str
     balance: Decimal
     total_granted: Decimal
@@ -80,14 +80,14 @@ class CreditBlock(msgspec.Struct, frozen=True, kw_only=True):
     hard_limit: bool
 
 
-class Simulation(msgspec.Struct, frozen=True, kw_only=True):
+class Simulation(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     requested_usage: Decimal
     projected_usage: Decimal
     would_exceed_limit: bool
     projected_remaining: Decimal | None = None
 
 
-class Decision(msgspec.Struct, frozen=True, kw_only=True, tag="decision"):
+class Decision(msgspec.Struct, frozen=True, gc=False, kw_only=True, tag="decision"):
     allowed: bool
     reason: DenialReason | None = None
     usage: UsageBlock | None = None

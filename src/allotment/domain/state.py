@@ -88,7 +88,7 @@ class InvoiceType(enum.StrEnum):
     CREDIT = "CREDIT"
 
 
-class Profile(msgspec.Struct, frozen=True, kw_only=True):
+class Profile(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     first_name: str | None = None
     last_name: str | None = None
     email: str | None = None
@@ -96,7 +96,7 @@ class Profile(msgspec.Struct, frozen=True, kw_only=True):
     address: str | None = None
 
 
-class ScheduledChange(msgspec.Struct, frozen=True, kw_only=True):
+class ScheduledChange(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     id: uuid.UUID
     type: ChangeType
     from_plan_id: uuid.UUID
@@ -106,14 +106,14 @@ class ScheduledChange(msgspec.Struct, frozen=True, kw_only=True):
     created_at: datetime
 
 
-class PlanSegment(msgspec.Struct, frozen=True, kw_only=True):
+class PlanSegment(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     """The plan in force from `start` within the current period (INV-52 prorates by these)."""
 
     plan_id: uuid.UUID
     start: datetime
 
 
-class Subscription(msgspec.Struct, frozen=True, kw_only=True):
+class Subscription(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     id: uuid.UUID
     plan_id: uuid.UUID
     interval_months: int
@@ -142,14 +142,14 @@ class Subscription(msgspec.Struct, frozen=True, kw_only=True):
         return self.ended_at is None
 
 
-class InvoiceItem(msgspec.Struct, frozen=True, kw_only=True):
+class InvoiceItem(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     id: uuid.UUID
     charge_amount: Decimal
     description: str
     created_at: datetime
 
 
-class Invoice(msgspec.Struct, frozen=True, kw_only=True):
+class Invoice(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     id: uuid.UUID
     subscription_id: uuid.UUID
     type: InvoiceType
@@ -165,7 +165,7 @@ class Invoice(msgspec.Struct, frozen=True, kw_only=True):
     plan_id: uuid.UUID | None = None  # the plan an INITIAL/RENEWAL invoice bills (CRD-12)
 
 
-class OpenCheckout(msgspec.Struct, frozen=True, kw_only=True):
+class OpenCheckout(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     """A hosted checkout session open for one invoice (STR-5: reused until it expires)."""
 
     session_id: str

@@ -390,8 +390,9 @@ def audit_rows(audits: Sequence[Any]) -> Columns:
     return t
 
 
-def ledger_rows(entries: Sequence[tuple[int, Any, str, CreditTransaction]]) -> Columns:
-    """Credit ledger entries: (sequence, customer id, denomination, transaction), CRD-20."""
+def ledger_rows(entries: Sequence[Any]) -> Columns:
+    """Credit ledger entries (runtime `LedgerEntry`: sequence, customer id, denomination,
+    transaction), CRD-20."""
     t = _columns(
         "day",
         "sequence",
@@ -409,7 +410,9 @@ def ledger_rows(entries: Sequence[tuple[int, Any, str, CreditTransaction]]) -> C
         "created_at",
         "description",
     )
-    for sequence, customer_id, denomination, tx in entries:
+    for entry in entries:
+        sequence, customer_id, denomination = entry.sequence, entry.customer_id, entry.denomination
+        tx: CreditTransaction = entry.transaction
         _add(
             t,
             _day(tx.created_at),

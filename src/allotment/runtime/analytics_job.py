@@ -119,7 +119,7 @@ class AnalyticsJob:
                 rows = buffer.drain(min(SLICE_ROWS, left))
                 left -= len(rows)
                 drained += rows
-                batches.append(to_arrow(to_rows(rows), environment))  # type: ignore[arg-type]
+                batches.append(to_arrow(to_rows(rows), environment))
                 await checkpoint()
             try:
                 written += await anyio.to_thread.run_sync(

@@ -9,12 +9,13 @@ from typing import Any
 
 import msgspec
 
+from allotment.domain.credits import CreditTransaction
 from allotment.domain.facts import UsageRecorded
 
-__all__ = ("AcceptedEvent", "AuditRecord", "EvaluationContext")
+__all__ = ("AcceptedEvent", "AuditRecord", "EvaluationContext", "LedgerEntry")
 
 
-class EvaluationContext(msgspec.Struct, frozen=True, kw_only=True):
+class EvaluationContext(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     """What an entitlement request says about itself, for its audit record (ENT-30)."""
 
     method: str  # "GET" (check) or "POST" (evaluate)
@@ -24,7 +25,7 @@ class EvaluationContext(msgspec.Struct, frozen=True, kw_only=True):
     idempotency_key: str | None = None
 
 
-class AuditRecord(msgspec.Struct, frozen=True, kw_only=True):
+class AuditRecord(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     """One ENTITLEMENT_CHECKED audit event: zero usage, never billed (ENT-30, ENT-31)."""
 
     at: datetime
@@ -42,9 +43,18 @@ class AuditRecord(msgspec.Struct, frozen=True, kw_only=True):
     idempotency_key: str | None = None
 
 
-class AcceptedEvent(msgspec.Struct, frozen=True, kw_only=True):
+class AcceptedEvent(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     """An accepted usage event with the customer it belongs to."""
 
     customer_id: uuid.UUID
     external_id: str | None
     event: UsageRecorded
+
+
+class LedgerEntry(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    """A credit transaction with its customer, numbered in journal order, for analytics."""
+
+    sequence: int
+    customer_id: uuid.UUID
+    denomination: str
+    transaction: CreditTransaction

@@ -28,7 +28,6 @@ from allotment.domain.commands import (
 )
 from allotment.domain.context import TurnContext
 from allotment.domain.cost import PriceTable
-from allotment.domain.credits import CreditTransaction
 from allotment.domain.entitlement import unknown_customer_decision
 from allotment.domain.evolve import evolve, new_customer
 from allotment.domain.facts import (
@@ -51,7 +50,7 @@ from allotment.runtime.actor import CustomerActor
 from allotment.runtime.buffers import BoundedBuffer
 from allotment.runtime.clock import Clock
 from allotment.runtime.idempotency import AuditKeyWindow, EventKeyIndex, key_digest
-from allotment.runtime.records import AcceptedEvent, AuditRecord, EvaluationContext
+from allotment.runtime.records import AcceptedEvent, AuditRecord, EvaluationContext, LedgerEntry
 
 __all__ = ("CustomerLookup", "LocalShard", "Projector", "ShardSettings")
 
@@ -114,9 +113,7 @@ class LocalShard:
         self._audit_keys = AuditKeyWindow(settings.audit_key_window_size_max)
         self.events: BoundedBuffer[AcceptedEvent] = BoundedBuffer(settings.event_buffer_size_max)
         self.audits: BoundedBuffer[AuditRecord] = BoundedBuffer(settings.audit_buffer_size_max)
-        self.ledger: BoundedBuffer[tuple[int, uuid.UUID, str, CreditTransaction]] = BoundedBuffer(
-            settings.event_buffer_size_max
-        )
+        self.ledger: BoundedBuffer[LedgerEntry] = BoundedBuffer(settings.event_buffer_size_max)
         self._timers: list[tuple[datetime, uuid.UUID]] = []
         self._timer_at: dict[uuid.UUID, datetime] = {}
 
@@ -178,7 +175,14 @@ class LocalShard:
                 self._by_stripe_id[fact.stripe_customer_id] = state.id
             if isinstance(fact, CreditsGranted | CreditsDebited | CreditsExpired | CreditsReversed):
                 sequence += 1
-                self.ledger.append((sequence, state.id, fact.denomination, fact.transaction))
+                self.ledger.append(
+                    LedgerEntry(
+                        sequence=sequence,
+                        customer_id=state.id,
+                        denomination=fact.denomination,
+                        transaction=fact.transaction,
+                    )
+                )
         self._schedule(state)
 
     def _schedule(self, state: CustomerState) -> None:

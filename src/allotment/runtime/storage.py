@@ -27,6 +27,7 @@ from allotment.persistence.snapshots import (
     load_latest,
     write_snapshot,
 )
+from allotment.runtime import heap
 from allotment.runtime.clock import Clock
 from allotment.runtime.shard import LocalShard
 
@@ -106,6 +107,7 @@ class Storage:
         try:
             shard, snapshot_position, replayed = self._recover(environment, make_shard)
         finally:
+            heap.settle(collect=False)  # the recovered state is long-lived: keep it unscanned
             if collecting:
                 gc.enable()
         report = RecoveryReport(

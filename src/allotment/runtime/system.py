@@ -18,6 +18,7 @@ from allotment.domain.catalog import Catalog
 from allotment.domain.cost import PriceTable
 from allotment.persistence.memory import MemoryJournal
 from allotment.persistence.ports import Journal
+from allotment.runtime import heap
 from allotment.runtime.analytics_job import AnalyticsJob, AnalyticsReport
 from allotment.runtime.buffers import BufferStatistics
 from allotment.runtime.clock import Clock, ManualClock
@@ -126,6 +127,7 @@ class ActorSystem:
                     logger.exception(
                         "checkpoint of %s failed; the journal still holds it all", environment
                     )
+                heap.settle()  # what lived until a checkpoint is state: keep it unscanned
 
     async def snapshot_analytics(self) -> AnalyticsReport:
         """Rebuild `analytics.duckdb` now (the admin API and the schedule both call this)."""
