@@ -28,7 +28,9 @@ from allotment.domain.commands import (
 from allotment.domain.credits import GrantSource
 from allotment.domain.replies import Rejected, Subscribed, UsageAccepted
 from allotment.domain.state import Profile
+from allotment.persistence import snapshots
 from allotment.runtime.clock import ManualClock
+from allotment.runtime.idempotency import TABLES, key_digest
 from allotment.runtime.shard import CustomerLookup, LocalShard
 from allotment.runtime.system import ActorSystem
 from allotment.wiring import build_system
@@ -238,3 +240,32 @@ async def test_keys_accepted_during_a_checkpoint_survive_a_restart(tmp_path: Pat
             retry = RecordUsage(idempotency_key=key, event_name="ping", occurred_at=clock.now())
             reply = await shard.ingest(CustomerLookup(external_id="c399"), retry, None)
             assert isinstance(reply, Rejected) and reply.kind == "conflict", key
+
+
+async def test_a_version_1_snapshot_with_keys_by_day_still_recovers(tmp_path: Path) -> None:
+    """Snapshots written before keys were packed (version 1) keep their duplicates (EVT-38)."""
+    clock = ManualClock(START)
+    system = _system(tmp_path, clock)
+    async with system.running():
+        shard = system.shard("test")
+        event = RecordUsage(idempotency_key="old", event_name="ping", occurred_at=clock.now())
+        await shard.ingest(CustomerLookup(external_id="u"), event, None)
+        await system.checkpoint_all()
+    path = max((tmp_path / "snapshots" / "test").glob("snapshot-*.snap"))
+    loaded = snapshots.load_latest(path.parent)
+    assert loaded is not None and loaded.header.key_tables == TABLES
+    header = msgspec.structs.replace(
+        loaded.header,
+        key_tables=0,
+        key_slots_used=[],
+        keys_per_day={},
+        event_keys={START.date(): [key_digest("old")]},
+    )
+    version_1 = [snapshots._PREFIX.pack(snapshots.MAGIC, 1), *snapshots.header_frame(header)]
+    version_1 += snapshots.frame(snapshots.encode_customers(loaded.customers))
+    path.write_bytes(b"".join(version_1))
+    restarted = _system(tmp_path, clock)
+    async with restarted.running():
+        retry = RecordUsage(idempotency_key="old", event_name="ping", occurred_at=clock.now())
+        reply = await restarted.shard("test").ingest(CustomerLookup(external_id="u"), retry, None)
+        assert isinstance(reply, Rejected) and reply.kind == "conflict"

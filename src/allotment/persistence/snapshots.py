@@ -37,7 +37,8 @@ __all__ = (
 logger = logging.getLogger("allotment.snapshots")
 
 MAGIC = b"ALLOTSNP"
-VERSION = 1
+VERSION = 2  # 2: event keys as packed tables in frames after the customers
+_VERSIONS = (1, 2)  # readable
 _PREFIX = struct.Struct("<8sH")
 _FRAME = struct.Struct("<II")
 _IOV_MAX = 512  # buffers per writev call (POSIX guarantees at least 16; Linux allows 1024)
@@ -47,9 +48,12 @@ class SnapshotHeader(msgspec.Struct, kw_only=True):
     position: int  # every journal record <= position is reflected in the snapshot
     created_at: datetime
     catalog: Catalog
-    event_keys: dict[date, list[bytes]]
     customers: int
-    chunks: int
+    chunks: int  # frames of customers after the header
+    key_tables: int = 0  # frames of packed event-key tables after the customers
+    key_slots_used: list[int] = []
+    keys_per_day: dict[int, int] = {}
+    event_keys: dict[date, list[bytes]] = {}  # version 1: keys as digests by day
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +61,7 @@ class LoadedSnapshot:
     path: Path
     header: SnapshotHeader
     customers: list[CustomerState]
+    key_tables: list[memoryview]
 
 
 _encoder = msgspec.msgpack.Encoder()
@@ -110,11 +115,12 @@ def write_snapshot(directory: Path, position: int, frames: list[bytes], keep: in
 
 
 def _read(path: Path) -> LoadedSnapshot:
-    data = path.read_bytes()
-    if len(data) < _PREFIX.size or _PREFIX.unpack_from(data, 0) != (MAGIC, VERSION):
-        raise SnapshotCorrupt(f"{path.name}: not a version-{VERSION} snapshot")
+    data = memoryview(path.read_bytes())  # frames are views: the key tables are not copied
+    magic, version = _PREFIX.unpack_from(data, 0) if len(data) >= _PREFIX.size else (b"", 0)
+    if magic != MAGIC or version not in _VERSIONS:
+        raise SnapshotCorrupt(f"{path.name}: not a snapshot of version {_VERSIONS}")
     offset = _PREFIX.size
-    frames: list[bytes] = []
+    frames: list[memoryview] = []
     while offset < len(data):
         if offset + _FRAME.size > len(data):
             raise SnapshotCorrupt(f"{path.name}: frame header torn at byte {offset}")
@@ -127,10 +133,17 @@ def _read(path: Path) -> LoadedSnapshot:
     if not frames:
         raise SnapshotCorrupt(f"{path.name}: no header frame")
     header = _header.decode(frames[0])
-    if len(frames) - 1 != header.chunks:
-        raise SnapshotCorrupt(f"{path.name}: {len(frames) - 1} chunks, header says {header.chunks}")
-    customers = [state for frame in frames[1:] for state in _customers.decode(frame)]
-    return LoadedSnapshot(path=path, header=header, customers=customers)
+    if len(frames) - 1 != header.chunks + header.key_tables:
+        raise SnapshotCorrupt(
+            f"{path.name}: {len(frames) - 1} frames, header says "
+            f"{header.chunks} + {header.key_tables}"
+        )
+    customers = [
+        state for frame in frames[1 : 1 + header.chunks] for state in _customers.decode(frame)
+    ]
+    return LoadedSnapshot(
+        path=path, header=header, customers=customers, key_tables=frames[1 + header.chunks :]
+    )
 
 
 def load_latest(directory: Path) -> LoadedSnapshot | None:

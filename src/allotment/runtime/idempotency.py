@@ -4,24 +4,45 @@ Event keys (EVT-35..EVT-38) are scoped to the environment, not the customer, so 
 beside the customers rather than inside one. A key is reserved before the turn and released if
 the turn rejects the event, so check-and-insert is atomic (EVT-37): nothing awaits in between.
 
-Keys are remembered as 16-byte BLAKE2b digests in one bucket per UTC day of acceptance. By
-default they are kept forever (EVT-38). An operator may bound memory with a window
-(`idempotency_window_days`, at least the 35 days clients may retry for): older days are then
-forgotten a whole day at a time, and a retry older than the window is accepted as new.
+By default keys are kept forever (EVT-38), so there are many: 100 per customer is 100M keys at
+1M customers. A Python set of 16-byte digests costs about 91 bytes per key, and one set per day
+would make every lookup probe every day kept. So keys live packed: 16-byte BLAKE2b digests, each
+with the UTC day it was accepted on, in open-addressing tables inside bytearrays (18 bytes a
+slot, at most 3/4 full: 24-48 bytes a key). The digest's low 12 bits pick one of 4,096 tables,
+so growing one rehashes 1/4,096 of the keys, and a snapshot stores the tables as they are, so
+recovery copies them instead of re-inserting every key.
+
+An operator may bound memory with a window (`idempotency_window_days`, at least the 35 days
+clients may retry for): days older than the window are then forgotten, and a retry older than
+the window is accepted as new.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from collections import OrderedDict
-from collections.abc import Iterator
+from collections import Counter, OrderedDict
+from collections.abc import Iterator, Sequence
 from datetime import date, datetime
 
-__all__ = ("AuditKeyWindow", "EventKeyIndex", "key_digest")
+__all__ = ("TABLES", "AuditKeyWindow", "EventKeyIndex", "key_digest")
+
+TABLES = 4096
+_TABLE_MASK = TABLES - 1  # a digest's low 12 bits pick its table; the bits above, its slot
+_SLOT = 18  # digest (16 bytes) + day (uint16, little-endian)
+_FREE = 0  # day 0 marks a slot never used: a probe stops there
+_GONE = 0xFFFF  # a released key: a probe continues past it
+_EPOCH = date(2000, 1, 1).toordinal() - 1  # day 1 is 2000-01-01
+_SLOTS_MIN = 8
 
 
 def key_digest(key: str) -> bytes:
     return hashlib.blake2b(key.encode(), digest_size=16).digest()
+
+
+@functools.lru_cache(maxsize=64)
+def _day_number(day: date) -> int:
+    return min(max(day.toordinal() - _EPOCH, 1), _GONE - 1)
 
 
 class EventKeyIndex:
@@ -29,55 +50,154 @@ class EventKeyIndex:
 
     def __init__(self, window_days: int | None = None) -> None:
         self._window_days = window_days  # None keeps keys forever (EVT-38)
-        self._days: dict[date, set[bytes]] = {}
-        self._count = 0
+        self._tables = [bytearray(_SLOTS_MIN * _SLOT) for _ in range(TABLES)]
+        self._used = [0] * TABLES  # slots not free: live keys and released ones
+        self._per_day: Counter[int] = Counter()  # live keys by day number
 
     def reserve(self, key: str, at: datetime) -> bool:
         """Claim `key` at `at`. False when it was already claimed: the event is a duplicate."""
-        digest = key_digest(key)
-        for keys in self._days.values():
-            if digest in keys:
-                return False
-        self._days.setdefault(at.date(), set()).add(digest)
-        self._count += 1
-        return True
+        return self._insert(key_digest(key), _day_number(at.date()))
 
     def release(self, key: str, at: datetime) -> None:
         """Give back a key whose event was rejected, so a corrected retry is accepted."""
-        keys = self._days.get(at.date())
-        if keys is not None and key_digest(key) in keys:
-            keys.discard(key_digest(key))
-            self._count -= 1
+        digest = key_digest(key)
+        table = self._tables[int.from_bytes(digest, "little") & _TABLE_MASK]
+        offset = self._find(table, digest)
+        if offset >= 0:
+            day = table[offset + 16] | table[offset + 17] << 8
+            table[offset + 16 : offset + 18] = _GONE.to_bytes(2, "little")
+            self._forget(day, 1)
 
     def remember(self, digest: bytes, day: date) -> None:
         """Restore a key from a snapshot or the journal (no duplicate check)."""
-        keys = self._days.setdefault(day, set())
-        if digest not in keys:
-            keys.add(digest)
-            self._count += 1
+        self._insert(digest, _day_number(day))
 
     def expire(self, today: date) -> int:
         """Forget days older than the window; returns the number of keys forgotten."""
-        if self._window_days is None:
-            return 0
-        old = [day for day in self._days if (today - day).days > self._window_days]
-        forgotten = sum(len(self._days.pop(day)) for day in old)
-        self._count -= forgotten
-        return forgotten
+        return sum(self.expire_gradually(today))
 
-    def export_days(self) -> Iterator[tuple[date, list[bytes]]]:
-        """Each day's keys, copied one day at a time (callers may yield between days)."""
-        for day in list(self._days):
-            keys = self._days.get(day)
-            if keys is not None:
-                yield day, list(keys)
+    def expire_gradually(self, today: date) -> Iterator[int]:
+        """`expire`, one table at a time (a caller on the event loop yields between them)."""
+        if self._window_days is None:
+            return
+        oldest_kept = _day_number(today) - self._window_days
+        if not any(day < oldest_kept for day in self._per_day):
+            return
+        for index in range(TABLES):
+            yield self._rebuild(index, len(self._tables[index]) // _SLOT, oldest_kept)
 
     def __contains__(self, key: str) -> bool:
         digest = key_digest(key)
-        return any(digest in keys for keys in self._days.values())
+        return self._find(self._tables[int.from_bytes(digest, "little") & _TABLE_MASK], digest) >= 0
 
     def __len__(self) -> int:
-        return self._count
+        return sum(self._per_day.values())
+
+    def memory_bytes(self) -> int:
+        """The bytes the tables hold (what the keys cost, without the fixed list overhead)."""
+        return sum(len(table) for table in self._tables)
+
+    # -- snapshots ---------------------------------------------------------------------------
+
+    def export_tables(self) -> Iterator[bytes]:
+        """Each table, copied, in the form `import_tables` takes (one at a time, so callers
+        may yield between tables)."""
+        for table in self._tables:
+            yield bytes(table)
+
+    def counts(self) -> tuple[list[int], dict[int, int]]:
+        """What `import_tables` needs beside the tables: slots used per table, keys per day."""
+        return list(self._used), dict(self._per_day)
+
+    def import_tables(
+        self, tables: Sequence[bytes | memoryview], used: list[int], day_counts: dict[int, int]
+    ) -> None:
+        """Load what `export_tables` and `counts` gave, into an empty index.
+
+        Raises:
+            ValueError: the tables do not have the shape export gives.
+        """
+        if len(tables) != TABLES or len(used) != TABLES or len(self):
+            raise ValueError(f"expected {TABLES} key tables for an empty index")
+        for index, table in enumerate(tables):
+            slots = len(table) // _SLOT
+            if slots < _SLOTS_MIN or slots & (slots - 1) or len(table) % _SLOT:
+                raise ValueError(f"key table {index} has {len(table)} bytes")
+            if not 0 <= used[index] <= slots:
+                raise ValueError(f"key table {index} claims {used[index]} of {slots} slots")
+        self._tables = [bytearray(table) for table in tables]
+        self._used = list(used)
+        self._per_day = Counter(day_counts)
+
+    # -- the tables --------------------------------------------------------------------------
+
+    def _find(self, table: bytearray, digest: bytes) -> int:
+        """The offset of `digest`'s live slot, or -1."""
+        mask = len(table) // _SLOT - 1
+        slot = (int.from_bytes(digest, "little") >> 12) & mask
+        while True:
+            offset = slot * _SLOT
+            day = table[offset + 16] | table[offset + 17] << 8
+            if day == _FREE:
+                return -1
+            if day != _GONE and table.startswith(digest, offset):
+                return offset
+            slot = (slot + 1) & mask
+
+    def _insert(self, digest: bytes, day: int) -> bool:
+        hashed = int.from_bytes(digest, "little")  # BLAKE2b: every bit is uniform
+        index = hashed & _TABLE_MASK
+        table = self._tables[index]
+        mask = len(table) // _SLOT - 1
+        slot = (hashed >> 12) & mask
+        while True:
+            offset = slot * _SLOT
+            found = table[offset + 16] | table[offset + 17] << 8
+            if found == _FREE:
+                break
+            if found != _GONE and table.startswith(digest, offset):
+                return False
+            slot = (slot + 1) & mask
+        table[offset : offset + 16] = digest
+        table[offset + 16 : offset + 18] = day.to_bytes(2, "little")
+        self._per_day[day] += 1
+        self._used[index] += 1
+        if self._used[index] * 4 > (mask + 1) * 3:
+            self._rebuild(index, (mask + 1) * 2, 0)
+        return True
+
+    def _rebuild(self, index: int, slots: int, oldest_kept: int) -> int:
+        """Rehash table `index` into `slots` slots, dropping released keys and keys of days
+        before `oldest_kept`; returns the number of keys dropped for age."""
+        old = self._tables[index]
+        live = [
+            (old[offset : offset + 16], day)
+            for offset in range(0, len(old), _SLOT)
+            if (day := old[offset + 16] | old[offset + 17] << 8) not in (_FREE, _GONE)
+        ]
+        kept = [(digest, day) for digest, day in live if day >= oldest_kept]
+        while len(kept) * 4 > slots * 3 or (slots > _SLOTS_MIN and len(kept) * 8 < slots):
+            slots = slots * 2 if len(kept) * 4 > slots * 3 else slots // 2
+        table = bytearray(slots * _SLOT)
+        mask = slots - 1
+        for digest, day in kept:
+            slot = (int.from_bytes(digest, "little") >> 12) & mask
+            while table[slot * _SLOT + 16] | table[slot * _SLOT + 17] << 8:
+                slot = (slot + 1) & mask
+            offset = slot * _SLOT
+            table[offset : offset + 16] = digest
+            table[offset + 16 : offset + 18] = day.to_bytes(2, "little")
+        self._tables[index] = table
+        self._used[index] = len(kept)
+        for _, day in live:
+            if day < oldest_kept:
+                self._forget(day, 1)
+        return len(live) - len(kept)
+
+    def _forget(self, day: int, count: int) -> None:
+        self._per_day[day] -= count
+        if self._per_day[day] <= 0:
+            del self._per_day[day]
 
 
 class AuditKeyWindow:

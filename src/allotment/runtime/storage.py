@@ -11,7 +11,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 
 import anyio
@@ -135,6 +134,10 @@ class Storage:
         if snapshot is not None:
             header = snapshot.header
             shard.restore(header.catalog, snapshot.customers, header.event_keys)
+            if header.key_tables:
+                shard.event_keys.import_tables(
+                    snapshot.key_tables, header.key_slots_used, header.keys_per_day
+                )
         records = tail.records if tail else []
         for record in records:
             shard.replay(record)
@@ -158,10 +161,12 @@ class Storage:
         position = await env.journal.rotate()  # records <= position are in closed segments
         catalog = shard.catalog  # replaying catalog facts on top of a later catalog is a no-op
         states = shard.states()
-        keys: dict[date, list[bytes]] = {}
-        for day, digests in shard.event_keys.export_days():
-            keys[day] = digests
-            await checkpoint()
+        key_slots_used, keys_per_day = shard.event_keys.counts()
+        key_frames: list[bytes] = []
+        for table in shard.event_keys.export_tables():
+            key_frames += frame(table)
+            if len(key_frames) % 256 == 0:
+                await checkpoint()
         frames: list[bytes] = []
         for start in range(0, len(states), CHUNK_CUSTOMERS):
             frames += frame(encode_customers(states[start : start + CHUNK_CUSTOMERS]))
@@ -170,11 +175,13 @@ class Storage:
             position=position,
             created_at=self._clock.now(),
             catalog=catalog,
-            event_keys=keys,
             customers=len(states),
             chunks=len(frames) // 2,
+            key_tables=len(key_frames) // 2,
+            key_slots_used=key_slots_used,
+            keys_per_day=keys_per_day,
         )
-        frames = header_frame(header) + frames
+        frames = header_frame(header) + frames + key_frames
         # Customers were encoded with records appended after `position`. Those must be written
         # before the snapshot is: were they lost in a crash, the positions would be handed out
         # again after recovery, and the snapshot's customers would skip the new records.

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 
 import anyio
+import anyio.lowlevel
 import msgspec
 from anyio.abc import TaskGroup
 
@@ -120,7 +121,8 @@ class ActorSystem:
             ):
                 waited = 0.0
                 shard = self._shards[environment]
-                shard.event_keys.expire(self.clock.now().date())
+                for _ in shard.event_keys.expire_gradually(self.clock.now().date()):
+                    await anyio.lowlevel.checkpoint()  # requests run between tables
                 try:
                     await storage.checkpoint(environment, shard)
                 except OSError:

@@ -1,0 +1,115 @@
+"""The packed event-key index behaves as a map from digest to day (EVT-35..EVT-38).
+
+A Hypothesis state machine drives the index and a plain dict side by side through claims,
+releases, restores, window expiry, growth and a snapshot round trip (export, import)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+from allotment.runtime.idempotency import EventKeyIndex, key_digest
+
+START = datetime(2025, 1, 15, 12, tzinfo=UTC)
+WINDOW = 35
+keys = st.integers(min_value=0, max_value=3000).map(lambda n: f"evt-{n}")
+days = st.integers(min_value=0, max_value=80)
+
+
+class KeyIndexMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.index = EventKeyIndex(window_days=WINDOW)
+        self.model: dict[str, date] = {}
+        self.today = 0
+
+    def _at(self, offset: int) -> datetime:
+        return START + timedelta(days=offset)
+
+    @rule(key=keys)
+    def reserve(self, key: str) -> None:
+        claimed = self.index.reserve(key, self._at(self.today))
+        assert claimed == (key not in self.model)
+        self.model.setdefault(key, self._at(self.today).date())
+
+    @rule(many=st.lists(keys, min_size=50, max_size=400))
+    def reserve_many(self, many: list[str]) -> None:  # makes tables grow
+        for key in many:
+            self.reserve(key)
+
+    @rule(key=keys)
+    def release_a_claim_just_made(self, key: str) -> None:
+        """A rejected turn gives back the key it just claimed (EVT-37)."""
+        if self.index.reserve(key, self._at(self.today)):
+            self.index.release(key, self._at(self.today))
+        assert (key in self.index) == (key in self.model)
+
+    @rule(key=keys, day=days)
+    def remember(self, key: str, day: int) -> None:
+        if key not in self.model:
+            self.index.remember(key_digest(key), self._at(day).date())
+            self.model[key] = self._at(day).date()
+
+    @rule(step=st.integers(min_value=1, max_value=20))
+    def a_day_passes_and_old_days_expire(self, step: int) -> None:
+        self.today += step
+        today = self._at(self.today).date()
+        forgotten = self.index.expire(today)
+        old = [k for k, d in self.model.items() if (today - d).days > WINDOW]
+        assert forgotten == len(old)
+        for key in old:
+            del self.model[key]
+
+    @rule()
+    def restart_from_a_snapshot(self) -> None:
+        restored = EventKeyIndex(window_days=WINDOW)
+        used, per_day = self.index.counts()
+        restored.import_tables(list(self.index.export_tables()), used, per_day)
+        self.index = restored
+
+    @invariant()
+    def same_keys(self) -> None:
+        assert len(self.index) == len(self.model)
+        sample = list(self.model)[:50]
+        assert all(key in self.index for key in sample)
+
+    @invariant()
+    def memory_within_64_bytes_a_key(self) -> None:
+        if len(self.model) > 20_000:  # the fixed 4,096 empty tables dominate small indexes
+            assert self.index.memory_bytes() <= 64 * len(self.model)
+
+
+TestKeyIndex = KeyIndexMachine.TestCase
+TestKeyIndex.settings = settings(max_examples=40, stateful_step_count=40, deadline=None)
+
+
+def test_keys_kept_forever_never_expire_evt_38() -> None:
+    index = EventKeyIndex()
+    for n in range(5000):
+        assert index.reserve(f"k{n}", START)
+    assert index.expire((START + timedelta(days=3650)).date()) == 0
+    assert not index.reserve("k17", START + timedelta(days=3650))
+    assert len(index) == 5000
+
+
+def test_a_million_keys_cost_at_most_64_bytes_each() -> None:
+    """Issue 6 target: at most 64 bytes per remembered key."""
+    index = EventKeyIndex()
+    for n in range(1_000_000):
+        index.remember(key_digest(f"evt-{n}"), START.date())
+    assert len(index) == 1_000_000
+    assert index.memory_bytes() <= 64 * 1_000_000
+    assert f"evt-{999_999}" in index and "evt-x" not in index
+
+
+def test_tables_of_the_wrong_shape_are_refused() -> None:
+    index = EventKeyIndex()
+    used, per_day = index.counts()
+    tables = list(index.export_tables())
+    tables[3] = tables[3][:-1]
+    with pytest.raises(ValueError, match="key table 3"):
+        EventKeyIndex().import_tables(tables, used, per_day)
