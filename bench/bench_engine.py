@@ -26,6 +26,7 @@ from allotment.config import Settings
 from allotment.domain.commands import EvaluateEntitlement, MarkInvoicePaid, RecordUsage, Subscribe
 from allotment.domain.replies import Subscribed
 from allotment.domain.state import Profile
+from allotment.runtime import heap
 from allotment.runtime.clock import ManualClock
 from allotment.runtime.records import EvaluationContext
 from allotment.runtime.shard import CustomerLookup, LocalShard
@@ -70,11 +71,16 @@ async def _round(shard: LocalShard, customers: int, ops: int, round_no: int) -> 
     ctx = shard._context()
     results: dict[str, float] = {}
 
-    started = time.perf_counter()
-    for actor in actors:
-        assert actor is not None
-        actor.turn(command, ctx)
-    results["check_turn_direct"] = ops / (time.perf_counter() - started)
+    # Every customer changed since its last check (the previous round ingested for all), so
+    # the first pass decides afresh; the second repeats the same checks, answered from the
+    # actor's last answer, as an app's per-request gate mostly is.
+    distinct = list({id(a): a for a in actors}.values())
+    for name in ("check_turn_first", "check_turn_repeat"):
+        started = time.perf_counter()
+        for actor in distinct:
+            assert actor is not None
+            actor.turn(command, ctx)
+        results[name] = len(distinct) / (time.perf_counter() - started)
 
     started = time.perf_counter()
     for ref in refs:
@@ -111,6 +117,7 @@ async def main(customers: int, ops: int, rounds: int) -> dict[str, object]:
     system = build_system(Settings(clock="manual"), clock, persistent=False)
     shard = system.shard("test")
     await _populate(shard, customers)
+    heap.settle()  # what a server does at the end of recovery and after each checkpoint
     samples = [await _round(shard, customers, ops, r) for r in range(rounds)]
     medians = {name: statistics.median(s[name] for s in samples) for name in samples[0]}
     return {
