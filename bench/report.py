@@ -114,7 +114,16 @@ def targets(parts: dict[str, Any]) -> list[dict[str, Any]]:
         worst = min((r.get("rps") or 0) for by in ratios.values() for r in by.values())
         out.append(_target("Against Postgres and Redis: lowest allotment/other req/s", worst,
                            "> 1 at every size", leads))  # fmt: skip
+    out += _scale_targets(parts.get("scale") or {})
     return out
+
+
+def _scale_targets(scale: dict[str, Any]) -> list[dict[str, Any]]:
+    """bench_scale judges its own targets (per size; the 1M ones on its largest size)."""
+    rows = scale.get("targets")
+    if not isinstance(rows, list):
+        return []
+    return [{**row, "target": f"Scale: {row['target']}"} for row in rows if isinstance(row, dict)]
 
 
 def _cell(value: Any) -> str:
@@ -193,6 +202,39 @@ def _alternatives_table(alternatives: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _mib(value: Any) -> float | None:
+    return None if value is None else value / 2**20
+
+
+def _scale_table(scale: dict[str, Any]) -> list[str]:
+    runs = scale.get("runs")
+    if not isinstance(runs, list) or not runs:
+        return []
+    lines = [
+        "| customers | RSS B/customer | excl. keys | RSS B/key | index B/key | checkpoint s | "
+        "snapshot MiB | analytics snapshot s | recovery s | B/customer after recovery | "
+        "peak RSS MiB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for run in runs:
+        if "rss_per_customer_bytes" not in run:
+            error = (run.get("build") or {}).get("error") or "no figures"
+            lines.append(f"| {_cell(run.get('customers'))} | {error} |" + " |" * 9)
+            continue
+        peak = max(_get(run, "build", "rss_bytes", "peak") or 0,
+                   _get(run, "recovery", "rss_bytes", "peak") or 0)  # fmt: skip
+        lines.append(
+            f"| {_cell(run['customers'])} | {_cell(run['rss_per_customer_bytes'])} | "
+            f"{_cell(run.get('rss_per_customer_excluding_keys_bytes'))} | "
+            f"{_cell(run.get('bytes_per_key'))} | {_cell(run.get('index_bytes_per_key'))} | "
+            f"{_cell(run.get('checkpoint_s'))} | {_cell(_mib(run.get('snapshot_bytes')))} | "
+            f"{_cell(run.get('analytics_snapshot_s'))} | {_cell(run.get('recovery_s'))} | "
+            f"{_cell(run.get('recovered_rss_per_customer_bytes'))} | "
+            f"{_cell(_mib(peak or None))} |"
+        )
+    return lines
+
+
 def summary_markdown(document: dict[str, Any], name: str) -> str:
     """The summary of one results file, as Markdown."""
     parts = document.get("parts") or {}
@@ -217,6 +259,12 @@ def summary_markdown(document: dict[str, Any], name: str) -> str:
     if alternatives:
         out += ["", "The same check against the alternatives (bench/alternatives):", "",
                 *alternatives]  # fmt: skip
+    scale = parts.get("scale") or {}
+    scale_table = _scale_table(scale)
+    if scale_table:
+        out += ["", f"Scale of state (bench/bench_scale.py; {scale.get('keys_per_customer')} "
+                "remembered keys per customer; RSS after recovery includes the keys):", "",
+                *scale_table]  # fmt: skip
     return "\n".join(out)
 
 

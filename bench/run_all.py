@@ -5,10 +5,12 @@
 
 Parts, each in its own process: `engine` (bench.bench_engine, in-process turns), `http`
 (bench.http.suite: allotment over HTTP against the framework ceilings), `durability`
-(bench.bench_durability) and, when the module exists, `alternatives`
-(bench.alternatives.run: the same check on PostgreSQL and Redis). Each part prints one JSON
-document on stdout, which is embedded in the results document with the machine
-description, the command and the targets of issue 6.
+(bench.bench_durability), when the module exists, `alternatives` (bench.alternatives.run: the
+same check on PostgreSQL and Redis), and `scale` (bench.bench_scale: RSS per customer and per
+remembered idempotency key, checkpoint, analytics snapshot and recovery times at 100k and 1M
+customers; the 1M run is the long one). Each part prints one JSON document on stdout, which
+is embedded in the results document with the machine description, the command and the
+targets of issue 6.
 
 `--save` writes `bench/results/<date>-<short commit>.json` and the PNG plots under
 `bench/results/plots/`, and regenerates the summary table in `bench/README.md`. With
@@ -36,18 +38,20 @@ __all__ = ("main",)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ROOT = RESULTS.parents[1]
-PARTS = ("engine", "http", "durability", "alternatives")
+PARTS = ("engine", "http", "durability", "alternatives", "scale")
 _QUICK_ARGS = {
     "engine": ["--customers", "1000", "--ops", "2000", "--rounds", "3"],
     "http": ["--quick"],
     "durability": ["--customers", "2000"],
     "alternatives": ["--quick"],
+    "scale": ["--customers", "2000"],  # the full run: 100k and 1M customers
 }
 _MODULES = {
     "engine": "bench.bench_engine",
     "http": "bench.http.suite",
     "durability": "bench.bench_durability",
     "alternatives": "bench.alternatives.run",
+    "scale": "bench.bench_scale",
 }
 
 
