@@ -16,6 +16,7 @@ import time
 import zlib
 from dataclasses import dataclass
 from datetime import date, datetime
+from io import FileIO
 from pathlib import Path
 
 import msgspec
@@ -26,12 +27,12 @@ from allotment.persistence.errors import SnapshotCorrupt
 
 __all__ = (
     "LoadedSnapshot",
+    "SnapshotFile",
     "SnapshotHeader",
     "encode_customers",
     "frame",
     "header_frame",
     "load_latest",
-    "write_snapshot",
 )
 
 logger = logging.getLogger("allotment.snapshots")
@@ -61,7 +62,7 @@ class LoadedSnapshot:
     path: Path
     header: SnapshotHeader
     customers: list[CustomerState]
-    key_tables: list[memoryview]
+    key_tables: list[bytearray]
 
 
 _encoder = msgspec.msgpack.Encoder()
@@ -82,68 +83,94 @@ def header_frame(header: SnapshotHeader) -> list[bytes]:
     return frame(_encoder.encode(header))
 
 
-def write_snapshot(directory: Path, position: int, frames: list[bytes], keep: int = 2) -> Path:
-    """Write prepared frames atomically (temp file, fsync, rename, fsync dir) and keep the
-    newest `keep` snapshots. Blocking: run it on a worker thread. It holds the GIL only
-    between a handful of large `writev` calls, so the event loop keeps running meanwhile."""
-    directory.mkdir(parents=True, exist_ok=True)
-    final = directory / f"snapshot-{position:020d}.snap"
-    temporary = final.with_suffix(f".{os.getpid()}.{time.monotonic_ns()}.tmp")
-    buffers = [_PREFIX.pack(MAGIC, VERSION), *frames]
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
+class SnapshotFile:
+    """A snapshot being written: frames are appended as they are encoded (so a checkpoint
+    never holds the whole snapshot in memory), and `commit` makes it the newest snapshot
+    atomically (fsync, rename, fsync of the directory). Blocking: call every method on a
+    worker thread; it holds the GIL only between a handful of large `writev` calls."""
+
+    def __init__(self, directory: Path, position: int) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self._directory = directory
+        self._final = directory / f"snapshot-{position:020d}.snap"
+        self._temporary = self._final.with_suffix(f".{os.getpid()}.{time.monotonic_ns()}.tmp")
+        self._fd = os.open(self._temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        self.write([_PREFIX.pack(MAGIC, VERSION)])
+
+    def write(self, buffers: list[bytes]) -> None:
         for start in range(0, len(buffers), _IOV_MAX):
             group = buffers[start : start + _IOV_MAX]
-            written = os.writev(fd, group)
-            expected = sum(len(b) for b in group)
-            if written != expected:  # a short write: finish it the slow way
+            written = os.writev(self._fd, group)
+            if written != sum(len(b) for b in group):  # a short write: finish it the slow way
                 data = b"".join(group)[written:]
                 while data:
-                    data = data[os.write(fd, data) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(temporary, final)
-    directory_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(directory_fd)
-    finally:
-        os.close(directory_fd)
-    for old in sorted(directory.glob("snapshot-*.snap"))[:-keep]:
-        old.unlink()
-    return final
+                    data = data[os.write(self._fd, data) :]
+
+    def commit(self, keep: int) -> Path:
+        """Make this the newest snapshot and keep the newest `keep`."""
+        try:
+            os.fsync(self._fd)
+        finally:
+            os.close(self._fd)
+        os.replace(self._temporary, self._final)
+        directory_fd = os.open(self._directory, os.O_RDONLY)
+        try:
+            os.fsync(directory_fd)
+        finally:
+            os.close(directory_fd)
+        for old in sorted(self._directory.glob("snapshot-*.snap"))[:-keep]:
+            old.unlink()
+        return self._final
+
+    def abandon(self) -> None:
+        os.close(self._fd)
+        self._temporary.unlink(missing_ok=True)
 
 
 def _read(path: Path) -> LoadedSnapshot:
-    data = memoryview(path.read_bytes())  # frames are views: the key tables are not copied
-    magic, version = _PREFIX.unpack_from(data, 0) if len(data) >= _PREFIX.size else (b"", 0)
-    if magic != MAGIC or version not in _VERSIONS:
-        raise SnapshotCorrupt(f"{path.name}: not a snapshot of version {_VERSIONS}")
-    offset = _PREFIX.size
-    frames: list[memoryview] = []
-    while offset < len(data):
-        if offset + _FRAME.size > len(data):
-            raise SnapshotCorrupt(f"{path.name}: frame header torn at byte {offset}")
-        length, crc = _FRAME.unpack_from(data, offset)
-        payload = data[offset + _FRAME.size : offset + _FRAME.size + length]
-        if len(payload) != length or zlib.crc32(payload) != crc:
-            raise SnapshotCorrupt(f"{path.name}: frame at byte {offset} fails its checksum")
-        frames.append(payload)
-        offset += _FRAME.size + length
-    if not frames:
-        raise SnapshotCorrupt(f"{path.name}: no header frame")
-    header = _header.decode(frames[0])
-    if len(frames) - 1 != header.chunks + header.key_tables:
-        raise SnapshotCorrupt(
-            f"{path.name}: {len(frames) - 1} frames, header says "
-            f"{header.chunks} + {header.key_tables}"
-        )
-    customers = [
-        state for frame in frames[1 : 1 + header.chunks] for state in _customers.decode(frame)
-    ]
-    return LoadedSnapshot(
-        path=path, header=header, customers=customers, key_tables=frames[1 + header.chunks :]
-    )
+    """Read frame by frame: each customer chunk is decoded and dropped before the next is
+    read, and key tables are read straight into the bytearrays the index keeps, so the file is
+    never held whole (at 1M customers it is several GB)."""
+    with path.open("rb", buffering=0) as file:
+        prefix = file.read(_PREFIX.size)
+        magic, version = _PREFIX.unpack(prefix) if len(prefix) == _PREFIX.size else (b"", 0)
+        if magic != MAGIC or version not in _VERSIONS:
+            raise SnapshotCorrupt(f"{path.name}: not a snapshot of version {_VERSIONS}")
+        frames = _Frames(file, path.name)
+        header = _header.decode(frames.next())
+        customers = [
+            state for _ in range(header.chunks) for state in _customers.decode(frames.next())
+        ]
+        key_tables = [frames.next() for _ in range(header.key_tables)]
+        if file.read(1):
+            raise SnapshotCorrupt(f"{path.name}: data after the frames its header announces")
+    return LoadedSnapshot(path=path, header=header, customers=customers, key_tables=key_tables)
+
+
+class _Frames:
+    def __init__(self, file: FileIO, name: str) -> None:
+        self._file = file
+        self._name = name
+        self._offset = _PREFIX.size
+
+    def next(self) -> bytearray:
+        head = self._exactly(_FRAME.size)
+        length, crc = _FRAME.unpack(head)
+        payload = self._exactly(length)
+        if zlib.crc32(payload) != crc:
+            raise SnapshotCorrupt(f"{self._name}: frame at byte {self._offset} fails its checksum")
+        self._offset += _FRAME.size + length
+        return payload
+
+    def _exactly(self, size: int) -> bytearray:
+        buffer = bytearray(size)
+        view, got = memoryview(buffer), 0
+        while got < size:
+            read = self._file.readinto(view[got:])
+            if not read:
+                raise SnapshotCorrupt(f"{self._name}: torn frame at byte {self._offset}")
+            got += read
+        return buffer
 
 
 def load_latest(directory: Path) -> LoadedSnapshot | None:

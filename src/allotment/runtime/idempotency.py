@@ -23,9 +23,11 @@ import functools
 import hashlib
 from collections import Counter, OrderedDict
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, datetime
 
-__all__ = ("TABLES", "AuditKeyWindow", "EventKeyIndex", "key_digest")
+__all__ = ("TABLES", "AuditKeyWindow", "EventKeyIndex", "KeyTables", "key_digest")
 
 TABLES = 4096
 _TABLE_MASK = TABLES - 1  # a digest's low 12 bits pick its table; the bits above, its slot
@@ -45,6 +47,15 @@ def _day_number(day: date) -> int:
     return min(max(day.toordinal() - _EPOCH, 1), _GONE - 1)
 
 
+@dataclass(frozen=True, slots=True)
+class KeyTables:
+    """An index's tables as `EventKeyIndex.exported` gives them, with their counts."""
+
+    slots_used: list[int]
+    keys_per_day: dict[int, int]
+    tables: Iterator[bytes]
+
+
 class EventKeyIndex:
     """Accepted event keys of one environment within the duplicate window."""
 
@@ -52,25 +63,28 @@ class EventKeyIndex:
         self._window_days = window_days  # None keeps keys forever (EVT-38)
         self._tables = [bytearray(_SLOTS_MIN * _SLOT) for _ in range(TABLES)]
         self._used = [0] * TABLES  # slots not free: live keys and released ones
-        self._per_day: Counter[int] = Counter()  # live keys by day number
+        self._per_day: Counter[int] = Counter()  # live keys by day number, in the tables
+        # While a snapshot copies the tables they must not change: keys claimed meanwhile wait
+        # here, and releases of keys already in the tables wait in `_late_releases`.
+        self._overlay: dict[bytes, int] | None = None
+        self._late_releases: list[bytes] = []
 
     def reserve(self, key: str, at: datetime) -> bool:
         """Claim `key` at `at`. False when it was already claimed: the event is a duplicate."""
-        return self._insert(key_digest(key), _day_number(at.date()))
+        return self._claim(key_digest(key), _day_number(at.date()))
 
     def release(self, key: str, at: datetime) -> None:
         """Give back a key whose event was rejected, so a corrected retry is accepted."""
         digest = key_digest(key)
-        table = self._tables[int.from_bytes(digest, "little") & _TABLE_MASK]
-        offset = self._find(table, digest)
-        if offset >= 0:
-            day = table[offset + 16] | table[offset + 17] << 8
-            table[offset + 16 : offset + 18] = _GONE.to_bytes(2, "little")
-            self._forget(day, 1)
+        if self._overlay is not None:
+            if self._overlay.pop(digest, None) is None and self._holds(digest):
+                self._late_releases.append(digest)
+            return
+        self._release(digest)
 
     def remember(self, digest: bytes, day: date) -> None:
         """Restore a key from a snapshot or the journal (no duplicate check)."""
-        self._insert(digest, _day_number(day))
+        self._claim(digest, _day_number(day))
 
     def expire(self, today: date) -> int:
         """Forget days older than the window; returns the number of keys forgotten."""
@@ -84,14 +98,15 @@ class EventKeyIndex:
         if not any(day < oldest_kept for day in self._per_day):
             return
         for index in range(TABLES):
+            if self._overlay is not None:  # a snapshot is copying the tables: next time
+                return
             yield self._rebuild(index, len(self._tables[index]) // _SLOT, oldest_kept)
 
     def __contains__(self, key: str) -> bool:
-        digest = key_digest(key)
-        return self._find(self._tables[int.from_bytes(digest, "little") & _TABLE_MASK], digest) >= 0
+        return self._holds(key_digest(key))
 
     def __len__(self) -> int:
-        return sum(self._per_day.values())
+        return sum(self._per_day.values()) + len(self._overlay or ()) - len(self._late_releases)
 
     def memory_bytes(self) -> int:
         """The bytes the tables hold (what the keys cost, without the fixed list overhead)."""
@@ -99,20 +114,30 @@ class EventKeyIndex:
 
     # -- snapshots ---------------------------------------------------------------------------
 
-    def export_tables(self) -> Iterator[bytes]:
-        """Each table, copied, in the form `import_tables` takes (one at a time, so callers
-        may yield between tables)."""
-        for table in self._tables:
-            yield bytes(table)
-
-    def counts(self) -> tuple[list[int], dict[int, int]]:
-        """What `import_tables` needs beside the tables: slots used per table, keys per day."""
-        return list(self._used), dict(self._per_day)
+    @contextmanager
+    def exported(self) -> Iterator[KeyTables]:
+        """The tables and their counts as of now, for a snapshot. The tables are copied one at
+        a time as the caller iterates (it may yield between them); until the block ends they
+        do not change, and what is claimed or released meanwhile is applied at its end."""
+        if self._overlay is not None:
+            raise RuntimeError("the key tables are already being exported")
+        self._overlay = {}
+        try:
+            tables = (bytes(table) for table in self._tables)
+            yield KeyTables(list(self._used), dict(self._per_day), tables)
+        finally:
+            overlay, self._overlay = self._overlay, None
+            for digest, day in overlay.items():
+                self._insert(digest, day)
+            for digest in self._late_releases:
+                self._release(digest)
+            self._late_releases = []
 
     def import_tables(
-        self, tables: Sequence[bytes | memoryview], used: list[int], day_counts: dict[int, int]
+        self, tables: Sequence[bytes | bytearray], used: list[int], day_counts: dict[int, int]
     ) -> None:
-        """Load what `export_tables` and `counts` gave, into an empty index.
+        """Load what `export_tables` and `counts` gave, into an empty index (bytearrays are
+        kept as they are, not copied).
 
         Raises:
             ValueError: the tables do not have the shape export gives.
@@ -125,11 +150,36 @@ class EventKeyIndex:
                 raise ValueError(f"key table {index} has {len(table)} bytes")
             if not 0 <= used[index] <= slots:
                 raise ValueError(f"key table {index} claims {used[index]} of {slots} slots")
-        self._tables = [bytearray(table) for table in tables]
+        self._tables = [t if isinstance(t, bytearray) else bytearray(t) for t in tables]
         self._used = list(used)
         self._per_day = Counter(day_counts)
 
     # -- the tables --------------------------------------------------------------------------
+
+    def _claim(self, digest: bytes, day: int) -> bool:
+        if self._overlay is None:
+            return self._insert(digest, day)
+        if self._holds(digest):
+            return False
+        self._overlay[digest] = day
+        return True
+
+    def _holds(self, digest: bytes) -> bool:
+        if self._overlay is not None:
+            if digest in self._overlay:
+                return True
+            if digest in self._late_releases:
+                return False
+        table = self._tables[int.from_bytes(digest, "little") & _TABLE_MASK]
+        return self._find(table, digest) >= 0
+
+    def _release(self, digest: bytes) -> None:
+        table = self._tables[int.from_bytes(digest, "little") & _TABLE_MASK]
+        offset = self._find(table, digest)
+        if offset >= 0:
+            day = table[offset + 16] | table[offset + 17] << 8
+            table[offset + 16 : offset + 18] = _GONE.to_bytes(2, "little")
+            self._forget(day, 1)
 
     def _find(self, table: bytearray, digest: bytes) -> int:
         """The offset of `digest`'s live slot, or -1."""

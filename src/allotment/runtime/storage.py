@@ -19,15 +19,16 @@ from anyio.lowlevel import checkpoint
 
 from allotment.persistence.journal import Durability, FileJournal, read_journal
 from allotment.persistence.snapshots import (
+    SnapshotFile,
     SnapshotHeader,
     encode_customers,
     frame,
     header_frame,
     load_latest,
-    write_snapshot,
 )
 from allotment.runtime import heap
 from allotment.runtime.clock import Clock
+from allotment.runtime.idempotency import TABLES
 from allotment.runtime.shard import LocalShard
 
 __all__ = ("CheckpointReport", "RecoveryReport", "Storage")
@@ -60,6 +61,18 @@ class _Environment:
     snapshots: Path
     last_checkpoint_position: int
     lock: anyio.Lock = field(default_factory=anyio.Lock)  # one checkpoint at a time
+
+
+_WRITE_AT_BYTES = 32 << 20
+
+
+async def _written_when_large(snapshot: SnapshotFile, pending: list[bytes]) -> list[bytes]:
+    """Write `pending` once it holds `_WRITE_AT_BYTES`; yield to requests either way."""
+    if sum(len(buffer) for buffer in pending) < _WRITE_AT_BYTES:
+        await checkpoint()
+        return pending
+    await anyio.to_thread.run_sync(snapshot.write, pending)
+    return []
 
 
 def _snapshot_positions(directory: Path) -> list[int]:
@@ -156,39 +169,44 @@ class Storage:
             return await self._checkpoint(environment, shard)
 
     async def _checkpoint(self, environment: str, shard: LocalShard) -> CheckpointReport:
+        """Encode the customers in slices and the key tables one by one, handing each 32 MB
+        to a worker thread to write, with requests served between slices."""
         started = time.perf_counter()
         env = self._environments[environment]
         position = await env.journal.rotate()  # records <= position are in closed segments
         catalog = shard.catalog  # replaying catalog facts on top of a later catalog is a no-op
         states = shard.states()
-        key_slots_used, keys_per_day = shard.event_keys.counts()
-        key_frames: list[bytes] = []
-        for table in shard.event_keys.export_tables():
-            key_frames += frame(table)
-            if len(key_frames) % 256 == 0:
-                await checkpoint()
-        frames: list[bytes] = []
-        for start in range(0, len(states), CHUNK_CUSTOMERS):
-            frames += frame(encode_customers(states[start : start + CHUNK_CUSTOMERS]))
-            await checkpoint()  # let requests run between slices
-        header = SnapshotHeader(
-            position=position,
-            created_at=self._clock.now(),
-            catalog=catalog,
-            customers=len(states),
-            chunks=len(frames) // 2,
-            key_tables=len(key_frames) // 2,
-            key_slots_used=key_slots_used,
-            keys_per_day=keys_per_day,
-        )
-        frames = header_frame(header) + frames + key_frames
-        # Customers were encoded with records appended after `position`. Those must be written
-        # before the snapshot is: were they lost in a crash, the positions would be handed out
-        # again after recovery, and the snapshot's customers would skip the new records.
-        await env.journal.flush()
-        path = await anyio.to_thread.run_sync(
-            write_snapshot, env.snapshots, position, frames, self._snapshots_kept
-        )
+        snapshot = await anyio.to_thread.run_sync(SnapshotFile, env.snapshots, position)
+        try:
+            with shard.event_keys.exported() as keys:
+                header = SnapshotHeader(
+                    position=position,
+                    created_at=self._clock.now(),
+                    catalog=catalog,
+                    customers=len(states),
+                    chunks=-(-len(states) // CHUNK_CUSTOMERS),
+                    key_tables=TABLES,
+                    key_slots_used=keys.slots_used,
+                    keys_per_day=keys.keys_per_day,
+                )
+                pending = header_frame(header)
+                for start in range(0, len(states), CHUNK_CUSTOMERS):
+                    pending += frame(encode_customers(states[start : start + CHUNK_CUSTOMERS]))
+                    pending = await _written_when_large(snapshot, pending)
+                for table in keys.tables:
+                    pending += frame(table)
+                    pending = await _written_when_large(snapshot, pending)
+            await anyio.to_thread.run_sync(snapshot.write, pending)
+            # Customers were encoded with records appended after `position`. Those must be
+            # durable before the snapshot is visible: were they lost in a crash, the positions
+            # would be handed out again after recovery, and the snapshot's customers would
+            # skip the new records.
+            await env.journal.flush()
+            path = await anyio.to_thread.run_sync(snapshot.commit, self._snapshots_kept)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(snapshot.abandon)
+            raise
         # Keep the journal back to the OLDEST kept snapshot, so that a damaged newest snapshot
         # can fall back to the older one and replay from there without a gap.
         oldest = min(_snapshot_positions(env.snapshots), default=position)
