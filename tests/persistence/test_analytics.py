@@ -16,6 +16,7 @@ from allotment.config import Settings
 from allotment.domain.commands import CostInput, MarkInvoicePaid, RecordUsage, Subscribe
 from allotment.domain.replies import Subscribed
 from allotment.domain.state import Profile
+from allotment.runtime.analytics_job import AnalyticsFailed
 from allotment.runtime.clock import ManualClock
 from allotment.runtime.records import EvaluationContext
 from allotment.runtime.shard import CustomerLookup
@@ -109,3 +110,47 @@ async def test_a_snapshot_finishes_while_checks_keep_filling_the_audit_buffer(
                 report = await system.snapshot_analytics()
             stop.set()
     assert report.history_rows >= 5000
+
+
+async def test_history_not_written_by_a_failed_worker_is_sent_again_ent_33(tmp_path: Path) -> None:
+    """The worker fails before the history reaches its files: the drained audit records go
+    back to their buffer and the next snapshot writes them."""
+    system = build_system(Settings(data_dir=tmp_path, clock="manual"), ManualClock(START))
+    async with system.running():
+        shard = system.shard("test")
+        await shard.create_customer("c", Profile(first_name="A"))
+        for _ in range(10):
+            await shard.evaluate("c", "api_calls", None, EvaluationContext(method="GET"))
+        (tmp_path / "history").write_text("not a directory")  # the history cannot be written
+        with pytest.raises(AnalyticsFailed, match="history"):
+            await system.snapshot_analytics()
+        assert len(shard.audits) == 10
+        (tmp_path / "history").unlink()
+        report = await system.snapshot_analytics()
+    assert report.history_rows == 10
+    connection = duckdb.connect(str(tmp_path / "analytics.duckdb"), read_only=True)
+    assert connection.execute("SELECT count(*) FROM entitlement_checks").fetchone() == (10,)
+    connection.close()
+
+
+async def test_history_written_before_the_worker_failed_is_not_sent_twice(tmp_path: Path) -> None:
+    """The worker wrote the history, then could not swap the database in: the records are not
+    re-queued (they would be counted twice), and the old database stays."""
+    system = build_system(Settings(data_dir=tmp_path, clock="manual"), ManualClock(START))
+    async with system.running():
+        shard = system.shard("test")
+        await shard.create_customer("c", Profile(first_name="A"))
+        for _ in range(10):
+            await shard.evaluate("c", "api_calls", None, EvaluationContext(method="GET"))
+        (tmp_path / "analytics.duckdb").mkdir()
+        (tmp_path / "analytics.duckdb" / "in-the-way").write_text("")  # os.replace fails
+        with pytest.raises(AnalyticsFailed):
+            await system.snapshot_analytics()
+        assert len(shard.audits) == 0
+        (tmp_path / "analytics.duckdb" / "in-the-way").unlink()
+        (tmp_path / "analytics.duckdb").rmdir()
+        report = await system.snapshot_analytics()
+    assert report.history_rows == 0
+    connection = duckdb.connect(str(tmp_path / "analytics.duckdb"), read_only=True)
+    assert connection.execute("SELECT count(*) FROM entitlement_checks").fetchone() == (10,)
+    connection.close()
