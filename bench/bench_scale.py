@@ -488,11 +488,15 @@ def _run_targets(run: dict[str, Any], largest: bool) -> list[dict[str, Any]]:
     customers = run["customers"]
     at = f"{customers:,} customers"
     per_customer = run.get("rss_per_customer_excluding_keys_bytes")
-    per_key = run.get("bytes_per_key")
+    # The RSS difference undercounts when the tables reuse memory freed earlier (at 100k it
+    # once came out at 1.2 B a key); the tables' own size is then the honest figure.
+    measured = [v for v in (run.get("bytes_per_key"), run.get("index_bytes_per_key")) if v]
+    per_key = max(measured) if measured else None
     rows = [
         _target(f"State per customer (RSS, excl. keys), {at}", per_customer, "B",
                 f"<= {RSS_PER_CUSTOMER_MAX}", _le(per_customer, RSS_PER_CUSTOMER_MAX)),
-        _target(f"RSS per remembered key, {at}", per_key, "B", f"<= {BYTES_PER_KEY_MAX}",
+        _target(f"Memory per remembered key (RSS or tables, the larger), {at}", per_key, "B",
+                f"<= {BYTES_PER_KEY_MAX}",
                 _le(per_key, BYTES_PER_KEY_MAX)),
     ]  # fmt: skip
     if not largest:
