@@ -11,10 +11,10 @@ the other, on a persistent data directory under a temporary directory (`TMPDIR`)
    measured here depends on when a record is acknowledged, the journal is written either way
    and flushed before the checkpoint; with per-event fsync, a 1M-customer build had reached
    about 350k customers after 17 minutes on this machine; `bench_durability` measures fsync
-   ingest) and the manual clock. RSS (VmRSS of /proc/self/status, after `heap.settle()` and `gc.collect()`) is
-   read once the system is up, then N customers `c0`.. are built through the same shard calls
-   as bench/http/state.py, from `--workers` concurrent tasks: `create_customer`, `Subscribe`
-   to a plan with 3 metered features and a credit pool,
+   ingest) and the manual clock. RSS (VmRSS of /proc/self/status, after `heap.settle()` and
+   `gc.collect()`) is read once the system is up, then N customers `c0`.. are built through
+   the same shard calls as bench/http/state.py, from `--workers` concurrent tasks:
+   `create_customer`, `Subscribe` to a plan with 3 metered features and a credit pool,
    `MarkInvoicePaid` (which grants the pool), and one `ingest` per metered feature, so each
    customer holds 1 subscription, 1 paid invoice, 3 usage counters and 1 TOKENS pool. The
    shard's analytics buffers (events, audits, ledger) are drained every 5,000 customers and at
