@@ -68,6 +68,18 @@ def test_checks_answer_as_litestar_does_ent_26(pair: Pair) -> None:
     assert _same(pair, "GET", f"{C}/entitlements//api_calls") == 404
 
 
+def test_a_malformed_host_is_refused_on_both_paths(pair: Pair) -> None:
+    """Litestar answers 400 before routing; the fast path must not serve (or record) it."""
+    for host in ("bad host", "a/b", "x<y>"):
+        headers = {"Host": host, "X-Idempotency-Key": f"h-{host}"}
+        assert _same(pair, "GET", f"{C}/entitlements/acme/api_calls", headers=headers) == 400
+        assert _same(pair, "POST", f"{C}/events", json=_EVENT, headers=headers) == 400
+    assert (
+        _same(pair, "POST", f"{C}/events", json=_EVENT, headers={"X-Idempotency-Key": "h-bad host"})
+        == 201
+    )
+
+
 def test_check_authentication_is_litestars_auth_5(pair: Pair) -> None:
     url = f"{C}/entitlements/acme/api_calls"
     assert _same(pair, "GET", url, headers={"Authorization": "Bearer sk_test_wrong"}) == 401

@@ -154,3 +154,42 @@ async def test_history_written_before_the_worker_failed_is_not_sent_twice(tmp_pa
     connection = duckdb.connect(str(tmp_path / "analytics.duckdb"), read_only=True)
     assert connection.execute("SELECT count(*) FROM entitlement_checks").fetchone() == (10,)
     connection.close()
+
+
+async def test_a_table_written_before_another_failed_is_not_sent_twice(tmp_path: Path) -> None:
+    """Events reach their files, then the audit table cannot be written: only the audit
+    records go back to their buffer, so no event is counted twice (ENT-33)."""
+    system = build_system(Settings(data_dir=tmp_path, clock="manual"), ManualClock(START))
+    async with system.running():
+        shard = system.shard("test")
+        lookup = CustomerLookup(external_id="c")
+        event = RecordUsage(idempotency_key="e", event_name="ping", occurred_at=START)
+        await shard.ingest(lookup, event, None)
+        for _ in range(10):
+            await shard.evaluate("c", "api_calls", None, EvaluationContext(method="GET"))
+        blocked = tmp_path / "history" / "entitlement_checks"
+        blocked.parent.mkdir(parents=True)
+        blocked.write_text("not a directory")
+        with pytest.raises(AnalyticsFailed):
+            await system.snapshot_analytics()
+        assert (len(shard.events), len(shard.audits)) == (0, 10)
+        blocked.unlink()
+        await system.snapshot_analytics()
+    connection = duckdb.connect(str(tmp_path / "analytics.duckdb"), read_only=True)
+    assert connection.execute("SELECT count(*) FROM events").fetchone() == (1,)
+    assert connection.execute("SELECT count(*) FROM entitlement_checks").fetchone() == (10,)
+    connection.close()
+
+
+def test_files_a_killed_worker_left_behind_are_removed_at_start(tmp_path: Path) -> None:
+    leftovers = [
+        tmp_path / ".analytics-0123abcd.duckdb",
+        tmp_path / "history" / "events" / "day=2025-01-15" / ".part-20250115T000000-ab.parquet.tmp",
+    ]
+    kept = tmp_path / "history" / "events" / "day=2025-01-15" / "part-20250115T000000-ab.parquet"
+    for path in [*leftovers, kept]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    build_system(Settings(data_dir=tmp_path, clock="manual"), ManualClock(START))
+    assert [path.exists() for path in leftovers] == [False, False]
+    assert kept.exists()

@@ -133,3 +133,14 @@ def test_tables_of_the_wrong_shape_are_refused() -> None:
         tables[3] = tables[3][:-1]
         with pytest.raises(ValueError, match="key table 3"):
             EventKeyIndex().import_tables(tables, exported.slots_used, exported.keys_per_day)
+
+
+def test_a_key_released_and_claimed_again_during_an_export_is_kept() -> None:
+    index = EventKeyIndex()
+    assert index.reserve("k", START)
+    with index.exported():
+        index.release("k", START)
+        assert "k" not in index
+        assert index.reserve("k", START)
+        assert "k" in index and len(index) == 1
+    assert "k" in index and len(index) == 1

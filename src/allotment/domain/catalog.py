@@ -154,7 +154,7 @@ class Plan(msgspec.Struct, frozen=True, kw_only=True):
         return None
 
 
-class Catalog(msgspec.Struct, frozen=True, kw_only=True):
+class Catalog(msgspec.Struct, frozen=True, kw_only=True, weakref=True):
     """Every feature, credit model and plan of one environment. Plans keep declaration order."""
 
     features: dict[str, Feature]

@@ -8,7 +8,8 @@ maps failures through the same table, and sends the bytes.
 
 Whatever it does not recognise as an authorised request to one of them (no key, a key without
 the scope, an oversized body, a repeated idempotency header, another path) goes to the Litestar
-app untouched, with any body already read replayed, so the Litestar routes remain the one
+app untouched (so is a request Litestar would refuse before routing: a malformed Host header),
+with any body already read replayed, so the Litestar routes remain the one
 documented implementation and the answer never depends on which path served it.
 """
 
@@ -18,6 +19,7 @@ from collections.abc import Awaitable
 from typing import cast
 
 from litestar import Litestar
+from litestar._asgi.utils import is_valid_host  # the very check Litestar routes with
 from litestar.enums import ScopeType
 from litestar.types import (
     HTTPResponseBodyEvent,
@@ -58,7 +60,7 @@ class FastPath:
         self._serves_check = settings.account_mode != "observe"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == ScopeType.HTTP:
+        if scope["type"] == ScopeType.HTTP and _routed_as_litestar_would(scope):
             method, path = scope["method"], scope["path"]
             if method == "GET" and path.startswith(_CHECK_PREFIX) and self._serves_check:
                 if await self._check(scope, path, send):
@@ -104,6 +106,15 @@ class FastPath:
         presented = presented_key(scope)
         key = self._keys.authenticate(presented) if presented else None
         return key if key is not None and needed in key.scopes else None
+
+
+def _routed_as_litestar_would(scope: HTTPScope) -> bool:
+    """Litestar refuses a malformed Host header (400) and strips a root path before routing;
+    such requests are left to it."""
+    if scope.get("root_path"):
+        return False
+    host = next((value for name, value in scope["headers"] if name == b"host"), None)
+    return host is None or is_valid_host(host)
 
 
 async def _with_status(body: Awaitable[bytes]) -> tuple[int, bytes]:

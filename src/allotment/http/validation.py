@@ -37,8 +37,13 @@ def decode_body(body: bytes, type_: type[T]) -> T:
     try:
         decoded = msgspec.json.decode(body, type=type_)
         number_fields = _number_fields(cast("Hashable", type_))
+        raw: Any = None
         if number_fields:
-            _reject_quoted_numbers(msgspec.json.decode(body), number_fields, "")
+            raw = msgspec.json.decode(body)
+            _reject_quoted_numbers(raw, number_fields, "")
+        if _LONG_DIGITS.search(body):
+            raw = msgspec.json.decode(body) if raw is None else raw
+            _reject_huge_integers(raw, _exact_fields(cast("Hashable", type_)), "")
         return decoded
     except msgspec.ValidationError as error:
         raise ApiError(400, _field_message(error)) from None
@@ -51,6 +56,49 @@ def decode_body(body: bytes, type_: type[T]) -> T:
 
 
 NumberFields = dict[str, "NumberFields | None"]
+
+# Everything accepted is journalled as msgpack, whose integers have 64 bits: a larger integer
+# (say inside `meta`) would be accepted here and then fail to be recorded. Only bodies with a
+# run of 19+ digits can hold one, so the others skip the walk.
+_LONG_DIGITS = re.compile(rb"\d{19}")
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
+
+
+def _reject_huge_integers(raw: Any, skipped: NumberFields | None, path: str) -> None:
+    """Reject an integer beyond 64 bits, except in `skipped` fields: decimals (their own
+    bounds say more) and raw fields (judged when decoded)."""
+    if isinstance(raw, int) and not isinstance(raw, bool) and not _INT_MIN <= raw <= _INT_MAX:
+        raise ApiError(400, f"Invalid field '{path or 'body'}': integers must fit in 64 bits.")
+    if isinstance(raw, dict):
+        for key, value in raw.items():
+            inner: NumberFields | None = None
+            if skipped is not None and key in skipped:
+                inner = skipped[key]
+                if inner is None:
+                    continue
+            _reject_huge_integers(value, inner, f"{path}.{key}" if path else str(key))
+    elif isinstance(raw, list):
+        for index, value in enumerate(raw):
+            _reject_huge_integers(value, skipped, f"{path}[{index}]")
+
+
+@functools.cache
+def _exact_fields(type_: Any) -> NumberFields:
+    """The decimal fields (as `_number_fields`) and the raw ones, of a struct and its nested
+    structs."""
+    fields: NumberFields = dict(_number_fields(type_))
+    info = msgspec.inspect.type_info(type_)
+    if not isinstance(info, msgspec.inspect.StructType):
+        return fields
+    for field in info.fields:
+        kinds = (
+            field.type.types if isinstance(field.type, msgspec.inspect.UnionType) else (field.type,)
+        )
+        for kind in kinds:
+            item = kind.item_type if isinstance(kind, msgspec.inspect.ListType) else kind
+            if isinstance(item, msgspec.inspect.RawType):
+                fields[field.encode_name] = None
+    return fields
 
 
 @functools.cache

@@ -94,24 +94,33 @@ class SnapshotFile:
         self._directory = directory
         self._final = directory / f"snapshot-{position:020d}.snap"
         self._temporary = self._final.with_suffix(f".{os.getpid()}.{time.monotonic_ns()}.tmp")
-        self._fd = os.open(self._temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        self.write([_PREFIX.pack(MAGIC, VERSION)])
+        self._fd: int | None = os.open(
+            self._temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644
+        )
+        try:
+            self.write([_PREFIX.pack(MAGIC, VERSION)])
+        except BaseException:
+            self.abandon()
+            raise
 
     def write(self, buffers: list[bytes]) -> None:
+        fd = self._open_fd()
         for start in range(0, len(buffers), _IOV_MAX):
             group = buffers[start : start + _IOV_MAX]
-            written = os.writev(self._fd, group)
+            written = os.writev(fd, group)
             if written != sum(len(b) for b in group):  # a short write: finish it the slow way
                 data = b"".join(group)[written:]
                 while data:
-                    data = data[os.write(self._fd, data) :]
+                    data = data[os.write(fd, data) :]
 
     def commit(self, keep: int) -> Path:
         """Make this the newest snapshot and keep the newest `keep`."""
+        fd = self._open_fd()
         try:
-            os.fsync(self._fd)
+            os.fsync(fd)
         finally:
-            os.close(self._fd)
+            self._fd = None  # closed whatever happens: never closed twice
+            os.close(fd)
         os.replace(self._temporary, self._final)
         directory_fd = os.open(self._directory, os.O_RDONLY)
         try:
@@ -123,8 +132,16 @@ class SnapshotFile:
         return self._final
 
     def abandon(self) -> None:
-        os.close(self._fd)
+        """Close (if still open) and remove the unfinished file; idempotent."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
         self._temporary.unlink(missing_ok=True)
+
+    def _open_fd(self) -> int:
+        if self._fd is None:
+            raise ValueError("the snapshot file is already committed or abandoned")
+        return self._fd
 
 
 def _read(path: Path) -> LoadedSnapshot:

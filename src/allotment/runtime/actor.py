@@ -7,6 +7,8 @@ run one after the other (API-14). Actors are plain objects; no task exists per c
 
 from __future__ import annotations
 
+import weakref
+
 from allotment.domain.catalog import Catalog
 from allotment.domain.commands import Command, EvaluateEntitlement
 from allotment.domain.context import TurnContext
@@ -27,7 +29,8 @@ class CustomerActor:
         self.state = state
         # A plain check is a pure function of the state and the catalog, and apps repeat it on
         # every request: the last answer stays until a fact is applied or the catalog changes.
-        self._last_check: tuple[Catalog, str, int, Reply] | None = None
+        # The catalog is held weakly: catalogs replaced since must not stay alive for it.
+        self._last_check: tuple[weakref.ref[Catalog], str, int, Reply] | None = None
 
     def catch_up(self, ctx: TurnContext) -> list[Fact]:
         """Apply every transition due by `ctx.now` (SCH-1). Cheap when nothing is due."""
@@ -67,11 +70,11 @@ class CustomerActor:
         last, position = self._last_check, self.state.journal_position
         if (
             last is not None
-            and last[0] is ctx.catalog
+            and last[0]() is ctx.catalog
             and last[1] == command.feature_key
             and last[2] == position  # replay moves it without a turn
         ):
             return last[3]
         reply = decide(self.state, command, ctx).reply
-        self._last_check = (ctx.catalog, command.feature_key, position, reply)
+        self._last_check = (weakref.ref(ctx.catalog), command.feature_key, position, reply)
         return reply

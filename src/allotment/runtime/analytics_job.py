@@ -35,6 +35,10 @@ __all__ = ("AnalyticsFailed", "AnalyticsJob", "AnalyticsReport")
 
 logger = logging.getLogger("allotment.analytics")
 
+# The records drained from each (environment, history table), kept until the worker says that
+# table is written, to be put back in their buffer otherwise.
+Drained = dict[tuple[str, str], tuple[BoundedBuffer[Any], list[Any]]]
+
 SLICE_CUSTOMERS = 100  # customers encoded per frame (between frames, requests run)
 SLICE_ROWS = 2_000  # history records encoded per frame
 
@@ -52,6 +56,7 @@ class AnalyticsJob:
         self.data_dir = data_dir
         self._clock = clock
         self._lock = anyio.Lock()
+        _remove_leftovers(data_dir)
 
     async def run_once(
         self, shards: dict[str, LocalShard], positions: dict[str, int]
@@ -66,19 +71,20 @@ class AnalyticsJob:
         started = time.perf_counter()
         taken_at = self._clock.now()
         customers = sum(shard.customer_count() for shard in shards.values())
-        drained: list[tuple[BoundedBuffer[Any], list[Any]]] = []
-        report: dict[str, Any] = {}
+        drained: Drained = {}
+        report: dict[str, Any] = {"history": []}
         try:
             await self._stream_to_worker(shards, positions, taken_at, drained, report)
         finally:
-            if "history_rows" not in report:  # the history never reached its files
-                for buffer, rows in drained:
-                    buffer.requeue(rows)  # ENT-33: retried with the next snapshot
+            written = {(environment, table) for environment, table, _ in report["history"]}
+            for key, (buffer, rows) in drained.items():
+                if key not in written:  # never reached its files: retried next time (ENT-33)
+                    buffer.requeue(rows)
         analytics = AnalyticsReport(
             path=str(report["database"]),
             taken_at=taken_at.isoformat(),
             customers=customers,
-            history_rows=int(report["history_rows"]),
+            history_rows=sum(rows for _, _, rows in report["history"]),
             seconds=time.perf_counter() - started,
         )
         logger.info("analytics snapshot %s", msgspec.json.encode(analytics).decode())
@@ -89,7 +95,7 @@ class AnalyticsJob:
         shards: dict[str, LocalShard],
         positions: dict[str, int],
         taken_at: datetime,
-        drained: list[tuple[BoundedBuffer[Any], list[Any]]],
+        drained: Drained,
         report: dict[str, Any],
     ) -> None:
         """Start the worker, stream every environment to it, and collect in `report` what it
@@ -123,6 +129,16 @@ class AnalyticsJob:
             raise AnalyticsFailed(f"analytics worker exited with {status}: {message}")
 
 
+def _remove_leftovers(data_dir: Path) -> None:
+    """Files a worker stopped mid-write left behind (a shutdown kills it): never read, only
+    in the way."""
+    for leftover in [
+        *data_dir.glob(".analytics-*.duckdb"),
+        *data_dir.glob("history/*/*/.part-*.tmp"),
+    ]:
+        leftover.unlink(missing_ok=True)
+
+
 class AnalyticsFailed(RuntimeError):
     """The analytics worker did not finish; the previous `analytics.duckdb` stays."""
 
@@ -132,7 +148,7 @@ async def _send_environment(
     environment: str,
     shard: LocalShard,
     positions: dict[str, int],
-    drained: list[tuple[BoundedBuffer[Any], list[Any]]],
+    drained: Drained,
 ) -> None:
     """The state in slices of customers, then the history drained from the buffers. Only what
     is buffered now is sent: rows arriving meanwhile belong to the next snapshot, or a busy
@@ -147,14 +163,14 @@ async def _send_environment(
     await stdin.send(encode_frame(start))
     for first in range(0, len(states), SLICE_CUSTOMERS):
         await stdin.send(encode_frame(StateChunk(states=states[first : first + SLICE_CUSTOMERS])))
-    chunks: tuple[tuple[BoundedBuffer[Any], Callable[[list[Any]], Frame]], ...] = (
-        (shard.events, lambda rows: EventChunk(records=rows)),
-        (shard.audits, lambda rows: AuditChunk(records=rows)),
-        (shard.ledger, lambda rows: LedgerChunk(records=rows)),
+    chunks: tuple[tuple[str, BoundedBuffer[Any], Callable[[list[Any]], Frame]], ...] = (
+        ("events", shard.events, lambda rows: EventChunk(records=rows)),
+        ("entitlement_checks", shard.audits, lambda rows: AuditChunk(records=rows)),
+        ("credit_transactions", shard.ledger, lambda rows: LedgerChunk(records=rows)),
     )
-    for buffer, chunk in chunks:
+    for table, buffer, chunk in chunks:
         taken: list[Any] = []
-        drained.append((buffer, taken))
+        drained[environment, table] = (buffer, taken)
         left = len(buffer)
         while left > 0:
             rows = buffer.drain(min(SLICE_ROWS, left))
@@ -170,7 +186,11 @@ async def _read_reports(stdout: ByteReceiveStream, report: dict[str, Any]) -> No
         *lines, buffered = buffered.split(b"\n")
         for line in lines:
             if line.strip():
-                report.update(msgspec.json.decode(line))
+                decoded = msgspec.json.decode(line)
+                if "history" in decoded:
+                    report["history"].append(decoded["history"])
+                else:
+                    report.update(decoded)
 
 
 async def _read_all(stream: ByteReceiveStream, into: list[bytes]) -> None:

@@ -1,7 +1,7 @@
 """The analytics worker: a child process that turns the server's stream into the analytics
 files. `python -m allotment.runtime.analytics_worker DATA_DIR` reads `analytics_stream` frames
 on stdin, appends the history records to the Parquet history, rebuilds `analytics.duckdb`,
-and prints a JSON line after each (rows of history written, then the database path).
+and prints a JSON line after each table of history written and after the database.
 
 It decodes and converts one chunk at a time, so it holds the Arrow tables (columnar, compact)
 but never all the customers as Python objects.
@@ -61,9 +61,9 @@ def _reader(stream: BinaryIO) -> Callable[[int], bytes]:
 
 
 def build_from_stream(data_dir: Path, stream: BinaryIO, report: TextIO) -> None:
-    """Consume the stream, then write the history and the database, reporting each on its
-    own line as soon as it is done: the server re-queues history only if no line says it was
-    written.
+    """Consume the stream, then write the history and the database, reporting each table on
+    its own line as soon as it is written: the server re-queues only the history of tables no
+    line names.
 
     Raises:
         EOFError: the stream ended before its `End` frame (the server went away).
@@ -77,7 +77,7 @@ def build_from_stream(data_dir: Path, stream: BinaryIO, report: TextIO) -> None:
         if isinstance(frame, End):
             break
         build.add(frame)
-    _report(report, {"history_rows": build.write_history()})
+    build.write_history(lambda written: _report(report, {"history": written}))
     _report(report, {"database": str(build.write_database(frame))})
 
 
@@ -111,15 +111,15 @@ class _Build:
             batch = to_arrow(to_rows(frame.records), environment)
             self.history.setdefault((environment, table), []).append(batch)
 
-    def write_history(self) -> int:
-        """Append every environment's history to the Parquet files; returns rows written."""
-        written = 0
+    def write_history(self, written: Callable[[list[Any]], None]) -> None:
+        """Append every environment's history to the Parquet files, calling `written` with
+        [environment, table, rows] after each table."""
         for start in self.environments:
             for table, to_rows in _HISTORY.values():
                 empty = to_arrow(to_rows([]), start.environment)  # fixes the schema
                 batches = [empty, *self.history.get((start.environment, table), [])]
-                written += write_history(self.data_dir, table, batches)
-        return written
+                rows = write_history(self.data_dir, table, batches)
+                written([start.environment, table, rows])
 
     def write_database(self, end: End) -> Path:
         info = [

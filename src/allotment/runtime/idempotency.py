@@ -161,6 +161,9 @@ class EventKeyIndex:
             return self._insert(digest, day)
         if self._holds(digest):
             return False
+        if digest in self._late_releases:  # released meanwhile, claimed again: it stays
+            self._late_releases.remove(digest)
+            return True
         self._overlay[digest] = day
         return True
 

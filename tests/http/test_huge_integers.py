@@ -1,0 +1,66 @@
+"""Integers beyond 64 bits are refused at the edge (API-10): everything accepted is journalled
+as msgpack, whose integers have 64 bits, so such a value inside `meta` used to
+be accepted and then fail to be recorded (a 500 after the turn had run, and an analytics
+snapshot that failed on it for good)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from litestar.testing import TestClient
+
+from allotment.config import Settings
+from allotment.http.app import create_app
+from allotment.persistence.keys import KeyStore
+from allotment.runtime.clock import ManualClock
+from allotment.wiring import build_system
+from tests.conftest import KEY
+from tests.http.helpers import C, Client, error, paid_subscriber
+
+HUGE = 10**30
+
+
+def test_a_huge_integer_in_event_meta_is_a_400_naming_it(client: Client) -> None:
+    body = {"eventName": "api_calls", "customerReferenceId": "acme",
+            "eventIdempotencyKey": "e1", "meta": {"nested": [1, {"n": HUGE}]}}  # fmt: skip
+    assert error(client.post(f"{C}/events", json=body), 400) == (
+        "Invalid field 'meta.nested[1].n': integers must fit in 64 bits."
+    )
+    body["meta"] = {"n": 2**64 - 1, "m": -(2**63)}  # the edges still fit
+    assert client.post(f"{C}/events", json=body).status_code == 201
+
+
+def test_a_huge_integer_in_track_meta_is_a_400(client: Client) -> None:
+    paid_subscriber(client, "acme")
+    body = {"customerReferenceId": "acme", "featureKey": "api_calls",
+            "track": {"usageUnits": 1, "meta": {"n": HUGE}}}  # fmt: skip
+    assert "track.meta.n" in error(client.post(f"{C}/entitlements", json=body), 400)
+
+
+def test_huge_usage_units_keep_their_own_message_evt_5(client: Client) -> None:
+    body = {"eventName": "api_calls", "customerReferenceId": "acme",
+            "eventIdempotencyKey": "u", "usageUnits": HUGE}  # fmt: skip
+    assert "usageUnits" in error(client.post(f"{C}/events", json=body), 400)
+
+
+def test_a_huge_integer_fails_only_its_own_batch_item(client: Client) -> None:
+    events = [
+        {"eventName": "api_calls", "customerReferenceId": "acme", "eventIdempotencyKey": "b1"},
+        {"eventName": "api_calls", "customerReferenceId": "acme", "eventIdempotencyKey": "b2",
+         "meta": {"n": HUGE}},
+    ]  # fmt: skip
+    response = client.post(f"{C}/events/batch", json={"events": events})
+    assert response.status_code == 200
+    assert [r["status"] for r in response.json()["data"]["results"]] == [201, 400]
+
+
+def test_analytics_still_runs_after_a_refused_huge_integer(tmp_path: Path, keys: KeyStore) -> None:
+    settings = Settings(clock="manual", data_dir=tmp_path)
+    system = build_system(settings, ManualClock(), persistent=True)
+    with TestClient(create_app(settings, system, keys)) as client:
+        client.headers["Authorization"] = f"Bearer {KEY}"
+        paid_subscriber(client, "acme")
+        track = {"customerReferenceId": "acme", "featureKey": "api_calls",
+                 "track": {"meta": {"n": HUGE}}}  # fmt: skip
+        assert client.post(f"{C}/entitlements", json=track).status_code == 400
+        assert client.post("/api/v1/admin/snapshots").status_code == 201
