@@ -115,5 +115,7 @@ async def test_acknowledged_events_survive_kill_9(tmp_path: Path, kill_after_s: 
         restarted.stop()
     # The kill landed among checkpoints and analytics snapshots: both ran before it.
     assert list((tmp_path / "snapshots" / "test").glob("snapshot-*.snap"))
-    if kill_after_s > 0.5:  # the earliest kill may land in the very first analytics snapshot
+    # An analytics snapshot starts a worker process (~1 s to import pyarrow and DuckDB on this
+    # machine), so only the latest kill is sure to land after the first one finished.
+    if kill_after_s > 1.5:
         assert (tmp_path / "analytics.duckdb").exists()

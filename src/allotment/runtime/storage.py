@@ -66,13 +66,23 @@ class _Environment:
 _WRITE_AT_BYTES = 32 << 20
 
 
-async def _written_when_large(snapshot: SnapshotFile, pending: list[bytes]) -> list[bytes]:
-    """Write `pending` once it holds `_WRITE_AT_BYTES`; yield to requests either way."""
-    if sum(len(buffer) for buffer in pending) < _WRITE_AT_BYTES:
-        await checkpoint()
-        return pending
-    await anyio.to_thread.run_sync(snapshot.write, pending)
-    return []
+class _Pending:
+    """Frames encoded but not yet written, handed to a worker thread every 32 MB."""
+
+    def __init__(self, snapshot: SnapshotFile, frames: list[bytes]) -> None:
+        self._snapshot = snapshot
+        self._frames = frames
+        self._size = sum(len(f) for f in frames)
+
+    async def add(self, frames: list[bytes]) -> None:
+        self._frames += frames
+        self._size += sum(len(f) for f in frames)
+        if self._size >= _WRITE_AT_BYTES:
+            await self.write()
+
+    async def write(self) -> None:
+        frames, self._frames, self._size = self._frames, [], 0
+        await anyio.to_thread.run_sync(self._snapshot.write, frames)
 
 
 def _snapshot_positions(directory: Path) -> list[int]:
@@ -189,14 +199,17 @@ class Storage:
                     key_slots_used=keys.slots_used,
                     keys_per_day=keys.keys_per_day,
                 )
-                pending = header_frame(header)
+                pending = _Pending(snapshot, header_frame(header))
                 for start in range(0, len(states), CHUNK_CUSTOMERS):
-                    pending += frame(encode_customers(states[start : start + CHUNK_CUSTOMERS]))
-                    pending = await _written_when_large(snapshot, pending)
-                for table in keys.tables:
-                    pending += frame(table)
-                    pending = await _written_when_large(snapshot, pending)
-            await anyio.to_thread.run_sync(snapshot.write, pending)
+                    await pending.add(
+                        frame(encode_customers(states[start : start + CHUNK_CUSTOMERS]))
+                    )
+                    await checkpoint()  # let requests run between slices
+                for number, table in enumerate(keys.tables):
+                    await pending.add(frame(table))
+                    if number % 256 == 255:  # copying a table is quick: yield less often
+                        await checkpoint()
+            await pending.write()
             # Customers were encoded with records appended after `position`. Those must be
             # durable before the snapshot is visible: were they lost in a crash, the positions
             # would be handed out again after recovery, and the snapshot's customers would
