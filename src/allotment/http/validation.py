@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import re
 import uuid
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterator
 from decimal import Decimal
 from typing import Any, TypeVar, cast
 
@@ -87,18 +87,21 @@ def _exact_fields(type_: Any) -> NumberFields:
     """The decimal fields (as `_number_fields`) and the raw ones, of a struct and its nested
     structs."""
     fields: NumberFields = dict(_number_fields(type_))
-    info = msgspec.inspect.type_info(type_)
-    if not isinstance(info, msgspec.inspect.StructType):
-        return fields
-    for field in info.fields:
-        kinds = (
-            field.type.types if isinstance(field.type, msgspec.inspect.UnionType) else (field.type,)
-        )
-        for kind in kinds:
-            item = kind.item_type if isinstance(kind, msgspec.inspect.ListType) else kind
-            if isinstance(item, msgspec.inspect.RawType):
-                fields[field.encode_name] = None
+    for name, kind in _field_kinds(type_):
+        item = kind.item_type if isinstance(kind, msgspec.inspect.ListType) else kind
+        if isinstance(item, msgspec.inspect.RawType):
+            fields[name] = None
     return fields
+
+
+def _field_kinds(type_: Any) -> Iterator[tuple[str, msgspec.inspect.Type]]:
+    """(wire name, type) of each field of a struct, one pair per member of a union."""
+    info = msgspec.inspect.type_info(type_)
+    if isinstance(info, msgspec.inspect.StructType):
+        for field in info.fields:
+            union = isinstance(field.type, msgspec.inspect.UnionType)
+            for kind in field.type.types if union else (field.type,):  # type: ignore[attr-defined]
+                yield field.encode_name, kind
 
 
 @functools.cache
@@ -106,20 +109,13 @@ def _number_fields(type_: Any) -> NumberFields:
     """The decimal fields of a request struct (and of its nested structs): on the wire they are
     JSON numbers (API-8), but msgspec would also take a quoted number for a `Decimal`."""
     fields: NumberFields = {}
-    info = msgspec.inspect.type_info(type_)
-    if not isinstance(info, msgspec.inspect.StructType):
-        return fields
-    for field in info.fields:
-        kinds = (
-            field.type.types if isinstance(field.type, msgspec.inspect.UnionType) else (field.type,)
-        )
-        for kind in kinds:
-            if isinstance(kind, msgspec.inspect.DecimalType):
-                fields[field.encode_name] = None
-            elif isinstance(kind, msgspec.inspect.StructType):
-                nested = _number_fields(kind.cls)
-                if nested:
-                    fields[field.encode_name] = nested
+    for name, kind in _field_kinds(type_):
+        if isinstance(kind, msgspec.inspect.DecimalType):
+            fields[name] = None
+        elif isinstance(kind, msgspec.inspect.StructType):
+            nested = _number_fields(kind.cls)
+            if nested:
+                fields[name] = nested
     return fields
 
 
