@@ -17,7 +17,9 @@ from litestar.testing import TestClient
 
 from allotment.http.fast_path import FastPath
 
-SPEC_PATH = Path(__file__).resolve().parents[3] / "shared" / "spec" / "tanso-openapi.json"
+# A copy of the contract (shared/spec/tanso-openapi.json beside the repository), kept in the
+# repository so that a clean clone tests against it with nothing else checked out.
+SPEC_PATH = Path(__file__).resolve().parents[1] / "contract" / "tanso-openapi.json"
 C = "/api/v1/client"
 
 # API-20, in the spec's order: operationId -> (method, path).
