@@ -138,16 +138,7 @@ def _finalise(
     if final.amount == 0:
         final = msgspec.structs.replace(final, status=InvoiceStatus.PAID)
     apply(InvoiceRevised(at=at, invoice=msgspec.structs.replace(final, modified_at=at)))
-    for feature_key in billed:
-        apply(
-            UsageBilled(
-                at=at,
-                subscription_id=sub.id,
-                feature_key=feature_key,
-                through=at,
-                invoice_id=pending.id,
-            )
-        )
+    _usage_billed(apply, at, sub.id, billed, pending.id)
 
 
 def _issue_next_invoice(
@@ -197,21 +188,28 @@ def _issue_next_invoice(
     if zero:
         renewal = msgspec.structs.replace(renewal, status=InvoiceStatus.PAID)  # SUB-33
     apply(InvoiceIssued(at=at, invoice=renewal))
-    for feature_key in billed:
-        apply(
-            UsageBilled(
-                at=at,
-                subscription_id=sub.id,
-                feature_key=feature_key,
-                through=at,
-                invoice_id=renewal.id,
-            )
-        )
+    _usage_billed(apply, at, sub.id, billed, renewal.id)
     if zero and not plan.is_free:  # paid plans grant on payment; a zero invoice is paid now
         for fact in plan_credit_grants(
             state, state.subscriptions[sub.id], plan, period[0], _at(ctx, at)
         ):
             apply(fact)
+
+
+def _usage_billed(
+    apply: Apply, at: datetime, sub_id: uuid.UUID, billed: list[str], invoice_id: uuid.UUID
+) -> None:
+    """The usage of `billed` features up to `at` is on `invoice_id` (it is not billed again)."""
+    for feature_key in billed:
+        apply(
+            UsageBilled(
+                at=at,
+                subscription_id=sub_id,
+                feature_key=feature_key,
+                through=at,
+                invoice_id=invoice_id,
+            )
+        )
 
 
 def _apply_scheduled_change(
