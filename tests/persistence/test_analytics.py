@@ -19,7 +19,7 @@ from allotment.domain.state import Profile
 from allotment.runtime.analytics_job import AnalyticsFailed
 from allotment.runtime.clock import ManualClock
 from allotment.runtime.records import EvaluationContext
-from allotment.runtime.shard import CustomerLookup
+from allotment.runtime.shard import CustomerLookup, LocalShard
 from allotment.wiring import build_system
 from tests.conftest import START
 
@@ -112,15 +112,31 @@ async def test_a_snapshot_finishes_while_checks_keep_filling_the_audit_buffer(
     assert report.history_rows >= 5000
 
 
+async def _ten_checks(shard: LocalShard) -> None:
+    """Ten audit records for customer `c` (created if need be)."""
+    if shard.customer_count() == 0:
+        await shard.create_customer("c", Profile(first_name="A"))
+    for _ in range(10):
+        await shard.evaluate("c", "api_calls", None, EvaluationContext(method="GET"))
+
+
+def _count(data_dir: Path, table: str) -> int:
+    connection = duckdb.connect(str(data_dir / "analytics.duckdb"), read_only=True)
+    try:
+        row = connection.execute(f"SELECT count(*) FROM {table}").fetchone()
+    finally:
+        connection.close()
+    assert row is not None
+    return int(row[0])
+
+
 async def test_history_not_written_by_a_failed_worker_is_sent_again_ent_33(tmp_path: Path) -> None:
     """The worker fails before the history reaches its files: the drained audit records go
     back to their buffer and the next snapshot writes them."""
     system = build_system(Settings(data_dir=tmp_path, clock="manual"), ManualClock(START))
     async with system.running():
         shard = system.shard("test")
-        await shard.create_customer("c", Profile(first_name="A"))
-        for _ in range(10):
-            await shard.evaluate("c", "api_calls", None, EvaluationContext(method="GET"))
+        await _ten_checks(shard)
         (tmp_path / "history").write_text("not a directory")  # the history cannot be written
         with pytest.raises(AnalyticsFailed, match="history"):
             await system.snapshot_analytics()
@@ -128,9 +144,7 @@ async def test_history_not_written_by_a_failed_worker_is_sent_again_ent_33(tmp_p
         (tmp_path / "history").unlink()
         report = await system.snapshot_analytics()
     assert report.history_rows == 10
-    connection = duckdb.connect(str(tmp_path / "analytics.duckdb"), read_only=True)
-    assert connection.execute("SELECT count(*) FROM entitlement_checks").fetchone() == (10,)
-    connection.close()
+    assert _count(tmp_path, "entitlement_checks") == 10
 
 
 async def test_history_written_before_the_worker_failed_is_not_sent_twice(tmp_path: Path) -> None:
@@ -139,9 +153,7 @@ async def test_history_written_before_the_worker_failed_is_not_sent_twice(tmp_pa
     system = build_system(Settings(data_dir=tmp_path, clock="manual"), ManualClock(START))
     async with system.running():
         shard = system.shard("test")
-        await shard.create_customer("c", Profile(first_name="A"))
-        for _ in range(10):
-            await shard.evaluate("c", "api_calls", None, EvaluationContext(method="GET"))
+        await _ten_checks(shard)
         (tmp_path / "analytics.duckdb").mkdir()
         (tmp_path / "analytics.duckdb" / "in-the-way").write_text("")  # os.replace fails
         with pytest.raises(AnalyticsFailed):
@@ -151,9 +163,7 @@ async def test_history_written_before_the_worker_failed_is_not_sent_twice(tmp_pa
         (tmp_path / "analytics.duckdb").rmdir()
         report = await system.snapshot_analytics()
     assert report.history_rows == 0
-    connection = duckdb.connect(str(tmp_path / "analytics.duckdb"), read_only=True)
-    assert connection.execute("SELECT count(*) FROM entitlement_checks").fetchone() == (10,)
-    connection.close()
+    assert _count(tmp_path, "entitlement_checks") == 10
 
 
 async def test_a_table_written_before_another_failed_is_not_sent_twice(tmp_path: Path) -> None:
@@ -165,8 +175,7 @@ async def test_a_table_written_before_another_failed_is_not_sent_twice(tmp_path:
         lookup = CustomerLookup(external_id="c")
         event = RecordUsage(idempotency_key="e", event_name="ping", occurred_at=START)
         await shard.ingest(lookup, event, None)
-        for _ in range(10):
-            await shard.evaluate("c", "api_calls", None, EvaluationContext(method="GET"))
+        await _ten_checks(shard)
         blocked = tmp_path / "history" / "entitlement_checks"
         blocked.parent.mkdir(parents=True)
         blocked.write_text("not a directory")
@@ -175,10 +184,7 @@ async def test_a_table_written_before_another_failed_is_not_sent_twice(tmp_path:
         assert (len(shard.events), len(shard.audits)) == (0, 10)
         blocked.unlink()
         await system.snapshot_analytics()
-    connection = duckdb.connect(str(tmp_path / "analytics.duckdb"), read_only=True)
-    assert connection.execute("SELECT count(*) FROM events").fetchone() == (1,)
-    assert connection.execute("SELECT count(*) FROM entitlement_checks").fetchone() == (10,)
-    connection.close()
+    assert (_count(tmp_path, "events"), _count(tmp_path, "entitlement_checks")) == (1, 10)
 
 
 def test_files_a_killed_worker_left_behind_are_removed_at_start(tmp_path: Path) -> None:
