@@ -61,14 +61,19 @@ class ReadResult:
     last_position: int  # 0 when the journal is empty
 
 
-def _scan_segment(path: Path, last: bool) -> Iterator[JournalRecord]:
+def _scan_segment(path: Path, last: bool, repair: bool = True) -> Iterator[JournalRecord]:
     """Records of one segment. A damaged record at the very end of the last segment is a torn
-    write: the segment is truncated there with a warning. Damage anywhere else raises."""
+    write: the segment is truncated there with a warning (only when `repair`; a reader that
+    must not write, such as the history exporter, just stops there). Damage anywhere else
+    raises."""
     data = path.read_bytes()
     if len(data) < _HEADER.size:
         if last:
-            logger.warning("journal %s: header torn (%d bytes); rewriting it", path.name, len(data))
-            _truncate(path, 0)
+            if repair:
+                logger.warning(
+                    "journal %s: header torn (%d bytes); rewriting it", path.name, len(data)
+                )
+                _truncate(path, 0)
             return
         raise JournalCorrupt(path.name, 0, "segment header is incomplete")
     magic, version, _ = _HEADER.unpack_from(data, 0)
@@ -95,6 +100,8 @@ def _scan_segment(path: Path, last: bool) -> Iterator[JournalRecord]:
             offset = end
             continue
         if last and end >= len(data):
+            if not repair:
+                return
             logger.warning(
                 "journal %s: %s at byte %d (a torn write); truncating %d bytes",
                 path.name,
@@ -140,6 +147,28 @@ def read_journal(directory: Path, after: int = 0) -> ReadResult:
             if record.position > after:
                 records.append(record)
     return ReadResult(records=records, last_position=last_position)
+
+
+def iter_records(
+    directory: Path, after: int = 0, upto: int | None = None
+) -> Iterator[JournalRecord]:
+    """Records with `after < position <= upto`, in order, reading only: a torn tail ends the
+    iteration and is left for recovery to repair. For readers beside a running server (the
+    history exporter), which must pass `upto` = the journal's durable position.
+
+    Raises:
+        JournalCorrupt: damage in the middle.
+    """
+    files = segments(directory)
+    for index, path in enumerate(files):
+        following = files[index + 1] if index + 1 < len(files) else None
+        if following is not None and int(following.stem.split("-")[1]) - 1 <= after:
+            continue  # every record of this segment is at or before `after`
+        for record in _scan_segment(path, last=following is None, repair=False):
+            if upto is not None and record.position > upto:
+                return
+            if record.position > after:
+                yield record
 
 
 class FileJournal:
