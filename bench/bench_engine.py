@@ -79,7 +79,7 @@ async def _round(shard: LocalShard, customers: int, ops: int, round_no: int) -> 
         started = time.perf_counter()
         for actor in distinct:
             assert actor is not None
-            actor.turn(command, ctx)
+            actor.turn(command, ctx, [])
         results[name] = len(distinct) / (time.perf_counter() - started)
 
     started = time.perf_counter()

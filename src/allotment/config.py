@@ -32,7 +32,11 @@ class Settings(msgspec.Struct, kw_only=True):
     audit_key_window_size_max: int = 1_000_000  # ENT-32 audit de-duplication keys remembered
     timer_interval_s: float = 1.0  # longest sleep of the sweep that fires due transitions
     durability: Literal["fsync", "write", "none"] = "fsync"  # when a change is acknowledged
-    idempotency_window_days: int | None = None  # None keeps keys forever (EVT-38); else days
+    # Event keys remembered for this many days (at least 35: a period plus grace); None keeps
+    # them forever (EVT-38) at about 32 bytes a key.
+    idempotency_window_days: int | None = 35
+    journal_pending_bytes_max: int = 64 * 1024 * 1024  # bytes awaiting the disk; then 503
+    rebuild_every_s: float = 5.0  # how often a failed shard tries to rebuild from disk
     snapshot_every_s: float = 300.0  # state checkpoint period
     snapshot_every_records: int = 100_000  # ... or after this many journal records
     snapshots_kept: int = 2

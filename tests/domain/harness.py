@@ -67,9 +67,7 @@ class World:
         )
 
     def run(self, command: Command) -> Reply:
-        reply, facts = self.actor.turn(command, self.ctx())
-        self.facts += facts
-        return reply
+        return self.actor.turn(command, self.ctx(), self.facts)
 
     def advance(self, seconds: float) -> None:
         self.now += timedelta(seconds=seconds)

@@ -12,6 +12,7 @@ from litestar.exceptions import HTTPException
 from allotment.domain.replies import Rejected, RejectionKind
 from allotment.http.schemas import ApiResponseError, ErrorObject
 from allotment.persistence.errors import JournalUnavailable
+from allotment.runtime.errors import Overloaded, ShardUnavailable
 
 __all__ = (
     "ENCODER",
@@ -88,6 +89,12 @@ def failure_of(exc: Exception, where: str) -> Failure:
     names the request in the log of an unexpected error)."""
     if isinstance(exc, ApiError):
         return _failure(exc.status, exc.message, exc.detail)
+    if isinstance(exc, ShardUnavailable):
+        message = "Service unavailable: the server is recovering its state from disk; retry later."
+        return _failure(503, message, exc.reason, **{"retry-after": str(exc.retry_after_s)})
+    if isinstance(exc, Overloaded):
+        message = f"Service unavailable: {exc.reason}."
+        return _failure(503, message, **{"retry-after": str(exc.retry_after_s)})
     if isinstance(exc, JournalUnavailable):
         logger.error("refusing a change: %s", exc)
         message = "Service unavailable: changes cannot be made durable; retry later."
@@ -115,6 +122,8 @@ def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[ApiResp
 exception_handlers = {
     ApiError: _handle,
     JournalUnavailable: _handle,
+    ShardUnavailable: _handle,
+    Overloaded: _handle,
     HTTPException: _handle,
     Exception: _handle,
 }

@@ -226,6 +226,14 @@ class FileJournal:
     def durable_position(self) -> int:
         return self._durable
 
+    @property
+    def failure(self) -> BaseException | None:
+        return self._failure
+
+    @property
+    def pending_bytes(self) -> int:
+        return sum(len(b) for b in self._pending)
+
     def _new_segment_path(self, first_position: int) -> Path:
         return self.directory / _segment_name(first_position)
 
@@ -342,10 +350,22 @@ class FileJournal:
             _fsync_directory(self.directory)
         return deleted
 
+    def close_after_failure(self) -> None:
+        self._file.close()
+
     def close(self) -> None:
         self._file.flush()
         os.fsync(self._file.fileno())
         self._file.close()
+
+
+def probe(directory: Path) -> None:
+    path = directory / ".probe"
+    with path.open("wb") as file:
+        file.write(b"\0" * 4096)
+        file.flush()
+        os.fsync(file.fileno())
+    path.unlink()
 
 
 def _fsync_directory(directory: Path) -> None:

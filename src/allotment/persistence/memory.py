@@ -26,6 +26,8 @@ class MemoryJournal:
         self.records: list[tuple[uuid.UUID, Fact]] = []
         self.catalog_records: list[CatalogFact] = []
         self.position = 0
+        self.failure: BaseException | None = None  # memory never fails to write
+        self.pending_bytes = 0
 
     def append(self, customer_id: uuid.UUID, facts: Sequence[Fact]) -> int:
         if self._keep:
@@ -37,6 +39,10 @@ class MemoryJournal:
         if self._keep:
             self.catalog_records.append(fact)
         self.position += 1
+        return self.position
+
+    @property
+    def durable_position(self) -> int:
         return self.position
 
     async def wait_durable(self, position: int) -> None:

@@ -3,10 +3,17 @@
 A turn runs to completion with no await inside: apply what is due, `decide`, `evolve`. Because
 the event loop runs one turn at a time, two concurrent requests for one customer behave as if
 run one after the other (API-14). Actors are plain objects; no task exists per customer.
+
+Every fact a turn applies is recorded, as it is applied, in the caller's `applied` list. The
+caller journals that list whatever happens next: an accepted reply, a rejection, or an
+exception from `decide` after catch-up already changed the state (docs/internals.md, "The
+turn"). Only a failure inside `evolve` itself leaves the state unlike any list of facts; it is
+raised as `StateCorrupted`, and the shard stops serving until it is rebuilt from the journal.
 """
 
 from __future__ import annotations
 
+import uuid
 import weakref
 
 from allotment.domain.catalog import Catalog
@@ -19,7 +26,17 @@ from allotment.domain.replies import Reply
 from allotment.domain.schedule import apply_due
 from allotment.domain.state import CustomerState
 
-__all__ = ("CustomerActor",)
+__all__ = ("CustomerActor", "StateCorrupted")
+
+
+class StateCorrupted(RuntimeError):
+    """`evolve` raised while applying a fact: the customer's state in memory is now partly
+    changed, unlike what any sequence of journalled facts would give. Its shard must stop
+    serving and be rebuilt from the snapshot and the journal. The cause is in __cause__."""
+
+    def __init__(self, customer_id: uuid.UUID, fact: Fact) -> None:
+        super().__init__(f"applying {type(fact).__name__} to customer {customer_id} failed")
+        self.customer_id = customer_id
 
 
 class CustomerActor:
@@ -32,39 +49,39 @@ class CustomerActor:
         # The catalog is held weakly: catalogs replaced since must not stay alive for it.
         self._last_check: tuple[weakref.ref[Catalog], str, int, Reply] | None = None
 
-    def catch_up(self, ctx: TurnContext) -> list[Fact]:
-        """Apply every transition due by `ctx.now` (SCH-1). Cheap when nothing is due."""
+    def _apply(self, fact: Fact, applied: list[Fact]) -> None:
+        try:
+            evolve(self.state, fact)
+        except Exception as error:
+            raise StateCorrupted(self.state.id, fact) from error
+        applied.append(fact)
+        self._last_check = None
+
+    def catch_up(self, ctx: TurnContext, applied: list[Fact]) -> None:
+        """Apply every transition due by `ctx.now` (SCH-1), recording each fact in `applied`.
+        Cheap when nothing is due."""
         state = self.state
         if state.next_due_at is None or state.next_due_at > ctx.now:
-            return []
-        applied: list[Fact] = []
+            return
+        apply_due(state, ctx, lambda fact: self._apply(fact, applied))
 
-        def apply(fact: Fact) -> None:
-            evolve(state, fact)
-            applied.append(fact)
+    def turn(self, command: Command, ctx: TurnContext, applied: list[Fact]) -> Reply:
+        """One turn: catch up, decide, evolve. Every fact applied is appended to `applied`,
+        even when this raises; the caller journals them.
 
-        apply_due(state, ctx, apply)
-        return applied
-
-    def turn(self, command: Command, ctx: TurnContext) -> tuple[Reply, list[Fact]]:
-        """One turn: catch up, decide, evolve. Returns the reply and every fact applied."""
-        facts = self.catch_up(ctx)
+        Raises:
+            StateCorrupted: `evolve` failed; the state must not be served any more.
+            Exception: `decide` failed; the state is exactly `applied` applied.
+        """
+        self.catch_up(ctx, applied)
         if isinstance(command, EvaluateEntitlement) and command.requested_units is None:
-            if not facts:
-                return self._check(command, ctx), facts
-            self._last_check = None
+            return self._check(command, ctx)
         outcome = decide(self.state, command, ctx)
-        if outcome.facts or facts:
-            self._last_check = None
         for fact in outcome.facts:
-            evolve(self.state, fact)
-        if facts:
-            facts += outcome.facts
-        else:
-            facts = outcome.facts
-        # A payment can make a period end due at once (SUB-34 catch-up); apply it in this turn.
-        after = self.catch_up(ctx) if outcome.facts else []
-        return outcome.reply, facts + after if after else facts
+            self._apply(fact, applied)
+        if outcome.facts:  # a payment can make a period end due at once (SUB-34 catch-up)
+            self.catch_up(ctx, applied)
+        return outcome.reply
 
     def _check(self, command: EvaluateEntitlement, ctx: TurnContext) -> Reply:
         last, position = self._last_check, self.state.journal_position

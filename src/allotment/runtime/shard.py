@@ -6,10 +6,10 @@ Callers go through the `Shard` protocol, so sharding over Ray later swaps this c
 
 from __future__ import annotations
 
-import heapq
+import logging
 import uuid
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Protocol, TypeVar
 
@@ -45,20 +45,28 @@ from allotment.domain.facts import (
 from allotment.domain.replies import Decision, Done, Rejected, RejectionKind, Reply, UsageAccepted
 from allotment.domain.state import CustomerSource, CustomerState, Profile
 from allotment.persistence.codec import JournalRecord
+from allotment.persistence.errors import JournalUnavailable
 from allotment.persistence.ports import Journal
-from allotment.runtime.actor import CustomerActor
+from allotment.runtime.actor import CustomerActor, StateCorrupted
 from allotment.runtime.buffers import BoundedBuffer
 from allotment.runtime.clock import Clock
+from allotment.runtime.errors import Overloaded, ShardUnavailable
 from allotment.runtime.idempotency import AuditKeyWindow, EventKeyIndex, key_digest
 from allotment.runtime.records import AcceptedEvent, AuditRecord, EvaluationContext, LedgerEntry
+from allotment.runtime.timers import Timers
 
 __all__ = ("CustomerLookup", "LocalShard", "Projector", "ShardSettings")
 
+logger = logging.getLogger("allotment.shard")
+
 T = TypeVar("T")
+R = TypeVar("R")
 Projector = Callable[[CustomerState, Catalog, datetime], T]
 
 DUPLICATE_EVENT = "Duplicate event. An event with this idempotency key has already been processed."
 CUSTOMER_NOT_FOUND = "Customer not found."
+SWEEP_BATCH = 512  # customers turned by the sweep per durable wait
+SWEEP_RETRY = timedelta(minutes=1)  # when a customer whose catch-up raised is tried again
 
 
 class ShardSettings(Protocol):
@@ -67,6 +75,7 @@ class ShardSettings(Protocol):
     audit_key_window_size_max: int
     payment_terms_days: int
     idempotency_window_days: int | None
+    journal_pending_bytes_max: int
 
 
 class CustomerLookup:
@@ -114,8 +123,10 @@ class LocalShard:
         self.events: BoundedBuffer[AcceptedEvent] = BoundedBuffer(settings.event_buffer_size_max)
         self.audits: BoundedBuffer[AuditRecord] = BoundedBuffer(settings.audit_buffer_size_max)
         self.ledger: BoundedBuffer[LedgerEntry] = BoundedBuffer(settings.event_buffer_size_max)
-        self._timers: list[tuple[datetime, uuid.UUID]] = []
-        self._timer_at: dict[uuid.UUID, datetime] = {}
+        self.timers = Timers()
+        # Set once memory may differ from the journal; from then on the shard answers nothing
+        # (ShardUnavailable) until the system rebuilds it from disk.
+        self.failure: str | None = None
 
     # -- lookups -------------------------------------------------------------------------------
 
@@ -140,16 +151,82 @@ class LocalShard:
     def customer_count(self) -> int:
         return len(self._actors)
 
+    # -- admission and failure ---------------------------------------------------------------
+
+    def _admit(self, *, write: bool) -> None:
+        """Refuse before any turn runs: a failed shard serves nothing, and a change waits while
+        the journal has too many bytes waiting for the disk (nothing has changed yet).
+
+        Raises:
+            ShardUnavailable: memory may differ from the journal; wait for the rebuild.
+            Overloaded: the journal's backlog is over its bound.
+        """
+        if self.failure is None and self._journal.failure is not None:
+            self.notice_journal_failure()
+        if self.failure is not None:
+            raise ShardUnavailable(self.failure)
+        if write and self._journal.pending_bytes > self._settings.journal_pending_bytes_max:
+            raise Overloaded("too many changes are waiting for the disk; retry shortly")
+
+    def notice_journal_failure(self) -> None:
+        """Fail the shard if its journal failed (a write nobody was waiting for can fail)."""
+        if self.failure is None and self._journal.failure is not None:
+            self.fail(f"journal write failed: {self._journal.failure}")
+
+    @property
+    def journal(self) -> Journal:
+        return self._journal
+
+    def fail(self, reason: str) -> None:
+        """Stop serving: from now on every call raises ShardUnavailable. Idempotent."""
+        if self.failure is None:
+            self.failure = reason
+            logger.error("shard stopped serving until it is rebuilt: %s", reason)
+
+    async def _durable(self, position: int) -> None:
+        try:
+            await self._journal.wait_durable(position)
+        except JournalUnavailable as error:
+            self.fail(f"journal write failed: {error.__cause__ or error}")
+            raise ShardUnavailable(self.failure or str(error)) from error
+
     # -- turns ---------------------------------------------------------------------------------
 
+    def _run(self, actor: CustomerActor, command: Command, ctx: TurnContext) -> tuple[Reply, int]:
+        """One turn, journalled whatever its outcome (docs/internals.md, "The turn"). Returns
+        the reply and the position to await (0 when nothing was applied)."""
+        return self._applying(actor, lambda applied: actor.turn(command, ctx, applied))
+
+    def _applying(self, actor: CustomerActor, step: Callable[[list[Fact]], R]) -> tuple[R, int]:
+        """Run `step`, which applies facts to `actor` and lists them, and journal every fact it
+        applied before this returns or raises. Returns its result and the position to await."""
+        applied: list[Fact] = []
+        try:
+            result = step(applied)
+        except StateCorrupted as error:
+            self.fail(str(error))
+            raise ShardUnavailable(str(error)) from error
+        except Exception:
+            if applied:  # catch-up changed the state before `decide` raised: keep it
+                self._commit(actor, applied)
+            raise
+        return result, self._commit(actor, applied) if applied else 0
+
     async def _turn(self, actor: CustomerActor, command: Command, ctx: TurnContext) -> Reply:
-        reply, facts = actor.turn(command, ctx)
-        self._after(actor, facts)
-        if facts:
-            position = self._append(actor, facts)
-            if not isinstance(reply, Decision):  # reads never wait for a commit of their own
-                await self._journal.wait_durable(position)
+        reply, position = self._run(actor, command, ctx)
+        if position and not isinstance(reply, Decision):  # reads never wait of their own
+            await self._durable(position)
         return reply
+
+    def _commit(self, actor: CustomerActor, facts: list[Fact]) -> int:
+        """Index and journal facts already applied to `actor`. A failure here leaves memory
+        ahead of the journal, so the shard stops serving."""
+        try:
+            self._after(actor, facts)
+            return self._append(actor, facts)
+        except Exception as error:
+            self.fail(f"journalling {len(facts)} applied facts failed: {error!r}")
+            raise ShardUnavailable(self.failure or "") from error
 
     def _append(self, actor: CustomerActor, facts: list[Fact]) -> int:
         position = self._journal.append(actor.state.id, facts)
@@ -183,16 +260,7 @@ class LocalShard:
                         transaction=fact.transaction,
                     )
                 )
-        self._schedule(state)
-
-    def _schedule(self, state: CustomerState) -> None:
-        due = state.next_due_at
-        if due is None:
-            return
-        known = self._timer_at.get(state.id)
-        if known is None or due < known:
-            self._timer_at[state.id] = due
-            heapq.heappush(self._timers, (due, state.id))
+        self.timers.schedule(state.id, state.next_due_at)
 
     def _register(self, state: CustomerState) -> CustomerActor:
         actor = CustomerActor(state)
@@ -221,6 +289,7 @@ class LocalShard:
 
     async def create_customer(self, external_id: str, profile: Profile) -> Reply:
         """createCustomer (CUS-1..CUS-6)."""
+        self._admit(write=True)
         actor = self._find(CustomerLookup(external_id=external_id))
         if actor is not None:
             return await self._turn(
@@ -228,11 +297,12 @@ class LocalShard:
             )
         created = self._created(external_id, CustomerSource.API, profile)
         actor = self._register(new_customer(created))
-        await self._journal.wait_durable(self._append(actor, [created]))
+        await self._durable(self._commit(actor, [created]))
         return Done()
 
     async def command(self, lookup: CustomerLookup, command: Command) -> Reply:
         """Run `command` on an existing customer; 404 semantics when there is none."""
+        self._admit(write=True)
         actor = self._find(lookup)
         if actor is None:
             return Rejected(kind=RejectionKind.NOT_FOUND, message=CUSTOMER_NOT_FOUND)
@@ -240,6 +310,7 @@ class LocalShard:
 
     async def command_on_owner(self, entity_id: uuid.UUID, command: Command, missing: str) -> Reply:
         """Run `command` on the customer owning a subscription or invoice."""
+        self._admit(write=True)
         owner = self._owner_of.get(entity_id)
         if owner is None:
             return Rejected(kind=RejectionKind.NOT_FOUND, message=missing)
@@ -253,6 +324,7 @@ class LocalShard:
         audit: EvaluationContext,
     ) -> Decision:
         """checkEntitlement / evaluateEntitlement, writing the audit record (ENT-30..ENT-34)."""
+        self._admit(write=False)
         actor = self._find(CustomerLookup(external_id=external_id))
         if actor is None:
             return unknown_customer_decision(requested)  # ENT-5, ENT-34: no audit record
@@ -286,9 +358,10 @@ class LocalShard:
         self, lookup: CustomerLookup, event: RecordUsage, feature_uuid: uuid.UUID | None
     ) -> Reply:
         """ingestEvent (EVT-*), acknowledged once its facts are durable."""
+        self._admit(write=True)
         reply, position = self.ingest_now(lookup, event, feature_uuid)
         if position:
-            await self._journal.wait_durable(position)
+            await self._durable(position)
         return reply
 
     async def ingest_batch(
@@ -296,6 +369,7 @@ class LocalShard:
     ) -> list[Reply]:
         """Many events, each judged exactly as `ingest` would, sharing one group commit: the
         replies come back once the last of them is durable."""
+        self._admit(write=True)
         replies: list[Reply] = []
         last = 0
         for index, (lookup, event, feature_uuid) in enumerate(events):
@@ -304,8 +378,9 @@ class LocalShard:
             last = max(last, position)
             if index % 100 == 99:
                 await checkpoint()  # a large batch does not hold the loop for its whole length
+                self._admit(write=False)  # the shard may have failed meanwhile
         if last:
-            await self._journal.wait_durable(last)
+            await self._durable(last)
         return replies
 
     def ingest_now(
@@ -359,22 +434,44 @@ class LocalShard:
             )
             actor = CustomerActor(new_customer(created))
             notes.append("Customer auto-created.")
-        reply, facts = actor.turn(event, self._context(catalog))
-        if isinstance(reply, Rejected):
-            return reply, 0  # a new customer or feature is discarded with the event
         if created is not None:
-            self._register(actor.state)
-            facts = [created, *facts]
-        if new_feature is not None:
-            self._journal.append_catalog(
-                FeatureAutoCreated(at=self._clock.now(), feature=new_feature)
-            )
-        self.catalog = catalog
-        self._after(actor, facts)
-        position = self._append(actor, facts)
+            reply = self._first_event(actor, created, event, catalog)
+            if isinstance(reply, Rejected):
+                return reply, 0  # the new customer (and feature) is discarded with the event
+            position = actor.state.journal_position
+        else:
+            # Catch-up facts are journalled even when the event is then rejected or raises.
+            reply, position = self._run(actor, event, self._context(catalog))
+            if isinstance(reply, Rejected):
+                return reply, position
+        if new_feature is not None:  # after the customer's record: await this later position
+            fact = FeatureAutoCreated(at=self._clock.now(), feature=new_feature)
+            position = self._commit_catalog(fact)
+            self.catalog = catalog
         if notes and isinstance(reply, UsageAccepted) and not reply.over_limit:
             return UsageAccepted(message=" ".join(notes)), position  # EVT-44
         return reply, position
+
+    def _first_event(
+        self, actor: CustomerActor, created: CustomerCreated, event: RecordUsage, catalog: Catalog
+    ) -> Reply:
+        """The first event of an auto-created customer (EVT-11): nothing is kept unless the
+        event is accepted, then the customer's creation and the event are journalled as one."""
+        applied: list[Fact] = [created]
+        # Should this raise, even StateCorrupted, the unregistered actor is simply dropped.
+        reply = actor.turn(event, self._context(catalog), applied)
+        if isinstance(reply, Rejected):
+            return reply
+        self._register(actor.state)
+        self._commit(actor, applied)
+        return reply
+
+    def _commit_catalog(self, fact: CatalogUpserted | FeatureAutoCreated) -> int:
+        try:
+            return self._journal.append_catalog(fact)
+        except Exception as error:
+            self.fail(f"journalling a catalog change failed: {error!r}")
+            raise ShardUnavailable(self.failure or "") from error
 
     async def read_on_owner(self, entity_id: uuid.UUID, projector: Projector[T]) -> T | None:
         """Project the state of the customer owning a subscription or invoice."""
@@ -385,15 +482,15 @@ class LocalShard:
 
     async def read(self, lookup: CustomerLookup, projector: Projector[T]) -> T | None:
         """Project one customer's state inside a turn; None when there is no such customer."""
+        self._admit(write=False)
         actor = self._find(lookup)
         if actor is None:
             return None
         ctx = self._context()
-        facts = actor.catch_up(ctx)
-        self._after(actor, facts)
+        _, position = self._applying(actor, lambda applied: actor.catch_up(ctx, applied))
         view = projector(actor.state, self.catalog, ctx.now)
-        if facts:  # the view may show ids minted by catch-up: they must survive a crash
-            await self._journal.wait_durable(self._append(actor, facts))
+        if position:  # the view may show ids minted by catch-up: they must survive a crash
+            await self._durable(position)
         return view
 
     # -- recovery and checkpoints ----------------------------------------------------------
@@ -433,7 +530,7 @@ class LocalShard:
 
     def reindex(self) -> None:
         """Rebuild the indexes and timers from the customers' states after recovery."""
-        owner_of, timer_at = self._owner_of, self._timer_at
+        owner_of = self._owner_of
         for actor in self._actors.values():
             state = actor.state
             customer_id = state.id
@@ -446,14 +543,11 @@ class LocalShard:
                 self.plans_in_use.add(sub.plan_id)
             for invoice_id in state.invoices:
                 owner_of[invoice_id] = customer_id
-            due = state.next_due_at
-            if due is not None:
-                known = timer_at.get(customer_id)
-                if known is None or due < known:
-                    timer_at[customer_id] = due
-        # One heapify instead of a push per customer: O(n) comparisons instead of O(n log n).
-        self._timers = [(due, customer_id) for customer_id, due in timer_at.items()]
-        heapq.heapify(self._timers)
+        self.timers.rebuild(
+            (actor.state.id, actor.state.next_due_at)
+            for actor in self._actors.values()
+            if actor.state.next_due_at is not None
+        )
 
     def states(self) -> list[CustomerState]:
         return [actor.state for actor in self._actors.values()]
@@ -461,21 +555,36 @@ class LocalShard:
     # -- time ----------------------------------------------------------------------------------
 
     def next_timer(self) -> datetime | None:
-        return self._timers[0][0] if self._timers else None
+        return self.timers.next_at()
 
     async def run_due(self) -> int:
-        """Apply every transition due by now, customer by customer (SCH-1). Returns the number
-        of customers that had something due."""
-        now = self._clock.now()
+        """Apply every transition due by now (SCH-1), in batches of customers whose facts share
+        one durable wait. A customer whose catch-up raises is logged and tried again later;
+        the others go on. Returns the number of customers that had something due."""
+        self._admit(write=True)
         count = 0
-        while self._timers and self._timers[0][0] <= now:
-            due, customer_id = heapq.heappop(self._timers)
-            if self._timer_at.get(customer_id) != due:
-                continue  # superseded by an earlier timer for the same customer
-            del self._timer_at[customer_id]
-            await self._turn(self._actors[customer_id], Tick(), self._context())
-            count += 1
+        while batch := self.timers.pop_due(self._clock.now(), SWEEP_BATCH):
+            last = 0
+            for customer_id in batch:
+                last = max(last, self._sweep_one(self._actors[customer_id]))
+            count += len(batch)
+            if last:
+                await self._durable(last)
+            else:
+                await checkpoint()  # a long sweep never holds the loop for its whole length
         return count
+
+    def _sweep_one(self, actor: CustomerActor) -> int:
+        ctx = self._context()
+        try:
+            _, position = self._run(actor, Tick(), ctx)
+        except ShardUnavailable:
+            raise
+        except Exception:
+            logger.exception("catch-up of customer %s failed; retrying later", actor.state.id)
+            self.timers.postpone(actor.state.id, ctx.now + SWEEP_RETRY)
+            return actor.state.journal_position  # what catch-up applied before it raised
+        return position
 
     # -- catalog -------------------------------------------------------------------------------
 
@@ -485,11 +594,12 @@ class LocalShard:
         Raises:
             CatalogInvalid: nothing changed.
         """
+        self._admit(write=True)
         now = self._clock.now()
         catalog = build_catalog(document, self.catalog, now, frozenset(self.plans_in_use))
-        position = self._journal.append_catalog(CatalogUpserted(at=now, document=document))
+        position = self._commit_catalog(CatalogUpserted(at=now, document=document))
         self.catalog = catalog
-        await self._journal.wait_durable(position)
+        await self._durable(position)
         return catalog
 
 

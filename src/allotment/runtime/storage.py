@@ -6,18 +6,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
 import msgspec
 from anyio.lowlevel import checkpoint
 
-from allotment.persistence.journal import Durability, FileJournal, read_journal
+from allotment.persistence.errors import JournalUnavailable
+from allotment.persistence.journal import Durability, FileJournal, probe, read_journal
 from allotment.persistence.snapshots import (
     SnapshotFile,
     SnapshotHeader,
@@ -28,6 +30,7 @@ from allotment.persistence.snapshots import (
 )
 from allotment.runtime import heap
 from allotment.runtime.clock import Clock
+from allotment.runtime.errors import ShardUnavailable
 from allotment.runtime.idempotency import TABLES
 from allotment.runtime.shard import LocalShard
 
@@ -60,7 +63,6 @@ class _Environment:
     journal: FileJournal
     snapshots: Path
     last_checkpoint_position: int
-    lock: anyio.Lock = field(default_factory=anyio.Lock)  # one checkpoint at a time
 
 
 _WRITE_AT_BYTES = 32 << 20
@@ -106,6 +108,9 @@ class Storage:
         self._segment_size_max = segment_size_max
         self._snapshots_kept = snapshots_kept
         self._environments: dict[str, _Environment] = {}
+        # One checkpoint or rebuild at a time per environment. Kept across rebuilds, which
+        # replace the _Environment, so a waiter never holds a lock nobody else uses.
+        self._locks: dict[str, anyio.Lock] = {}
         self.recoveries: list[RecoveryReport] = []
 
     def existing_environments(self) -> list[str]:
@@ -168,6 +173,31 @@ class Storage:
         self._environments[environment] = _Environment(journal, snapshot_dir, after)
         return shard, after, len(records)
 
+    def exclusive(self, environment: str) -> anyio.Lock:
+        """The lock that checkpoints and rebuilds of `environment` take."""
+        lock = self._locks.get(environment)
+        if lock is None:
+            lock = self._locks[environment] = anyio.Lock()
+        return lock
+
+    async def release_journal(self, environment: str) -> None:
+        """Close the journal of a shard about to be rebuilt from disk. A healthy journal is
+        flushed first: the turns waiting on it applied real facts and are acknowledged. A failed
+        one is cut back to its last durable record, so nothing unacknowledged is kept.
+
+        Raises:
+            OSError: the disk still refuses writes; try again later.
+        """
+        journal = self._environments[environment].journal
+        if journal.failure is None:
+            with contextlib.suppress(JournalUnavailable):  # failed meanwhile: cut back below
+                await journal.flush()
+        if journal.failure is None:
+            journal.close()
+        else:
+            journal.close_after_failure()
+        probe(journal.directory)
+
     def due_for_checkpoint(self, environment: str, every_records: int) -> bool:
         env = self._environments[environment]
         return env.journal.position - env.last_checkpoint_position >= every_records
@@ -175,7 +205,7 @@ class Storage:
     async def checkpoint(self, environment: str, shard: LocalShard) -> CheckpointReport:
         """Write a snapshot without stalling the loop, then drop journal segments it covers.
         Concurrent calls for one environment run one after the other."""
-        async with self._environments[environment].lock:
+        async with self.exclusive(environment):
             return await self._checkpoint(environment, shard)
 
     async def _checkpoint(self, environment: str, shard: LocalShard) -> CheckpointReport:
@@ -183,6 +213,7 @@ class Storage:
         to a worker thread to write, with requests served between slices."""
         started = time.perf_counter()
         env = self._environments[environment]
+        _refuse_if_failed(shard, env.journal)
         position = await env.journal.rotate()  # records <= position are in closed segments
         catalog = shard.catalog  # replaying catalog facts on top of a later catalog is a no-op
         states = shard.states()
@@ -215,6 +246,7 @@ class Storage:
             # would be handed out again after recovery, and the snapshot's customers would
             # skip the new records.
             await env.journal.flush()
+            _refuse_if_failed(shard, env.journal)  # a turn may have failed while we encoded
             path = await anyio.to_thread.run_sync(snapshot.commit, self._snapshots_kept)
         except BaseException:
             with anyio.CancelScope(shield=True):
@@ -235,3 +267,17 @@ class Storage:
         )
         logger.info("checkpoint %s", msgspec.json.encode(report).decode())
         return report
+
+
+def _refuse_if_failed(shard: LocalShard, journal: FileJournal) -> None:
+    """A checkpoint publishes memory as durable truth: never when memory may be ahead of the
+    journal (ARCHITECTURE principle 10).
+
+    Raises:
+        ShardUnavailable: the shard or its journal failed.
+    """
+    shard.notice_journal_failure()
+    if shard.failure is not None:
+        raise ShardUnavailable(f"checkpoint refused: {shard.failure}")
+    if journal.failure is not None:
+        raise ShardUnavailable(f"checkpoint refused: journal failed: {journal.failure}")

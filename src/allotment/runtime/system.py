@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
+from typing import Protocol
 
 import anyio
 import anyio.lowlevel
@@ -17,12 +18,14 @@ from anyio.abc import TaskGroup
 
 from allotment.domain.catalog import Catalog
 from allotment.domain.cost import PriceTable
+from allotment.persistence.errors import JournalUnavailable
 from allotment.persistence.memory import MemoryJournal
 from allotment.persistence.ports import Journal
 from allotment.runtime import heap
 from allotment.runtime.analytics_job import AnalyticsJob, AnalyticsReport
 from allotment.runtime.buffers import BufferStatistics
 from allotment.runtime.clock import Clock, ManualClock
+from allotment.runtime.errors import ShardUnavailable
 from allotment.runtime.shard import LocalShard, ShardSettings
 from allotment.runtime.storage import CheckpointReport, Storage
 
@@ -35,19 +38,34 @@ class ClockNotManual(RuntimeError):
     """The clock can only be moved when the server runs with `--clock manual`."""
 
 
+class SystemSettings(ShardSettings, Protocol):
+    rebuild_every_s: float
+
+
 class CheckpointPolicy(msgspec.Struct, frozen=True, kw_only=True):
     every_s: float = 300.0
     every_records: int = 100_000
     poll_s: float = 1.0
 
 
-class ShardStatistics(msgspec.Struct, frozen=True, kw_only=True):
+class JournalStatistics(msgspec.Struct, frozen=True, kw_only=True):
+    position: int
+    durable_position: int
+    pending_bytes: int
+    pending_bytes_max: int
+
+
+class ShardStatistics(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     environment: str
+    status: str  # "ok", or "failed" while the shard waits to be rebuilt from disk
     customers: int
     event_keys: int
     timers: int
+    journal: JournalStatistics
     events: BufferStatistics
     audits: BufferStatistics
+    rebuilds: int
+    failure: str | None = None  # why it failed (absent when ok)
 
 
 class ActorSystem:
@@ -58,7 +76,7 @@ class ActorSystem:
         catalog: Catalog,
         clock: Clock,
         prices: PriceTable,
-        settings: ShardSettings,
+        settings: SystemSettings,
         journal_factory: Callable[[str], Journal] | None = None,
         timer_interval_s: float = 1.0,
         new_id: Callable[[], uuid.UUID] = uuid.uuid4,
@@ -77,6 +95,8 @@ class ActorSystem:
         self.storage = storage
         self._checkpoint = checkpoint or CheckpointPolicy()
         self._task_group: TaskGroup | None = None
+        self._writers: dict[str, anyio.CancelScope] = {}  # each journal's writer task
+        self._rebuilds: dict[str, int] = {}
         self.analytics = AnalyticsJob(storage.data_dir, clock) if storage is not None else None
         self._analytics_every_s = analytics_every_s
         if storage is not None:
@@ -103,9 +123,55 @@ class ActorSystem:
         return shard
 
     def _start_environment(self, tg: TaskGroup, environment: str) -> None:
-        assert self.storage is not None
-        tg.start_soon(self.storage.journal(environment).run)
+        self._start_writer(tg, environment)
         tg.start_soon(self._checkpoints, environment)
+
+    def _start_writer(self, tg: TaskGroup, environment: str) -> None:
+        assert self.storage is not None
+        journal = self.storage.journal(environment)
+        scope = self._writers[environment] = anyio.CancelScope()
+
+        async def write() -> None:
+            with scope:
+                await journal.run()
+
+        tg.start_soon(write)
+
+    async def rebuild(self, environment: str) -> bool:
+        """Replace a failed shard by one recovered from its snapshot and journal (the only
+        truth: memory may hold facts the disk refused, or a half-applied fact). Returns
+        whether it was rebuilt; a disk that still refuses writes leaves it failed for the next
+        try. A system without storage cannot rebuild: its failed shard stays failed."""
+        if self.storage is None or self._task_group is None:
+            return False
+        old = self._shards[environment]
+        async with self.storage.exclusive(environment):  # no checkpoint meanwhile
+            try:
+                await self.storage.release_journal(environment)
+            except OSError as error:
+                logger.warning("shard %s cannot be rebuilt yet: %s", environment, error)
+                return False
+            self._writers[environment].cancel()
+            shard = self.storage.open_shard(environment, self._make_shard)
+            self._shards[environment] = shard
+            self._start_writer(self._task_group, environment)
+        self._rebuilds[environment] = self._rebuilds.get(environment, 0) + 1
+        logger.warning(
+            "shard %s rebuilt from disk after: %s (%d customers)",
+            environment,
+            old.failure,
+            shard.customer_count(),
+        )
+        return True
+
+    async def _supervise(self) -> None:
+        """Rebuild failed shards, trying again every `rebuild_every_s` until the disk lets it."""
+        while True:
+            await anyio.sleep(self._settings.rebuild_every_s)
+            for environment, shard in list(self._shards.items()):
+                shard.notice_journal_failure()
+                if shard.failure is not None:
+                    await self.rebuild(environment)
 
     async def _checkpoints(self, environment: str) -> None:
         """Checkpoint every `every_s` seconds, or sooner after `every_records` records."""
@@ -125,7 +191,7 @@ class ActorSystem:
                     await anyio.lowlevel.checkpoint()  # requests run between tables
                 try:
                     await storage.checkpoint(environment, shard)
-                except OSError:
+                except Exception:  # a refused or failed checkpoint never stops the server
                     logger.exception(
                         "checkpoint of %s failed; the journal still holds it all", environment
                     )
@@ -135,6 +201,10 @@ class ActorSystem:
         """Rebuild `analytics.duckdb` now (the admin API and the schedule both call this)."""
         assert self.analytics is not None
         assert self.storage is not None
+        for shard in self._shards.values():
+            shard.notice_journal_failure()
+            if shard.failure is not None:  # its memory is not the journal's truth: publish none
+                raise ShardUnavailable(shard.failure)
         positions = {env: self.storage.journal(env).position for env in self._shards}
         return await self.analytics.run_once(dict(self._shards), positions)
 
@@ -152,7 +222,11 @@ class ActorSystem:
         return [await self.storage.checkpoint(env, shard) for env, shard in self._shards.items()]
 
     async def run_due(self) -> int:
-        """Fire every transition due by now in every shard."""
+        """Fire every transition due by now in every shard.
+
+        Raises:
+            ShardUnavailable: a shard is failed (its transitions wait for the rebuild).
+        """
         return sum([await shard.run_due() for shard in self._shards.values()])
 
     async def advance_clock(self, to: datetime) -> int:
@@ -170,17 +244,28 @@ class ActorSystem:
         return await self.run_due()
 
     def statistics(self) -> list[ShardStatistics]:
-        return [
-            ShardStatistics(
-                environment=env,
-                customers=shard.customer_count(),
-                event_keys=len(shard.event_keys),
-                timers=len(shard._timers),
-                events=shard.events.statistics(),
-                audits=shard.audits.statistics(),
-            )
-            for env, shard in self._shards.items()
-        ]
+        return [self._statistics(env, shard) for env, shard in self._shards.items()]
+
+    def _statistics(self, environment: str, shard: LocalShard) -> ShardStatistics:
+        shard.notice_journal_failure()
+        journal = shard.journal
+        return ShardStatistics(
+            environment=environment,
+            status="ok" if shard.failure is None else "failed",
+            failure=shard.failure,
+            customers=shard.customer_count(),
+            event_keys=len(shard.event_keys),
+            timers=len(shard.timers),
+            journal=JournalStatistics(
+                position=journal.position,
+                durable_position=journal.durable_position,
+                pending_bytes=journal.pending_bytes,
+                pending_bytes_max=self._settings.journal_pending_bytes_max,
+            ),
+            events=shard.events.statistics(),
+            audits=shard.audits.statistics(),
+            rebuilds=self._rebuilds.get(environment, 0),
+        )
 
     async def _sweep(self) -> None:
         while True:
@@ -192,7 +277,13 @@ class ActorSystem:
             if next_at is not None:
                 delay = min(delay, max(0.0, (next_at - self.clock.now()).total_seconds()))
             await anyio.sleep(delay if math.isfinite(delay) else self._timer_interval_s)
-            await self.run_due()
+            for environment, shard in list(self._shards.items()):
+                try:
+                    await shard.run_due()
+                except ShardUnavailable:
+                    pass  # its transitions run after the rebuild
+                except Exception:  # the sweep outlives any one failure; the next pass retries
+                    logger.exception("sweep of %s failed", environment)
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[ActorSystem]:
@@ -203,6 +294,7 @@ class ActorSystem:
                 for environment in self._shards:
                     self._start_environment(tg, environment)
                 tg.start_soon(self._analytics_loop)
+                tg.start_soon(self._supervise)
             if not self.clock.manual:
                 tg.start_soon(self._sweep)
             try:
@@ -211,6 +303,14 @@ class ActorSystem:
                 self._task_group = None
                 if self.storage is not None:
                     with anyio.move_on_after(30, shield=True):
-                        for environment in self._shards:
-                            await self.storage.journal(environment).flush()
+                        await self._flush_all()
                 tg.cancel_scope.cancel()
+
+    async def _flush_all(self) -> None:
+        assert self.storage is not None
+        for environment in self._shards:
+            try:
+                await self.storage.journal(environment).flush()
+            except JournalUnavailable:
+                logger.error("journal of %s failed; unflushed changes were never acknowledged",
+                             environment)  # fmt: skip
