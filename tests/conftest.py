@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import msgspec
 import pytest
 from litestar.testing import AsyncTestClient, TestClient
 
@@ -39,9 +40,15 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(clock="manual", data_dir=tmp_path)
 
 
-@pytest.fixture
-def system(settings: Settings, clock: ManualClock) -> ActorSystem:
-    return build_system(settings, clock, persistent=False)
+@pytest.fixture(params=["memory", "journal"])
+def system(request: pytest.FixtureRequest, settings: Settings, clock: ManualClock) -> ActorSystem:
+    """Every test that uses the system runs twice: in memory, and on the durable path (a file
+    journal under the test's tmp dir), where `wait_durable` really yields to the journal's
+    writer task as in production (issue 10). The journal writes without fsync here, which
+    changes nothing a test can observe and keeps the suite fast; tests/reliability fsyncs."""
+    if request.param == "memory":
+        return build_system(settings, clock, persistent=False)
+    return build_system(msgspec.structs.replace(settings, durability="write"), clock)
 
 
 @pytest.fixture

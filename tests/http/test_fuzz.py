@@ -408,6 +408,13 @@ def test_route_table_covers_client_and_admin_routes(ops: list[Operation]) -> Non
     assert {"createCustomer", "ingestEvent", "evaluateEntitlement", "upsertCatalog"} <= with_body
 
 
+# The two widest fuzzers run in memory only: on the durable path most of their time goes to the
+# analytics worker processes that fuzzed POST /admin/snapshots start (about 1 s each). The
+# durable path is fuzzed by test_rejected_requests_change_no_state and every other HTTP test.
+MEMORY_ONLY = pytest.mark.parametrize("system", ["memory"], indirect=True)
+
+
+@MEMORY_ONLY
 @FUZZ
 @given(data=st.data())
 def test_fuzzed_bodies_get_the_envelope(
@@ -421,6 +428,7 @@ def test_fuzzed_bodies_get_the_envelope(
         Call(op.method, op.url(values), data.draw(bodies(op, prepared))).send(client)
 
 
+@MEMORY_ONLY
 @PATHS
 @given(data=st.data())
 def test_fuzzed_paths_queries_and_headers_get_the_envelope(

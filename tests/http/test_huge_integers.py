@@ -6,6 +6,7 @@ snapshot that failed on it for good)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from litestar.testing import TestClient
 
@@ -64,3 +65,26 @@ def test_analytics_still_runs_after_a_refused_huge_integer(tmp_path: Path, keys:
                  "track": {"meta": {"n": HUGE}}}  # fmt: skip
         assert client.post(f"{C}/entitlements", json=track).status_code == 400
         assert client.post("/api/v1/admin/snapshots").status_code == 201
+
+
+def test_free_form_fields_nested_too_deeply_are_refused_naming_the_field(client: Client) -> None:
+    """API-10: `meta` nested 200 levels deep was accepted, journalled, and then failed to
+    decode in the analytics worker (found by the fuzz pass on the durable path). It is a 400
+    naming the field, and nothing is recorded."""
+    deep: Any = 1
+    for _ in range(200):
+        deep = {"a": deep}
+    response = client.post(
+        f"{C}/events",
+        json={"eventName": "api_calls", "customerReferenceId": "deep",
+              "eventIdempotencyKey": "deep-1", "meta": {"x": deep}},
+    )  # fmt: skip
+    assert response.status_code == 400
+    assert "Invalid field 'meta.x.a.a" in response.json()["error"]["message"]
+    assert client.get(f"{C}/customers/deep").status_code == 404
+    shallow: Any = 1
+    for _ in range(30):
+        shallow = {"a": shallow}
+    body = {"eventName": "api_calls", "customerReferenceId": "deep",
+            "eventIdempotencyKey": "deep-2", "meta": {"x": shallow}}  # fmt: skip
+    assert client.post(f"{C}/events", json=body).status_code == 201

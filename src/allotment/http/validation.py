@@ -19,6 +19,9 @@ __all__ = ("check_decimal", "decode_body", "parse_uuid")
 T = TypeVar("T")
 _AT = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
 DECIMAL_MAX = Decimal(10) ** 15  # beyond any real quantity or price; keeps arithmetic exact
+# Free-form fields (meta, metadata) are journalled and later decoded again, inside records and
+# analytics frames that add levels of their own; msgspec gives up near 1,000 levels in all.
+DEPTH_MAX = 64
 
 
 def _field_message(error: msgspec.ValidationError) -> str:
@@ -41,6 +44,9 @@ def decode_body(body: bytes, type_: type[T]) -> T:
         if number_fields:
             raw = msgspec.json.decode(body)
             _reject_quoted_numbers(raw, number_fields, "")
+        if body.count(b"{") + body.count(b"[") > DEPTH_MAX:  # else it cannot be that deep
+            raw = msgspec.json.decode(body) if raw is None else raw
+            _reject_deep_nesting(raw)
         if _LONG_DIGITS.search(body):
             raw = msgspec.json.decode(body) if raw is None else raw
             _reject_huge_integers(raw, _exact_fields(cast("Hashable", type_)), "")
@@ -53,6 +59,23 @@ def decode_body(body: bytes, type_: type[T]) -> T:
         raise ApiError(400, "Malformed JSON: nested too deeply.") from None
     except UnicodeDecodeError:  # ... and this for invalid UTF-8 inside a string
         raise ApiError(400, "Malformed JSON: invalid UTF-8.") from None
+
+
+def _reject_deep_nesting(raw: Any) -> None:
+    """Raises ApiError(400) naming the first value nested deeper than DEPTH_MAX levels."""
+    stack: list[tuple[Any, str, int]] = [(raw, "", 1)]
+    while stack:
+        value, path, depth = stack.pop()
+        children: Iterator[tuple[str, Any]]
+        if isinstance(value, dict):
+            children = ((f"{path}.{k}" if path else str(k), v) for k, v in value.items())
+        elif isinstance(value, list):
+            children = ((f"{path}[{i}]", v) for i, v in enumerate(value))
+        else:
+            continue
+        if depth > DEPTH_MAX:
+            raise ApiError(400, f"Invalid field '{path}': nested deeper than {DEPTH_MAX} levels.")
+        stack.extend((child, where, depth + 1) for where, child in children)
 
 
 NumberFields = dict[str, "NumberFields | None"]
