@@ -134,6 +134,28 @@ def _frame_v1(data: bytes, offset: int) -> tuple[int, int, bytes] | str:
     return position, end, payload
 
 
+def _written_record(data: bytes, offset: int, expected: int) -> str | None:
+    """Why the damaged last record at `offset` was written whole (so bit damage, not a torn
+    write), or None. A torn write leaves a record cut short, or zeros or garbage where its
+    header should be. A record whose header is intact (magic, expected position, a length
+    that fits) was written whole; so was one whose checksum verifies once its magic, length
+    (the stored one, or up to the end of the file) and position are rebuilt."""
+    if offset + RECORD_HEADER_SIZE > len(data):
+        return None
+    magic, length, position = _RECORD.unpack_from(data, offset)
+    start = offset + RECORD_HEADER_SIZE
+    if magic == RECORD_MAGIC and position == expected and start + length <= len(data):
+        return "the record is complete, so this is damage, not a torn write"
+    (crc,) = _CRC.unpack_from(data, offset + _RECORD.size)
+    for candidate in {length, len(data) - start}:
+        if start + candidate > len(data):
+            continue
+        head = _RECORD.pack(RECORD_MAGIC, candidate, expected)
+        if zlib.crc32(data[start : start + candidate], zlib.crc32(head)) == crc:
+            return "its checksum proves a whole record with a damaged header"
+    return None
+
+
 class SegmentScan:
     """Iterates the records of one segment's bytes; afterwards `damage` tells how it ended
     (None: every byte was a valid record) and `valid_end` where the valid records end.
@@ -176,7 +198,7 @@ class SegmentScan:
         while offset < len(self._data):
             found = frame(self._data, offset)
             if isinstance(found, str):
-                self.damage = Damage(offset, found, self._next_valid(frame, offset + 1))
+                self.damage = self._damage(frame, offset, found, expected)
                 return
             position, end, payload = found
             record = self._decode(offset, payload)
@@ -187,6 +209,16 @@ class SegmentScan:
             yield record
             expected, offset = expected + 1, end
             self.valid_end, self.records_read = offset, self.records_read + 1
+
+    def _damage(
+        self, frame: Callable[[bytes, int], object], offset: int, reason: str, expected: int
+    ) -> Damage:
+        next_valid = self._next_valid(frame, offset + 1)
+        if next_valid is None and frame is _frame_v2:
+            written = _written_record(self._data, offset, expected)
+            if written is not None:  # a record that was written whole: its damage is not a tear
+                return Damage(offset, f"{reason}; {written}", offset)
+        return Damage(offset, reason, next_valid)
 
     def _decode(self, offset: int, payload: bytes) -> JournalRecord:
         try:

@@ -88,22 +88,24 @@ def repair_journal(directory: Path, segment: str, offset: int) -> RepairReport:
         version = 2 if data[HEADER_SIZE : HEADER_SIZE + 4] == RECORD_MAGIC else 1
         _write_at(path, 0, encode_header(segment_first_position(segment), version))
         return RepairReport(segment, offset, f"rebuilt the segment header (format {version})")
-    rebuildable = scan.version == 2 and next_valid > offset + RECORD_HEADER_SIZE
-    if rebuildable and _rebuild_record_header(path, data, offset, next_valid, scan):
+    # A whole last record with a damaged header runs to the end of the segment.
+    end = next_valid if next_valid > offset else len(data)
+    rebuildable = scan.version == 2 and end > offset + RECORD_HEADER_SIZE
+    if rebuildable and _rebuild_record_header(path, data, offset, end, scan):
         return RepairReport(segment, offset, "rebuilt a record header its checksum confirms")
     return _set_aside(directory, path, offset)
 
 
 def _rebuild_record_header(
-    path: Path, data: bytes, offset: int, next_valid: int, scan: SegmentScan
+    path: Path, data: bytes, offset: int, end: int, scan: SegmentScan
 ) -> bool:
-    """A record whose magic, length or position is damaged still spans [offset, next_valid),
+    """A record whose magic, length or position is damaged still spans [offset, end),
     and its position is the one expected there: rewrite the header when the checksum agrees."""
     expected = segment_first_position(path.name) + scan.records_read
-    head = _HEAD.pack(RECORD_MAGIC, next_valid - offset - RECORD_HEADER_SIZE, expected)
+    head = _HEAD.pack(RECORD_MAGIC, end - offset - RECORD_HEADER_SIZE, expected)
     crc_at = offset + _HEAD.size
     (crc,) = struct.unpack_from("<I", data, crc_at)
-    if zlib.crc32(data[offset + RECORD_HEADER_SIZE : next_valid], zlib.crc32(head)) != crc:
+    if zlib.crc32(data[offset + RECORD_HEADER_SIZE : end], zlib.crc32(head)) != crc:
         return False
     _write_at(path, offset, head)
     return True
