@@ -19,6 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from allotment.cli import main
 from allotment.domain.facts import CustomerCreated
 from allotment.domain.state import CustomerSource
 from allotment.persistence.errors import JournalCorrupt
@@ -218,3 +219,20 @@ def test_a_flipped_byte_anywhere_never_loses_an_acknowledged_record_silently(
             assert _snapshot(directory) == before
         else:
             assert recovered == ALL
+
+
+def test_the_repair_command_the_refusal_names_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The refusal's command line, run as printed, repairs the journal (item 7)."""
+    directory, files = _journal(tmp_path)
+    offset = _record_offsets(files[1])[1]
+    _flip(files[1], offset + 7)  # the high byte of a record's length
+    with pytest.raises(JournalCorrupt) as refused:
+        read_journal(directory)
+    command = str(refused.value).split("repair it with: ")[1].split()
+    assert command[:3] == ["allotment", "journal", "repair"]
+    assert main(command[1:]) == 0
+    assert "rebuilt a record header" in capsys.readouterr().out
+    assert [r.position for r in read_journal(directory).records] == ALL
+    assert main(command[1:]) == 2  # nothing left to repair
