@@ -1,4 +1,5 @@
-"""The `allotment` command: `serve` runs the server; `keys create` mints an API key."""
+"""The `allotment` command: `serve` runs the server; `keys create` mints an API key;
+`journal repair` repairs a journal segment start-up refused."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from allotment.asgi import SETTINGS_ENV, encode_settings
 from allotment.config import DEFAULT_CATALOG, Settings
 from allotment.domain.catalog_document import CatalogInvalid
 from allotment.loading import load_catalog
+from allotment.persistence.journal import repair_journal
 from allotment.persistence.keys import ALL_SCOPES, KeyStore, new_key
 from allotment.persistence.query import run_query
 
@@ -87,7 +89,27 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="grant this scope; repeatable (default: every scope)",
     )
+    journal = commands.add_parser("journal", help="inspect and repair journal segments")
+    journal_commands = journal.add_subparsers(dest="journal_command", required=True)
+    repair = journal_commands.add_parser(
+        "repair", help="repair the damage start-up reported (stop the server first)"
+    )
+    repair.add_argument("segment", type=Path, help="the segment file the refusal names")
+    repair.add_argument("--offset", type=int, required=True, help="the byte it names")
     return parser
+
+
+def _repair_journal(args: argparse.Namespace) -> int:
+    segment: Path = args.segment
+    try:
+        report = repair_journal(segment.parent, segment.name, args.offset)
+    except (ValueError, OSError) as error:
+        print(f"allotment: {error}", file=sys.stderr)
+        return 2
+    print(f"allotment: {report.segment}: {report.action}")
+    if report.set_aside is not None:
+        print(f"  the bytes set aside are in {report.set_aside}")
+    return 0
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -179,6 +201,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(args)
     if args.command == "sql":
         return _sql(args)
+    if args.command == "journal":
+        return _repair_journal(args)
     return _create_key(args)
 
 

@@ -10,6 +10,7 @@ from allotment.http.fast_path import FastPath
 from allotment.loading import load_catalog, load_price_table
 from allotment.payments.stripe_gateway import StripeGateway
 from allotment.persistence.journal import Durability
+from allotment.persistence.journal_io import JournalIO
 from allotment.persistence.keys import KeyStore
 from allotment.persistence.memory import MemoryJournal
 from allotment.runtime.checkout import CheckoutService
@@ -21,17 +22,22 @@ __all__ = ("build_app", "build_system", "checkout_service", "key_store")
 
 
 def build_system(
-    settings: Settings, clock: Clock | None = None, *, persistent: bool = True
+    settings: Settings,
+    clock: Clock | None = None,
+    *,
+    persistent: bool = True,
+    journal_io: JournalIO | None = None,
 ) -> ActorSystem:
     """The actor system for `settings`, recovered from `settings.data_dir` when `persistent`
-    (otherwise state lives in memory only: tests and in-process use)."""
+    (otherwise state lives in memory only: tests and in-process use). `journal_io` replaces
+    the journals' file operations (fault injection in tests)."""
     if clock is None:
         clock = ManualClock(datetime.now(UTC)) if settings.clock == "manual" else SystemClock()
     storage = None
     if persistent:
         storage = Storage(
             settings.data_dir, clock, Durability(settings.durability),
-            settings.segment_size_max, settings.snapshots_kept,
+            settings.segment_size_max, settings.snapshots_kept, journal_io,
         )  # fmt: skip
     return ActorSystem(
         catalog=load_catalog(settings.catalog_path, clock.now()),

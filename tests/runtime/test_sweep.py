@@ -13,15 +13,17 @@ from typing import Any
 import pytest
 
 from allotment.config import Settings
-from allotment.domain.commands import Subscribe
+from allotment.domain.commands import RecordUsage, Subscribe
+from allotment.domain.evolve import evolve as real_evolve
 from allotment.domain.facts import InvoiceIssued
 from allotment.domain.replies import Rejected, Subscribed, UsageAccepted
+from allotment.domain.schedule import apply_due as real_apply_due
 from allotment.domain.state import Profile
-from allotment.persistence.memory import MemoryJournal
 from allotment.runtime import actor as actor_module
 from allotment.runtime import shard as shard_module
 from allotment.runtime.clock import ManualClock
-from allotment.runtime.errors import Overloaded
+from allotment.runtime.errors import Overloaded, ShardUnavailable
+from allotment.runtime.records import EvaluationContext
 from allotment.runtime.shard import CustomerLookup, LocalShard
 from allotment.runtime.system import ActorSystem
 from allotment.wiring import build_system
@@ -77,7 +79,7 @@ async def test_scenario4_a_customer_whose_catch_up_raises_does_not_stop_the_swee
         await _subscribers(shard, 20)
         bad = shard._find(CustomerLookup(external_id="c7"))
         assert bad is not None
-        real = actor_module.apply_due
+        real = real_apply_due
 
         def apply_due(state: Any, ctx: Any, apply: Any) -> None:
             if state.id == bad.state.id:
@@ -96,25 +98,25 @@ async def test_scenario4_a_customer_whose_catch_up_raises_does_not_stop_the_swee
         assert len(bad.state.invoices) == before[bad.state.id] + 1
 
 
-async def test_scenario5_changes_over_the_journal_backlog_are_refused_before_their_turn() -> None:
+async def test_scenario5_changes_over_the_journal_backlog_are_refused_before_their_turn(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Past `journal_pending_bytes_max`, writes raise Overloaded (503 + Retry-After at the
     edge) and change nothing, not even the idempotency key; checks still answer."""
-    journal = MemoryJournal()
-    system = build_system(Settings(clock="manual"), ManualClock(START), persistent=False)
-    system._journal_factory = lambda _env: journal
+    settings = Settings(clock="manual")
+    system = build_system(settings, ManualClock(START), persistent=False)
     shard = system.shard("test")
-    event = shard_module.RecordUsage(
+    journal = shard.journal
+    event = RecordUsage(
         idempotency_key="k", event_name="api_calls", occurred_at=START, units=Decimal(1)
     )
-    journal.pending_bytes = Settings().journal_pending_bytes_max + 1
+    monkeypatch.setattr(settings, "journal_pending_bytes_max", -1)  # any backlog is too much
     with pytest.raises(Overloaded):
         await shard.ingest(CustomerLookup(external_id="u"), event, None)
     assert shard.customer_count() == 0 and journal.position == 0
-    decision = await shard.evaluate(
-        "u", "api_calls", None, shard_module.EvaluationContext(method="GET")
-    )
+    decision = await shard.evaluate("u", "api_calls", None, EvaluationContext(method="GET"))
     assert not decision.allowed
-    journal.pending_bytes = 0
+    monkeypatch.undo()
     reply = await shard.ingest(CustomerLookup(external_id="u"), event, None)
     assert isinstance(reply, UsageAccepted)  # the key was never claimed by the refusal
 
@@ -145,7 +147,7 @@ async def test_scenario5_event_keys_are_forgotten_after_the_default_35_day_windo
         shard = system.shard("test")
 
         async def send(key: str) -> Any:
-            event = shard_module.RecordUsage(
+            event = RecordUsage(
                 idempotency_key=key, event_name="ping", occurred_at=clock.now(), units=Decimal(1)
             )
             return await shard.ingest(CustomerLookup(external_id="u"), event, None)
@@ -168,7 +170,7 @@ async def test_a_failed_memory_shard_stays_failed(monkeypatch: pytest.MonkeyPatc
     system = build_system(Settings(clock="manual"), ManualClock(START), persistent=False)
     shard = system.shard("test")
     await shard.create_customer("x", Profile())
-    real = actor_module.evolve
+    real = real_evolve
 
     def broken(state: Any, fact: Any) -> None:
         if isinstance(fact, InvoiceIssued):
@@ -178,10 +180,10 @@ async def test_a_failed_memory_shard_stays_failed(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(actor_module, "evolve", broken)
     plan = shard.catalog.plan_by_key("pro_monthly")
     assert plan is not None
-    with pytest.raises(shard_module.ShardUnavailable):
+    with pytest.raises(ShardUnavailable):
         await shard.command(CustomerLookup(external_id="x"), Subscribe(plan_id=plan.id))
     async with system.running():
         assert await system.rebuild("test") is False
-    with pytest.raises(shard_module.ShardUnavailable):
-        await shard.evaluate("x", "api_calls", None, shard_module.EvaluationContext(method="GET"))
+    with pytest.raises(ShardUnavailable):
+        await shard.evaluate("x", "api_calls", None, EvaluationContext(method="GET"))
     assert uuid.UUID(int=0) not in {s.id for s in shard.states()}

@@ -63,7 +63,7 @@ async def _customer_with_expiring_grant(system: ActorSystem, days: int) -> None:
 
 
 def _expiries(journal: MemoryJournal) -> list[CreditsExpired]:
-    return [fact for _, fact in journal.records if isinstance(fact, CreditsExpired)]
+    return [fact for _, fact in journal.facts() if isinstance(fact, CreditsExpired)]
 
 
 async def test_sch1_clock_advance_applies_due_transitions_before_returning() -> None:

@@ -15,7 +15,7 @@ from allotment.domain.facts import Fact
 
 __all__ = ("FORMAT_VERSION", "JournalRecord", "decode_record", "encode_record")
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: records carry a magic and their position (journal_format.py)
 
 
 class JournalRecord(msgspec.Struct, frozen=True, array_like=True):

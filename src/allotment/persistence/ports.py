@@ -13,28 +13,68 @@ __all__ = ("Journal",)
 
 
 class Journal(Protocol):
-    """An append-only log of facts per customer.
+    """An append-only log of records: one `append` is one record at the next position.
 
-    `append` is synchronous and cheap (it buffers); `wait_durable` returns once everything up to
-    `position` survives a crash, in whatever sense the implementation's durability mode gives.
+    Positions start at 1 and grow by exactly one per append, whatever the number of facts, in
+    every implementation (the file journal and its in-memory twin agree). A journal is healthy
+    until a write or sync fails; then it is failed until a new one is opened, and refuses
+    everything that could make undurable state look durable.
     """
-
-    def append(self, customer_id: uuid.UUID, facts: Sequence[Fact]) -> int: ...
-
-    def append_catalog(self, fact: CatalogFact) -> int: ...
-
-    async def wait_durable(self, position: int) -> None: ...
 
     @property
     def position(self) -> int:
-        """The last position handed out."""
+        """The last position handed out (0 before the first append). Appended is not
+        durable: await `wait_durable` before acknowledging."""
         ...
 
     @property
-    def durable_position(self) -> int: ...
+    def durable_position(self) -> int:
+        """The last position as durable as the journal promises; never above `position`, and
+        it never moves again once the journal is failed."""
+        ...
 
     @property
-    def failure(self) -> BaseException | None: ...
+    def pending_bytes(self) -> int:
+        """Bytes appended but not yet written (always 0 in memory). The shard caps it before
+        a turn; `append` itself never refuses for it."""
+        ...
 
     @property
-    def pending_bytes(self) -> int: ...
+    def failure(self) -> BaseException | None:
+        """The error that failed the journal, or None while it is healthy."""
+        ...
+
+    def append(self, customer_id: uuid.UUID, facts: Sequence[Fact]) -> int:
+        """Buffer one record of a customer's facts; synchronous and cheap.
+
+        Returns:
+            The record's position, `position + 1` (also for an empty `facts`).
+
+        Raises:
+            JournalUnavailable: the journal is failed; nothing was appended.
+        """
+        ...
+
+    def append_catalog(self, fact: CatalogFact) -> int:
+        """Buffer one record holding a catalog fact; as `append` otherwise."""
+        ...
+
+    async def wait_durable(self, position: int) -> None:
+        """Return once every record up to `position` is durable (in the sense of the
+        journal's durability mode; at once for a position already durable).
+
+        Raises:
+            JournalUnavailable: the journal failed before `position` became durable. The
+                change must not be acknowledged; it is not kept.
+        """
+        ...
+
+    async def flush(self) -> None:
+        """Wait until everything appended so far is written, whatever the durability mode.
+
+        Raises:
+            JournalUnavailable: the journal is failed, before or during the wait, even if
+                everything was written: whoever flushes (a checkpoint) must not go on to
+                publish state while the journal is failed.
+        """
+        ...

@@ -33,6 +33,7 @@ __all__ = (
     "frame",
     "header_frame",
     "load_latest",
+    "remove_temporary",
 )
 
 logger = logging.getLogger("allotment.snapshots")
@@ -190,8 +191,22 @@ class _Frames:
         return buffer
 
 
+def remove_temporary(directory: Path) -> int:
+    """Remove the unfinished snapshot files a crash left (`SnapshotFile` writes to a temporary
+    name and renames it only once synced, so a temporary file is never a snapshot). Call it
+    only at start, when no checkpoint can be writing one. Returns how many were removed."""
+    removed = 0
+    for path in directory.glob("snapshot-*.tmp"):
+        logger.warning("removing %s, a snapshot a crash left unfinished", path.name)
+        path.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
 def load_latest(directory: Path) -> LoadedSnapshot | None:
-    """The newest readable snapshot; a damaged one is skipped with a warning."""
+    """The newest readable snapshot; a damaged one is skipped with a warning. Runs at start,
+    so it first removes the temporary files of snapshots a crash left unfinished."""
+    remove_temporary(directory)
     for path in sorted(directory.glob("snapshot-*.snap"), reverse=True):
         try:
             return _read(path)

@@ -20,6 +20,7 @@ from anyio.lowlevel import checkpoint
 
 from allotment.persistence.errors import JournalUnavailable
 from allotment.persistence.journal import Durability, FileJournal, probe, read_journal
+from allotment.persistence.journal_io import JournalIO
 from allotment.persistence.snapshots import (
     SnapshotFile,
     SnapshotHeader,
@@ -101,12 +102,14 @@ class Storage:
         durability: Durability = Durability.FSYNC,
         segment_size_max: int = 64 * 1024 * 1024,
         snapshots_kept: int = 2,
+        io: JournalIO | None = None,
     ) -> None:
         self.data_dir = data_dir
         self._clock = clock
         self.durability = durability
         self._segment_size_max = segment_size_max
         self._snapshots_kept = snapshots_kept
+        self._io = io  # the journals' file operations (tests inject faults here)
         self._environments: dict[str, _Environment] = {}
         # One checkpoint or rebuild at a time per environment. Kept across rebuilds, which
         # replace the _Environment, so a waiter never holds a lock nobody else uses.
@@ -157,7 +160,9 @@ class Storage:
         after = snapshot.header.position if snapshot else 0
         tail = read_journal(journal_dir, after=after) if journal_dir.exists() else None
         last = max(after, tail.last_position if tail else 0)
-        journal = FileJournal(journal_dir, self.durability, last + 1, self._segment_size_max)
+        journal = FileJournal(
+            journal_dir, self.durability, last + 1, self._segment_size_max, io=self._io
+        )
         shard = make_shard(journal)
         if snapshot is not None:
             header = snapshot.header
