@@ -69,6 +69,7 @@ _INTEGERS = {
     "input_tokens",
     "output_tokens",
     "journal_position",
+    "fact_index",
     "customers",
     "sequence",
 }
