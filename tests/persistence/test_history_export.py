@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from allotment.domain.state import CustomerSource
 from allotment.persistence import history_export
 from allotment.persistence.history_cursor import exported_position
 from allotment.persistence.history_export import export_history
+from allotment.persistence.history_rows import history_view
 from allotment.persistence.journal import FileJournal, segments
 
 pytestmark = pytest.mark.anyio
@@ -76,7 +78,7 @@ def _turns() -> list[tuple[uuid.UUID, list[Fact]]]:
                         event_name="chat",
                         occurred_at=at,
                         units=Decimal(3),
-                    )  # fmt: skip
+                    )
                 )
                 tx = _tx(customer, TransactionType.DEBIT, -3, balances[customer])
                 balances[customer] -= 3
@@ -110,7 +112,7 @@ def _rows(data_dir: Path, table: str) -> list[tuple[Any, ...]]:
     connection = duckdb.connect()
     try:
         return connection.execute(
-            f"SELECT * EXCLUDE (environment) FROM read_parquet('{pattern}', union_by_name = true)"  # noqa: S608
+            f"SELECT * EXCLUDE (environment) FROM read_parquet('{pattern}', union_by_name = true)"
             " ORDER BY journal_position, fact_index"
         ).fetchall()
     finally:
@@ -164,7 +166,7 @@ async def test_a_long_range_is_split_into_files_of_whole_records(
             for p in (tmp_path / "history" / table).glob("test-*.parquet")
         )
         assert len(ranges) > 3
-        for (_, end), (start, _) in zip(ranges, ranges[1:], strict=False):
+        for (_, end), (start, _) in pairwise(ranges):
             assert start > end  # no record in two files
 
 
@@ -240,8 +242,6 @@ async def test_the_events_view_joins_external_ids_and_keeps_unexported_legacy_ro
 ) -> None:
     """History files written from the old in-memory buffers stay readable: a legacy row the
     exporter wrote again shows once, one it never saw (its segment was trimmed) still shows."""
-    from allotment.persistence.history_rows import history_view
-
     last = await _write_journal(tmp_path)
     export_history(tmp_path, "test", last)
     legacy = tmp_path / "history" / "events" / "day=2025-01-15"
@@ -249,12 +249,12 @@ async def test_the_events_view_joins_external_ids_and_keeps_unexported_legacy_ro
     connection = duckdb.connect()
     exported = str(tmp_path / "history" / "events" / "test-*.parquet")
     connection.execute(
-        f"COPY (SELECT * EXCLUDE (journal_position, fact_index), 'old' AS external_id FROM "  # noqa: S608
+        f"COPY (SELECT * EXCLUDE (journal_position, fact_index), 'old' AS external_id FROM "
         f"read_parquet('{exported}') ORDER BY journal_position LIMIT 2) "
         f"TO '{legacy / 'part-a.parquet'}'"
     )
     connection.execute(
-        f"COPY (SELECT * REPLACE ('gone' AS idempotency_key) FROM '{legacy / 'part-a.parquet'}'"  # noqa: S608
+        f"COPY (SELECT * REPLACE ('gone' AS idempotency_key) FROM '{legacy / 'part-a.parquet'}'"
         f" LIMIT 1) TO '{legacy / 'part-b.parquet'}'"
     )
     connection.execute(

@@ -136,7 +136,12 @@ class ActorSystem:
         assert self.analytics is not None
         assert self.storage is not None
         positions = {env: self.storage.journal(env).position for env in self._shards}
-        return await self.analytics.run_once(dict(self._shards), positions)
+        return await self.analytics.run_once(dict(self._shards), positions, self._durable())
+
+    def _durable(self) -> dict[str, int]:
+        """Each environment's durable journal position: the history is exported up to it."""
+        assert self.storage is not None
+        return {env: self.storage.journal(env).durable_position for env in self._shards}
 
     async def _analytics_loop(self) -> None:
         while True:
@@ -213,4 +218,6 @@ class ActorSystem:
                     with anyio.move_on_after(30, shield=True):
                         for environment in self._shards:
                             await self.storage.journal(environment).flush()
+                    assert self.analytics is not None
+                    await self.analytics.drain(self._durable())  # bounded; never raises
                 tg.cancel_scope.cancel()
