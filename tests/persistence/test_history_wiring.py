@@ -84,6 +84,24 @@ async def test_a_clean_shutdown_drains_the_exporter(tmp_path: Path) -> None:
     assert exported_position(tmp_path, "test") == system.storage.journal("test").durable_position
 
 
+async def test_a_failed_shutdown_drain_is_caught_up_by_the_next_start(tmp_path: Path) -> None:
+    """The drain cannot write (history is a file): the stop still completes, the journal keeps
+    the segments, and the next start's export writes every event once."""
+    settings = Settings(data_dir=tmp_path, clock="manual", analytics_every_s=3600)
+    system = build_system(settings, ManualClock(START))
+    (tmp_path / "history").write_text("not a directory")
+    async with system.running():
+        await _ingest(system.shard("test"), range(5))
+        await system.checkpoint_all()
+    (tmp_path / "history").unlink()
+    assert exported_position(tmp_path, "test") == 0
+    restarted = build_system(settings, ManualClock(START))
+    async with restarted.running():
+        await restarted.checkpoint_all()  # the export is behind: nothing may be trimmed
+        await _ingest(restarted.shard("test"), range(5, 7))
+    assert _exported_events(tmp_path) == 7
+
+
 def test_dropped_audit_records_are_counted_in_health(tmp_path: Path) -> None:
     """Audit records of checks (ENT-30) stay best effort, outside the journal: when their
     buffer overflows between two snapshots the oldest go, and /health counts them (item 3)."""

@@ -21,7 +21,7 @@ import anyio
 import msgspec
 from anyio.abc import ByteReceiveStream, ByteSendStream
 
-from allotment.persistence.history_cursor import ExportReport
+from allotment.persistence.history_cursor import ExportReport, exported_position
 from allotment.runtime.analytics_stream import (
     AuditChunk,
     End,
@@ -140,14 +140,25 @@ class AnalyticsJob:
 
     async def drain(self, durable: dict[str, int]) -> list[ExportReport]:
         """Export the journal histories of every environment up to `durable` (its durable
-        journal position), waiting for a snapshot in progress first. For shutdown: it never
-        raises; a failure or a run past `DRAIN_TIMEOUT_S` is logged, and the next start
-        exports the rest (the journal keeps every segment not yet exported).
+        journal position), waiting for a snapshot in progress first; environments already
+        exported that far cost nothing. For shutdown: it never raises; a failure or a run past
+        `DRAIN_TIMEOUT_S` is logged, and the next start exports the rest (the journal keeps
+        every segment not yet exported).
+
+        Returns:
+            One report per environment exported.
         """
         try:
-            with anyio.fail_after(DRAIN_TIMEOUT_S):
+            # Shielded like the journal flush before it: a shutdown by cancellation still
+            # exports, within the bound.
+            with anyio.CancelScope(shield=True), anyio.fail_after(DRAIN_TIMEOUT_S):
                 async with self._lock:
-                    reports = await self._export(durable)
+                    behind = {
+                        environment: position
+                        for environment, position in durable.items()
+                        if exported_position(self.data_dir, environment) < position
+                    }
+                    reports = await self._export(behind) if behind else []
         except Exception:
             logger.exception("history export at shutdown failed; the next start catches up")
             return []
