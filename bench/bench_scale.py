@@ -239,9 +239,7 @@ async def _customer(shard: LocalShard, plan: Plan, features: list[str], index: i
 
 
 def _drain(shard: LocalShard) -> None:
-    shard.events.drain()
     shard.audits.drain()
-    shard.ledger.drain()
 
 
 async def _populate(

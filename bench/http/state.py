@@ -59,9 +59,7 @@ async def _populate(shard: LocalShard, customers: int) -> None:
         ):
             await shard.ingest(lookup, _event(shard, f"warm-{i}-{j}", feature, units), None)
         if i % _DRAIN_EVERY == 0:
-            shard.events.drain()
             shard.audits.drain()
-            shard.ledger.drain()
 
 
 async def build_data_dir(data_dir: Path, customers: int) -> float:

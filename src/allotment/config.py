@@ -27,7 +27,6 @@ class Settings(msgspec.Struct, kw_only=True):
     request_body_size_max: int = 1_048_576  # bytes; larger bodies get 413
     event_meta_size_max: int = 16_384  # EVT-6: serialised `meta` bytes
     batch_size_max: int = 1_000  # events per POST /events/batch
-    event_buffer_size_max: int = 100_000  # accepted events awaiting the analytics drain
     audit_buffer_size_max: int = 100_000  # audit records awaiting the analytics drain
     audit_key_window_size_max: int = 1_000_000  # ENT-32 audit de-duplication keys remembered
     timer_interval_s: float = 1.0  # longest sleep of the sweep that fires due transitions

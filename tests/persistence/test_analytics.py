@@ -16,10 +16,12 @@ from allotment.config import Settings
 from allotment.domain.commands import CostInput, MarkInvoicePaid, RecordUsage, Subscribe
 from allotment.domain.replies import Subscribed
 from allotment.domain.state import Profile
+from allotment.persistence.history_cursor import exported_position
 from allotment.runtime.analytics_job import AnalyticsFailed
 from allotment.runtime.clock import ManualClock
 from allotment.runtime.records import EvaluationContext
 from allotment.runtime.shard import CustomerLookup, LocalShard
+from allotment.runtime.system import ActorSystem
 from allotment.wiring import build_system
 from tests.conftest import START
 
@@ -166,9 +168,11 @@ async def test_history_written_before_the_worker_failed_is_not_sent_twice(tmp_pa
     assert _count(tmp_path, "entitlement_checks") == 10
 
 
-async def test_a_table_written_before_another_failed_is_not_sent_twice(tmp_path: Path) -> None:
-    """Events reach their files, then the audit table cannot be written: only the audit
-    records go back to their buffer, so no event is counted twice (ENT-33)."""
+async def test_history_exported_before_the_worker_failed_is_not_exported_twice(
+    tmp_path: Path,
+) -> None:
+    """The worker exports the event from the journal, then cannot swap the database in: the
+    next snapshot exports nothing again, so the event is counted once (issue 10, item 3)."""
     system = build_system(Settings(data_dir=tmp_path, clock="manual"), ManualClock(START))
     async with system.running():
         shard = system.shard("test")
@@ -176,15 +180,21 @@ async def test_a_table_written_before_another_failed_is_not_sent_twice(tmp_path:
         event = RecordUsage(idempotency_key="e", event_name="ping", occurred_at=START)
         await shard.ingest(lookup, event, None)
         await _ten_checks(shard)
-        blocked = tmp_path / "history" / "entitlement_checks"
-        blocked.parent.mkdir(parents=True)
-        blocked.write_text("not a directory")
+        (tmp_path / "analytics.duckdb").mkdir()
+        (tmp_path / "analytics.duckdb" / "in-the-way").write_text("")  # os.replace fails
         with pytest.raises(AnalyticsFailed):
             await system.snapshot_analytics()
-        assert (len(shard.events), len(shard.audits)) == (0, 10)
-        blocked.unlink()
-        await system.snapshot_analytics()
+        assert exported_position(tmp_path, "test") == shard_position(system)
+        (tmp_path / "analytics.duckdb" / "in-the-way").unlink()
+        (tmp_path / "analytics.duckdb").rmdir()
+        report = await system.snapshot_analytics()
+    assert report.history_rows == 0  # nothing new: neither audits nor events again
     assert (_count(tmp_path, "events"), _count(tmp_path, "entitlement_checks")) == (1, 10)
+
+
+def shard_position(system: ActorSystem) -> int:
+    assert system.storage is not None
+    return system.storage.journal("test").durable_position
 
 
 def test_files_a_killed_worker_left_behind_are_removed_at_start(tmp_path: Path) -> None:

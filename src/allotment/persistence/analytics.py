@@ -1,10 +1,11 @@
 """The analytics snapshot: a complete DuckDB database, written to a new file and swapped in
 with `os.replace`, so an analyst can open `<data-dir>/analytics.duckdb` read-only at any
-moment. Append-only histories (events, audit records, the credit ledger) are Parquet files
-under `<data-dir>/history/<table>/day=YYYY-MM-DD/`, read through views, so a snapshot never
-rewrites history.
+moment. Append-only histories are Parquet files read through views, so a snapshot never
+rewrites history: `events` and `credit_transactions` are exported from the journal
+(`history_export`), and the audit records of checks (`entitlement_checks`, best effort) are
+appended from the server's buffer under `<data-dir>/history/entitlement_checks/day=YYYY-MM-DD/`.
 
-Everything here blocks: run it on a worker thread.
+Everything here blocks: run it on a worker thread or process.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from allotment.persistence.analytics_rows import Columns
+from allotment.persistence.history_rows import JOURNAL_HISTORIES, history_view
 
-__all__ = ("HISTORY_TABLES", "build_database", "write_history")
+__all__ = ("build_database", "to_arrow", "write_history")
 
-HISTORY_TABLES = ("events", "entitlement_checks", "credit_transactions")
 DECIMAL = pa.decimal128(38, 12)
 _QUANTUM = Decimal(1).scaleb(-12)
 TIMESTAMP = pa.timestamp("us", tz="UTC")
@@ -69,6 +70,7 @@ _INTEGERS = {
     "input_tokens",
     "output_tokens",
     "journal_position",
+    "fact_index",
     "customers",
     "sequence",
 }
@@ -159,7 +161,7 @@ CREATE VIEW credit_burndown_by_pool AS
            -sum(amount) FILTER (WHERE type = 'DEBIT') AS consumed,
            -sum(amount) FILTER (WHERE type = 'EXPIRATION') AS expired,
            -sum(amount) FILTER (WHERE type = 'REVERSAL') AS reversed,
-           arg_max(balance_after, sequence) AS closing_balance
+           arg_max(balance_after, (journal_position, fact_index)) AS closing_balance
     FROM credit_transactions GROUP BY ALL;
 CREATE VIEW accounts_receivable AS
     SELECT i.environment, i.invoice_id, c.external_id, i.customer_id, i.invoice_type, i.status,
@@ -173,8 +175,9 @@ CREATE VIEW accounts_receivable AS
 
 
 def build_database(data_dir: Path, tables: dict[str, list[pa.Table]], info: list[pa.Table]) -> Path:
-    """Write every state table (Arrow batches built on the event loop) and the history views
-    into a new file, then swap it in as `analytics.duckdb`."""
+    """Write every state table and the history views into a new file, then swap it in as
+    `analytics.duckdb`. The journal histories' `schema.parquet` files must exist
+    (`history_export.write_schema_files`)."""
     final = data_dir / "analytics.duckdb"
     temporary = data_dir / f".analytics-{uuid.uuid4().hex}.duckdb"
     connection = duckdb.connect(str(temporary))
@@ -187,11 +190,12 @@ def build_database(data_dir: Path, tables: dict[str, list[pa.Table]], info: list
         connection.register("incoming", pa.concat_tables(info))
         connection.execute("CREATE TABLE snapshot_info AS SELECT * FROM incoming")
         connection.unregister("incoming")
-        for table in HISTORY_TABLES:
-            pattern = str((data_dir / "history" / table / "*" / "*.parquet").resolve())
-            literal = pattern.replace("'", "''")  # DDL cannot take parameters; quote the path
-            source = f"read_parquet('{literal}', union_by_name = true, hive_partitioning = false)"
-            connection.execute(f"CREATE VIEW {table} AS SELECT * FROM {source}")  # noqa: S608
+        pattern = str((data_dir / "history" / "entitlement_checks" / "*" / "*.parquet").resolve())
+        literal = pattern.replace("'", "''")  # DDL cannot take parameters; quote the path
+        source = f"read_parquet('{literal}', union_by_name = true, hive_partitioning = false)"
+        connection.execute(f"CREATE VIEW entitlement_checks AS SELECT * FROM {source}")  # noqa: S608
+        for table in JOURNAL_HISTORIES:
+            connection.execute(history_view(data_dir / "history" / table, table))
         connection.execute(_VIEWS)
         connection.execute("CHECKPOINT")
     finally:

@@ -1,7 +1,8 @@
 """Rows for the analytics database, as column lists ready for Arrow.
 
 `StateRows` collects the current state of customers (one call per customer, so the caller can
-yield to the event loop between slices); `history_rows` turns drained buffers into rows.
+yield to the event loop between slices); `audit_rows` turns drained audit records into rows.
+The journal-derived histories have their rows in `history_rows`.
 """
 
 from __future__ import annotations
@@ -13,11 +14,10 @@ from typing import Any
 import msgspec
 
 from allotment.domain.catalog import Catalog
-from allotment.domain.credits import CreditTransaction
 from allotment.domain.money import ZERO
 from allotment.domain.state import CustomerState
 
-__all__ = ("Columns", "StateRows", "audit_rows", "catalog_rows", "event_rows", "ledger_rows")
+__all__ = ("Columns", "StateRows", "audit_rows", "catalog_rows")
 
 Columns = dict[str, list[Any]]
 
@@ -299,58 +299,6 @@ def _day(at: datetime) -> str:
     return at.date().isoformat()
 
 
-def event_rows(events: Sequence[Any]) -> Columns:
-    """Accepted usage events (runtime.records.AcceptedEvent)."""
-    t = _columns(
-        "day",
-        "idempotency_key",
-        "customer_id",
-        "external_id",
-        "event_name",
-        "feature_key",
-        "subscription_id",
-        "occurred_at",
-        "accepted_at",
-        "usage_units",
-        "billable_units",
-        "over_limit",
-        "cost_amount",
-        "revenue_amount",
-        "model",
-        "model_provider",
-        "input_tokens",
-        "output_tokens",
-        "flow_id",
-        "meta",
-    )
-    for accepted in events:
-        e = accepted.event
-        _add(
-            t,
-            _day(e.at),
-            e.idempotency_key,
-            str(accepted.customer_id),
-            accepted.external_id,
-            e.event_name,
-            e.feature_key,
-            str(e.subscription_id) if e.subscription_id else None,
-            e.occurred_at,
-            e.at,
-            e.units,
-            e.billable_units,
-            e.over_limit,
-            e.cost_amount,
-            e.revenue_amount,
-            e.model,
-            e.model_provider,
-            e.input_tokens,
-            e.output_tokens,
-            e.flow_id,
-            _json(e.meta),
-        )
-    return t
-
-
 def audit_rows(audits: Sequence[Any]) -> Columns:
     """Entitlement audit records (runtime.records.AuditRecord), ENT-30."""
     t = _columns(
@@ -386,49 +334,5 @@ def audit_rows(audits: Sequence[Any]) -> Columns:
             a.flow_id,
             a.idempotency_key,
             _json(a.meta),
-        )
-    return t
-
-
-def ledger_rows(entries: Sequence[Any]) -> Columns:
-    """Credit ledger entries (runtime `LedgerEntry`: sequence, customer id, denomination,
-    transaction), CRD-20."""
-    t = _columns(
-        "day",
-        "sequence",
-        "transaction_id",
-        "customer_id",
-        "pool_id",
-        "denomination",
-        "type",
-        "amount",
-        "balance_before",
-        "balance_after",
-        "grant_id",
-        "event_key",
-        "subscription_id",
-        "created_at",
-        "description",
-    )
-    for entry in entries:
-        sequence, customer_id, denomination = entry.sequence, entry.customer_id, entry.denomination
-        tx: CreditTransaction = entry.transaction
-        _add(
-            t,
-            _day(tx.created_at),
-            sequence,
-            str(tx.id),
-            str(customer_id),
-            str(tx.pool_id),
-            denomination,
-            tx.type.value,
-            tx.amount,
-            tx.balance_before,
-            tx.balance_after,
-            str(tx.grant_id) if tx.grant_id else None,
-            tx.event_key,
-            str(tx.subscription_id) if tx.subscription_id else None,
-            tx.created_at,
-            tx.description,
         )
     return t

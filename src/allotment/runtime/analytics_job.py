@@ -1,14 +1,18 @@
-"""The analytics job: the server streams its state and the drained history buffers to a
-worker process (`analytics_worker`), which writes the Parquet history and rebuilds
-`analytics.duckdb`. The server only encodes msgpack frames (C, between which requests run);
-building rows, Arrow tables and the database happens in the worker, off this process's GIL."""
+"""The analytics job: the server streams its state and the drained audit records to a worker
+process (`analytics_worker`), which writes the audit history, exports the `events` and
+`credit_transactions` histories from the journal up to its durable position
+(`persistence.history_export`) and rebuilds `analytics.duckdb`. The server only encodes
+msgpack frames (C, between which requests run); building rows, Arrow tables and the database
+happens in the worker, off this process's GIL.
+
+At shutdown, `drain` exports the journal histories up to the durable positions once more, in
+a process of its own, so a clean stop leaves no accepted event out of the history."""
 
 from __future__ import annotations
 
 import logging
 import sys
 import time
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,37 +21,38 @@ import anyio
 import msgspec
 from anyio.abc import ByteReceiveStream, ByteSendStream
 
+from allotment.persistence.history_cursor import ExportReport, exported_position
 from allotment.runtime.analytics_stream import (
     AuditChunk,
     End,
     EnvironmentStart,
-    EventChunk,
-    Frame,
-    LedgerChunk,
     StateChunk,
     encode_frame,
 )
 from allotment.runtime.buffers import BoundedBuffer
 from allotment.runtime.clock import Clock
+from allotment.runtime.records import AuditRecord
 from allotment.runtime.shard import LocalShard
 
 __all__ = ("AnalyticsFailed", "AnalyticsJob", "AnalyticsReport")
 
 logger = logging.getLogger("allotment.analytics")
 
-# The records drained from each (environment, history table), kept until the worker says that
-# table is written, to be put back in their buffer otherwise.
-Drained = dict[tuple[str, str], tuple[BoundedBuffer[Any], list[Any]]]
+# The audit records drained from each environment's buffer, kept until the worker says they
+# are written, to be put back in their buffer otherwise.
+Drained = dict[str, tuple[BoundedBuffer[AuditRecord], list[AuditRecord]]]
 
 SLICE_CUSTOMERS = 100  # customers encoded per frame (between frames, requests run)
-SLICE_ROWS = 2_000  # history records encoded per frame
+SLICE_ROWS = 2_000  # audit records encoded per frame
+DRAIN_TIMEOUT_S = 120.0  # a shutdown export longer than this is left for the next start
 
 
 class AnalyticsReport(msgspec.Struct, frozen=True, kw_only=True):
     path: str
     taken_at: str
     customers: int
-    history_rows: int
+    history_rows: int  # audit records written and rows exported from the journal
+    exported: dict[str, int]  # environment -> journal position exported to the history
     seconds: float
 
 
@@ -59,32 +64,37 @@ class AnalyticsJob:
         _remove_leftovers(data_dir)
 
     async def run_once(
-        self, shards: dict[str, LocalShard], positions: dict[str, int]
+        self, shards: dict[str, LocalShard], positions: dict[str, int], durable: dict[str, int]
     ) -> AnalyticsReport:
-        """One complete snapshot. Concurrent calls queue, so two never write at once."""
+        """One complete snapshot: the state as of `positions`, the journal histories exported
+        up to `durable` (each environment's durable journal position). Concurrent calls (and
+        `drain`) queue, so two never write at once."""
         async with self._lock:
-            return await self._run(shards, positions)
+            return await self._run(shards, positions, durable)
 
     async def _run(
-        self, shards: dict[str, LocalShard], positions: dict[str, int]
+        self, shards: dict[str, LocalShard], positions: dict[str, int], durable: dict[str, int]
     ) -> AnalyticsReport:
         started = time.perf_counter()
         taken_at = self._clock.now()
         customers = sum(shard.customer_count() for shard in shards.values())
         drained: Drained = {}
-        report: dict[str, Any] = {"history": []}
+        report: dict[str, Any] = {"history": [], "exported": []}
         try:
-            await self._stream_to_worker(shards, positions, taken_at, drained, report)
+            await self._stream_to_worker(shards, (positions, durable), taken_at, drained, report)
         finally:
-            written = {(environment, table) for environment, table, _ in report["history"]}
-            for key, (buffer, rows) in drained.items():
-                if key not in written:  # never reached its files: retried next time (ENT-33)
+            written = {environment for environment, _, _ in report["history"]}
+            for environment, (buffer, rows) in drained.items():
+                if environment not in written:  # never reached its files: retried (ENT-33)
                     buffer.requeue(rows)
+        exported = [msgspec.convert(line, ExportReport) for line in report["exported"]]
         analytics = AnalyticsReport(
             path=str(report["database"]),
             taken_at=taken_at.isoformat(),
             customers=customers,
-            history_rows=sum(rows for _, _, rows in report["history"]),
+            history_rows=sum(rows for _, _, rows in report["history"])
+            + sum(e.events + e.credit_transactions for e in exported),
+            exported={e.environment: e.position for e in exported},
             seconds=time.perf_counter() - started,
         )
         logger.info("analytics snapshot %s", msgspec.json.encode(analytics).decode())
@@ -93,7 +103,7 @@ class AnalyticsJob:
     async def _stream_to_worker(
         self,
         shards: dict[str, LocalShard],
-        positions: dict[str, int],
+        positions: tuple[dict[str, int], dict[str, int]],
         taken_at: datetime,
         drained: Drained,
         report: dict[str, Any],
@@ -128,6 +138,50 @@ class AnalyticsJob:
             message = b"".join(errors).decode(errors="replace").strip()[-2000:]
             raise AnalyticsFailed(f"analytics worker exited with {status}: {message}")
 
+    async def drain(self, durable: dict[str, int]) -> list[ExportReport]:
+        """Export the journal histories of every environment up to `durable` (its durable
+        journal position), waiting for a snapshot in progress first; environments already
+        exported that far cost nothing. For shutdown: it never raises; a failure or a run past
+        `DRAIN_TIMEOUT_S` is logged, and the next start exports the rest (the journal keeps
+        every segment not yet exported).
+
+        Returns:
+            One report per environment exported.
+        """
+        try:
+            # Shielded like the journal flush before it: a shutdown by cancellation still
+            # exports, within the bound.
+            with anyio.CancelScope(shield=True), anyio.fail_after(DRAIN_TIMEOUT_S):
+                async with self._lock:
+                    behind = {
+                        environment: position
+                        for environment, position in durable.items()
+                        if exported_position(self.data_dir, environment) < position
+                    }
+                    reports = await self._export(behind) if behind else []
+        except Exception:
+            logger.exception("history export at shutdown failed; the next start catches up")
+            return []
+        for report in reports:
+            logger.info("history exported %s", msgspec.json.encode(report).decode())
+        return reports
+
+    async def _export(self, durable: dict[str, int]) -> list[ExportReport]:
+        """Run the exporter in a process of its own (pyarrow stays out of this one).
+
+        Raises:
+            AnalyticsFailed: the exporter failed; its error output is in the message.
+        """
+        targets = [f"{environment}={position}" for environment, position in durable.items()]
+        module = "allotment.persistence.history_export"
+        command = [sys.executable, "-m", module, str(self.data_dir), *targets]
+        done = await anyio.run_process(command, check=False)
+        if done.returncode != 0:
+            message = done.stderr.decode(errors="replace").strip()[-2000:]
+            raise AnalyticsFailed(f"history export exited with {done.returncode}: {message}")
+        lines = done.stdout.decode().splitlines()
+        return [msgspec.json.decode(line, type=ExportReport) for line in lines if line.strip()]
+
 
 def _remove_leftovers(data_dir: Path) -> None:
     """Files a worker stopped mid-write left behind (a shutdown kills it): never read, only
@@ -147,36 +201,32 @@ async def _send_environment(
     stdin: ByteSendStream,
     environment: str,
     shard: LocalShard,
-    positions: dict[str, int],
+    positions: tuple[dict[str, int], dict[str, int]],
     drained: Drained,
 ) -> None:
-    """The state in slices of customers, then the history drained from the buffers. Only what
-    is buffered now is sent: rows arriving meanwhile belong to the next snapshot, or a busy
-    server would keep the stream growing forever."""
+    """The state in slices of customers, then the audit records drained from their buffer.
+    Only what is buffered now is sent: records arriving meanwhile belong to the next snapshot,
+    or a busy server would keep the stream growing forever. Accepted events and credit
+    transactions are not sent: the worker reads them from the journal."""
     states = shard.states()
     start = EnvironmentStart(
         environment=environment,
-        journal_position=positions.get(environment, 0),
+        journal_position=positions[0].get(environment, 0),
+        durable_position=positions[1].get(environment, 0),
         catalog=shard.catalog,
         customers=len(states),
     )
     await stdin.send(encode_frame(start))
     for first in range(0, len(states), SLICE_CUSTOMERS):
         await stdin.send(encode_frame(StateChunk(states=states[first : first + SLICE_CUSTOMERS])))
-    chunks: tuple[tuple[str, BoundedBuffer[Any], Callable[[list[Any]], Frame]], ...] = (
-        ("events", shard.events, lambda rows: EventChunk(records=rows)),
-        ("entitlement_checks", shard.audits, lambda rows: AuditChunk(records=rows)),
-        ("credit_transactions", shard.ledger, lambda rows: LedgerChunk(records=rows)),
-    )
-    for table, buffer, chunk in chunks:
-        taken: list[Any] = []
-        drained[environment, table] = (buffer, taken)
-        left = len(buffer)
-        while left > 0:
-            rows = buffer.drain(min(SLICE_ROWS, left))
-            left -= len(rows)
-            taken += rows
-            await stdin.send(encode_frame(chunk(rows)))
+    taken: list[AuditRecord] = []
+    drained[environment] = (shard.audits, taken)
+    left = len(shard.audits)
+    while left > 0:
+        rows = shard.audits.drain(min(SLICE_ROWS, left))
+        left -= len(rows)
+        taken += rows
+        await stdin.send(encode_frame(AuditChunk(records=rows)))
 
 
 async def _read_reports(stdout: ByteReceiveStream, report: dict[str, Any]) -> None:
@@ -189,6 +239,8 @@ async def _read_reports(stdout: ByteReceiveStream, report: dict[str, Any]) -> No
                 decoded = msgspec.json.decode(line)
                 if "history" in decoded:
                     report["history"].append(decoded["history"])
+                elif "exported" in decoded:
+                    report["exported"].append(decoded["exported"])
                 else:
                     report.update(decoded)
 

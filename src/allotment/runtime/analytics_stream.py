@@ -1,9 +1,11 @@
 """What the server sends the analytics worker: msgpack frames on a pipe.
 
-Per environment, an `EnvironmentStart` (catalog, journal position, customer count), then the
-customers' states and the drained history records in chunks; an `End` closes the stream. The
+Per environment, an `EnvironmentStart` (catalog, journal positions, customer count), then the
+customers' states and the drained audit records in chunks; an `End` closes the stream. The
 server only encodes (msgspec, in C); turning records into rows, Arrow and DuckDB happens in
-the worker process, off the event loop and its GIL.
+the worker process, off the event loop and its GIL. The `events` and `credit_transactions`
+histories are not streamed: the worker exports them from the journal up to
+`durable_position`.
 """
 
 from __future__ import annotations
@@ -16,15 +18,13 @@ import msgspec
 
 from allotment.domain.catalog import Catalog
 from allotment.domain.state import CustomerState
-from allotment.runtime.records import AcceptedEvent, AuditRecord, LedgerEntry
+from allotment.runtime.records import AuditRecord
 
 __all__ = (
     "AuditChunk",
     "End",
     "EnvironmentStart",
-    "EventChunk",
     "Frame",
-    "LedgerChunk",
     "StateChunk",
     "decode_frame",
     "encode_frame",
@@ -36,7 +36,8 @@ _LENGTH = struct.Struct("<I")
 
 class EnvironmentStart(msgspec.Struct, frozen=True, kw_only=True, tag="environment"):
     environment: str
-    journal_position: int
+    journal_position: int  # the last record the streamed state reflects
+    durable_position: int  # the history is exported from the journal up to here
     catalog: Catalog
     customers: int
 
@@ -45,23 +46,15 @@ class StateChunk(msgspec.Struct, frozen=True, kw_only=True, tag="states"):
     states: list[CustomerState]
 
 
-class EventChunk(msgspec.Struct, frozen=True, kw_only=True, tag="events"):
-    records: list[AcceptedEvent]
-
-
 class AuditChunk(msgspec.Struct, frozen=True, kw_only=True, tag="audits"):
     records: list[AuditRecord]
-
-
-class LedgerChunk(msgspec.Struct, frozen=True, kw_only=True, tag="ledger"):
-    records: list[LedgerEntry]
 
 
 class End(msgspec.Struct, frozen=True, kw_only=True, tag="end"):
     taken_at: datetime
 
 
-Frame = EnvironmentStart | StateChunk | EventChunk | AuditChunk | LedgerChunk | End
+Frame = EnvironmentStart | StateChunk | AuditChunk | End
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Frame)

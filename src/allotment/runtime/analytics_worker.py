@@ -1,7 +1,8 @@
 """The analytics worker: a child process that turns the server's stream into the analytics
 files. `python -m allotment.runtime.analytics_worker DATA_DIR` reads `analytics_stream` frames
-on stdin, appends the history records to the Parquet history, rebuilds `analytics.duckdb`,
-and prints a JSON line after each table of history written and after the database.
+on stdin, appends the audit records to their Parquet history, exports each environment's
+journal to the `events` and `credit_transactions` histories (`history_export`), rebuilds
+`analytics.duckdb`, and prints a JSON line after each of these steps.
 
 It decodes and converts one chunk at a time, so it holds the Arrow tables (columnar, compact)
 but never all the customers as Python objects.
@@ -18,32 +19,18 @@ import msgspec
 import pyarrow as pa
 
 from allotment.persistence.analytics import build_database, to_arrow, write_history
-from allotment.persistence.analytics_rows import (
-    Columns,
-    StateRows,
-    audit_rows,
-    catalog_rows,
-    event_rows,
-    ledger_rows,
-)
+from allotment.persistence.analytics_rows import Columns, StateRows, audit_rows, catalog_rows
+from allotment.persistence.history_export import export_history, write_schema_files
 from allotment.runtime.analytics_stream import (
     AuditChunk,
     End,
     EnvironmentStart,
-    EventChunk,
     Frame,
-    LedgerChunk,
     StateChunk,
     read_frame,
 )
 
 __all__ = ("build_from_stream",)
-
-_HISTORY: dict[type[Any], tuple[str, Callable[[list[Any]], Columns]]] = {
-    EventChunk: ("events", event_rows),
-    AuditChunk: ("entitlement_checks", audit_rows),
-    LedgerChunk: ("credit_transactions", ledger_rows),
-}
 
 
 def _reader(stream: BinaryIO) -> Callable[[int], bytes]:
@@ -61,9 +48,9 @@ def _reader(stream: BinaryIO) -> Callable[[int], bytes]:
 
 
 def build_from_stream(data_dir: Path, stream: BinaryIO, report: TextIO) -> None:
-    """Consume the stream, then write the history and the database, reporting each table on
-    its own line as soon as it is written: the server re-queues only the history of tables no
-    line names.
+    """Consume the stream, then write the audit history, export the journal histories and
+    write the database, reporting each step on its own line as soon as it is done: the server
+    re-queues only the audit records of environments no line names.
 
     Raises:
         EOFError: the stream ended before its `End` frame (the server went away).
@@ -78,6 +65,10 @@ def build_from_stream(data_dir: Path, stream: BinaryIO, report: TextIO) -> None:
             break
         build.add(frame)
     build.write_history(lambda written: _report(report, {"history": written}))
+    for start in build.environments:
+        exported = export_history(data_dir, start.environment, start.durable_position)
+        _report(report, {"exported": msgspec.to_builtins(exported)})
+    write_schema_files(data_dir)  # the views need them, also with no environment at all
     _report(report, {"database": str(build.write_database(frame))})
 
 
@@ -91,7 +82,7 @@ class _Build:
         self.data_dir = data_dir
         self.tables: dict[str, list[pa.Table]] = {}
         self.environments: list[EnvironmentStart] = []
-        self.history: dict[tuple[str, str], list[pa.Table]] = {}  # (environment, table)
+        self.audits: dict[str, list[pa.Table]] = {}  # environment -> audit record batches
 
     def add(self, frame: Frame) -> None:
         if isinstance(frame, EnvironmentStart):
@@ -105,21 +96,19 @@ class _Build:
             for state in frame.states:
                 rows.add(state, start.catalog)
             self._tables(rows.tables, start.environment)
-        elif isinstance(frame, EventChunk | AuditChunk | LedgerChunk):
-            table, to_rows = _HISTORY[type(frame)]
+        elif isinstance(frame, AuditChunk):
             environment = self.environments[-1].environment
-            batch = to_arrow(to_rows(frame.records), environment)
-            self.history.setdefault((environment, table), []).append(batch)
+            batch = to_arrow(audit_rows(frame.records), environment)
+            self.audits.setdefault(environment, []).append(batch)
 
     def write_history(self, written: Callable[[list[Any]], None]) -> None:
-        """Append every environment's history to the Parquet files, calling `written` with
-        [environment, table, rows] after each table."""
+        """Append every environment's audit records to their Parquet history, calling
+        `written` with [environment, table, rows] after each environment."""
         for start in self.environments:
-            for table, to_rows in _HISTORY.values():
-                empty = to_arrow(to_rows([]), start.environment)  # fixes the schema
-                batches = [empty, *self.history.get((start.environment, table), [])]
-                rows = write_history(self.data_dir, table, batches)
-                written([start.environment, table, rows])
+            empty = to_arrow(audit_rows([]), start.environment)  # fixes the schema
+            batches = [empty, *self.audits.get(start.environment, [])]
+            rows = write_history(self.data_dir, "entitlement_checks", batches)
+            written([start.environment, "entitlement_checks", rows])
 
     def write_database(self, end: End) -> Path:
         info = [

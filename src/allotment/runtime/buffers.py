@@ -1,9 +1,10 @@
 """Bounded in-memory buffers between the hot path and the analytics drain.
 
 When full, a buffer drops its oldest record and counts the drop, so the hot path never waits
-on a slow consumer. Accepted events and ledger entries are also in the journal, so a dropped
-row is missing from analytics history only. Audit records live only here (ENT-33: an audit
-failure never changes a decision): a dropped one is gone, and the drop count says how many.
+on a slow consumer. Only audit records of checks (ENT-30) go this way now: journalling every
+check would cost the hot path, so they are best effort (ENT-33: an audit failure never
+changes a decision), and a dropped one is gone; `/health` shows how many. Accepted events and
+credit transactions reach the history from the journal (`persistence.history_export`).
 """
 
 from __future__ import annotations

@@ -9,10 +9,7 @@ from typing import Any
 
 import msgspec
 
-from allotment.domain.credits import CreditTransaction
-from allotment.domain.facts import UsageRecorded
-
-__all__ = ("AcceptedEvent", "AuditRecord", "EvaluationContext", "LedgerEntry")
+__all__ = ("AuditRecord", "EvaluationContext")
 
 
 class EvaluationContext(msgspec.Struct, frozen=True, gc=False, kw_only=True):
@@ -41,20 +38,3 @@ class AuditRecord(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     meta: dict[str, Any] | None = None
     flow_id: str | None = None
     idempotency_key: str | None = None
-
-
-class AcceptedEvent(msgspec.Struct, frozen=True, gc=False, kw_only=True):
-    """An accepted usage event with the customer it belongs to."""
-
-    customer_id: uuid.UUID
-    external_id: str | None
-    event: UsageRecorded
-
-
-class LedgerEntry(msgspec.Struct, frozen=True, gc=False, kw_only=True):
-    """A credit transaction with its customer, numbered in journal order, for analytics."""
-
-    sequence: int
-    customer_id: uuid.UUID
-    denomination: str
-    transaction: CreditTransaction

@@ -31,10 +31,6 @@ from allotment.domain.cost import PriceTable
 from allotment.domain.entitlement import unknown_customer_decision
 from allotment.domain.evolve import evolve, new_customer
 from allotment.domain.facts import (
-    CreditsDebited,
-    CreditsExpired,
-    CreditsGranted,
-    CreditsReversed,
     CustomerCreated,
     Fact,
     InvoiceIssued,
@@ -52,7 +48,7 @@ from allotment.runtime.buffers import BoundedBuffer
 from allotment.runtime.clock import Clock
 from allotment.runtime.errors import Overloaded, ShardUnavailable
 from allotment.runtime.idempotency import AuditKeyWindow, EventKeyIndex, key_digest
-from allotment.runtime.records import AcceptedEvent, AuditRecord, EvaluationContext, LedgerEntry
+from allotment.runtime.records import AuditRecord, EvaluationContext
 from allotment.runtime.timers import Timers
 
 __all__ = ("CustomerLookup", "LocalShard", "Projector", "ShardSettings")
@@ -70,7 +66,6 @@ SWEEP_RETRY = timedelta(minutes=1)  # when a customer whose catch-up raised is t
 
 
 class ShardSettings(Protocol):
-    event_buffer_size_max: int
     audit_buffer_size_max: int
     audit_key_window_size_max: int
     payment_terms_days: int
@@ -120,9 +115,7 @@ class LocalShard:
         self.plans_in_use: set[uuid.UUID] = set()
         self.event_keys = EventKeyIndex(settings.idempotency_window_days)
         self._audit_keys = AuditKeyWindow(settings.audit_key_window_size_max)
-        self.events: BoundedBuffer[AcceptedEvent] = BoundedBuffer(settings.event_buffer_size_max)
         self.audits: BoundedBuffer[AuditRecord] = BoundedBuffer(settings.audit_buffer_size_max)
-        self.ledger: BoundedBuffer[LedgerEntry] = BoundedBuffer(settings.event_buffer_size_max)
         self.timers = Timers()
         # Set once memory may differ from the journal; from then on the shard answers nothing
         # (ShardUnavailable) until the system rebuilds it from disk.
@@ -234,32 +227,17 @@ class LocalShard:
         return position
 
     def _after(self, actor: CustomerActor, facts: list[Fact]) -> None:
-        """Keep the shard's indexes, buffers and timers in step with the facts just applied."""
+        """Keep the shard's indexes and timers in step with the facts just applied. (Events and
+        credit transactions reach analytics from the journal: persistence/history_export.py.)"""
         state = actor.state
-        # Ledger rows are ordered by the journal position their record is about to take.
-        sequence = (self._journal.position + 1) * 10_000
         for fact in facts:
-            if isinstance(fact, UsageRecorded):
-                self.events.append(
-                    AcceptedEvent(customer_id=state.id, external_id=state.external_id, event=fact)
-                )
-            elif isinstance(fact, SubscriptionStarted):
+            if isinstance(fact, SubscriptionStarted):
                 self._owner_of[fact.subscription.id] = state.id
                 self.plans_in_use.add(fact.subscription.plan_id)
             elif isinstance(fact, InvoiceIssued):
                 self._owner_of[fact.invoice.id] = state.id
             elif isinstance(fact, StripeCustomerLinked):
                 self._by_stripe_id[fact.stripe_customer_id] = state.id
-            if isinstance(fact, CreditsGranted | CreditsDebited | CreditsExpired | CreditsReversed):
-                sequence += 1
-                self.ledger.append(
-                    LedgerEntry(
-                        sequence=sequence,
-                        customer_id=state.id,
-                        denomination=fact.denomination,
-                        transaction=fact.transaction,
-                    )
-                )
         self.timers.schedule(state.id, state.next_due_at)
 
     def _register(self, state: CustomerState) -> CustomerActor:

@@ -19,6 +19,7 @@ import msgspec
 from anyio.lowlevel import checkpoint
 
 from allotment.persistence.errors import JournalUnavailable
+from allotment.persistence.history_cursor import exported_position
 from allotment.persistence.journal import Durability, FileJournal, probe, read_journal
 from allotment.persistence.journal_io import JournalIO
 from allotment.persistence.snapshots import (
@@ -203,6 +204,13 @@ class Storage:
             journal.close_after_failure()
         probe(journal.directory)
 
+    def _trim(self, environment: str, oldest_snapshot: int) -> int:
+        """Runs on a worker thread: delete the segments both the oldest kept snapshot and the
+        history export have passed."""
+        exported = exported_position(self.data_dir, environment)
+        journal = self._environments[environment].journal
+        return journal.delete_segments_before(min(oldest_snapshot, exported))
+
     def due_for_checkpoint(self, environment: str, every_records: int) -> bool:
         env = self._environments[environment]
         return env.journal.position - env.last_checkpoint_position >= every_records
@@ -258,9 +266,11 @@ class Storage:
                 await anyio.to_thread.run_sync(snapshot.abandon)
             raise
         # Keep the journal back to the OLDEST kept snapshot, so that a damaged newest snapshot
-        # can fall back to the older one and replay from there without a gap.
+        # can fall back to the older one and replay from there without a gap; and back to the
+        # history export, whose only source is the journal (a deleted segment that was not
+        # exported would be missing from the history for ever).
         oldest = min(_snapshot_positions(env.snapshots), default=position)
-        deleted = await anyio.to_thread.run_sync(env.journal.delete_segments_before, oldest)
+        deleted = await anyio.to_thread.run_sync(self._trim, environment, oldest)
         env.last_checkpoint_position = position
         report = CheckpointReport(
             environment=environment,

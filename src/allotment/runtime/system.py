@@ -62,7 +62,6 @@ class ShardStatistics(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=T
     event_keys: int
     timers: int
     journal: JournalStatistics
-    events: BufferStatistics
     audits: BufferStatistics
     rebuilds: int
     failure: str | None = None  # why it failed (absent when ok)
@@ -206,7 +205,12 @@ class ActorSystem:
             if shard.failure is not None:  # its memory is not the journal's truth: publish none
                 raise ShardUnavailable(shard.failure)
         positions = {env: self.storage.journal(env).position for env in self._shards}
-        return await self.analytics.run_once(dict(self._shards), positions)
+        return await self.analytics.run_once(dict(self._shards), positions, self._durable())
+
+    def _durable(self) -> dict[str, int]:
+        """Each environment's durable journal position: the history is exported up to it."""
+        assert self.storage is not None
+        return {env: self.storage.journal(env).durable_position for env in self._shards}
 
     async def _analytics_loop(self) -> None:
         while True:
@@ -262,7 +266,6 @@ class ActorSystem:
                 pending_bytes=journal.pending_bytes,
                 pending_bytes_max=self._settings.journal_pending_bytes_max,
             ),
-            events=shard.events.statistics(),
             audits=shard.audits.statistics(),
             rebuilds=self._rebuilds.get(environment, 0),
         )
@@ -304,6 +307,8 @@ class ActorSystem:
                 if self.storage is not None:
                     with anyio.move_on_after(30, shield=True):
                         await self._flush_all()
+                    assert self.analytics is not None
+                    await self.analytics.drain(self._durable())  # bounded; never raises
                 tg.cancel_scope.cancel()
 
     async def _flush_all(self) -> None:
