@@ -7,50 +7,24 @@ dir), then restarts on the same data dir and compares the recovered state with t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import pytest
 from litestar.testing import TestClient
 
-from allotment.config import Settings
 from allotment.domain import evolve as evolve_module
 from allotment.domain.facts import InvoiceIssued
-from allotment.http.app import create_app
 from allotment.http.fast_path import FastPath
-from allotment.persistence.keys import KeyStore
 from allotment.runtime import actor as actor_module
 from allotment.runtime.clock import ManualClock
 from allotment.runtime.shard import CustomerLookup
-from allotment.runtime.system import ActorSystem
-from allotment.wiring import build_system
-from tests.conftest import KEY, START
+from tests.conftest import START
 from tests.http.helpers import C, create_customer, event, invoices, mark_paid, paid_subscriber
+from tests.reliability.durable import durable, picture
 
 A = "/api/v1/admin"
-
-
-@contextmanager
-def durable(
-    data_dir: Path, clock: ManualClock, **settings: Any
-) -> Iterator[tuple[TestClient[FastPath], ActorSystem]]:
-    """A server on a file journal (fsync), as `allotment serve` builds it."""
-    config = Settings(data_dir=data_dir, clock="manual", **settings)
-    system = build_system(config, clock)
-    store = KeyStore()
-    store.add(KEY)
-    app = create_app(config, system, store)
-    with TestClient(app, base_url="http://testserver.local") as client:
-        client.headers["Authorization"] = f"Bearer {KEY}"
-        yield client, system
-
-
-def picture(system: ActorSystem) -> list[bytes]:
-    return sorted(msgspec.msgpack.encode(s) for s in system.shard("test").states())
 
 
 def renewal_of(client: TestClient[FastPath], ref: str) -> dict[str, Any]:
