@@ -4,10 +4,12 @@ idempotency survives a restart (a retried event is still a 409)."""
 from __future__ import annotations
 
 import tempfile
+import uuid
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import anyio
 import anyio.lowlevel
@@ -26,10 +28,16 @@ from allotment.domain.commands import (
     Subscribe,
 )
 from allotment.domain.credits import GrantSource
+from allotment.domain.decide import decide as real_decide
+from allotment.domain.facts import UsageRecorded
 from allotment.domain.replies import Rejected, Subscribed, UsageAccepted
 from allotment.domain.state import Profile
 from allotment.persistence import snapshots
+from allotment.persistence.faults import FaultyIO
+from allotment.persistence.journal import iter_records
+from allotment.runtime import actor as actor_module
 from allotment.runtime.clock import ManualClock
+from allotment.runtime.errors import ShardUnavailable
 from allotment.runtime.idempotency import TABLES, key_digest
 from allotment.runtime.shard import CustomerLookup, LocalShard
 from allotment.runtime.system import ActorSystem
@@ -39,8 +47,11 @@ from tests.conftest import START
 pytestmark = pytest.mark.anyio
 
 
-def _system(data_dir: Path, clock: ManualClock, durability: str = "fsync") -> ActorSystem:
-    return build_system(Settings(data_dir=data_dir, clock="manual", durability=durability), clock)  # type: ignore[arg-type]
+def _system(
+    data_dir: Path, clock: ManualClock, durability: str = "fsync", journal_io: Any = None
+) -> ActorSystem:
+    settings = Settings(data_dir=data_dir, clock="manual", durability=durability)  # type: ignore[arg-type]
+    return build_system(settings, clock, journal_io=journal_io)
 
 
 def _picture(shard: LocalShard) -> dict[str, Any]:
@@ -102,25 +113,119 @@ steps = st.lists(
 )
 
 
-@settings(max_examples=20, deadline=None)
-@given(steps, st.integers(0, 30))
+class Faults:
+    """The workload's hostile steps (issue 10): rejected events, `decide` raising after
+    catch-up, and journal writes that fail, each followed by what a server would do."""
+
+    def __init__(self, system: ActorSystem, disk: FaultyIO, clock: ManualClock) -> None:
+        self.system, self.disk, self.clock = system, disk, clock
+        self.acked: set[str] = set()
+
+    def decide(self, state: Any, command: Any, ctx: Any) -> Any:
+        if isinstance(command, RecordUsage) and command.event_name == "explode":
+            raise RuntimeError("a bug in decide")
+        return real_decide(state, command, ctx)
+
+    async def event(self, n: int, i: int, **fields: Any) -> None:
+        event = RecordUsage(
+            idempotency_key=f"k{i}", occurred_at=self.clock.now(), units=Decimal(n + 1),
+            **{"event_name": "api_calls", "feature_key": "api_calls", **fields},
+        )  # fmt: skip
+        shard = self.system.shard("test")
+        try:
+            reply = await shard.ingest(CustomerLookup(external_id=f"c{n % 4}"), event, None)
+        except (RuntimeError, ShardUnavailable):
+            return
+        if isinstance(reply, UsageAccepted):
+            self.acked.add(event.idempotency_key)
+
+    async def step(self, kind: str, n: int, i: int) -> bool:
+        """Run a hostile step; False when `kind` is an ordinary one."""
+        if kind == "event":  # as _step's, but counted when acknowledged
+            await self.event(n, i, feature_key=["api_calls", "ai_chat", f"new_{n % 2}"][n % 3])
+        elif kind == "idle":  # time passes, and no sweep runs: the next turn catches up
+            self.clock.advance_to(self.clock.now() + timedelta(days=n))
+        elif kind == "reject":  # after time passed unswept, so catch-up precedes the 400
+            self.clock.advance_to(self.clock.now() + timedelta(days=n))
+            await self.event(n, i, invoice_id=uuid.UUID(int=n))  # not this customer's
+        elif kind == "explode":  # likewise, before `decide` raises
+            self.clock.advance_to(self.clock.now() + timedelta(days=n))
+            await self.event(n, i, event_name="explode")
+        elif kind == "fault":
+            self.system.shard("test")  # opened (its segment header written) before the fault
+            self.disk.fail_writes(1)
+            await self.event(n, i)
+            if self.system.shard("test").failure is not None:
+                assert await self.system.rebuild("test")
+        else:
+            return False
+        return True
+
+
+def _journalled_keys(data_dir: Path) -> list[str]:
+    return [
+        fact.idempotency_key
+        for record in iter_records(data_dir / "journal" / "test")
+        for fact in record.facts
+        if isinstance(fact, UsageRecorded)
+    ]
+
+
+steps_with_faults = st.lists(
+    st.tuples(
+        st.sampled_from(
+            [
+                "customer",
+                "subscribe",
+                "event",
+                "event",
+                "grant",
+                "catalog",
+                "wait",
+                "idle",
+                "reject",
+                "explode",
+                "fault",
+            ]
+        ),
+        st.integers(0, 40),
+    ),
+    min_size=1,
+    max_size=25,
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(steps_with_faults, st.integers(0, 30))
 def test_snapshot_plus_tail_recovers_the_live_state(
     workload: list[tuple[str, int]], cut: int
 ) -> None:
+    """Whatever the workload did, rebuilding from the journal gives the live state, and every
+    acknowledged event is in the journal exactly once (and nothing refused is)."""
+
     async def run() -> None:
         with tempfile.TemporaryDirectory() as directory:
             data_dir = Path(directory)
             clock = ManualClock(START)
-            system = _system(data_dir, clock, durability="write")
-            async with system.running():
-                shard = system.shard("test")
-                for i, (kind, n) in enumerate(workload):
-                    if i == cut % len(workload):
-                        await system.checkpoint_all()
-                    await _step(shard, clock, kind, n, i)
-                live = _picture(shard)
+            disk = FaultyIO()
+            system = _system(data_dir, clock, durability="write", journal_io=disk)
+            faults = Faults(system, disk, clock)
+            with mock.patch.object(actor_module, "decide", faults.decide):
+                async with system.running():
+                    shard = system.shard("test")  # catalog stamped now, as a server's at start
+                    for n, kind in ((0, "customer"), (0, "subscribe"), (1, "customer"),
+                                    (1, "subscribe")):  # fmt: skip
+                        await _step(shard, clock, kind, n, -1)  # subscribers for catch-up
+                    for i, (kind, n) in enumerate(workload):
+                        if i == cut % len(workload):
+                            await system.checkpoint_all()
+                        if not await faults.step(kind, n, i):
+                            await _step(system.shard("test"), clock, kind, n, i)
+                    live = _picture(system.shard("test"))
             recovered = _system(data_dir, clock, durability="write")
             assert _picture(recovered.shard("test")) == live
+            keys = [k for k in _journalled_keys(data_dir) if k.startswith("k")]
+            assert sorted(keys) == sorted(faults.acked)  # each acknowledged event exactly once
 
     anyio.run(run)
 

@@ -65,6 +65,7 @@ class _Environment:
     journal: FileJournal
     snapshots: Path
     last_checkpoint_position: int
+    released: bool = False  # its journal is closed for a rebuild
 
 
 _WRITE_AT_BYTES = 32 << 20
@@ -194,14 +195,17 @@ class Storage:
         Raises:
             OSError: the disk still refuses writes; try again later.
         """
-        journal = self._environments[environment].journal
-        if journal.failure is None:
-            with contextlib.suppress(JournalUnavailable):  # failed meanwhile: cut back below
-                await journal.flush()
-        if journal.failure is None:
-            journal.close()
-        else:
-            journal.close_after_failure()
+        env = self._environments[environment]
+        journal = env.journal
+        if not env.released:  # a retry after the disk refused only probes again
+            if journal.failure is None:
+                with contextlib.suppress(JournalUnavailable):  # failed meanwhile: cut back
+                    await journal.flush()
+            if journal.failure is None:
+                journal.close()
+            else:
+                journal.close_after_failure()
+            env.released = True
         probe(journal.directory)
 
     def _trim(self, environment: str, oldest_snapshot: int) -> int:

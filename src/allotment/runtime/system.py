@@ -151,7 +151,11 @@ class ActorSystem:
                 logger.warning("shard %s cannot be rebuilt yet: %s", environment, error)
                 return False
             self._writers[environment].cancel()
-            shard = self.storage.open_shard(environment, self._make_shard)
+            try:
+                shard = self.storage.open_shard(environment, self._make_shard)
+            except OSError as error:  # its new segment could not be written: try again later
+                logger.warning("shard %s cannot be rebuilt yet: %s", environment, error)
+                return False
             self._shards[environment] = shard
             self._start_writer(self._task_group, environment)
         self._rebuilds[environment] = self._rebuilds.get(environment, 0) + 1
@@ -169,8 +173,12 @@ class ActorSystem:
             await anyio.sleep(self._settings.rebuild_every_s)
             for environment, shard in list(self._shards.items()):
                 shard.notice_journal_failure()
-                if shard.failure is not None:
+                if shard.failure is None:
+                    continue
+                try:
                     await self.rebuild(environment)
+                except Exception:  # e.g. the journal turned out corrupt: say so, keep trying
+                    logger.exception("rebuilding shard %s failed", environment)
 
     async def _checkpoints(self, environment: str) -> None:
         """Checkpoint every `every_s` seconds, or sooner after `every_records` records."""
