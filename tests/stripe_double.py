@@ -71,6 +71,7 @@ class StripeDouble:
         self._faults: list[tuple[int, str, str, float]] = []
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
+        self._released = threading.Event()  # set at exit: ends every `hang_next`
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -80,6 +81,7 @@ class StripeDouble:
         return self
 
     def __exit__(self, *_: object) -> None:
+        self._released.set()
         self._server.shutdown()
         self._server.server_close()
 
@@ -95,6 +97,11 @@ class StripeDouble:
 
     def delay_next(self, seconds: float) -> None:
         self._faults.append((0, "", "", seconds))
+
+    def hang_next(self) -> None:
+        """The next request gets no answer until the double exits: whatever the machine's
+        speed, the client's timeout is what ends it."""
+        self._faults.append((0, "", "", float("inf")))
 
     # -- session lifecycle and webhooks --------------------------------------------------------
 
@@ -152,7 +159,9 @@ class StripeDouble:
         self.requests.append((method, path, params, key))
         if self._faults:
             status, type_, message, delay = self._faults.pop(0)
-            if delay:
+            if delay == float("inf"):
+                self._released.wait()
+            elif delay:
                 time.sleep(delay)
             if status:
                 return status, _error(type_, message), False

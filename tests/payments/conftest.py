@@ -19,6 +19,9 @@ from tests.stripe_double import StripeDouble
 
 STRIPE_KEY = "sk_test_double_" + "s" * 24
 WEBHOOK_SECRET = "whsec_" + "w" * 32
+# Long enough that a busy machine never turns a prompt answer of the double into a timeout;
+# the timeout test makes the double hang instead of racing this figure.
+STRIPE_TIMEOUT_S = 30.0
 
 
 @pytest.fixture
@@ -28,13 +31,23 @@ def stripe_double() -> Iterator[StripeDouble]:
 
 
 @pytest.fixture
+def stripe_timeout_s() -> float:
+    """The app's Stripe timeout; a test overrides it with @pytest.mark.parametrize."""
+    return STRIPE_TIMEOUT_S
+
+
+@pytest.fixture
 def stripe_app(
-    tmp_path: Path, clock: ManualClock, keys: KeyStore, stripe_double: StripeDouble
+    tmp_path: Path,
+    clock: ManualClock,
+    keys: KeyStore,
+    stripe_double: StripeDouble,
+    stripe_timeout_s: float,
 ) -> FastPath:
     settings = Settings(
         clock="manual", data_dir=tmp_path, stripe_secret_key=STRIPE_KEY,
         stripe_webhook_secret=WEBHOOK_SECRET, stripe_api_base=stripe_double.url,
-        stripe_timeout_s=1.0,
+        stripe_timeout_s=stripe_timeout_s,
     )  # fmt: skip
     system = build_system(settings, clock, persistent=False)
     return create_app(settings, system, keys, checkout_service(settings, clock))
