@@ -66,9 +66,9 @@ def _event(shard: LocalShard, key: str) -> RecordUsage:
 async def _round(shard: LocalShard, customers: int, ops: int, round_no: int) -> dict[str, float]:
     refs = [f"c{i % customers}" for i in range(ops)]
     lookups = [CustomerLookup(external_id=r) for r in refs]
-    actors = [shard._find(lookup) for lookup in lookups]
+    actors = [shard.find(lookup) for lookup in lookups]
     command = EvaluateEntitlement(feature_key="api_calls")
-    ctx = shard._context()
+    ctx = shard.context()
     results: dict[str, float] = {}
 
     # Every customer changed since its last check (the previous round ingested for all), so

@@ -139,4 +139,4 @@ def test_the_shard_is_found_by_external_id_after_rebuild(tmp_path: Path) -> None
         assert client.blocking_portal.call(system.rebuild, "test") is True
         assert client.get(f"{C}/customers/kept").status_code == 200
         shard = system.shard("test")
-        assert shard._find(CustomerLookup(external_id="kept")) is not None
+        assert shard.find(CustomerLookup(external_id="kept")) is not None

@@ -77,7 +77,7 @@ async def test_scenario4_a_customer_whose_catch_up_raises_does_not_stop_the_swee
     async with system.running():
         shard = system.shard("test")
         await _subscribers(shard, 20)
-        bad = shard._find(CustomerLookup(external_id="c7"))
+        bad = shard.find(CustomerLookup(external_id="c7"))
         assert bad is not None
         real = real_apply_due
 

@@ -1,0 +1,84 @@
+"""Every customer of a shard and the indexes that find one: by external id, by Stripe customer
+id, and the owner of each subscription and invoice. Kept in step with the facts applied."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+
+from allotment.domain.facts import Fact, InvoiceIssued, StripeCustomerLinked, SubscriptionStarted
+from allotment.domain.state import CustomerState
+from allotment.runtime.actor import CustomerActor
+from allotment.runtime.ports import CustomerLookup
+
+__all__ = ("CustomerDirectory",)
+
+
+class CustomerDirectory:
+    __slots__ = ("_actors", "_by_external_id", "_by_stripe_id", "_owner_of", "plans_in_use")
+
+    def __init__(self) -> None:
+        self._actors: dict[uuid.UUID, CustomerActor] = {}
+        self._by_external_id: dict[str, uuid.UUID] = {}
+        self._by_stripe_id: dict[str, uuid.UUID] = {}
+        self._owner_of: dict[uuid.UUID, uuid.UUID] = {}  # subscription/invoice id -> customer
+        self.plans_in_use: set[uuid.UUID] = set()  # PLN-12: their priced fields are frozen
+
+    def __len__(self) -> int:
+        return len(self._actors)
+
+    def actors(self) -> Iterator[CustomerActor]:
+        return iter(self._actors.values())
+
+    def get(self, customer_id: uuid.UUID) -> CustomerActor | None:
+        return self._actors.get(customer_id)
+
+    def find(self, lookup: CustomerLookup) -> CustomerActor | None:
+        """The customer a request names (EVT-10: by exactly one of the three identifiers)."""
+        if lookup.external_id is not None:
+            customer_id = self._by_external_id.get(lookup.external_id)
+        elif lookup.stripe_customer_id is not None:
+            customer_id = self._by_stripe_id.get(lookup.stripe_customer_id)
+        else:
+            customer_id = lookup.customer_id
+        return self._actors.get(customer_id) if customer_id is not None else None
+
+    def owner(self, entity_id: uuid.UUID) -> CustomerActor | None:
+        """The customer owning a subscription or an invoice."""
+        customer_id = self._owner_of.get(entity_id)
+        return self._actors[customer_id] if customer_id is not None else None
+
+    def register(self, state: CustomerState) -> CustomerActor:
+        actor = CustomerActor(state)
+        self._actors[state.id] = actor
+        if state.external_id is not None:
+            self._by_external_id[state.external_id] = state.id
+        if state.stripe_customer_id is not None:
+            self._by_stripe_id[state.stripe_customer_id] = state.id
+        return actor
+
+    def index(self, state: CustomerState, facts: Sequence[Fact]) -> None:
+        """Index what `facts`, just applied to `state`, introduced."""
+        for fact in facts:
+            if isinstance(fact, SubscriptionStarted):
+                self._owner_of[fact.subscription.id] = state.id
+                self.plans_in_use.add(fact.subscription.plan_id)
+            elif isinstance(fact, InvoiceIssued):
+                self._owner_of[fact.invoice.id] = state.id
+            elif isinstance(fact, StripeCustomerLinked):
+                self._by_stripe_id[fact.stripe_customer_id] = state.id
+
+    def reindex(self) -> None:
+        """Rebuild every index from the customers' states (after recovery, whose replay
+        applies facts without indexing them)."""
+        for actor in self._actors.values():
+            state = actor.state
+            if state.external_id is not None:
+                self._by_external_id[state.external_id] = state.id
+            if state.stripe_customer_id is not None:
+                self._by_stripe_id[state.stripe_customer_id] = state.id
+            for sub in state.subscriptions.values():
+                self._owner_of[sub.id] = state.id
+                self.plans_in_use.add(sub.plan_id)
+            for invoice_id in state.invoices:
+                self._owner_of[invoice_id] = state.id

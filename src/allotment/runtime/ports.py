@@ -1,0 +1,110 @@
+"""What the front door sees of the runtime: the `Shard` protocol and the values it takes.
+
+HTTP depends on these only. `LocalShard` (runtime/shard.py) is the in-process implementation;
+`QueuedShard` (runtime/queued_shard.py) forwards every call through a mailbox, as a shard in
+another process (a Ray actor) would be reached. Sharding over Ray adds a class, not a rewrite.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import Protocol, TypeVar
+
+from allotment.domain.catalog import Catalog
+from allotment.domain.catalog_document import CatalogDocument
+from allotment.domain.commands import Command, RecordUsage
+from allotment.domain.replies import Decision, Reply
+from allotment.domain.state import CustomerState, Profile
+from allotment.runtime.records import EvaluationContext
+
+__all__ = ("CustomerLookup", "Projector", "Shard")
+
+T = TypeVar("T")
+Projector = Callable[[CustomerState, Catalog, datetime], T]
+
+
+class CustomerLookup:
+    """How a request names its customer: exactly one of the three identifiers (EVT-10)."""
+
+    __slots__ = ("customer_id", "external_id", "stripe_customer_id")
+
+    def __init__(
+        self,
+        *,
+        external_id: str | None = None,
+        customer_id: uuid.UUID | None = None,
+        stripe_customer_id: str | None = None,
+    ) -> None:
+        self.external_id = external_id
+        self.customer_id = customer_id
+        self.stripe_customer_id = stripe_customer_id
+
+
+class Shard(Protocol):
+    """The customers of one environment (or a slice of them), each call one customer turn.
+
+    Every coroutine may raise `runtime.errors.ShardUnavailable` (the shard is being rebuilt
+    from disk) and, for changes, `runtime.errors.Overloaded` (the journal's backlog is over
+    its bound); nothing changed in either case. A change is returned only once durable.
+    """
+
+    @property
+    def catalog(self) -> Catalog:
+        """The environment's current catalog (plans, features, credit models)."""
+        ...
+
+    def customer_count(self) -> int: ...
+
+    async def create_customer(self, external_id: str, profile: Profile) -> Reply:
+        """createCustomer (CUS-1..CUS-6): a new customer, or the profile of an existing one."""
+        ...
+
+    async def command(self, lookup: CustomerLookup, command: Command) -> Reply:
+        """Run `command` on an existing customer; a NOT_FOUND rejection when there is none."""
+        ...
+
+    async def command_on_owner(self, entity_id: uuid.UUID, command: Command, missing: str) -> Reply:
+        """Run `command` on the customer owning a subscription or invoice; NOT_FOUND with
+        `missing` as its message when nobody owns `entity_id`."""
+        ...
+
+    async def evaluate(
+        self,
+        external_id: str,
+        feature_key: str,
+        requested: Decimal | None,
+        audit: EvaluationContext,
+    ) -> Decision:
+        """checkEntitlement (`requested` None) or evaluateEntitlement, with its audit record."""
+        ...
+
+    async def ingest(
+        self, lookup: CustomerLookup, event: RecordUsage, feature_uuid: uuid.UUID | None
+    ) -> Reply:
+        """ingestEvent (EVT-*): idempotent by the event's key (a CONFLICT rejection)."""
+        ...
+
+    async def ingest_batch(
+        self, events: list[tuple[CustomerLookup, RecordUsage, uuid.UUID | None]]
+    ) -> list[Reply]:
+        """Many events, each judged as `ingest` would, acknowledged together."""
+        ...
+
+    async def read(self, lookup: CustomerLookup, projector: Projector[T]) -> T | None:
+        """`projector` applied to one customer's caught-up state; None when there is none."""
+        ...
+
+    async def read_on_owner(self, entity_id: uuid.UUID, projector: Projector[T]) -> T | None:
+        """As `read`, for the customer owning a subscription or invoice."""
+        ...
+
+    async def upsert_catalog(self, document: CatalogDocument) -> Catalog:
+        """Validate, journal and apply a catalog document (PLN-10, PLN-12).
+
+        Raises:
+            CatalogInvalid: nothing changed.
+        """
+        ...
