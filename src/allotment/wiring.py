@@ -27,10 +27,13 @@ def build_system(
     *,
     persistent: bool = True,
     journal_io: JournalIO | None = None,
+    queued: bool = False,
 ) -> ActorSystem:
     """The actor system for `settings`, recovered from `settings.data_dir` when `persistent`
     (otherwise state lives in memory only: tests and in-process use). `journal_io` replaces
-    the journals' file operations (fault injection in tests)."""
+    the journals' file operations (fault injection in tests); `queued` puts a mailbox between
+    the front door and each shard, as a shard in another process has (runtime/queued_shard.py).
+    """
     if clock is None:
         clock = ManualClock(datetime.now(UTC)) if settings.clock == "manual" else SystemClock()
     storage = None
@@ -48,6 +51,7 @@ def build_system(
         timer_interval_s=settings.timer_interval_s,
         storage=storage,
         analytics_every_s=settings.analytics_every_s,
+        queued=queued,
         checkpoint=CheckpointPolicy(
             every_s=settings.snapshot_every_s,
             every_records=settings.snapshot_every_records,

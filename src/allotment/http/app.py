@@ -28,8 +28,8 @@ from allotment.http.routes import (
     subscriptions,
     webhooks,
 )
-from allotment.persistence.keys import KeyStore
 from allotment.runtime.checkout import CheckoutService
+from allotment.runtime.ports import KeyAuthority
 from allotment.runtime.system import ActorSystem
 
 __all__ = ("create_app",)
@@ -92,7 +92,7 @@ ADMIN_ROUTES = [
 def create_app(
     settings: Settings,
     system: ActorSystem,
-    keys: KeyStore,
+    keys: KeyAuthority,
     checkout: CheckoutService | None = None,
 ) -> FastPath:
     """The ASGI app for `system`, authenticating against `keys`: the Litestar app behind the

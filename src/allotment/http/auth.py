@@ -13,7 +13,7 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, HTTPScope, Receive, Scope, Send
 
 from allotment.http.errors import ApiError
-from allotment.persistence.keys import ApiKey, KeyStore
+from allotment.runtime.ports import ApiKey, KeyAuthority
 
 __all__ = ("ApiKeyMiddleware", "api_key_of", "presented_key")
 
@@ -42,7 +42,7 @@ def presented_key(scope: Scope) -> str | None:
 
 
 class ApiKeyMiddleware(ASGIMiddleware):
-    def __init__(self, keys: KeyStore, account_mode: str) -> None:
+    def __init__(self, keys: KeyAuthority, account_mode: str) -> None:
         self._keys = keys
         self._observe = account_mode == "observe"
 

@@ -12,7 +12,7 @@ from allotment.config import Settings
 from allotment.http.auth import api_key_of
 from allotment.http.schemas import ApiResponseError
 from allotment.runtime.checkout import CheckoutService
-from allotment.runtime.shard import LocalShard
+from allotment.runtime.ports import Shard
 from allotment.runtime.system import ActorSystem
 
 __all__ = ("checkout_of", "documents_body", "errors", "settings_of", "shard_of", "system_of")
@@ -44,9 +44,9 @@ def checkout_of(request: AnyRequest) -> CheckoutService:
     return service
 
 
-def shard_of(request: AnyRequest) -> LocalShard:
+def shard_of(request: AnyRequest) -> Shard:
     """The shard of the caller's environment: sandbox and live keys see disjoint data."""
-    return system_of(request).shard(api_key_of(request.scope).environment)
+    return system_of(request).route(api_key_of(request.scope).environment)
 
 
 def errors(*codes: int) -> dict[int, ResponseSpec]:

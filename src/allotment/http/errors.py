@@ -11,7 +11,6 @@ from litestar.exceptions import HTTPException
 
 from allotment.domain.replies import Rejected, RejectionKind
 from allotment.http.schemas import ApiResponseError, ErrorObject
-from allotment.persistence.errors import JournalUnavailable
 from allotment.runtime.errors import Overloaded, ShardUnavailable
 
 __all__ = (
@@ -95,10 +94,6 @@ def failure_of(exc: Exception, where: str) -> Failure:
     if isinstance(exc, Overloaded):
         message = f"Service unavailable: {exc.reason}."
         return _failure(503, message, **{"retry-after": str(exc.retry_after_s)})
-    if isinstance(exc, JournalUnavailable):
-        logger.error("refusing a change: %s", exc)
-        message = "Service unavailable: changes cannot be made durable; retry later."
-        return _failure(503, message, **{"retry-after": "5"})
     if isinstance(exc, HTTPException):
         status = exc.status_code
         message = _HTTP_MESSAGES.get(status, exc.detail or "Request failed.")
@@ -121,7 +116,6 @@ def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[ApiResp
 
 exception_handlers = {
     ApiError: _handle,
-    JournalUnavailable: _handle,
     ShardUnavailable: _handle,
     Overloaded: _handle,
     HTTPException: _handle,

@@ -36,7 +36,7 @@ from allotment.http.auth import presented_key
 from allotment.http.errors import failure_of
 from allotment.http.routes.entitlements import check
 from allotment.http.routes.events import ingest
-from allotment.persistence.keys import ApiKey, KeyStore
+from allotment.runtime.ports import ApiKey, KeyAuthority
 from allotment.runtime.system import ActorSystem
 
 __all__ = ("FastPath",)
@@ -50,7 +50,7 @@ class FastPath:
     """An ASGI app in front of `litestar` (see the module docstring)."""
 
     def __init__(
-        self, litestar: Litestar, system: ActorSystem, keys: KeyStore, settings: Settings
+        self, litestar: Litestar, system: ActorSystem, keys: KeyAuthority, settings: Settings
     ) -> None:
         self.litestar = litestar
         self._system = system
@@ -80,7 +80,7 @@ class FastPath:
         key = self._authorised(scope, "client:read")
         if key is None:
             return False
-        shard = self._system.shard(key.environment)
+        shard = self._system.route(key.environment)
         await _answer(send, _with_status(check(shard, customer, feature)), path)
         return True
 
@@ -96,7 +96,7 @@ class FastPath:
         if body is None:
             return _replaying(messages, receive)
         header = headers[0].decode("latin-1") if headers else None
-        shard = self._system.shard(key.environment)
+        shard = self._system.route(key.environment)
         answer = ingest(shard, self._settings, self._system.clock, body, header)
         await _answer(send, answer, _EVENTS_PATH)
         return None

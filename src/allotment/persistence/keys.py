@@ -15,18 +15,12 @@ from pathlib import Path
 
 import msgspec
 
+from allotment.persistence.ports import ApiKey
+
 __all__ = ("ALL_SCOPES", "ApiKey", "KeyStore", "environment_of", "new_key")
 
 ALL_SCOPES = ("client:read", "client:write", "admin")
 _PREFIXES = {"sk_test_": "test", "sk_live_": "live"}
-
-
-class ApiKey(msgspec.Struct, frozen=True, kw_only=True):
-    digest: str  # hex SHA-256 of the key
-    environment: str  # "test" (sk_test_) or "live" (sk_live_)
-    scopes: tuple[str, ...]
-    hint: str  # prefix and last 4 characters, to recognise a key in listings
-    created_at: datetime
 
 
 def environment_of(key: str) -> str | None:

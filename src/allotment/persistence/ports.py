@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Protocol
+
+import msgspec
 
 from allotment.domain.catalog_facts import CatalogFact
 from allotment.domain.facts import Fact
 
-__all__ = ("Journal",)
+__all__ = ("ApiKey", "Journal", "KeyAuthority")
 
 
 class Journal(Protocol):
@@ -77,4 +80,23 @@ class Journal(Protocol):
                 everything was written: whoever flushes (a checkpoint) must not go on to
                 publish state while the journal is failed.
         """
+        ...
+
+
+class ApiKey(msgspec.Struct, frozen=True, kw_only=True):
+    """What the server knows of an API key: never the key itself (AUTH-8)."""
+
+    digest: str  # hex SHA-256 of the key
+    environment: str  # "test" (sk_test_) or "live" (sk_live_)
+    scopes: tuple[str, ...]
+    hint: str  # prefix and last 4 characters, to recognise a key in listings
+    created_at: datetime
+
+
+class KeyAuthority(Protocol):
+    """Who says which key is valid (persistence/keys.py keeps them as hashes on disk)."""
+
+    def authenticate(self, key: str) -> ApiKey | None:
+        """The key's record, or None when it is unknown, malformed or revoked. Constant time
+        in the key's content."""
         ...

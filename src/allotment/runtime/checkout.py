@@ -28,7 +28,7 @@ from allotment.domain.replies import Rejected
 from allotment.domain.state import CustomerState, InvoiceStatus, OpenCheckout
 from allotment.payments.ports import CheckoutLine, CheckoutRequest, PaymentGateway
 from allotment.runtime.clock import Clock
-from allotment.runtime.shard import LocalShard
+from allotment.runtime.ports import Shard
 
 __all__ = ("CheckoutRefused", "CheckoutService", "InvoiceView")
 
@@ -96,7 +96,7 @@ class CheckoutService:
     def enabled(self) -> bool:
         return self.gateway is not None
 
-    async def checkout_url(self, shard: LocalShard, invoice_id: uuid.UUID) -> str:
+    async def checkout_url(self, shard: Shard, invoice_id: uuid.UUID) -> str:
         """STR-2..STR-5. Raises CheckoutRefused, or PaymentProviderError when the provider fails
         (nothing is recorded then)."""
         assert self.gateway is not None, "checkout with Stripe disabled (STR-1 comes first)"
@@ -144,7 +144,7 @@ class CheckoutService:
         await shard.command_on_owner(invoice_id, opened, "Invoice not found.")
         return session.url
 
-    async def session_completed(self, shard: LocalShard, invoice_id: uuid.UUID, paid: bool) -> str:
+    async def session_completed(self, shard: Shard, invoice_id: uuid.UUID, paid: bool) -> str:
         """STR-6: apply mark-paid exactly once; repeats are no-ops (INV-21)."""
         if not paid:
             return "ignored: payment not settled yet"
@@ -157,9 +157,7 @@ class CheckoutService:
             return f"not applied: {reply.message}"
         return "applied"
 
-    async def session_expired(
-        self, shard: LocalShard, invoice_id: uuid.UUID, session_id: str
-    ) -> str:
+    async def session_expired(self, shard: Shard, invoice_id: uuid.UUID, session_id: str) -> str:
         await shard.command_on_owner(
             invoice_id,
             CloseCheckoutSession(invoice_id=invoice_id, session_id=session_id),

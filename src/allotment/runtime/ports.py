@@ -18,9 +18,10 @@ from allotment.domain.catalog_document import CatalogDocument
 from allotment.domain.commands import Command, RecordUsage
 from allotment.domain.replies import Decision, Reply
 from allotment.domain.state import CustomerState, Profile
+from allotment.persistence.ports import ApiKey, KeyAuthority
 from allotment.runtime.records import EvaluationContext
 
-__all__ = ("CustomerLookup", "Projector", "Shard")
+__all__ = ("ApiKey", "CustomerLookup", "KeyAuthority", "Projector", "Shard")
 
 T = TypeVar("T")
 Projector = Callable[[CustomerState, Catalog, datetime], T]

@@ -26,6 +26,8 @@ from allotment.runtime.analytics_job import AnalyticsJob, AnalyticsReport
 from allotment.runtime.buffers import BufferStatistics
 from allotment.runtime.clock import Clock, ManualClock
 from allotment.runtime.errors import ShardUnavailable
+from allotment.runtime.ports import Shard
+from allotment.runtime.queued_shard import QueuedShard
 from allotment.runtime.shard import LocalShard, ShardSettings
 from allotment.runtime.storage import CheckpointReport, Storage
 
@@ -82,6 +84,7 @@ class ActorSystem:
         storage: Storage | None = None,
         checkpoint: CheckpointPolicy | None = None,
         analytics_every_s: float = 60.0,
+        queued: bool = False,
     ) -> None:
         self.clock = clock
         self._catalog = catalog
@@ -96,6 +99,8 @@ class ActorSystem:
         self._task_group: TaskGroup | None = None
         self._writers: dict[str, anyio.CancelScope] = {}  # each journal's writer task
         self._rebuilds: dict[str, int] = {}
+        self._queued = queued
+        self._front: dict[str, QueuedShard] = {}  # while running, when queued
         self.analytics = AnalyticsJob(storage.data_dir, clock) if storage is not None else None
         self._analytics_every_s = analytics_every_s
         if storage is not None:
@@ -120,6 +125,21 @@ class ActorSystem:
                 shard = self._make_shard(self._journal_factory(environment))
                 self._shards[environment] = shard
         return shard
+
+    def route(self, environment: str) -> Shard:
+        """The shard the front door talks to: the local shard itself, or, when the system was
+        built `queued`, a `QueuedShard` that reaches it through a mailbox (as a Ray actor
+        would be reached)."""
+        shard = self.shard(environment)
+        if not self._queued:
+            return shard
+        front = self._front.get(environment)
+        if front is None:
+            if self._task_group is None:
+                raise RuntimeError("a queued shard is reached only while the system runs")
+            front = self._front[environment] = QueuedShard(lambda: self._shards[environment])
+            self._task_group.start_soon(front.run)
+        return front
 
     def _start_environment(self, tg: TaskGroup, environment: str) -> None:
         self._start_writer(tg, environment)
@@ -312,6 +332,7 @@ class ActorSystem:
                 yield self
             finally:
                 self._task_group = None
+                self._front.clear()  # their tasks end with this task group
                 if self.storage is not None:
                     with anyio.move_on_after(30, shield=True):
                         await self._flush_all()

@@ -16,7 +16,7 @@ from allotment.http.errors import ApiError, json_response, raise_rejection
 from allotment.http.mapping import pool_dto
 from allotment.http.schemas import AdminCreditGrantRequest, ClockAdvanceRequest
 from allotment.http.validation import check_decimal, decode_body
-from allotment.runtime.shard import CustomerLookup
+from allotment.runtime.ports import CustomerLookup
 from allotment.runtime.system import ClockNotManual
 
 __all__ = (

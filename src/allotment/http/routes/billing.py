@@ -19,7 +19,7 @@ from allotment.http.schemas import (
 from allotment.http.validation import parse_uuid
 from allotment.payments.ports import PaymentProviderError
 from allotment.runtime.checkout import CheckoutRefused
-from allotment.runtime.shard import CustomerLookup
+from allotment.runtime.ports import CustomerLookup
 
 __all__ = ("create_checkout_session", "list_invoices", "mark_invoice_paid")
 

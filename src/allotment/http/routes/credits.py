@@ -11,7 +11,7 @@ from allotment.http.context import AnyRequest, errors, shard_of
 from allotment.http.errors import ApiError, json_response
 from allotment.http.mapping import pools_projector
 from allotment.http.schemas import ApiResponseCreditPoolList
-from allotment.runtime.shard import CustomerLookup
+from allotment.runtime.ports import CustomerLookup
 
 __all__ = ("list_credit_pools",)
 

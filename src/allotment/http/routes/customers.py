@@ -16,7 +16,7 @@ from allotment.http.schemas import (
     CustomerRequest,
 )
 from allotment.http.validation import decode_body
-from allotment.runtime.shard import CustomerLookup
+from allotment.runtime.ports import CustomerLookup
 
 __all__ = ("create_customer", "get_customer")
 

@@ -13,8 +13,8 @@ from allotment.http.errors import ENCODER, ApiError, encoded_response, json_resp
 from allotment.http.mapping import entitlement_response
 from allotment.http.schemas import ApiResponseEntitlementResponse, EntitlementEvaluationRequest
 from allotment.http.validation import check_decimal, decode_body
+from allotment.runtime.ports import Shard
 from allotment.runtime.records import EvaluationContext
-from allotment.runtime.shard import LocalShard
 
 __all__ = ("check", "check_entitlement", "evaluate_entitlement")
 
@@ -35,7 +35,7 @@ async def check_entitlement(
     return encoded_response(await check(shard_of(request), customerReferenceId, feature_key))
 
 
-async def check(shard: LocalShard, customer_reference_id: str, feature_key: str) -> bytes:
+async def check(shard: Shard, customer_reference_id: str, feature_key: str) -> bytes:
     """checkEntitlement's answer (ENT-26), encoded: shared by the route and the fast path."""
     if len(customer_reference_id) > _PATH_LENGTH_MAX or len(feature_key) > _PATH_LENGTH_MAX:
         raise ApiError(400, f"Invalid path: identifiers are at most {_PATH_LENGTH_MAX} characters.")

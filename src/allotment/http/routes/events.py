@@ -30,7 +30,7 @@ from allotment.http.schemas import (
 )
 from allotment.http.validation import check_decimal, decode_body
 from allotment.runtime.clock import Clock
-from allotment.runtime.shard import CustomerLookup, LocalShard
+from allotment.runtime.ports import CustomerLookup, Shard
 
 __all__ = ("event_command", "ingest", "ingest_event")
 
@@ -144,7 +144,7 @@ async def ingest_event(
 
 
 async def ingest(
-    shard: LocalShard, settings: Settings, clock: Clock, raw: bytes, header: str | None
+    shard: Shard, settings: Settings, clock: Clock, raw: bytes, header: str | None
 ) -> tuple[int, bytes]:
     """ingestEvent's status and encoded answer, once the event is durable: shared by the route
     and the fast path."""

@@ -34,7 +34,7 @@ from allotment.http.schemas import (
     EventRequest,
 )
 from allotment.http.validation import decode_body
-from allotment.runtime.shard import CustomerLookup
+from allotment.runtime.ports import CustomerLookup
 
 __all__ = ("ingest_events_batch",)
 

@@ -15,7 +15,7 @@ from allotment.http.schemas import (
     SubscribedCustomerResponse,
 )
 from allotment.http.validation import decode_body
-from allotment.runtime.shard import CustomerLookup
+from allotment.runtime.ports import CustomerLookup
 
 __all__ = ("create_subscription",)
 

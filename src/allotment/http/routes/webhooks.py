@@ -32,7 +32,7 @@ async def stripe_webhook(request: AnyRequest) -> Response[dict[str, Any]]:
         raise ApiError(400, f"Invalid Stripe signature: {invalid}") from None
     outcome = "ignored"
     if event.invoice_id is not None and event.session_id is not None:
-        shard = system_of(request).shard("live" if event.livemode else "test")
+        shard = system_of(request).route("live" if event.livemode else "test")
         if event.type == "checkout.session.completed":
             outcome = await checkout.session_completed(
                 shard, event.invoice_id, event.payment_status == "paid"
