@@ -124,8 +124,7 @@ def _connection_options(serve: argparse.ArgumentParser) -> None:
         "--keep-alive",
         action=argparse.BooleanOptionalAction,
         default=defaults.keep_alive,
-        help="reuse connections for further requests (idle ones close after "
-        "--header-read-timeout)",
+        help="reuse connections for further requests (idle ones close after --header-read-timeout)",
     )
 
 
