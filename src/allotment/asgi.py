@@ -9,7 +9,7 @@ from pathlib import Path
 import msgspec
 
 from allotment.config import Settings
-from allotment.http.fast_path import FastPath
+from allotment.http.body_deadline import BodyDeadline
 from allotment.wiring import build_app
 
 __all__ = ("SETTINGS_ENV", "app_from_environment", "decode_settings", "encode_settings")
@@ -37,9 +37,11 @@ def decode_settings(raw: str) -> Settings:
     return msgspec.json.decode(raw, type=Settings, dec_hook=_dec)
 
 
-def app_from_environment() -> FastPath:
+def app_from_environment() -> BodyDeadline:
+    """The served app: granian bounds connections and request heads, this bounds bodies."""
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     raw = os.environ.get(SETTINGS_ENV)
-    return build_app(decode_settings(raw) if raw else Settings())
+    settings = decode_settings(raw) if raw else Settings()
+    return BodyDeadline(build_app(settings), settings.body_read_timeout_s)

@@ -4,20 +4,23 @@
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
 import msgspec
-from granian import Granian
-from granian.constants import Interfaces
 
+from allotment import serving
 from allotment.asgi import SETTINGS_ENV, encode_settings
 from allotment.config import DEFAULT_CATALOG, Settings
+from allotment.domain.catalog import Catalog
 from allotment.domain.catalog_document import CatalogInvalid
 from allotment.loading import load_catalog
+from allotment.persistence import datadir_lock
 from allotment.persistence.journal import repair_journal
 from allotment.persistence.keys import ALL_SCOPES, KeyStore, new_key
 from allotment.persistence.query import run_query
@@ -48,6 +51,14 @@ def _parser() -> argparse.ArgumentParser:
         help="when a change is acknowledged: after fsync (default), after write, or at once",
     )
     serve.add_argument(
+        "--idempotency-window-days",
+        type=_window_days,
+        default=Settings().idempotency_window_days,
+        metavar="DAYS|forever",
+        help="how long event idempotency keys are remembered (at least 35; 'forever' keeps "
+        "every key, about 32 bytes each)",
+    )
+    serve.add_argument(
         "--checkpoint-every",
         type=float,
         default=300.0,
@@ -73,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KEY",
         help="accept this key (every scope); repeatable",
     )
+    _connection_options(serve)
     sql = commands.add_parser("sql", help="query the latest analytics snapshot (read-only)")
     sql.add_argument("query", help='e.g. "SELECT * FROM margin_by_customer_feature_model"')
     sql.add_argument("--data-dir", type=Path, default=Path("data"))
@@ -112,8 +124,42 @@ def _repair_journal(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve(args: argparse.Namespace) -> int:
-    settings = Settings(
+def _connection_options(serve: argparse.ArgumentParser) -> None:
+    """Limits that keep idle or slow connections from starving the server (issue 10, item 8)."""
+    defaults = Settings()
+    serve.add_argument(
+        "--connections-max",
+        type=int,
+        default=defaults.connections_max,
+        metavar="N",
+        help="open connections served at once; more wait in the listen backlog "
+        "(the open-file limit is raised to fit)",
+    )
+    serve.add_argument(
+        "--header-read-timeout",
+        type=float,
+        default=defaults.header_read_timeout_s,
+        metavar="SECONDS",
+        help="close a connection whose request head has not arrived by then; the same timer "
+        "closes a kept-alive connection idle between requests",
+    )
+    serve.add_argument(
+        "--body-read-timeout",
+        type=float,
+        default=defaults.body_read_timeout_s,
+        metavar="SECONDS",
+        help="answer 408 and close when a request body has not fully arrived by then",
+    )
+    serve.add_argument(
+        "--keep-alive",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.keep_alive,
+        help="reuse connections for further requests (idle ones close after --header-read-timeout)",
+    )
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings(
         host=args.host,
         port=args.port,
         data_dir=args.data_dir.resolve(),
@@ -134,12 +180,59 @@ def _serve(args: argparse.Namespace) -> int:
             )
             if value
         },
+        connections_max=args.connections_max,
+        header_read_timeout_s=args.header_read_timeout,
+        body_read_timeout_s=args.body_read_timeout,
+        keep_alive=args.keep_alive,
+        idempotency_window_days=args.idempotency_window_days,
     )
+
+
+WINDOW_DAYS_MIN = 35  # a monthly period plus grace: a retry inside it must stay a duplicate
+
+
+def _window_days(text: str) -> int | None:
+    if text == "forever":
+        return None
+    try:
+        days = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of days or 'forever', not {text!r}"
+        ) from None
+    if days < WINDOW_DAYS_MIN:
+        raise argparse.ArgumentTypeError(f"at least {WINDOW_DAYS_MIN} days, not {days}")
+    return days
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """Claim the data directory, then the port, and only then touch the data (the sandbox
+    key) and start granian: a second server stops at the first claim with one line."""
+    settings = _settings(args)
     try:
         catalog = load_catalog(settings.catalog_path)
     except (CatalogInvalid, msgspec.ValidationError, OSError) as error:
         print(f"allotment: cannot load catalog {settings.catalog_path}: {error}", file=sys.stderr)
         return 2
+    try:
+        lock = datadir_lock.hold(settings.data_dir)
+    except datadir_lock.DataDirInUse as error:
+        print(f"allotment: {error}", file=sys.stderr)
+        return 1
+    try:
+        listener = serving.listen(settings.host, settings.port)
+    except serving.PortUnavailable as error:
+        print(f"allotment: {error.message}", file=sys.stderr)
+        lock.release()
+        return 1
+    files = serving.raise_files_limit(settings.connections_max)
+    _banner(settings, catalog, files)
+    _serve_forever(settings, listener, files.connections)
+    lock.release()
+    return 0
+
+
+def _banner(settings: Settings, catalog: Catalog, files: serving.FilesLimit) -> None:
     store = KeyStore(settings.data_dir / "api_keys.json")
     base = f"http://{settings.host}:{settings.port}"
     print(f"allotment: serving the Tanso Client API at {base}/api/v1/client")
@@ -150,23 +243,36 @@ def _serve(args: argparse.Namespace) -> int:
     stripe_state = "on" if settings.stripe_secret_key else "off (set ALLOTMENT_STRIPE_SECRET_KEY)"
     print(f"  stripe      {stripe_state}")
     print(f"  API docs    {base}/schema/swagger  (OpenAPI JSON at {base}/schema/openapi.json)")
+    print(f"  connections {_connections_line(settings, files)}")
     if not settings.api_keys and len(store) == 0:
         key = new_key("test")
         store.add(key, persist=True)
         print(f"  sandbox key {key}")
         print("              (shown once; only its hash is stored in the data dir)")
     sys.stdout.flush()
+
+
+def _connections_line(settings: Settings, files: serving.FilesLimit) -> str:
+    line = (
+        f"up to {files.connections}; head {settings.header_read_timeout_s:g} s, "
+        f"body {settings.body_read_timeout_s:g} s, "
+        f"keep-alive {'on' if settings.keep_alive else 'off'}"
+    )
+    if files.after != files.before:
+        line += f"; open-file limit raised {files.before} -> {files.after}"
+    if files.connections < settings.connections_max:
+        line += f" (LOWERED from {settings.connections_max}: raise the hard open-file limit)"
+    return line
+
+
+def _serve_forever(settings: Settings, listener: socket.socket, connections: int) -> None:
     os.environ[SETTINGS_ENV] = encode_settings(settings)
-    Granian(
-        "allotment.asgi:app_from_environment",
-        factory=True,
-        address=settings.host,
-        port=settings.port,
-        interface=Interfaces.ASGI,
-        workers=1,
-        log_access=False,
-    ).serve()
-    return 0
+    # The worker that builds the system must share this process's data-directory lock: a
+    # forked child inherits the locked descriptor (and datadir_lock's registry naming it), a
+    # spawned one would not. Python 3.11 forks by default on Linux; 3.14 does not, so say it.
+    if multiprocessing.get_start_method(allow_none=True) != "fork":
+        multiprocessing.set_start_method("fork", force=True)
+    serving.server(settings, listener, connections).serve()
 
 
 def _create_key(args: argparse.Namespace) -> int:

@@ -41,6 +41,12 @@ class Settings(msgspec.Struct, kw_only=True):
     snapshots_kept: int = 2
     analytics_every_s: float = 60.0  # analytics database rebuild period
     segment_size_max: int = 64 * 1024 * 1024  # bytes per journal segment
+    # Connections (issue 10, item 8; docs/internals.md "One server per data directory and
+    # port; connections"). Sized so 10,000 idle or slow connections leave room for clients.
+    connections_max: int = 16_384  # open connections; more wait in the listen backlog
+    header_read_timeout_s: float = 15.0  # request head, and idle between kept-alive requests
+    body_read_timeout_s: float = 30.0  # the whole request body, from the end of its head
+    keep_alive: bool = True  # reuse a connection for further requests
     # Stripe (STR-*): off unless a secret key is set. Secrets come from the environment
     # (ALLOTMENT_STRIPE_SECRET_KEY, ALLOTMENT_STRIPE_WEBHOOK_SECRET), never from argv.
     stripe_secret_key: str | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from datetime import UTC, datetime
 
 from allotment.config import Settings
@@ -9,6 +10,7 @@ from allotment.http.app import create_app
 from allotment.http.fast_path import FastPath
 from allotment.loading import load_catalog, load_price_table
 from allotment.payments.stripe_gateway import StripeGateway
+from allotment.persistence import datadir_lock
 from allotment.persistence.journal import Durability
 from allotment.persistence.journal_io import JournalIO
 from allotment.persistence.keys import KeyStore
@@ -33,9 +35,34 @@ def build_system(
     (otherwise state lives in memory only: tests and in-process use). `journal_io` replaces
     the journals' file operations (fault injection in tests); `queued` puts a mailbox between
     the front door and each shard, as a shard in another process has (runtime/queued_shard.py).
+
+    A persistent system holds a share of the data directory's lock (see `datadir_lock`) from
+    before recovery reads the journal until it is garbage.
+
+    Raises:
+        datadir_lock.DataDirInUse: another process serves `settings.data_dir`.
     """
     if clock is None:
         clock = ManualClock(datetime.now(UTC)) if settings.clock == "manual" else SystemClock()
+    lock = datadir_lock.hold(settings.data_dir) if persistent else None
+    try:
+        system = _system(settings, clock, persistent, journal_io, queued)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    if lock is not None:
+        weakref.finalize(system, lock.release)
+    return system
+
+
+def _system(
+    settings: Settings,
+    clock: Clock,
+    persistent: bool,
+    journal_io: JournalIO | None,
+    queued: bool,
+) -> ActorSystem:
     storage = None
     if persistent:
         storage = Storage(

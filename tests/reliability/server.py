@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
 import socket
@@ -59,6 +60,22 @@ class Server:
         os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=10)
         self._log_file.close()
+        self._wait_unlocked()
+
+    def _wait_unlocked(self, timeout_s: float = 60.0) -> None:
+        """Until the data directory's lock is free: `wait` reaps the serve process, but its
+        granian worker shares the lock and may take a moment longer to die."""
+        lock = self.data_dir / "allotment.lock"
+        deadline = time.monotonic() + timeout_s
+        while lock.exists() and time.monotonic() < deadline:
+            fd = os.open(lock, os.O_RDWR)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                time.sleep(0.05)
+            finally:
+                os.close(fd)
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """SIGTERM, a clean shutdown up to `timeout_s`, then SIGKILL."""

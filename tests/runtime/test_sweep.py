@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from allotment import cli
 from allotment.config import Settings
 from allotment.domain.commands import RecordUsage, Subscribe
 from allotment.domain.evolve import evolve as real_evolve
@@ -187,3 +188,13 @@ async def test_a_failed_memory_shard_stays_failed(monkeypatch: pytest.MonkeyPatc
     with pytest.raises(ShardUnavailable):
         await shard.evaluate("x", "api_calls", None, EvaluationContext(method="GET"))
     assert uuid.UUID(int=0) not in {s.id for s in shard.states()}
+
+
+def test_the_window_is_a_serve_flag_of_at_least_35_days(capsys: pytest.CaptureFixture[str]) -> None:
+    parse = cli._parser().parse_args
+    assert parse(["serve"]).idempotency_window_days == 35
+    assert parse(["serve", "--idempotency-window-days", "90"]).idempotency_window_days == 90
+    assert parse(["serve", "--idempotency-window-days", "forever"]).idempotency_window_days is None
+    with pytest.raises(SystemExit):
+        parse(["serve", "--idempotency-window-days", "10"])
+    assert "at least 35 days" in capsys.readouterr().err

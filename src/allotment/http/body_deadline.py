@@ -1,0 +1,86 @@
+"""A deadline on reading the request body, which granian does not bound.
+
+granian calls the app once a request's head has arrived; a client that then sends its body
+one byte a minute keeps the connection, and its slot under the connection limit, for ever
+(issue 10, scenario 8). This wrapper gives the whole body `seconds` from that call. If the
+body is still incomplete then, the request is abandoned while the app is waiting for it:
+nothing has acted on the body yet, because nothing has all of it, so cancelling the app at
+that point undoes nothing. The client gets 408 with `connection: close` when no response has
+started, and granian closes the connection, as it does for any body left unread.
+"""
+
+from __future__ import annotations
+
+import anyio
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
+
+from allotment.http.errors import ApiError, failure_of
+
+__all__ = ("BodyDeadline",)
+
+_TIMEOUT = ApiError(408, "Request timeout: the request body did not arrive in time.")
+
+
+class BodyDeadline:
+    """ASGI middleware: `app` with every HTTP request body due within `seconds`."""
+
+    def __init__(self, app: ASGIApp, seconds: float) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await self.app(scope, receive, send)
+            return
+        request = _Request(receive, send, anyio.current_time() + self.seconds)
+        with anyio.CancelScope() as request.scope:
+            await self.app(scope, request.receive, request.send)
+        if request.timed_out and not request.responding:
+            await _request_timeout(send, scope["path"])
+
+
+class _Request:
+    def __init__(self, receive: Receive, send: Send, deadline: float) -> None:
+        self._receive = receive
+        self._send = send
+        self._deadline = deadline
+        self.scope = anyio.CancelScope()
+        self.body_complete = False
+        self.responding = False
+        self.timed_out = False
+
+    async def receive(self) -> ReceiveMessage:
+        if self.body_complete:
+            return await self._receive()  # after the body: a disconnect, whenever it comes
+        with anyio.move_on_at(self._deadline):
+            message = await self._receive()
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                self.body_complete = True
+            return message
+        self.timed_out = True
+        self.scope.cancel()  # the app is parked here, waiting for the body: end it here
+        await anyio.lowlevel.checkpoint()  # delivers the cancellation
+        raise AssertionError("unreachable: the request's scope is cancelled")
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.responding = True
+        await self._send(message)
+
+
+async def _request_timeout(send: Send, path: str) -> None:
+    """The API envelope (API-5), and the end of the connection: its body was never read."""
+    body = failure_of(_TIMEOUT, path).body
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 408,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body, "more_body": False})

@@ -1,0 +1,87 @@
+"""The request-body deadline (issue 10, scenario 8), driven in-process with ASGI messages."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import anyio
+import msgspec
+import pytest
+from litestar.types import Message, Receive, ReceiveMessage, Scope, Send
+
+from allotment.http.body_deadline import BodyDeadline
+
+pytestmark = pytest.mark.anyio
+
+SCOPE = cast("Scope", {"type": "http", "method": "POST", "path": "/api/v1/client/events"})
+
+
+class _Echo:
+    """An app that reads the whole body, then answers it back; records whether it finished."""
+
+    def __init__(self) -> None:
+        self.finished = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = b""
+        while True:
+            message = await receive()
+            body += cast("bytes", message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+        self.finished = True
+
+
+def _client(chunks: list[bytes], then_wait: bool) -> tuple[Receive, Send, list[Message]]:
+    """A client sending `chunks` (the last one ends the body unless `then_wait`), then, when
+    `then_wait`, never sending the rest."""
+    pending = list(chunks)
+    sent: list[Message] = []
+
+    async def receive() -> ReceiveMessage:
+        if pending:
+            more = bool(pending[1:]) or then_wait
+            return {"type": "http.request", "body": pending.pop(0), "more_body": more}
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    return cast("Receive", receive), cast("Send", send), sent
+
+
+async def test_a_body_that_stops_arriving_is_answered_408() -> None:
+    app = _Echo()
+    receive, send, sent = _client([b'{"a":'], then_wait=True)
+    await BodyDeadline(app, 0.05)(SCOPE, receive, send)
+    assert not app.finished
+    start, body = cast("list[dict[str, Any]]", sent)
+    assert start["status"] == 408
+    assert (b"connection", b"close") in start["headers"]
+    envelope = msgspec.json.decode(body["body"])
+    assert envelope["success"] is False
+    assert "did not arrive in time" in envelope["error"]["message"]
+
+
+async def test_a_body_that_arrives_is_served_untouched() -> None:
+    app = _Echo()
+    receive, send, sent = _client([b'{"a":', b"1}"], then_wait=False)
+    await BodyDeadline(app, 60)(SCOPE, receive, send)
+    assert app.finished
+    assert [m.get("status", m.get("body")) for m in sent] == [200, b'{"a":1}']
+
+
+async def test_other_scopes_pass_through() -> None:
+    seen: list[str] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(scope["type"])
+
+    receive, send, sent = _client([], then_wait=True)
+    lifespan = cast("Scope", {"type": "lifespan"})
+    await BodyDeadline(app, 0.0)(lifespan, receive, send)
+    assert seen == ["lifespan"]
+    assert sent == []
