@@ -74,6 +74,7 @@ async def _populate(shard: LocalShard, customers: int) -> None:
             await shard.ingest(lookup, _event(f"p{i}-{j}", feature), None)
         if i % 5000 == 0:
             shard.audits.drain()
+            await shard.journal.flush()  # durability `none`: keep the writer's backlog bounded
 
 
 async def _ingest_rates(data_dir: Path) -> dict[str, float]:

@@ -60,6 +60,9 @@ async def _populate(shard: LocalShard, customers: int) -> None:
             await shard.ingest(lookup, _event(shard, f"warm-{i}-{j}", feature, units), None)
         if i % _DRAIN_EVERY == 0:
             shard.audits.drain()
+            # With durability `none` nothing here awaits the journal writer, so without this
+            # its backlog grows past `journal_pending_bytes_max` and writes raise Overloaded.
+            await shard.journal.flush()
 
 
 async def build_data_dir(data_dir: Path, customers: int) -> float:
