@@ -19,9 +19,9 @@ from litestar.types import Receive, Scope, Send
 
 from allotment.config import Settings
 from allotment.http.app import create_app
-from allotment.persistence.errors import JournalUnavailable
 from allotment.persistence.keys import KeyStore
 from allotment.runtime.clock import ManualClock
+from allotment.runtime.errors import ShardUnavailable
 from allotment.wiring import build_system
 from tests.conftest import KEY, READ_ONLY_KEY, START
 from tests.http.helpers import C, paid_subscriber
@@ -170,7 +170,7 @@ def test_a_journal_failure_is_a_503_on_the_fast_path(
         shard = app.litestar.state["system"].shard("test")
 
         async def failing(*_: Any) -> Any:
-            raise JournalUnavailable("disk gone")
+            raise ShardUnavailable("journal write failed: disk gone")
 
         monkeypatch.setattr(shard, "ingest", failing)
         answer = client.post(f"{C}/events", json=_EVENT, headers={"X-Idempotency-Key": "j"})
@@ -178,7 +178,9 @@ def test_a_journal_failure_is_a_503_on_the_fast_path(
         assert answer.json() == {
             "success": False,
             "error": {
-                "message": "Service unavailable: changes cannot be made durable; retry later."
+                "message": "Service unavailable: the server is recovering its state from "
+                "disk; retry later.",
+                "detail": "journal write failed: disk gone",
             },
         }
         assert answer.headers["retry-after"] == "5"
