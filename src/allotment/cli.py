@@ -11,7 +11,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import duckdb
 import msgspec
 
 from allotment import serving
@@ -23,7 +22,7 @@ from allotment.loading import load_catalog
 from allotment.persistence import datadir_lock
 from allotment.persistence.journal import repair_journal
 from allotment.persistence.keys import ALL_SCOPES, KeyStore, new_key
-from allotment.persistence.query import run_query
+from allotment.persistence.query import QueryFailed, run_query
 
 __all__ = ("main",)
 
@@ -295,7 +294,7 @@ def _sql(args: argparse.Namespace) -> int:
         return 2
     try:
         print(run_query(path, args.query, args.format))
-    except duckdb.Error as error:
+    except QueryFailed as error:
         print(f"allotment: {error}", file=sys.stderr)
         return 1
     return 0

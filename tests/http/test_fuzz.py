@@ -408,9 +408,9 @@ def test_route_table_covers_client_and_admin_routes(ops: list[Operation]) -> Non
     assert {"createCustomer", "ingestEvent", "evaluateEntitlement", "upsertCatalog"} <= with_body
 
 
-# The two widest fuzzers run in memory only: on the durable path most of their time goes to the
-# analytics worker processes that fuzzed POST /admin/snapshots start (about 1 s each). The
-# durable path is fuzzed by test_rejected_requests_change_no_state and every other HTTP test.
+# The fuzzers run in memory only: on the durable path most of their time goes to the analytics
+# worker processes that fuzzed POST /admin/snapshots start (about 1 s each). Every other HTTP
+# test runs on the durable path and through the queued shard too.
 MEMORY_ONLY = pytest.mark.parametrize("system", ["memory"], indirect=True)
 
 
@@ -456,6 +456,7 @@ def test_unauthenticated_fuzz_is_always_401(
     assert status == 401, call
 
 
+@MEMORY_ONLY
 @STATE
 @given(data=st.data())
 def test_rejected_requests_change_no_state(

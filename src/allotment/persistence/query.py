@@ -12,7 +12,12 @@ from typing import Any
 import duckdb
 import msgspec
 
-__all__ = ("run_query",)
+__all__ = ("QueryFailed", "run_query")
+
+
+class QueryFailed(RuntimeError):
+    """DuckDB refused the query (syntax, unknown table…); the message is DuckDB's."""
+
 
 _JSON = msgspec.json.Encoder(decimal_format="number", enc_hook=str)
 
@@ -39,12 +44,17 @@ def _table(columns: list[str], rows: list[tuple[Any, ...]]) -> str:
 def run_query(path: Path, query: str, output: str = "table") -> str:
     """Run `query` on the snapshot at `path`. The file is opened read-only, so a running
     server (which only ever replaces the file) is never blocked."""
-    connection = duckdb.connect(str(path), read_only=True)
+    try:
+        connection = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as error:
+        raise QueryFailed(str(error)) from error
     try:
         connection.execute("SET TimeZone = 'UTC'")
         result = connection.execute(query)
         columns = [d[0] for d in result.description or []]
         rows = result.fetchall()
+    except duckdb.Error as error:
+        raise QueryFailed(str(error)) from error
     finally:
         connection.close()
     if output == "json":
