@@ -16,7 +16,7 @@ from granian.constants import Interfaces
 
 from allotment.asgi import SETTINGS_ENV, encode_settings
 from allotment.config import DEFAULT_CATALOG, Settings
-from allotment.domain.catalog_document import CatalogInvalid
+from allotment.http.catalog_document import CatalogDocumentInvalid
 from allotment.loading import load_catalog
 from allotment.persistence.journal import repair_journal
 from allotment.persistence.keys import ALL_SCOPES, KeyStore, new_key
@@ -137,7 +137,7 @@ def _serve(args: argparse.Namespace) -> int:
     )
     try:
         catalog = load_catalog(settings.catalog_path)
-    except (CatalogInvalid, msgspec.ValidationError, OSError) as error:
+    except (CatalogDocumentInvalid, msgspec.ValidationError, OSError) as error:
         print(f"allotment: cannot load catalog {settings.catalog_path}: {error}", file=sys.stderr)
         return 2
     store = KeyStore(settings.data_dir / "api_keys.json")

@@ -17,8 +17,12 @@ import msgspec
 from anyio.lowlevel import checkpoint
 
 from allotment.domain.catalog import Catalog, Feature, feature_id
-from allotment.domain.catalog_document import CatalogDocument, build_catalog
-from allotment.domain.catalog_facts import CatalogUpserted, FeatureAutoCreated, evolve_catalog
+from allotment.domain.catalog_facts import (
+    CatalogUpdated,
+    FeatureAutoCreated,
+    evolve_catalog,
+    update_catalog,
+)
 from allotment.domain.commands import (
     Command,
     EvaluateEntitlement,
@@ -444,7 +448,7 @@ class LocalShard:
         self._commit(actor, applied)
         return reply
 
-    def _commit_catalog(self, fact: CatalogUpserted | FeatureAutoCreated) -> int:
+    def _commit_catalog(self, fact: CatalogUpdated | FeatureAutoCreated) -> int:
         try:
             return self._journal.append_catalog(fact)
         except Exception as error:
@@ -566,16 +570,15 @@ class LocalShard:
 
     # -- catalog -------------------------------------------------------------------------------
 
-    async def upsert_catalog(self, document: CatalogDocument) -> Catalog:
-        """Validate, journal and apply a catalog document (PLN-10, PLN-12).
+    async def upsert_catalog(self, update: CatalogUpdated) -> Catalog:
+        """Check, journal and apply a catalog change (PLN-10, PLN-12).
 
         Raises:
             CatalogInvalid: nothing changed.
         """
         self._admit(write=True)
-        now = self._clock.now()
-        catalog = build_catalog(document, self.catalog, now, frozenset(self.plans_in_use))
-        position = self._commit_catalog(CatalogUpserted(at=now, document=document))
+        catalog, fact = update_catalog(self.catalog, update, frozenset(self.plans_in_use))
+        position = self._commit_catalog(fact)
         self.catalog = catalog
         await self._durable(position)
         return catalog
