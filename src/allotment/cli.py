@@ -17,7 +17,7 @@ from allotment import serving
 from allotment.asgi import SETTINGS_ENV, encode_settings
 from allotment.config import DEFAULT_CATALOG, Settings
 from allotment.domain.catalog import Catalog
-from allotment.domain.catalog_document import CatalogInvalid
+from allotment.http.catalog_document import CatalogDocumentInvalid
 from allotment.loading import load_catalog
 from allotment.persistence import datadir_lock
 from allotment.persistence.journal import repair_journal
@@ -210,7 +210,7 @@ def _serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     try:
         catalog = load_catalog(settings.catalog_path)
-    except (CatalogInvalid, msgspec.ValidationError, OSError) as error:
+    except (CatalogDocumentInvalid, msgspec.ValidationError, OSError) as error:
         print(f"allotment: cannot load catalog {settings.catalog_path}: {error}", file=sys.stderr)
         return 2
     try:

@@ -1,4 +1,8 @@
-"""Reading the catalog and the model price table from TOML files (decimals stay exact)."""
+"""Reading the catalog and the model price table from TOML files (decimals stay exact).
+
+The catalog file is the admin API's catalog document (`http/catalog_document.py`): one format
+for the file and for `PUT /api/v1/admin/catalog`. This module is app wiring, so it may use it.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +15,11 @@ from typing import Any
 import msgspec
 
 from allotment.domain.catalog import Catalog
-from allotment.domain.catalog_document import CatalogDocument, build_catalog, empty_catalog
+from allotment.domain.catalog_facts import update_catalog
+from allotment.domain.catalog_rules import CatalogInvalid
 from allotment.domain.cost import ModelPrice, PriceTable
+from allotment.http.catalog_document import CatalogDocument, reported
+from allotment.http.catalog_mapping import to_catalog_update
 
 __all__ = ("load_catalog", "load_price_table")
 
@@ -26,11 +33,18 @@ def load_catalog(path: Path, now: datetime | None = None) -> Catalog:
     """Load and validate a catalog file.
 
     Raises:
-        CatalogInvalid: the document breaks PLN-10; the message names each field and key.
+        CatalogDocumentInvalid: the document breaks PLN-10; the message names each field and
+            key as the document spells them.
         msgspec.ValidationError: the document has the wrong shape (unknown or mistyped field).
     """
     document = msgspec.convert(_read_toml(path), type=CatalogDocument)
-    return build_catalog(document, empty_catalog(), now or datetime.now(UTC))
+    update = to_catalog_update(document, now or datetime.now(UTC))
+    empty = Catalog(features={}, credit_models={}, plans={})
+    try:
+        catalog, _ = update_catalog(empty, update, frozenset())
+    except CatalogInvalid as invalid:
+        raise reported(invalid) from None
+    return catalog
 
 
 class _PriceDoc(msgspec.Struct, forbid_unknown_fields=True):

@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 
 from allotment.domain.catalog import Catalog
-from allotment.domain.catalog_document import CatalogDocument, build_catalog
+from allotment.domain.catalog_facts import update_catalog
 from allotment.domain.commands import Command
 from allotment.domain.context import TurnContext
 from allotment.domain.cost import PriceTable
@@ -19,6 +19,8 @@ from allotment.domain.evolve import evolve, new_customer
 from allotment.domain.facts import CustomerCreated, Fact
 from allotment.domain.replies import Reply
 from allotment.domain.state import CustomerSource, CustomerState
+from allotment.http.catalog_document import CatalogDocument
+from allotment.http.catalog_mapping import to_catalog_update
 from allotment.loading import load_catalog, load_price_table
 from allotment.runtime.actor import CustomerActor
 
@@ -35,8 +37,12 @@ def prices() -> PriceTable:
 
 
 def catalog_from(document: dict[str, Any], base: Catalog | None = None) -> Catalog:
-    doc = msgspec.convert(document, type=CatalogDocument)
-    return build_catalog(doc, base or Catalog(features={}, credit_models={}, plans={}), START)
+    """A catalog written as the admin API's document (the domain tests' shorthand)."""
+    update = to_catalog_update(msgspec.convert(document, type=CatalogDocument), START)
+    catalog, _ = update_catalog(
+        base or Catalog(features={}, credit_models={}, plans={}), update, frozenset()
+    )
+    return catalog
 
 
 class World:

@@ -19,7 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from allotment.config import Settings
-from allotment.domain.catalog_document import CatalogDocument
+from allotment.domain.catalog import Feature, feature_id
+from allotment.domain.catalog_facts import CatalogUpdated
 from allotment.domain.commands import (
     GrantCredits,
     LinkStripeCustomer,
@@ -94,10 +95,8 @@ async def _step(shard: LocalShard, clock: ManualClock, kind: str, n: int, i: int
             ),
         )
     elif kind == "catalog":
-        document = msgspec.convert(
-            {"features": [{"key": f"f{n}", "name": f"Feature {n}"}]}, type=CatalogDocument
-        )
-        await shard.upsert_catalog(document)
+        feature = Feature(id=feature_id(f"f{n}"), key=f"f{n}", name=f"Feature {n}")
+        await shard.upsert_catalog(CatalogUpdated(at=clock.now(), features=(feature,)))
     else:
         clock.advance_to(clock.now() + timedelta(days=n))
         await shard.run_due()

@@ -1,20 +1,45 @@
-"""Facts about an environment's catalog, journaled beside customer facts."""
+"""Facts about an environment's catalog, journaled beside customer facts.
+
+A catalog change is journaled as `CatalogUpdated`: the features, credit models and plans it
+upserts, as domain values, never as the document an edge received. Its tag is stable and its
+shape carries an explicit `version`: a change that old readers could misread (a renamed or
+retyped field, here or in the catalog values it holds) needs a new version and a decoder that
+still reads the old one (docs/internals.md, "Catalog changes in the journal").
+"""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
+from typing import Final, Literal
 
 import msgspec
 
-from allotment.domain.catalog import Catalog, Feature
-from allotment.domain.catalog_document import CatalogDocument, build_catalog
+from allotment.domain.catalog import Catalog, CreditAllocation, CreditModel, Feature, Plan
+from allotment.domain.catalog_rules import CatalogInvalid, check_update
 
-__all__ = ("CatalogFact", "CatalogUpserted", "FeatureAutoCreated", "evolve_catalog")
+__all__ = (
+    "CATALOG_UPDATED_VERSION",
+    "CatalogFact",
+    "CatalogUpdated",
+    "FeatureAutoCreated",
+    "apply_update",
+    "evolve_catalog",
+    "update_catalog",
+)
+
+CATALOG_UPDATED_VERSION: Final = 1
 
 
-class CatalogUpserted(msgspec.Struct, frozen=True, gc=False, kw_only=True, tag="catalog_upserted"):
+class CatalogUpdated(msgspec.Struct, frozen=True, gc=False, kw_only=True, tag="catalog_updated"):
+    """At `at`, these entities replaced those with the same key, or were added (PLN-10)."""
+
+    # Always written (no omit_defaults), and a reader refuses a version it does not know.
+    version: Literal[1] = CATALOG_UPDATED_VERSION
     at: datetime
-    document: CatalogDocument
+    features: tuple[Feature, ...] = ()
+    credit_models: tuple[CreditModel, ...] = ()
+    plans: tuple[Plan, ...] = ()
 
 
 class FeatureAutoCreated(
@@ -24,11 +49,71 @@ class FeatureAutoCreated(
     feature: Feature
 
 
-CatalogFact = CatalogUpserted | FeatureAutoCreated
+CatalogFact = CatalogUpdated | FeatureAutoCreated
+
+
+def update_catalog(
+    current: Catalog, update: CatalogUpdated, plans_in_use: frozenset[uuid.UUID]
+) -> tuple[Catalog, CatalogUpdated]:
+    """Check `update` against `current` (PLN-10, PLN-12) and apply it.
+
+    Returns:
+        The new catalog, and the fact to journal: `update` with each plan's `created_at` (and
+        its allocations') kept from the plan it replaces.
+
+    Raises:
+        CatalogInvalid: with every problem found; nothing is applied.
+    """
+    problems = check_update(
+        current, update.features, update.credit_models, update.plans, plans_in_use
+    )
+    if problems:
+        raise CatalogInvalid(problems)
+    fact = msgspec.structs.replace(
+        update, plans=tuple(_keeping_created_at(p, current.plans.get(p.id)) for p in update.plans)
+    )
+    return apply_update(current, fact), fact
+
+
+def apply_update(catalog: Catalog, fact: CatalogUpdated) -> Catalog:
+    """Upsert the fact's entities by key. Plans keep their declaration order (PLN-3 sorts).
+
+    A plan or allocation that already exists keeps its `created_at`: it is when the entity
+    first appeared, whatever later changes say. A fact from `update_catalog` already holds it;
+    facts converted from older journal records carry their own time instead.
+    """
+    features = dict(catalog.features)
+    for feature in fact.features:
+        features[feature.key] = feature
+    models = dict(catalog.credit_models)
+    for model in fact.credit_models:
+        models[model.key] = model
+    plans = dict(catalog.plans)
+    for plan in fact.plans:
+        plans[plan.id] = _keeping_created_at(plan, plans.get(plan.id))
+    return Catalog(features=features, credit_models=models, plans=plans)
+
+
+def _keeping_created_at(plan: Plan, previous: Plan | None) -> Plan:
+    if previous is None:
+        return plan
+    before = {a.id: a.created_at for a in previous.credit_allocations}
+    allocations = tuple(_created(a, before.get(a.id)) for a in plan.credit_allocations)
+    if plan.created_at == previous.created_at and allocations == plan.credit_allocations:
+        return plan
+    return msgspec.structs.replace(
+        plan, created_at=previous.created_at, credit_allocations=allocations
+    )
+
+
+def _created(allocation: CreditAllocation, created_at: datetime | None) -> CreditAllocation:
+    if created_at is None or created_at == allocation.created_at:
+        return allocation
+    return msgspec.structs.replace(allocation, created_at=created_at)
 
 
 def evolve_catalog(catalog: Catalog, fact: CatalogFact) -> Catalog:
-    """Replay one catalog fact. The document was validated when it was accepted."""
+    """Replay one catalog fact. It was checked when it was accepted."""
     if isinstance(fact, FeatureAutoCreated):
         return catalog.with_feature(fact.feature)
-    return build_catalog(fact.document, catalog, fact.at)
+    return apply_update(catalog, fact)

@@ -16,12 +16,12 @@ from allotment.domain.state import (
     ScheduledChange,
     Subscription,
 )
+from allotment.http.catalog_mapping import tier_dto
 from allotment.http.schemas import (
     ClientFeatureDto,
     ClientFeaturePricingDto,
     ClientPlanDto,
     ClientPlanFeatureLinkedDto,
-    ClientPriceTierDto,
     CreditDto,
     CreditGrantDto,
     CreditPoolDto,
@@ -271,16 +271,7 @@ def _pricing_dto(link: FeatureLink) -> ClientFeaturePricingDto | None:
         unitLabel=link.unit_label,
         maxUsage=link.max_usage,
         resetMode=link.reset_mode.value,
-        tiers=[
-            ClientPriceTierDto(
-                upTo="inf" if t.up_to is None else t.up_to,
-                pricePerUnit=t.price_per_unit,
-                flatFee=t.flat_fee or None,
-            )
-            for t in link.tiers
-        ]
-        if graduated
-        else None,
+        tiers=[tier_dto(t) for t in link.tiers] if graduated else None,
     )
 
 

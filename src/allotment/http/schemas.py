@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
+from allotment.http.catalog_document import ClientPriceTierDto
+
 __all__ = (
     "AdminCreditGrantRequest",
     "ApiResponseCreditPoolList",
@@ -340,29 +342,6 @@ class ClientPlanDto(_Dto, kw_only=True):
     intervalMonths: int
     billingTiming: str
     metadata: dict[str, Any] | None = None
-
-
-# A number or "inf". msgspec cannot inspect a union of Decimal and a string literal, which made
-# the OpenAPI document fail with 500, so the type is `object` and the wire shape is given here.
-UpTo = Annotated[
-    object,
-    Meta(
-        extra_json_schema={
-            "extra": {
-                "oneOf": [
-                    {"type": "number"},
-                    {"type": "string", "enum": ["inf"]},
-                ]
-            }
-        }
-    ),
-]
-
-
-class ClientPriceTierDto(_Dto, kw_only=True):
-    upTo: UpTo  # a Decimal, or "inf" for the last tier (PLN-8)
-    pricePerUnit: Decimal
-    flatFee: Decimal | None = None
 
 
 class ClientFeaturePricingDto(_Dto, kw_only=True):

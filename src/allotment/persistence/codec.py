@@ -2,6 +2,8 @@
 
 Evolution rules: facts are tagged unions with stable tags; new fields get defaults; a
 removed field must stay decodable. `FORMAT_VERSION` changes only when the framing changes.
+Catalog facts of older versions are read here and converted to today's (`legacy_catalog.py`):
+nothing past this module sees them.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ import uuid
 
 import msgspec
 
-from allotment.domain.catalog_facts import CatalogFact
+from allotment.domain.catalog_facts import CatalogFact, CatalogUpdated, FeatureAutoCreated
 from allotment.domain.facts import Fact
+from allotment.persistence.legacy_catalog import CatalogUpsertedV0, to_catalog_updated
 
 __all__ = ("FORMAT_VERSION", "JournalRecord", "decode_record", "encode_record")
 
@@ -27,8 +30,18 @@ class JournalRecord(msgspec.Struct, frozen=True, array_like=True):
     catalog: list[CatalogFact]
 
 
+class _RecordAnyVersion(msgspec.Struct, frozen=True, array_like=True):
+    """A record as `JournalRecord`, whose catalog facts may be of an older version."""
+
+    position: int
+    customer_id: uuid.UUID | None
+    facts: list[Fact]
+    catalog: list[CatalogUpdated | FeatureAutoCreated | CatalogUpsertedV0]
+
+
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(JournalRecord)
+_any_version_decoder = msgspec.msgpack.Decoder(_RecordAnyVersion)
 
 
 def encode_record(record: JournalRecord) -> bytes:
@@ -36,4 +49,21 @@ def encode_record(record: JournalRecord) -> bytes:
 
 
 def decode_record(payload: bytes) -> JournalRecord:
-    return _decoder.decode(payload)
+    """Decode one record, converting catalog facts of older versions.
+
+    Raises:
+        msgspec.ValidationError, msgspec.DecodeError: not a record of any known version.
+    """
+    try:
+        return _decoder.decode(payload)
+    except msgspec.ValidationError as error:  # rare: old catalog records only, so try after
+        try:
+            old = _any_version_decoder.decode(payload)
+        except msgspec.ValidationError:
+            raise error from None  # the first error describes today's format
+    return JournalRecord(
+        old.position,
+        old.customer_id,
+        old.facts,
+        [to_catalog_updated(f) if isinstance(f, CatalogUpsertedV0) else f for f in old.catalog],
+    )

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Protocol, TypeVar
 
 from allotment.domain.catalog import Catalog
-from allotment.domain.catalog_document import CatalogDocument
+from allotment.domain.catalog_facts import CatalogUpdated
 from allotment.domain.commands import Command, RecordUsage
 from allotment.domain.replies import Decision, Reply
 from allotment.domain.state import CustomerState, Profile
@@ -102,8 +102,8 @@ class Shard(Protocol):
         """As `read`, for the customer owning a subscription or invoice."""
         ...
 
-    async def upsert_catalog(self, document: CatalogDocument) -> Catalog:
-        """Validate, journal and apply a catalog document (PLN-10, PLN-12).
+    async def upsert_catalog(self, update: CatalogUpdated) -> Catalog:
+        """Check, journal and apply a catalog change (PLN-10, PLN-12).
 
         Raises:
             CatalogInvalid: nothing changed.

@@ -18,7 +18,7 @@ import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from allotment.domain.catalog import Catalog
-from allotment.domain.catalog_document import CatalogDocument
+from allotment.domain.catalog_facts import CatalogUpdated
 from allotment.domain.commands import Command, RecordUsage
 from allotment.domain.replies import Decision, Reply
 from allotment.domain.state import Profile
@@ -137,5 +137,5 @@ class QueuedShard:
     async def read_on_owner(self, entity_id: uuid.UUID, projector: Projector[T]) -> T | None:
         return await self._ask(lambda s: s.read_on_owner(entity_id, projector))
 
-    async def upsert_catalog(self, document: CatalogDocument) -> Catalog:
-        return await self._ask(lambda s: s.upsert_catalog(document))
+    async def upsert_catalog(self, update: CatalogUpdated) -> Catalog:
+        return await self._ask(lambda s: s.upsert_catalog(update))

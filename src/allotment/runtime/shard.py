@@ -18,8 +18,7 @@ from typing import Protocol, TypeVar
 from anyio.lowlevel import checkpoint
 
 from allotment.domain.catalog import Catalog
-from allotment.domain.catalog_document import CatalogDocument, build_catalog
-from allotment.domain.catalog_facts import CatalogUpserted
+from allotment.domain.catalog_facts import CatalogUpdated, update_catalog
 from allotment.domain.commands import (
     Command,
     EvaluateEntitlement,
@@ -239,16 +238,15 @@ class LocalShard:
             await self.turns.durable(position)
         return view
 
-    async def upsert_catalog(self, document: CatalogDocument) -> Catalog:
-        """Validate, journal and apply a catalog document (PLN-10, PLN-12).
+    async def upsert_catalog(self, update: CatalogUpdated) -> Catalog:
+        """Check, journal and apply a catalog change (PLN-10, PLN-12).
 
         Raises:
             CatalogInvalid: nothing changed.
         """
         self.turns.admit(write=True)
-        now = self._clock.now()
-        catalog = build_catalog(document, self.catalog, now, frozenset(self.plans_in_use))
-        position = self.turns.commit_catalog(CatalogUpserted(at=now, document=document))
+        catalog, fact = update_catalog(self.catalog, update, frozenset(self.plans_in_use))
+        position = self.turns.commit_catalog(fact)
         self.catalog = catalog
         await self.turns.durable(position)
         return catalog

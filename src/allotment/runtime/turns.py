@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
-from allotment.domain.catalog_facts import CatalogUpserted, FeatureAutoCreated
+from allotment.domain.catalog_facts import CatalogUpdated, FeatureAutoCreated
 from allotment.domain.commands import Command
 from allotment.domain.context import TurnContext
 from allotment.domain.facts import Fact
@@ -142,7 +142,7 @@ class Turns:
         actor.state.journal_position = position
         return position
 
-    def commit_catalog(self, fact: CatalogUpserted | FeatureAutoCreated) -> int:
+    def commit_catalog(self, fact: CatalogUpdated | FeatureAutoCreated) -> int:
         """Journal a catalog change (applied by the caller right after)."""
         try:
             return self._journal.append_catalog(fact)

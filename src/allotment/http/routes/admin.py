@@ -7,12 +7,20 @@ from typing import Any
 
 from litestar import Response, get, post, put
 
-from allotment.domain.catalog_document import CatalogDocument, CatalogInvalid, to_document
+from allotment.domain.catalog import Catalog
+from allotment.domain.catalog_rules import CatalogInvalid
 from allotment.domain.commands import GrantCredits
 from allotment.domain.credits import GrantSource
 from allotment.domain.replies import Rejected
+from allotment.http.catalog_document import (
+    CATALOG_ENCODER,
+    CatalogDocument,
+    CatalogDocumentInvalid,
+    reported,
+)
+from allotment.http.catalog_mapping import from_catalog, to_catalog_update
 from allotment.http.context import AnyRequest, documents_body, errors, shard_of, system_of
-from allotment.http.errors import ApiError, json_response, raise_rejection
+from allotment.http.errors import ApiError, encoded_response, json_response, raise_rejection
 from allotment.http.mapping import pool_dto
 from allotment.http.schemas import AdminCreditGrantRequest, ClockAdvanceRequest
 from allotment.http.validation import check_decimal, decode_body
@@ -38,7 +46,7 @@ def _ok(data: Any, status: int = 200) -> Response[dict[str, Any]]:
 
 @get("/catalog", operation_id="getCatalog", opt=_ADMIN, responses=errors(401, 403))
 async def get_catalog(request: AnyRequest) -> Response[dict[str, Any]]:
-    return _ok(to_document(shard_of(request).catalog))
+    return _catalog_ok(shard_of(request).catalog)
 
 
 @put(
@@ -51,12 +59,23 @@ async def get_catalog(request: AnyRequest) -> Response[dict[str, Any]]:
 async def put_catalog(request: AnyRequest) -> Response[dict[str, Any]]:
     document = decode_body(await request.body(), CatalogDocument)
     try:
-        catalog = await shard_of(request).upsert_catalog(document)
-    except CatalogInvalid as invalid:
-        raise ApiError(
-            400, f"Invalid catalog: {invalid.errors[0]}", "; ".join(invalid.errors)
-        ) from None
-    return _ok(to_document(catalog))
+        update = to_catalog_update(document, system_of(request).clock.now())
+        catalog = await shard_of(request).upsert_catalog(update)
+    except CatalogDocumentInvalid as invalid:  # ids, "inf": found before the domain's rules
+        raise _invalid_catalog(invalid) from None
+    except CatalogInvalid as invalid:  # PLN-10, PLN-12, named in the document's words
+        raise _invalid_catalog(reported(invalid)) from None
+    return _catalog_ok(catalog)
+
+
+def _invalid_catalog(invalid: CatalogDocumentInvalid) -> ApiError:
+    return ApiError(400, f"Invalid catalog: {invalid.errors[0]}", "; ".join(invalid.errors))
+
+
+def _catalog_ok(catalog: Catalog) -> Response[dict[str, Any]]:
+    body = CATALOG_ENCODER.encode({"success": True, "data": from_catalog(catalog)})
+    response: Response[dict[str, Any]] = encoded_response(body)
+    return response
 
 
 @post(
