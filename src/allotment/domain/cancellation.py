@@ -13,6 +13,7 @@ from allotment.domain.money import round_money
 from allotment.domain.proration import unused_ratio
 from allotment.domain.replies import Done, Rejected, RejectionKind
 from allotment.domain.state import (
+    PAYABLE,
     AccessState,
     CancelMode,
     ChangeStatus,
@@ -25,7 +26,6 @@ from allotment.domain.state import (
 __all__ = ("ALREADY_CANCELLED", "cancel", "cancel_pending_change", "revert_cancellation")
 
 ALREADY_CANCELLED = "Subscription is already cancelled."
-_VOIDABLE = (InvoiceStatus.DUE, InvoiceStatus.PAST_DUE, InvoiceStatus.ADJUSTMENT_OPEN)
 
 
 def cancel_pending_change(sub: Subscription) -> Subscription:
@@ -64,7 +64,7 @@ def _cancel_now(state: CustomerState, sub: Subscription, ctx: TurnContext) -> li
     for candidate in state.invoices.values():
         if candidate.subscription_id != sub.id:
             continue
-        if candidate.status in _VOIDABLE:  # (a)
+        if candidate.status in PAYABLE:  # (a)
             facts.append(
                 InvoiceStatusChanged(at=now, invoice_id=candidate.id, status=InvoiceStatus.VOID)
             )
