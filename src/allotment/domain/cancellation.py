@@ -6,9 +6,9 @@ import msgspec
 
 from allotment.domain.catalog import BillingTiming, Plan
 from allotment.domain.context import Outcome, TurnContext
+from allotment.domain.credit_lifecycle import clawback_facts
 from allotment.domain.facts import Fact, InvoiceIssued, InvoiceStatusChanged, SubscriptionChanged
 from allotment.domain.invoicing import current_period_invoice, invoice, line
-from allotment.domain.lifecycle import clawback_facts
 from allotment.domain.money import round_money
 from allotment.domain.proration import unused_ratio
 from allotment.domain.replies import Done, Rejected, RejectionKind
