@@ -13,7 +13,7 @@ from allotment.domain.credits import GrantSource
 from allotment.domain.replies import Rejected
 from allotment.http.context import AnyRequest, documents_body, errors, shard_of, system_of
 from allotment.http.errors import ApiError, json_response, raise_rejection
-from allotment.http.mapping import pool_dto
+from allotment.http.mapping.credits import pool_dto
 from allotment.http.schemas import AdminCreditGrantRequest, ClockAdvanceRequest
 from allotment.http.validation import check_decimal, decode_body
 from allotment.runtime.shard import CustomerLookup
