@@ -3,3 +3,5 @@
 Projectors (`project_*`, `*_projector`) run inside a customer turn, so what they return is a
 consistent, immutable picture of that instant.
 """
+
+__all__: tuple[str, ...] = ()
