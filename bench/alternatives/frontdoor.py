@@ -52,7 +52,7 @@ from allotment.domain.replies import Decision, DenialReason, UsageBlock
 from allotment.http.auth import ApiKeyMiddleware
 from allotment.http.context import AnyRequest
 from allotment.http.errors import ApiError, exception_handlers, json_response
-from allotment.http.mapping import entitlement_response
+from allotment.http.mapping.entitlements import entitlement_response
 from allotment.http.schemas import ApiResponseEntitlementResponse
 from allotment.loading import load_catalog
 from allotment.persistence.keys import KeyStore

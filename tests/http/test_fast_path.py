@@ -32,17 +32,20 @@ _EVENT = {"eventName": "api_calls", "customerReferenceId": "acme", "featureKey":
 
 @pytest.fixture
 def pair(settings: Settings, keys: KeyStore) -> Iterator[Pair]:
-    """(through the fast path, through Litestar only), over two identical systems."""
+    """(through the fast path, through Litestar only), over two identical systems, both inside
+    the app's middleware. Each request carries one X-Request-Id, so the echoed header must
+    match too (a generated one could not)."""
     apps = [
         create_app(settings, build_system(settings, ManualClock(START), persistent=False), keys)
         for _ in range(2)
     ]
     with (
         TestClient(apps[0], base_url="http://testserver.local") as fast,
-        TestClient(apps[1].litestar, base_url="http://testserver.local") as slow,
+        TestClient(apps[1].without_fast_path, base_url="http://testserver.local") as slow,
     ):
         for client in (fast, slow):
             client.headers["Authorization"] = f"Bearer {KEY}"
+            client.headers["X-Request-Id"] = "differential-test"
             paid_subscriber(client, "acme")
         yield fast, slow
 

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import msgspec
 
 from allotment.domain.catalog import BillingTiming, Plan
 from allotment.domain.context import Outcome, TurnContext
+from allotment.domain.credit_lifecycle import clawback_facts
 from allotment.domain.facts import Fact, InvoiceIssued, InvoiceStatusChanged, SubscriptionChanged
 from allotment.domain.invoicing import current_period_invoice, invoice, line
-from allotment.domain.lifecycle import clawback_facts
 from allotment.domain.money import round_money
 from allotment.domain.proration import unused_ratio
 from allotment.domain.replies import Done, Rejected, RejectionKind
 from allotment.domain.state import (
+    PAYABLE,
     AccessState,
     CancelMode,
     ChangeStatus,
@@ -25,7 +28,6 @@ from allotment.domain.state import (
 __all__ = ("ALREADY_CANCELLED", "cancel", "cancel_pending_change", "revert_cancellation")
 
 ALREADY_CANCELLED = "Subscription is already cancelled."
-_VOIDABLE = (InvoiceStatus.DUE, InvoiceStatus.PAST_DUE, InvoiceStatus.ADJUSTMENT_OPEN)
 
 
 def cancel_pending_change(sub: Subscription) -> Subscription:
@@ -58,45 +60,8 @@ def cancel(state: CustomerState, sub: Subscription, mode: CancelMode, ctx: TurnC
 def _cancel_now(state: CustomerState, sub: Subscription, ctx: TurnContext) -> list[Fact]:
     """SUB-45/SUB-46, all in one turn."""
     now = ctx.now
-    plan = ctx.catalog.plans[sub.plan_id]
-    facts: list[Fact] = []
-    current = current_period_invoice(state, sub)
-    for candidate in state.invoices.values():
-        if candidate.subscription_id != sub.id:
-            continue
-        if candidate.status in _VOIDABLE:  # (a)
-            facts.append(
-                InvoiceStatusChanged(at=now, invoice_id=candidate.id, status=InvoiceStatus.VOID)
-            )
-        elif candidate.status is InvoiceStatus.PENDING:  # (b) AMB-14: partial usage is forgiven
-            status = (
-                InvoiceStatus.CANCELLED_PROCESSED
-                if _usage_recorded(state, sub)
-                else InvoiceStatus.CANCELLED
-            )
-            facts.append(InvoiceStatusChanged(at=now, invoice_id=candidate.id, status=status))
-    if (
-        plan.billing_timing is BillingTiming.IN_ADVANCE
-        and current is not None
-        and current.status is InvoiceStatus.PAID
-    ):  # (c) INV-50: credit only for a period that was paid
-        ratio = unused_ratio(sub.current_period_start, sub.current_period_end, now)
-        paid = _paid_plan(state, sub, ctx)
-        credit = round_money(ratio * paid.price_amount, paid.currency)
-        if credit > 0:
-            item = line(ctx.new_id, -credit, "Prorated credit for unused period", now)
-            note = invoice(
-                ctx.new_id,
-                sub,
-                type_=InvoiceType.CREDIT,
-                status=InvoiceStatus.PAID,
-                currency=plan.currency,
-                due=now,
-                period=(now, sub.current_period_end),  # the unused part it credits (INV-4)
-                items=[item],
-                at=now,
-            )
-            facts.append(InvoiceIssued(at=now, invoice=note))
+    facts = _close_invoices(state, sub, now)  # (a), (b)
+    facts += _credit_note(state, sub, ctx)  # (c)
     facts += clawback_facts(state, sub.id, ctx, now)  # (e)
     ended = msgspec.structs.replace(
         cancel_pending_change(sub),
@@ -110,6 +75,59 @@ def _cancel_now(state: CustomerState, sub: Subscription, ctx: TurnContext) -> li
     )
     facts.append(SubscriptionChanged(at=now, subscription=ended))
     return facts
+
+
+def _close_invoices(state: CustomerState, sub: Subscription, now: datetime) -> list[Fact]:
+    """SUB-46 (a) payable invoices are voided; (b) a PENDING one is cancelled (AMB-14: partial
+    usage is forgiven)."""
+    facts: list[Fact] = []
+    for candidate in state.invoices.values():
+        if candidate.subscription_id != sub.id:
+            continue
+        if candidate.status in PAYABLE:
+            facts.append(
+                InvoiceStatusChanged(at=now, invoice_id=candidate.id, status=InvoiceStatus.VOID)
+            )
+        elif candidate.status is InvoiceStatus.PENDING:
+            status = (
+                InvoiceStatus.CANCELLED_PROCESSED
+                if _usage_recorded(state, sub)
+                else InvoiceStatus.CANCELLED
+            )
+            facts.append(InvoiceStatusChanged(at=now, invoice_id=candidate.id, status=status))
+    return facts
+
+
+def _credit_note(state: CustomerState, sub: Subscription, ctx: TurnContext) -> list[Fact]:
+    """SUB-46 (c), INV-50: a PAID credit note for the unused part of an IN_ADVANCE period, only
+    when that period was paid."""
+    now = ctx.now
+    plan = ctx.catalog.plans[sub.plan_id]
+    current = current_period_invoice(state, sub)
+    if (
+        plan.billing_timing is not BillingTiming.IN_ADVANCE
+        or current is None
+        or current.status is not InvoiceStatus.PAID
+    ):
+        return []
+    ratio = unused_ratio(sub.current_period_start, sub.current_period_end, now)
+    paid = _paid_plan(state, sub, ctx)
+    credit = round_money(ratio * paid.price_amount, paid.currency)
+    if credit <= 0:
+        return []
+    item = line(ctx.new_id, -credit, "Prorated credit for unused period", now)
+    note = invoice(
+        ctx.new_id,
+        sub,
+        type_=InvoiceType.CREDIT,
+        status=InvoiceStatus.PAID,
+        currency=plan.currency,
+        due=now,
+        period=(now, sub.current_period_end),  # the unused part it credits (INV-4)
+        items=[item],
+        at=now,
+    )
+    return [InvoiceIssued(at=now, invoice=note)]
 
 
 def _paid_plan(state: CustomerState, sub: Subscription, ctx: TurnContext) -> Plan:

@@ -8,11 +8,9 @@ import uuid
 from allotment.domain.context import Outcome, TurnContext
 from allotment.domain.facts import CheckoutClosed, CheckoutOpened, StripeCustomerLinked
 from allotment.domain.replies import Done, Rejected, RejectionKind
-from allotment.domain.state import CustomerState, InvoiceStatus, OpenCheckout
+from allotment.domain.state import PAYABLE, CustomerState, OpenCheckout
 
-__all__ = ("PAYABLE", "close_checkout", "link_stripe_customer", "open_checkout")
-
-PAYABLE = (InvoiceStatus.DUE, InvoiceStatus.PAST_DUE, InvoiceStatus.ADJUSTMENT_OPEN)
+__all__ = ("close_checkout", "link_stripe_customer", "open_checkout")
 
 
 def link_stripe_customer(

@@ -11,7 +11,6 @@ from typing import assert_never
 
 import msgspec
 
-from allotment.domain.checkout import PAYABLE
 from allotment.domain.credits import (
     RECENT_TRANSACTIONS_MAX,
     CreditGrant,
@@ -43,7 +42,7 @@ from allotment.domain.facts import (
 )
 from allotment.domain.money import ZERO
 from allotment.domain.schedule import next_due
-from allotment.domain.state import CustomerSource, CustomerState, UsageCounter
+from allotment.domain.state import PAYABLE, CustomerSource, CustomerState, UsageCounter
 from allotment.domain.subscriptions import derive_access
 
 __all__ = ("evolve", "new_customer")

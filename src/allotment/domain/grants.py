@@ -68,18 +68,7 @@ def grant_facts(
     pool = state.pools.get(denomination)
     pool_id = pool.id if pool is not None else pool_id_for(state, denomination)
     if pool is None and denomination not in balances:
-        facts.append(
-            CreditPoolOpened(
-                at=ctx.now,
-                pool_id=pool_id,
-                denomination=denomination,
-                name=denomination,
-                currency=defaults.currency,
-                hard_limit=defaults.hard_limit,
-                rollover_policy=defaults.rollover_policy,
-                rollover_cap=defaults.rollover_cap,
-            )
-        )
+        facts.append(_pool_opened(ctx, pool_id, denomination, defaults))
     before = _balance(pool, denomination, balances)
     balances[denomination] = before + amount
     grant_id = ctx.new_id()
@@ -110,6 +99,22 @@ def grant_facts(
         )
     )
     return facts
+
+
+def _pool_opened(
+    ctx: TurnContext, pool_id: uuid.UUID, denomination: str, defaults: PoolDefaults
+) -> CreditPoolOpened:
+    """A new pool, named after its denomination (CRD-1)."""
+    return CreditPoolOpened(
+        at=ctx.now,
+        pool_id=pool_id,
+        denomination=denomination,
+        name=denomination,
+        currency=defaults.currency,
+        hard_limit=defaults.hard_limit,
+        rollover_policy=defaults.rollover_policy,
+        rollover_cap=defaults.rollover_cap,
+    )
 
 
 def debit_facts(

@@ -44,45 +44,75 @@ def record_usage(state: CustomerState, cmd: RecordUsage, ctx: TurnContext) -> Ou
         )
     ):
         bucket = bucket_for(sub, cmd.occurred_at)
-        used_after = used_units(state, sub, feature_key, link.reset_mode)
-        if bucket is not None and _counts_now(bucket, sub, link):
-            used_after += cmd.units
-        if link.max_usage is not None and used_after >= link.max_usage:
-            over_limit, message = True, f"Usage limit exceeded for feature '{feature_key}'."
-        credit_facts, uncovered, depleted = _debit_credits(state, link, cmd, sub.id, ctx)
-        facts += credit_facts
-        if link.metered:
-            billable = cmd.units if uncovered is None else uncovered
-        if depleted is not None and not over_limit:
-            over_limit, message = True, f"Credit pool depleted for '{depleted}'."
+        counted = _count(state, cmd, sub, link, feature_key, bucket, ctx)
+        facts, billable, over_limit, message = counted
+    recorded = _recorded(cmd, ctx, feature_key, sub, bucket, billable, over_limit=over_limit)
+    facts.append(recorded)
+    return Outcome(UsageAccepted(over_limit=over_limit, message=message), facts)
+
+
+def _count(
+    state: CustomerState,
+    cmd: RecordUsage,
+    sub: Subscription,
+    link: FeatureLink,
+    feature_key: str,
+    bucket: datetime | None,
+    ctx: TurnContext,
+) -> tuple[list[Fact], Decimal, bool, str | None]:
+    """An event counted against an active subscription: its credit debits, billable units,
+    and whether it went over the limit (EVT-43) or depleted a pool (CRD-31), with the message."""
+    over_limit, message = False, None
+    billable = ZERO
+    used_after = used_units(state, sub, feature_key, link.reset_mode)
+    if bucket is not None and _counts_now(bucket, sub, link):
+        used_after += cmd.units
+    if link.max_usage is not None and used_after >= link.max_usage:
+        over_limit, message = True, f"Usage limit exceeded for feature '{feature_key}'."
+    credit_facts, uncovered, depleted = _debit_credits(state, link, cmd, sub.id, ctx)
+    if link.metered:
+        billable = cmd.units if uncovered is None else uncovered
+    if depleted is not None and not over_limit:
+        over_limit, message = True, f"Credit pool depleted for '{depleted}'."
+    return credit_facts, billable, over_limit, message
+
+
+def _recorded(
+    cmd: RecordUsage,
+    ctx: TurnContext,
+    feature_key: str | None,
+    sub: Subscription | None,
+    bucket: datetime | None,
+    billable: Decimal,
+    *,
+    over_limit: bool,
+) -> UsageRecorded:
+    """The event as stored, counted or not (EVT-24: an uncounted event has no period)."""
     feature = ctx.catalog.features.get(feature_key) if feature_key else None
     cost, provider = event_cost(cmd.cost_amount, cmd.cost_input, feature, cmd.units, ctx.prices)
     cost_input = cmd.cost_input
-    facts.append(
-        UsageRecorded(
-            at=ctx.now,
-            idempotency_key=cmd.idempotency_key,
-            event_name=cmd.event_name,
-            occurred_at=cmd.occurred_at,
-            units=cmd.units,
-            feature_key=feature_key,
-            subscription_id=sub.id if sub else None,
-            period_start=bucket,
-            billable_units=billable if bucket is not None else ZERO,
-            over_limit=over_limit,
-            cost_amount=cost,
-            revenue_amount=cmd.revenue_amount,
-            model=cost_input.model if cost_input else None,
-            model_provider=provider,
-            input_tokens=cost_input.input_tokens if cost_input else None,
-            output_tokens=cost_input.output_tokens if cost_input else None,
-            flow_id=cmd.flow_id,
-            entitlement_id=cmd.entitlement_id,
-            invoice_id=cmd.invoice_id,
-            meta=cmd.meta,
-        )
+    return UsageRecorded(
+        at=ctx.now,
+        idempotency_key=cmd.idempotency_key,
+        event_name=cmd.event_name,
+        occurred_at=cmd.occurred_at,
+        units=cmd.units,
+        feature_key=feature_key,
+        subscription_id=sub.id if sub else None,
+        period_start=bucket,
+        billable_units=billable if bucket is not None else ZERO,
+        over_limit=over_limit,
+        cost_amount=cost,
+        revenue_amount=cmd.revenue_amount,
+        model=cost_input.model if cost_input else None,
+        model_provider=provider,
+        input_tokens=cost_input.input_tokens if cost_input else None,
+        output_tokens=cost_input.output_tokens if cost_input else None,
+        flow_id=cmd.flow_id,
+        entitlement_id=cmd.entitlement_id,
+        invoice_id=cmd.invoice_id,
+        meta=cmd.meta,
     )
-    return Outcome(UsageAccepted(over_limit=over_limit, message=message), facts)
 
 
 def _counts_now(bucket: datetime, sub: Subscription, link: FeatureLink) -> bool:

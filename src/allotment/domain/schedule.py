@@ -13,8 +13,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from allotment.domain.context import TurnContext
+from allotment.domain.credit_lifecycle import expiry_facts
 from allotment.domain.facts import InvoiceStatusChanged
-from allotment.domain.lifecycle import Apply, end_period, expiry_facts
+from allotment.domain.period_end import Apply, end_period
 from allotment.domain.state import (
     AccessState,
     CancelMode,

@@ -19,6 +19,8 @@ import msgspec
 from allotment.domain.credits import CreditPool
 
 __all__ = (
+    "PAYABLE",
+    "SETTLED",
     "AccessState",
     "CancelMode",
     "ChangeStatus",
@@ -79,6 +81,15 @@ class InvoiceStatus(enum.StrEnum):
     CANCELLED_PROCESSED = "CANCELLED_PROCESSED"
     ADJUSTMENT_OPEN = "ADJUSTMENT_OPEN"
     ADJUSTMENT_PAID = "ADJUSTMENT_PAID"
+
+
+PAYABLE = frozenset((InvoiceStatus.DUE, InvoiceStatus.PAST_DUE, InvoiceStatus.ADJUSTMENT_OPEN))
+"""An invoice in these statuses awaits payment: it can be marked paid (INV-20) or paid through
+checkout (STR-4), an immediate cancellation voids it (SUB-46 a), and analytics lists it as
+receivable."""
+
+SETTLED = frozenset((InvoiceStatus.PAID, InvoiceStatus.ADJUSTMENT_PAID))
+"""An invoice in these statuses has been paid: paying it again changes nothing (INV-21)."""
 
 
 class InvoiceType(enum.StrEnum):

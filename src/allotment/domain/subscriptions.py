@@ -20,6 +20,8 @@ from allotment.domain.money import ZERO, round_money
 from allotment.domain.periods import add_months, start_of_day
 from allotment.domain.replies import Done, Rejected, RejectionKind, Subscribed
 from allotment.domain.state import (
+    PAYABLE,
+    SETTLED,
     AccessState,
     CustomerState,
     Invoice,
@@ -40,8 +42,6 @@ __all__ = (
 
 NOT_PAYABLE = "Invoice is not payable in its current state."
 _UNPAID_INITIAL = (InvoiceStatus.DUE, InvoiceStatus.PAST_DUE)
-_PAID = (InvoiceStatus.PAID, InvoiceStatus.ADJUSTMENT_PAID)
-_PAYABLE = (InvoiceStatus.DUE, InvoiceStatus.PAST_DUE, InvoiceStatus.ADJUSTMENT_OPEN)
 
 
 def entitlement_id(subscription_id: uuid.UUID, feature_key: str) -> uuid.UUID:
@@ -178,9 +178,9 @@ def mark_invoice_paid(state: CustomerState, invoice_id: uuid.UUID, ctx: TurnCont
     invoice = state.invoices.get(invoice_id)
     if invoice is None:
         return Outcome(Rejected(kind=RejectionKind.NOT_FOUND, message="Invoice not found."))
-    if invoice.status in _PAID:
+    if invoice.status in SETTLED:
         return Outcome(Done())  # INV-21: idempotent, no second grant
-    if invoice.status not in _PAYABLE:
+    if invoice.status not in PAYABLE:
         return Outcome(Rejected(kind=RejectionKind.INVALID, message=NOT_PAYABLE))
     adjustment = invoice.type is InvoiceType.ADJUSTMENT
     status = InvoiceStatus.ADJUSTMENT_PAID if adjustment else InvoiceStatus.PAID

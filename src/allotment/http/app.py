@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from litestar import Litestar, Router
@@ -12,8 +12,9 @@ from litestar.openapi.spec import Components, SecurityScheme
 from allotment.config import Settings
 from allotment.http.auth import ApiKeyMiddleware
 from allotment.http.errors import exception_handlers
-from allotment.http.fast_path import FastPath
+from allotment.http.fast_path import FastPath, Middleware
 from allotment.http.openapi import DecimalAsNumber
+from allotment.http.request_id import RequestId
 from allotment.http.routes import (
     admin,
     billing,
@@ -32,7 +33,12 @@ from allotment.runtime.checkout import CheckoutService
 from allotment.runtime.ports import KeyAuthority
 from allotment.runtime.system import ActorSystem
 
-__all__ = ("create_app",)
+__all__ = ("MIDDLEWARE", "create_app")
+
+MIDDLEWARE: tuple[Middleware, ...] = (RequestId,)
+"""The app's middleware, outermost first: plain ASGI around both the fast path and Litestar,
+so it runs for every request whichever path serves it (see `http.fast_path`). Authentication
+is not here: it needs the route Litestar matched, and the fast path makes the same check."""
 
 _OPENAPI = OpenAPIConfig(
     title="allotment — Tanso Client API",
@@ -94,10 +100,13 @@ def create_app(
     system: ActorSystem,
     keys: KeyAuthority,
     checkout: CheckoutService | None = None,
+    *,
+    middleware: Sequence[Middleware] = (),
 ) -> FastPath:
     """The ASGI app for `system`, authenticating against `keys`: the Litestar app behind the
-    fast path for the check and single events. Without `checkout`, Stripe checkout is
-    disabled (STR-1, STR-7)."""
+    fast path for the check and single events, both inside `MIDDLEWARE` and then
+    `middleware` (outermost first). Without `checkout`, Stripe checkout is disabled (STR-1,
+    STR-7)."""
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -124,4 +133,4 @@ def create_app(
         },  # type: ignore[arg-type]
         logging_config=None,
     )
-    return FastPath(litestar, system, keys, settings)
+    return FastPath(litestar, system, keys, settings, (*MIDDLEWARE, *middleware))

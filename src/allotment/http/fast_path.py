@@ -11,17 +11,22 @@ the scope, an oversized body, a repeated idempotency header, another path) goes 
 app untouched (so is a request Litestar would refuse before routing: a malformed Host header),
 with any body already read replayed, so the Litestar routes remain the one
 documented implementation and the answer never depends on which path served it.
+
+The app's declared middleware (`http.app.MIDDLEWARE`: plain ASGI, such as `RequestId`) wraps
+this dispatch, so it runs once for every request whichever path serves it. It cannot be
+Litestar middleware: Litestar runs its middleware after routing, so never for a request this
+path serves, nor for the ones Litestar refuses before routing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import cast
 
 from litestar import Litestar
-from litestar._asgi.utils import is_valid_host  # the very check Litestar routes with
 from litestar.enums import ScopeType
 from litestar.types import (
+    ASGIApp,
     HTTPResponseBodyEvent,
     HTTPResponseStartEvent,
     HTTPScope,
@@ -39,18 +44,32 @@ from allotment.http.routes.events import ingest
 from allotment.runtime.ports import ApiKey, KeyAuthority
 from allotment.runtime.system import ActorSystem
 
-__all__ = ("FastPath",)
+__all__ = ("FastPath", "Middleware", "valid_host")
+
+Middleware = Callable[[ASGIApp], ASGIApp]
+"""Plain ASGI middleware: given the app it wraps, the wrapped app."""
 
 _CHECK_PREFIX = "/api/v1/client/entitlements/"
 _EVENTS_PATH = "/api/v1/client/events"
 _JSON = (b"content-type", b"application/json")
+# RFC 3986 host characters: unreserved, sub-delims, ":" (port), "[]" (IP literal), "%"
+# (percent-encoding) and "@" (userinfo), as Litestar's router accepts them.
+_HOST_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:[]@%"
 
 
 class FastPath:
-    """An ASGI app in front of `litestar` (see the module docstring)."""
+    """An ASGI app in front of `litestar`, inside `middleware` (see the module docstring).
+
+    `middleware` is listed outermost first.
+    """
 
     def __init__(
-        self, litestar: Litestar, system: ActorSystem, keys: KeyAuthority, settings: Settings
+        self,
+        litestar: Litestar,
+        system: ActorSystem,
+        keys: KeyAuthority,
+        settings: Settings,
+        middleware: Sequence[Middleware] = (),
     ) -> None:
         self.litestar = litestar
         self._system = system
@@ -58,8 +77,18 @@ class FastPath:
         self._settings = settings
         # AUTH-6 b: in observe mode the check is Platform-only; Litestar answers the 403.
         self._serves_check = settings.account_mode != "observe"
+        self._app = _wrapped(self._dispatch, middleware)
+        self.without_fast_path = _wrapped(self._litestar, middleware)
+        """The same app with every request left to Litestar: what the fast path must be
+        indistinguishable from."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._app(scope, receive, send)
+
+    async def _litestar(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.litestar(scope, receive, send)  # read late: tests replace `litestar`
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == ScopeType.HTTP and _routed_as_litestar_would(scope):
             method, path = scope["method"], scope["path"]
             if method == "GET" and path.startswith(_CHECK_PREFIX) and self._serves_check:
@@ -108,13 +137,32 @@ class FastPath:
         return key if key is not None and needed in key.scopes else None
 
 
+def _wrapped(app: ASGIApp, middleware: Sequence[Middleware]) -> ASGIApp:
+    for wrap in reversed(middleware):
+        app = wrap(app)
+    return app
+
+
+def valid_host(host: bytes) -> bool:
+    """Whether Litestar's router accepts `host` as a Host header (it answers 400 otherwise).
+
+    Args:
+        host: the header's raw value.
+
+    Returns:
+        True when every byte is a host character; an empty value is valid.
+    """
+    # translate(None, _HOST_CHARS) deletes every host character: anything left is not one.
+    return not host.translate(None, _HOST_CHARS)
+
+
 def _routed_as_litestar_would(scope: HTTPScope) -> bool:
     """Litestar refuses a malformed Host header (400) and strips a root path before routing;
     such requests are left to it."""
     if scope.get("root_path"):
         return False
     host = next((value for name, value in scope["headers"] if name == b"host"), None)
-    return host is None or is_valid_host(host)
+    return host is None or valid_host(host)
 
 
 async def _with_status(body: Awaitable[bytes]) -> tuple[int, bytes]:

@@ -21,6 +21,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from allotment.domain.state import PAYABLE
 from allotment.persistence.analytics_rows import Columns
 from allotment.persistence.history_rows import JOURNAL_HISTORIES, history_view
 
@@ -170,8 +171,10 @@ CREATE VIEW accounts_receivable AS
     FROM invoices i
     JOIN customers c USING (environment, customer_id)
     CROSS JOIN snapshot_info s
-    WHERE i.status IN ('DUE', 'PAST_DUE', 'ADJUSTMENT_OPEN');
-"""
+    WHERE i.status IN ({receivable});
+""".format(  # noqa: S608 (the domain's own status names, not input)
+    receivable=", ".join(f"'{status.value}'" for status in sorted(PAYABLE))
+)
 
 
 def build_database(data_dir: Path, tables: dict[str, list[pa.Table]], info: list[pa.Table]) -> Path:

@@ -16,7 +16,6 @@ from datetime import datetime
 import msgspec
 
 from allotment.domain.catalog import Catalog
-from allotment.domain.checkout import PAYABLE
 from allotment.domain.commands import (
     CloseCheckoutSession,
     LinkStripeCustomer,
@@ -25,7 +24,8 @@ from allotment.domain.commands import (
 )
 from allotment.domain.money import to_minor_units
 from allotment.domain.replies import Rejected
-from allotment.domain.state import CustomerState, InvoiceStatus, OpenCheckout
+from allotment.domain.state import PAYABLE, SETTLED, CustomerState, InvoiceStatus, OpenCheckout
+from allotment.domain.subscriptions import NOT_PAYABLE
 from allotment.payments.ports import CheckoutLine, CheckoutRequest, PaymentGateway
 from allotment.runtime.clock import Clock
 from allotment.runtime.ports import Shard
@@ -33,9 +33,6 @@ from allotment.runtime.ports import Shard
 __all__ = ("CheckoutRefused", "CheckoutService", "InvoiceView")
 
 logger = logging.getLogger("allotment.checkout")
-
-NOT_PAYABLE = "Invoice is not payable in its current state."
-_PAID = (InvoiceStatus.PAID, InvoiceStatus.ADJUSTMENT_PAID)
 
 
 class CheckoutRefused(Exception):
@@ -103,7 +100,7 @@ class CheckoutService:
         view = await shard.read_on_owner(invoice_id, _view(invoice_id))
         if view is None:
             raise CheckoutRefused(404, "Invoice not found.")
-        if view.status in _PAID:
+        if view.status in SETTLED:
             return ""  # STR-3
         if view.status not in PAYABLE or view.amount_minor <= 0:
             raise CheckoutRefused(400, NOT_PAYABLE)  # STR-4

@@ -21,7 +21,7 @@ from allotment.http.catalog_document import (
 from allotment.http.catalog_mapping import from_catalog, to_catalog_update
 from allotment.http.context import AnyRequest, documents_body, errors, shard_of, system_of
 from allotment.http.errors import ApiError, encoded_response, json_response, raise_rejection
-from allotment.http.mapping import pool_dto
+from allotment.http.mapping.credits import pool_dto
 from allotment.http.schemas import AdminCreditGrantRequest, ClockAdvanceRequest
 from allotment.http.validation import check_decimal, decode_body
 from allotment.runtime.ports import CustomerLookup

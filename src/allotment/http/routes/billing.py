@@ -9,7 +9,7 @@ from allotment.domain.commands import MarkInvoicePaid
 from allotment.domain.replies import Rejected
 from allotment.http.context import AnyRequest, checkout_of, errors, shard_of
 from allotment.http.errors import ApiError, json_response, raise_rejection
-from allotment.http.mapping import project_invoices
+from allotment.http.mapping.invoices import project_invoices
 from allotment.http.schemas import (
     ApiResponseInvoiceList,
     ApiResponseStripeCheckoutSession,

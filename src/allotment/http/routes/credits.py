@@ -9,7 +9,7 @@ from litestar.params import FromPath, QueryParameter
 
 from allotment.http.context import AnyRequest, errors, shard_of
 from allotment.http.errors import ApiError, json_response
-from allotment.http.mapping import pools_projector
+from allotment.http.mapping.credits import pools_projector
 from allotment.http.schemas import ApiResponseCreditPoolList
 from allotment.runtime.ports import CustomerLookup
 

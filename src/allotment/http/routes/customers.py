@@ -9,7 +9,7 @@ from allotment.domain.replies import Rejected
 from allotment.domain.state import Profile
 from allotment.http.context import AnyRequest, documents_body, errors, shard_of
 from allotment.http.errors import ApiError, json_response, raise_rejection
-from allotment.http.mapping import project_customer
+from allotment.http.mapping.customers import project_customer
 from allotment.http.schemas import (
     ApiResponseCustomerClientResponse,
     ApiResponseVoid,

@@ -10,7 +10,7 @@ from litestar.params import FromPath
 
 from allotment.http.context import AnyRequest, documents_body, errors, shard_of
 from allotment.http.errors import ENCODER, ApiError, encoded_response, json_response
-from allotment.http.mapping import entitlement_response
+from allotment.http.mapping.entitlements import entitlement_response
 from allotment.http.schemas import ApiResponseEntitlementResponse, EntitlementEvaluationRequest
 from allotment.http.validation import check_decimal, decode_body
 from allotment.runtime.ports import Shard

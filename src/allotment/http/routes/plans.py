@@ -7,7 +7,7 @@ from litestar import Response, get
 from allotment.http.catalog_document import CATALOG_ENCODER
 from allotment.http.context import AnyRequest, errors, shard_of
 from allotment.http.errors import encoded_response
-from allotment.http.mapping import client_plans
+from allotment.http.mapping.plans import client_plans
 from allotment.http.schemas import ApiResponsePlanList
 
 __all__ = ("list_plans",)

@@ -8,7 +8,9 @@ from allotment.domain.commands import Subscribe
 from allotment.domain.replies import Rejected, Subscribed
 from allotment.http.context import AnyRequest, documents_body, errors, shard_of
 from allotment.http.errors import json_response, raise_rejection
-from allotment.http.mapping import customer_dto, invoice_dto, subscription_dto
+from allotment.http.mapping.customers import customer_dto
+from allotment.http.mapping.invoices import invoice_dto
+from allotment.http.mapping.subscriptions import subscription_dto
 from allotment.http.schemas import (
     ApiResponseSubscribedCustomerResponse,
     ClientSubscriptionRequest,

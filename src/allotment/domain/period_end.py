@@ -1,7 +1,8 @@
-"""What happens at a subscription's period end (SUB-30..SUB-36, SUB-44, SUB-63, CRD-40..CRD-44).
+"""What happens at a subscription's period end (SUB-30..SUB-36, SUB-44, SUB-63).
 
 A period end is one transition made of ordered steps; later steps read the state earlier steps
 produced, so each fact is applied (through `apply`, which runs `evolve`) as soon as it is made.
+The credits leaving grants on the way (expiry, rollover, clawback) are `credit_lifecycle`'s.
 """
 
 from __future__ import annotations
@@ -9,22 +10,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from decimal import Decimal
 
 import msgspec
 
-from allotment.domain.catalog import BillingTiming, Plan, RolloverPolicy
+from allotment.domain.catalog import BillingTiming, Plan
 from allotment.domain.context import TurnContext
-from allotment.domain.credits import (
-    CreditGrant,
-    CreditPool,
-    CreditTransaction,
-    GrantSource,
-    TransactionType,
-)
+from allotment.domain.credit_lifecycle import clawback_facts, expiry_facts, rollover_facts
 from allotment.domain.facts import (
-    CreditsExpired,
-    CreditsReversed,
     Fact,
     InvoiceIssued,
     InvoiceRevised,
@@ -32,7 +24,6 @@ from allotment.domain.facts import (
     UsageBilled,
 )
 from allotment.domain.invoicing import base_lines, current_period_invoice, invoice, usage_lines
-from allotment.domain.money import ZERO
 from allotment.domain.periods import add_months
 from allotment.domain.state import (
     AccessState,
@@ -46,7 +37,7 @@ from allotment.domain.state import (
 )
 from allotment.domain.subscriptions import plan_credit_grants
 
-__all__ = ("Apply", "clawback_facts", "end_period", "expiry_facts")
+__all__ = ("Apply", "end_period")
 
 Apply = Callable[[Fact], None]
 
@@ -66,7 +57,7 @@ def end_period(state: CustomerState, sub: Subscription, ctx: TurnContext, apply:
     sub = _apply_scheduled_change(state, state.subscriptions[sub.id], ctx, apply, at)  # step 2
     for fact in expiry_facts(state, ctx, at):  # CRD-44: expiries due by the period end first
         apply(fact)
-    for fact in _rollover_facts(state, sub, plan, ctx, at):  # step 3
+    for fact in rollover_facts(state, sub, plan, ctx, at):  # step 3
         apply(fact)
     start = sub.current_period_end  # step 4: the next period on the grid
     end = add_months(
@@ -152,33 +143,54 @@ def _issue_next_invoice(
 ) -> None:
     """SUB-31 (IN_ADVANCE: DUE, base + the closing period's usage) and SUB-32 (IN_ARREARS: a
     new PENDING invoice due at the new period end)."""
+    if plan.billing_timing is BillingTiming.IN_ARREARS:
+        _issue_pending_invoice(sub, plan, ctx, apply, at)
+    else:
+        _issue_renewal_invoice(state, sub, plan, closing_plan, ctx, apply, at)
+
+
+def _issue_pending_invoice(
+    sub: Subscription, plan: Plan, ctx: TurnContext, apply: Apply, at: datetime
+) -> None:
+    """SUB-32: the new period's PENDING invoice, with its base lines, due at the period end."""
+    period = (sub.current_period_start, sub.current_period_end)
+    pending = invoice(
+        ctx.new_id,
+        sub,
+        type_=InvoiceType.RENEWAL,
+        status=InvoiceStatus.PENDING,
+        currency=plan.currency,
+        due=period[1],
+        period=period,
+        items=base_lines(sub, ctx.catalog, period, ctx.new_id, at),
+        at=at,
+        plan_id=plan.id,
+    )
+    apply(InvoiceIssued(at=at, invoice=pending))
+
+
+def _issue_renewal_invoice(
+    state: CustomerState,
+    sub: Subscription,
+    plan: Plan,
+    closing_plan: Plan,
+    ctx: TurnContext,
+    apply: Apply,
+    at: datetime,
+) -> None:
+    """SUB-31: the renewal invoice is DUE with the new period's base and the closing period's
+    usage, and PAID at once when it comes to zero (SUB-33)."""
     period = (sub.current_period_start, sub.current_period_end)
     items = base_lines(sub, ctx.catalog, period, ctx.new_id, at)
-    if plan.billing_timing is BillingTiming.IN_ARREARS:
-        pending = invoice(
-            ctx.new_id,
-            sub,
-            type_=InvoiceType.RENEWAL,
-            status=InvoiceStatus.PENDING,
-            currency=plan.currency,
-            due=period[1],
-            period=period,
-            items=items,
-            at=at,
-            plan_id=plan.id,
-        )
-        apply(InvoiceIssued(at=at, invoice=pending))
-        return
     closing = msgspec.structs.replace(sub, current_period_start=at)  # only `id` matters below
     usage, billed = usage_lines(state, closing, closing_plan, at, ctx.new_id, at)
-    due = period[0] + timedelta(days=ctx.payment_terms_days)
     renewal = invoice(
         ctx.new_id,
         sub,
         type_=InvoiceType.RENEWAL,
         status=InvoiceStatus.DUE,
         currency=plan.currency,
-        due=due,
+        due=period[0] + timedelta(days=ctx.payment_terms_days),
         period=period,
         items=items + usage,
         at=at,
@@ -238,128 +250,3 @@ def _apply_scheduled_change(
     )
     apply(SubscriptionChanged(at=at, subscription=switched))
     return switched
-
-
-def expiry_facts(state: CustomerState, ctx: TurnContext, until: datetime) -> list[Fact]:
-    """CRD-42: every grant whose `expiresAt` <= `until` expires, stamped at its own instant."""
-    facts: list[Fact] = []
-    for pool in state.pools.values():
-        balance = pool.balance
-        for grant in sorted(pool.grants, key=lambda g: (g.expires_at is None, g.expires_at)):
-            if grant.expires_at is None or grant.expires_at > until:
-                break
-            facts.append(
-                _take(
-                    ctx,
-                    pool,
-                    grant,
-                    TransactionType.EXPIRATION,
-                    grant.remaining,
-                    balance,
-                    grant.expires_at,
-                    "Grant expired",
-                )
-            )
-            balance -= grant.remaining
-    facts.sort(key=lambda fact: fact.at)  # stable: keeps each pool's expiry order
-    return facts
-
-
-def _rollover_facts(
-    state: CustomerState, sub: Subscription, plan: Plan, ctx: TurnContext, at: datetime
-) -> list[Fact]:
-    """CRD-40: apply each fed pool's policy to this subscription's remaining plan credits;
-    CAPPED expires the excess over the cap, oldest grants first."""
-    facts: list[Fact] = []
-    for allocation in plan.credit_allocations:
-        model = ctx.catalog.credit_models[allocation.credit_model_key]
-        pool = state.pools.get(model.denomination)
-        if pool is None or pool.rollover_policy is RolloverPolicy.FULL:
-            continue
-        grants = sorted(
-            (
-                g
-                for g in pool.grants
-                if g.source is GrantSource.SUBSCRIPTION and g.subscription_id == sub.id
-            ),
-            key=lambda g: g.granted_at,
-        )
-        capped = pool.rollover_policy is RolloverPolicy.CAPPED
-        cap = (pool.rollover_cap or ZERO) if capped else ZERO  # NONE keeps nothing (CRD-41)
-        excess = sum((g.remaining for g in grants), ZERO) - cap
-        balance = pool.balance
-        for grant in grants:
-            if excess <= 0:
-                break
-            amount = min(excess, grant.remaining)
-            facts.append(
-                _take(
-                    ctx,
-                    pool,
-                    grant,
-                    TransactionType.EXPIRATION,
-                    amount,
-                    balance,
-                    at,
-                    f"Rollover ({pool.rollover_policy.value})",
-                )
-            )
-            balance -= amount
-            excess -= amount
-    return facts
-
-
-def clawback_facts(
-    state: CustomerState, subscription_id: uuid.UUID, ctx: TurnContext, at: datetime
-) -> list[Fact]:
-    """CRD-43: the subscription's plan grants with credits left are zeroed by REVERSALs."""
-    facts: list[Fact] = []
-    for pool in state.pools.values():
-        balance = pool.balance
-        for grant in pool.grants:
-            if (
-                grant.source is not GrantSource.SUBSCRIPTION
-                or grant.subscription_id != subscription_id
-            ):
-                continue
-            facts.append(
-                _take(
-                    ctx,
-                    pool,
-                    grant,
-                    TransactionType.REVERSAL,
-                    grant.remaining,
-                    balance,
-                    at,
-                    "Plan credits clawed back",
-                )
-            )
-            balance -= grant.remaining
-    return facts
-
-
-def _take(
-    ctx: TurnContext,
-    pool: CreditPool,
-    grant: CreditGrant,
-    type_: TransactionType,
-    amount: Decimal,
-    balance: Decimal,
-    at: datetime,
-    description: str,
-) -> Fact:
-    """Credits leaving one grant: an EXPIRATION or a REVERSAL (clawback), with its ledger entry."""
-    transaction = CreditTransaction(
-        id=ctx.new_id(),
-        pool_id=pool.id,
-        type=type_,
-        amount=-amount,
-        balance_before=balance,
-        balance_after=balance - amount,
-        created_at=at,
-        description=description,
-        grant_id=grant.id,
-        subscription_id=grant.subscription_id,
-    )
-    kind = CreditsReversed if type_ is TransactionType.REVERSAL else CreditsExpired
-    return kind(at=at, denomination=pool.denomination, grant_id=grant.id, transaction=transaction)
