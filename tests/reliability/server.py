@@ -44,7 +44,7 @@ class Server:
         )
         self._wait_ready()
 
-    def _wait_ready(self, timeout_s: float = 30.0) -> None:
+    def _wait_ready(self, timeout_s: float = 120.0) -> None:  # a bound, not an expectation
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -77,7 +77,7 @@ class Server:
             finally:
                 os.close(fd)
 
-    def stop(self, timeout_s: float = 10.0) -> None:
+    def stop(self, timeout_s: float = 60.0) -> None:  # returns as soon as it has exited
         """SIGTERM, a clean shutdown up to `timeout_s`, then SIGKILL."""
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
