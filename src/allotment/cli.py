@@ -37,7 +37,23 @@ _DURABILITY = {
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="allotment", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the HTTP server")
+    _serve_options(commands.add_parser("serve", help="run the HTTP server"))
+    sql = commands.add_parser("sql", help="query the latest analytics snapshot (read-only)")
+    sql.add_argument("query", help='e.g. "SELECT * FROM margin_by_customer_feature_model"')
+    sql.add_argument("--data-dir", type=Path, default=Path("data"))
+    sql.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    _keys_commands(commands.add_parser("keys", help="manage API keys stored under the data dir"))
+    journal = commands.add_parser("journal", help="inspect and repair journal segments")
+    journal_commands = journal.add_subparsers(dest="journal_command", required=True)
+    repair = journal_commands.add_parser(
+        "repair", help="repair the damage start-up reported (stop the server first)"
+    )
+    repair.add_argument("segment", type=Path, help="the segment file the refusal names")
+    repair.add_argument("--offset", type=int, required=True, help="the byte it names")
+    return parser
+
+
+def _serve_options(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--data-dir", type=Path, default=Path("data"))
@@ -84,11 +100,9 @@ def _parser() -> argparse.ArgumentParser:
         help="accept this key (every scope); repeatable",
     )
     _connection_options(serve)
-    sql = commands.add_parser("sql", help="query the latest analytics snapshot (read-only)")
-    sql.add_argument("query", help='e.g. "SELECT * FROM margin_by_customer_feature_model"')
-    sql.add_argument("--data-dir", type=Path, default=Path("data"))
-    sql.add_argument("--format", choices=("table", "csv", "json"), default="table")
-    keys = commands.add_parser("keys", help="manage API keys stored under the data dir")
+
+
+def _keys_commands(keys: argparse.ArgumentParser) -> None:
     keys_commands = keys.add_subparsers(dest="keys_command", required=True)
     create = keys_commands.add_parser("create", help="create a key and print it once")
     create.add_argument("--data-dir", type=Path, default=Path("data"))
@@ -100,14 +114,6 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="grant this scope; repeatable (default: every scope)",
     )
-    journal = commands.add_parser("journal", help="inspect and repair journal segments")
-    journal_commands = journal.add_subparsers(dest="journal_command", required=True)
-    repair = journal_commands.add_parser(
-        "repair", help="repair the damage start-up reported (stop the server first)"
-    )
-    repair.add_argument("segment", type=Path, help="the segment file the refusal names")
-    repair.add_argument("--offset", type=int, required=True, help="the byte it names")
-    return parser
 
 
 def _repair_journal(args: argparse.Namespace) -> int:
