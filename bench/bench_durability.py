@@ -34,8 +34,9 @@ from allotment.domain.replies import Subscribed
 from allotment.domain.state import Profile
 from allotment.runtime.clock import ManualClock
 from allotment.runtime.idempotency import EventKeyIndex
+from allotment.runtime.local_shard import LocalShard
+from allotment.runtime.ports import CustomerLookup
 from allotment.runtime.records import EvaluationContext
-from allotment.runtime.shard import CustomerLookup, LocalShard
 from allotment.runtime.system import ActorSystem
 from allotment.wiring import build_system
 

@@ -28,8 +28,9 @@ from allotment.domain.replies import Subscribed
 from allotment.domain.state import Profile
 from allotment.runtime import heap
 from allotment.runtime.clock import ManualClock
+from allotment.runtime.local_shard import LocalShard
+from allotment.runtime.ports import CustomerLookup
 from allotment.runtime.records import EvaluationContext
-from allotment.runtime.shard import CustomerLookup, LocalShard
 from allotment.wiring import build_system
 
 RESULTS = Path(__file__).resolve().parent / "results"

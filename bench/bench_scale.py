@@ -71,7 +71,8 @@ from allotment.domain.state import Profile
 from allotment.runtime import heap
 from allotment.runtime.clock import ManualClock
 from allotment.runtime.idempotency import EventKeyIndex, key_digest
-from allotment.runtime.shard import CustomerLookup, LocalShard
+from allotment.runtime.local_shard import LocalShard
+from allotment.runtime.ports import CustomerLookup
 from allotment.runtime.system import ActorSystem
 from allotment.wiring import build_system
 from bench.http.state import ENVIRONMENT, customer_ref

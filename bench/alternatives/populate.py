@@ -24,7 +24,7 @@ from allotment.domain.commands import MarkInvoicePaid, RecordUsage, Subscribe
 from allotment.domain.replies import Subscribed
 from allotment.domain.state import Profile
 from allotment.runtime.clock import ManualClock
-from allotment.runtime.shard import CustomerLookup
+from allotment.runtime.ports import CustomerLookup
 from allotment.wiring import build_system
 from bench.alternatives.common import (
     EVENTS_TABLE,

@@ -21,7 +21,8 @@ from allotment.config import Settings
 from allotment.domain.commands import MarkInvoicePaid, RecordUsage, Subscribe
 from allotment.domain.replies import Subscribed
 from allotment.domain.state import Profile
-from allotment.runtime.shard import CustomerLookup, LocalShard
+from allotment.runtime.local_shard import LocalShard
+from allotment.runtime.ports import CustomerLookup
 from allotment.wiring import build_system
 
 __all__ = ("ENVIRONMENT", "build_data_dir", "customer_ref")

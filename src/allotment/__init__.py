@@ -9,8 +9,9 @@ In-process use, without HTTP::
 
 from allotment.config import Settings
 from allotment.runtime.clock import ManualClock, SystemClock
+from allotment.runtime.local_shard import LocalShard
+from allotment.runtime.ports import CustomerLookup
 from allotment.runtime.records import EvaluationContext
-from allotment.runtime.shard import CustomerLookup, LocalShard
 from allotment.runtime.system import ActorSystem
 from allotment.wiring import build_app, build_system
 

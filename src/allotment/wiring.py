@@ -11,13 +11,14 @@ from allotment.http.fast_path import FastPath
 from allotment.loading import load_catalog, load_price_table
 from allotment.payments.stripe_gateway import StripeGateway
 from allotment.persistence import datadir_lock
+from allotment.persistence.analytics_job import AnalyticsJob
 from allotment.persistence.journal import Durability
 from allotment.persistence.journal_io import JournalIO
 from allotment.persistence.keys import KeyStore
 from allotment.persistence.memory import MemoryJournal
+from allotment.persistence.storage import Storage
 from allotment.runtime.checkout import CheckoutService
 from allotment.runtime.clock import Clock, ManualClock, SystemClock
-from allotment.runtime.storage import Storage
 from allotment.runtime.system import ActorSystem, CheckpointPolicy
 
 __all__ = ("build_app", "build_system", "checkout_service", "key_store")
@@ -63,12 +64,13 @@ def _system(
     journal_io: JournalIO | None,
     queued: bool,
 ) -> ActorSystem:
-    storage = None
+    storage = analytics = None
     if persistent:
         storage = Storage(
-            settings.data_dir, clock, Durability(settings.durability),
+            settings.data_dir, clock.now, Durability(settings.durability),
             settings.segment_size_max, settings.snapshots_kept, journal_io,
         )  # fmt: skip
+        analytics = AnalyticsJob(settings.data_dir, clock.now)
     return ActorSystem(
         catalog=load_catalog(settings.catalog_path, clock.now()),
         clock=clock,
@@ -77,6 +79,7 @@ def _system(
         journal_factory=lambda _environment: MemoryJournal(keep=False),
         timer_interval_s=settings.timer_interval_s,
         storage=storage,
+        analytics=analytics,
         analytics_every_s=settings.analytics_every_s,
         queued=queued,
         checkpoint=CheckpointPolicy(

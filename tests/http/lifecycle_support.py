@@ -6,7 +6,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from allotment.runtime.shard import CustomerLookup
+from allotment.runtime.ports import CustomerLookup
 from allotment.runtime.system import ActorSystem
 from tests.http.helpers import (
     C,

@@ -16,11 +16,12 @@ from allotment.config import Settings
 from allotment.domain.commands import CostInput, MarkInvoicePaid, RecordUsage, Subscribe
 from allotment.domain.replies import Subscribed
 from allotment.domain.state import Profile
+from allotment.persistence.analytics_job import AnalyticsFailed
 from allotment.persistence.history_cursor import exported_position
-from allotment.runtime.analytics_job import AnalyticsFailed
 from allotment.runtime.clock import ManualClock
+from allotment.runtime.local_shard import LocalShard
+from allotment.runtime.ports import CustomerLookup
 from allotment.runtime.records import EvaluationContext
-from allotment.runtime.shard import CustomerLookup, LocalShard
 from allotment.runtime.system import ActorSystem
 from allotment.wiring import build_system
 from tests.conftest import START

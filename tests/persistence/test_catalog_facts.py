@@ -14,7 +14,8 @@ from allotment.config import Settings
 from allotment.domain.catalog_facts import CATALOG_UPDATED_VERSION, CatalogUpdated
 from allotment.http.catalog_document import WIRE_NAMES, CatalogDocument
 from allotment.http.catalog_mapping import to_catalog_update
-from allotment.persistence.codec import JournalRecord, decode_record, encode_record
+from allotment.persistence.codec import decode_record, encode_record
+from allotment.persistence.ports import JournalRecord
 from allotment.runtime.clock import ManualClock
 from allotment.wiring import build_system
 from tests.conftest import START

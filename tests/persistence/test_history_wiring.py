@@ -18,7 +18,8 @@ from allotment.persistence.history_cursor import exported_position
 from allotment.persistence.journal import segments
 from allotment.persistence.keys import KeyStore
 from allotment.runtime.clock import ManualClock
-from allotment.runtime.shard import CustomerLookup, LocalShard
+from allotment.runtime.local_shard import LocalShard
+from allotment.runtime.ports import CustomerLookup
 from allotment.wiring import build_system
 from tests.conftest import KEY, START
 

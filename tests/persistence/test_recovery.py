@@ -40,7 +40,8 @@ from allotment.runtime import actor as actor_module
 from allotment.runtime.clock import ManualClock
 from allotment.runtime.errors import ShardUnavailable
 from allotment.runtime.idempotency import TABLES, key_digest
-from allotment.runtime.shard import CustomerLookup, LocalShard
+from allotment.runtime.local_shard import LocalShard
+from allotment.runtime.ports import CustomerLookup
 from allotment.runtime.system import ActorSystem
 from allotment.wiring import build_system
 from tests.conftest import START

@@ -19,7 +19,7 @@ from allotment.domain.facts import InvoiceIssued
 from allotment.http.fast_path import FastPath
 from allotment.runtime import actor as actor_module
 from allotment.runtime.clock import ManualClock
-from allotment.runtime.shard import CustomerLookup
+from allotment.runtime.ports import CustomerLookup
 from tests.conftest import START
 from tests.http.helpers import C, create_customer, event, invoices, mark_paid, paid_subscriber
 from tests.reliability.durable import durable, picture

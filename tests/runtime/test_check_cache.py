@@ -14,8 +14,9 @@ from allotment.domain.commands import RecordUsage
 from allotment.domain.replies import DenialReason
 from allotment.domain.state import Profile
 from allotment.runtime.clock import ManualClock
+from allotment.runtime.local_shard import LocalShard
+from allotment.runtime.ports import CustomerLookup
 from allotment.runtime.records import EvaluationContext
-from allotment.runtime.shard import CustomerLookup, LocalShard
 from allotment.wiring import build_system
 from tests.conftest import START
 

@@ -15,8 +15,8 @@ from allotment.domain.commands import MarkInvoicePaid, RecordUsage, Subscribe
 from allotment.domain.replies import Subscribed, UsageAccepted
 from allotment.domain.state import Profile
 from allotment.runtime.clock import ManualClock
+from allotment.runtime.ports import CustomerLookup
 from allotment.runtime.records import EvaluationContext
-from allotment.runtime.shard import CustomerLookup
 from allotment.wiring import build_system
 from tests.conftest import START
 

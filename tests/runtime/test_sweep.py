@@ -21,11 +21,12 @@ from allotment.domain.replies import Rejected, Subscribed, UsageAccepted
 from allotment.domain.schedule import apply_due as real_apply_due
 from allotment.domain.state import Profile
 from allotment.runtime import actor as actor_module
-from allotment.runtime import shard as shard_module
+from allotment.runtime import local_shard as shard_module
 from allotment.runtime.clock import ManualClock
 from allotment.runtime.errors import Overloaded, ShardUnavailable
+from allotment.runtime.local_shard import LocalShard
+from allotment.runtime.ports import CustomerLookup
 from allotment.runtime.records import EvaluationContext
-from allotment.runtime.shard import CustomerLookup, LocalShard
 from allotment.runtime.system import ActorSystem
 from allotment.wiring import build_system
 from tests.conftest import START

@@ -17,7 +17,7 @@ from allotment.domain.state import Profile
 from allotment.loading import load_catalog, load_price_table
 from allotment.persistence.memory import MemoryJournal
 from allotment.runtime.clock import ManualClock
-from allotment.runtime.shard import CustomerLookup
+from allotment.runtime.ports import CustomerLookup
 from allotment.runtime.system import ActorSystem, ClockNotManual
 from tests.conftest import START
 

@@ -1,5 +1,5 @@
 """The analytics job: the server streams its state and the drained audit records to a worker
-process (`analytics_worker`), which writes the audit history, exports the `events` and
+process (`persistence.analytics_worker`), which writes the audit history, exports the `events` and
 `credit_transactions` histories from the journal up to its durable position
 (`persistence.history_export`) and rebuilds `analytics.duckdb`. The server only encodes
 msgpack frames (C, between which requests run); building rows, Arrow tables and the database
@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,50 +22,41 @@ import anyio
 import msgspec
 from anyio.abc import ByteReceiveStream, ByteSendStream
 
-from allotment.persistence.history_cursor import ExportReport, exported_position
-from allotment.runtime.analytics_stream import (
+from allotment.persistence.analytics_stream import (
     AuditChunk,
     End,
     EnvironmentStart,
     StateChunk,
     encode_frame,
 )
-from allotment.runtime.buffers import BoundedBuffer
-from allotment.runtime.clock import Clock
-from allotment.runtime.records import AuditRecord
-from allotment.runtime.shard import LocalShard
+from allotment.persistence.history_cursor import exported_position
+from allotment.persistence.reports import AnalyticsReport, ExportReport
+from allotment.persistence.store_ports import AnalyticsSource, AuditRecord, AuditSource
 
-__all__ = ("AnalyticsFailed", "AnalyticsJob", "AnalyticsReport")
+__all__ = ("AnalyticsFailed", "AnalyticsJob")
 
 logger = logging.getLogger("allotment.analytics")
 
 # The audit records drained from each environment's buffer, kept until the worker says they
 # are written, to be put back in their buffer otherwise.
-Drained = dict[str, tuple[BoundedBuffer[AuditRecord], list[AuditRecord]]]
+Drained = dict[str, tuple[AuditSource, list[AuditRecord]]]
 
 SLICE_CUSTOMERS = 100  # customers encoded per frame (between frames, requests run)
 SLICE_ROWS = 2_000  # audit records encoded per frame
 DRAIN_TIMEOUT_S = 120.0  # a shutdown export longer than this is left for the next start
 
 
-class AnalyticsReport(msgspec.Struct, frozen=True, kw_only=True):
-    path: str
-    taken_at: str
-    customers: int
-    history_rows: int  # audit records written and rows exported from the journal
-    exported: dict[str, int]  # environment -> journal position exported to the history
-    seconds: float
-
-
 class AnalyticsJob:
-    def __init__(self, data_dir: Path, clock: Clock) -> None:
+    """Writes the analytics files from the shards (a `store_ports.AnalyticsRunner`)."""
+
+    def __init__(self, data_dir: Path, now: Callable[[], datetime]) -> None:
         self.data_dir = data_dir
-        self._clock = clock
+        self._now = now
         self._lock = anyio.Lock()
         _remove_leftovers(data_dir)
 
     async def run_once(
-        self, shards: dict[str, LocalShard], positions: dict[str, int], durable: dict[str, int]
+        self, shards: dict[str, AnalyticsSource], positions: dict[str, int], durable: dict[str, int]
     ) -> AnalyticsReport:
         """One complete snapshot: the state as of `positions`, the journal histories exported
         up to `durable` (each environment's durable journal position). Concurrent calls (and
@@ -73,10 +65,10 @@ class AnalyticsJob:
             return await self._run(shards, positions, durable)
 
     async def _run(
-        self, shards: dict[str, LocalShard], positions: dict[str, int], durable: dict[str, int]
+        self, shards: dict[str, AnalyticsSource], positions: dict[str, int], durable: dict[str, int]
     ) -> AnalyticsReport:
         started = time.perf_counter()
-        taken_at = self._clock.now()
+        taken_at = self._now()
         customers = sum(shard.customer_count() for shard in shards.values())
         drained: Drained = {}
         report: dict[str, Any] = {"history": [], "exported": []}
@@ -102,7 +94,7 @@ class AnalyticsJob:
 
     async def _stream_to_worker(
         self,
-        shards: dict[str, LocalShard],
+        shards: dict[str, AnalyticsSource],
         positions: tuple[dict[str, int], dict[str, int]],
         taken_at: datetime,
         drained: Drained,
@@ -114,7 +106,12 @@ class AnalyticsJob:
         Raises:
             AnalyticsFailed: the worker failed; its error output is in the message.
         """
-        command = [sys.executable, "-m", "allotment.runtime.analytics_worker", str(self.data_dir)]
+        command = [
+            sys.executable,
+            "-m",
+            "allotment.persistence.analytics_worker",
+            str(self.data_dir),
+        ]
         errors: list[bytes] = []
         async with await anyio.open_process(command) as process:
             assert process.stdin is not None
@@ -200,7 +197,7 @@ class AnalyticsFailed(RuntimeError):
 async def _send_environment(
     stdin: ByteSendStream,
     environment: str,
-    shard: LocalShard,
+    shard: AnalyticsSource,
     positions: tuple[dict[str, int], dict[str, int]],
     drained: Drained,
 ) -> None:

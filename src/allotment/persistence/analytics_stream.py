@@ -18,7 +18,7 @@ import msgspec
 
 from allotment.domain.catalog import Catalog
 from allotment.domain.state import CustomerState
-from allotment.runtime.records import AuditRecord
+from allotment.persistence.store_ports import AuditRecord
 
 __all__ = (
     "AuditChunk",

@@ -1,5 +1,5 @@
 """The analytics worker: a child process that turns the server's stream into the analytics
-files. `python -m allotment.runtime.analytics_worker DATA_DIR` reads `analytics_stream` frames
+files. `python -m allotment.persistence.analytics_worker DATA_DIR` reads `analytics_stream` frames
 on stdin, appends the audit records to their Parquet history, exports each environment's
 journal to the `events` and `credit_transactions` histories (`history_export`), rebuilds
 `analytics.duckdb`, and prints a JSON line after each of these steps.
@@ -20,8 +20,7 @@ import pyarrow as pa
 
 from allotment.persistence.analytics import build_database, to_arrow, write_history
 from allotment.persistence.analytics_rows import Columns, StateRows, audit_rows, catalog_rows
-from allotment.persistence.history_export import export_history, write_schema_files
-from allotment.runtime.analytics_stream import (
+from allotment.persistence.analytics_stream import (
     AuditChunk,
     End,
     EnvironmentStart,
@@ -29,6 +28,7 @@ from allotment.runtime.analytics_stream import (
     StateChunk,
     read_frame,
 )
+from allotment.persistence.history_export import export_history, write_schema_files
 
 __all__ = ("build_from_stream",)
 

@@ -12,22 +12,14 @@ import uuid
 
 import msgspec
 
-from allotment.domain.catalog_facts import CatalogFact, CatalogUpdated, FeatureAutoCreated
+from allotment.domain.catalog_facts import CatalogUpdated, FeatureAutoCreated
 from allotment.domain.facts import Fact
 from allotment.persistence.legacy_catalog import CatalogUpsertedV0, to_catalog_updated
+from allotment.persistence.ports import JournalRecord
 
-__all__ = ("FORMAT_VERSION", "JournalRecord", "decode_record", "encode_record")
+__all__ = ("FORMAT_VERSION", "decode_record", "encode_record")
 
 FORMAT_VERSION = 2  # 2: records carry a magic and their position (journal_format.py)
-
-
-class JournalRecord(msgspec.Struct, frozen=True, array_like=True):
-    """One turn's facts for one customer, or one catalog fact (customer_id is None)."""
-
-    position: int
-    customer_id: uuid.UUID | None
-    facts: list[Fact]
-    catalog: list[CatalogFact]
 
 
 class _RecordAnyVersion(msgspec.Struct, frozen=True, array_like=True):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ("JournalCorrupt", "JournalUnavailable", "SnapshotCorrupt")
+__all__ = ("CheckpointRefused", "JournalCorrupt", "JournalUnavailable", "SnapshotCorrupt")
 
 
 class JournalCorrupt(RuntimeError):
@@ -46,3 +46,8 @@ class JournalUnavailable(RuntimeError):
 
 class SnapshotCorrupt(RuntimeError):
     """A snapshot file fails its checksum; recovery falls back to an older one."""
+
+
+class CheckpointRefused(RuntimeError):
+    """A checkpoint would have published memory that may be ahead of the journal: the shard
+    or its journal failed (ARCHITECTURE principle 10). Nothing was published."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import msgspec
+from allotment.persistence.reports import ExportReport
 
 __all__ = (
     "JOURNAL_TABLES",
@@ -27,14 +27,6 @@ __all__ = (
 
 JOURNAL_TABLES = ("events", "credit_transactions")  # the histories exported from the journal
 _RANGE_FILE = re.compile(r"^(?P<environment>.+)-(?P<first>\d{20})-(?P<last>\d{20})\.parquet$")
-
-
-class ExportReport(msgspec.Struct, frozen=True, kw_only=True):
-    environment: str
-    position: int  # every record up to here is in both tables' files
-    events: int  # rows written by this export
-    credit_transactions: int
-    files: int
 
 
 def table_dir(data_dir: Path, table: str) -> Path:

@@ -34,7 +34,6 @@ import pyarrow.parquet as pq
 
 from allotment.persistence.analytics import to_arrow
 from allotment.persistence.analytics_rows import Columns
-from allotment.persistence.codec import JournalRecord
 from allotment.persistence.history_cursor import (
     ExportReport,
     cursor,
@@ -44,6 +43,7 @@ from allotment.persistence.history_cursor import (
 )
 from allotment.persistence.history_rows import JOURNAL_HISTORIES
 from allotment.persistence.journal import iter_records
+from allotment.persistence.ports import JournalRecord
 
 __all__ = ("export_history", "main", "write_schema_files")
 

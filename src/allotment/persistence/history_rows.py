@@ -30,7 +30,7 @@ from allotment.domain.facts import (
     UsageRecorded,
 )
 from allotment.persistence.analytics_rows import Columns
-from allotment.persistence.codec import JournalRecord
+from allotment.persistence.ports import JournalRecord
 
 __all__ = (
     "JOURNAL_HISTORIES",

@@ -26,7 +26,7 @@ import anyio
 
 from allotment.domain.catalog_facts import CatalogFact
 from allotment.domain.facts import Fact
-from allotment.persistence.codec import FORMAT_VERSION, JournalRecord, encode_record
+from allotment.persistence.codec import FORMAT_VERSION, encode_record
 from allotment.persistence.errors import JournalUnavailable
 from allotment.persistence.journal_format import (
     HEADER_SIZE,
@@ -45,6 +45,7 @@ from allotment.persistence.journal_io import (
 )
 from allotment.persistence.journal_read import ReadResult, iter_records, read_journal
 from allotment.persistence.journal_repair import RepairReport, repair_journal
+from allotment.persistence.ports import JournalRecord
 
 __all__ = (
     "Durability",

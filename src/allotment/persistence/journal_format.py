@@ -37,8 +37,9 @@ from pathlib import Path
 
 import msgspec
 
-from allotment.persistence.codec import FORMAT_VERSION, JournalRecord, decode_record
+from allotment.persistence.codec import FORMAT_VERSION, decode_record
 from allotment.persistence.errors import JournalCorrupt
+from allotment.persistence.ports import JournalRecord
 
 __all__ = (
     "HEADER_SIZE",

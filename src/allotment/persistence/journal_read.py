@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from allotment.persistence.codec import JournalRecord
 from allotment.persistence.errors import JournalCorrupt
 from allotment.persistence.journal_format import SegmentScan, segment_first_position
 from allotment.persistence.journal_io import segments, truncate_file
+from allotment.persistence.ports import JournalRecord
 
 __all__ = ("ReadResult", "iter_records", "read_journal")
 

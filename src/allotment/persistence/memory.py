@@ -9,8 +9,8 @@ from collections.abc import Iterator, Sequence
 
 from allotment.domain.catalog_facts import CatalogFact
 from allotment.domain.facts import Fact
-from allotment.persistence.codec import JournalRecord
 from allotment.persistence.errors import JournalUnavailable
+from allotment.persistence.ports import JournalRecord
 
 __all__ = ("MemoryJournal",)
 

@@ -1,4 +1,7 @@
-"""The journal port. Facts are appended before a state change is acknowledged."""
+"""What persistence offers the runtime, and the records they exchange: the journal (facts are
+appended before a state change is acknowledged), API keys, and the records a journal yields.
+What persistence needs of a shard to recover, checkpoint and publish it is in
+`persistence/store_ports.py`."""
 
 from __future__ import annotations
 
@@ -12,7 +15,16 @@ import msgspec
 from allotment.domain.catalog_facts import CatalogFact
 from allotment.domain.facts import Fact
 
-__all__ = ("ApiKey", "Journal", "KeyAuthority")
+__all__ = ("ApiKey", "Journal", "JournalRecord", "KeyAuthority")
+
+
+class JournalRecord(msgspec.Struct, frozen=True, array_like=True):
+    """One turn's facts for one customer, or one catalog fact (customer_id is None)."""
+
+    position: int
+    customer_id: uuid.UUID | None
+    facts: list[Fact]
+    catalog: list[CatalogFact]
 
 
 class Journal(Protocol):

@@ -7,21 +7,25 @@
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 import anyio
 import msgspec
 from anyio.lowlevel import checkpoint
 
-from allotment.persistence.errors import JournalUnavailable
+from allotment.domain.state import CustomerState
+from allotment.persistence.errors import CheckpointRefused, JournalUnavailable
 from allotment.persistence.history_cursor import exported_position
 from allotment.persistence.journal import Durability, FileJournal, probe, read_journal
 from allotment.persistence.journal_io import JournalIO
+from allotment.persistence.ports import Journal
+from allotment.persistence.reports import CheckpointReport, RecoveryReport
 from allotment.persistence.snapshots import (
     SnapshotFile,
     SnapshotHeader,
@@ -30,34 +34,16 @@ from allotment.persistence.snapshots import (
     header_frame,
     load_latest,
 )
-from allotment.runtime import heap
-from allotment.runtime.clock import Clock
-from allotment.runtime.errors import ShardUnavailable
-from allotment.runtime.idempotency import TABLES
-from allotment.runtime.shard import LocalShard
+from allotment.persistence.store_ports import RecoverableShard
 
-__all__ = ("CheckpointReport", "RecoveryReport", "Storage")
+__all__ = ("Storage",)
 
 logger = logging.getLogger("allotment.storage")
 
 CHUNK_CUSTOMERS = 50  # customers encoded per slice of the event loop (~2 ms at 2.6 KB each)
 
 
-class RecoveryReport(msgspec.Struct, frozen=True, kw_only=True):
-    environment: str
-    snapshot_position: int
-    records_replayed: int
-    customers: int
-    seconds: float
-
-
-class CheckpointReport(msgspec.Struct, frozen=True, kw_only=True):
-    environment: str
-    position: int
-    customers: int
-    bytes: int
-    seconds: float
-    segments_deleted: int
+S = TypeVar("S", bound=RecoverableShard)
 
 
 @dataclass
@@ -95,19 +81,19 @@ def _snapshot_positions(directory: Path) -> list[int]:
 
 
 class Storage:
-    """Journals and snapshots under one data directory."""
+    """Journals and snapshots under one data directory (a `store_ports.ShardStore`)."""
 
     def __init__(
         self,
         data_dir: Path,
-        clock: Clock,
+        now: Callable[[], datetime],
         durability: Durability = Durability.FSYNC,
         segment_size_max: int = 64 * 1024 * 1024,
         snapshots_kept: int = 2,
         io: JournalIO | None = None,
     ) -> None:
         self.data_dir = data_dir
-        self._clock = clock
+        self._now = now  # when a snapshot is taken
         self.durability = durability
         self._segment_size_max = segment_size_max
         self._snapshots_kept = snapshots_kept
@@ -125,23 +111,15 @@ class Storage:
     def journal(self, environment: str) -> FileJournal:
         return self._environments[environment].journal
 
-    def open_shard(
-        self, environment: str, make_shard: Callable[[FileJournal], LocalShard]
-    ) -> LocalShard:
+    def open_shard(self, environment: str, make_shard: Callable[[Journal], S]) -> S:
         """Recover an environment: the latest snapshot, then the journal tail through `evolve`.
+        (The caller keeps the cycle collector out of it: runtime/heap.py.)
 
         Raises:
             JournalCorrupt: damage in the middle of the journal; start-up must stop.
         """
         started = time.perf_counter()
-        collecting = gc.isenabled()
-        gc.disable()  # recovery builds millions of objects; cycle scans would dominate it
-        try:
-            shard, snapshot_position, replayed = self._recover(environment, make_shard)
-        finally:
-            heap.settle(collect=False)  # the recovered state is long-lived: keep it unscanned
-            if collecting:
-                gc.enable()
+        shard, snapshot_position, replayed = self._recover(environment, make_shard)
         report = RecoveryReport(
             environment=environment,
             snapshot_position=snapshot_position,
@@ -153,9 +131,7 @@ class Storage:
         logger.info("recovered %s", msgspec.json.encode(report).decode())
         return shard
 
-    def _recover(
-        self, environment: str, make_shard: Callable[[FileJournal], LocalShard]
-    ) -> tuple[LocalShard, int, int]:
+    def _recover(self, environment: str, make_shard: Callable[[Journal], S]) -> tuple[S, int, int]:
         journal_dir = self.data_dir / "journal" / environment
         snapshot_dir = self.data_dir / "snapshots" / environment
         snapshot = load_latest(snapshot_dir)
@@ -219,45 +195,21 @@ class Storage:
         env = self._environments[environment]
         return env.journal.position - env.last_checkpoint_position >= every_records
 
-    async def checkpoint(self, environment: str, shard: LocalShard) -> CheckpointReport:
+    async def checkpoint(self, environment: str, shard: RecoverableShard) -> CheckpointReport:
         """Write a snapshot without stalling the loop, then drop journal segments it covers.
         Concurrent calls for one environment run one after the other."""
         async with self.exclusive(environment):
             return await self._checkpoint(environment, shard)
 
-    async def _checkpoint(self, environment: str, shard: LocalShard) -> CheckpointReport:
-        """Encode the customers in slices and the key tables one by one, handing each 32 MB
-        to a worker thread to write, with requests served between slices."""
+    async def _checkpoint(self, environment: str, shard: RecoverableShard) -> CheckpointReport:
         started = time.perf_counter()
         env = self._environments[environment]
         _refuse_if_failed(shard, env.journal)
         position = await env.journal.rotate()  # records <= position are in closed segments
-        catalog = shard.catalog  # replaying catalog facts on top of a later catalog is a no-op
         states = shard.states()
         snapshot = await anyio.to_thread.run_sync(SnapshotFile, env.snapshots, position)
         try:
-            with shard.event_keys.exported() as keys:
-                header = SnapshotHeader(
-                    position=position,
-                    created_at=self._clock.now(),
-                    catalog=catalog,
-                    customers=len(states),
-                    chunks=-(-len(states) // CHUNK_CUSTOMERS),
-                    key_tables=TABLES,
-                    key_slots_used=keys.slots_used,
-                    keys_per_day=keys.keys_per_day,
-                )
-                pending = _Pending(snapshot, header_frame(header))
-                for start in range(0, len(states), CHUNK_CUSTOMERS):
-                    await pending.add(
-                        frame(encode_customers(states[start : start + CHUNK_CUSTOMERS]))
-                    )
-                    await checkpoint()  # let requests run between slices
-                for number, table in enumerate(keys.tables):
-                    await pending.add(frame(table))
-                    if number % 256 == 255:  # copying a table is quick: yield less often
-                        await checkpoint()
-            await pending.write()
+            await self._encode(snapshot, shard, position, states)
             # Customers were encoded with records appended after `position`. Those must be
             # durable before the snapshot is visible: were they lost in a crash, the positions
             # would be handed out again after recovery, and the snapshot's customers would
@@ -287,16 +239,46 @@ class Storage:
         logger.info("checkpoint %s", msgspec.json.encode(report).decode())
         return report
 
+    async def _encode(
+        self,
+        snapshot: SnapshotFile,
+        shard: RecoverableShard,
+        position: int,
+        states: list[CustomerState],
+    ) -> None:
+        """Encode the customers in slices and the key tables one by one, handing each 32 MB
+        to a worker thread to write, with requests served between slices."""
+        with shard.event_keys.exported() as keys:
+            header = SnapshotHeader(
+                position=position,
+                created_at=self._now(),
+                catalog=shard.catalog,  # replaying catalog facts on a later catalog: a no-op
+                customers=len(states),
+                chunks=-(-len(states) // CHUNK_CUSTOMERS),
+                key_tables=len(keys.slots_used),
+                key_slots_used=keys.slots_used,
+                keys_per_day=keys.keys_per_day,
+            )
+            pending = _Pending(snapshot, header_frame(header))
+            for start in range(0, len(states), CHUNK_CUSTOMERS):
+                await pending.add(frame(encode_customers(states[start : start + CHUNK_CUSTOMERS])))
+                await checkpoint()  # let requests run between slices
+            for number, table in enumerate(keys.tables):
+                await pending.add(frame(table))
+                if number % 256 == 255:  # copying a table is quick: yield less often
+                    await checkpoint()
+        await pending.write()
 
-def _refuse_if_failed(shard: LocalShard, journal: FileJournal) -> None:
+
+def _refuse_if_failed(shard: RecoverableShard, journal: FileJournal) -> None:
     """A checkpoint publishes memory as durable truth: never when memory may be ahead of the
     journal (ARCHITECTURE principle 10).
 
     Raises:
-        ShardUnavailable: the shard or its journal failed.
+        CheckpointRefused: the shard or its journal failed.
     """
-    shard.notice_journal_failure()
-    if shard.failure is not None:
-        raise ShardUnavailable(f"checkpoint refused: {shard.failure}")
+    refusal = shard.checkpoint_refusal()
+    if refusal is not None:
+        raise CheckpointRefused(f"checkpoint refused: {refusal}")
     if journal.failure is not None:
-        raise ShardUnavailable(f"checkpoint refused: journal failed: {journal.failure}")
+        raise CheckpointRefused(f"checkpoint refused: journal failed: {journal.failure}")

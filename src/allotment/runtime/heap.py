@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import atexit
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-__all__ = ("settle",)
+__all__ = ("recovering", "settle")
 
 _FULL_COLLECTIONS_PUT_OFF = 1_000  # young collections between full ones (CPython's default: 10)
 
@@ -38,3 +40,17 @@ def settle(*, collect: bool = True) -> None:
     if collect:
         gc.collect()  # frozen objects are not walked: this costs what is new since the last
     gc.freeze()
+
+
+@contextmanager
+def recovering() -> Iterator[None]:
+    """No cycle collection while recovery builds the state (millions of objects: scans would
+    dominate it), then `settle` it without a collection: it is all long-lived."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        settle(collect=False)
+        if collecting:
+            gc.enable()

@@ -24,10 +24,11 @@ import hashlib
 from collections import Counter, OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import date, datetime
 
-__all__ = ("TABLES", "AuditKeyWindow", "EventKeyIndex", "KeyTables", "key_digest")
+from allotment.persistence.store_ports import KeyTables
+
+__all__ = ("TABLES", "AuditKeyWindow", "EventKeyIndex", "key_digest")
 
 TABLES = 4096
 _TABLE_MASK = TABLES - 1  # a digest's low 12 bits pick its table; the bits above, its slot
@@ -45,15 +46,6 @@ def key_digest(key: str) -> bytes:
 @functools.lru_cache(maxsize=64)
 def _day_number(day: date) -> int:
     return min(max(day.toordinal() - _EPOCH, 1), _GONE - 1)
-
-
-@dataclass(frozen=True, slots=True)
-class KeyTables:
-    """An index's tables as `EventKeyIndex.exported` gives them, with their counts."""
-
-    slots_used: list[int]
-    keys_per_day: dict[int, int]
-    tables: Iterator[bytes]
 
 
 class EventKeyIndex:

@@ -20,7 +20,7 @@ from allotment.runtime.actor import CustomerActor
 from allotment.runtime.ports import CustomerLookup
 
 if TYPE_CHECKING:
-    from allotment.runtime.shard import LocalShard
+    from allotment.runtime.local_shard import LocalShard
 
 __all__ = ("CUSTOMER_NOT_FOUND", "DUPLICATE_EVENT", "Ingestion")
 

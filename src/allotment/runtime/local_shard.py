@@ -33,8 +33,8 @@ from allotment.domain.evolve import new_customer
 from allotment.domain.facts import CustomerCreated
 from allotment.domain.replies import Decision, Done, Rejected, RejectionKind, Reply
 from allotment.domain.state import CustomerSource, CustomerState, Profile
-from allotment.persistence.codec import JournalRecord
-from allotment.persistence.ports import Journal
+from allotment.persistence.ports import Journal, JournalRecord
+from allotment.persistence.store_ports import AuditRecord
 from allotment.runtime import recovery
 from allotment.runtime.actor import CustomerActor
 from allotment.runtime.buffers import BoundedBuffer
@@ -44,11 +44,11 @@ from allotment.runtime.errors import ShardUnavailable
 from allotment.runtime.idempotency import AuditKeyWindow, EventKeyIndex
 from allotment.runtime.ingestion import CUSTOMER_NOT_FOUND, Event, Ingestion
 from allotment.runtime.ports import CustomerLookup, Projector
-from allotment.runtime.records import AuditRecord, EvaluationContext
+from allotment.runtime.records import EvaluationContext
 from allotment.runtime.timers import Timers
 from allotment.runtime.turns import Turns
 
-__all__ = ("CustomerLookup", "LocalShard", "Projector", "ShardSettings")
+__all__ = ("LocalShard", "ShardSettings")
 
 logger = logging.getLogger("allotment.shard")
 T = TypeVar("T")
@@ -150,6 +150,12 @@ class LocalShard:
 
     def notice_journal_failure(self) -> None:
         self.turns.notice_journal_failure()
+
+    def checkpoint_refusal(self) -> str | None:
+        """Why no checkpoint may save this shard now: it failed, so its memory may hold facts
+        the journal does not (a checkpoint would publish them as durable)."""
+        self.notice_journal_failure()
+        return self.failure
 
     # -- the Shard protocol --------------------------------------------------------------------
 

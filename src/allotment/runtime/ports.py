@@ -1,6 +1,6 @@
 """What the front door sees of the runtime: the `Shard` protocol and the values it takes.
 
-HTTP depends on these only. `LocalShard` (runtime/shard.py) is the in-process implementation;
+HTTP depends on these only. `LocalShard` (runtime/local_shard.py) is the in-process implementation;
 `QueuedShard` (runtime/queued_shard.py) forwards every call through a mailbox, as a shard in
 another process (a Ray actor) would be reached. Sharding over Ray adds a class, not a rewrite.
 """

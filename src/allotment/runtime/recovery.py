@@ -12,11 +12,11 @@ from allotment.domain.catalog_facts import evolve_catalog
 from allotment.domain.evolve import evolve, new_customer
 from allotment.domain.facts import CustomerCreated, UsageRecorded
 from allotment.domain.state import CustomerState
-from allotment.persistence.codec import JournalRecord
+from allotment.persistence.ports import JournalRecord
 from allotment.runtime.idempotency import key_digest
 
 if TYPE_CHECKING:
-    from allotment.runtime.shard import LocalShard
+    from allotment.runtime.local_shard import LocalShard
 
 __all__ = ("reindex", "replay", "restore")
 

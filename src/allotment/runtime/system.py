@@ -18,18 +18,17 @@ from anyio.abc import TaskGroup
 
 from allotment.domain.catalog import Catalog
 from allotment.domain.cost import PriceTable
-from allotment.persistence.errors import JournalUnavailable
-from allotment.persistence.memory import MemoryJournal
+from allotment.persistence.errors import CheckpointRefused, JournalUnavailable
 from allotment.persistence.ports import Journal
+from allotment.persistence.reports import AnalyticsReport, CheckpointReport
+from allotment.persistence.store_ports import AnalyticsRunner, AnalyticsSource, ShardStore
 from allotment.runtime import heap
-from allotment.runtime.analytics_job import AnalyticsJob, AnalyticsReport
 from allotment.runtime.buffers import BufferStatistics
 from allotment.runtime.clock import Clock, ManualClock
 from allotment.runtime.errors import ShardUnavailable
+from allotment.runtime.local_shard import LocalShard, ShardSettings
 from allotment.runtime.ports import Shard
 from allotment.runtime.queued_shard import QueuedShard
-from allotment.runtime.shard import LocalShard, ShardSettings
-from allotment.runtime.storage import CheckpointReport, Storage
 
 __all__ = ("ActorSystem", "CheckpointPolicy", "ClockNotManual", "ShardStatistics")
 
@@ -70,7 +69,12 @@ class ShardStatistics(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=T
 
 
 class ActorSystem:
-    """Owns the shards. `running()` opens the task group that runs the sweep."""
+    """Owns the shards. `running()` opens the task group that runs the sweep.
+
+    With a `storage`, every environment lives on disk (its journal, snapshots and analytics,
+    run by `analytics`); without one, each environment's journal comes from
+    `journal_factory`, and state lives as long as the process. wiring.py picks the adapters.
+    """
 
     def __init__(
         self,
@@ -78,10 +82,11 @@ class ActorSystem:
         clock: Clock,
         prices: PriceTable,
         settings: SystemSettings,
-        journal_factory: Callable[[str], Journal] | None = None,
+        journal_factory: Callable[[str], Journal],
         timer_interval_s: float = 1.0,
         new_id: Callable[[], uuid.UUID] = uuid.uuid4,
-        storage: Storage | None = None,
+        storage: ShardStore | None = None,
+        analytics: AnalyticsRunner | None = None,
         checkpoint: CheckpointPolicy | None = None,
         analytics_every_s: float = 60.0,
         queued: bool = False,
@@ -90,7 +95,7 @@ class ActorSystem:
         self._catalog = catalog
         self._prices = prices
         self._settings = settings
-        self._journal_factory = journal_factory or (lambda _env: MemoryJournal(keep=False))
+        self._journal_factory = journal_factory
         self._timer_interval_s = timer_interval_s
         self._new_id = new_id
         self._shards: dict[str, LocalShard] = {}
@@ -101,7 +106,7 @@ class ActorSystem:
         self._rebuilds: dict[str, int] = {}
         self._queued = queued
         self._front: dict[str, QueuedShard] = {}  # while running, when queued
-        self.analytics = AnalyticsJob(storage.data_dir, clock) if storage is not None else None
+        self.analytics = analytics
         self._analytics_every_s = analytics_every_s
         if storage is not None:
             for environment in storage.existing_environments():
@@ -117,7 +122,7 @@ class ActorSystem:
         shard = self._shards.get(environment)
         if shard is None:
             if self.storage is not None:
-                shard = self.storage.open_shard(environment, self._make_shard)
+                shard = self._recover(environment)
                 self._shards[environment] = shard
                 if self._task_group is not None:
                     self._start_environment(self._task_group, environment)
@@ -125,6 +130,16 @@ class ActorSystem:
                 shard = self._make_shard(self._journal_factory(environment))
                 self._shards[environment] = shard
         return shard
+
+    def _recover(self, environment: str) -> LocalShard:
+        """The environment's shard as its snapshot and journal leave it.
+
+        Raises:
+            JournalCorrupt: damage in the middle of the journal; start-up must stop.
+        """
+        assert self.storage is not None
+        with heap.recovering():
+            return self.storage.open_shard(environment, self._make_shard)
 
     def route(self, environment: str) -> Shard:
         """The shard the front door talks to: the local shard itself, or, when the system was
@@ -172,7 +187,7 @@ class ActorSystem:
                 return False
             self._writers[environment].cancel()
             try:
-                shard = self.storage.open_shard(environment, self._make_shard)
+                shard = self._recover(environment)
             except OSError as error:  # its new segment could not be written: try again later
                 logger.warning("shard %s cannot be rebuilt yet: %s", environment, error)
                 return False
@@ -233,7 +248,8 @@ class ActorSystem:
             if shard.failure is not None:  # its memory is not the journal's truth: publish none
                 raise ShardUnavailable(shard.failure)
         positions = {env: self.storage.journal(env).position for env in self._shards}
-        return await self.analytics.run_once(dict(self._shards), positions, self._durable())
+        sources: dict[str, AnalyticsSource] = dict(self._shards)
+        return await self.analytics.run_once(sources, positions, self._durable())
 
     def _durable(self) -> dict[str, int]:
         """Each environment's durable journal position: the history is exported up to it."""
@@ -249,9 +265,18 @@ class ActorSystem:
                 logger.exception("analytics snapshot failed; the next run retries")
 
     async def checkpoint_all(self) -> list[CheckpointReport]:
-        """Checkpoint every environment now (tests, benchmarks, the admin API)."""
+        """Checkpoint every environment now (tests, benchmarks, the admin API).
+
+        Raises:
+            ShardUnavailable: a shard or its journal failed; it is saved after its rebuild.
+        """
         assert self.storage is not None
-        return [await self.storage.checkpoint(env, shard) for env, shard in self._shards.items()]
+        try:
+            return [
+                await self.storage.checkpoint(env, shard) for env, shard in self._shards.items()
+            ]
+        except CheckpointRefused as refused:
+            raise ShardUnavailable(str(refused)) from refused
 
     async def run_due(self) -> int:
         """Fire every transition due by now in every shard.

@@ -33,7 +33,7 @@ class EntitlementCheckRow(Row, frozen=True, gc=False):
 
 
 def audit_rows(audits: Sequence[Any]) -> Columns:
-    """The rows of drained audit records (runtime.records.AuditRecord)."""
+    """The rows of drained audit records (persistence.store_ports.AuditRecord)."""
     table = Table(EntitlementCheckRow)
     for a in audits:
         table.add(

@@ -1,0 +1,212 @@
+"""What persistence needs of a shard, and what it offers the runtime in return.
+
+The runtime's shards satisfy `RecoverableShard` and `AnalyticsSource`; persistence's `Storage`
+(journals and snapshots) and `AnalyticsJob` (the analytics files) take them as these protocols
+only, so persistence never imports the runtime. The runtime holds a `ShardStore` and an
+`AnalyticsRunner`, never the classes behind them (wiring.py picks those).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import anyio
+import msgspec
+
+from allotment.domain.catalog import Catalog
+from allotment.domain.state import CustomerState
+from allotment.persistence.ports import Journal, JournalRecord
+from allotment.persistence.reports import (
+    AnalyticsReport,
+    CheckpointReport,
+    ExportReport,
+    RecoveryReport,
+)
+
+__all__ = (
+    "AnalyticsRunner",
+    "AnalyticsSource",
+    "AuditRecord",
+    "AuditSource",
+    "KeyIndex",
+    "KeyTables",
+    "RecoverableShard",
+    "RunningJournal",
+    "ShardStore",
+)
+
+
+class AuditRecord(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    """One ENTITLEMENT_CHECKED audit event: zero usage, never billed (ENT-30, ENT-31)."""
+
+    at: datetime
+    customer_id: uuid.UUID
+    external_id: str | None
+    feature_key: str
+    allowed: bool
+    method: str
+    reason: str | None = None
+    requested_units: Decimal | None = None
+    would_exceed_limit: bool | None = None
+    event_name: str | None = None
+    meta: dict[str, Any] | None = None
+    flow_id: str | None = None
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyTables:
+    """An event-key index's tables as a snapshot takes them: one count per table, the live
+    keys per day number, and the tables themselves, copied one at a time as iterated."""
+
+    slots_used: list[int]
+    keys_per_day: dict[int, int]
+    tables: Iterator[bytes]
+
+
+class KeyIndex(Protocol):
+    """The accepted event keys of one environment, as snapshots save and restore them."""
+
+    def exported(self) -> AbstractContextManager[KeyTables]: ...
+
+    def import_tables(
+        self, tables: Sequence[bytes | bytearray], used: list[int], day_counts: dict[int, int]
+    ) -> None: ...
+
+
+class RecoverableShard(Protocol):
+    """A shard as recovery rebuilds it and a checkpoint saves it."""
+
+    @property
+    def catalog(self) -> Catalog: ...
+
+    @property
+    def event_keys(self) -> KeyIndex: ...
+
+    def customer_count(self) -> int: ...
+
+    def states(self) -> list[CustomerState]: ...
+
+    def restore(
+        self, catalog: Catalog, states: list[CustomerState], keys: dict[date, list[bytes]]
+    ) -> None:
+        """Load a snapshot's catalog, customers and (old-format) event keys."""
+        ...
+
+    def replay(self, record: JournalRecord) -> None:
+        """Apply one journal record after the snapshot."""
+        ...
+
+    def reindex(self) -> None:
+        """Rebuild the indexes and timers once every record is applied."""
+        ...
+
+    def checkpoint_refusal(self) -> str | None:
+        """Why the shard's memory may be ahead of its journal (then no checkpoint may publish
+        it: ARCHITECTURE principle 10), or None while it is safe to save."""
+        ...
+
+
+class AuditSource(Protocol):
+    """A shard's buffer of audit records, drained into the analytics history."""
+
+    def __len__(self) -> int: ...
+
+    def drain(self, count_max: int | None = None) -> list[AuditRecord]: ...
+
+    def requeue(self, items: list[AuditRecord]) -> None: ...
+
+
+class AnalyticsSource(Protocol):
+    """A shard as an analytics snapshot reads it."""
+
+    @property
+    def catalog(self) -> Catalog: ...
+
+    @property
+    def audits(self) -> AuditSource: ...
+
+    def customer_count(self) -> int: ...
+
+    def states(self) -> list[CustomerState]: ...
+
+
+class RunningJournal(Journal, Protocol):
+    """A journal whose writes are done by a task the runtime runs (the file journal)."""
+
+    @property
+    def commits(self) -> int:
+        """Group commits so far: each is one write (and one sync, when syncing)."""
+        ...
+
+    async def run(self) -> None:
+        """Write and sync what is appended, until cancelled."""
+        ...
+
+
+S = TypeVar("S", bound=RecoverableShard)
+
+
+class ShardStore(Protocol):
+    """Journals and snapshots of every environment: recovery at start, checkpoints while
+    running, and the release of a failed shard's journal before it is rebuilt."""
+
+    @property
+    def data_dir(self) -> Path: ...
+
+    @property
+    def recoveries(self) -> list[RecoveryReport]:
+        """One report per environment recovered, oldest first."""
+        ...
+
+    def existing_environments(self) -> list[str]: ...
+
+    def journal(self, environment: str) -> RunningJournal: ...
+
+    def open_shard(self, environment: str, make_shard: Callable[[Journal], S]) -> S:
+        """Recover `environment`: its latest snapshot, then the journal after it."""
+        ...
+
+    def exclusive(self, environment: str) -> anyio.Lock:
+        """The lock that checkpoints and rebuilds of `environment` take."""
+        ...
+
+    async def release_journal(self, environment: str) -> None:
+        """Close the journal of a shard about to be rebuilt.
+
+        Raises:
+            OSError: the disk still refuses writes; try again later.
+        """
+        ...
+
+    def due_for_checkpoint(self, environment: str, every_records: int) -> bool: ...
+
+    async def checkpoint(self, environment: str, shard: RecoverableShard) -> CheckpointReport:
+        """Save `shard` as a snapshot and drop the journal segments it covers.
+
+        Raises:
+            CheckpointRefused: the shard or its journal failed; nothing was published.
+        """
+        ...
+
+
+class AnalyticsRunner(Protocol):
+    """Writes the analytics files (`analytics.duckdb`, the Parquet histories)."""
+
+    async def run_once(
+        self,
+        shards: dict[str, AnalyticsSource],
+        positions: dict[str, int],
+        durable: dict[str, int],
+    ) -> AnalyticsReport: ...
+
+    async def drain(self, durable: dict[str, int]) -> list[ExportReport]:
+        """Export the journal histories up to `durable`; for shutdown, never raises."""
+        ...
