@@ -363,6 +363,6 @@ class MoneyMachine(RuleBasedStateMachine):
 
 
 MoneyMachine.TestCase.settings = settings(
-    max_examples=150, stateful_step_count=25, deadline=None, derandomize=True
+    max_examples=300, stateful_step_count=40, deadline=None, derandomize=True
 )
 test_money_matches_the_reference = MoneyMachine.TestCase

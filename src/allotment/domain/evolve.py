@@ -203,10 +203,16 @@ def _grant(state: CustomerState, fact: CreditsGranted) -> None:
     if pool.status is PoolStatus.DEPLETED and pool.balance > 0:
         pool.status = PoolStatus.ACTIVE
     _remember(pool, fact.transaction)
-    if fact.period_key is not None and fact.subscription_id is not None:
+    ledger_key = fact.period_key or fact.top_up_key
+    if ledger_key is not None and fact.subscription_id is not None:
         sub = state.subscriptions[fact.subscription_id]
+        granted = dict(sub.allocation_granted)
+        granted[ledger_key] = granted.get(ledger_key, ZERO) + fact.amount
+        periods = sub.credit_periods_granted
+        if fact.period_key is not None:
+            periods = periods | {fact.period_key}
         state.subscriptions[sub.id] = msgspec.structs.replace(
-            sub, credit_periods_granted=sub.credit_periods_granted | {fact.period_key}
+            sub, credit_periods_granted=periods, allocation_granted=granted
         )
 
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import msgspec
 
+from allotment.domain.allocations import accounted
 from allotment.domain.cancellation import cancel_pending_change
 from allotment.domain.catalog import BillingTiming, Plan, PlanStatus
 from allotment.domain.context import Outcome, TurnContext
@@ -31,6 +32,7 @@ from allotment.domain.state import (
     ScheduledChange,
     Subscription,
 )
+from allotment.domain.subscriptions import allocation_key
 
 __all__ = ("cancel_scheduled_change", "change_plan", "holds_plan_elsewhere")
 
@@ -146,7 +148,7 @@ def _upgrade(
         adjustment = _adjustment_invoice(upgraded, current, target, ctx)
         if adjustment is not None:
             facts.append(adjustment)
-    facts += _credit_delta(state, upgraded, current, target, ctx)
+    facts += _credit_delta(state, upgraded, target, ctx)
     return facts
 
 
@@ -177,20 +179,18 @@ def _adjustment_invoice(sub: Subscription, old: Plan, new: Plan, ctx: TurnContex
 
 
 def _credit_delta(
-    state: CustomerState, sub: Subscription, old: Plan, new: Plan, ctx: TurnContext
+    state: CustomerState, sub: Subscription, new: Plan, ctx: TurnContext
 ) -> list[Fact]:
-    """SUB-67: for each denomination, grant new − old allocation when positive."""
+    """SUB-67 as MNY-A1 states it: for each denomination, top the period's allocation up to the
+    new plan's, never past what the period has already been granted (no second grant for the
+    same period, whatever the path to this plan)."""
     facts: list[Fact] = []
     balances: dict[str, Decimal] = {}
     catalog = ctx.catalog
-    old_amounts = {
-        catalog.credit_models[a.credit_model_key].denomination: a.credit_amount
-        for a in old.credit_allocations
-    }
     for allocation in new.credit_allocations:
         model = catalog.credit_models[allocation.credit_model_key]
-        delta = allocation.credit_amount - old_amounts.get(model.denomination, Decimal(0))
-        if delta <= 0:
+        top_up = allocation.credit_amount - accounted(state, sub, model.denomination, catalog)
+        if top_up <= 0:
             continue
         expires_at = None
         if allocation.grant_expires_months is not None:
@@ -199,12 +199,13 @@ def _credit_delta(
             state,
             ctx,
             model.denomination,
-            delta,
+            top_up,
             GrantSource.SUBSCRIPTION,
             PoolDefaults.from_model(model, new.currency, allocation.hard_limit),
             balances,
             expires_at=expires_at,
             subscription_id=sub.id,
+            top_up_key=allocation_key(model.denomination, sub.current_period_start),
         )
     return facts
 
