@@ -47,9 +47,9 @@ def _invalid(message: str) -> Outcome:
 
 
 def _refusal(  # noqa: PLR0911 (one return per SUB-61 rule)
-    sub: Subscription, current: Plan, target: Plan, change_type: ChangeType
+    sub: Subscription, current: Plan, target: Plan
 ) -> str | None:
-    """SUB-61 (and a downgrade must not cost more: it would be an upgrade in disguise)."""
+    """SUB-61, and MNY-A4's billing timing."""
     if not sub.live:
         return "Subscription is already cancelled."
     if sub.access is AccessState.PENDING_PAYMENT:
@@ -63,11 +63,13 @@ def _refusal(  # noqa: PLR0911 (one return per SUB-61 rule)
     if target.currency != current.currency or target.interval_months != current.interval_months:
         return "changeToPlanId: the target plan must have the same currency and interval."
     if target.billing_timing is not current.billing_timing:
-        # Finalising a period needs one timing for all of it (like AMB-13's currency and
-        # interval): switching between in advance and in arrears would mis-bill the period.
-        return "changeToPlanId: the target plan must have the same billing timing."
-    if change_type is ChangeType.DOWNGRADE and target.price_amount > current.price_amount:
-        return "changeType: a DOWNGRADE cannot move to a more expensive plan; use UPGRADE."
+        # MNY-A4: a period is billed on one timing; neither an invoice nor the period end can
+        # yet close a period on one and open the next on the other without mis-billing it.
+        return (
+            "changeToPlanId: the target plan must have the same billing timing "
+            "(in advance or in arrears)."
+        )
+    # MNY-A2, MNY-A3 (AMB-13): no price rule; changeType decides the timing, whatever it costs
     return None
 
 
@@ -82,7 +84,7 @@ def change_plan(
     if target is None or target.status is not PlanStatus.ACTIVE:
         return Outcome(Rejected(kind=RejectionKind.NOT_FOUND, message="Plan not found."))
     current = ctx.catalog.plans[sub.plan_id]
-    refusal = _refusal(sub, current, target, change_type)
+    refusal = _refusal(sub, current, target)
     if refusal is not None:
         return _invalid(refusal)
     if holds_plan_elsewhere(state, sub, target.id):  # SUB-4 holds across plan changes too
