@@ -42,7 +42,13 @@ from allotment.domain.facts import (
 )
 from allotment.domain.money import ZERO
 from allotment.domain.schedule import next_due
-from allotment.domain.state import PAYABLE, CustomerSource, CustomerState, UsageCounter
+from allotment.domain.state import (
+    PAYABLE,
+    AccessState,
+    CustomerSource,
+    CustomerState,
+    UsageCounter,
+)
 from allotment.domain.subscriptions import derive_access
 
 __all__ = ("evolve", "new_customer")
@@ -181,8 +187,12 @@ def _refresh_access(state: CustomerState, subscription_id: uuid.UUID, fact: Fact
         return
     access = derive_access(sub, state.invoices.values())
     if access is not sub.access:
+        restored = access is AccessState.ACTIVE  # MNY-A5: catch-up invoices are due from here
         state.subscriptions[sub.id] = msgspec.structs.replace(
-            sub, access=access, modified_at=fact.at
+            sub,
+            access=access,
+            modified_at=fact.at,
+            active_since=fact.at if restored else sub.active_since,
         )
 
 

@@ -149,6 +149,7 @@ class Subscription(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     # MNY-A1: what plan allocations (the period's grant and plan-change top-ups) have granted,
     # by the same keys; rebuilt from CreditsGranted on replay, so older journals recover it
     allocation_granted: dict[str, Decimal] = msgspec.field(default_factory=dict)
+    active_since: datetime | None = None  # when a payment last restored access (MNY-A5)
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)
 
     @property
