@@ -85,6 +85,8 @@ class MoneyReference:
         self.invoices: list[RefInvoice] = []
         self.grants: list[RefGrant] = []
         self.events: list[tuple[datetime, int, str, Decimal]] = []  # (at, sub, feature, units)
+        self.billed = 0  # events[:billed] were recorded before the last period end: billed
+        self.closing_plans: dict[tuple[int, datetime], str] = {}  # the plan at each period end
 
     @property
     def balance(self) -> Decimal:
@@ -142,19 +144,8 @@ class MoneyReference:
             self._end_period(sub)
 
     def _end_period(self, sub: RefSubscription) -> None:
-        closing = self.plans[sub.plan]
-        calls = sum(
-            (
-                u
-                for at, n, f, u in self.events
-                if n == sub.number
-                and f == "calls"
-                and at >= sub.period_start
-                and at < sub.period_end
-            ),
-            ZERO,
-        )
-        usage = cents(calls * closing.calls_price)
+        self.closing_plans[(sub.number, sub.period_start)] = sub.plan
+        usage = self._usage_charge(sub)
         if sub.ending:  # CRD-43: the subscription's plan credits are clawed back
             sub.live = False
             for grant in self.grants:
@@ -183,3 +174,21 @@ class MoneyReference:
         self.subscription.ending = ending
         if ending:
             self.subscription.downgrade_to = None
+
+    def _usage_charge(self, sub: RefSubscription) -> Decimal:
+        """The calls not yet billed, each period's quantity priced on the plan in force at that
+        period's end and rounded to the cent on its own (one line per period, issue 12 item 2).
+        With LATE_DAYS = 0 every unbilled call falls in the closing period."""
+        quantities: dict[datetime, Decimal] = {}
+        for at, number, feature, units in self.events[self.billed :]:
+            if number == sub.number and feature == "calls":
+                start = max(p for n, p in self.closing_plans if n == number and p <= at)
+                quantities[start] = quantities.get(start, ZERO) + units
+        self.billed = len(self.events)
+        return sum(
+            (
+                cents(q * self.plans[self.closing_plans[(sub.number, p)]].calls_price)
+                for p, q in quantities.items()
+            ),
+            ZERO,
+        )

@@ -158,7 +158,7 @@ test_customer_machine = CustomerMachine.TestCase
 # knobs below are what to widen once the other parts of issue 12 land (see each comment).
 
 MONEY_PLANS = ["basic", "pro", "ent", "flat"]  # widen: + "arrears" (INV-52 segment rounding)
-CALL_UNITS = st.integers(0, 500)  # widen: fractional units once line rounding is per period
+CALL_UNITS = st.decimals(0, 500, places=3)  # widen: places=6 (INV-43), larger quantities
 CREDITS_PER_UNIT = 1  # widen: a sub-quantum rate (0.0000025) once credits carry remainders
 LATE_DAYS = 0  # widen: 40, usage dated into closed periods, once late usage is per period
 
@@ -245,7 +245,7 @@ class MoneyMachine(RuleBasedStateMachine):
         self._pay_everything()
 
     @rule(units=CALL_UNITS, days_late=st.integers(0, LATE_DAYS))
-    def use_calls(self, units: int, days_late: int) -> None:
+    def use_calls(self, units: Decimal, days_late: int) -> None:
         if self._live() is None:
             return
         self.keys += 1
