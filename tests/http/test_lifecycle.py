@@ -148,13 +148,13 @@ def test_in_advance_renewal_bills_base_and_closing_usage(
     assert totals(tokens(client, "ren")) == (250000, 2_000_000, 500, 1_749_500, 0)
 
 
-def test_grace_past_due_then_late_payment_catches_up_one_period_at_a_time(
+def test_grace_past_due_then_late_payment_catches_up_to_the_period_containing_now(
     client: Client,
 ) -> None:
-    """INV-10..INV-12, INV-20, SUB-3, SUB-34, ENT-13, SCH-3: an unpaid renewal keeps access until
-    dueDate + 3 days, then goes PAST_DUE and suspends (denied "Subscription is past due.");
-    a suspended subscription does not renew; each late payment runs the next missed renewal,
-    whose invoice is already past its grace, until the period contains now."""
+    """INV-10..INV-12, INV-20, SUB-3, SUB-34, ENT-13, SCH-3, MNY-A5: an unpaid renewal keeps
+    access until dueDate + 3 days, then goes PAST_DUE and suspends (denied "Subscription is past
+    due."); a suspended subscription does not renew; the late payment runs every missed renewal
+    until the period contains now, each due at the payment, so access is back at once."""
     paid_subscriber(client, "late")
     advance(client, to=FEB15)
     advance(client, to="2025-02-17T23:59:59Z")
@@ -174,23 +174,20 @@ def test_grace_past_due_then_late_payment_catches_up_one_period_at_a_time(
 
     done(mark_paid(client, renewal["id"]))
     listed = invoices(client, "late")
-    assert [i["status"] for i in listed] == ["PAID", "PAID", "PAST_DUE"]
-    catch_up = listed[2]
-    assert meta(catch_up) == ("RENEWAL", MAR15, APR15)
-    assert (catch_up["createdAt"], catch_up["dueDate"]) == (MAR15, MAR15)
-    assert catch_up["modifiedAt"] == "2025-03-18T00:00:00Z"
-    assert money(catch_up["amount"]) == Decimal(49)
-    assert denial(client, "late", "projects") == PAST_DUE
-
-    done(mark_paid(client, catch_up["id"]))
-    listed = invoices(client, "late")
-    assert [i["status"] for i in listed] == ["PAID", "PAID", "PAID", "PAST_DUE"]
-    assert meta(listed[3]) == ("RENEWAL", APR15, MAY15)
-    done(mark_paid(client, listed[3]["id"]))
-    assert [i["status"] for i in invoices(client, "late")] == ["PAID"] * 4
+    assert [i["status"] for i in listed] == ["PAID", "PAID", "DUE", "DUE"]
+    assert [meta(i) for i in listed[2:]] == [("RENEWAL", MAR15, APR15), ("RENEWAL", APR15, MAY15)]
+    assert [(i["createdAt"], i["dueDate"]) for i in listed[2:]] == [
+        (MAR15, "2025-04-20T12:00:00Z"),
+        (APR15, "2025-04-20T12:00:00Z"),
+    ]
+    assert [money(i["amount"]) for i in listed[2:]] == [Decimal(49), Decimal(49)]
     current = only_sub(client, "late")
     assert (current["currentPeriodStart"], current["currentPeriodEnd"]) == (APR15, MAY15)
     assert current["isActive"] is True
+    assert allowed(client, "late", "projects")
+    for invoice in listed[2:]:
+        done(mark_paid(client, invoice["id"]))
+    assert [i["status"] for i in invoices(client, "late")] == ["PAID"] * 4
     assert allowed(client, "late", "projects")
 
 

@@ -42,7 +42,13 @@ from allotment.domain.facts import (
 )
 from allotment.domain.money import ZERO
 from allotment.domain.schedule import next_due
-from allotment.domain.state import PAYABLE, CustomerSource, CustomerState, UsageCounter
+from allotment.domain.state import (
+    PAYABLE,
+    AccessState,
+    CustomerSource,
+    CustomerState,
+    UsageCounter,
+)
 from allotment.domain.subscriptions import derive_access
 
 __all__ = ("evolve", "new_customer")
@@ -181,8 +187,12 @@ def _refresh_access(state: CustomerState, subscription_id: uuid.UUID, fact: Fact
         return
     access = derive_access(sub, state.invoices.values())
     if access is not sub.access:
+        restored = access is AccessState.ACTIVE  # MNY-A5: catch-up invoices are due from here
         state.subscriptions[sub.id] = msgspec.structs.replace(
-            sub, access=access, modified_at=fact.at
+            sub,
+            access=access,
+            modified_at=fact.at,
+            active_since=fact.at if restored else sub.active_since,
         )
 
 
@@ -203,10 +213,16 @@ def _grant(state: CustomerState, fact: CreditsGranted) -> None:
     if pool.status is PoolStatus.DEPLETED and pool.balance > 0:
         pool.status = PoolStatus.ACTIVE
     _remember(pool, fact.transaction)
-    if fact.period_key is not None and fact.subscription_id is not None:
+    ledger_key = fact.period_key or fact.top_up_key
+    if ledger_key is not None and fact.subscription_id is not None:
         sub = state.subscriptions[fact.subscription_id]
+        granted = dict(sub.allocation_granted)
+        granted[ledger_key] = granted.get(ledger_key, ZERO) + fact.amount
+        periods = sub.credit_periods_granted
+        if fact.period_key is not None:
+            periods = periods | {fact.period_key}
         state.subscriptions[sub.id] = msgspec.structs.replace(
-            sub, credit_periods_granted=sub.credit_periods_granted | {fact.period_key}
+            sub, credit_periods_granted=periods, allocation_granted=granted
         )
 
 

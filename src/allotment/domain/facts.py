@@ -97,6 +97,7 @@ class CreditsGranted(_Fact, tag="credits_granted", frozen=True, kw_only=True):
     subscription_id: uuid.UUID | None
     period_key: str | None  # CRD-12: "DENOM@periodStart" for plan allocations
     transaction: CreditTransaction
+    top_up_key: str | None = None  # MNY-A1: "DENOM@periodStart" for a plan-change top-up
 
 
 class CreditsDebited(_Fact, tag="credits_debited", frozen=True, kw_only=True):

@@ -62,6 +62,7 @@ def grant_facts(
     expires_at: datetime | None = None,
     subscription_id: uuid.UUID | None = None,
     period_key: str | None = None,
+    top_up_key: str | None = None,
 ) -> list[Fact]:
     """Open the pool if needed, then grant `amount` into it (CRD-10)."""
     facts: list[Fact] = []
@@ -96,6 +97,7 @@ def grant_facts(
             subscription_id=subscription_id,
             period_key=period_key,
             transaction=transaction,
+            top_up_key=top_up_key,
         )
     )
     return facts

@@ -80,6 +80,15 @@ def end_period(state: CustomerState, sub: Subscription, ctx: TurnContext, apply:
             apply(fact)
 
 
+def _catch_up_due(sub: Subscription, due: datetime) -> datetime:
+    """MNY-A5: an invoice a catch-up renewal issues or finalises is due no earlier than the
+    payment that restored access, so its grace runs from then and SUB-34's catch-up reaches
+    the period containing now instead of suspending again a month behind."""
+    if sub.active_since is None:
+        return due
+    return max(due, sub.active_since)
+
+
 def _months_since_first(sub: Subscription) -> int:
     first, start = sub.first_period_start, sub.current_period_start
     return (start.year - first.year) * 12 + start.month - first.month
@@ -119,7 +128,7 @@ def _finalise(
         type_=pending.type,
         status=InvoiceStatus.DUE,
         currency=plan.currency,
-        due=pending.due_date,
+        due=_catch_up_due(sub, pending.due_date),
         period=(pending.period_start, pending.period_end),
         items=items + usage,
         at=pending.created_at,
@@ -190,7 +199,7 @@ def _issue_renewal_invoice(
         type_=InvoiceType.RENEWAL,
         status=InvoiceStatus.DUE,
         currency=plan.currency,
-        due=period[0] + timedelta(days=ctx.payment_terms_days),
+        due=_catch_up_due(sub, period[0] + timedelta(days=ctx.payment_terms_days)),
         period=period,
         items=items + usage,
         at=at,

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import msgspec
 
+from allotment.domain.allocations import accounted
 from allotment.domain.cancellation import cancel_pending_change
 from allotment.domain.catalog import BillingTiming, Plan, PlanStatus
 from allotment.domain.context import Outcome, TurnContext
@@ -31,6 +32,7 @@ from allotment.domain.state import (
     ScheduledChange,
     Subscription,
 )
+from allotment.domain.subscriptions import allocation_key
 
 __all__ = ("cancel_scheduled_change", "change_plan", "holds_plan_elsewhere")
 
@@ -45,9 +47,9 @@ def _invalid(message: str) -> Outcome:
 
 
 def _refusal(  # noqa: PLR0911 (one return per SUB-61 rule)
-    sub: Subscription, current: Plan, target: Plan, change_type: ChangeType
+    sub: Subscription, current: Plan, target: Plan
 ) -> str | None:
-    """SUB-61 (and a downgrade must not cost more: it would be an upgrade in disguise)."""
+    """SUB-61, and MNY-A4's billing timing."""
     if not sub.live:
         return "Subscription is already cancelled."
     if sub.access is AccessState.PENDING_PAYMENT:
@@ -61,11 +63,13 @@ def _refusal(  # noqa: PLR0911 (one return per SUB-61 rule)
     if target.currency != current.currency or target.interval_months != current.interval_months:
         return "changeToPlanId: the target plan must have the same currency and interval."
     if target.billing_timing is not current.billing_timing:
-        # Finalising a period needs one timing for all of it (like AMB-13's currency and
-        # interval): switching between in advance and in arrears would mis-bill the period.
-        return "changeToPlanId: the target plan must have the same billing timing."
-    if change_type is ChangeType.DOWNGRADE and target.price_amount > current.price_amount:
-        return "changeType: a DOWNGRADE cannot move to a more expensive plan; use UPGRADE."
+        # MNY-A4: a period is billed on one timing; neither an invoice nor the period end can
+        # yet close a period on one and open the next on the other without mis-billing it.
+        return (
+            "changeToPlanId: the target plan must have the same billing timing "
+            "(in advance or in arrears)."
+        )
+    # MNY-A2, MNY-A3 (AMB-13): no price rule; changeType decides the timing, whatever it costs
     return None
 
 
@@ -80,7 +84,7 @@ def change_plan(
     if target is None or target.status is not PlanStatus.ACTIVE:
         return Outcome(Rejected(kind=RejectionKind.NOT_FOUND, message="Plan not found."))
     current = ctx.catalog.plans[sub.plan_id]
-    refusal = _refusal(sub, current, target, change_type)
+    refusal = _refusal(sub, current, target)
     if refusal is not None:
         return _invalid(refusal)
     if holds_plan_elsewhere(state, sub, target.id):  # SUB-4 holds across plan changes too
@@ -146,7 +150,7 @@ def _upgrade(
         adjustment = _adjustment_invoice(upgraded, current, target, ctx)
         if adjustment is not None:
             facts.append(adjustment)
-    facts += _credit_delta(state, upgraded, current, target, ctx)
+    facts += _credit_delta(state, upgraded, target, ctx)
     return facts
 
 
@@ -177,20 +181,18 @@ def _adjustment_invoice(sub: Subscription, old: Plan, new: Plan, ctx: TurnContex
 
 
 def _credit_delta(
-    state: CustomerState, sub: Subscription, old: Plan, new: Plan, ctx: TurnContext
+    state: CustomerState, sub: Subscription, new: Plan, ctx: TurnContext
 ) -> list[Fact]:
-    """SUB-67: for each denomination, grant new − old allocation when positive."""
+    """SUB-67 as MNY-A1 states it: for each denomination, top the period's allocation up to the
+    new plan's, never past what the period has already been granted (no second grant for the
+    same period, whatever the path to this plan)."""
     facts: list[Fact] = []
     balances: dict[str, Decimal] = {}
     catalog = ctx.catalog
-    old_amounts = {
-        catalog.credit_models[a.credit_model_key].denomination: a.credit_amount
-        for a in old.credit_allocations
-    }
     for allocation in new.credit_allocations:
         model = catalog.credit_models[allocation.credit_model_key]
-        delta = allocation.credit_amount - old_amounts.get(model.denomination, Decimal(0))
-        if delta <= 0:
+        top_up = allocation.credit_amount - accounted(state, sub, model.denomination, catalog)
+        if top_up <= 0:
             continue
         expires_at = None
         if allocation.grant_expires_months is not None:
@@ -199,12 +201,13 @@ def _credit_delta(
             state,
             ctx,
             model.denomination,
-            delta,
+            top_up,
             GrantSource.SUBSCRIPTION,
             PoolDefaults.from_model(model, new.currency, allocation.hard_limit),
             balances,
             expires_at=expires_at,
             subscription_id=sub.id,
+            top_up_key=allocation_key(model.denomination, sub.current_period_start),
         )
     return facts
 

@@ -146,6 +146,10 @@ class Subscription(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     plan_segments: tuple[PlanSegment, ...] = ()  # the current period's plans, oldest first
     ended_at: datetime | None = None
     credit_periods_granted: frozenset[str] = frozenset()  # CRD-12 keys "DENOM@periodStart"
+    # MNY-A1: what plan allocations (the period's grant and plan-change top-ups) have granted,
+    # by the same keys; rebuilt from CreditsGranted on replay, so older journals recover it
+    allocation_granted: dict[str, Decimal] = msgspec.field(default_factory=dict)
+    active_since: datetime | None = None  # when a payment last restored access (MNY-A5)
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)
 
     @property

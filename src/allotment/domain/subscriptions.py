@@ -33,6 +33,7 @@ from allotment.domain.state import (
 
 __all__ = (
     "NOT_PAYABLE",
+    "allocation_key",
     "derive_access",
     "entitlement_id",
     "mark_invoice_paid",
@@ -47,6 +48,11 @@ _UNPAID_INITIAL = (InvoiceStatus.DUE, InvoiceStatus.PAST_DUE)
 def entitlement_id(subscription_id: uuid.UUID, feature_key: str) -> uuid.UUID:
     """The id of the entitlement a subscription grants for a feature (EVT-22)."""
     return uuid.uuid5(subscription_id, f"entitlement:{feature_key}")
+
+
+def allocation_key(denomination: str, period_start: datetime) -> str:
+    """The CRD-12 and MNY-A1 key of one denomination's allocation for one period."""
+    return f"{denomination}@{period_start.isoformat()}"
 
 
 def derive_access(sub: Subscription, invoices: Iterable[Invoice]) -> AccessState:
@@ -151,7 +157,7 @@ def plan_credit_grants(
     balances: dict[str, Decimal] = {}
     for allocation in plan.credit_allocations:
         model = ctx.catalog.credit_models[allocation.credit_model_key]
-        period_key = f"{model.denomination}@{period_start.isoformat()}"
+        period_key = allocation_key(model.denomination, period_start)
         if period_key in sub.credit_periods_granted:
             continue
         expires_at = None
