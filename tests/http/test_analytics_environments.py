@@ -84,7 +84,9 @@ def test_views_count_each_row_once_with_both_environments(
         tmp_path, "SELECT environment, events, customers FROM daily_usage_by_feature ORDER BY 1"
     )
     assert daily == [("live", 3, 1), ("test", 3, 1)]
-    burndown = _query(tmp_path, "SELECT environment, count(*) FROM credit_burndown_by_pool GROUP BY 1")
+    burndown = _query(
+        tmp_path, "SELECT environment, count(*) FROM credit_burndown_by_pool GROUP BY 1"
+    )
     assert burndown == []  # unpaid: no plan credits granted in either environment
     info = _query(tmp_path, "SELECT environment, customers FROM snapshot_info ORDER BY 1")
     assert info == [("live", 1), ("test", 1)]

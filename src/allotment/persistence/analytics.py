@@ -67,6 +67,7 @@ _BOOLEANS = {
     "would_exceed_limit",
 }
 _INTEGERS = {
+    "amount_minor",
     "interval_months",
     "input_tokens",
     "output_tokens",

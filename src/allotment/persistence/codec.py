@@ -12,8 +12,8 @@ import uuid
 
 import msgspec
 
-from allotment.domain.catalog_facts import CatalogFact, CatalogUpdated, FeatureAutoCreated
-from allotment.domain.facts import Fact
+from allotment.domain.catalog_facts import CatalogUpdated, FeatureAutoCreated
+from allotment.domain.facts import EnvironmentFact, Fact, PaymentRecorded
 from allotment.persistence.legacy_catalog import CatalogUpsertedV0, to_catalog_updated
 
 __all__ = ("FORMAT_VERSION", "JournalRecord", "decode_record", "encode_record")
@@ -22,12 +22,13 @@ FORMAT_VERSION = 2  # 2: records carry a magic and their position (journal_forma
 
 
 class JournalRecord(msgspec.Struct, frozen=True, array_like=True):
-    """One turn's facts for one customer, or one catalog fact (customer_id is None)."""
+    """One turn's facts for one customer, or one environment fact (customer_id is None): a
+    catalog change or a payment no customer owns. The field keeps its historical name."""
 
     position: int
     customer_id: uuid.UUID | None
     facts: list[Fact]
-    catalog: list[CatalogFact]
+    catalog: list[EnvironmentFact]
 
 
 class _RecordAnyVersion(msgspec.Struct, frozen=True, array_like=True):
@@ -36,7 +37,7 @@ class _RecordAnyVersion(msgspec.Struct, frozen=True, array_like=True):
     position: int
     customer_id: uuid.UUID | None
     facts: list[Fact]
-    catalog: list[CatalogUpdated | FeatureAutoCreated | CatalogUpsertedV0]
+    catalog: list[CatalogUpdated | FeatureAutoCreated | PaymentRecorded | CatalogUpsertedV0]
 
 
 _encoder = msgspec.msgpack.Encoder()

@@ -9,8 +9,7 @@ from typing import Protocol
 
 import msgspec
 
-from allotment.domain.catalog_facts import CatalogFact
-from allotment.domain.facts import Fact
+from allotment.domain.facts import EnvironmentFact, Fact
 
 __all__ = ("ApiKey", "Journal", "KeyAuthority")
 
@@ -58,8 +57,9 @@ class Journal(Protocol):
         """
         ...
 
-    def append_catalog(self, fact: CatalogFact) -> int:
-        """Buffer one record holding a catalog fact; as `append` otherwise."""
+    def append_catalog(self, fact: EnvironmentFact) -> int:
+        """Buffer one record holding an environment fact (a catalog change, or a payment no
+        customer owns); as `append` otherwise."""
         ...
 
     async def wait_durable(self, position: int) -> None:
