@@ -3,8 +3,10 @@
 requests, JSON shapes, error envelope and idempotency keys. The real `stripe` SDK is pointed at
 it, so request building, auth headers, idempotency headers and error parsing are all real.
 
-Test-only routes: `POST /_test/sessions/{id}/complete` and `.../expire` change a session and
-deliver a correctly signed webhook (`checkout.session.completed` / `.expired`);
+Test-only routes: `POST /_test/sessions/{id}/complete`, `.../complete_unpaid` (a delayed
+method), `.../async_succeed`, `.../async_fail` and `.../expire` change a session and deliver a
+correctly signed webhook (`checkout.session.completed`, `.async_payment_succeeded`,
+`.async_payment_failed`, `.expired`);
 `POST /_test/events/{id}/resend` delivers the same event again.
 """
 
@@ -110,6 +112,34 @@ class StripeDouble:
         session.update(status="complete", payment_status=payment_status)
         return self._emit("checkout.session.completed", session)
 
+    def settle(self, session_id: str, succeeded: bool = True) -> int:
+        """A delayed payment method (bank debit) settles after `complete(..., "unpaid")`:
+        `checkout.session.async_payment_succeeded` or `..._failed`."""
+        session = self.sessions[session_id]
+        session.update(payment_status="paid" if succeeded else "unpaid")
+        outcome = "succeeded" if succeeded else "failed"
+        return self._emit(f"checkout.session.async_payment_{outcome}", session)
+
+    def pay_elsewhere(
+        self,
+        metadata: dict[str, Any],
+        amount_total: int = 4900,
+        currency: str = "usd",
+        customer: str | None = None,
+        livemode: bool = False,
+    ) -> int:
+        """A paid session allotment never created (a payment link, another integration, a
+        hand-made session): its metadata is whatever its maker wrote."""
+        session_id = f"cs_{'live' if livemode else 'test'}_{next(self._ids):020d}"
+        session = {
+            "id": session_id, "object": "checkout.session", "mode": "payment",
+            "status": "complete", "payment_status": "paid", "customer": customer,
+            "client_reference_id": None, "metadata": metadata, "amount_total": amount_total,
+            "currency": currency, "url": None, "livemode": livemode,
+        }  # fmt: skip
+        self.sessions[session_id] = session
+        return self._emit("checkout.session.completed", session, livemode=livemode)
+
     def expire(self, session_id: str) -> int:
         session = self.sessions[session_id]
         session.update(status="expired", url=None)
@@ -118,11 +148,11 @@ class StripeDouble:
     def resend(self, event_id: str) -> int:
         return self._send(self.events[event_id])
 
-    def _emit(self, kind: str, obj: dict[str, Any]) -> int:
+    def _emit(self, kind: str, obj: dict[str, Any], livemode: bool = False) -> int:
         event_id = f"evt_{next(self._ids):014d}"
         event = {
             "id": event_id, "object": "event", "api_version": "2025-01-27.acacia", "type": kind,
-            "created": int(time.time()), "livemode": False, "pending_webhooks": 1,
+            "created": int(time.time()), "livemode": livemode, "pending_webhooks": 1,
             "data": {"object": dict(obj)}, "request": {"id": None, "idempotency_key": None},
         }  # fmt: skip
         payload = json.dumps(event).encode()
@@ -225,6 +255,11 @@ class StripeDouble:
         parts = path.strip("/").split("/")
         if parts[1] == "sessions" and parts[3] == "complete":
             return 200, {"webhook_status": self.complete(parts[2])}
+        if parts[1] == "sessions" and parts[3] in ("async_succeed", "async_fail"):
+            succeeded = parts[3] == "async_succeed"
+            return 200, {"webhook_status": self.settle(parts[2], succeeded)}
+        if parts[1] == "sessions" and parts[3] == "complete_unpaid":
+            return 200, {"webhook_status": self.complete(parts[2], "unpaid")}
         if parts[1] == "sessions" and parts[3] == "expire":
             return 200, {"webhook_status": self.expire(parts[2])}
         if parts[1] == "events" and parts[3] == "resend":

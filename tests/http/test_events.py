@@ -287,9 +287,16 @@ def test_evt20_resolution_order(client: Client) -> None:
 
 
 def test_evt20_unknown_feature_id_is_400(client: Client) -> None:
-    """EVT-20 (1): a featureId that does not exist -> 400 "Unknown featureId."."""
+    """EVT-20 (1): a featureId that does not exist -> 400 with exactly the spec's message,
+    "Unknown featureId." (it said "featureId: Unknown featureId." before issue 12)."""
     response = event(client, "fid", "f-1", featureId=NIL)
-    assert "Unknown featureId." in error(response, 400)
+    assert error(response, 400) == "Unknown featureId."
+    batch = client.post(
+        f"{C}/events/batch",
+        json={"events": [{"eventName": "api_calls", "customerReferenceId": "fid",
+                          "eventIdempotencyKey": "f-2", "featureId": NIL}]},
+    )  # fmt: skip
+    assert batch.json()["data"]["results"][0]["error"]["message"] == "Unknown featureId."
     assert error(client.get(f"{C}/customers/fid"), 404)
     assert event(client, "fid", "f-1").status_code == 201
 

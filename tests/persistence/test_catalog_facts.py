@@ -75,7 +75,8 @@ async def test_a_catalog_change_is_journaled_in_domain_names_only(tmp_path: Path
         document = msgspec.convert(DOCUMENT, type=CatalogDocument)
         await system.shard("test").upsert_catalog(to_catalog_update(document, clock.now()))
     (segment,) = (tmp_path / "journal" / "test").glob("*.wal")
-    (payload,) = _payloads(segment)
+    seed, payload = _payloads(segment)  # the first start records the catalog file (PLN-3)
+    assert msgspec.msgpack.decode(seed)[3][0]["type"] == "catalog_updated"
     _position, customer_id, facts, (fact,) = msgspec.msgpack.decode(payload)
     assert (customer_id, facts) == (None, [])
     assert (fact["type"], fact["version"]) == ("catalog_updated", CATALOG_UPDATED_VERSION)

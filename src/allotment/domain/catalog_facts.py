@@ -25,6 +25,7 @@ __all__ = (
     "FeatureAutoCreated",
     "apply_update",
     "evolve_catalog",
+    "unrecorded_part",
     "update_catalog",
 )
 
@@ -117,3 +118,20 @@ def evolve_catalog(catalog: Catalog, fact: CatalogFact) -> Catalog:
     if isinstance(fact, FeatureAutoCreated):
         return catalog.with_feature(fact.feature)
     return apply_update(catalog, fact)
+
+
+def unrecorded_part(recorded: Catalog, seed: Catalog, at: datetime) -> CatalogUpdated | None:
+    """The entities of `seed` (the catalog file) that `recorded` (what the environment's
+    snapshot and journal hold) lacks: features and credit models by key, plans by id. None
+    when there are none.
+
+    What was recorded wins, so a plan keeps the `created_at` it was first recorded with at
+    every later start (PLN-3, MNY-C5), and an admin change to a plan the file also declares is
+    not undone by a restart.
+    """
+    features = tuple(f for k, f in seed.features.items() if k not in recorded.features)
+    models = tuple(m for k, m in seed.credit_models.items() if k not in recorded.credit_models)
+    plans = tuple(p for i, p in seed.plans.items() if i not in recorded.plans)
+    if not (features or models or plans):
+        return None
+    return CatalogUpdated(at=at, features=features, credit_models=models, plans=plans)

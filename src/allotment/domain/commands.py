@@ -10,9 +10,11 @@ from typing import Any
 import msgspec
 
 from allotment.domain.credits import GrantSource
+from allotment.domain.payment_records import ProviderPayment
 from allotment.domain.state import CancelMode, ChangeType, OpenCheckout, Profile
 
 __all__ = (
+    "ApplyProviderPayment",
     "CancelScheduledChange",
     "CancelSubscription",
     "ChangePlan",
@@ -24,6 +26,8 @@ __all__ = (
     "LinkStripeCustomer",
     "MarkInvoicePaid",
     "OpenCheckoutSession",
+    "RecordFailedPayment",
+    "RecordUnappliedPayment",
     "RecordUsage",
     "RegisterCustomer",
     "RevertCancellation",
@@ -122,6 +126,27 @@ class CloseCheckoutSession(_Command, tag="close_checkout", frozen=True, kw_only=
     session_id: str
 
 
+class ApplyProviderPayment(_Command, tag="apply_provider_payment", frozen=True, kw_only=True):
+    """A provider took `payment` for `invoice_id`: apply it once, or keep it unapplied."""
+
+    invoice_id: uuid.UUID
+    payment: ProviderPayment
+
+
+class RecordFailedPayment(_Command, tag="record_failed_payment", frozen=True, kw_only=True):
+    """A delayed payment for `invoice_id` failed: nothing was taken."""
+
+    invoice_id: uuid.UUID
+    payment: ProviderPayment
+
+
+class RecordUnappliedPayment(_Command, tag="record_unapplied_payment", frozen=True, kw_only=True):
+    """The provider took `payment` for no invoice of this customer: keep it, with `reason`."""
+
+    payment: ProviderPayment
+    reason: str
+
+
 class Tick(_Command, tag="tick", frozen=True, kw_only=True):
     """Apply whatever is due by now and nothing else (SCH-1)."""
 
@@ -140,5 +165,8 @@ Command = (
     | LinkStripeCustomer
     | OpenCheckoutSession
     | CloseCheckoutSession
+    | ApplyProviderPayment
+    | RecordFailedPayment
+    | RecordUnappliedPayment
     | Tick
 )

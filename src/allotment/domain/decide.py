@@ -9,6 +9,7 @@ from typing import assert_never
 from allotment.domain.cancellation import cancel, revert_cancellation
 from allotment.domain.checkout import close_checkout, link_stripe_customer, open_checkout
 from allotment.domain.commands import (
+    ApplyProviderPayment,
     CancelScheduledChange,
     CancelSubscription,
     ChangePlan,
@@ -19,6 +20,8 @@ from allotment.domain.commands import (
     LinkStripeCustomer,
     MarkInvoicePaid,
     OpenCheckoutSession,
+    RecordFailedPayment,
+    RecordUnappliedPayment,
     RecordUsage,
     RegisterCustomer,
     RevertCancellation,
@@ -30,6 +33,7 @@ from allotment.domain.entitlement import evaluate
 from allotment.domain.facts import CustomerProfileSet
 from allotment.domain.grants import PoolDefaults, grant_facts
 from allotment.domain.metering import record_usage
+from allotment.domain.payments import apply_payment, record_failed_payment, record_unapplied_payment
 from allotment.domain.plan_change import cancel_scheduled_change, change_plan
 from allotment.domain.replies import Done, Rejected, RejectionKind
 from allotment.domain.state import CustomerSource, CustomerState
@@ -57,14 +61,45 @@ def decide(state: CustomerState, command: Command, ctx: TurnContext) -> Outcome:
             return _grant_credits(state, command, ctx)
         case CancelSubscription() | RevertCancellation() | ChangePlan() | CancelScheduledChange():
             return _on_subscription(state, command, ctx)
+        case (
+            LinkStripeCustomer()
+            | OpenCheckoutSession()
+            | CloseCheckoutSession()
+            | ApplyProviderPayment()
+            | RecordFailedPayment()
+            | RecordUnappliedPayment()
+        ):
+            return _on_payment(state, command, ctx)
+        case Tick():
+            return Outcome(Done())
+        case _:
+            assert_never(command)
+
+
+def _on_payment(
+    state: CustomerState,
+    command: LinkStripeCustomer
+    | OpenCheckoutSession
+    | CloseCheckoutSession
+    | ApplyProviderPayment
+    | RecordFailedPayment
+    | RecordUnappliedPayment,
+    ctx: TurnContext,
+) -> Outcome:
+    """Checkout bookkeeping (STR-*) and provider payments (MNY-C2..C4)."""
+    match command:
         case LinkStripeCustomer():
             return link_stripe_customer(state, command.stripe_customer_id, ctx)
         case OpenCheckoutSession():
             return open_checkout(state, command.invoice_id, command.checkout, ctx)
         case CloseCheckoutSession():
             return close_checkout(state, command.invoice_id, command.session_id, ctx)
-        case Tick():
-            return Outcome(Done())
+        case ApplyProviderPayment():
+            return apply_payment(state, command.invoice_id, command.payment, ctx)
+        case RecordFailedPayment():
+            return record_failed_payment(state, command.invoice_id, command.payment, ctx)
+        case RecordUnappliedPayment():
+            return record_unapplied_payment(state, command.payment, command.reason, ctx)
         case _:
             assert_never(command)
 

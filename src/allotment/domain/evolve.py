@@ -34,6 +34,7 @@ from allotment.domain.facts import (
     InvoiceIssued,
     InvoiceRevised,
     InvoiceStatusChanged,
+    PaymentRecorded,
     StripeCustomerLinked,
     SubscriptionChanged,
     SubscriptionStarted,
@@ -78,7 +79,7 @@ def evolve(state: CustomerState, fact: Fact) -> None:
             return
         case CustomerCreated():
             raise AssertionError("CustomerCreated starts a state; use new_customer")
-        case StripeCustomerLinked() | CheckoutOpened() | CheckoutClosed():
+        case StripeCustomerLinked() | CheckoutOpened() | CheckoutClosed() | PaymentRecorded():
             _evolve_checkout(state, fact)
         case CreditPoolOpened() | CreditsGranted() | CreditsExpired() | CreditsReversed():
             _evolve_credits(state, fact)
@@ -89,7 +90,8 @@ def evolve(state: CustomerState, fact: Fact) -> None:
 
 
 def _evolve_checkout(
-    state: CustomerState, fact: StripeCustomerLinked | CheckoutOpened | CheckoutClosed
+    state: CustomerState,
+    fact: StripeCustomerLinked | CheckoutOpened | CheckoutClosed | PaymentRecorded,
 ) -> None:
     match fact:
         case StripeCustomerLinked():
@@ -100,6 +102,8 @@ def _evolve_checkout(
             del state.checkouts[fact.invoice_id]
             generation = state.checkout_generation.get(fact.invoice_id, 0)
             state.checkout_generation[fact.invoice_id] = generation + 1
+        case PaymentRecorded():
+            state.payments[fact.record.payment.session_id] = fact.record
         case _:
             assert_never(fact)
 

@@ -14,7 +14,9 @@ from typing import Any
 import msgspec
 
 from allotment.domain.catalog import RolloverPolicy
+from allotment.domain.catalog_facts import CatalogUpdated, FeatureAutoCreated
 from allotment.domain.credits import CreditTransaction, GrantSource
+from allotment.domain.payment_records import PaymentRecord
 from allotment.domain.state import (
     CustomerSource,
     Invoice,
@@ -34,10 +36,12 @@ __all__ = (
     "CreditsReversed",
     "CustomerCreated",
     "CustomerProfileSet",
+    "EnvironmentFact",
     "Fact",
     "InvoiceIssued",
     "InvoiceRevised",
     "InvoiceStatusChanged",
+    "PaymentRecorded",
     "StripeCustomerLinked",
     "SubscriptionChanged",
     "SubscriptionStarted",
@@ -152,6 +156,14 @@ class CheckoutClosed(_Fact, tag="checkout_closed", frozen=True, kw_only=True):
     session_id: str
 
 
+class PaymentRecorded(_Fact, tag="payment_recorded", frozen=True, kw_only=True):
+    """A provider payment judged: applied, failed or unapplied (MNY-C2..C4). In a customer's
+    record, it joins `CustomerState.payments`; as an environment fact (no customer owns it),
+    it joins the environment's unapplied payments."""
+
+    record: PaymentRecord
+
+
 class CreditsExpired(_Fact, tag="credits_expired", frozen=True, kw_only=True):
     denomination: str
     grant_id: uuid.UUID
@@ -200,4 +212,9 @@ Fact = (
     | StripeCustomerLinked
     | CheckoutOpened
     | CheckoutClosed
+    | PaymentRecorded
 )
+
+EnvironmentFact = CatalogUpdated | FeatureAutoCreated | PaymentRecorded
+"""A fact of an environment rather than of one customer: journalled in a record of its own
+(`customer_id` None) and replayed by the shard."""

@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 
 from allotment.domain.credits import CreditPool
+from allotment.domain.payment_records import PaymentRecord
 
 __all__ = (
     "PAYABLE",
@@ -217,6 +218,8 @@ class CustomerState(msgspec.Struct, kw_only=True):
     journal_position: int = 0  # the last journal record applied; set by the runtime
     checkouts: dict[uuid.UUID, OpenCheckout] = msgspec.field(default_factory=dict)  # by invoice
     checkout_generation: dict[uuid.UUID, int] = msgspec.field(default_factory=dict)  # closed ones
+    # Every provider payment reported for this customer, by checkout session (MNY-C2..C4).
+    payments: dict[str, PaymentRecord] = msgspec.field(default_factory=dict)
 
     def live_subscriptions(self) -> list[Subscription]:
         """Live subscriptions, oldest first (CUS-12); dicts keep creation order."""

@@ -24,6 +24,7 @@ from allotment.http.routes import (
     events,
     events_batch,
     health,
+    payments_admin,
     plans,
     subscription_changes,
     subscriptions,
@@ -92,6 +93,7 @@ ADMIN_ROUTES = [
     admin.get_clock,
     admin.advance_clock,
     admin.snapshot_analytics,
+    payments_admin.list_unapplied_payments,
 ]
 
 

@@ -67,6 +67,7 @@ _BOOLEANS = {
     "would_exceed_limit",
 }
 _INTEGERS = {
+    "amount_minor",
     "interval_months",
     "input_tokens",
     "output_tokens",
@@ -164,13 +165,15 @@ CREATE VIEW credit_burndown_by_pool AS
            -sum(amount) FILTER (WHERE type = 'REVERSAL') AS reversed,
            arg_max(balance_after, (journal_position, fact_index)) AS closing_balance
     FROM credit_transactions GROUP BY ALL;
+-- snapshot_info has one row per environment: join it on the environment, or every invoice
+-- appears once per environment (MNY-C1).
 CREATE VIEW accounts_receivable AS
     SELECT i.environment, i.invoice_id, c.external_id, i.customer_id, i.invoice_type, i.status,
            i.amount, i.currency, i.due_date,
            date_diff('day', i.due_date, s.snapshot_taken_at) AS days_past_due
     FROM invoices i
     JOIN customers c USING (environment, customer_id)
-    CROSS JOIN snapshot_info s
+    JOIN snapshot_info s USING (environment)
     WHERE i.status IN ({receivable});
 """.format(  # noqa: S608 (the domain's own status names, not input)
     receivable=", ".join(f"'{status.value}'" for status in sorted(PAYABLE))

@@ -212,6 +212,7 @@ async def _send_environment(
         durable_position=positions[1].get(environment, 0),
         catalog=shard.catalog,
         customers=len(states),
+        unapplied_payments=shard.environment_payments.values(),
     )
     await stdin.send(encode_frame(start))
     for first in range(0, len(states), SLICE_CUSTOMERS):

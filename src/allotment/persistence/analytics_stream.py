@@ -17,6 +17,7 @@ from datetime import datetime
 import msgspec
 
 from allotment.domain.catalog import Catalog
+from allotment.domain.payment_records import PaymentRecord
 from allotment.domain.state import CustomerState
 from allotment.persistence.store_ports import AuditRecord
 
@@ -40,6 +41,7 @@ class EnvironmentStart(msgspec.Struct, frozen=True, kw_only=True, tag="environme
     durable_position: int  # the history is exported from the journal up to here
     catalog: Catalog
     customers: int
+    unapplied_payments: list[PaymentRecord] = []  # no customer owns them (MNY-C3)
 
 
 class StateChunk(msgspec.Struct, frozen=True, kw_only=True, tag="states"):

@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from allotment.persistence.analytics import build_database, to_arrow, write_history
 from allotment.persistence.analytics_rows import Columns, StateRows, audit_rows, catalog_rows
+from allotment.persistence.analytics_rows.payments import unapplied_payment_rows as payments
 from allotment.persistence.analytics_stream import (
     AuditChunk,
     End,
@@ -88,6 +89,9 @@ class _Build:
         if isinstance(frame, EnvironmentStart):
             self.environments.append(frame)
             self._tables(catalog_rows(frame.catalog), frame.environment)
+            self._tables(
+                {"unapplied_payments": payments(frame.unapplied_payments)}, frame.environment
+            )
             if frame.customers == 0:  # empty tables still fix the schema
                 self._tables(StateRows().tables, frame.environment)
         elif isinstance(frame, StateChunk):

@@ -24,8 +24,7 @@ from pathlib import Path
 
 import anyio
 
-from allotment.domain.catalog_facts import CatalogFact
-from allotment.domain.facts import Fact
+from allotment.domain.facts import EnvironmentFact, Fact
 from allotment.persistence.codec import FORMAT_VERSION, encode_record
 from allotment.persistence.errors import JournalUnavailable
 from allotment.persistence.journal_format import (
@@ -180,7 +179,7 @@ class FileJournal:
     def append(self, customer_id: uuid.UUID, facts: Sequence[Fact]) -> int:
         return self._append(JournalRecord(self._position + 1, customer_id, list(facts), []))
 
-    def append_catalog(self, fact: CatalogFact) -> int:
+    def append_catalog(self, fact: EnvironmentFact) -> int:
         return self._append(JournalRecord(self._position + 1, None, [], [fact]))
 
     def _unavailable(self) -> JournalUnavailable:

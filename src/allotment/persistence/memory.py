@@ -7,8 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Sequence
 
-from allotment.domain.catalog_facts import CatalogFact
-from allotment.domain.facts import Fact
+from allotment.domain.facts import EnvironmentFact, Fact
 from allotment.persistence.errors import JournalUnavailable
 from allotment.persistence.ports import JournalRecord
 
@@ -53,7 +52,7 @@ class MemoryJournal:
     def append(self, customer_id: uuid.UUID, facts: Sequence[Fact]) -> int:
         return self._append(JournalRecord(self._position + 1, customer_id, list(facts), []))
 
-    def append_catalog(self, fact: CatalogFact) -> int:
+    def append_catalog(self, fact: EnvironmentFact) -> int:
         return self._append(JournalRecord(self._position + 1, None, [], [fact]))
 
     def _append(self, record: JournalRecord) -> int:

@@ -12,19 +12,19 @@ from typing import Protocol
 
 import msgspec
 
-from allotment.domain.catalog_facts import CatalogFact
-from allotment.domain.facts import Fact
+from allotment.domain.facts import EnvironmentFact, Fact
 
 __all__ = ("ApiKey", "Journal", "JournalRecord", "KeyAuthority")
 
 
 class JournalRecord(msgspec.Struct, frozen=True, array_like=True):
-    """One turn's facts for one customer, or one catalog fact (customer_id is None)."""
+    """One turn's facts for one customer, or one environment fact (customer_id is None): a
+    catalog change or a payment no customer owns. The field keeps its historical name."""
 
     position: int
     customer_id: uuid.UUID | None
     facts: list[Fact]
-    catalog: list[CatalogFact]
+    catalog: list[EnvironmentFact]
 
 
 class Journal(Protocol):
@@ -70,8 +70,9 @@ class Journal(Protocol):
         """
         ...
 
-    def append_catalog(self, fact: CatalogFact) -> int:
-        """Buffer one record holding a catalog fact; as `append` otherwise."""
+    def append_catalog(self, fact: EnvironmentFact) -> int:
+        """Buffer one record holding an environment fact (a catalog change, or a payment no
+        customer owns); as `append` otherwise."""
         ...
 
     async def wait_durable(self, position: int) -> None:

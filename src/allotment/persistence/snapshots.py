@@ -22,6 +22,7 @@ from pathlib import Path
 import msgspec
 
 from allotment.domain.catalog import Catalog
+from allotment.domain.payment_records import PaymentRecord
 from allotment.domain.state import CustomerState
 from allotment.persistence.errors import SnapshotCorrupt
 
@@ -56,6 +57,7 @@ class SnapshotHeader(msgspec.Struct, kw_only=True):
     key_slots_used: list[int] = []
     keys_per_day: dict[int, int] = {}
     event_keys: dict[date, list[bytes]] = {}  # version 1: keys as digests by day
+    unapplied_payments: list[PaymentRecord] = []  # payments no customer owns (MNY-C3)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ only, so persistence never imports the runtime. The runtime holds a `ShardStore`
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -21,6 +21,7 @@ import anyio
 import msgspec
 
 from allotment.domain.catalog import Catalog
+from allotment.domain.payment_records import PaymentRecord
 from allotment.domain.state import CustomerState
 from allotment.persistence.ports import Journal, JournalRecord
 from allotment.persistence.reports import (
@@ -35,6 +36,7 @@ __all__ = (
     "AnalyticsSource",
     "AuditRecord",
     "AuditSource",
+    "EnvironmentPayments",
     "KeyIndex",
     "KeyTables",
     "RecoverableShard",
@@ -81,8 +83,19 @@ class KeyIndex(Protocol):
     ) -> None: ...
 
 
+class EnvironmentPayments(Protocol):
+    """Payments of an environment that no customer owns (MNY-C3), as snapshots keep them."""
+
+    def update(self, records: Iterable[PaymentRecord]) -> None: ...
+
+    def values(self) -> list[PaymentRecord]: ...
+
+
 class RecoverableShard(Protocol):
     """A shard as recovery rebuilds it and a checkpoint saves it."""
+
+    @property
+    def environment_payments(self) -> EnvironmentPayments: ...
 
     @property
     def catalog(self) -> Catalog: ...
@@ -126,6 +139,9 @@ class AuditSource(Protocol):
 
 class AnalyticsSource(Protocol):
     """A shard as an analytics snapshot reads it."""
+
+    @property
+    def environment_payments(self) -> EnvironmentPayments: ...
 
     @property
     def catalog(self) -> Catalog: ...

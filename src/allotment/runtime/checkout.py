@@ -17,18 +17,22 @@ import msgspec
 
 from allotment.domain.catalog import Catalog
 from allotment.domain.commands import (
+    ApplyProviderPayment,
     CloseCheckoutSession,
     LinkStripeCustomer,
-    MarkInvoicePaid,
     OpenCheckoutSession,
+    RecordFailedPayment,
+    RecordUnappliedPayment,
 )
 from allotment.domain.money import to_minor_units
-from allotment.domain.replies import Rejected
+from allotment.domain.payment_records import PaymentRecord, PaymentStatus, ProviderPayment
+from allotment.domain.payments import APPLIED
+from allotment.domain.replies import Done, Rejected, RejectionKind, Reply
 from allotment.domain.state import PAYABLE, SETTLED, CustomerState, InvoiceStatus, OpenCheckout
 from allotment.domain.subscriptions import NOT_PAYABLE
 from allotment.payments.ports import CheckoutLine, CheckoutRequest, PaymentGateway
 from allotment.runtime.clock import Clock
-from allotment.runtime.ports import Shard
+from allotment.runtime.ports import CustomerLookup, Shard
 
 __all__ = ("CheckoutRefused", "CheckoutService", "InvoiceView")
 
@@ -141,18 +145,67 @@ class CheckoutService:
         await shard.command_on_owner(invoice_id, opened, "Invoice not found.")
         return session.url
 
-    async def session_completed(self, shard: Shard, invoice_id: uuid.UUID, paid: bool) -> str:
-        """STR-6: apply mark-paid exactly once; repeats are no-ops (INV-21)."""
-        if not paid:
-            return "ignored: payment not settled yet"
-        reply = await shard.command_on_owner(
-            invoice_id, MarkInvoicePaid(invoice_id=invoice_id), "Invoice not found."
-        )
-        if isinstance(reply, Rejected):
-            # Stripe took money for an invoice we no longer collect (e.g. voided): say so loudly.
-            logger.warning("payment for invoice %s not applied: %s", invoice_id, reply.message)
-            return f"not applied: {reply.message}"
-        return "applied"
+    async def payment_taken(
+        self,
+        shard: Shard,
+        payment: ProviderPayment,
+        invoice_id: uuid.UUID | None,
+        customers: list[CustomerLookup],
+    ) -> str:
+        """STR-6, MNY-C2, MNY-C3: the provider took `payment` for `invoice_id`. Apply it to
+        that invoice exactly once (INV-20, INV-21), or keep it as unapplied: in the customer's
+        state when the invoice or one of `customers` names a customer of this environment,
+        at the environment's level otherwise. Returns the outcome for the webhook's answer."""
+        if invoice_id is not None:
+            command = ApplyProviderPayment(invoice_id=invoice_id, payment=payment)
+            reply = await shard.command_on_owner(invoice_id, command, "Invoice not found.")
+            if not _not_found(reply):
+                return self._logged(payment, reply)
+            reason = f"No invoice {invoice_id} in this environment."
+        elif payment.invoice_reference is None:
+            reason = "The session names no invoice (no invoice_id metadata)."
+        else:
+            reason = f"The session's invoice_id is malformed: {payment.invoice_reference!r}."
+        for lookup in customers:
+            unapplied = RecordUnappliedPayment(payment=payment, reason=reason)
+            reply = await shard.command(lookup, unapplied)
+            if not _not_found(reply):
+                return self._logged(payment, reply)
+        record = PaymentRecord(
+            payment=payment, status=PaymentStatus.UNAPPLIED, recorded_at=self._clock.now(),
+            reason=reason,
+        )  # fmt: skip
+        kept = await shard.record_unapplied_payment(record)
+        message = f"unapplied: {kept.reason}" if kept is record else "already recorded: UNAPPLIED"
+        return self._logged(payment, Done(message=message))
+
+    async def payment_failed(
+        self, shard: Shard, payment: ProviderPayment, invoice_id: uuid.UUID | None
+    ) -> str:
+        """MNY-C4: a delayed payment failed; nothing was taken. Recorded for the invoice's
+        customer, whose invoice stays unpaid; a failure naming no invoice is only logged."""
+        if invoice_id is not None:
+            command = RecordFailedPayment(invoice_id=invoice_id, payment=payment)
+            reply = await shard.command_on_owner(invoice_id, command, "Invoice not found.")
+            if not _not_found(reply):
+                logger.info("payment %s for invoice %s failed", payment.session_id, invoice_id)
+                return _message(reply)
+        logger.info(
+            "payment %s failed for no invoice of this environment (%r): nothing to record",
+            payment.session_id, payment.invoice_reference,
+        )  # fmt: skip
+        return "ignored: no invoice of this environment"
+
+    @staticmethod
+    def _logged(payment: ProviderPayment, reply: Reply) -> str:
+        message = _message(reply)
+        if message != APPLIED and not message.startswith("already recorded"):
+            # Money taken that no invoice received: refund it or apply it by hand.
+            logger.warning(
+                "payment %s (%s %s) not applied: %s",
+                payment.session_id, payment.amount_minor, payment.currency, message,
+            )  # fmt: skip
+        return message
 
     async def session_expired(self, shard: Shard, invoice_id: uuid.UUID, session_id: str) -> str:
         await shard.command_on_owner(
@@ -161,3 +214,13 @@ class CheckoutService:
             "Invoice not found.",
         )
         return "forgotten"
+
+
+def _not_found(reply: Reply) -> bool:
+    return isinstance(reply, Rejected) and reply.kind is RejectionKind.NOT_FOUND
+
+
+def _message(reply: Reply) -> str:
+    if isinstance(reply, Rejected):
+        return f"not applied: {reply.message}"
+    return (reply.message if isinstance(reply, Done) else None) or "done"

@@ -6,7 +6,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Sequence
 
-from allotment.domain.facts import Fact, InvoiceIssued, StripeCustomerLinked, SubscriptionStarted
+from allotment.domain.facts import (
+    Fact,
+    InvoiceIssued,
+    PaymentRecorded,
+    StripeCustomerLinked,
+    SubscriptionStarted,
+)
+from allotment.domain.payment_records import PaymentStatus
 from allotment.domain.state import CustomerState
 from allotment.runtime.actor import CustomerActor
 from allotment.runtime.ports import CustomerLookup
@@ -15,7 +22,14 @@ __all__ = ("CustomerDirectory",)
 
 
 class CustomerDirectory:
-    __slots__ = ("_actors", "_by_external_id", "_by_stripe_id", "_owner_of", "plans_in_use")
+    __slots__ = (
+        "_actors",
+        "_by_external_id",
+        "_by_stripe_id",
+        "_owner_of",
+        "plans_in_use",
+        "with_unapplied_payments",
+    )
 
     def __init__(self) -> None:
         self._actors: dict[uuid.UUID, CustomerActor] = {}
@@ -23,6 +37,8 @@ class CustomerDirectory:
         self._by_stripe_id: dict[str, uuid.UUID] = {}
         self._owner_of: dict[uuid.UUID, uuid.UUID] = {}  # subscription/invoice id -> customer
         self.plans_in_use: set[uuid.UUID] = set()  # PLN-12: their priced fields are frozen
+        # Customers holding an unapplied payment: the admin listing reads only these (MNY-C3).
+        self.with_unapplied_payments: set[uuid.UUID] = set()
 
     def __len__(self) -> int:
         return len(self._actors)
@@ -67,6 +83,10 @@ class CustomerDirectory:
                 self._owner_of[fact.invoice.id] = state.id
             elif isinstance(fact, StripeCustomerLinked):
                 self._by_stripe_id[fact.stripe_customer_id] = state.id
+            elif (
+                isinstance(fact, PaymentRecorded) and fact.record.status is PaymentStatus.UNAPPLIED
+            ):
+                self.with_unapplied_payments.add(state.id)
 
     def reindex(self) -> None:
         """Rebuild every index from the customers' states (after recovery, whose replay
@@ -82,3 +102,5 @@ class CustomerDirectory:
                 self.plans_in_use.add(sub.plan_id)
             for invoice_id in state.invoices:
                 self._owner_of[invoice_id] = state.id
+            if any(p.status is PaymentStatus.UNAPPLIED for p in state.payments.values()):
+                self.with_unapplied_payments.add(state.id)

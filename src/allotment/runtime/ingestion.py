@@ -94,7 +94,7 @@ class Ingestion:
         if feature_uuid is not None:
             feature = catalog.feature_by_id(feature_uuid)
             if feature is None:
-                message = "featureId: Unknown featureId."
+                message = "Unknown featureId."  # EVT-20: the spec's exact text
                 return Rejected(kind=RejectionKind.INVALID, message=message), 0
             event = msgspec.structs.replace(event, feature_key=feature.key)
         new_feature = None

@@ -30,7 +30,8 @@ from allotment.domain.context import TurnContext
 from allotment.domain.cost import PriceTable
 from allotment.domain.entitlement import unknown_customer_decision
 from allotment.domain.evolve import new_customer
-from allotment.domain.facts import CustomerCreated
+from allotment.domain.facts import CustomerCreated, PaymentRecorded
+from allotment.domain.payment_records import PaymentRecord
 from allotment.domain.replies import Decision, Done, Rejected, RejectionKind, Reply
 from allotment.domain.state import CustomerSource, CustomerState, Profile
 from allotment.persistence.ports import Journal, JournalRecord
@@ -43,6 +44,7 @@ from allotment.runtime.directory import CustomerDirectory
 from allotment.runtime.errors import ShardUnavailable
 from allotment.runtime.idempotency import AuditKeyWindow, EventKeyIndex
 from allotment.runtime.ingestion import CUSTOMER_NOT_FOUND, Event, Ingestion
+from allotment.runtime.payments import EnvironmentPayments, unapplied_payments
 from allotment.runtime.ports import CustomerLookup, Projector
 from allotment.runtime.records import EvaluationContext
 from allotment.runtime.timers import Timers
@@ -78,6 +80,10 @@ class LocalShard:
         new_id: Callable[[], uuid.UUID] = uuid.uuid4,
     ) -> None:
         self.catalog = catalog
+        # The catalog file's catalog; after a recovery from disk, only what the disk never
+        # recorded is taken from it (recovery.seed_catalog, PLN-3).
+        self.seed_catalog = catalog
+        self.recorded_catalog: Catalog | None = None  # during recovery: what disk recorded
         self._clock = clock
         self._prices = prices
         self._settings = settings
@@ -89,6 +95,7 @@ class LocalShard:
         self._audit_keys = AuditKeyWindow(settings.audit_key_window_size_max)
         self.audits: BoundedBuffer[AuditRecord] = BoundedBuffer(settings.audit_buffer_size_max)
         self._ingestion = Ingestion(self)
+        self.environment_payments = EnvironmentPayments()  # unapplied, no customer (MNY-C3)
 
     # -- context and lookups -------------------------------------------------------------------
 
@@ -256,6 +263,23 @@ class LocalShard:
         self.catalog = catalog
         await self.turns.durable(position)
         return catalog
+
+    async def record_unapplied_payment(self, record: PaymentRecord) -> PaymentRecord:
+        """Keep a payment no customer owns (MNY-C3), journalled as an environment fact; a
+        payment already kept (same session) is returned as it was recorded."""
+        self.turns.admit(write=True)
+        known = self.environment_payments.get(record.payment.session_id)
+        if known is not None:
+            return known
+        position = self.turns.commit_catalog(PaymentRecorded(at=record.recorded_at, record=record))
+        self.environment_payments.add(record)
+        await self.turns.durable(position)
+        return record
+
+    async def list_unapplied_payments(self) -> list[PaymentRecord]:
+        """Every unapplied payment of the environment, oldest first (MNY-C3)."""
+        self.turns.admit(write=False)
+        return unapplied_payments(self.environment_payments, self.directory)
 
     # -- time ----------------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from typing import Protocol, TypeVar
 from allotment.domain.catalog import Catalog
 from allotment.domain.catalog_facts import CatalogUpdated
 from allotment.domain.commands import Command, RecordUsage
+from allotment.domain.payment_records import PaymentRecord
 from allotment.domain.replies import Decision, Reply
 from allotment.domain.state import CustomerState, Profile
 from allotment.persistence.ports import ApiKey, KeyAuthority
@@ -108,4 +109,14 @@ class Shard(Protocol):
         Raises:
             CatalogInvalid: nothing changed.
         """
+        ...
+
+    async def record_unapplied_payment(self, record: PaymentRecord) -> PaymentRecord:
+        """Keep a payment that no customer of the environment owns (MNY-C3), durably; the
+        record already kept for the same checkout session, if any, is returned instead."""
+        ...
+
+    async def list_unapplied_payments(self) -> list[PaymentRecord]:
+        """Every unapplied payment of the environment, its own and its customers', oldest
+        first (MNY-C3)."""
         ...

@@ -20,6 +20,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from allotment.domain.catalog import Catalog
 from allotment.domain.catalog_facts import CatalogUpdated
 from allotment.domain.commands import Command, RecordUsage
+from allotment.domain.payment_records import PaymentRecord
 from allotment.domain.replies import Decision, Reply
 from allotment.domain.state import Profile
 from allotment.runtime.ports import CustomerLookup, Projector, Shard
@@ -139,3 +140,9 @@ class QueuedShard:
 
     async def upsert_catalog(self, update: CatalogUpdated) -> Catalog:
         return await self._ask(lambda s: s.upsert_catalog(update))
+
+    async def record_unapplied_payment(self, record: PaymentRecord) -> PaymentRecord:
+        return await self._ask(lambda s: s.record_unapplied_payment(record))
+
+    async def list_unapplied_payments(self) -> list[PaymentRecord]:
+        return await self._ask(lambda s: s.list_unapplied_payments())

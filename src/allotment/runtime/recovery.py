@@ -1,16 +1,23 @@
 """Loading a shard from disk: a snapshot's contents, then the journal's records through
 `evolve`, then the indexes and timers rebuilt from the states. Replay is idempotent per
-customer: a record a customer's snapshot already holds is skipped."""
+customer: a record a customer's snapshot already holds is skipped.
+
+The catalog is rebuilt from what was recorded (the snapshot's catalog, then the journal's
+catalog facts), starting from nothing: the catalog file only adds, and journals, what was never
+recorded (`seed_catalog`). Starting from the file would stamp its plans with this start's time
+and lose the `createdAt` recorded at the first start (PLN-3, MNY-C5)."""
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 from typing import TYPE_CHECKING
 
 from allotment.domain.catalog import Catalog
-from allotment.domain.catalog_facts import evolve_catalog
+from allotment.domain.catalog_facts import evolve_catalog, unrecorded_part, update_catalog
+from allotment.domain.catalog_rules import CatalogInvalid
 from allotment.domain.evolve import evolve, new_customer
-from allotment.domain.facts import CustomerCreated, UsageRecorded
+from allotment.domain.facts import CustomerCreated, PaymentRecorded, UsageRecorded
 from allotment.domain.state import CustomerState
 from allotment.persistence.ports import JournalRecord
 from allotment.runtime.idempotency import key_digest
@@ -18,14 +25,17 @@ from allotment.runtime.idempotency import key_digest
 if TYPE_CHECKING:
     from allotment.runtime.local_shard import LocalShard
 
-__all__ = ("reindex", "replay", "restore")
+__all__ = ("reindex", "replay", "restore", "seed_catalog")
+
+logger = logging.getLogger("allotment.recovery")
+_NOTHING = Catalog(features={}, credit_models={}, plans={})
 
 
 def restore(
     shard: LocalShard, catalog: Catalog, states: list[CustomerState], keys: dict[date, list[bytes]]
 ) -> None:
     """Load a snapshot's contents into an empty shard."""
-    shard.catalog = catalog
+    shard.catalog = shard.recorded_catalog = catalog
     for state in states:
         shard.directory.register(state)
     for day, digests in keys.items():
@@ -35,8 +45,14 @@ def restore(
 
 def replay(shard: LocalShard, record: JournalRecord) -> None:
     """Apply one journal record, skipping what a customer's snapshot already holds."""
-    for catalog_fact in record.catalog:
-        shard.catalog = evolve_catalog(shard.catalog, catalog_fact)
+    if record.catalog:
+        recorded = shard.recorded_catalog or _NOTHING
+        for environment_fact in record.catalog:
+            if isinstance(environment_fact, PaymentRecorded):
+                shard.environment_payments.add(environment_fact.record)
+            else:
+                recorded = evolve_catalog(recorded, environment_fact)
+        shard.catalog = shard.recorded_catalog = recorded
     if record.customer_id is None:
         return
     for fact in record.facts:  # keys first: a snapshot's key list may predate its customers
@@ -57,10 +73,36 @@ def replay(shard: LocalShard, record: JournalRecord) -> None:
 
 
 def reindex(shard: LocalShard) -> None:
-    """Rebuild the indexes and timers from the customers' states after recovery."""
+    """Rebuild the indexes and timers from the customers' states after recovery, and add
+    the catalog file's unrecorded entities (`seed_catalog`)."""
     shard.directory.reindex()
+    seed_catalog(shard)
     shard.timers.rebuild(
         (actor.state.id, actor.state.next_due_at)
         for actor in shard.directory.actors()
         if actor.state.next_due_at is not None
     )
+
+
+def seed_catalog(shard: LocalShard) -> None:
+    """End recovery's catalog: what was recorded, plus the catalog file's entities it lacks,
+    journalled now so that the next start finds them recorded with today's `createdAt`.
+
+    The record is not awaited: until it is durable nothing refers to its `createdAt` durably
+    (a later record is durable only after it), and a start that lost it seeds again. An
+    unrecorded part the recorded catalog refuses (say, a file plan whose key an admin gave to
+    another plan) is left out and logged: the recorded catalog wins.
+    """
+    recorded = shard.recorded_catalog or _NOTHING
+    shard.recorded_catalog = None
+    shard.catalog = recorded
+    update = unrecorded_part(recorded, shard.seed_catalog, shard.now())
+    if update is None:
+        return
+    try:
+        catalog, fact = update_catalog(recorded, update, frozenset(shard.plans_in_use))
+    except CatalogInvalid as invalid:
+        logger.warning("catalog file entities not added (the recorded catalog wins): %s", invalid)
+        return
+    shard.turns.commit_catalog(fact)
+    shard.catalog = catalog

@@ -12,10 +12,9 @@ import logging
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
-from allotment.domain.catalog_facts import CatalogUpdated, FeatureAutoCreated
 from allotment.domain.commands import Command
 from allotment.domain.context import TurnContext
-from allotment.domain.facts import Fact
+from allotment.domain.facts import EnvironmentFact, Fact
 from allotment.domain.replies import Decision, Reply
 from allotment.persistence.errors import JournalUnavailable
 from allotment.persistence.ports import Journal
@@ -142,10 +141,11 @@ class Turns:
         actor.state.journal_position = position
         return position
 
-    def commit_catalog(self, fact: CatalogUpdated | FeatureAutoCreated) -> int:
-        """Journal a catalog change (applied by the caller right after)."""
+    def commit_catalog(self, fact: EnvironmentFact) -> int:
+        """Journal an environment fact: a catalog change, or a payment no customer owns
+        (applied by the caller right after)."""
         try:
             return self._journal.append_catalog(fact)
         except Exception as error:
-            self.fail(f"journalling a catalog change failed: {error!r}")
+            self.fail(f"journalling an environment fact failed: {error!r}")
             raise ShardUnavailable(self.failure or "") from error

@@ -16,6 +16,10 @@ from allotment.persistence.analytics_rows.customers import (
     customer_rows,
 )
 from allotment.persistence.analytics_rows.invoices import InvoiceItemRow, InvoiceRow, invoice_rows
+from allotment.persistence.analytics_rows.payments import (
+    UnappliedPaymentRow,
+    customer_payment_rows,
+)
 from allotment.persistence.analytics_rows.table import Columns, Row, Table
 
 __all__ = ("StateRows",)
@@ -28,6 +32,7 @@ _ROWS: tuple[type[Row], ...] = (
     UsageCounterRow,
     CreditPoolRow,
     CreditGrantRow,
+    UnappliedPaymentRow,
 )
 
 
@@ -43,6 +48,11 @@ class StateRows:
     def add(self, state: CustomerState, catalog: Catalog) -> None:
         """Add the rows of one customer's state to every table."""
         tables = self._tables
-        for rows in (customer_rows(state, catalog), invoice_rows(state), credit_rows(state)):
+        for rows in (
+            customer_rows(state, catalog),
+            invoice_rows(state),
+            credit_rows(state),
+            customer_payment_rows(state),
+        ):
             for row in rows:
                 tables[type(row)].add(row)
