@@ -217,10 +217,11 @@ def _debit_credits(
     if model is None:
         return _NOT_CREDIT_BACKED
     exact = cmd.units * link.credits_per_unit
+    if exact <= 0:  # an event of no units owes nothing, even to an empty hard-limited pool
+        return _Debit([], ZERO, None)
     pool = state.pools.get(model.denomination)
     if pool is None:  # nothing to draw from or carry in: every unit is uncovered (CRD-32)
-        uncovered = cmd.units if exact > 0 else ZERO
-        return _Debit([], uncovered, model.denomination if model.hard_limit and exact > 0 else None)
+        return _Debit([], cmd.units, model.denomination if model.hard_limit else None)
     carried = pool.remainders.get(link.feature_key, ZERO)
     owed = carried + exact
     requested = round_credits(owed)
