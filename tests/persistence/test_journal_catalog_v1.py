@@ -61,7 +61,7 @@ def _take_billed(states: list[CustomerState]) -> list[tuple[str, object, object]
     period billed (`UsageCounter.billed`), which the state of 0038a40 did not have. Each
     period's billed units are at most its used ones; they are then cleared so the rest of the
     state compares with the picture as written."""
-    taken = []
+    taken: list[tuple[str, object, object]] = []
     for state in states:
         for counters in state.usage.values():
             for key, counter in counters.items():
