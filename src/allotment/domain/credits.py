@@ -102,6 +102,9 @@ class CreditPool(msgspec.Struct, kw_only=True):
     total_reversed: Decimal = ZERO
     recent_transactions: list[CreditTransaction] = msgspec.field(default_factory=list)
     metadata: dict[str, str] = msgspec.field(default_factory=dict)
+    # MNY-B3: per feature, the credits its events owe (+) or have paid ahead (−) below the
+    # 4-decimal quantum; kept outside the balance, which moves in whole quanta only
+    remainders: dict[str, Decimal] = msgspec.field(default_factory=dict)
 
     def grant(self, grant_id: uuid.UUID) -> CreditGrant | None:
         return next((g for g in self.grants if g.id == grant_id), None)

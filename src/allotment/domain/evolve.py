@@ -166,13 +166,21 @@ def _evolve_billing(
         case UsageBilled():
             counter = state.usage[fact.subscription_id][fact.feature_key]
             for start in [s for s in counter.unbilled if s < fact.through]:
-                del counter.unbilled[start]
+                quantity = counter.unbilled.pop(start)
+                counter.billed[start] = counter.billed.get(start, ZERO) + quantity  # MNY-B1
         case _:
             assert_never(fact)
 
 
 def _record_usage(state: CustomerState, fact: UsageRecorded) -> None:
     state.last_event_at = fact.at
+    if fact.credit_pool is not None and fact.credit_remainder is not None:
+        remainders = state.pools[fact.credit_pool].remainders
+        assert fact.feature_key is not None
+        if fact.credit_remainder:
+            remainders[fact.feature_key] = fact.credit_remainder
+        else:
+            remainders.pop(fact.feature_key, None)
     if fact.subscription_id is None or fact.period_start is None or fact.feature_key is None:
         return
     counters = state.usage.setdefault(fact.subscription_id, {})
@@ -180,7 +188,11 @@ def _record_usage(state: CustomerState, fact: UsageRecorded) -> None:
     if counter is None:
         counter = counters[fact.feature_key] = UsageCounter()
     bucket = fact.period_start
-    counter.used[bucket] = counter.used.get(bucket, ZERO) + fact.units
+    if fact.before_start:  # MNY-B6: billed with the first period, counted toward no limit
+        counter.early += fact.units
+        counter.used.setdefault(bucket, ZERO)
+    else:
+        counter.used[bucket] = counter.used.get(bucket, ZERO) + fact.units
     if fact.billable_units:
         counter.unbilled[bucket] = counter.unbilled.get(bucket, ZERO) + fact.billable_units
 

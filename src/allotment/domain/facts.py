@@ -192,6 +192,13 @@ class UsageRecorded(_Fact, tag="usage_recorded", frozen=True, kw_only=True):
     entitlement_id: uuid.UUID | None = None
     invoice_id: uuid.UUID | None = None
     meta: dict[str, Any] | None = None
+    # MNY-B6: dated before the subscription's first period; billed in the first period's
+    # bucket, counted toward no limit. Older journals never set it.
+    before_start: bool = False
+    # MNY-B3: the sub-quantum credit remainder of (pool, feature) after this event, when the
+    # feature is credit-backed and the customer has the pool; None leaves it as it was.
+    credit_pool: str | None = None
+    credit_remainder: Decimal | None = None
 
 
 Fact = (

@@ -1,4 +1,5 @@
-"""Invoice lines: base price (INV-35), prorated base (INV-52) and usage (INV-30..INV-37).
+"""Invoice lines: base price (INV-35) and prorated base (INV-52); usage lines are
+`usage_billing`'s (INV-30..INV-37).
 
 Each line is rounded once to the currency (INV-41); an invoice's amount is the exact sum of
 its lines (INV-36, INV-42).
@@ -11,9 +12,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
 
-from allotment.domain.catalog import Catalog, Plan
-from allotment.domain.money import ZERO, round_money
-from allotment.domain.pricing import usage_charge
+from allotment.domain.catalog import Catalog
+from allotment.domain.money import ZERO, allocate_money, round_money
 from allotment.domain.proration import unused_ratio
 from allotment.domain.state import (
     CustomerState,
@@ -24,7 +24,7 @@ from allotment.domain.state import (
     Subscription,
 )
 
-__all__ = ("base_lines", "current_period_invoice", "invoice", "line", "usage_lines")
+__all__ = ("NewId", "base_lines", "current_period_invoice", "invoice", "line")
 
 NewId = Callable[[], uuid.UUID]
 
@@ -74,53 +74,27 @@ def base_lines(
 ) -> list[InvoiceItem]:
     """The period's base price. With one plan all period long: one line (omitted at 0, INV-35).
     After upgrades (in arrears), one prorated line per plan segment (INV-52): a segment's share
-    is the unused ratio at its start minus the unused ratio at its end."""
+    is the unused ratio at its start minus the unused ratio at its end, and the lines are
+    allocated so that they sum to the rounded prorated total (MNY-B4)."""
     start, end = period
     segments = sub.plan_segments or ()
     if len(segments) <= 1:
         plan = catalog.plans[sub.plan_id]
         price = round_money(plan.price_amount, plan.currency)
         return [line(new_id, price, f"Plan base price: {plan.name}", at)] if price > 0 else []
-    items = []
+    plans = [catalog.plans[segment.plan_id] for segment in segments]
+    exact = []
     for i, segment in enumerate(segments):
         segment_end = segments[i + 1].start if i + 1 < len(segments) else end
         share = unused_ratio(start, end, segment.start) - unused_ratio(start, end, segment_end)
-        plan = catalog.plans[segment.plan_id]
-        amount = round_money(share * plan.price_amount, plan.currency)
-        if amount > 0:
-            items.append(line(new_id, amount, f"Plan base price: {plan.name} (prorated)", at))
-    return items
-
-
-def usage_lines(
-    state: CustomerState,
-    sub: Subscription,
-    plan: Plan,
-    through: datetime,
-    new_id: NewId,
-    at: datetime,
-) -> tuple[list[InvoiceItem], list[str]]:
-    """One line per metered feature with unbilled usage in buckets before `through`, priced with
-    `plan` (the plan in force at the end of the closing period). Returns the lines and the
-    features whose buckets they bill (each event is billed exactly once, INV-30)."""
-    items: list[InvoiceItem] = []
-    billed: list[str] = []
-    counters = state.usage.get(sub.id, {})
-    for link in plan.features:
-        counter = counters.get(link.feature_key)
-        if counter is None:
-            continue
-        quantity = sum((v for start, v in counter.unbilled.items() if start < through), ZERO)
-        if quantity <= 0:
-            continue
-        billed.append(link.feature_key)
-        lifetime = sum((v for start, v in counter.used.items() if start < through), ZERO)
-        charge = round_money(usage_charge(link, quantity, lifetime), plan.currency)
-        if charge != 0:
-            label = link.unit_label or "units"
-            description = f"Usage for {link.feature_key}: {quantity.normalize():f} {label}"
-            items.append(line(new_id, charge, description, at))
-    return items, billed
+        exact.append(share * plans[i].price_amount)
+    # MNY-B4: the prorated lines sum to the rounded prorated total (SUB-61: one currency)
+    amounts = allocate_money(exact, plans[-1].currency)
+    return [
+        line(new_id, amount, f"Plan base price: {plan.name} (prorated)", at)
+        for plan, amount in zip(plans, amounts, strict=True)
+        if amount > 0
+    ]
 
 
 def current_period_invoice(state: CustomerState, sub: Subscription) -> Invoice | None:

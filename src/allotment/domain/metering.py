@@ -5,22 +5,37 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 from allotment.domain.catalog import FeatureLink, ResetMode
 from allotment.domain.commands import RecordUsage
 from allotment.domain.context import Outcome, TurnContext
 from allotment.domain.cost import event_cost
-from allotment.domain.credits import plan_debit
+from allotment.domain.credits import CreditPool, plan_debit
 from allotment.domain.entitlement import governing_subscription
 from allotment.domain.facts import Fact, UsageRecorded
 from allotment.domain.grants import debit_facts
-from allotment.domain.money import ZERO, round_credits, round_usage
+from allotment.domain.money import CREDIT_QUANTUM, ZERO, round_credits, round_usage
 from allotment.domain.replies import Rejected, RejectionKind, UsageAccepted
 from allotment.domain.state import AccessState, CustomerState, Subscription
 from allotment.domain.subscriptions import entitlement_id
-from allotment.domain.usage import bucket_for, used_units
+from allotment.domain.usage import before_start, bucket_for, used_units
 
 __all__ = ("record_usage",)
+
+
+class _Counted(NamedTuple):
+    """An event counted against an active subscription (EVT-40..EVT-43, CRD-30..CRD-33)."""
+
+    facts: list[Fact]
+    billable: Decimal
+    over_limit: bool
+    message: str | None
+    credit_pool: str | None  # set with `credit_remainder` when MNY-B3's remainder changed
+    credit_remainder: Decimal | None
+
+
+_UNCOUNTED = _Counted([], ZERO, False, None, None, None)
 
 
 def record_usage(state: CustomerState, cmd: RecordUsage, ctx: TurnContext) -> Outcome:
@@ -31,10 +46,8 @@ def record_usage(state: CustomerState, cmd: RecordUsage, ctx: TurnContext) -> Ou
         return Outcome(rejection)
     feature_key = _resolve_feature(state, cmd, ctx)
     sub, link = _attribute(state, cmd, feature_key, ctx)
-    facts: list[Fact] = []
-    over_limit, message = False, None
+    counted = _UNCOUNTED
     bucket = None
-    billable = ZERO
     if (
         sub is not None
         and link is not None
@@ -44,11 +57,9 @@ def record_usage(state: CustomerState, cmd: RecordUsage, ctx: TurnContext) -> Ou
         )
     ):
         bucket = bucket_for(sub, cmd.occurred_at)
-        counted = _count(state, cmd, sub, link, feature_key, bucket, ctx)
-        facts, billable, over_limit, message = counted
-    recorded = _recorded(cmd, ctx, feature_key, sub, bucket, billable, over_limit=over_limit)
-    facts.append(recorded)
-    return Outcome(UsageAccepted(over_limit=over_limit, message=message), facts)
+        counted = _count(state, cmd, sub, link, bucket, ctx)
+    facts = [*counted.facts, _recorded(cmd, ctx, feature_key, sub, bucket, counted)]
+    return Outcome(UsageAccepted(over_limit=counted.over_limit, message=counted.message), facts)
 
 
 def _count(
@@ -56,25 +67,29 @@ def _count(
     cmd: RecordUsage,
     sub: Subscription,
     link: FeatureLink,
-    feature_key: str,
-    bucket: datetime | None,
+    bucket: datetime,
     ctx: TurnContext,
-) -> tuple[list[Fact], Decimal, bool, str | None]:
+) -> _Counted:
     """An event counted against an active subscription: its credit debits, billable units,
     and whether it went over the limit (EVT-43) or depleted a pool (CRD-31), with the message."""
     over_limit, message = False, None
     billable = ZERO
+    feature_key = link.feature_key
     used_after = used_units(state, sub, feature_key, link.reset_mode)
-    if bucket is not None and _counts_now(bucket, sub, link):
+    if not before_start(sub, cmd.occurred_at) and _counts_now(bucket, sub, link):
         used_after += cmd.units
     if link.max_usage is not None and used_after >= link.max_usage:
         over_limit, message = True, f"Usage limit exceeded for feature '{feature_key}'."
-    credit_facts, uncovered, depleted = _debit_credits(state, link, cmd, sub.id, ctx)
+    debit = _debit_credits(state, link, cmd, sub.id, ctx)
     if link.metered:
-        billable = cmd.units if uncovered is None else uncovered
-    if depleted is not None and not over_limit:
-        over_limit, message = True, f"Credit pool depleted for '{depleted}'."
-    return credit_facts, billable, over_limit, message
+        billable = cmd.units if debit.uncovered is None else debit.uncovered
+    if debit.depleted is not None and not over_limit:
+        over_limit, message = True, f"Credit pool depleted for '{debit.depleted}'."
+    pool = None
+    if debit.remainder is not None:
+        model = ctx.catalog.credit_models[link.credit_model_key or ""]
+        pool = model.denomination
+    return _Counted(debit.facts, billable, over_limit, message, pool, debit.remainder)
 
 
 def _recorded(
@@ -83,9 +98,7 @@ def _recorded(
     feature_key: str | None,
     sub: Subscription | None,
     bucket: datetime | None,
-    billable: Decimal,
-    *,
-    over_limit: bool,
+    counted: _Counted,
 ) -> UsageRecorded:
     """The event as stored, counted or not (EVT-24: an uncounted event has no period)."""
     feature = ctx.catalog.features.get(feature_key) if feature_key else None
@@ -100,8 +113,8 @@ def _recorded(
         feature_key=feature_key,
         subscription_id=sub.id if sub else None,
         period_start=bucket,
-        billable_units=billable if bucket is not None else ZERO,
-        over_limit=over_limit,
+        billable_units=counted.billable if bucket is not None else ZERO,
+        over_limit=counted.over_limit,
         cost_amount=cost,
         revenue_amount=cmd.revenue_amount,
         model=cost_input.model if cost_input else None,
@@ -112,6 +125,9 @@ def _recorded(
         entitlement_id=cmd.entitlement_id,
         invoice_id=cmd.invoice_id,
         meta=cmd.meta,
+        before_start=sub is not None and bucket is not None and before_start(sub, cmd.occurred_at),
+        credit_pool=counted.credit_pool,
+        credit_remainder=counted.credit_remainder,
     )
 
 
@@ -174,37 +190,67 @@ def _attribute(
     return governing[0], governing[2]
 
 
+class _Debit(NamedTuple):
+    """What a credit-backed event does to its pool (CRD-30..CRD-33, MNY-B3)."""
+
+    facts: list[Fact]
+    uncovered: Decimal | None  # units left to bill; None when the feature is not credit-backed
+    depleted: str | None  # the denomination, when a hard-limited pool fell short (EVT-41)
+    remainder: Decimal | None = None  # the pool-and-feature's new remainder, when it changed
+
+
+_NOT_CREDIT_BACKED = _Debit([], None, None)
+
+
 def _debit_credits(
     state: CustomerState,
     link: FeatureLink,
     cmd: RecordUsage,
     subscription_id: uuid.UUID,
     ctx: TurnContext,
-) -> tuple[list[Fact], Decimal | None, str | None]:
-    """CRD-30..CRD-33. Returns the debit facts, the units left uncovered (None when the feature
-    is not credit-backed) and the denomination when a hard-limited pool could not cover it."""
-    if link.credit_model_key is None:
-        return [], None, None
-    model = ctx.catalog.credit_models.get(link.credit_model_key)
+) -> _Debit:
+    """CRD-30..CRD-33 with MNY-B3's carried remainder: an event owes its exact credits plus
+    what the pool-and-feature carried; the pool is debited that sum rounded half-up to the
+    quantum, and the difference is carried to the feature's next event. So N events debit
+    exactly what one event of their sum would, and a sub-quantum event is never free."""
+    model = ctx.catalog.credit_models.get(link.credit_model_key or "")
     if model is None:
-        return [], None, None
-    requested = round_credits(cmd.units * link.credits_per_unit)
+        return _NOT_CREDIT_BACKED
+    exact = cmd.units * link.credits_per_unit
+    if exact <= 0:  # an event of no units owes nothing, even to an empty hard-limited pool
+        return _Debit([], ZERO, None)
     pool = state.pools.get(model.denomination)
-    draws = plan_debit(pool, requested, ctx.now) if pool is not None else []
+    if pool is None:  # nothing to draw from or carry in: every unit is uncovered (CRD-32)
+        return _Debit([], cmd.units, model.denomination if model.hard_limit else None)
+    carried = pool.remainders.get(link.feature_key, ZERO)
+    owed = carried + exact
+    requested = round_credits(owed)
+    draws = plan_debit(pool, requested, ctx.now) if requested > 0 else []
     covered = sum((amount for _, amount in draws), ZERO)
-    facts = (
-        debit_facts(pool, [(g.id, a) for g, a in draws], ctx, cmd.idempotency_key, subscription_id)
-        if pool is not None
-        else []
+    facts = debit_facts(
+        pool, [(g.id, a) for g, a in draws], ctx, cmd.idempotency_key, subscription_id
     )
-    uncovered_credits = requested - covered
-    hard = bool(pool.hard_limit) if pool is not None else model.hard_limit
-    depleted = model.denomination if hard and uncovered_credits > 0 else None
-    if uncovered_credits <= 0:
-        return facts, ZERO, depleted
-    if covered == 0:
-        return facts, cmd.units, depleted
-    return facts, round_usage(uncovered_credits / link.credits_per_unit), depleted
+    if owed <= 0 or (covered == requested and (requested > 0 or _can_draw(pool, ctx))):
+        # covered: by the pool, or below the quantum by a pool that can pay it later
+        return _Debit(facts, ZERO, None, _changed(carried, owed - covered))
+    depleted = model.denomination if pool.hard_limit else None
+    if covered == 0 and carried >= 0:  # nothing drawn: the event's own units stay uncovered
+        return _Debit(facts, cmd.units, depleted)
+    # what the draws and any credits paid ahead did not cover, in units (at most cmd.units,
+    # since a carried remainder is under one quantum and any draw is at least one)
+    uncovered = round_usage((owed - covered) / link.credits_per_unit)
+    return _Debit(facts, uncovered, depleted, _changed(carried, ZERO))
+
+
+def _can_draw(pool: CreditPool, ctx: TurnContext) -> bool:
+    """Whether the pool could cover at least one quantum now (live, not frozen, CRD-33)."""
+    return bool(plan_debit(pool, CREDIT_QUANTUM, ctx.now))
+
+
+def _changed(carried: Decimal, remainder: Decimal) -> Decimal | None:
+    """The new remainder for the fact, or None when it did not change (the usual case for
+    whole-quantum burn rates, which then add nothing to the journal)."""
+    return None if remainder == carried else remainder
 
 
 def _invalid(message: str) -> Rejected:

@@ -6,12 +6,14 @@ no caller divides or quantizes ad hoc.
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from collections.abc import Sequence
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
 __all__ = (
     "CREDIT_QUANTUM",
     "USAGE_QUANTUM",
     "ZERO",
+    "allocate_money",
     "minor_unit_exponent",
     "round_credits",
     "round_money",
@@ -83,3 +85,28 @@ def round_credits(credits: Decimal) -> Decimal:
 def round_ratio(ratio: Decimal) -> Decimal:
     """Proration ratios: 8 decimal places, half-up, clamped to [0, 1] (INV-50)."""
     return min(Decimal(1), max(ZERO, ratio.quantize(RATIO_QUANTUM, ROUND_HALF_UP)))
+
+
+def allocate_money(parts: Sequence[Decimal], currency: str) -> list[Decimal]:
+    """Round the exact `parts` of one amount so that they sum to the rounded whole (MNY-B4).
+
+    Largest remainder: each part is first rounded down (toward -inf) to the minor unit; the
+    units still missing to reach `round_money(sum(parts))` go one each to the parts with the
+    largest dropped remainders, ties to the earlier part. Rounding each part on its own
+    (INV-41) could leave the lines a cent off their own total.
+
+    Args:
+        parts: exact, unrounded amounts in major units; any sign.
+        currency: the currency whose minor unit the parts are rounded to.
+
+    Returns:
+        The rounded parts, in the order given.
+    """
+    unit = Decimal(1).scaleb(-minor_unit_exponent(currency))
+    whole = round_money(sum(parts, ZERO), currency)
+    floors = [part.quantize(unit, ROUND_FLOOR) for part in parts]
+    missing = int((whole - sum(floors, ZERO)) / unit)  # in [0, len(parts)]: see the docstring
+    by_remainder = sorted(range(len(parts)), key=lambda i: (floors[i] - parts[i], i))
+    for i in by_remainder[:missing]:
+        floors[i] += unit
+    return floors

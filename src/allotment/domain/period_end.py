@@ -23,7 +23,7 @@ from allotment.domain.facts import (
     SubscriptionChanged,
     UsageBilled,
 )
-from allotment.domain.invoicing import base_lines, current_period_invoice, invoice, usage_lines
+from allotment.domain.invoicing import base_lines, current_period_invoice, invoice
 from allotment.domain.periods import add_months
 from allotment.domain.state import (
     AccessState,
@@ -36,6 +36,7 @@ from allotment.domain.state import (
     Subscription,
 )
 from allotment.domain.subscriptions import plan_credit_grants
+from allotment.domain.usage_billing import usage_lines
 
 __all__ = ("Apply", "end_period")
 
@@ -45,6 +46,7 @@ Apply = Callable[[Fact], None]
 def end_period(state: CustomerState, sub: Subscription, ctx: TurnContext, apply: Apply) -> None:
     """Close `sub`'s current period at its end T: finalise, then end or renew (SUB-30)."""
     at = sub.current_period_end
+    closing = (sub.current_period_start, at)
     plan = ctx.catalog.plans[sub.plan_id]
     ending = sub.cancel_mode is CancelMode.END_OF_PERIOD
     _finalise(state, sub, plan, ctx, apply, at)  # step 1, priced with the closing plan
@@ -74,7 +76,7 @@ def end_period(state: CustomerState, sub: Subscription, ctx: TurnContext, apply:
         plan_segments=(PlanSegment(plan_id=new_plan.id, start=start),),
     )
     apply(SubscriptionChanged(at=at, subscription=renewed))
-    _issue_next_invoice(state, renewed, new_plan, plan, ctx, apply, at)  # step 5
+    _issue_next_invoice(state, renewed, new_plan, (plan, closing), ctx, apply)  # step 5
     if new_plan.billing_timing is BillingTiming.IN_ARREARS or new_plan.is_free:  # step 6
         for fact in plan_credit_grants(state, renewed, new_plan, start, _at(ctx, at)):
             apply(fact)
@@ -119,7 +121,9 @@ def _finalise(
         return
     pending = current_period_invoice(state, sub)
     items = base_lines(sub, ctx.catalog, (sub.current_period_start, at), ctx.new_id, at)
-    usage, billed = usage_lines(state, sub, plan, at, ctx.new_id, at)
+    usage, billed = usage_lines(
+        state, sub, plan, (sub.current_period_start, at), ctx.catalog, ctx.new_id, at
+    )
     if pending is None or pending.status is not InvoiceStatus.PENDING:
         return
     final = invoice(
@@ -145,17 +149,17 @@ def _issue_next_invoice(
     state: CustomerState,
     sub: Subscription,
     plan: Plan,
-    closing_plan: Plan,
+    closing: tuple[Plan, tuple[datetime, datetime]],
     ctx: TurnContext,
     apply: Apply,
-    at: datetime,
 ) -> None:
     """SUB-31 (IN_ADVANCE: DUE, base + the closing period's usage) and SUB-32 (IN_ARREARS: a
-    new PENDING invoice due at the new period end)."""
+    new PENDING invoice due at the new period end). `closing` is the closing period's plan and
+    `[start, end)`; the new period starts at its end."""
     if plan.billing_timing is BillingTiming.IN_ARREARS:
-        _issue_pending_invoice(sub, plan, ctx, apply, at)
+        _issue_pending_invoice(sub, plan, ctx, apply, closing[1][1])
     else:
-        _issue_renewal_invoice(state, sub, plan, closing_plan, ctx, apply, at)
+        _issue_renewal_invoice(state, sub, plan, closing, ctx, apply)
 
 
 def _issue_pending_invoice(
@@ -182,17 +186,19 @@ def _issue_renewal_invoice(
     state: CustomerState,
     sub: Subscription,
     plan: Plan,
-    closing_plan: Plan,
+    closing: tuple[Plan, tuple[datetime, datetime]],
     ctx: TurnContext,
     apply: Apply,
-    at: datetime,
 ) -> None:
     """SUB-31: the renewal invoice is DUE with the new period's base and the closing period's
-    usage, and PAID at once when it comes to zero (SUB-33)."""
+    usage (with late usage of earlier periods, MNY-B1), and PAID at once when it comes to zero
+    (SUB-33)."""
+    closing_plan, closing_period = closing
+    at = closing_period[1]
     period = (sub.current_period_start, sub.current_period_end)
     items = base_lines(sub, ctx.catalog, period, ctx.new_id, at)
-    closing = msgspec.structs.replace(sub, current_period_start=at)  # only `id` matters below
-    usage, billed = usage_lines(state, closing, closing_plan, at, ctx.new_id, at)
+    usage, billed = usage_lines(state, sub, closing_plan, closing_period, ctx.catalog,
+                                ctx.new_id, at)  # fmt: skip
     renewal = invoice(
         ctx.new_id,
         sub,

@@ -16,7 +16,7 @@ from allotment.domain.credits import GrantSource
 from allotment.domain.facts import Fact, InvoiceIssued, SubscriptionChanged
 from allotment.domain.grants import PoolDefaults, grant_facts
 from allotment.domain.invoicing import invoice, line
-from allotment.domain.money import round_money
+from allotment.domain.money import allocate_money
 from allotment.domain.periods import add_months
 from allotment.domain.proration import unused_ratio
 from allotment.domain.replies import Done, Rejected, RejectionKind
@@ -158,8 +158,12 @@ def _adjustment_invoice(sub: Subscription, old: Plan, new: Plan, ctx: TurnContex
     """INV-51: the net of the unused old price and the remaining new price; none when <= 0."""
     now = ctx.now
     ratio = unused_ratio(sub.current_period_start, sub.current_period_end, now)
-    old_remaining = round_money(ratio * old.price_amount, old.currency)
-    new_remaining = round_money(ratio * new.price_amount, new.currency)
+    # MNY-B4: the credit and the charge are two parts of one net amount, so they are allocated
+    # to sum to round(r × (new − old)) rather than rounded apart
+    credit, new_remaining = allocate_money(
+        [-ratio * old.price_amount, ratio * new.price_amount], new.currency
+    )
+    old_remaining = -credit
     if new_remaining - old_remaining <= 0:
         return None  # AMB-13: a cheaper "upgrade" forfeits the difference
     items = [

@@ -194,11 +194,16 @@ class UsageCounter(msgspec.Struct, kw_only=True):
     event's `occurredAt` (ENT-20, AMB-23).
 
     `used` feeds limits; `unbilled` holds the units not covered by credits that no finalised
-    invoice has billed yet (INV-30, INV-37).
+    invoice has billed yet (INV-30, INV-37); `billed` the units finalised invoices billed, per
+    period, so late usage is priced on top of them (MNY-B1). Usage dated before the
+    subscription's first period is billed with the first period but counts toward no limit
+    (MNY-B6): `early` holds those units, which position an accumulating ladder (INV-34).
     """
 
     used: dict[datetime, Decimal] = msgspec.field(default_factory=dict)
     unbilled: dict[datetime, Decimal] = msgspec.field(default_factory=dict)
+    billed: dict[datetime, Decimal] = msgspec.field(default_factory=dict)
+    early: Decimal = Decimal(0)
 
 
 class CustomerState(msgspec.Struct, kw_only=True):

@@ -10,7 +10,7 @@ from allotment.domain.money import ZERO
 from allotment.domain.periods import period_containing
 from allotment.domain.state import CustomerState, Subscription
 
-__all__ = ("bucket_for", "used_units")
+__all__ = ("before_start", "bucket_for", "used_units")
 
 
 def used_units(
@@ -30,14 +30,22 @@ def used_units(
     return sum((v for start, v in counter.used.items() if start <= current), ZERO)
 
 
-def bucket_for(sub: Subscription, occurred_at: datetime) -> datetime | None:
-    """Start of the period of `sub`'s grid containing `occurred_at`, or None before the
-    subscription's first period (such usage belongs to no billing relationship)."""
+def bucket_for(sub: Subscription, occurred_at: datetime) -> datetime:
+    """Start of the period of `sub`'s grid containing `occurred_at`. Usage dated before the
+    subscription's first period is attributed to it (EVT-24), so INV-30 bills it with the first
+    period (MNY-B6); see `before_start`."""
     if sub.current_period_start <= occurred_at < sub.current_period_end:
         return sub.current_period_start  # the common case: no calendar arithmetic
-    if occurred_at < sub.first_period_start:
-        return None
+    if before_start(sub, occurred_at):
+        return sub.first_period_start
     start, _ = period_containing(
         occurred_at, sub.first_period_start, sub.interval_months, sub.billing_anchor_day
     )
     return start
+
+
+def before_start(sub: Subscription, occurred_at: datetime) -> bool:
+    """Whether `occurred_at` precedes `sub`'s first period: such usage is billed with the first
+    period but counts toward no limit, since `used` covers only the subscription's own periods
+    (ENT-20, MNY-B6)."""
+    return occurred_at < sub.first_period_start
