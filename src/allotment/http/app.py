@@ -24,13 +24,14 @@ from allotment.http.routes import (
     events,
     events_batch,
     health,
+    keys_admin,
     plans,
     subscription_changes,
     subscriptions,
     webhooks,
 )
 from allotment.runtime.checkout import CheckoutService
-from allotment.runtime.ports import KeyAuthority
+from allotment.runtime.ports import KeyAdmin
 from allotment.runtime.system import ActorSystem
 
 __all__ = ("MIDDLEWARE", "create_app")
@@ -92,13 +93,17 @@ ADMIN_ROUTES = [
     admin.get_clock,
     admin.advance_clock,
     admin.snapshot_analytics,
+    admin.get_statistics,
+    keys_admin.list_keys,
+    keys_admin.create_key,
+    keys_admin.revoke_key,
 ]
 
 
 def create_app(
     settings: Settings,
     system: ActorSystem,
-    keys: KeyAuthority,
+    keys: KeyAdmin,
     checkout: CheckoutService | None = None,
     *,
     middleware: Sequence[Middleware] = (),
@@ -110,7 +115,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
-        async with system.running():
+        async with keys.maintained(), system.running():
             yield
 
     litestar = Litestar(
@@ -129,6 +134,7 @@ def create_app(
         state={
             "system": system,
             "settings": settings,
+            "keys": keys,
             "checkout": checkout or CheckoutService(None, system.clock),
         },  # type: ignore[arg-type]
         logging_config=None,
