@@ -1,5 +1,6 @@
-"""The `allotment` command: `serve` runs the server; `keys create` mints an API key;
-`journal repair` repairs a journal segment start-up refused."""
+"""The `allotment` command: `serve` runs the server; `keys create|list|revoke` manage API keys
+(applied to a running server at once); `journal repair` repairs a journal segment start-up
+refused."""
 
 from __future__ import annotations
 
@@ -18,10 +19,11 @@ from allotment.asgi import SETTINGS_ENV, encode_settings
 from allotment.config import DEFAULT_CATALOG, Settings
 from allotment.domain.catalog import Catalog
 from allotment.http.catalog_document import CatalogDocumentInvalid
+from allotment.keys_cli import run_keys_command
 from allotment.loading import load_catalog
 from allotment.persistence import datadir_lock
 from allotment.persistence.journal import repair_journal
-from allotment.persistence.keys import ALL_SCOPES, KeyStore, new_key
+from allotment.persistence.keys import ALL_SCOPES, KeyStore
 from allotment.persistence.query import QueryFailed, run_query
 
 __all__ = ("main",)
@@ -105,15 +107,23 @@ def _serve_options(serve: argparse.ArgumentParser) -> None:
 def _keys_commands(keys: argparse.ArgumentParser) -> None:
     keys_commands = keys.add_subparsers(dest="keys_command", required=True)
     create = keys_commands.add_parser("create", help="create a key and print it once")
-    create.add_argument("--data-dir", type=Path, default=Path("data"))
-    create.add_argument("--environment", choices=("test", "live"), default="test")
+    create.add_argument("--name", required=True, help="what the key is for, e.g. default, ci")
     create.add_argument(
-        "--scope",
-        action="append",
-        choices=ALL_SCOPES,
-        default=None,
-        help="grant this scope; repeatable (default: every scope)",
+        "--scopes",
+        default="all",
+        metavar="all|SCOPE,...",
+        help=f"all (the default), or any of {', '.join(ALL_SCOPES)} separated by commas",
     )
+    create.add_argument("--environment", choices=("test", "live"), default="test")
+    listing = keys_commands.add_parser(
+        "list", help="show the keys: id (prefix), name, scopes, created, last used; never a key"
+    )
+    revoke = keys_commands.add_parser(
+        "revoke", help="revoke a key; a running server refuses it from its next request"
+    )
+    revoke.add_argument("key", metavar="ID|NAME", help="the id `keys list` shows, or the name")
+    for command in (create, listing, revoke):
+        command.add_argument("--data-dir", type=Path, default=Path("data"))
 
 
 def _repair_journal(args: argparse.Namespace) -> int:
@@ -249,11 +259,11 @@ def _banner(settings: Settings, catalog: Catalog, files: serving.FilesLimit) -> 
     print(f"  stripe      {stripe_state}")
     print(f"  API docs    {base}/schema/swagger  (OpenAPI JSON at {base}/schema/openapi.json)")
     print(f"  connections {_connections_line(settings, files)}")
-    if not settings.api_keys and len(store) == 0:
-        key = new_key("test")
-        store.add(key, persist=True)
+    if not settings.api_keys and not store.stored():
+        key, _ = store.create("default", ALL_SCOPES, "test")
         print(f"  sandbox key {key}")
-        print("              (shown once; only its hash is stored in the data dir)")
+        print("              (shown once; only its hash is stored. Lost it? Run")
+        print("               allotment keys create --name default --scopes all)")
     sys.stdout.flush()
 
 
@@ -278,15 +288,6 @@ def _serve_forever(settings: Settings, listener: socket.socket, connections: int
     if multiprocessing.get_start_method(allow_none=True) != "fork":
         multiprocessing.set_start_method("fork", force=True)
     serving.server(settings, listener, connections).serve()
-
-
-def _create_key(args: argparse.Namespace) -> int:
-    store = KeyStore(args.data_dir / "api_keys.json")
-    key = new_key(args.environment)
-    scopes = tuple(args.scope) if args.scope else ALL_SCOPES
-    store.add(key, scopes, persist=True)
-    print(key)
-    return 0
 
 
 def _sql(args: argparse.Namespace) -> int:
@@ -314,7 +315,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _sql(args)
     if args.command == "journal":
         return _repair_journal(args)
-    return _create_key(args)
+    return run_keys_command(args)
 
 
 if __name__ == "__main__":

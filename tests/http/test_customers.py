@@ -124,8 +124,11 @@ def test_cus3_external_ids_are_case_sensitive(client: Client) -> None:
 
 
 def test_cus10_external_id_with_reserved_characters_round_trips(client: Client) -> None:
-    """CUS-10: lookup is by the external id exactly, percent-decoded from the path."""
-    ref = "jane doe+1@acme.io"
+    """CUS-10: lookup is by the external id exactly, percent-decoded from the path. Since
+    OPS-K11 (issue 13) a new id keeps to letters, digits and `_ - . : @`, so a space or `+`
+    is refused at creation; `:` and `@` still round-trip percent-encoded."""
+    assert error(post_customer(client, externalClientCustomerId="jane doe+1", **PROFILE), 400)
+    ref = "jane.doe:1@acme.io"
     ok(post_customer(client, externalClientCustomerId=ref, **PROFILE), 201)
     assert get_customer(client, quote(ref, safe=""))["externalClientCustomerId"] == ref
 

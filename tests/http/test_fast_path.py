@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import msgspec
 import pytest
 from litestar.enums import ScopeType
 from litestar.testing import TestClient
@@ -109,7 +110,8 @@ def test_events_answer_as_litestar_does_evt_35_evt_43(pair: Pair) -> None:
 def test_invalid_events_answer_as_litestar_does_evt_1_evt_10(pair: Pair) -> None:
     url = f"{C}/events"
     assert _same(pair, "POST", url, json=_EVENT) == 400  # no idempotency key
-    assert _same(pair, "POST", url, content=b"{not json", headers={"X-Idempotency-Key": "x"}) == 400
+    malformed = {"X-Idempotency-Key": "x", "content-type": "application/json"}
+    assert _same(pair, "POST", url, content=b"{not json", headers=malformed) == 400
     quoted = {**_EVENT, "usageUnits": "5", "eventIdempotencyKey": "q"}
     assert _same(pair, "POST", url, json=quoted) == 400
     negative = {**_EVENT, "usageUnits": -1, "eventIdempotencyKey": "n"}
@@ -187,3 +189,19 @@ def test_a_journal_failure_is_a_503_on_the_fast_path(
             },
         }
         assert answer.headers["retry-after"] == "5"
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "text/plain", "application/x-www-form-urlencoded", "application/xml",
+     "application/json; charset=utf-8", "Application/JSON", "application/vnd.api+json"],
+)  # fmt: skip
+def test_events_by_content_type_answer_as_litestar_does_ops_k9(
+    pair: Pair, content_type: str | None
+) -> None:
+    """OPS-K9: a body that is not JSON gets the route's 415 on both paths; JSON types with
+    parameters or a +json suffix are served."""
+    body = msgspec.json.encode({**_EVENT, "eventIdempotencyKey": f"ct-{content_type}"})
+    headers = {"content-type": content_type} if content_type else {}
+    status = _same(pair, "POST", f"{C}/events", content=body, headers=headers)
+    assert status == (201 if content_type and "json" in content_type.lower() else 415)

@@ -506,7 +506,11 @@ def test_a_batch_of_known_bad_requests_changes_nothing(client: Client, prepared:
     for method, url, body in bad:
         content = body.encode() if isinstance(body, str) else None
         response = client.request(
-            method, url, content=content, json=body if not isinstance(body, str) else None
+            method,
+            url,
+            content=content,
+            json=body if not isinstance(body, str) else None,
+            headers={"content-type": "application/json"},  # the JSON is what is malformed
         )
         assert_envelope(response.status_code, response.content, f"{method} {url} {body!r:.200}")
         assert response.status_code == 400, (method, url, response.text)

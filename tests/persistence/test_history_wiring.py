@@ -105,7 +105,8 @@ async def test_a_failed_shutdown_drain_is_caught_up_by_the_next_start(tmp_path: 
 
 def test_dropped_audit_records_are_counted_in_health(tmp_path: Path) -> None:
     """Audit records of checks (ENT-30) stay best effort, outside the journal: when their
-    buffer overflows between two snapshots the oldest go, and /health counts them (item 3)."""
+    buffer overflows between two snapshots the oldest go, and the admin statistics (formerly
+    /health) count them (item 3)."""
     settings = Settings(clock="manual", data_dir=tmp_path, audit_buffer_size_max=3)
     system = build_system(settings, ManualClock(START), persistent=False)
     keys = KeyStore()
@@ -116,6 +117,6 @@ def test_dropped_audit_records_are_counted_in_health(tmp_path: Path) -> None:
         assert client.post("/api/v1/client/customers", json=body).status_code == 201
         for _ in range(5):
             assert client.get("/api/v1/client/entitlements/c/api_calls").status_code == 200
-        shards = client.get("/health").json()["data"]["shards"]
+        shards = client.get("/api/v1/admin/statistics").json()["data"]["shards"]
     audits = next(shard["audits"] for shard in shards if shard["environment"] == "test")
     assert (audits["appended"], audits["size"], audits["dropped"]) == (5, 3, 2)

@@ -82,8 +82,8 @@ async def test_evt12_concurrent_first_events_auto_create_exactly_one_customer(
     ]
     statuses = await _gather(async_client, bodies)
     assert statuses.count(201) == 40
-    health = (await async_client.get("/health")).json()["data"]
-    assert health["shards"][0]["customers"] == 1
+    statistics = (await async_client.get("/api/v1/admin/statistics")).json()["data"]
+    assert statistics["shards"][0]["customers"] == 1
 
 
 async def test_crd22_concurrent_debits_never_overdraw_or_double_debit(

@@ -24,6 +24,7 @@ from allotment.http.routes import (
     events,
     events_batch,
     health,
+    keys_admin,
     payments_admin,
     plans,
     subscription_changes,
@@ -31,7 +32,7 @@ from allotment.http.routes import (
     webhooks,
 )
 from allotment.runtime.checkout import CheckoutService
-from allotment.runtime.ports import KeyAuthority
+from allotment.runtime.ports import KeyAdmin
 from allotment.runtime.system import ActorSystem
 
 __all__ = ("MIDDLEWARE", "create_app")
@@ -94,13 +95,17 @@ ADMIN_ROUTES = [
     admin.advance_clock,
     admin.snapshot_analytics,
     payments_admin.list_unapplied_payments,
+    admin.get_statistics,
+    keys_admin.list_keys,
+    keys_admin.create_key,
+    keys_admin.revoke_key,
 ]
 
 
 def create_app(
     settings: Settings,
     system: ActorSystem,
-    keys: KeyAuthority,
+    keys: KeyAdmin,
     checkout: CheckoutService | None = None,
     *,
     middleware: Sequence[Middleware] = (),
@@ -112,7 +117,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
-        async with system.running():
+        async with keys.maintained(), system.running():
             yield
 
     litestar = Litestar(
@@ -131,6 +136,7 @@ def create_app(
         state={
             "system": system,
             "settings": settings,
+            "keys": keys,
             "checkout": checkout or CheckoutService(None, system.clock),
         },  # type: ignore[arg-type]
         logging_config=None,

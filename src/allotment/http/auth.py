@@ -19,6 +19,7 @@ __all__ = ("ApiKeyMiddleware", "api_key_of", "presented_key")
 
 UNAUTHORIZED = "Invalid or missing API key."
 FORBIDDEN = "Access denied."
+_PLATFORM_ONLY = "This operation is Platform-only and the account is in Observe mode."
 _WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -65,7 +66,9 @@ class ApiKeyMiddleware(ASGIMiddleware):
             if cast("HTTPScope", scope)["method"] in _WRITE_METHODS
             else "client:read"
         )
-        if needed not in key.scopes or (self._observe and opt.get("platform")):
-            raise ApiError(403, FORBIDDEN)
+        if needed not in key.scopes:  # OPS-K6: the canonical message, and what is missing
+            raise ApiError(403, FORBIDDEN, f"This API key lacks the '{needed}' scope.")
+        if self._observe and opt.get("platform"):
+            raise ApiError(403, FORBIDDEN, _PLATFORM_ONLY)
         scope["state"]["api_key"] = key
         await next_app(scope, receive, send)

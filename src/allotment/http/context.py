@@ -11,20 +11,31 @@ from litestar.openapi.datastructures import ResponseSpec
 from allotment.config import Settings
 from allotment.http.auth import api_key_of
 from allotment.http.schemas import ApiResponseError
+from allotment.http.validation import check_media_type
 from allotment.runtime.checkout import CheckoutService
-from allotment.runtime.ports import Shard
+from allotment.runtime.ports import KeyAdmin, Shard
 from allotment.runtime.system import ActorSystem
 
-__all__ = ("checkout_of", "documents_body", "errors", "settings_of", "shard_of", "system_of")
+__all__ = (
+    "checkout_of",
+    "documents_body",
+    "errors",
+    "json_body",
+    "keys_of",
+    "settings_of",
+    "shard_of",
+    "system_of",
+)
 
 AnyRequest = Request[Any, Any, Any]
 
 _DESCRIPTIONS = {
     400: "Invalid request or state; `error.message` names the field",
     401: "Invalid or missing API key.",
-    403: "Access denied.",
+    403: "Access denied. `error.detail` names the scope the key lacks.",
     404: "Referenced resource not found",
-    409: "Duplicate",
+    409: "Duplicate, or a conflict the message names",
+    415: "The body is not `application/json`",
     502: "The payment provider failed; nothing changed; `error.message` has its words",
 }
 
@@ -42,6 +53,19 @@ def settings_of(request: AnyRequest) -> Settings:
 def checkout_of(request: AnyRequest) -> CheckoutService:
     service: CheckoutService = request.app.state["checkout"]
     return service
+
+
+async def json_body(request: AnyRequest) -> bytes:
+    """The body of a JSON route, refused with 415 unless it is JSON (OPS-K9)."""
+    body = await request.body()
+    headers = request.scope["headers"]
+    check_media_type(body, next((v for n, v in headers if n == b"content-type"), None))
+    return body
+
+
+def keys_of(request: AnyRequest) -> KeyAdmin:
+    keys: KeyAdmin = request.app.state["keys"]
+    return keys
 
 
 def shard_of(request: AnyRequest) -> Shard:

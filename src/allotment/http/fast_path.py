@@ -7,7 +7,8 @@ authenticates, validates and calls the shard with the same functions the Litesta
 maps failures through the same table, and sends the bytes.
 
 Whatever it does not recognise as an authorised request to one of them (no key, a key without
-the scope, an oversized body, a repeated idempotency header, another path) goes to the Litestar
+the scope, an oversized body, a repeated idempotency header, a body not sent as JSON, another
+path) goes to the Litestar
 app untouched (so is a request Litestar would refuse before routing: a malformed Host header),
 with any body already read replayed, so the Litestar routes remain the one
 documented implementation and the answer never depends on which path served it.
@@ -41,6 +42,7 @@ from allotment.http.auth import presented_key
 from allotment.http.errors import failure_of
 from allotment.http.routes.entitlements import check
 from allotment.http.routes.events import ingest
+from allotment.http.validation import json_media_type
 from allotment.runtime.ports import ApiKey, KeyAuthority
 from allotment.runtime.system import ActorSystem
 
@@ -118,8 +120,16 @@ class FastPath:
         key = self._authorised(scope, "client:write")
         if key is None:
             return receive
-        headers = [value for name, value in scope["headers"] if name == b"x-idempotency-key"]
-        if len(headers) > 1:
+        headers: list[bytes] = []
+        content_type = None
+        for name, value in scope["headers"]:  # one pass; most requests carry a handful
+            if name == b"x-idempotency-key":
+                headers.append(value)
+            elif name == b"content-type":
+                content_type = value
+        # A second key header, or a body that may not be JSON (OPS-K9: Litestar answers 415
+        # for a non-empty one): Litestar's route decides.
+        if len(headers) > 1 or not json_media_type(content_type):
             return receive
         messages, body = await _read_body(receive, self._settings.request_body_size_max)
         if body is None:

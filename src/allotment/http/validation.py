@@ -14,7 +14,14 @@ import msgspec
 
 from allotment.http.errors import ApiError
 
-__all__ = ("check_decimal", "decode_body", "parse_uuid")
+__all__ = (
+    "DECIMAL_DIGITS_MAX",
+    "check_decimal",
+    "check_media_type",
+    "decode_body",
+    "json_media_type",
+    "parse_uuid",
+)
 
 T = TypeVar("T")
 _AT = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
@@ -22,6 +29,12 @@ DECIMAL_MAX = Decimal(10) ** 15  # beyond any real quantity or price; keeps arit
 # Free-form fields (meta, metadata) are journalled and later decoded again, inside records and
 # analytics frames that add levels of their own; msgspec gives up near 1,000 levels in all.
 DEPTH_MAX = 64
+# OPS-K10: a decimal has at most this many digits before the point and after it. Beyond any
+# real quantity or price, and it keeps `1E-999999999` (a grant that rounds to 0) and
+# `1E+999999999` (which fails in arithmetic) out; only bodies with an exponent or a run of
+# 19 digits can hold such a number, so the others skip the walk.
+DECIMAL_DIGITS_MAX = 18
+_WIDE_NUMBER = re.compile(rb"\d[eE]|\d{19}")
 
 
 def _field_message(error: msgspec.ValidationError) -> str:
@@ -39,6 +52,8 @@ def decode_body(body: bytes, type_: type[T]) -> T:
         raise ApiError(400, "Request body is required.")
     try:
         decoded = msgspec.json.decode(body, type=type_)
+        if _WIDE_NUMBER.search(body):  # first: the untyped decodes below overflow on them
+            _reject_wide_decimals(decoded, "")
         number_fields = _number_fields(cast("Hashable", type_))
         raw: Any = None
         if number_fields:
@@ -151,6 +166,68 @@ def _reject_quoted_numbers(raw: Any, fields: NumberFields, prefix: str) -> None:
             raise ApiError(400, f"Invalid field '{prefix}{name}': Expected `number`, got `str`")
         if nested is not None:
             _reject_quoted_numbers(value, nested, f"{prefix}{name}.")
+
+
+def _reject_wide_decimals(value: Any, path: str) -> None:
+    """Raises ApiError(400) naming the first decimal with more than DECIMAL_DIGITS_MAX digits
+    before or after the point (trailing zeros after it do not count)."""
+    if isinstance(value, Decimal):
+        if value.is_finite() and _too_wide(value):
+            raise ApiError(
+                400,
+                f"Invalid field '{path or 'body'}': at most {DECIMAL_DIGITS_MAX} digits before "
+                f"and {DECIMAL_DIGITS_MAX} after the decimal point.",
+            )
+    elif isinstance(value, msgspec.Struct):
+        names = value.__struct_encode_fields__
+        for attribute, name in zip(value.__struct_fields__, names, strict=True):
+            _reject_wide_decimals(getattr(value, attribute), f"{path}.{name}" if path else name)
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            _reject_wide_decimals(item, f"{path}[{index}]")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _reject_wide_decimals(item, f"{path}.{key}" if path else str(key))
+
+
+def _too_wide(value: Decimal) -> bool:
+    """Read from the digits themselves: no context arithmetic, so no rounding on the way."""
+    _, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)  # finite
+    if value.is_zero():
+        return not -DECIMAL_DIGITS_MAX <= exponent <= DECIMAL_DIGITS_MAX
+    trailing_zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+    after_point = -(exponent + trailing_zeros)
+    before_point = len(digits) + exponent
+    return after_point > DECIMAL_DIGITS_MAX or before_point > DECIMAL_DIGITS_MAX
+
+
+def json_media_type(content_type: bytes | None) -> bool:
+    """Whether a Content-Type header names JSON: `application/json` or `application/*+json`,
+    any parameters (charset) aside. O(length of the header)."""
+    if content_type is None:
+        return False
+    if content_type == b"application/json":
+        return True  # what clients send almost always: no parsing
+    media = content_type.partition(b";")[0].strip().lower()
+    return media == b"application/json" or (
+        media.startswith(b"application/") and media.endswith(b"+json")
+    )
+
+
+def check_media_type(body: bytes, content_type: bytes | None) -> None:
+    """OPS-K9: a JSON route takes a body only as JSON. An empty body is judged by the route
+    (usually "Request body is required.").
+
+    Raises:
+        ApiError: 415 naming the type that was sent.
+    """
+    if body.strip() and not json_media_type(content_type):
+        sent = content_type.decode("latin-1") if content_type else "no Content-Type"
+        raise ApiError(
+            415,
+            f"Unsupported media type: send the body as application/json (got {sent}).",
+        )
 
 
 def check_decimal(

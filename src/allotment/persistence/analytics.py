@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from allotment.domain.state import PAYABLE
 from allotment.persistence.analytics_rows import Columns
+from allotment.persistence.file_modes import PRIVATE
 from allotment.persistence.history_rows import JOURNAL_HISTORIES, history_view
 
 __all__ = ("build_database", "to_arrow", "write_history")
@@ -133,6 +134,7 @@ def write_history(data_dir: Path, table: str, batches: list[pa.Table]) -> int:
         name = f"part-{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}.parquet"
         temporary = directory / f".{name}.tmp"
         pq.write_table(part, temporary)
+        temporary.chmod(PRIVATE)  # OPS-K7: pyarrow creates it with the umask's bits
         os.replace(temporary, directory / name)  # readers never see a half-written file
     return int(arrow.num_rows)
 
@@ -144,6 +146,7 @@ def _ensure_schema_file(root: Path, schema: pa.Schema) -> None:
     if not path.exists():
         directory.mkdir(parents=True, exist_ok=True)
         pq.write_table(schema.empty_table(), path)
+        path.chmod(PRIVATE)
 
 
 _VIEWS = """
@@ -206,5 +209,6 @@ def build_database(data_dir: Path, tables: dict[str, list[pa.Table]], info: list
         connection.execute("CHECKPOINT")
     finally:
         connection.close()
+    temporary.chmod(PRIVATE)  # OPS-K7: DuckDB creates it with the umask's bits
     os.replace(temporary, final)
     return final

@@ -28,6 +28,8 @@ import threading
 import time
 from pathlib import Path
 
+from allotment.persistence.file_modes import PRIVATE, PRIVATE_DIRECTORY
+
 __all__ = ("LOCK_FILE", "DataDirInUse", "DataDirLock", "hold")
 
 LOCK_FILE = "allotment.lock"
@@ -97,9 +99,9 @@ def hold(data_dir: Path) -> DataDirLock:
 
 
 def _lock(data_dir: Path) -> int:
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=PRIVATE_DIRECTORY, parents=True, exist_ok=True)
     path = data_dir / LOCK_FILE
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, PRIVATE)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as error:

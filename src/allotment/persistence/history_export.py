@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 
 from allotment.persistence.analytics import to_arrow
 from allotment.persistence.analytics_rows import Columns
+from allotment.persistence.file_modes import private_opener
 from allotment.persistence.history_cursor import (
     ExportReport,
     cursor,
@@ -64,7 +65,7 @@ def _write_durably(final: Path, write: Callable[[BinaryIO], object]) -> None:
     """Write through `write(file)` to a temporary name, fsync it, rename it to `final` and
     fsync the directory: `final` then exists complete, or not at all, after any crash."""
     temporary = final.with_name(f".{final.name}.tmp")
-    with temporary.open("wb") as file:
+    with open(temporary, "wb", opener=private_opener) as file:
         write(file)
         file.flush()
         os.fsync(file.fileno())

@@ -27,6 +27,7 @@ import anyio
 from allotment.domain.facts import EnvironmentFact, Fact
 from allotment.persistence.codec import FORMAT_VERSION, encode_record
 from allotment.persistence.errors import JournalUnavailable
+from allotment.persistence.file_modes import private_opener
 from allotment.persistence.journal_format import (
     HEADER_SIZE,
     encode_frame,
@@ -135,7 +136,9 @@ class FileJournal:
                 else:  # a torn or old header with no record after it
                     truncate_file(path, 0)
         created = not path.exists()
-        file = FileIO(path, "a")  # unbuffered: nothing is left in a buffer to write at close
+        file = FileIO(
+            path, "a", opener=private_opener
+        )  # unbuffered: nothing is left in a buffer to write at close
         if file.tell() == 0:
             self._io.write(file, encode_header(next_position))
         if created:  # the new file's name must survive a power cut with its records
@@ -264,7 +267,7 @@ class FileJournal:
         self._file.close()
         path = self.directory / _segment_name(first_position)
         self._durable_offset = 0
-        self._path, self._file = path, FileIO(path, "a")
+        self._path, self._file = path, FileIO(path, "a", opener=private_opener)
         self._io.write(self._file, encode_header(first_position))
         self._durable_offset = HEADER_SIZE
         fsync_directory(self.directory)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol
 
@@ -14,7 +15,7 @@ import msgspec
 
 from allotment.domain.facts import EnvironmentFact, Fact
 
-__all__ = ("ApiKey", "Journal", "JournalRecord", "KeyAuthority")
+__all__ = ("ApiKey", "Journal", "JournalRecord", "KeyAdmin", "KeyAuthority", "KeyRefused")
 
 
 class JournalRecord(msgspec.Struct, frozen=True, array_like=True):
@@ -97,13 +98,27 @@ class Journal(Protocol):
 
 
 class ApiKey(msgspec.Struct, frozen=True, kw_only=True):
-    """What the server knows of an API key: never the key itself (AUTH-8)."""
+    """What the server knows of an API key: never the key itself (AUTH-8).
+
+    Fields after `created_at` came with key management (issue 13); records written before
+    decode with their defaults.
+    """
 
     digest: str  # hex SHA-256 of the key
     environment: str  # "test" (sk_test_) or "live" (sk_live_)
     scopes: tuple[str, ...]
     hint: str  # prefix and last 4 characters, to recognise a key in listings
     created_at: datetime
+    name: str = ""
+    prefix: str = ""  # the key's first 16 characters: its public id (OPS-K2); "" before
+    last_used_at: datetime | None = None  # to within the usage flush period (OPS-K5)
+    revoked_at: datetime | None = None
+
+    @property
+    def key_id(self) -> str:
+        """How listings, `allotment keys revoke` and the admin API name the key: its prefix,
+        or for a key created before prefixes were kept, the start of its digest."""
+        return self.prefix or f"sha256:{self.digest[:16]}"
 
 
 class KeyAuthority(Protocol):
@@ -112,4 +127,46 @@ class KeyAuthority(Protocol):
     def authenticate(self, key: str) -> ApiKey | None:
         """The key's record, or None when it is unknown, malformed or revoked. Constant time
         in the key's content."""
+        ...
+
+
+class KeyRefused(Exception):
+    """A key operation that cannot be done: an unknown or ambiguous key, a bad name or scope.
+    The message says what to do; the admin API answers it as `status`."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class KeyAdmin(KeyAuthority, Protocol):
+    """Key management (OPS-K1..OPS-K6): what `allotment keys` and the admin API do. Every
+    change is on disk, and seen by the running server, before it returns."""
+
+    def maintained(self) -> AbstractAsyncContextManager[None]:
+        """Held while the server runs: background upkeep (last-use times, hand edits)."""
+        ...
+
+    async def list_keys(self) -> list[ApiKey]:
+        """Every stored key, revoked ones included, oldest first; last use recorded up to
+        now."""
+        ...
+
+    async def create_key(
+        self, name: str, scopes: tuple[str, ...], environment: str
+    ) -> tuple[str, ApiKey]:
+        """A new key and its record: the only time the key itself is seen.
+
+        Raises:
+            KeyRefused: the name or a scope is not valid.
+        """
+        ...
+
+    async def revoke_key(self, key_id: str) -> ApiKey:
+        """Revoke the key with this id (or, when exactly one active key has it, this name).
+
+        Raises:
+            KeyRefused: no such key (404), or a name several keys share (409).
+        """
         ...

@@ -25,6 +25,7 @@ from allotment.domain.catalog import Catalog
 from allotment.domain.payment_records import PaymentRecord
 from allotment.domain.state import CustomerState
 from allotment.persistence.errors import SnapshotCorrupt
+from allotment.persistence.file_modes import PRIVATE
 
 __all__ = (
     "LoadedSnapshot",
@@ -98,7 +99,7 @@ class SnapshotFile:
         self._final = directory / f"snapshot-{position:020d}.snap"
         self._temporary = self._final.with_suffix(f".{os.getpid()}.{time.monotonic_ns()}.tmp")
         self._fd: int | None = os.open(
-            self._temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644
+            self._temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE
         )
         try:
             self.write([_PREFIX.pack(MAGIC, VERSION)])

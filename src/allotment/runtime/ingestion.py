@@ -14,6 +14,7 @@ from allotment.domain.catalog_facts import FeatureAutoCreated
 from allotment.domain.commands import RecordUsage
 from allotment.domain.evolve import new_customer
 from allotment.domain.facts import CustomerCreated, Fact
+from allotment.domain.reference_ids import reference_id_problem
 from allotment.domain.replies import Rejected, RejectionKind, Reply, UsageAccepted
 from allotment.domain.state import CustomerSource, Profile
 from allotment.runtime.actor import CustomerActor
@@ -113,15 +114,7 @@ class Ingestion:
             if isinstance(reply, Rejected):
                 return reply, position
         else:
-            if lookup.customer_id is not None:  # EVT-11: a UUID cannot be auto-created
-                return Rejected(kind=RejectionKind.NOT_FOUND, message=CUSTOMER_NOT_FOUND), 0
-            created = shard.created(
-                lookup.external_id,
-                CustomerSource.EVENT_AUTO_CREATED,
-                Profile(),
-                lookup.stripe_customer_id,
-            )
-            reply, position = self._first_event(created, event, catalog)
+            reply, position = self._auto_created(lookup, event, catalog)
             if isinstance(reply, Rejected):
                 return reply, 0  # the new customer (and feature) is discarded with the event
             notes.append("Customer auto-created.")
@@ -132,6 +125,24 @@ class Ingestion:
         if notes and isinstance(reply, UsageAccepted) and not reply.over_limit:
             return UsageAccepted(message=" ".join(notes)), position  # EVT-44
         return reply, position
+
+    def _auto_created(
+        self, lookup: CustomerLookup, event: RecordUsage, catalog: Catalog
+    ) -> tuple[Reply, int]:
+        """The event of a customer not known yet, who is created with it (EVT-11)."""
+        if lookup.customer_id is not None:  # EVT-11: a UUID cannot be auto-created
+            return Rejected(kind=RejectionKind.NOT_FOUND, message=CUSTOMER_NOT_FOUND), 0
+        problem = lookup.external_id and reference_id_problem(lookup.external_id)
+        if problem:  # OPS-K11: an auto-created customer's id obeys the creation rule
+            message = f"Invalid field 'customerReferenceId': {problem}."
+            return Rejected(kind=RejectionKind.INVALID, message=message), 0
+        created = self._shard.created(
+            lookup.external_id,
+            CustomerSource.EVENT_AUTO_CREATED,
+            Profile(),
+            lookup.stripe_customer_id,
+        )
+        return self._first_event(created, event, catalog)
 
     def _first_event(
         self, created: CustomerCreated, event: RecordUsage, catalog: Catalog

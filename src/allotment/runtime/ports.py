@@ -19,10 +19,18 @@ from allotment.domain.commands import Command, RecordUsage
 from allotment.domain.payment_records import PaymentRecord
 from allotment.domain.replies import Decision, Reply
 from allotment.domain.state import CustomerState, Profile
-from allotment.persistence.ports import ApiKey, KeyAuthority
+from allotment.persistence.ports import ApiKey, KeyAdmin, KeyAuthority, KeyRefused
 from allotment.runtime.records import EvaluationContext
 
-__all__ = ("ApiKey", "CustomerLookup", "KeyAuthority", "Projector", "Shard")
+__all__ = (
+    "ApiKey",
+    "CustomerLookup",
+    "KeyAdmin",
+    "KeyAuthority",
+    "KeyRefused",
+    "Projector",
+    "Shard",
+)
 
 T = TypeVar("T")
 Projector = Callable[[CustomerState, Catalog, datetime], T]

@@ -19,7 +19,14 @@ from allotment.http.catalog_document import (
     reported,
 )
 from allotment.http.catalog_mapping import from_catalog, to_catalog_update
-from allotment.http.context import AnyRequest, documents_body, errors, shard_of, system_of
+from allotment.http.context import (
+    AnyRequest,
+    documents_body,
+    errors,
+    json_body,
+    shard_of,
+    system_of,
+)
 from allotment.http.errors import ApiError, encoded_response, json_response, raise_rejection
 from allotment.http.mapping.credits import pool_dto
 from allotment.http.schemas import AdminCreditGrantRequest, ClockAdvanceRequest
@@ -31,6 +38,7 @@ __all__ = (
     "advance_clock",
     "get_catalog",
     "get_clock",
+    "get_statistics",
     "grant_credits",
     "put_catalog",
     "snapshot_analytics",
@@ -57,7 +65,7 @@ async def get_catalog(request: AnyRequest) -> Response[dict[str, Any]]:
     responses=errors(400, 401, 403),
 )
 async def put_catalog(request: AnyRequest) -> Response[dict[str, Any]]:
-    document = decode_body(await request.body(), CatalogDocument)
+    document = decode_body(await json_body(request), CatalogDocument)
     try:
         update = to_catalog_update(document, system_of(request).clock.now())
         catalog = await shard_of(request).upsert_catalog(update)
@@ -87,7 +95,7 @@ def _catalog_ok(catalog: Catalog) -> Response[dict[str, Any]]:
     responses=errors(400, 401, 403, 404),
 )
 async def grant_credits(request: AnyRequest) -> Response[dict[str, Any]]:
-    body = decode_body(await request.body(), AdminCreditGrantRequest)
+    body = decode_body(await json_body(request), AdminCreditGrantRequest)
     amount = check_decimal("amount", body.amount, positive=True)
     lookup = CustomerLookup(external_id=body.customerReferenceId)
     shard = shard_of(request)
@@ -127,6 +135,15 @@ async def snapshot_analytics(request: AnyRequest) -> Response[dict[str, Any]]:
     return _ok(await system.snapshot_analytics(), 201)
 
 
+@get("/statistics", operation_id="getStatistics", opt=_ADMIN, responses=errors(401, 403))
+async def get_statistics(request: AnyRequest) -> Response[dict[str, Any]]:
+    """The server's clock and each environment's figures (customers, event keys, buffers and
+    their drops, journal state): what `/health` showed before it went public-status-only
+    (OPS-K8)."""
+    system = system_of(request)
+    return _ok({"now": system.clock.now(), "shards": system.statistics()})
+
+
 def _clock_data(request: AnyRequest) -> dict[str, Any]:
     return {"now": system_of(request).clock.now(), "mode": "manual"}
 
@@ -150,7 +167,7 @@ async def advance_clock(request: AnyRequest) -> Response[dict[str, Any]]:
     system = system_of(request)
     if not system.clock.manual:
         raise ApiError(400, _NOT_MANUAL)
-    body = decode_body(await request.body(), ClockAdvanceRequest)
+    body = decode_body(await json_body(request), ClockAdvanceRequest)
     if (body.seconds is None) == (body.to is None):
         raise ApiError(400, "Invalid request body: send exactly one of 'seconds' or 'to'.")
     now = system.clock.now()

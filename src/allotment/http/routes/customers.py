@@ -5,9 +5,10 @@ from __future__ import annotations
 from litestar import Response, get, post
 from litestar.params import FromPath
 
+from allotment.domain.reference_ids import reference_id_problem
 from allotment.domain.replies import Rejected
 from allotment.domain.state import Profile
-from allotment.http.context import AnyRequest, documents_body, errors, shard_of
+from allotment.http.context import AnyRequest, documents_body, errors, json_body, shard_of
 from allotment.http.errors import ApiError, json_response, raise_rejection
 from allotment.http.mapping.customers import project_customer
 from allotment.http.schemas import (
@@ -34,7 +35,12 @@ def _external_id(body: CustomerRequest) -> str:
         raise ApiError(
             400, "Invalid field 'customerReferenceId': conflicts with externalClientCustomerId."
         )
-    return a if a is not None else b  # type: ignore[return-value]
+    field, value = ("externalClientCustomerId", a) if a is not None else ("customerReferenceId", b)
+    assert value is not None
+    problem = reference_id_problem(value)  # OPS-K11: checked where customers are created
+    if problem is not None:
+        raise ApiError(400, f"Invalid field '{field}': {problem}.")
+    return value
 
 
 @post(
@@ -45,7 +51,7 @@ def _external_id(body: CustomerRequest) -> str:
     responses=errors(400, 401, 403, 409),
 )
 async def create_customer(request: AnyRequest) -> Response[ApiResponseVoid]:
-    body = decode_body(await request.body(), CustomerRequest)
+    body = decode_body(await json_body(request), CustomerRequest)
     profile = Profile(
         first_name=body.firstName,
         last_name=body.lastName,

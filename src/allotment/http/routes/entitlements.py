@@ -8,7 +8,7 @@ from decimal import Decimal
 from litestar import Response, get, post
 from litestar.params import FromPath
 
-from allotment.http.context import AnyRequest, documents_body, errors, shard_of
+from allotment.http.context import AnyRequest, documents_body, errors, json_body, shard_of
 from allotment.http.errors import ENCODER, ApiError, encoded_response, json_response
 from allotment.http.mapping.entitlements import entitlement_response
 from allotment.http.schemas import ApiResponseEntitlementResponse, EntitlementEvaluationRequest
@@ -53,7 +53,7 @@ async def check(shard: Shard, customer_reference_id: str, feature_key: str) -> b
     responses=errors(400, 401, 403),
 )
 async def evaluate_entitlement(request: AnyRequest) -> Response[ApiResponseEntitlementResponse]:
-    body = decode_body(await request.body(), EntitlementEvaluationRequest)
+    body = decode_body(await json_body(request), EntitlementEvaluationRequest)
     track, context = body.track, body.context
     requested: Decimal | None = None
     if track is not None:  # SIM-1, SIM-2: a track block always simulates, 1 unit by default

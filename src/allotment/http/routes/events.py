@@ -18,6 +18,7 @@ from allotment.http.context import (
     AnyRequest,
     documents_body,
     errors,
+    json_body,
     settings_of,
     shard_of,
     system_of,
@@ -138,7 +139,7 @@ async def ingest_event(
 ) -> Response[ApiResponseEventIngestionResponse]:
     system = system_of(request)
     status, body = await ingest(
-        shard_of(request), settings_of(request), system.clock, await request.body(), header
+        shard_of(request), settings_of(request), system.clock, await json_body(request), header
     )
     return encoded_response(body, status)
 

@@ -18,6 +18,7 @@ from allotment.http.context import (
     AnyRequest,
     documents_body,
     errors,
+    json_body,
     settings_of,
     shard_of,
     system_of,
@@ -47,7 +48,7 @@ __all__ = ("ingest_events_batch",)
     responses=errors(400, 401, 403),
 )
 async def ingest_events_batch(request: AnyRequest) -> Response[ApiResponseEventBatch]:
-    batch = decode_body(await request.body(), EventBatchRequest)
+    batch = decode_body(await json_body(request), EventBatchRequest)
     settings, clock = settings_of(request), system_of(request).clock
     limit = settings.batch_size_max
     if not 1 <= len(batch.events) <= limit:

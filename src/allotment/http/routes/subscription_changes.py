@@ -16,7 +16,7 @@ from allotment.domain.commands import (
 )
 from allotment.domain.replies import Rejected
 from allotment.domain.state import CancelMode, ChangeType
-from allotment.http.context import AnyRequest, documents_body, errors, shard_of
+from allotment.http.context import AnyRequest, documents_body, errors, json_body, shard_of
 from allotment.http.errors import ApiError, json_response, raise_rejection
 from allotment.http.schemas import ApiResponseVoid, ClientChangeSubscriptionRequest
 from allotment.http.validation import decode_body, parse_uuid
@@ -77,7 +77,7 @@ async def change_plan(
     request: AnyRequest, subscriptionId: FromPath[str]
 ) -> Response[ApiResponseVoid]:
     sid = parse_uuid("subscriptionId", subscriptionId)
-    body = decode_body(await request.body(), ClientChangeSubscriptionRequest)
+    body = decode_body(await json_body(request), ClientChangeSubscriptionRequest)
     command = ChangePlan(
         subscription_id=sid, to_plan_id=body.changeToPlanId, change_type=ChangeType(body.changeType)
     )

@@ -6,7 +6,7 @@ from litestar import Response, post
 
 from allotment.domain.commands import Subscribe
 from allotment.domain.replies import Rejected, Subscribed
-from allotment.http.context import AnyRequest, documents_body, errors, shard_of
+from allotment.http.context import AnyRequest, documents_body, errors, json_body, shard_of
 from allotment.http.errors import json_response, raise_rejection
 from allotment.http.mapping.customers import customer_dto
 from allotment.http.mapping.invoices import invoice_dto
@@ -35,7 +35,7 @@ DEFAULT_GRACE_PERIOD_DAYS = 3  # SUB-12
 async def create_subscription(
     request: AnyRequest,
 ) -> Response[ApiResponseSubscribedCustomerResponse]:
-    body = decode_body(await request.body(), ClientSubscriptionRequest)
+    body = decode_body(await json_body(request), ClientSubscriptionRequest)
     grace = body.gracePeriod if body.gracePeriod is not None else DEFAULT_GRACE_PERIOD_DAYS
     shard = shard_of(request)
     reply = await shard.command(
