@@ -108,6 +108,8 @@ class ActorSystem:
         self._front: dict[str, QueuedShard] = {}  # while running, when queued
         self.analytics = analytics
         self._analytics_every_s = analytics_every_s
+        self.analytics_alive = False  # while the analytics schedule runs
+        self.analytics_failure: str | None = None  # why its last run failed, until one succeeds
         if storage is not None:
             for environment in storage.existing_environments():
                 self.shard(environment)  # recover everything on disk before serving
@@ -257,12 +259,18 @@ class ActorSystem:
         return {env: self.storage.journal(env).durable_position for env in self._shards}
 
     async def _analytics_loop(self) -> None:
-        while True:
-            await anyio.sleep(self._analytics_every_s)
-            try:
-                await self.snapshot_analytics()
-            except Exception:
-                logger.exception("analytics snapshot failed; the next run retries")
+        self.analytics_alive = True  # readiness (OPS-P9) asks whether this loop still runs
+        try:
+            while True:
+                await anyio.sleep(self._analytics_every_s)
+                try:
+                    await self.snapshot_analytics()
+                    self.analytics_failure = None
+                except Exception as error:
+                    self.analytics_failure = str(error) or type(error).__name__
+                    logger.exception("analytics snapshot failed; the next run retries")
+        finally:
+            self.analytics_alive = False
 
     async def checkpoint_all(self) -> list[CheckpointReport]:
         """Checkpoint every environment now (tests, benchmarks, the admin API).
@@ -299,6 +307,11 @@ class ActorSystem:
             )
         self.clock.advance_to(to)
         return await self.run_due()
+
+    @property
+    def serving(self) -> bool:
+        """Whether `running()` is open: recovered, with writers, checkpoints and sweep running."""
+        return self._task_group is not None
 
     def statistics(self) -> list[ShardStatistics]:
         return [self._statistics(env, shard) for env, shard in self._shards.items()]
