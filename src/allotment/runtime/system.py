@@ -251,7 +251,13 @@ class ActorSystem:
                 raise ShardUnavailable(shard.failure)
         positions = {env: self.storage.journal(env).position for env in self._shards}
         sources: dict[str, AnalyticsSource] = dict(self._shards)
-        return await self.analytics.run_once(sources, positions, self._durable())
+        try:
+            report = await self.analytics.run_once(sources, positions, self._durable())
+        except Exception as error:
+            self.analytics_failure = str(error) or type(error).__name__  # until a run works
+            raise
+        self.analytics_failure = None
+        return report
 
     def _durable(self) -> dict[str, int]:
         """Each environment's durable journal position: the history is exported up to it."""
@@ -259,18 +265,15 @@ class ActorSystem:
         return {env: self.storage.journal(env).durable_position for env in self._shards}
 
     async def _analytics_loop(self) -> None:
-        self.analytics_alive = True  # readiness (OPS-P9) asks whether this loop still runs
         try:
             while True:
                 await anyio.sleep(self._analytics_every_s)
                 try:
                     await self.snapshot_analytics()
-                    self.analytics_failure = None
-                except Exception as error:
-                    self.analytics_failure = str(error) or type(error).__name__
+                except Exception:
                     logger.exception("analytics snapshot failed; the next run retries")
         finally:
-            self.analytics_alive = False
+            self.analytics_alive = False  # readiness (OPS-P9) asks whether this loop runs
 
     async def checkpoint_all(self) -> list[CheckpointReport]:
         """Checkpoint every environment now (tests, benchmarks, the admin API).
@@ -362,6 +365,7 @@ class ActorSystem:
             if self.storage is not None:
                 for environment in self._shards:
                     self._start_environment(tg, environment)
+                self.analytics_alive = True  # before a request can ask (OPS-P9)
                 tg.start_soon(self._analytics_loop)
                 tg.start_soon(self._supervise)
             if not self.clock.manual:
