@@ -7,6 +7,8 @@ In-process use, without HTTP::
     decision = await shard.evaluate("user_1", "api_calls", None, EvaluationContext(method="GET"))
 """
 
+__version__ = "0.1.0"  # the one place the version lives: pyproject.toml reads it (hatch)
+
 from allotment.config import Settings
 from allotment.runtime.clock import ManualClock, SystemClock
 from allotment.runtime.local_shard import LocalShard
@@ -23,6 +25,7 @@ __all__ = (
     "ManualClock",
     "Settings",
     "SystemClock",
+    "__version__",
     "build_app",
     "build_system",
 )

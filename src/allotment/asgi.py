@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
 
 from allotment.config import Settings
 from allotment.http.body_deadline import BodyDeadline
+from allotment.loading import LoadFailed
+from allotment.persistence.datadir_lock import DataDirInUse
+from allotment.persistence.errors import JournalCorrupt
 from allotment.wiring import build_app
 
 __all__ = ("SETTINGS_ENV", "app_from_environment", "decode_settings", "encode_settings")
@@ -37,11 +42,30 @@ def decode_settings(raw: str) -> Settings:
     return msgspec.json.decode(raw, type=Settings, dec_hook=_dec)
 
 
+def _listening(settings: Settings) -> Callable[[], None]:
+    def announce() -> None:
+        # OPS-P4: printed by the worker once it serves, never before recovery is done
+        print(f"allotment: listening at http://{settings.host}:{settings.port} (ready)")
+        sys.stdout.flush()
+
+    return announce
+
+
 def app_from_environment() -> BodyDeadline:
-    """The served app: granian bounds connections and request heads, this bounds bodies."""
+    """The served app: granian bounds connections and request heads, this bounds bodies.
+
+    A start that fails here (a journal that refuses recovery, a file that went away since
+    `serve` checked it) is one line on stderr and the end of the worker, which ends the server
+    with a non-zero status."""
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     raw = os.environ.get(SETTINGS_ENV)
     settings = decode_settings(raw) if raw else Settings()
-    return BodyDeadline(build_app(settings), settings.body_read_timeout_s)
+    try:
+        app = build_app(settings, on_started=_listening(settings))
+    except (JournalCorrupt, LoadFailed, DataDirInUse, OSError) as error:
+        print(f"allotment: {error}", file=sys.stderr)
+        sys.stderr.flush()
+        os._exit(1)  # granian would log a traceback for an exception; the line says it all
+    return BodyDeadline(app, settings.body_read_timeout_s)

@@ -9,22 +9,22 @@ import multiprocessing
 import os
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import NoReturn
 
-import msgspec
-
-from allotment import serving
+from allotment import __version__, serving
 from allotment.asgi import SETTINGS_ENV, encode_settings
-from allotment.config import DEFAULT_CATALOG, Settings
+from allotment.config import DEFAULT_CATALOG, DEFAULT_MODEL_PRICES, Settings
 from allotment.domain.catalog import Catalog
-from allotment.http.catalog_document import CatalogDocumentInvalid
 from allotment.keys_cli import run_keys_command
-from allotment.loading import load_catalog
-from allotment.persistence import datadir_lock
+from allotment.loading import source_name
 from allotment.persistence.journal import repair_journal
 from allotment.persistence.keys import ALL_SCOPES, KeyStore
 from allotment.persistence.query import QueryFailed, run_query
+from allotment.serve_options import EnvInvalid, apply_environment, render_config, serve_options
+from allotment.serve_options import settings_from as _settings
+from allotment.startup import StartRefused, claim
 
 __all__ = ("main",)
 
@@ -36,10 +36,26 @@ _DURABILITY = {
 }
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="allotment", description=__doc__)
+class _Parser(argparse.ArgumentParser):
+    """argparse, except that a usage error is one line and exit status 2 (OPS-P3): the usage
+    block argparse prints first would push the error itself off a narrow log view."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentParser:
+    """The command line; the environment supplies the `serve` defaults (ALLOTMENT_<FLAG>).
+
+    Raises:
+        EnvInvalid: an ALLOTMENT_<FLAG> variable holds a value its flag refuses.
+    """
+    parser = _Parser(prog="allotment", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"allotment {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    _serve_options(commands.add_parser("serve", help="run the HTTP server"))
+    serve = commands.add_parser("serve", help="run the HTTP server")
+    serve_options(serve)
+    apply_environment(serve, os.environ if environ is None else environ)
     sql = commands.add_parser("sql", help="query the latest analytics snapshot (read-only)")
     sql.add_argument("query", help='e.g. "SELECT * FROM margin_by_customer_feature_model"')
     sql.add_argument("--data-dir", type=Path, default=Path("data"))
@@ -53,55 +69,6 @@ def _parser() -> argparse.ArgumentParser:
     repair.add_argument("segment", type=Path, help="the segment file the refusal names")
     repair.add_argument("--offset", type=int, required=True, help="the byte it names")
     return parser
-
-
-def _serve_options(serve: argparse.ArgumentParser) -> None:
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
-    serve.add_argument("--data-dir", type=Path, default=Path("data"))
-    serve.add_argument("--catalog", type=Path, default=DEFAULT_CATALOG, help="catalog TOML file")
-    serve.add_argument("--clock", choices=("system", "manual"), default="system")
-    serve.add_argument(
-        "--durability",
-        choices=("fsync", "write", "none"),
-        default="fsync",
-        help="when a change is acknowledged: after fsync (default), after write, or at once",
-    )
-    serve.add_argument(
-        "--idempotency-window-days",
-        type=_window_days,
-        default=Settings().idempotency_window_days,
-        metavar="DAYS|forever",
-        help="how long event idempotency keys are remembered (at least 35; 'forever' keeps "
-        "every key, about 32 bytes each)",
-    )
-    serve.add_argument(
-        "--checkpoint-every",
-        type=float,
-        default=300.0,
-        metavar="SECONDS",
-        help="state checkpoint period (also after 100,000 journal records)",
-    )
-    serve.add_argument(
-        "--analytics-every",
-        type=float,
-        default=60.0,
-        metavar="SECONDS",
-        help="analytics.duckdb rebuild period",
-    )
-    serve.add_argument(
-        "--stripe-success-url", default=None, help="where Checkout returns on payment"
-    )
-    serve.add_argument("--stripe-cancel-url", default=None, help="where Checkout returns on cancel")
-    serve.add_argument("--stripe-api-base", default=None, help=argparse.SUPPRESS)  # tests only
-    serve.add_argument(
-        "--api-key",
-        action="append",
-        default=[],
-        metavar="KEY",
-        help="accept this key (every scope); repeatable",
-    )
-    _connection_options(serve)
 
 
 def _keys_commands(keys: argparse.ArgumentParser) -> None:
@@ -139,119 +106,32 @@ def _repair_journal(args: argparse.Namespace) -> int:
     return 0
 
 
-def _connection_options(serve: argparse.ArgumentParser) -> None:
-    """Limits that keep idle or slow connections from starving the server (issue 10, item 8)."""
-    defaults = Settings()
-    serve.add_argument(
-        "--connections-max",
-        type=int,
-        default=defaults.connections_max,
-        metavar="N",
-        help="open connections served at once; more wait in the listen backlog "
-        "(the open-file limit is raised to fit)",
-    )
-    serve.add_argument(
-        "--header-read-timeout",
-        type=float,
-        default=defaults.header_read_timeout_s,
-        metavar="SECONDS",
-        help="close a connection whose request head has not arrived by then; the same timer "
-        "closes a kept-alive connection idle between requests",
-    )
-    serve.add_argument(
-        "--body-read-timeout",
-        type=float,
-        default=defaults.body_read_timeout_s,
-        metavar="SECONDS",
-        help="answer 408 and close when a request body has not fully arrived by then",
-    )
-    serve.add_argument(
-        "--keep-alive",
-        action=argparse.BooleanOptionalAction,
-        default=defaults.keep_alive,
-        help="reuse connections for further requests (idle ones close after --header-read-timeout)",
-    )
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    return Settings(
-        host=args.host,
-        port=args.port,
-        data_dir=args.data_dir.resolve(),
-        catalog_path=args.catalog.resolve(),
-        clock=args.clock,
-        api_keys=args.api_key,
-        durability=args.durability,
-        snapshot_every_s=args.checkpoint_every,
-        analytics_every_s=args.analytics_every,
-        stripe_secret_key=os.environ.get("ALLOTMENT_STRIPE_SECRET_KEY") or None,
-        stripe_webhook_secret=os.environ.get("ALLOTMENT_STRIPE_WEBHOOK_SECRET") or None,
-        stripe_api_base=args.stripe_api_base,
-        **{
-            name: value
-            for name, value in (
-                ("stripe_success_url", args.stripe_success_url),
-                ("stripe_cancel_url", args.stripe_cancel_url),
-            )
-            if value
-        },
-        connections_max=args.connections_max,
-        header_read_timeout_s=args.header_read_timeout,
-        body_read_timeout_s=args.body_read_timeout,
-        keep_alive=args.keep_alive,
-        idempotency_window_days=args.idempotency_window_days,
-    )
-
-
-WINDOW_DAYS_MIN = 35  # a monthly period plus grace: a retry inside it must stay a duplicate
-
-
-def _window_days(text: str) -> int | None:
-    if text == "forever":
-        return None
-    try:
-        days = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a number of days or 'forever', not {text!r}"
-        ) from None
-    if days < WINDOW_DAYS_MIN:
-        raise argparse.ArgumentTypeError(f"at least {WINDOW_DAYS_MIN} days, not {days}")
-    return days
-
-
 def _serve(args: argparse.Namespace) -> int:
-    """Claim the data directory, then the port, and only then touch the data (the sandbox
-    key) and start granian: a second server stops at the first claim with one line."""
+    """Claim the files, the data directory and the port, and only then touch the data (the
+    sandbox key) and start granian: each refusal is one line and a non-zero status (OPS-P3)."""
     settings = _settings(args)
+    if args.print_config:
+        print(render_config(settings))
+        return 0
     try:
-        catalog = load_catalog(settings.catalog_path)
-    except (CatalogDocumentInvalid, msgspec.ValidationError, OSError) as error:
-        print(f"allotment: cannot load catalog {settings.catalog_path}: {error}", file=sys.stderr)
-        return 2
-    try:
-        lock = datadir_lock.hold(settings.data_dir)
-    except datadir_lock.DataDirInUse as error:
-        print(f"allotment: {error}", file=sys.stderr)
-        return 1
-    try:
-        listener = serving.listen(settings.host, settings.port)
-    except serving.PortUnavailable as error:
-        print(f"allotment: {error.message}", file=sys.stderr)
-        lock.release()
-        return 1
+        claimed = claim(settings)
+    except StartRefused as refused:
+        print(f"allotment: {refused}", file=sys.stderr)
+        return refused.status
     files = serving.raise_files_limit(settings.connections_max)
-    _banner(settings, catalog, files)
-    _serve_forever(settings, listener, files.connections)
-    lock.release()
+    _banner(settings, claimed.catalog, files)
+    _serve_forever(settings, claimed.listener, files.connections)
+    claimed.lock.release()
     return 0
 
 
 def _banner(settings: Settings, catalog: Catalog, files: serving.FilesLimit) -> None:
     store = KeyStore(settings.data_dir / "api_keys.json")
     base = f"http://{settings.host}:{settings.port}"
-    print(f"allotment: serving the Tanso Client API at {base}/api/v1/client")
-    print(f"  catalog     {settings.catalog_path} ({len(catalog.plans)} plans)")
+    print(f"allotment {__version__}: starting the Tanso Client API at {base}/api/v1/client")
+    print(f"  catalog     {source_name(settings.catalog_path, DEFAULT_CATALOG)} "
+          f"({len(catalog.plans)} plans)")  # fmt: skip
+    print(f"  prices      {source_name(settings.model_prices_path, DEFAULT_MODEL_PRICES)}")
     print(f"  data dir    {settings.data_dir}")
     print(f"  clock       {settings.clock}")
     print(f"  durability  {_DURABILITY[settings.durability]}")
@@ -308,7 +188,12 @@ def _sql(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    try:
+        parser = _parser()
+    except EnvInvalid as invalid:
+        print(f"allotment: {invalid}", file=sys.stderr)
+        return 2
+    args = parser.parse_args(argv)
     if args.command == "serve":
         return _serve(args)
     if args.command == "sql":

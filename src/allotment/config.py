@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Literal
 
@@ -9,17 +11,19 @@ import msgspec
 
 __all__ = ("DEFAULT_CATALOG", "DEFAULT_MODEL_PRICES", "Settings")
 
-_REPO_DATA = Path(__file__).resolve().parents[2] / "data"
-DEFAULT_CATALOG = _REPO_DATA / "catalogs" / "demo.toml"
-DEFAULT_MODEL_PRICES = _REPO_DATA / "model_prices.toml"
+# Package data (OPS-P1): found through the import system, so a wheel, a container or a zip
+# import has them wherever it is installed; nothing is looked up relative to a source tree.
+_DEFAULTS = files("allotment") / "defaults"
+DEFAULT_CATALOG: Traversable = _DEFAULTS / "demo_catalog.toml"
+DEFAULT_MODEL_PRICES: Traversable = _DEFAULTS / "model_prices.toml"
 
 
 class Settings(msgspec.Struct, kw_only=True):
     host: str = "127.0.0.1"
     port: int = 8080
     data_dir: Path = Path("data")
-    catalog_path: Path = DEFAULT_CATALOG
-    model_prices_path: Path = DEFAULT_MODEL_PRICES
+    catalog_path: Path | None = None  # None: the demo catalog shipped in the package
+    model_prices_path: Path | None = None  # None: the price table shipped in the package
     clock: Literal["system", "manual"] = "system"
     api_keys: list[str] = msgspec.field(default_factory=list)  # given on the command line
     account_mode: Literal["platform", "observe"] = "platform"  # AUTH-6 (b)
@@ -36,6 +40,8 @@ class Settings(msgspec.Struct, kw_only=True):
     idempotency_window_days: int | None = 35
     journal_pending_bytes_max: int = 64 * 1024 * 1024  # bytes awaiting the disk; then 503
     rebuild_every_s: float = 5.0  # how often a failed shard tries to rebuild from disk
+    recovery_progress_every_s: float = 5.0  # a recovery longer than this reports progress
+    disk_free_min_bytes: int = 1 << 30  # /health/ready fails below this much free space
     snapshot_every_s: float = 300.0  # state checkpoint period
     snapshot_every_records: int = 100_000  # ... or after this many journal records
     snapshots_kept: int = 2

@@ -30,6 +30,7 @@ import msgspec
 from granian._granian import SocketHolder
 from granian.constants import HTTPModes, Interfaces
 from granian.http import HTTP1Settings
+from granian.log import LogLevels
 from granian.server.mp import MPServer  # what `granian.Granian` is on a GIL build: processes
 
 from allotment.config import Settings
@@ -145,4 +146,7 @@ def server(settings: Settings, sock: socket.socket, connections: int) -> MPServe
             keep_alive=settings.keep_alive,
         ),
         log_access=False,
+        # granian's own INFO lines include "Listening at" as soon as the socket exists, before
+        # the worker has recovered the data; allotment says when it serves (OPS-P4)
+        log_level=LogLevels.warning,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from allotment.config import Settings
@@ -69,6 +70,7 @@ def _system(
         storage = Storage(
             settings.data_dir, clock.now, Durability(settings.durability),
             settings.segment_size_max, settings.snapshots_kept, journal_io,
+            settings.recovery_progress_every_s,
         )  # fmt: skip
         analytics = AnalyticsJob(settings.data_dir, clock.now)
     return ActorSystem(
@@ -109,8 +111,13 @@ def key_store(settings: Settings) -> KeyStore:
     return store
 
 
-def build_app(settings: Settings, clock: Clock | None = None) -> FastPath:
+def build_app(
+    settings: Settings, clock: Clock | None = None, on_started: Callable[[], None] | None = None
+) -> FastPath:
+    """The served app, its system recovered from `settings.data_dir`; `on_started` runs when
+    it serves (after recovery and once the system's tasks run)."""
     system = build_system(settings, clock)
     return create_app(
-        settings, system, key_store(settings), checkout_service(settings, system.clock)
-    )
+        settings, system, key_store(settings), checkout_service(settings, system.clock),
+        on_started=on_started,
+    )  # fmt: skip

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -24,16 +23,15 @@ from allotment.http.catalog_mapping import to_catalog_update
 from allotment.loading import load_catalog, load_price_table
 from allotment.runtime.actor import CustomerActor
 
-DATA = Path(__file__).resolve().parents[2] / "data"
 START = datetime(2025, 1, 15, 10, 30, tzinfo=UTC)
 
 
 def demo_catalog() -> Catalog:
-    return load_catalog(DATA / "catalogs" / "demo.toml", START)
+    return load_catalog(None, START)  # the demo catalog shipped in the package
 
 
 def prices() -> PriceTable:
-    return load_price_table(DATA / "model_prices.toml")
+    return load_price_table()
 
 
 def catalog_from(document: dict[str, Any], base: Catalog | None = None) -> Catalog:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
 from litestar import Litestar, Router
@@ -109,15 +109,18 @@ def create_app(
     checkout: CheckoutService | None = None,
     *,
     middleware: Sequence[Middleware] = (),
+    on_started: Callable[[], None] | None = None,
 ) -> FastPath:
     """The ASGI app for `system`, authenticating against `keys`: the Litestar app behind the
     fast path for the check and single events, both inside `MIDDLEWARE` and then
     `middleware` (outermost first). Without `checkout`, Stripe checkout is disabled (STR-1,
-    STR-7)."""
+    STR-7). `on_started` runs once the system runs, when requests will be served (OPS-P4)."""
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         async with keys.maintained(), system.running():
+            if on_started is not None:
+                on_started()
             yield
 
     litestar = Litestar(
@@ -125,6 +128,8 @@ def create_app(
             Router("/api/v1/client", route_handlers=CLIENT_ROUTES, tags=["Client API"]),
             Router("/api/v1/admin", route_handlers=ADMIN_ROUTES, tags=["Admin"]),
             health.health,
+            health.live,
+            health.ready,
             webhooks.stripe_webhook,
         ],
         middleware=[ApiKeyMiddleware(keys, settings.account_mode)],

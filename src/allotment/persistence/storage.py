@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from allotment.persistence.history_cursor import exported_position
 from allotment.persistence.journal import Durability, FileJournal, probe, read_journal
 from allotment.persistence.journal_io import JournalIO
 from allotment.persistence.ports import Journal
+from allotment.persistence.recovery_progress import RecoveryProgress
 from allotment.persistence.reports import CheckpointReport, RecoveryReport
 from allotment.persistence.snapshots import (
     SnapshotFile,
@@ -91,8 +93,10 @@ class Storage:
         segment_size_max: int = 64 * 1024 * 1024,
         snapshots_kept: int = 2,
         io: JournalIO | None = None,
+        progress_every_s: float = 5.0,
     ) -> None:
         self.data_dir = data_dir
+        self._progress_every_s = progress_every_s  # a longer recovery reports its progress
         self._now = now  # when a snapshot is taken
         self.durability = durability
         self._segment_size_max = segment_size_max
@@ -103,6 +107,25 @@ class Storage:
         # replace the _Environment, so a waiter never holds a lock nobody else uses.
         self._locks: dict[str, anyio.Lock] = {}
         self.recoveries: list[RecoveryReport] = []
+
+    def readiness_problems(self, disk_free_min_bytes: int) -> list[str]:
+        """Why the data directory cannot take the journal's writes (OPS-P9): a write, fsync
+        and remove of a probe file fails, or free space is below `disk_free_min_bytes`."""
+        problems = []
+        try:
+            probe(self.data_dir)
+        except OSError as error:
+            problems.append(f"data directory not writable: {error.strerror or error}")
+        try:
+            free = shutil.disk_usage(self.data_dir).free
+        except OSError as error:
+            return [*problems, f"disk space unknown: {error.strerror or error}"]
+        if free < disk_free_min_bytes:
+            problems.append(
+                f"disk space low: {free >> 20} MB free, below the minimum "
+                f"{disk_free_min_bytes >> 20} MB"
+            )
+        return problems
 
     def existing_environments(self) -> list[str]:
         root = self.data_dir / "journal"
@@ -151,8 +174,11 @@ class Storage:
                     snapshot.key_tables, header.key_slots_used, header.keys_per_day
                 )
         records = tail.records if tail else []
-        for record in records:
+        progress = RecoveryProgress(environment, len(records), self._progress_every_s)
+        for replayed, record in enumerate(records, 1):
             shard.replay(record)
+            if progress.due(replayed):
+                progress.replayed(replayed, shard.customer_count)
         shard.reindex()
         self._environments[environment] = _Environment(journal, snapshot_dir, after)
         return shard, after, len(records)

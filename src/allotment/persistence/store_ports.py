@@ -184,6 +184,10 @@ class ShardStore(Protocol):
 
     def existing_environments(self) -> list[str]: ...
 
+    def readiness_problems(self, disk_free_min_bytes: int) -> list[str]:
+        """Why the data directory cannot take writes now (none: it can)."""
+        ...
+
     def journal(self, environment: str) -> RunningJournal: ...
 
     def open_shard(self, environment: str, make_shard: Callable[[Journal], S]) -> S:

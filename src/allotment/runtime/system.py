@@ -108,6 +108,8 @@ class ActorSystem:
         self._front: dict[str, QueuedShard] = {}  # while running, when queued
         self.analytics = analytics
         self._analytics_every_s = analytics_every_s
+        self.analytics_alive = False  # while the analytics schedule runs
+        self.analytics_failure: str | None = None  # why its last run failed, until one succeeds
         if storage is not None:
             for environment in storage.existing_environments():
                 self.shard(environment)  # recover everything on disk before serving
@@ -249,7 +251,13 @@ class ActorSystem:
                 raise ShardUnavailable(shard.failure)
         positions = {env: self.storage.journal(env).position for env in self._shards}
         sources: dict[str, AnalyticsSource] = dict(self._shards)
-        return await self.analytics.run_once(sources, positions, self._durable())
+        try:
+            report = await self.analytics.run_once(sources, positions, self._durable())
+        except Exception as error:
+            self.analytics_failure = str(error) or type(error).__name__  # until a run works
+            raise
+        self.analytics_failure = None
+        return report
 
     def _durable(self) -> dict[str, int]:
         """Each environment's durable journal position: the history is exported up to it."""
@@ -257,12 +265,15 @@ class ActorSystem:
         return {env: self.storage.journal(env).durable_position for env in self._shards}
 
     async def _analytics_loop(self) -> None:
-        while True:
-            await anyio.sleep(self._analytics_every_s)
-            try:
-                await self.snapshot_analytics()
-            except Exception:
-                logger.exception("analytics snapshot failed; the next run retries")
+        try:
+            while True:
+                await anyio.sleep(self._analytics_every_s)
+                try:
+                    await self.snapshot_analytics()
+                except Exception:
+                    logger.exception("analytics snapshot failed; the next run retries")
+        finally:
+            self.analytics_alive = False  # readiness (OPS-P9) asks whether this loop runs
 
     async def checkpoint_all(self) -> list[CheckpointReport]:
         """Checkpoint every environment now (tests, benchmarks, the admin API).
@@ -299,6 +310,11 @@ class ActorSystem:
             )
         self.clock.advance_to(to)
         return await self.run_due()
+
+    @property
+    def serving(self) -> bool:
+        """Whether `running()` is open: recovered, with writers, checkpoints and sweep running."""
+        return self._task_group is not None
 
     def statistics(self) -> list[ShardStatistics]:
         return [self._statistics(env, shard) for env, shard in self._shards.items()]
@@ -349,6 +365,7 @@ class ActorSystem:
             if self.storage is not None:
                 for environment in self._shards:
                     self._start_environment(tg, environment)
+                self.analytics_alive = True  # before a request can ask (OPS-P9)
                 tg.start_soon(self._analytics_loop)
                 tg.start_soon(self._supervise)
             if not self.clock.manual:

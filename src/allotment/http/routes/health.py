@@ -1,16 +1,26 @@
-"""The public health endpoint: status only (OPS-K8). The counts it used to show (customers,
-keys, buffers per environment) are the admin API's `GET /api/v1/admin/statistics`."""
+"""Health, public and status only (OPS-K8, OPS-P9, OPS-P10): `/health` (ok, or 503 with each
+failed shard's reason), `/health/live` and `/health/ready` (`{"status", "reason"}`). A load
+balancer or an orchestrator needs nothing more, and a stranger learns nothing else: the counts
+(customers, keys, buffers per environment) are the admin API's `GET /api/v1/admin/statistics`.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from litestar import Response, get
 
-from allotment.http.context import AnyRequest, system_of
+from allotment.http.context import AnyRequest, settings_of, system_of
 from allotment.http.errors import json_response
+from allotment.runtime.readiness import readiness
 
-__all__ = ("health",)
+__all__ = ("health", "live", "ready")
+
+
+class HealthStatus(msgspec.Struct, frozen=True):
+    status: str  # live: "alive"; ready: "ready" or "not ready"
+    reason: str
 
 
 @get("/health", operation_id="health", opt={"public": True}, include_in_schema=False)
@@ -29,3 +39,21 @@ async def health(request: AnyRequest) -> Response[dict[str, Any]]:
         response.headers["retry-after"] = "5"
         return response
     return json_response({"success": True, "data": {"status": "ok"}})
+
+
+@get("/health/live", operation_id="healthLive", opt={"public": True}, include_in_schema=False)
+async def live() -> Response[HealthStatus]:
+    """200 whenever the process answers: restart it only when this fails (OPS-P10)."""
+    return json_response(HealthStatus("alive", "the server process answers requests"))
+
+
+@get("/health/ready", operation_id="healthReady", opt={"public": True}, include_in_schema=False)
+async def ready(request: AnyRequest) -> Response[HealthStatus]:
+    """200 when requests will be served; 503 with every reason they would not be (OPS-P9)."""
+    settings = settings_of(request)
+    answer = await readiness(system_of(request), settings.disk_free_min_bytes)
+    if answer.ready:
+        return json_response(HealthStatus("ready", answer.reason))
+    response = json_response(HealthStatus("not ready", answer.reason), status=503)
+    response.headers["retry-after"] = "5"
+    return response
