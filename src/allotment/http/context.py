@@ -26,6 +26,7 @@ _DESCRIPTIONS = {
     404: "Referenced resource not found",
     409: "Duplicate",
     502: "The payment provider failed; nothing changed; `error.message` has its words",
+    503: "Unavailable for now; nothing changed; `error.message` says why. Retry later",
 }
 
 
