@@ -17,9 +17,10 @@ import msgspec
 from allotment.domain.catalog import Catalog
 from allotment.domain.catalog_facts import update_catalog
 from allotment.domain.catalog_rules import CatalogInvalid
-from allotment.domain.cost import ModelPrice, PriceTable
+from allotment.domain.cost import PriceTable
 from allotment.http.catalog_document import CatalogDocument, reported
 from allotment.http.catalog_mapping import to_catalog_update
+from allotment.http.price_document import PriceDocument, to_price_table
 
 __all__ = ("load_catalog", "load_price_table")
 
@@ -47,28 +48,11 @@ def load_catalog(path: Path, now: datetime | None = None) -> Catalog:
     return catalog
 
 
-class _PriceDoc(msgspec.Struct, forbid_unknown_fields=True):
-    provider: str
-    inputPerMillion: Decimal
-    outputPerMillion: Decimal
-
-
-class _PriceTableDoc(msgspec.Struct, forbid_unknown_fields=True):
-    asOf: str
-    models: dict[str, _PriceDoc]
-
-
 def load_price_table(path: Path) -> PriceTable:
-    doc = msgspec.convert(_read_toml(path), type=_PriceTableDoc)
-    return PriceTable(
-        as_of=doc.asOf,
-        models={
-            name: ModelPrice(
-                model=name,
-                provider=p.provider.lower(),
-                input_per_million=p.inputPerMillion,
-                output_per_million=p.outputPerMillion,
-            )
-            for name, p in doc.models.items()
-        },
-    )
+    """Load and validate a model price file (OPS-D6).
+
+    Raises:
+        PriceDocumentInvalid: a value is out of bounds; the message names each field.
+        msgspec.ValidationError: the document has the wrong shape (unknown or mistyped field).
+    """
+    return to_price_table(msgspec.convert(_read_toml(path), type=PriceDocument))

@@ -9,7 +9,7 @@ from decimal import Decimal
 from allotment.domain.catalog import FeatureLink, ResetMode
 from allotment.domain.commands import RecordUsage
 from allotment.domain.context import Outcome, TurnContext
-from allotment.domain.cost import event_cost
+from allotment.domain.cost import cost_known, event_cost
 from allotment.domain.credits import plan_debit
 from allotment.domain.entitlement import governing_subscription
 from allotment.domain.facts import Fact, UsageRecorded
@@ -48,7 +48,15 @@ def record_usage(state: CustomerState, cmd: RecordUsage, ctx: TurnContext) -> Ou
         facts, billable, over_limit, message = counted
     recorded = _recorded(cmd, ctx, feature_key, sub, bucket, billable, over_limit=over_limit)
     facts.append(recorded)
-    return Outcome(UsageAccepted(over_limit=over_limit, message=message), facts)
+    unknown = None
+    if not cost_known(recorded.cost_amount, recorded.model):  # OPS-D5
+        unknown = (
+            f"Cost unknown: the model price table (as of {ctx.prices.as_of}) has no price for "
+            f"model '{recorded.model}'; the event is recorded without a cost."
+        )
+    return Outcome(
+        UsageAccepted(over_limit=over_limit, message=message, cost_unknown=unknown), facts
+    )
 
 
 def _count(
