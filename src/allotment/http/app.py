@@ -10,6 +10,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from allotment.config import Settings
+from allotment.http.api_docs import DocumentedJson, OfflineSwagger
 from allotment.http.auth import ApiKeyMiddleware
 from allotment.http.errors import exception_handlers
 from allotment.http.fast_path import FastPath, Middleware
@@ -26,6 +27,7 @@ from allotment.http.routes import (
     health,
     payments_admin,
     plans,
+    prices_admin,
     subscription_changes,
     subscriptions,
     webhooks,
@@ -66,6 +68,8 @@ _OPENAPI = OpenAPIConfig(
     ),
     security=[{"BearerAuth": []}, {"ApiKeyAuth": []}],
     use_handler_docstrings=True,
+    # Served from this server, docs added (OPS-D1..D3): no CDN, so the page renders offline.
+    render_plugins=[OfflineSwagger(), DocumentedJson()],
 )
 
 CLIENT_ROUTES = [
@@ -94,6 +98,8 @@ ADMIN_ROUTES = [
     admin.advance_clock,
     admin.snapshot_analytics,
     payments_admin.list_unapplied_payments,
+    prices_admin.get_model_prices,
+    prices_admin.replace_model_prices,
 ]
 
 
