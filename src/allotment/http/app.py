@@ -46,8 +46,17 @@ is not here: it needs the route Litestar matched, and the fast path makes the sa
 _OPENAPI = OpenAPIConfig(
     title="allotment — Tanso Client API",
     version="1.0.0",
-    description="The Tanso Client API served by allotment. Every response is an envelope "
-    "`{success, data?, error?}`; null fields are omitted.",
+    description="The Tanso Client API served by allotment, a self-hosted billing and "
+    "entitlement engine, plus allotment's own operations (batch events, credit pools, the "
+    "admin API).\n\n"
+    "**Authentication.** Send your API key as `Authorization: Bearer <key>` or `X-API-Key`; "
+    "use **Authorize** above to try operations from this page. `allotment serve` prints a "
+    "sandbox key on first start; `allotment keys create` makes more. Keys starting `sk_test_` "
+    "and `sk_live_` see separate environments that share no data. Scopes: `client:read` "
+    "(GET), `client:write` (POST, PUT, DELETE) and `admin` (`/api/v1/admin/*`).\n\n"
+    "**Responses.** Every response is an envelope `{success, data?, error?}`; null fields are "
+    "omitted, and an error's `message` names the field at fault. Amounts are JSON numbers, "
+    "exact to the digit; timestamps are UTC.",
     components=Components(
         security_schemes={
             "BearerAuth": SecurityScheme(
