@@ -60,9 +60,7 @@ def _instructions(operation: str, ops: int, customers: int) -> int:
         # A fixed hash seed: string hashes decide dict and set probing, so a random seed per
         # process moves the count by a few per cent between two runs of the same code.
         environment = {**os.environ, "PYTHONHASHSEED": "0"}
-        done = subprocess.run(
-            command, capture_output=True, text=True, check=True, env=environment
-        )
+        done = subprocess.run(command, capture_output=True, text=True, check=True, env=environment)
         match = re.search(r"Collected : (\d+)", done.stderr)
         assert match is not None, done.stderr[-2000:]
         return int(match.group(1))

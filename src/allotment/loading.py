@@ -19,9 +19,10 @@ from allotment.config import DEFAULT_CATALOG, DEFAULT_MODEL_PRICES
 from allotment.domain.catalog import Catalog
 from allotment.domain.catalog_facts import update_catalog
 from allotment.domain.catalog_rules import CatalogInvalid
-from allotment.domain.cost import ModelPrice, PriceTable
+from allotment.domain.cost import PriceTable
 from allotment.http.catalog_document import CatalogDocument, CatalogDocumentInvalid, reported
 from allotment.http.catalog_mapping import to_catalog_update
+from allotment.http.price_document import PriceDocument, PriceDocumentInvalid, to_price_table
 
 __all__ = ("LoadFailed", "load_catalog", "load_price_table", "source_name")
 
@@ -77,38 +78,17 @@ def load_catalog(source: Traversable | None = None, now: datetime | None = None)
     return catalog
 
 
-class _PriceDoc(msgspec.Struct, forbid_unknown_fields=True):
-    provider: str
-    inputPerMillion: Decimal
-    outputPerMillion: Decimal
-
-
-class _PriceTableDoc(msgspec.Struct, forbid_unknown_fields=True):
-    asOf: str
-    models: dict[str, _PriceDoc]
-
-
 def load_price_table(source: Traversable | None = None) -> PriceTable:
-    """Load the model price table; `None` is the table shipped in the package.
+    """Load and validate the model price table (OPS-D6); `None` is the table shipped in the
+    package.
 
     Raises:
-        LoadFailed: unreadable, not TOML (with line and column), or the wrong shape.
+        LoadFailed: unreadable, not TOML (with line and column), the wrong shape (unknown or
+            mistyped field), or a value out of bounds (naming each field).
     """
     raw = _read_toml(source or DEFAULT_MODEL_PRICES, "model price table")
     try:
-        doc = msgspec.convert(raw, type=_PriceTableDoc)
-    except msgspec.ValidationError as error:
+        return to_price_table(msgspec.convert(raw, type=PriceDocument))
+    except (msgspec.ValidationError, PriceDocumentInvalid) as error:
         name = source_name(source, DEFAULT_MODEL_PRICES)
         raise LoadFailed(f"model price table {name} is invalid: {error}") from None
-    return PriceTable(
-        as_of=doc.asOf,
-        models={
-            name: ModelPrice(
-                model=name,
-                provider=p.provider.lower(),
-                input_per_million=p.inputPerMillion,
-                output_per_million=p.outputPerMillion,
-            )
-            for name, p in doc.models.items()
-        },
-    )

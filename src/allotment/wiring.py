@@ -13,6 +13,7 @@ from allotment.loading import load_catalog, load_price_table
 from allotment.payments.stripe_gateway import StripeGateway
 from allotment.persistence import datadir_lock
 from allotment.persistence.analytics_job import AnalyticsJob
+from allotment.persistence.clock_file import ClockFile
 from allotment.persistence.journal import Durability
 from allotment.persistence.journal_io import JournalIO
 from allotment.persistence.keys import KeyStore
@@ -44,11 +45,12 @@ def build_system(
     Raises:
         datadir_lock.DataDirInUse: another process serves `settings.data_dir`.
     """
+    clock_store = None
     if clock is None:
-        clock = ManualClock(datetime.now(UTC)) if settings.clock == "manual" else SystemClock()
+        clock, clock_store = _clock(settings, persistent)
     lock = datadir_lock.hold(settings.data_dir) if persistent else None
     try:
-        system = _system(settings, clock, persistent, journal_io, queued)
+        system = _system(settings, clock, persistent, journal_io, queued, clock_store)
     except BaseException:
         if lock is not None:
             lock.release()
@@ -58,12 +60,28 @@ def build_system(
     return system
 
 
+def _clock(settings: Settings, persistent: bool) -> tuple[Clock, ClockFile | None]:
+    """The settings' clock. A persistent manual clock resumes from the time it was last moved
+    to, and saves every move (OPS-D4); a new one starts at the real time.
+
+    Raises:
+        ClockFileInvalid: the saved time is unreadable.
+    """
+    if settings.clock != "manual":
+        return SystemClock(), None
+    if not persistent:
+        return ManualClock(datetime.now(UTC)), None
+    store = ClockFile(settings.data_dir)
+    return ManualClock(store.load() or datetime.now(UTC)), store
+
+
 def _system(
     settings: Settings,
     clock: Clock,
     persistent: bool,
     journal_io: JournalIO | None,
     queued: bool,
+    clock_store: ClockFile | None,
 ) -> ActorSystem:
     storage = analytics = None
     if persistent:
@@ -84,6 +102,7 @@ def _system(
         analytics=analytics,
         analytics_every_s=settings.analytics_every_s,
         queued=queued,
+        clock_store=clock_store,
         checkpoint=CheckpointPolicy(
             every_s=settings.snapshot_every_s,
             every_records=settings.snapshot_every_records,

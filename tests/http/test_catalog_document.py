@@ -118,7 +118,7 @@ def test_openapi_documents_up_to_as_a_number_or_inf(app: FastPath) -> None:
     """PLN-8: the one tier definition is documented as the contract has it."""
     with TestClient(app, base_url="http://testserver.local") as plain:  # not an API envelope
         schemas = plain.get("/schema/openapi.json").json()["components"]["schemas"]
-    assert schemas["ClientPriceTierDto"]["properties"]["upTo"] == {
-        "oneOf": [{"type": "number"}, {"type": "string", "enum": ["inf"]}]
-    }
+    up_to = schemas["ClientPriceTierDto"]["properties"]["upTo"]
+    assert up_to["oneOf"] == [{"type": "number"}, {"type": "string", "enum": ["inf"]}]
+    assert up_to["example"] == 100  # with the contract's words (OPS-D2)
     assert "TierDoc" not in schemas

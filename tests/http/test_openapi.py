@@ -68,6 +68,7 @@ EXTENSIONS: dict[str, frozenset[str]] = {
     "CustomerRequest": frozenset({"customerReferenceId"}),  # CUS-2 alias
     "EventRequest": frozenset({"stripeCustomerId", "revenueAmount", "costInput"}),  # AMB-12
     "CreditPoolDto": frozenset({"grants", "transactions"}),  # CRD-51 ?expand=
+    "EventIngestionResponse": frozenset({"costKnown"}),  # OPS-D5: `false` when unpriced
 }
 # Properties the spec requires that we accept as optional.
 NOT_REQUIRED: dict[str, frozenset[str]] = {

@@ -79,13 +79,19 @@ async def test_every_query_in_the_analytics_docs_runs(tmp_path: Path) -> None:
                 cost_input=CostInput(model="gpt-4o", model_provider="openai", input_tokens=600, output_tokens=300),
             )  # fmt: skip
             await shard.ingest(lookup, event, None)
+        unpriced = RecordUsage(
+            idempotency_key="e-unpriced", event_name="chat", occurred_at=clock.now(),
+            cost_input=CostInput(model="no-such-model", input_tokens=10),
+        )  # fmt: skip
+        await shard.ingest(lookup, unpriced, None)
         await system.snapshot_analytics()
     queries = re.findall(r"```sql\n(.*?)```", DOCS.read_text(), re.S)
-    assert len(queries) == 5
+    assert len(queries) == 6
     connection = duckdb.connect(str(tmp_path / "analytics.duckdb"), read_only=True)
     results = [connection.execute(query).fetchall() for query in queries]
     connection.close()
-    margin, models = results[0], results[1]
+    margin, unknown, models = results[0], results[1], results[2]
+    assert [row[:3] for row in unknown] == [("no-such-model", None, 1)]  # OPS-D5
     assert margin and margin[0][0] == "acme"  # revenue 0.003 < cost: a negative margin
     assert models[0][0] == "gpt-4o" and models[0][2] == 2700
 

@@ -15,6 +15,7 @@ import msgspec
 
 from allotment.domain.catalog import RolloverPolicy
 from allotment.domain.catalog_facts import CatalogUpdated, FeatureAutoCreated
+from allotment.domain.cost import PricesReplaced
 from allotment.domain.credits import CreditTransaction, GrantSource
 from allotment.domain.payment_records import PaymentRecord
 from allotment.domain.state import (
@@ -222,6 +223,6 @@ Fact = (
     | PaymentRecorded
 )
 
-EnvironmentFact = CatalogUpdated | FeatureAutoCreated | PaymentRecorded
+EnvironmentFact = CatalogUpdated | FeatureAutoCreated | PaymentRecorded | PricesReplaced
 """A fact of an environment rather than of one customer: journalled in a record of its own
 (`customer_id` None) and replayed by the shard."""

@@ -10,7 +10,7 @@ from typing import NamedTuple
 from allotment.domain.catalog import FeatureLink, ResetMode
 from allotment.domain.commands import RecordUsage
 from allotment.domain.context import Outcome, TurnContext
-from allotment.domain.cost import event_cost
+from allotment.domain.cost import cost_known, event_cost
 from allotment.domain.credits import CreditPool, plan_debit
 from allotment.domain.entitlement import governing_subscription
 from allotment.domain.facts import Fact, UsageRecorded
@@ -58,8 +58,18 @@ def record_usage(state: CustomerState, cmd: RecordUsage, ctx: TurnContext) -> Ou
     ):
         bucket = bucket_for(sub, cmd.occurred_at)
         counted = _count(state, cmd, sub, link, bucket, ctx)
-    facts = [*counted.facts, _recorded(cmd, ctx, feature_key, sub, bucket, counted)]
-    return Outcome(UsageAccepted(over_limit=counted.over_limit, message=counted.message), facts)
+    recorded = _recorded(cmd, ctx, feature_key, sub, bucket, counted)
+    facts = [*counted.facts, recorded]
+    unknown = None
+    if not cost_known(recorded.cost_amount, recorded.model):  # OPS-D5
+        unknown = (
+            f"Cost unknown: the model price table (as of {ctx.prices.as_of}) has no price for "
+            f"model '{recorded.model}'; the event is recorded without a cost."
+        )
+    reply = UsageAccepted(
+        over_limit=counted.over_limit, message=counted.message, cost_unknown=unknown
+    )
+    return Outcome(reply, facts)
 
 
 def _count(

@@ -64,6 +64,7 @@ class Subscribed(msgspec.Struct, frozen=True, gc=False, kw_only=True, tag="subsc
 class UsageAccepted(msgspec.Struct, frozen=True, gc=False, kw_only=True, tag="usage_accepted"):
     over_limit: bool = False
     message: str | None = None
+    cost_unknown: str | None = None  # OPS-D5: why the event's cost is unknown, if it is
 
 
 class UsageBlock(msgspec.Struct, frozen=True, gc=False, kw_only=True):

@@ -10,6 +10,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from allotment.config import Settings
+from allotment.http.api_docs import DocumentedJson, OfflineSwagger
 from allotment.http.auth import ApiKeyMiddleware
 from allotment.http.errors import exception_handlers
 from allotment.http.fast_path import FastPath, Middleware
@@ -27,6 +28,7 @@ from allotment.http.routes import (
     keys_admin,
     payments_admin,
     plans,
+    prices_admin,
     subscription_changes,
     subscriptions,
     webhooks,
@@ -45,8 +47,17 @@ is not here: it needs the route Litestar matched, and the fast path makes the sa
 _OPENAPI = OpenAPIConfig(
     title="allotment — Tanso Client API",
     version="1.0.0",
-    description="The Tanso Client API served by allotment. Every response is an envelope "
-    "`{success, data?, error?}`; null fields are omitted.",
+    description="The Tanso Client API served by allotment, a self-hosted billing and "
+    "entitlement engine, plus allotment's own operations (batch events, credit pools, the "
+    "admin API).\n\n"
+    "**Authentication.** Send your API key as `Authorization: Bearer <key>` or `X-API-Key`; "
+    "use **Authorize** above to try operations from this page. `allotment serve` prints a "
+    "sandbox key on first start; `allotment keys create` makes more. Keys starting `sk_test_` "
+    "and `sk_live_` see separate environments that share no data. Scopes: `client:read` "
+    "(GET), `client:write` (POST, PUT, DELETE) and `admin` (`/api/v1/admin/*`).\n\n"
+    "**Responses.** Every response is an envelope `{success, data?, error?}`; null fields are "
+    "omitted, and an error's `message` names the field at fault. Amounts are JSON numbers, "
+    "exact to the digit; timestamps are UTC.",
     components=Components(
         security_schemes={
             "BearerAuth": SecurityScheme(
@@ -67,6 +78,8 @@ _OPENAPI = OpenAPIConfig(
     ),
     security=[{"BearerAuth": []}, {"ApiKeyAuth": []}],
     use_handler_docstrings=True,
+    # Served from this server, docs added (OPS-D1..D3): no CDN, so the page renders offline.
+    render_plugins=[OfflineSwagger(), DocumentedJson()],
 )
 
 CLIENT_ROUTES = [
@@ -99,6 +112,8 @@ ADMIN_ROUTES = [
     keys_admin.list_keys,
     keys_admin.create_key,
     keys_admin.revoke_key,
+    prices_admin.get_model_prices,
+    prices_admin.replace_model_prices,
 ]
 
 

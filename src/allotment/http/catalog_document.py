@@ -1,7 +1,8 @@
 """The catalog document: the admin API's wire shape of a catalog, and its mapping to the domain.
 
 `PUT/GET /api/v1/admin/catalog` take and give this document, and the catalog TOML file
-(`loading.py`, data/catalogs/*.toml) is the same document, so an operator writes one format.
+(`loading.py`, `defaults/demo_catalog.toml`) is the same document, so an operator writes one
+format.
 Field names are the camelCase names of the Tanso DTOs (ClientPlanDto, ClientFeaturePricingDto,
 ClientPriceTierDto, PlanCreditAllocationDto). A tier is defined here once, for this document and
 for listPlans (`schemas.ClientFeaturePricingDto`).

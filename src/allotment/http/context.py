@@ -37,6 +37,7 @@ _DESCRIPTIONS = {
     409: "Duplicate, or a conflict the message names",
     415: "The body is not `application/json`",
     502: "The payment provider failed; nothing changed; `error.message` has its words",
+    503: "Unavailable for now; nothing changed; `error.message` says why. Retry later",
 }
 
 

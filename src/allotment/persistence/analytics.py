@@ -150,11 +150,18 @@ def _ensure_schema_file(root: Path, schema: pa.Schema) -> None:
 
 
 _VIEWS = """
+-- OPS-D5: an event whose cost is unknown is left out of the margin (counting it as free would
+-- flatter it) and counted, with its revenue, in the *_cost_unknown columns.
 CREATE VIEW margin_by_customer_feature_model AS
-    SELECT environment, customer_id, external_id, feature_key, model, count(*) AS events,
-           sum(usage_units) AS usage_units, sum(revenue_amount) AS revenue,
-           sum(cost_amount) AS cost,
-           coalesce(sum(revenue_amount), 0) - coalesce(sum(cost_amount), 0) AS margin
+    SELECT environment, customer_id, external_id, feature_key, model,
+           count(*) FILTER (WHERE cost_known) AS events,
+           sum(usage_units) FILTER (WHERE cost_known) AS usage_units,
+           sum(revenue_amount) FILTER (WHERE cost_known) AS revenue,
+           sum(cost_amount) FILTER (WHERE cost_known) AS cost,
+           coalesce(sum(revenue_amount) FILTER (WHERE cost_known), 0)
+               - coalesce(sum(cost_amount) FILTER (WHERE cost_known), 0) AS margin,
+           count(*) FILTER (WHERE NOT cost_known) AS events_cost_unknown,
+           sum(revenue_amount) FILTER (WHERE NOT cost_known) AS revenue_cost_unknown
     FROM events GROUP BY ALL;
 CREATE VIEW daily_usage_by_feature AS
     SELECT environment, CAST(day AS DATE) AS day, feature_key, count(*) AS events,

@@ -13,6 +13,7 @@ import uuid
 import msgspec
 
 from allotment.domain.catalog_facts import CatalogUpdated, FeatureAutoCreated
+from allotment.domain.cost import PricesReplaced
 from allotment.domain.facts import Fact, PaymentRecorded
 from allotment.persistence.legacy_catalog import CatalogUpsertedV0, to_catalog_updated
 from allotment.persistence.ports import JournalRecord
@@ -28,7 +29,9 @@ class _RecordAnyVersion(msgspec.Struct, frozen=True, array_like=True):
     position: int
     customer_id: uuid.UUID | None
     facts: list[Fact]
-    catalog: list[CatalogUpdated | FeatureAutoCreated | PaymentRecorded | CatalogUpsertedV0]
+    catalog: list[
+        CatalogUpdated | FeatureAutoCreated | PaymentRecorded | PricesReplaced | CatalogUpsertedV0
+    ]
 
 
 _encoder = msgspec.msgpack.Encoder()

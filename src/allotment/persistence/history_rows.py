@@ -147,8 +147,16 @@ _LEGACY_KEYS = {
 # A legacy event has no journal position. A legacy ledger row's `sequence` was (journal
 # position x 10,000 + its index among the record's credit transactions, from 1), which gives
 # its place in the journal order.
+# OPS-D5, as `domain.cost.cost_known` decides it: derived from what every stored event has,
+# so events exported before the column existed answer too.
+COST_KNOWN = "(cost_amount IS NOT NULL OR model IS NULL)"
+
 _LEGACY_COLUMNS = {
-    "events": {"journal_position": "CAST(NULL AS BIGINT)", "fact_index": "CAST(NULL AS BIGINT)"},
+    "events": {
+        "journal_position": "CAST(NULL AS BIGINT)",
+        "fact_index": "CAST(NULL AS BIGINT)",
+        "cost_known": COST_KNOWN,
+    },
     "credit_transactions": {
         "journal_position": "CAST(sequence // 10000 AS BIGINT)",
         "fact_index": "CAST(sequence % 10000 AS BIGINT)",
@@ -168,6 +176,7 @@ def history_view(root: Path, table: str) -> str:
     selected = [f"h.{name}" for name in columns]
     if table == "events":
         selected.insert(selected.index("h.customer_id") + 1, "c.external_id")
+        selected.insert(selected.index("h.cost_amount") + 1, f"{COST_KNOWN} AS cost_known")
         joined = "h LEFT JOIN customers c USING (environment, customer_id)"
     else:
         joined = "h"
@@ -177,7 +186,7 @@ def history_view(root: Path, table: str) -> str:
     query = f"WITH h AS ({exported}) SELECT {', '.join(selected)} FROM {joined}"  # noqa: S608
     legacy = sorted(root.glob("day=*/part-*.parquet"))
     if legacy:  # only then: the anti-join costs every query
-        names = [*columns, "external_id"] if table == "events" else columns
+        names = [*columns, "external_id", "cost_known"] if table == "events" else columns
         kept = [_LEGACY_COLUMNS[table].get(name, name) + f" AS {name}" for name in names]
         keys = ("environment", *_LEGACY_KEYS[table])
         match = " AND ".join(f"n.{key} = l.{key}" for key in keys)

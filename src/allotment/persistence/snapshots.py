@@ -22,6 +22,7 @@ from pathlib import Path
 import msgspec
 
 from allotment.domain.catalog import Catalog
+from allotment.domain.cost import PriceTable
 from allotment.domain.payment_records import PaymentRecord
 from allotment.domain.state import CustomerState
 from allotment.persistence.errors import SnapshotCorrupt
@@ -59,6 +60,7 @@ class SnapshotHeader(msgspec.Struct, kw_only=True):
     keys_per_day: dict[int, int] = {}
     event_keys: dict[date, list[bytes]] = {}  # version 1: keys as digests by day
     unapplied_payments: list[PaymentRecord] = []  # payments no customer owns (MNY-C3)
+    prices: PriceTable | None = None  # the model prices last journalled (OPS-D6)
 
 
 @dataclass(frozen=True, slots=True)

@@ -169,6 +169,7 @@ class Storage:
             header = snapshot.header
             shard.restore(header.catalog, snapshot.customers, header.event_keys)
             shard.environment_payments.update(header.unapplied_payments)
+            shard.prices.restore(header.prices)
             if header.key_tables:
                 shard.event_keys.import_tables(
                     snapshot.key_tables, header.key_slots_used, header.keys_per_day
@@ -286,6 +287,7 @@ class Storage:
                 key_slots_used=keys.slots_used,
                 keys_per_day=keys.keys_per_day,
                 unapplied_payments=shard.environment_payments.values(),
+                prices=shard.prices.recorded,
             )
             pending = _Pending(snapshot, header_frame(header))
             for start in range(0, len(states), CHUNK_CUSTOMERS):

@@ -21,6 +21,7 @@ import anyio
 import msgspec
 
 from allotment.domain.catalog import Catalog
+from allotment.domain.cost import PriceTable
 from allotment.domain.payment_records import PaymentRecord
 from allotment.domain.state import CustomerState
 from allotment.persistence.ports import Journal, JournalRecord
@@ -39,6 +40,7 @@ __all__ = (
     "EnvironmentPayments",
     "KeyIndex",
     "KeyTables",
+    "RecordedPrices",
     "RecoverableShard",
     "RunningJournal",
     "ShardStore",
@@ -91,8 +93,22 @@ class EnvironmentPayments(Protocol):
     def values(self) -> list[PaymentRecord]: ...
 
 
+class RecordedPrices(Protocol):
+    """An environment's model price table as snapshots keep it (OPS-D6)."""
+
+    @property
+    def recorded(self) -> PriceTable | None:
+        """The table last journalled; None while the price file's applies."""
+        ...
+
+    def restore(self, recorded: PriceTable | None) -> None: ...
+
+
 class RecoverableShard(Protocol):
     """A shard as recovery rebuilds it and a checkpoint saves it."""
+
+    @property
+    def prices(self) -> RecordedPrices: ...
 
     @property
     def environment_payments(self) -> EnvironmentPayments: ...

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Protocol
 
-__all__ = ("Clock", "ManualClock", "SystemClock")
+__all__ = ("Clock", "ClockStore", "ManualClock", "SystemClock")
 
 
 class Clock(Protocol):
@@ -15,6 +15,18 @@ class Clock(Protocol):
     def manual(self) -> bool: ...
 
     def now(self) -> datetime: ...
+
+
+class ClockStore(Protocol):
+    """Where a manual clock's time survives a restart (OPS-D4); wiring.py picks the file."""
+
+    def save(self, now: datetime) -> None:
+        """Make `now` the time a restart resumes from, durably, before the clock shows it.
+
+        Raises:
+            OSError: it could not be saved; the clock must not move.
+        """
+        ...
 
 
 class SystemClock:

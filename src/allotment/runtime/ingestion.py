@@ -123,7 +123,7 @@ class Ingestion:
             position = shard.turns.commit_catalog(fact)
             shard.catalog = catalog
         if notes and isinstance(reply, UsageAccepted) and not reply.over_limit:
-            return UsageAccepted(message=" ".join(notes)), position  # EVT-44
+            return msgspec.structs.replace(reply, message=" ".join(notes)), position  # EVT-44
         return reply, position
 
     def _auto_created(

@@ -27,7 +27,7 @@ from allotment.domain.commands import (
     Tick,
 )
 from allotment.domain.context import TurnContext
-from allotment.domain.cost import PriceTable
+from allotment.domain.cost import PricesReplaced, PriceTable, price_table_errors
 from allotment.domain.entitlement import unknown_customer_decision
 from allotment.domain.evolve import new_customer
 from allotment.domain.facts import CustomerCreated, PaymentRecorded
@@ -46,6 +46,7 @@ from allotment.runtime.idempotency import AuditKeyWindow, EventKeyIndex
 from allotment.runtime.ingestion import CUSTOMER_NOT_FOUND, Event, Ingestion
 from allotment.runtime.payments import EnvironmentPayments, unapplied_payments
 from allotment.runtime.ports import CustomerLookup, Projector
+from allotment.runtime.prices import ShardPrices
 from allotment.runtime.records import EvaluationContext
 from allotment.runtime.timers import Timers
 from allotment.runtime.turns import Turns
@@ -85,7 +86,7 @@ class LocalShard:
         self.seed_catalog = catalog
         self.recorded_catalog: Catalog | None = None  # during recovery: what disk recorded
         self._clock = clock
-        self._prices = prices
+        self.prices = ShardPrices(prices)
         self._settings = settings
         self._new_id = new_id
         self.directory = CustomerDirectory()
@@ -106,7 +107,7 @@ class LocalShard:
         return TurnContext(
             now=self._clock.now(),
             catalog=catalog or self.catalog,
-            prices=self._prices,
+            prices=self.prices.current,
             new_id=self._new_id,
             payment_terms_days=self._settings.payment_terms_days,
         )
@@ -263,6 +264,27 @@ class LocalShard:
         self.catalog = catalog
         await self.turns.durable(position)
         return catalog
+
+    @property
+    def price_table(self) -> PriceTable:
+        return self.prices.current
+
+    async def replace_prices(self, table: PriceTable) -> PriceTable:
+        """Check, journal and apply a new model price table (OPS-D6): events accepted from now
+        on are priced with it.
+
+        Raises:
+            ValueError: the table is invalid (each problem named); nothing changed.
+        """
+        errors = price_table_errors(table)
+        if errors:
+            raise ValueError("; ".join(errors))
+        self.turns.admit(write=True)
+        fact = PricesReplaced(at=self.now(), table=table)
+        position = self.turns.commit_catalog(fact)
+        self.prices.apply(fact)
+        await self.turns.durable(position)
+        return table
 
     async def record_unapplied_payment(self, record: PaymentRecord) -> PaymentRecord:
         """Keep a payment no customer owns (MNY-C3), journalled as an environment fact; a

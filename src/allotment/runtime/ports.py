@@ -16,6 +16,7 @@ from typing import Protocol, TypeVar
 from allotment.domain.catalog import Catalog
 from allotment.domain.catalog_facts import CatalogUpdated
 from allotment.domain.commands import Command, RecordUsage
+from allotment.domain.cost import PriceTable
 from allotment.domain.payment_records import PaymentRecord
 from allotment.domain.replies import Decision, Reply
 from allotment.domain.state import CustomerState, Profile
@@ -116,6 +117,19 @@ class Shard(Protocol):
 
         Raises:
             CatalogInvalid: nothing changed.
+        """
+        ...
+
+    @property
+    def price_table(self) -> PriceTable:
+        """The model prices events are priced with now (OPS-D6)."""
+        ...
+
+    async def replace_prices(self, table: PriceTable) -> PriceTable:
+        """Check, journal and apply a new model price table (OPS-D6).
+
+        Raises:
+            ValueError: the table is invalid (each problem named); nothing changed.
         """
         ...
 

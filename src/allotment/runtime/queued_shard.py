@@ -20,6 +20,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from allotment.domain.catalog import Catalog
 from allotment.domain.catalog_facts import CatalogUpdated
 from allotment.domain.commands import Command, RecordUsage
+from allotment.domain.cost import PriceTable
 from allotment.domain.payment_records import PaymentRecord
 from allotment.domain.replies import Decision, Reply
 from allotment.domain.state import Profile
@@ -140,6 +141,13 @@ class QueuedShard:
 
     async def upsert_catalog(self, update: CatalogUpdated) -> Catalog:
         return await self._ask(lambda s: s.upsert_catalog(update))
+
+    @property
+    def price_table(self) -> PriceTable:
+        return self._resolve().price_table  # a replica's read, as `catalog`
+
+    async def replace_prices(self, table: PriceTable) -> PriceTable:
+        return await self._ask(lambda s: s.replace_prices(table))
 
     async def record_unapplied_payment(self, record: PaymentRecord) -> PaymentRecord:
         return await self._ask(lambda s: s.record_unapplied_payment(record))

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from allotment.domain.catalog import Catalog
 from allotment.domain.catalog_facts import evolve_catalog, unrecorded_part, update_catalog
 from allotment.domain.catalog_rules import CatalogInvalid
+from allotment.domain.cost import PricesReplaced
 from allotment.domain.evolve import evolve, new_customer
 from allotment.domain.facts import CustomerCreated, PaymentRecorded, UsageRecorded
 from allotment.domain.state import CustomerState
@@ -50,6 +51,8 @@ def replay(shard: LocalShard, record: JournalRecord) -> None:
         for environment_fact in record.catalog:
             if isinstance(environment_fact, PaymentRecorded):
                 shard.environment_payments.add(environment_fact.record)
+            elif isinstance(environment_fact, PricesReplaced):
+                shard.prices.apply(environment_fact)
             else:
                 recorded = evolve_catalog(recorded, environment_fact)
         shard.catalog = shard.recorded_catalog = recorded
@@ -77,6 +80,10 @@ def reindex(shard: LocalShard) -> None:
     the catalog file's unrecorded entities (`seed_catalog`)."""
     shard.directory.reindex()
     seed_catalog(shard)
+    newer = shard.prices.newer_file(shard.now())
+    if newer is not None:  # OPS-D6; not awaited, as `seed_catalog`: a lost record seeds again
+        shard.turns.commit_catalog(newer)
+        shard.prices.apply(newer)
     shard.timers.rebuild(
         (actor.state.id, actor.state.next_due_at)
         for actor in shard.directory.actors()

@@ -13,6 +13,7 @@ from typing import Protocol
 
 import anyio
 import anyio.lowlevel
+import anyio.to_thread
 import msgspec
 from anyio.abc import TaskGroup
 
@@ -24,19 +25,24 @@ from allotment.persistence.reports import AnalyticsReport, CheckpointReport
 from allotment.persistence.store_ports import AnalyticsRunner, AnalyticsSource, ShardStore
 from allotment.runtime import heap
 from allotment.runtime.buffers import BufferStatistics
-from allotment.runtime.clock import Clock, ManualClock
+from allotment.runtime.clock import Clock, ClockStore, ManualClock
 from allotment.runtime.errors import ShardUnavailable
 from allotment.runtime.local_shard import LocalShard, ShardSettings
 from allotment.runtime.ports import Shard
 from allotment.runtime.queued_shard import QueuedShard
 
-__all__ = ("ActorSystem", "CheckpointPolicy", "ClockNotManual", "ShardStatistics")
+__all__ = ("ActorSystem", "CheckpointPolicy", "ClockNotManual", "ClockNotSaved", "ShardStatistics")
 
 logger = logging.getLogger("allotment.system")
 
 
 class ClockNotManual(RuntimeError):
     """The clock can only be moved when the server runs with `--clock manual`."""
+
+
+class ClockNotSaved(RuntimeError):
+    """The manual clock's new time could not be saved (OPS-D4), so the clock did not move:
+    free disk space or fix the data directory's permissions, then advance it again."""
 
 
 class SystemSettings(ShardSettings, Protocol):
@@ -90,8 +96,11 @@ class ActorSystem:
         checkpoint: CheckpointPolicy | None = None,
         analytics_every_s: float = 60.0,
         queued: bool = False,
+        clock_store: ClockStore | None = None,
     ) -> None:
         self.clock = clock
+        self._clock_store = clock_store  # where a manual clock's time is kept (OPS-D4)
+        self._clock_lock = anyio.Lock()  # advances save and move one at a time
         self._catalog = catalog
         self._prices = prices
         self._settings = settings
@@ -303,12 +312,24 @@ class ActorSystem:
         Raises:
             ClockNotManual: the server runs on the system clock.
             ValueError: `to` is in the past.
+            ClockNotSaved: the new time could not be saved; the clock did not move.
         """
-        if not isinstance(self.clock, ManualClock):
+        clock = self.clock
+        if not isinstance(clock, ManualClock):
             raise ClockNotManual(
                 "The clock can only be moved when the server runs with --clock manual."
             )
-        self.clock.advance_to(to)
+        async with self._clock_lock:
+            if to < clock.now():
+                raise ValueError("the manual clock only moves forward")
+            if self._clock_store is not None:  # saved first: a restart never goes back (OPS-D4)
+                try:
+                    await anyio.to_thread.run_sync(self._clock_store.save, to)
+                except OSError as error:
+                    raise ClockNotSaved(
+                        f"the clock's new time could not be saved: {error}"
+                    ) from error
+            clock.advance_to(to)
         return await self.run_due()
 
     @property

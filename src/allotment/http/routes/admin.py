@@ -32,7 +32,7 @@ from allotment.http.mapping.credits import pool_dto
 from allotment.http.schemas import AdminCreditGrantRequest, ClockAdvanceRequest
 from allotment.http.validation import check_decimal, decode_body
 from allotment.runtime.ports import CustomerLookup
-from allotment.runtime.system import ClockNotManual
+from allotment.runtime.system import ClockNotManual, ClockNotSaved
 
 __all__ = (
     "advance_clock",
@@ -161,7 +161,7 @@ async def get_clock(request: AnyRequest) -> Response[dict[str, Any]]:
     status_code=200,
     opt=_ADMIN,
     dependencies=documents_body(ClockAdvanceRequest),
-    responses=errors(400, 401, 403),
+    responses=errors(400, 401, 403, 503),
 )
 async def advance_clock(request: AnyRequest) -> Response[dict[str, Any]]:
     system = system_of(request)
@@ -185,4 +185,6 @@ async def advance_clock(request: AnyRequest) -> Response[dict[str, Any]]:
         raise ApiError(400, _NOT_MANUAL) from None
     except ValueError:
         raise ApiError(400, "Invalid field 'to': the clock only moves forward.") from None
+    except ClockNotSaved as error:  # OPS-D4: nothing moved
+        raise ApiError(503, f"The clock did not move: {error}.") from None
     return _ok({**_clock_data(request), "customersUpdated": updated})

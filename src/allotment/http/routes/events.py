@@ -24,11 +24,8 @@ from allotment.http.context import (
     system_of,
 )
 from allotment.http.errors import ENCODER, ApiError, encoded_response, raise_rejection
-from allotment.http.schemas import (
-    ApiResponseEventIngestionResponse,
-    EventIngestionResponse,
-    EventRequest,
-)
+from allotment.http.mapping.events import accepted_event
+from allotment.http.schemas import ApiResponseEventIngestionResponse, EventRequest
 from allotment.http.validation import check_decimal, decode_body
 from allotment.runtime.clock import Clock
 from allotment.runtime.ports import CustomerLookup, Shard
@@ -155,8 +152,5 @@ async def ingest(
     if isinstance(reply, Rejected):
         raise_rejection(reply)
     assert isinstance(reply, UsageAccepted)
-    if reply.over_limit:  # EVT-43: stored and counted, reported with 200
-        exceeded = EventIngestionResponse(usageLimitExceeded=True, message=reply.message)
-        return 200, ENCODER.encode(ApiResponseEventIngestionResponse(success=True, data=exceeded))
-    note = EventIngestionResponse(message=reply.message) if reply.message else None  # EVT-44
-    return 201, ENCODER.encode(ApiResponseEventIngestionResponse(success=True, data=note))
+    status, data = accepted_event(reply)  # EVT-43, EVT-44, OPS-D5
+    return status, ENCODER.encode(ApiResponseEventIngestionResponse(success=True, data=data))

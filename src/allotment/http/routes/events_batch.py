@@ -24,6 +24,7 @@ from allotment.http.context import (
     system_of,
 )
 from allotment.http.errors import REJECTION_STATUS, ApiError, json_response
+from allotment.http.mapping.events import accepted_event
 from allotment.http.routes.events import event_command
 from allotment.http.schemas import (
     ApiResponseEventBatch,
@@ -31,7 +32,6 @@ from allotment.http.schemas import (
     EventBatchItemResult,
     EventBatchRequest,
     EventBatchResponse,
-    EventIngestionResponse,
     EventRequest,
 )
 from allotment.http.validation import decode_body
@@ -79,8 +79,5 @@ def _result(reply: object) -> EventBatchItemResult:
     if isinstance(reply, Rejected):
         return _failure(REJECTION_STATUS[reply.kind], reply.message)
     assert isinstance(reply, UsageAccepted)
-    if reply.over_limit:
-        data = EventIngestionResponse(usageLimitExceeded=True, message=reply.message)
-        return EventBatchItemResult(status=200, success=True, data=data)
-    note = EventIngestionResponse(message=reply.message) if reply.message else None
-    return EventBatchItemResult(status=201, success=True, data=note)
+    status, data = accepted_event(reply)
+    return EventBatchItemResult(status=status, success=True, data=data)

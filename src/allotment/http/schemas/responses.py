@@ -261,6 +261,7 @@ class EntitlementResponse(_Dto, kw_only=True):
 class EventIngestionResponse(_Dto, kw_only=True):
     usageLimitExceeded: bool | None = None
     message: str | None = None
+    costKnown: bool | None = None  # extension, OPS-D5: `false` when the model has no price
 
 
 class ClientPlanDto(_Dto, kw_only=True):
