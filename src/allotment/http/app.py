@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 
 from litestar import Litestar, Router
 from litestar.openapi import OpenAPIConfig
@@ -13,8 +14,9 @@ from allotment.config import Settings
 from allotment.http.auth import ApiKeyMiddleware
 from allotment.http.errors import exception_handlers
 from allotment.http.fast_path import FastPath, Middleware
+from allotment.http.metrics import metrics_registry
+from allotment.http.observe import Observe, RequestStatistics
 from allotment.http.openapi import DecimalAsNumber
-from allotment.http.request_id import RequestId
 from allotment.http.routes import (
     admin,
     billing,
@@ -24,6 +26,7 @@ from allotment.http.routes import (
     events,
     events_batch,
     health,
+    metrics,
     payments_admin,
     plans,
     subscription_changes,
@@ -34,12 +37,7 @@ from allotment.runtime.checkout import CheckoutService
 from allotment.runtime.ports import KeyAuthority
 from allotment.runtime.system import ActorSystem
 
-__all__ = ("MIDDLEWARE", "create_app")
-
-MIDDLEWARE: tuple[Middleware, ...] = (RequestId,)
-"""The app's middleware, outermost first: plain ASGI around both the fast path and Litestar,
-so it runs for every request whichever path serves it (see `http.fast_path`). Authentication
-is not here: it needs the route Litestar matched, and the fast path makes the same check."""
+__all__ = ("create_app",)
 
 _OPENAPI = OpenAPIConfig(
     title="allotment — Tanso Client API",
@@ -106,9 +104,15 @@ def create_app(
     middleware: Sequence[Middleware] = (),
 ) -> FastPath:
     """The ASGI app for `system`, authenticating against `keys`: the Litestar app behind the
-    fast path for the check and single events, both inside `MIDDLEWARE` and then
+    fast path for the check and single events, both inside the app's own middleware and then
     `middleware` (outermost first). Without `checkout`, Stripe checkout is disabled (STR-1,
-    STR-7)."""
+    STR-7).
+
+    The app's own middleware is `http.observe.Observe` (request id, request statistics, access
+    log): plain ASGI around both the fast path and Litestar, so it runs for every request
+    whichever path serves it (see `http.fast_path`). Authentication is not there: it needs the
+    route Litestar matched, and the fast path makes the same check."""
+    requests = RequestStatistics()
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -120,6 +124,7 @@ def create_app(
             Router("/api/v1/client", route_handlers=CLIENT_ROUTES, tags=["Client API"]),
             Router("/api/v1/admin", route_handlers=ADMIN_ROUTES, tags=["Admin"]),
             health.health,
+            metrics.metrics,
             webhooks.stripe_webhook,
         ],
         middleware=[ApiKeyMiddleware(keys, settings.account_mode)],
@@ -132,7 +137,9 @@ def create_app(
             "system": system,
             "settings": settings,
             "checkout": checkout or CheckoutService(None, system.clock),
+            "metrics": metrics_registry(system, requests),
         },  # type: ignore[arg-type]
         logging_config=None,
     )
-    return FastPath(litestar, system, keys, settings, (*MIDDLEWARE, *middleware))
+    observe = partial(Observe, statistics=requests, access_log=settings.access_log)
+    return FastPath(litestar, system, keys, settings, (observe, *middleware))

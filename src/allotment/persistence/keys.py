@@ -19,7 +19,7 @@ from allotment.persistence.ports import ApiKey
 
 __all__ = ("ALL_SCOPES", "ApiKey", "KeyStore", "environment_of", "new_key")
 
-ALL_SCOPES = ("client:read", "client:write", "admin")
+ALL_SCOPES = ("client:read", "client:write", "admin", "metrics")  # metrics: GET /metrics
 _PREFIXES = {"sk_test_": "test", "sk_live_": "live"}
 
 
