@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 
 import msgspec
 
+from allotment import logs
 from allotment.config import Settings
 from allotment.http.body_deadline import BodyDeadline
 from allotment.wiring import build_app
@@ -39,9 +39,7 @@ def decode_settings(raw: str) -> Settings:
 
 def app_from_environment() -> BodyDeadline:
     """The served app: granian bounds connections and request heads, this bounds bodies."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     raw = os.environ.get(SETTINGS_ENV)
     settings = decode_settings(raw) if raw else Settings()
+    logs.configure(settings.log_format)  # before recovery, whose progress is logged
     return BodyDeadline(build_app(settings), settings.body_read_timeout_s)

@@ -100,6 +100,24 @@ def _serve_options(serve: argparse.ArgumentParser) -> None:
         help="accept this key (every scope); repeatable",
     )
     _connection_options(serve)
+    _log_options(serve)
+
+
+def _log_options(serve: argparse.ArgumentParser) -> None:
+    """One format for every log line (docs/observability.md, OPS-M3)."""
+    serve.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="log lines as readable text (default) or one JSON object per line",
+    )
+    serve.add_argument(
+        "--access-log",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="one log line per request, with its request id (off by default: it costs the "
+        "check path more than anything else the server logs)",
+    )
 
 
 def _keys_commands(keys: argparse.ArgumentParser) -> None:
@@ -190,6 +208,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         body_read_timeout_s=args.body_read_timeout,
         keep_alive=args.keep_alive,
         idempotency_window_days=args.idempotency_window_days,
+        log_format=args.log_format,
+        access_log=args.access_log,
     )
 
 

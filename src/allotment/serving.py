@@ -32,6 +32,7 @@ from granian.constants import HTTPModes, Interfaces
 from granian.http import HTTP1Settings
 from granian.server.mp import MPServer  # what `granian.Granian` is on a GIL build: processes
 
+from allotment import logs
 from allotment.config import Settings
 
 __all__ = ("FilesLimit", "PortUnavailable", "listen", "raise_files_limit", "server")
@@ -144,5 +145,6 @@ def server(settings: Settings, sock: socket.socket, connections: int) -> MPServe
             header_read_timeout=round(settings.header_read_timeout_s * 1000),
             keep_alive=settings.keep_alive,
         ),
-        log_access=False,
+        log_access=False,  # `--access-log` writes ours (http.observe), with the request id
+        log_dictconfig=logs.dict_config(settings.log_format),  # granian's lines in our format
     )
