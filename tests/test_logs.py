@@ -1,5 +1,6 @@
 """One log format for every line (OPS-M3): text by default, one JSON object per line with
-`--log-format json`, and the current request's id on each line written while it is served."""
+`--log-format json`, and the current request's id on each line written while it is served
+(OPS-M4)."""
 
 from __future__ import annotations
 
