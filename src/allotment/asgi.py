@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from collections.abc import Callable
@@ -10,6 +9,7 @@ from pathlib import Path
 
 import msgspec
 
+from allotment import logs
 from allotment.config import Settings
 from allotment.http.body_deadline import BodyDeadline
 from allotment.loading import LoadFailed
@@ -57,11 +57,9 @@ def app_from_environment() -> BodyDeadline:
     A start that fails here (a journal that refuses recovery, a file that went away since
     `serve` checked it) is one line on stderr and the end of the worker, which ends the server
     with a non-zero status."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     raw = os.environ.get(SETTINGS_ENV)
     settings = decode_settings(raw) if raw else Settings()
+    logs.configure(settings.log_format)  # before recovery, whose progress is logged
     try:
         app = build_app(settings, on_started=_listening(settings))
     except (JournalCorrupt, LoadFailed, DataDirInUse, OSError) as error:

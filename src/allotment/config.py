@@ -63,3 +63,6 @@ class Settings(msgspec.Struct, kw_only=True):
     stripe_cancel_url: str = "http://localhost:3000/billing/cancelled"
     stripe_api_base: str | None = None  # tests point the SDK at a local double; production: unset
     stripe_timeout_s: float = 10.0
+    # Logs (docs/observability.md): one format for every line, ours and the libraries'.
+    log_format: Literal["text", "json"] = "text"
+    access_log: bool = False  # one line per request; off: it would cost the check path most

@@ -157,6 +157,19 @@ def serve_options(serve: argparse.ArgumentParser) -> None:
     )
     _connection_options(serve, defaults)
     add(
+        "--log-format",
+        choices=("text", "json"),
+        default=defaults.log_format,
+        help="log lines as readable text (default) or one JSON object per line (OPS-M3)",
+    )
+    add(
+        "--access-log",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.access_log,
+        help="one log line per request, with its request id (off by default: it costs the "
+        "check path more than anything else the server logs)",
+    )
+    add(
         "--print-config",
         action="store_true",
         help="print the effective configuration (secrets masked) and exit",
@@ -262,6 +275,8 @@ def settings_from(args: argparse.Namespace, environ: Mapping[str, str] = os.envi
         body_read_timeout_s=args.body_read_timeout,
         keep_alive=args.keep_alive,
         idempotency_window_days=args.idempotency_window_days,
+        log_format=args.log_format,
+        access_log=args.access_log,
     )
 
 

@@ -33,6 +33,7 @@ from granian.http import HTTP1Settings
 from granian.log import LogLevels
 from granian.server.mp import MPServer  # what `granian.Granian` is on a GIL build: processes
 
+from allotment import logs
 from allotment.config import Settings
 
 __all__ = ("FilesLimit", "PortUnavailable", "listen", "raise_files_limit", "server")
@@ -145,8 +146,9 @@ def server(settings: Settings, sock: socket.socket, connections: int) -> MPServe
             header_read_timeout=round(settings.header_read_timeout_s * 1000),
             keep_alive=settings.keep_alive,
         ),
-        log_access=False,
+        log_access=False,  # `--access-log` writes ours (http.observe), with the request id
         # granian's own INFO lines include "Listening at" as soon as the socket exists, before
         # the worker has recovered the data; allotment says when it serves (OPS-P4)
         log_level=LogLevels.warning,
+        log_dictconfig=logs.dict_config(settings.log_format),  # granian's lines in our format
     )

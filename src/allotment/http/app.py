@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 
 from litestar import Litestar, Router
 from litestar.openapi import OpenAPIConfig
@@ -14,8 +15,9 @@ from allotment.http.api_docs import DocumentedJson, OfflineSwagger
 from allotment.http.auth import ApiKeyMiddleware
 from allotment.http.errors import exception_handlers
 from allotment.http.fast_path import FastPath, Middleware
+from allotment.http.metrics import metrics_registry
+from allotment.http.observe import Observe, RequestStatistics
 from allotment.http.openapi import DecimalAsNumber
-from allotment.http.request_id import RequestId
 from allotment.http.routes import (
     admin,
     billing,
@@ -26,6 +28,7 @@ from allotment.http.routes import (
     events_batch,
     health,
     keys_admin,
+    metrics,
     payments_admin,
     plans,
     prices_admin,
@@ -37,12 +40,7 @@ from allotment.runtime.checkout import CheckoutService
 from allotment.runtime.ports import KeyAdmin
 from allotment.runtime.system import ActorSystem
 
-__all__ = ("MIDDLEWARE", "create_app")
-
-MIDDLEWARE: tuple[Middleware, ...] = (RequestId,)
-"""The app's middleware, outermost first: plain ASGI around both the fast path and Litestar,
-so it runs for every request whichever path serves it (see `http.fast_path`). Authentication
-is not here: it needs the route Litestar matched, and the fast path makes the same check."""
+__all__ = ("create_app",)
 
 _OPENAPI = OpenAPIConfig(
     title="allotment — Tanso Client API",
@@ -127,9 +125,15 @@ def create_app(
     on_started: Callable[[], None] | None = None,
 ) -> FastPath:
     """The ASGI app for `system`, authenticating against `keys`: the Litestar app behind the
-    fast path for the check and single events, both inside `MIDDLEWARE` and then
+    fast path for the check and single events, both inside the app's own middleware and then
     `middleware` (outermost first). Without `checkout`, Stripe checkout is disabled (STR-1,
-    STR-7). `on_started` runs once the system runs, when requests will be served (OPS-P4)."""
+    STR-7). `on_started` runs once the system runs, when requests will be served (OPS-P4).
+
+    The app's own middleware is `http.observe.Observe` (request id, request statistics, access
+    log): plain ASGI around both the fast path and Litestar, so it runs for every request
+    whichever path serves it (see `http.fast_path`). Authentication is not there: it needs the
+    route Litestar matched, and the fast path makes the same check."""
+    requests = RequestStatistics()
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -145,6 +149,7 @@ def create_app(
             health.health,
             health.live,
             health.ready,
+            metrics.metrics,
             webhooks.stripe_webhook,
         ],
         middleware=[ApiKeyMiddleware(keys, settings.account_mode)],
@@ -158,7 +163,9 @@ def create_app(
             "settings": settings,
             "keys": keys,
             "checkout": checkout or CheckoutService(None, system.clock),
+            "metrics": metrics_registry(system, requests),
         },  # type: ignore[arg-type]
         logging_config=None,
     )
-    return FastPath(litestar, system, keys, settings, (*MIDDLEWARE, *middleware))
+    observe = partial(Observe, statistics=requests, access_log=settings.access_log)
+    return FastPath(litestar, system, keys, settings, (observe, *middleware))

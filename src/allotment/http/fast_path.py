@@ -13,7 +13,7 @@ app untouched (so is a request Litestar would refuse before routing: a malformed
 with any body already read replayed, so the Litestar routes remain the one
 documented implementation and the answer never depends on which path served it.
 
-The app's declared middleware (`http.app.MIDDLEWARE`: plain ASGI, such as `RequestId`) wraps
+The app's own middleware (`http.observe.Observe`: plain ASGI, declared in `http.app`) wraps
 this dispatch, so it runs once for every request whichever path serves it. It cannot be
 Litestar middleware: Litestar runs its middleware after routing, so never for a request this
 path serves, nor for the ones Litestar refuses before routing.
@@ -53,6 +53,10 @@ Middleware = Callable[[ASGIApp], ASGIApp]
 
 _CHECK_PREFIX = "/api/v1/client/entitlements/"
 _EVENTS_PATH = "/api/v1/client/events"
+# The route templates Litestar puts in `scope["path_template"]` for these routes, set here too so
+# the request statistics (`http.observe`) label a request alike whichever path served it.
+_CHECK_TEMPLATE = "/api/v1/client/entitlements/{customerReferenceId}/{feature-key}"
+_EVENTS_TEMPLATE = _EVENTS_PATH
 _JSON = (b"content-type", b"application/json")
 # RFC 3986 host characters: unreserved, sub-delims, ":" (port), "[]" (IP literal), "%"
 # (percent-encoding) and "@" (userinfo), as Litestar's router accepts them.
@@ -112,6 +116,7 @@ class FastPath:
         if key is None:
             return False
         shard = self._system.route(key.environment)
+        scope["path_template"] = _CHECK_TEMPLATE
         await _answer(send, _with_status(check(shard, customer, feature)), path)
         return True
 
@@ -136,6 +141,7 @@ class FastPath:
             return _replaying(messages, receive)
         header = headers[0].decode("latin-1") if headers else None
         shard = self._system.route(key.environment)
+        scope["path_template"] = _EVENTS_TEMPLATE
         answer = ingest(shard, self._settings, self._system.clock, body, header)
         await _answer(send, answer, _EVENTS_PATH)
         return None

@@ -1,4 +1,4 @@
-"""`RequestId`: every HTTP response carries an `X-Request-Id`.
+"""Request ids: every HTTP response carries an `X-Request-Id`.
 
 A client that sends a well-formed `X-Request-Id` (1 to 128 characters of letters, digits and
 `-_.:~+/=`, enough for UUIDs, ULIDs, base64 and trace ids) gets it back, so one id follows a
@@ -6,19 +6,19 @@ call through the caller's logs and ours. Anything else (absent, empty, too long,
 control characters, repeated) is replaced by a fresh random id: echoing it could split a
 response header or poison a log line.
 
-It is plain ASGI middleware, declared in `http.app.MIDDLEWARE` and wrapped around both paths
-(the fast path and Litestar), so a response gets its id whichever path served it, including the
-ones Litestar answers before routing (a malformed Host header, an unknown path).
+`http.observe.Observe`, the plain ASGI middleware wrapped around both paths (the fast path and
+Litestar), adds it, so a response gets its id whichever path served it, including the ones
+Litestar answers before routing (a malformed Host header, an unknown path); the same id is on
+every log line written while the request runs.
 """
 
 from __future__ import annotations
 
 from random import getrandbits
 
-from litestar.enums import ScopeType
-from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
+from litestar.types import HTTPScope
 
-__all__ = ("HEADER", "RequestId", "request_id_of")
+__all__ = ("HEADER", "request_id_of")
 
 HEADER = b"x-request-id"
 _LENGTH_MAX = 128
@@ -43,28 +43,3 @@ def request_id_of(scope: HTTPScope) -> bytes:
     # A correlation id, not a secret: 128 bits from the (per-process, reseeded after fork)
     # Mersenne Twister, because os.urandom costs a system call on every request.
     return b"%032x" % getrandbits(128)
-
-
-class RequestId:
-    """ASGI middleware: `app` with an `X-Request-Id` on every HTTP response.
-
-    The cost per request is one pass over the request headers, 128 pseudo-random bits when
-    the client sent no usable id, one closure and one extra response header: constant work
-    beside the request it wraps.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
-            await self.app(scope, receive, send)
-            return
-        header = (HEADER, request_id_of(scope))
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", ()), header]}
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)

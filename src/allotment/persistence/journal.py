@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from pathlib import Path
 import anyio
 
 from allotment.domain.facts import EnvironmentFact, Fact
+from allotment.histogram import BATCH_BUCKETS, LATENCY_BUCKETS, Histogram
 from allotment.persistence.codec import FORMAT_VERSION, encode_record
 from allotment.persistence.errors import JournalUnavailable
 from allotment.persistence.file_modes import private_opener
@@ -90,6 +92,9 @@ class FileJournal:
         next_position: the position the next append takes.
         segment_size_max: a segment past this size is closed and a new one started.
         io: where bytes and fsyncs go; a `FaultyIO` injects failures in tests.
+        commit_seconds: where each group commit's duration (write and sync) is counted; the
+            storage passes the environment's own, so the counts outlive a rebuild.
+        commit_records: where each group commit's number of records is counted.
     """
 
     def __init__(
@@ -100,6 +105,8 @@ class FileJournal:
         segment_size_max: int = 64 * 1024 * 1024,
         *,
         io: JournalIO | None = None,
+        commit_seconds: Histogram | None = None,
+        commit_records: Histogram | None = None,
     ) -> None:
         self.directory = directory
         self.durability = durability
@@ -119,6 +126,8 @@ class FileJournal:
         self._rotations = 0
         self.commits = 0  # statistics: fsyncs (or writes) performed
         self.records_committed = 0
+        self.commit_seconds = commit_seconds or Histogram(LATENCY_BUCKETS)
+        self.commit_records = commit_records or Histogram(BATCH_BUCKETS)
         directory.mkdir(parents=True, exist_ok=True)
         self._path, self._file = self._open_active(next_position)
         self._durable_offset = self._file.tell()  # the active segment's bytes known durable
@@ -284,6 +293,7 @@ class FileJournal:
             last = self._pending_last
             rotate, self._rotate_requested = self._rotate_requested, False
             done, data = _Progress(), b"".join(batch)
+            started = time.perf_counter()
             try:
                 await anyio.to_thread.run_sync(self._commit, data, sync, rotate, last + 1, done)
             except Exception as error:  # any I/O failure stops acknowledgements
@@ -295,6 +305,8 @@ class FileJournal:
                 self._pending_bytes -= len(data)
                 self.commits += 1
                 self.records_committed += len(batch)
+                self.commit_seconds.observe(time.perf_counter() - started)
+                self.commit_records.observe(len(batch))
             self._rotations += 1 if done.rotated else 0
             committed, self._committed_event = self._committed(), anyio.Event()
             committed.set()

@@ -39,7 +39,7 @@ __all__ = (
 )
 
 logger = logging.getLogger("allotment.keys")
-ALL_SCOPES = ("client:read", "client:write", "admin")
+ALL_SCOPES = ("client:read", "client:write", "admin", "metrics")  # metrics: GET /metrics
 _PREFIXES = {"sk_test_": "test", "sk_live_": "live"}
 PREFIX_LENGTH = 16  # "sk_test_" and 8 random characters (48 bits): the key's public id
 _NAME = re.compile(r"[A-Za-z0-9_.:@-]{1,64}")  # OPS-K1

@@ -21,6 +21,7 @@ import msgspec
 from anyio.lowlevel import checkpoint
 
 from allotment.domain.state import CustomerState
+from allotment.histogram import BATCH_BUCKETS, LATENCY_BUCKETS, Histogram
 from allotment.persistence.errors import CheckpointRefused, JournalUnavailable
 from allotment.persistence.history_cursor import exported_position
 from allotment.persistence.journal import Durability, FileJournal, probe, read_journal
@@ -107,6 +108,8 @@ class Storage:
         # replace the _Environment, so a waiter never holds a lock nobody else uses.
         self._locks: dict[str, anyio.Lock] = {}
         self.recoveries: list[RecoveryReport] = []
+        # Each environment's group-commit counts, kept across rebuilds (a new journal each).
+        self._commits: dict[str, tuple[Histogram, Histogram]] = {}
 
     def readiness_problems(self, disk_free_min_bytes: int) -> list[str]:
         """Why the data directory cannot take the journal's writes (OPS-P9): a write, fsync
@@ -161,9 +164,13 @@ class Storage:
         after = snapshot.header.position if snapshot else 0
         tail = read_journal(journal_dir, after=after) if journal_dir.exists() else None
         last = max(after, tail.last_position if tail else 0)
-        journal = FileJournal(
-            journal_dir, self.durability, last + 1, self._segment_size_max, io=self._io
+        commit_seconds, commit_records = self._commits.setdefault(
+            environment, (Histogram(LATENCY_BUCKETS), Histogram(BATCH_BUCKETS))
         )
+        journal = FileJournal(
+            journal_dir, self.durability, last + 1, self._segment_size_max, io=self._io,
+            commit_seconds=commit_seconds, commit_records=commit_records,
+        )  # fmt: skip
         shard = make_shard(journal)
         if snapshot is not None:
             header = snapshot.header
@@ -222,6 +229,13 @@ class Storage:
     def due_for_checkpoint(self, environment: str, every_records: int) -> bool:
         env = self._environments[environment]
         return env.journal.position - env.last_checkpoint_position >= every_records
+
+    def changed_since_checkpoint(self, environment: str) -> bool:
+        """Whether the journal holds records the last checkpoint (or the snapshot recovered
+        from) does not cover. Every change to what a snapshot holds is a journal record, so
+        when this is False a checkpoint would write the snapshot already on disk."""
+        env = self._environments[environment]
+        return env.journal.position != env.last_checkpoint_position
 
     async def checkpoint(self, environment: str, shard: RecoverableShard) -> CheckpointReport:
         """Write a snapshot without stalling the loop, then drop journal segments it covers.

@@ -24,6 +24,7 @@ from allotment.domain.catalog import Catalog
 from allotment.domain.cost import PriceTable
 from allotment.domain.payment_records import PaymentRecord
 from allotment.domain.state import CustomerState
+from allotment.histogram import Histogram
 from allotment.persistence.ports import Journal, JournalRecord
 from allotment.persistence.reports import (
     AnalyticsReport,
@@ -178,6 +179,16 @@ class RunningJournal(Journal, Protocol):
         """Group commits so far: each is one write (and one sync, when syncing)."""
         ...
 
+    @property
+    def commit_seconds(self) -> Histogram:
+        """How long each group commit took (write and sync), kept across rebuilds."""
+        ...
+
+    @property
+    def commit_records(self) -> Histogram:
+        """How many records each group commit wrote, kept across rebuilds."""
+        ...
+
     async def run(self) -> None:
         """Write and sync what is appended, until cancelled."""
         ...
@@ -223,6 +234,11 @@ class ShardStore(Protocol):
         ...
 
     def due_for_checkpoint(self, environment: str, every_records: int) -> bool: ...
+
+    def changed_since_checkpoint(self, environment: str) -> bool:
+        """Whether the journal holds records the last checkpoint does not cover (when it does
+        not, a checkpoint would rewrite the same snapshot: issue 13, item 6)."""
+        ...
 
     async def checkpoint(self, environment: str, shard: RecoverableShard) -> CheckpointReport:
         """Save `shard` as a snapshot and drop the journal segments it covers.

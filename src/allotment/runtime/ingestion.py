@@ -152,6 +152,7 @@ class Ingestion:
         shard = self._shard
         actor = CustomerActor(new_customer(created))
         applied: list[Fact] = [created]
+        shard.turns.turns_run += 1  # a turn, though not through `Turns.applying`
         # Should this raise, even StateCorrupted, the unregistered actor is simply dropped.
         reply = actor.turn(event, shard.context(catalog), applied)
         if isinstance(reply, Rejected):

@@ -35,11 +35,12 @@ async def readiness(system: ActorSystem, disk_free_min_bytes: int) -> Readiness:
     storage = system.storage
     if storage is not None:
         problems += await anyio.to_thread.run_sync(storage.readiness_problems, disk_free_min_bytes)
-    if system.analytics is not None and system.serving:
-        if not system.analytics_alive:
+    upkeep = system.upkeep
+    if upkeep is not None and system.serving:
+        if not upkeep.analytics_alive:
             problems.append("the analytics worker's schedule is not running")
-        elif system.analytics_failure is not None:
-            problems.append(f"the last analytics run failed: {system.analytics_failure}")
+        elif upkeep.analytics_failure is not None:
+            problems.append(f"the last analytics run failed: {upkeep.analytics_failure}")
     if problems:
         return Readiness(ready=False, reason="; ".join(problems))
     if storage is None:

@@ -19,10 +19,10 @@ from anyio.abc import TaskGroup
 
 from allotment.domain.catalog import Catalog
 from allotment.domain.cost import PriceTable
-from allotment.persistence.errors import CheckpointRefused, JournalUnavailable
+from allotment.persistence.errors import JournalUnavailable
 from allotment.persistence.ports import Journal
 from allotment.persistence.reports import AnalyticsReport, CheckpointReport
-from allotment.persistence.store_ports import AnalyticsRunner, AnalyticsSource, ShardStore
+from allotment.persistence.store_ports import AnalyticsRunner, ShardStore
 from allotment.runtime import heap
 from allotment.runtime.buffers import BufferStatistics
 from allotment.runtime.clock import Clock, ClockStore, ManualClock
@@ -30,6 +30,7 @@ from allotment.runtime.errors import ShardUnavailable
 from allotment.runtime.local_shard import LocalShard, ShardSettings
 from allotment.runtime.ports import Shard
 from allotment.runtime.queued_shard import QueuedShard
+from allotment.runtime.upkeep import CheckpointPolicy, Upkeep
 
 __all__ = ("ActorSystem", "CheckpointPolicy", "ClockNotManual", "ClockNotSaved", "ShardStatistics")
 
@@ -49,12 +50,6 @@ class SystemSettings(ShardSettings, Protocol):
     rebuild_every_s: float
 
 
-class CheckpointPolicy(msgspec.Struct, frozen=True, kw_only=True):
-    every_s: float = 300.0
-    every_records: int = 100_000
-    poll_s: float = 1.0
-
-
 class JournalStatistics(msgspec.Struct, frozen=True, kw_only=True):
     position: int
     durable_position: int
@@ -71,6 +66,7 @@ class ShardStatistics(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=T
     journal: JournalStatistics
     audits: BufferStatistics
     rebuilds: int
+    turns: int  # turns begun since the start, across rebuilds
     failure: str | None = None  # why it failed (absent when ok)
 
 
@@ -109,17 +105,20 @@ class ActorSystem:
         self._new_id = new_id
         self._shards: dict[str, LocalShard] = {}
         self.storage = storage
-        self._checkpoint = checkpoint or CheckpointPolicy()
         self._task_group: TaskGroup | None = None
         self._writers: dict[str, anyio.CancelScope] = {}  # each journal's writer task
         self._rebuilds: dict[str, int] = {}
+        self._turns_before: dict[str, int] = {}  # turns run by the shards a rebuild replaced
         self._queued = queued
         self._front: dict[str, QueuedShard] = {}  # while running, when queued
         self.analytics = analytics
-        self._analytics_every_s = analytics_every_s
-        self.analytics_alive = False  # while the analytics schedule runs
-        self.analytics_failure: str | None = None  # why its last run failed, until one succeeds
+        self.upkeep: Upkeep | None = None  # checkpoints and analytics, when there is storage
         if storage is not None:
+            assert analytics is not None
+            self.upkeep = Upkeep(
+                storage, analytics, self._shards, clock, checkpoint or CheckpointPolicy(),
+                analytics_every_s,
+            )  # fmt: skip
             for environment in storage.existing_environments():
                 self.shard(environment)  # recover everything on disk before serving
 
@@ -169,7 +168,8 @@ class ActorSystem:
 
     def _start_environment(self, tg: TaskGroup, environment: str) -> None:
         self._start_writer(tg, environment)
-        tg.start_soon(self._checkpoints, environment)
+        assert self.upkeep is not None
+        tg.start_soon(self.upkeep.run_checkpoints, environment)
 
     def _start_writer(self, tg: TaskGroup, environment: str) -> None:
         assert self.storage is not None
@@ -205,6 +205,7 @@ class ActorSystem:
             self._shards[environment] = shard
             self._start_writer(self._task_group, environment)
         self._rebuilds[environment] = self._rebuilds.get(environment, 0) + 1
+        self._turns_before[environment] = self._turns(environment, old)
         logger.warning(
             "shard %s rebuilt from disk after: %s (%d customers)",
             environment,
@@ -226,63 +227,15 @@ class ActorSystem:
                 except Exception:  # e.g. the journal turned out corrupt: say so, keep trying
                     logger.exception("rebuilding shard %s failed", environment)
 
-    async def _checkpoints(self, environment: str) -> None:
-        """Checkpoint every `every_s` seconds, or sooner after `every_records` records."""
-        storage = self.storage
-        assert storage is not None
-        policy = self._checkpoint
-        waited = 0.0
-        while True:
-            await anyio.sleep(policy.poll_s)
-            waited += policy.poll_s
-            if waited >= policy.every_s or storage.due_for_checkpoint(
-                environment, policy.every_records
-            ):
-                waited = 0.0
-                shard = self._shards[environment]
-                for _ in shard.event_keys.expire_gradually(self.clock.now().date()):
-                    await anyio.lowlevel.checkpoint()  # requests run between tables
-                try:
-                    await storage.checkpoint(environment, shard)
-                except Exception:  # a refused or failed checkpoint never stops the server
-                    logger.exception(
-                        "checkpoint of %s failed; the journal still holds it all", environment
-                    )
-                heap.settle()  # what lived until a checkpoint is state: keep it unscanned
-
     async def snapshot_analytics(self) -> AnalyticsReport:
-        """Rebuild `analytics.duckdb` now (the admin API and the schedule both call this)."""
-        assert self.analytics is not None
-        assert self.storage is not None
-        for shard in self._shards.values():
-            shard.notice_journal_failure()
-            if shard.failure is not None:  # its memory is not the journal's truth: publish none
-                raise ShardUnavailable(shard.failure)
-        positions = {env: self.storage.journal(env).position for env in self._shards}
-        sources: dict[str, AnalyticsSource] = dict(self._shards)
-        try:
-            report = await self.analytics.run_once(sources, positions, self._durable())
-        except Exception as error:
-            self.analytics_failure = str(error) or type(error).__name__  # until a run works
-            raise
-        self.analytics_failure = None
-        return report
+        """Rebuild `analytics.duckdb` now (the admin API calls this; the schedule skips a run
+        with nothing new: `runtime.upkeep`).
 
-    def _durable(self) -> dict[str, int]:
-        """Each environment's durable journal position: the history is exported up to it."""
-        assert self.storage is not None
-        return {env: self.storage.journal(env).durable_position for env in self._shards}
-
-    async def _analytics_loop(self) -> None:
-        try:
-            while True:
-                await anyio.sleep(self._analytics_every_s)
-                try:
-                    await self.snapshot_analytics()
-                except Exception:
-                    logger.exception("analytics snapshot failed; the next run retries")
-        finally:
-            self.analytics_alive = False  # readiness (OPS-P9) asks whether this loop runs
+        Raises:
+            ShardUnavailable: a shard failed; its memory is not the journal's truth.
+        """
+        assert self.upkeep is not None
+        return await self.upkeep.snapshot_analytics()
 
     async def checkpoint_all(self) -> list[CheckpointReport]:
         """Checkpoint every environment now (tests, benchmarks, the admin API).
@@ -290,13 +243,8 @@ class ActorSystem:
         Raises:
             ShardUnavailable: a shard or its journal failed; it is saved after its rebuild.
         """
-        assert self.storage is not None
-        try:
-            return [
-                await self.storage.checkpoint(env, shard) for env, shard in self._shards.items()
-            ]
-        except CheckpointRefused as refused:
-            raise ShardUnavailable(str(refused)) from refused
+        assert self.upkeep is not None
+        return await self.upkeep.checkpoint_all()
 
     async def run_due(self) -> int:
         """Fire every transition due by now in every shard.
@@ -358,7 +306,11 @@ class ActorSystem:
             ),
             audits=shard.audits.statistics(),
             rebuilds=self._rebuilds.get(environment, 0),
+            turns=self._turns(environment, shard),
         )
+
+    def _turns(self, environment: str, shard: LocalShard) -> int:
+        return self._turns_before.get(environment, 0) + shard.turns.turns_run
 
     async def _sweep(self) -> None:
         while True:
@@ -386,8 +338,9 @@ class ActorSystem:
             if self.storage is not None:
                 for environment in self._shards:
                     self._start_environment(tg, environment)
-                self.analytics_alive = True  # before a request can ask (OPS-P9)
-                tg.start_soon(self._analytics_loop)
+                assert self.upkeep is not None
+                self.upkeep.analytics_alive = True  # before a request can ask (OPS-P9)
+                tg.start_soon(self.upkeep.run_analytics)
                 tg.start_soon(self._supervise)
             if not self.clock.manual:
                 tg.start_soon(self._sweep)
@@ -399,8 +352,8 @@ class ActorSystem:
                 if self.storage is not None:
                     with anyio.move_on_after(30, shield=True):
                         await self._flush_all()
-                    assert self.analytics is not None
-                    await self.analytics.drain(self._durable())  # bounded; never raises
+                    assert self.upkeep is not None
+                    await self.upkeep.analytics.drain(self.upkeep.durable())  # bounded
                 tg.cancel_scope.cancel()
 
     async def _flush_all(self) -> None:

@@ -36,7 +36,7 @@ class TurnSettings(Protocol):
 class Turns:
     """Runs turns against one journal; owned by one shard."""
 
-    __slots__ = ("_directory", "_journal", "_settings", "_timers", "failure")
+    __slots__ = ("_directory", "_journal", "_settings", "_timers", "failure", "turns_run")
 
     def __init__(
         self,
@@ -52,6 +52,7 @@ class Turns:
         # Set once memory may differ from the journal; from then on the shard answers nothing
         # (ShardUnavailable) until the system rebuilds it from disk.
         self.failure: str | None = None
+        self.turns_run = 0  # every turn begun, read or change (`/metrics`: turns per second)
 
     @property
     def journal(self) -> Journal:
@@ -116,6 +117,7 @@ class Turns:
         """Run `step`, which applies facts to `actor` and lists them, and journal every fact it
         applied before this returns or raises. Returns its result and the position to await."""
         applied: list[Fact] = []
+        self.turns_run += 1
         try:
             result = step(applied)
         except StateCorrupted as error:
