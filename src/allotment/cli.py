@@ -143,7 +143,8 @@ def _banner(settings: Settings, catalog: Catalog, files: serving.FilesLimit) -> 
         key, _ = store.create("default", ALL_SCOPES, "test")
         print(f"  sandbox key {key}")
         print("              (shown once; only its hash is stored. Lost it? Run")
-        print("               allotment keys create --name default --scopes all)")
+        print("               allotment keys create --name default --scopes all \\")
+        print(f"                 --data-dir {settings.data_dir})")
     sys.stdout.flush()
 
 

@@ -15,6 +15,7 @@ from allotment.config import Settings
 from allotment.domain.catalog import Catalog
 from allotment.loading import LoadFailed, load_catalog, load_price_table
 from allotment.persistence import datadir_lock
+from allotment.persistence.file_modes import PRIVATE_DIRECTORY
 from allotment.persistence.journal_io import probe
 
 __all__ = ("Claimed", "StartRefused", "claim")
@@ -44,7 +45,7 @@ def _check_writable(settings: Settings) -> None:
     if settings.data_dir.exists() and not settings.data_dir.is_dir():
         raise StartRefused(f"data directory {settings.data_dir} is not a directory", 1)
     try:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.data_dir.mkdir(mode=PRIVATE_DIRECTORY, parents=True, exist_ok=True)  # OPS-K7
         probe(settings.data_dir)  # write, fsync, remove: what the journal will need
     except OSError as error:
         raise StartRefused(

@@ -52,7 +52,8 @@ _OPENAPI = OpenAPIConfig(
     "use **Authorize** above to try operations from this page. `allotment serve` prints a "
     "sandbox key on first start; `allotment keys create` makes more. Keys starting `sk_test_` "
     "and `sk_live_` see separate environments that share no data. Scopes: `client:read` "
-    "(GET), `client:write` (POST, PUT, DELETE) and `admin` (`/api/v1/admin/*`).\n\n"
+    "(GET), `client:write` (POST, PUT, DELETE), `admin` (`/api/v1/admin/*`) and `metrics` "
+    "(`GET /metrics`).\n\n"
     "**Responses.** Every response is an envelope `{success, data?, error?}`; null fields are "
     "omitted, and an error's `message` names the field at fault. Amounts are JSON numbers, "
     "exact to the digit; timestamps are UTC.",
