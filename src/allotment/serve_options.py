@@ -95,6 +95,20 @@ def serve_options(serve: argparse.ArgumentParser) -> None:
         help="model price table TOML file (default: the table shipped with allotment)",
     )
     add("--clock", choices=("system", "manual"), default=defaults.clock)
+    _storage_options(serve, defaults)
+    _access_options(serve, defaults)
+    _connection_options(serve, defaults)
+    _log_options(serve, defaults)
+    add(
+        "--print-config",
+        action="store_true",
+        help="print the effective configuration (secrets masked) and exit",
+    )
+
+
+def _storage_options(serve: argparse.ArgumentParser, defaults: Settings) -> None:
+    """How changes reach the disk, and how often the upkeep and readiness look at it."""
+    add = serve.add_argument
     add(
         "--durability",
         choices=("fsync", "write", "none"),
@@ -137,6 +151,11 @@ def serve_options(serve: argparse.ArgumentParser) -> None:
         default=defaults.disk_free_min_bytes >> 20,
         help="/health/ready fails when the data directory's disk has less free space",
     )
+
+
+def _access_options(serve: argparse.ArgumentParser, defaults: Settings) -> None:
+    """Stripe Checkout's return pages, and keys given on the command line."""
+    add = serve.add_argument
     add(
         "--stripe-success-url",
         default=defaults.stripe_success_url,
@@ -155,7 +174,11 @@ def serve_options(serve: argparse.ArgumentParser) -> None:
         metavar="KEY",
         help="accept this key (every scope); repeatable; ALLOTMENT_API_KEY takes a comma list",
     )
-    _connection_options(serve, defaults)
+
+
+def _log_options(serve: argparse.ArgumentParser, defaults: Settings) -> None:
+    """One format for every log line (docs/observability.md, OPS-M3)."""
+    add = serve.add_argument
     add(
         "--log-format",
         choices=("text", "json"),
@@ -168,11 +191,6 @@ def serve_options(serve: argparse.ArgumentParser) -> None:
         default=defaults.access_log,
         help="one log line per request, with its request id (off by default: it costs the "
         "check path more than anything else the server logs)",
-    )
-    add(
-        "--print-config",
-        action="store_true",
-        help="print the effective configuration (secrets masked) and exit",
     )
 
 

@@ -9,6 +9,7 @@ from functools import partial
 from litestar import Litestar, Router
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.types import ControllerRouterHandler
 
 from allotment.config import Settings
 from allotment.http.api_docs import DocumentedJson, OfflineSwagger
@@ -116,6 +117,19 @@ ADMIN_ROUTES = [
 ]
 
 
+def _routes() -> list[ControllerRouterHandler]:
+    """Every route of the app; new routers per app, as Litestar registers routes on them."""
+    return [
+        Router("/api/v1/client", route_handlers=CLIENT_ROUTES, tags=["Client API"]),
+        Router("/api/v1/admin", route_handlers=ADMIN_ROUTES, tags=["Admin"]),
+        health.health,
+        health.live,
+        health.ready,
+        metrics.metrics,
+        webhooks.stripe_webhook,
+    ]
+
+
 def create_app(
     settings: Settings,
     system: ActorSystem,
@@ -144,15 +158,7 @@ def create_app(
             yield
 
     litestar = Litestar(
-        route_handlers=[
-            Router("/api/v1/client", route_handlers=CLIENT_ROUTES, tags=["Client API"]),
-            Router("/api/v1/admin", route_handlers=ADMIN_ROUTES, tags=["Admin"]),
-            health.health,
-            health.live,
-            health.ready,
-            metrics.metrics,
-            webhooks.stripe_webhook,
-        ],
+        route_handlers=_routes(),
         middleware=[ApiKeyMiddleware(keys, settings.account_mode)],
         exception_handlers=exception_handlers,  # type: ignore[arg-type]
         openapi_config=_OPENAPI,
