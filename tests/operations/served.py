@@ -7,9 +7,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+from tests.waiting import wait_until
 
 LISTENING = "allotment: listening at "
 
@@ -43,17 +44,19 @@ class Served:
     def output(self) -> str:
         return self.log.read_text()
 
-    def _wait_listening(self, timeout_s: float = 120.0) -> str:  # a bound, not an expectation
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            for line in self.output().splitlines():
-                if line.startswith(LISTENING):
-                    return line.removeprefix(LISTENING).split()[0]
+    def _wait_listening(self) -> str:
+        def listening_at() -> str | None:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited: {self.output()}")
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"server never listened: {self.output()}")
+            lines = self.output().splitlines()
+            found = [line for line in lines if line.startswith(LISTENING)]
+            return found[0].removeprefix(LISTENING).split()[0] if found else None
+
+        try:
+            return wait_until(listening_at, "the listening line")
+        except AssertionError:
+            self.stop()
+            raise
 
     def sandbox_key(self) -> str:
         """The key the first start printed."""

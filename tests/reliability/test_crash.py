@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from tests.reliability.server import KEY, Server
+from tests.waiting import Acked, wait_until_async
 
 pytestmark = pytest.mark.anyio
 C = "/api/v1/client"
@@ -49,20 +50,17 @@ KILL_POINTS = {
 WAIT_S = 300  # a generous bound on reaching a kill point, never an expectation of speed
 
 
-async def _kill_when(server: Server, reached: Any, acked: set[str]) -> None:
+async def _kill_when(server: Server, reached: Any, acked: Acked) -> None:
     """Kill once `reached(data_dir)` holds and 50 more events were acknowledged after it."""
     with anyio.fail_after(WAIT_S):
-        # Polling: the conditions are files another process writes and a set other tasks fill.
-        while not reached(server.data_dir) or len(acked) < 20:  # noqa: ASYNC110
-            await anyio.sleep(0.01)
-        seen = len(acked)
-        while len(acked) < seen + 50:  # noqa: ASYNC110
-            await anyio.sleep(0.001)
+        await wait_until_async(lambda: reached(server.data_dir), "the kill point")
+        await acked.reach(20)
+        await acked.reach(len(acked.keys) + 50)
     server.kill()
 
 
 async def _load_until_killed(
-    server: Server, sent: dict[str, int], acked: set[str], reached: Any
+    server: Server, sent: dict[str, int], acked: Acked, reached: Any
 ) -> None:
     async with httpx.AsyncClient(base_url=server.url, headers=HEADERS, timeout=5) as client:
 
@@ -123,12 +121,12 @@ async def test_acknowledged_events_survive_kill_9(tmp_path: Path, kill_point: st
         async with httpx.AsyncClient(base_url=server.url, headers=HEADERS, timeout=5) as client:
             await _prepare(client)
         sent: dict[str, int] = {}
-        acked: set[str] = set()
+        acked = Acked()
         await _load_until_killed(server, sent, acked, KILL_POINTS[kill_point])
     finally:
         server.stop()
     restarted = Server(tmp_path, *extra)
     try:
-        await _verify(restarted, sent, acked)
+        await _verify(restarted, sent, acked.keys)
     finally:
         restarted.stop()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import stat
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import httpx
 import pytest
 
 from tests.reliability.server import KEY, Server
+from tests.waiting import wait_until
 
 C = "/api/v1/client"
 A = "/api/v1/admin"
@@ -88,13 +88,9 @@ def test_the_lost_first_key_is_recreated_with_one_command(server: Server) -> Non
         assert client.get(f"{A}/statistics").status_code == 200
 
 
-def _wait_for(path: Path, pattern: str, timeout_s: float = 60.0) -> list[Path]:
-    """The files matching `pattern` under `path`, once there is one (a bound, not a pace)."""
-    deadline = time.monotonic() + timeout_s
-    while not (found := sorted(path.glob(pattern))):
-        assert time.monotonic() < deadline, f"no {pattern} under {path}"
-        time.sleep(0.05)
-    return found
+def _wait_for(path: Path, pattern: str) -> list[Path]:
+    """The files matching `pattern` under `path`, once there is one."""
+    return wait_until(lambda: sorted(path.glob(pattern)), f"{pattern} under {path}")
 
 
 def test_key_and_state_files_are_the_owners_alone(server: Server) -> None:

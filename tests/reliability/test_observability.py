@@ -10,26 +10,16 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.reliability.server import KEY, free_port
+from tests.waiting import wait_until
 
 AUTH = {"Authorization": f"Bearer {KEY}"}
 BOUND_S = 120.0  # a bound on waiting for a condition, never an expectation
-
-
-def _poll(condition: Any, what: str) -> None:
-    deadline = time.monotonic() + BOUND_S
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"not seen within {BOUND_S} s: {what}")
 
 
 def _ready(url: str) -> bool:
@@ -63,7 +53,7 @@ def test_json_logs_carry_the_request_id_and_an_idle_server_skips_its_upkeep(
     with (tmp_path / "stdout.log").open("wb") as out, stderr_path.open("wb") as err:
         server = subprocess.Popen(command, stdout=out, stderr=err, start_new_session=True)
         try:
-            _poll(lambda: server.poll() is not None or _ready(url), "the server serving")
+            wait_until(lambda: server.poll() is not None or _ready(url), "the server serving")
             assert server.poll() is None, stderr_path.read_text()
             event = {"eventName": "api_calls", "customerReferenceId": "acme",
                      "featureKey": "api_calls", "eventIdempotencyKey": "e1"}  # fmt: skip
@@ -76,7 +66,7 @@ def test_json_logs_carry_the_request_id_and_an_idle_server_skips_its_upkeep(
             assert check.status_code == 200
             assert check.headers["x-request-id"] == "trace-42"
             # Each schedule writes once (the event, the check's audit record), then skips.
-            _poll(lambda: _skipped(url), "a skipped checkpoint and a skipped analytics run")
+            wait_until(lambda: _skipped(url), "a skipped checkpoint and a skipped analytics run")
         finally:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=BOUND_S)
