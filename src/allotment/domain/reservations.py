@@ -158,12 +158,16 @@ def event_keys(
         if item.settlement is not None:
             continue
         if body_key is None:
-            keys[item.feature_key] = f"reservation:{reservation.id}:{item.feature_key}"
+            keys[item.feature_key] = _default_key(reservation, item)
         elif len(command.items) > 1:
             keys[item.feature_key] = f"{body_key}:{item.feature_key}"
         else:
             keys[item.feature_key] = body_key
     return keys
+
+
+def _default_key(reservation: Reservation, item: HeldItem) -> str:
+    return f"reservation:{reservation.id}:{item.feature_key}"
 
 
 def commit(state: CustomerState, command: CommitReservation, ctx: TurnContext) -> Outcome:
@@ -223,7 +227,7 @@ def _commit_item(
             )
         if reservation.overage is Overage.CAP:
             recorded = item.units
-    key = command.event_keys[item.feature_key]
+    key = command.event_keys.get(item.feature_key) or _default_key(reservation, item)
     if key in command.duplicate_keys:  # RSV-13, EVT-35
         return _conflict(
             "eventIdempotencyKey: Duplicate event. An event with this idempotency "
