@@ -76,7 +76,7 @@ def commit(
     )
     reservation = world.state.reservations.get(reservation_id)
     if reservation is not None:
-        keys = event_keys(reservation, command, None)
+        keys = event_keys(reservation, command)
         if isinstance(keys, dict):
             command = CommitReservation(
                 reservation_id=reservation_id,

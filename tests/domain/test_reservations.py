@@ -16,8 +16,8 @@ from allotment.domain.replies import (
     Rejected,
     RejectionKind,
     ReservationShown,
-    ReserveDenied,
     Reserved,
+    ReserveDenied,
     UsageAccepted,
 )
 from allotment.domain.reservation_state import SETTLED_KEPT, HoldStatus, Overage

@@ -145,12 +145,11 @@ def _same_request(existing: Reservation, command: Reserve) -> bool:
 # -- commit ------------------------------------------------------------------------------------
 
 
-def event_keys(
-    reservation: Reservation, command: CommitReservation, body_key: str | None
-) -> dict[str, str] | Rejected:
+def event_keys(reservation: Reservation, command: CommitReservation) -> dict[str, str] | Rejected:
     """RSV-13: the event key of every item this commit would record, by feature key; items
     already committed keep theirs and are left out (RSV-15)."""
     keys: dict[str, str] = {}
+    body_key = command.event_key
     for asked in command.items:
         item = _named_item(reservation, asked.feature_key)
         if isinstance(item, Rejected):
