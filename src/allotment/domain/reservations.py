@@ -223,22 +223,9 @@ def _commit_item(
     ctx: TurnContext,
 ) -> tuple[list[Fact], ItemSettlement] | Rejected:
     """One item: the overage policy (RSV-14), then the event as `POST /events` records it."""
-    if item.status is HoldStatus.RELEASED:  # RSV-17
-        return _conflict(
-            f"reservationId: '{reservation.id}': the hold of '{item.feature_key}' "
-            "was released; there is nothing to commit."
-        )
-    if asked.usage_units < 0:
-        return _invalid("usageUnits: must not be negative.")
-    recorded = asked.usage_units
-    if asked.usage_units > item.units:
-        if reservation.overage is Overage.REJECT:
-            return _conflict(
-                f"usageUnits: {asked.usage_units} exceeds the {item.units} units "
-                "held, and the reservation's overage policy is 'reject'."
-            )
-        if reservation.overage is Overage.CAP:
-            recorded = item.units
+    recorded = _recorded_units(reservation, item, asked)
+    if isinstance(recorded, Rejected):
+        return recorded
     key = command.event_keys.get(item.feature_key) or _default_key(reservation, item)
     if key in command.duplicate_keys:  # RSV-13, EVT-35
         return _conflict(
@@ -276,6 +263,27 @@ def _commit_item(
         forgets=forgets(state) if settles_all else (),
     )
     return [*outcome.facts, fact], settlement
+
+
+def _recorded_units(
+    reservation: Reservation, item: HeldItem, asked: CommitUnits
+) -> Decimal | Rejected:
+    """RSV-14, RSV-17: what a commit of `asked` records of `item`, or why it cannot."""
+    if item.status is HoldStatus.RELEASED:
+        return _conflict(
+            f"reservationId: '{reservation.id}': the hold of '{item.feature_key}' "
+            "was released; there is nothing to commit."
+        )
+    if asked.usage_units < 0:
+        return _invalid("usageUnits: must not be negative.")
+    if asked.usage_units <= item.units or reservation.overage is Overage.ALLOW:
+        return asked.usage_units
+    if reservation.overage is Overage.REJECT:
+        return _conflict(
+            f"usageUnits: {asked.usage_units} exceeds the {item.units} units "
+            "held, and the reservation's overage policy is 'reject'."
+        )
+    return item.units  # CAP
 
 
 def _named_item(reservation: Reservation, feature_key: str | None) -> HeldItem | Rejected:
