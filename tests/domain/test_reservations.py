@@ -119,7 +119,7 @@ def test_rsv_14_overage_policies() -> None:
     before = encoded(world.state)
     rejected = commit(world, "r", D(130))
     assert isinstance(rejected, Rejected) and rejected.kind is RejectionKind.CONFLICT
-    assert "usageUnits" in rejected.message
+    assert rejected.field == "usage_units"
     assert encoded(world.state) == before
 
 
@@ -178,14 +178,14 @@ def test_rsv_3_bad_input_changes_nothing() -> None:
     cases = [
         (reserve(world, "a", ("chat", D(0))), "units"),
         (reserve(world, "b", ("chat", D(-1))), "units"),
-        (reserve(world, "c", ("nope", D(1))), "featureKey"),
-        (reserve(world, "d", ("sso", D(1))), "featureKey"),
-        (reserve(world, "e", ("chat", D(1)), ttl=0), "ttlSeconds"),
-        (reserve(world, "f", ("chat", D(1)), ttl=86_401), "ttlSeconds"),
+        (reserve(world, "c", ("nope", D(1))), "feature_key"),
+        (reserve(world, "d", ("sso", D(1))), "feature_key"),
+        (reserve(world, "e", ("chat", D(1)), ttl=0), "ttl_seconds"),
+        (reserve(world, "f", ("chat", D(1)), ttl=86_401), "ttl_seconds"),
     ]
     for reply, field in cases:
         assert isinstance(reply, Rejected) and reply.kind is RejectionKind.INVALID
-        assert reply.message.startswith(field), reply.message
+        assert reply.field == field, reply.message
     assert encoded(world.state) == before
 
 
