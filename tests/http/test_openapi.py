@@ -57,6 +57,13 @@ PENDING: frozenset[str] = frozenset()
 EXTRA_CLIENT_OPERATIONS = {
     "listCreditPools": ("get", f"{C}/credits/{{externalClientCustomerId}}/pools"),
     "ingestEventsBatch": ("post", f"{C}/events/batch"),
+    # docs/reservations.md (RSV-*)
+    "createReservation": ("post", f"{C}/reservations"),
+    "getReservation": ("get", f"{C}/reservations/{{reservationId}}"),
+    "commitReservation": ("post", f"{C}/reservations/{{reservationId}}/commit"),
+    "releaseReservation": ("post", f"{C}/reservations/{{reservationId}}/release"),
+    "extendReservation": ("post", f"{C}/reservations/{{reservationId}}/extend"),
+    "listCustomerReservations": ("get", f"{C}/customers/{{customerReferenceId}}/reservations"),
 }
 
 # Error codes we may declare beyond the spec's (API-9, API-10): validation and state errors
@@ -67,7 +74,10 @@ ADDED_ERROR_CODES = frozenset({"400", "404", "409", "502"})  # 502: Stripe faile
 EXTENSIONS: dict[str, frozenset[str]] = {
     "CustomerRequest": frozenset({"customerReferenceId"}),  # CUS-2 alias
     "EventRequest": frozenset({"stripeCustomerId", "revenueAmount", "costInput"}),  # AMB-12
-    "CreditPoolDto": frozenset({"grants", "transactions"}),  # CRD-51 ?expand=
+    # CRD-51 ?expand=; RSV-9: what open reservations hold, while they hold something
+    "CreditPoolDto": frozenset({"grants", "transactions", "reserved", "available"}),
+    "CreditDto": frozenset({"reserved", "available"}),  # RSV-9
+    "UsageDto": frozenset({"reserved"}),  # RSV-8
     "EventIngestionResponse": frozenset({"costKnown"}),  # OPS-D5: `false` when unpriced
 }
 # Properties the spec requires that we accept as optional.
@@ -150,7 +160,8 @@ def shape_differences(
         return
     if "properties" not in s:
         return  # a scalar, or a free-form object such as `meta`
-    wanted = set(s["properties"]) | EXTENSIONS.get(s_name or "", frozenset())
+    extended = EXTENSIONS.get(s_name or "", frozenset()) | EXTENSIONS.get(o_name or "", frozenset())
+    wanted = set(s["properties"]) | extended  # the spec inlines some schemas: ours then names it
     have = set(o.get("properties", {}))
     if wanted != have:
         yield f"{where} ({s_name}/{o_name}): missing {wanted - have}, unexpected {have - wanted}"
