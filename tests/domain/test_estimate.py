@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -25,7 +25,8 @@ from allotment.domain.commands import (
     Subscribe,
 )
 from allotment.domain.credits import GrantSource
-from allotment.domain.estimate import ChargeEstimate, EstimateItem, estimate_charges
+from allotment.domain.estimate import estimate_charges
+from allotment.domain.preflight_replies import ChargeEstimate
 from allotment.domain.replies import UsageAccepted
 from allotment.domain.state import CancelMode, InvoiceStatus
 from tests.domain.harness import D, World, catalog_from, encoded
@@ -35,6 +36,11 @@ TIERS = [
     {"upTo": 1000, "pricePerUnit": "0.25"},
     {"upTo": "inf", "pricePerUnit": "0.1"},
 ]
+
+
+class Item(NamedTuple):
+    feature_key: str
+    units: Decimal
 
 
 @dataclass(frozen=True)
@@ -99,7 +105,7 @@ class Customer:
         )
 
     def estimate(self, items: list[tuple[str, Decimal]]) -> ChargeEstimate:
-        wanted = [EstimateItem(feature_key=f, units=u) for f, u in items]
+        wanted = [Item(feature_key=f, units=u) for f, u in items]
         return estimate_charges(self.world.state, wanted, self.world.ctx())
 
     def close(self) -> dict[str, Decimal]:

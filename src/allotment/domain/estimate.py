@@ -15,6 +15,7 @@ import itertools
 import uuid
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import Protocol
 
 import msgspec
 
@@ -26,38 +27,22 @@ from allotment.domain.evolve import evolve
 from allotment.domain.facts import CreditsDebited, UsageRecorded
 from allotment.domain.metering import record_usage
 from allotment.domain.money import ZERO
+from allotment.domain.preflight_replies import ChargeEstimate, ItemCharge
 from allotment.domain.state import CancelMode, CustomerState, Subscription, UsageCounter
 from allotment.domain.usage_billing import feature_charges
 
 __all__ = ("ChargeEstimate", "EstimateItem", "ItemCharge", "estimate_charges")
 
 
-class EstimateItem(msgspec.Struct, frozen=True, kw_only=True):
-    """`units` of `feature_key`, used now; `units` > 0, already rounded like an event's."""
+class EstimateItem(Protocol):
+    """`units` of `feature_key`, used now; `units` > 0, already rounded like an event's
+    (RSV-38). `holds.HoldItem` is one."""
 
-    feature_key: str
-    units: Decimal
+    @property
+    def feature_key(self) -> str: ...
 
-
-class ItemCharge(msgspec.Struct, frozen=True, kw_only=True):
-    """One item's estimate (RSV-31). `currency` is None when no invoice would bill the units
-    (no active subscription governs the feature, or none bills its current period): then
-    `charge` is 0."""
-
-    feature_key: str
-    units: Decimal
-    credits: Decimal  # credits its units would draw from the pool (CRD-30, MNY-B3)
-    billable_units: Decimal  # units the credits leave to the invoice (INV-37)
-    charge: Decimal
-    currency: str | None
-
-
-class ChargeEstimate(msgspec.Struct, frozen=True, kw_only=True):
-    """The items in request order, and the total per currency in order of first appearance
-    (RSV-33: one entry in the usual case of one plan currency)."""
-
-    items: tuple[ItemCharge, ...]
-    totals: tuple[tuple[str, Decimal], ...]
+    @property
+    def units(self) -> Decimal: ...
 
 
 def estimate_charges(
