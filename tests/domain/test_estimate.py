@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -20,6 +20,7 @@ from allotment.domain.commands import (
     CancelSubscription,
     EvaluateEntitlement,
     GrantCredits,
+    HoldItem,
     MarkInvoicePaid,
     RecordUsage,
     Subscribe,
@@ -36,11 +37,6 @@ TIERS = [
     {"upTo": 1000, "pricePerUnit": "0.25"},
     {"upTo": "inf", "pricePerUnit": "0.1"},
 ]
-
-
-class Item(NamedTuple):
-    feature_key: str
-    units: Decimal
 
 
 @dataclass(frozen=True)
@@ -105,7 +101,7 @@ class Customer:
         )
 
     def estimate(self, items: list[tuple[str, Decimal]]) -> ChargeEstimate:
-        wanted = [Item(feature_key=f, units=u) for f, u in items]
+        wanted = [HoldItem(feature_key=f, units=u) for f, u in items]
         return estimate_charges(self.world.state, wanted, self.world.ctx())
 
     def close(self) -> dict[str, Decimal]:

@@ -6,7 +6,15 @@ from decimal import Decimal
 
 import msgspec
 
-__all__ = ("ChargeEstimate", "ItemCharge", "UsageAfter")
+from allotment.domain.reservation_replies import ItemDecision, Reserved, ReserveDenied
+
+__all__ = (
+    "ChargeEstimate",
+    "ItemCharge",
+    "PreflightItem",
+    "Preflighted",
+    "UsageAfter",
+)
 
 
 class ItemCharge(msgspec.Struct, frozen=True, gc=False, kw_only=True):
@@ -38,3 +46,26 @@ class UsageAfter(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     reserved: Decimal
     limit: Decimal | None = None
     remaining: Decimal | None = None
+
+
+class PreflightItem(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    """One item: its cumulative decision (RSV-4, RSV-35), its feature's usage after the whole
+    request (None when not metered or not governed), and its estimated charge (RSV-31)."""
+
+    decision: ItemDecision
+    usage_after: UsageAfter | None
+    charge: ItemCharge
+
+
+class Preflighted(msgspec.Struct, frozen=True, gc=False, kw_only=True, tag="preflighted"):
+    """The pre-flight's answer: the items in request order, the totals per currency (RSV-33)
+    and, with `reserve`, what the reserve answered (RSV-36)."""
+
+    items: tuple[PreflightItem, ...]
+    totals: tuple[tuple[str, Decimal], ...]
+    reservation: Reserved | ReserveDenied | None = None
+
+    @property
+    def allowed(self) -> bool:
+        """RSV-35: all or none."""
+        return all(item.decision.decision.allowed for item in self.items)
