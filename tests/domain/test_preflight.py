@@ -96,5 +96,5 @@ def test_rsv_37_a_boolean_feature_cannot_be_reserved_and_is_named_by_index() -> 
     reply = world.run(Preflight(reserve=reserve))
     assert isinstance(reply, Rejected)
     assert reply.kind is RejectionKind.INVALID
-    assert reply.message.startswith("items[1].featureKey:")
+    assert reply.message.startswith("Invalid field 'items[1].featureKey':")
     assert not world.state.reservations

@@ -26,7 +26,7 @@ from allotment.domain.credits import CreditPool
 from allotment.domain.evolve import evolve
 from allotment.domain.facts import CreditsDebited, UsageRecorded
 from allotment.domain.metering import record_usage
-from allotment.domain.money import ZERO
+from allotment.domain.money import ZERO, round_money
 from allotment.domain.preflight_replies import ChargeEstimate, ItemCharge
 from allotment.domain.state import CancelMode, CustomerState, Subscription, UsageCounter
 from allotment.domain.usage_billing import feature_charges
@@ -104,13 +104,15 @@ def _item_charge(
         )
     after = _next_invoice_usage(scratch, sub, item.feature_key, ctx.catalog)
     assert after is not None
+    currency = ctx.catalog.plans[sub.plan_id].currency
     return ItemCharge(
         feature_key=item.feature_key,
         units=item.units,
         credits=credits,
         billable_units=recorded.billable_units,
-        charge=after - before,
-        currency=ctx.catalog.plans[sub.plan_id].currency,
+        # both sides are rounded lines: this only writes 0 as 0.00 (RSV-33)
+        charge=round_money(after - before, currency),
+        currency=currency,
     )
 
 

@@ -60,8 +60,8 @@ def _boolean_item(
             return Rejected(
                 kind=RejectionKind.INVALID,
                 message=(
-                    f"items[{index}].featureKey: '{item.feature_key}' is a boolean feature of "
-                    "the plan; only metered features can be reserved."
+                    f"Invalid field 'items[{index}].featureKey': '{item.feature_key}' is a "
+                    "boolean feature of the plan; only metered features can be reserved."
                 ),
             )
     return None
