@@ -22,15 +22,19 @@ from allotment.domain.commands import (
     GrantCredits,
     HoldItem,
     MarkInvoicePaid,
+    Preflight,
     RecordUsage,
+    Reserve,
     Subscribe,
 )
 from allotment.domain.credits import GrantSource
 from allotment.domain.estimate import estimate_charges
-from allotment.domain.preflight_replies import ChargeEstimate
-from allotment.domain.replies import UsageAccepted
+from allotment.domain.preflight_replies import ChargeEstimate, Preflighted
+from allotment.domain.replies import Committed, UsageAccepted
+from allotment.domain.reservation_replies import Reserved
 from allotment.domain.state import CancelMode, InvoiceStatus
 from tests.domain.harness import D, World, catalog_from, encoded
+from tests.domain.reservation_world import commit
 
 TIERS = [
     {"upTo": 100, "pricePerUnit": "0.5", "flatFee": 5},
@@ -100,6 +104,12 @@ class Customer:
             GrantCredits(denomination="TOKENS", amount=amount, source=GrantSource.PURCHASE)
         )
 
+    def hold(self, units: Decimal) -> None:
+        """Another reservation holding `units` calls (and their credits), or denied (RSV-5)."""
+        self.events += 1
+        items = (HoldItem(feature_key="calls", units=units),)
+        self.world.run(Reserve(reservation_id=f"h{self.events}", items=items, ttl_seconds=86400))
+
     def estimate(self, items: list[tuple[str, Decimal]]) -> ChargeEstimate:
         wanted = [HoldItem(feature_key=f, units=u) for f, u in items]
         return estimate_charges(self.world.state, wanted, self.world.ctx())
@@ -137,13 +147,16 @@ def _billed_after(
 
 
 def _prepared(shape: Shape, history: list[tuple[str, Decimal]]) -> Customer:
-    """A customer whose earlier usage (`None` closes a period in between) is recorded."""
+    """A customer whose earlier usage is recorded; ("close", _) closes a period in between,
+    ("hold", units) makes another reservation hold that many calls."""
     customer = Customer(shape)
     if shape.credit_rate is not None:
         customer.grant(D(shape.grant))
     for feature, units in history:
         if feature == "close":
             customer.close()
+        elif feature == "hold":
+            customer.hold(units)
         else:
             customer.use(feature, units)
     return customer
@@ -255,8 +268,9 @@ _shapes = st.builds(
     grant=st.sampled_from(["0.7", "40", "900"]),
 )
 _history = st.lists(
-    st.one_of(_feature_units, st.just(("close", D(0)))), max_size=4
-)  # fmt: skip
+    st.one_of(_feature_units, st.just(("close", D(0))), st.tuples(st.just("hold"), _units)),
+    max_size=4,
+)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -266,6 +280,37 @@ def test_rsv_31_estimate_equals_what_the_invoice_bills(
 ) -> None:
     """RSV-31, RSV-32, RSV-33: for usage-based and graduated (reset and accumulating) plans, in
     currencies of 0, 2 and 3 decimals, with and without credits, after earlier usage and
-    closed periods: each item's estimate is exactly the growth of its feature's lines on the
+    closed periods and beside other reservations' holds (RSV-34, RSV-10): each item's estimate is exactly the growth of its feature's lines on the
     invoice that bills it, and the total is the invoice's growth."""
     _check_against_invoices(shape, history, items)
+
+
+def test_rsv_34_credits_held_by_another_reservation_are_not_the_estimates() -> None:
+    """RSV-34, RSV-10: 0.7 TOKENS of a hard-limited pool, of which another reservation holds
+    0.5 (2 calls at 0.25); an event of 2 calls may draw only the 0.2 left, so 1.2 calls are
+    billed. (A soft pool's held credits stay spendable: the property covers both.)"""
+    shape = Shape(call_price="0.1", credit_rate="0.25", hard_limit=True)
+    estimate = _check_against_invoices(shape, [("hold", D(2))], [("calls", D(2))])
+    (item,) = estimate.items
+    assert (item.credits, item.billable_units, item.charge) == (D("0.2"), D("1.2"), D("0.12"))
+
+
+def test_rsv_36_committing_what_a_preflight_reserved_bills_its_estimate() -> None:
+    """RSV-36, RSV-12: a pre-flight reserves 2 + 2 calls and 60 GB; committing those units
+    (the hold's own credits are the commit's to draw) bills exactly the estimated total."""
+    shape = Shape(call_price="0.1", credit_rate="0.25", hard_limit=False)
+    customer = _prepared(shape, [])
+    items = (HoldItem(feature_key="calls", units=D(2)), HoldItem(feature_key="gb", units=D(60)),
+             HoldItem(feature_key="calls", units=D(2)))  # fmt: skip
+    reply = customer.world.run(Preflight(reserve=Reserve(reservation_id="p", items=items)))
+    assert isinstance(reply, Preflighted) and isinstance(reply.reservation, Reserved)
+    units = {"calls": D(4), "gb": D(60)}
+    for feature, total in units.items():
+        committed = commit(customer.world, "p", total, feature)
+        assert isinstance(committed, Committed)
+    billed = customer.close()
+    assert billed == {"calls": D("0.12"), "gb": D("35.00")}
+    assert reply.totals == (("USD", D("35.12")),)
+    for feature in units:
+        mine = [i.charge.charge for i in reply.items if i.decision.feature_key == feature]
+        assert sum(mine, D(0)) == billed[feature]
