@@ -314,3 +314,18 @@ def test_rsv_36_committing_what_a_preflight_reserved_bills_its_estimate() -> Non
     for feature in units:
         mine = [i.charge.charge for i in reply.items if i.decision.feature_key == feature]
         assert sum(mine, D(0)) == billed[feature]
+
+
+def test_rsv_33_subscriptions_in_two_currencies_give_two_totals() -> None:
+    """RSV-33: `calls` is governed by a USD plan and `gb` by a EUR plan (ENT-18): each item is
+    priced in its own plan's currency, and the totals are kept apart."""
+    usd, eur = _document(Shape()), _document(Shape(currency="EUR"))
+    usd["plans"][0]["features"] = usd["plans"][0]["features"][:1]
+    eur["plans"][0] |= {"key": "storage", "name": "Storage"}
+    eur["plans"][0]["features"] = eur["plans"][0]["features"][1:2]
+    world = World(catalog_from({**usd, "plans": usd["plans"] + eur["plans"]}))
+    world.run(Subscribe(plan_id=world.plan_id("metered")))
+    world.run(Subscribe(plan_id=world.plan_id("storage")))
+    items = [HoldItem(feature_key="gb", units=D(10)), HoldItem(feature_key="calls", units=D(3))]
+    estimate = estimate_charges(world.state, items, world.ctx())
+    assert estimate.totals == (("EUR", D("10.00")), ("USD", D("0.02")))
