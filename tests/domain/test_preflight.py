@@ -9,8 +9,7 @@ from allotment.domain.commands import GrantCredits, HoldItem, Preflight, Reserve
 from allotment.domain.credits import GrantSource
 from allotment.domain.decisions import DenialReason
 from allotment.domain.preflight import preflight_answer
-from allotment.domain.preflight_replies import Preflighted
-from allotment.domain.replies import Rejected, RejectionKind
+from allotment.domain.preflight_replies import ItemNotReservable, Preflighted
 from allotment.domain.reservation_replies import Reserved, ReserveDenied
 from tests.domain.harness import D, World, catalog_from, encoded
 
@@ -90,11 +89,9 @@ def test_rsv_36_reserve_holds_every_item_with_the_answer() -> None:
 
 
 def test_rsv_37_a_boolean_feature_cannot_be_reserved_and_is_named_by_index() -> None:
-    """RSV-37, RSV-3: 400-kind rejection naming `items[1].featureKey`; nothing held."""
+    """RSV-37, RSV-3: refused with the item's index (the edge names the field); nothing held."""
     world = _world()
     reserve = Reserve(reservation_id="r1", items=_items(("tokens", 1), ("sso", 1)))
     reply = world.run(Preflight(reserve=reserve))
-    assert isinstance(reply, Rejected)
-    assert reply.kind is RejectionKind.INVALID
-    assert reply.message.startswith("Invalid field 'items[1].featureKey':")
+    assert reply == ItemNotReservable(index=1, feature_key="sso")
     assert not world.state.reservations

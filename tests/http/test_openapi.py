@@ -57,6 +57,7 @@ PENDING: frozenset[str] = frozenset()
 EXTRA_CLIENT_OPERATIONS = {
     "listCreditPools": ("get", f"{C}/credits/{{externalClientCustomerId}}/pools"),
     "ingestEventsBatch": ("post", f"{C}/events/batch"),
+    "preflightEntitlements": ("post", f"{C}/entitlements/preflight"),  # RSV-30..RSV-39
 }
 
 # Error codes we may declare beyond the spec's (API-9, API-10): validation and state errors

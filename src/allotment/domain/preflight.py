@@ -12,8 +12,12 @@ from allotment.domain.context import Outcome, TurnContext
 from allotment.domain.estimate import estimate_charges
 from allotment.domain.holds import evaluate_items, governing_link
 from allotment.domain.money import ZERO
-from allotment.domain.preflight_replies import Preflighted, PreflightItem, UsageAfter
-from allotment.domain.replies import Rejected, RejectionKind
+from allotment.domain.preflight_replies import (
+    ItemNotReservable,
+    Preflighted,
+    PreflightItem,
+    UsageAfter,
+)
 from allotment.domain.reservation_replies import ItemDecision, Reserved, ReserveDenied
 from allotment.domain.reservations import reserve
 from allotment.domain.state import CustomerState
@@ -51,19 +55,13 @@ def preflight(state: CustomerState, command: Preflight, ctx: TurnContext) -> Out
 
 def _boolean_item(
     state: CustomerState, items: Sequence[HoldItem], ctx: TurnContext
-) -> Rejected | None:
-    """RSV-3, RSV-37: a boolean (included, not metered) feature cannot be reserved; named with
-    its index, as the edge names every other bad item."""
+) -> ItemNotReservable | None:
+    """RSV-3, RSV-37: a boolean (included, not metered) feature cannot be reserved; refused
+    with its index, so the edge names it as it names every other bad item."""
     for index, item in enumerate(items):
         link = governing_link(state, ctx.catalog, item.feature_key)
         if link is not None and not link.metered:
-            return Rejected(
-                kind=RejectionKind.INVALID,
-                message=(
-                    f"Invalid field 'items[{index}].featureKey': '{item.feature_key}' is a "
-                    "boolean feature of the plan; only metered features can be reserved."
-                ),
-            )
+            return ItemNotReservable(index=index, feature_key=item.feature_key)
     return None
 
 

@@ -11,6 +11,7 @@ from allotment.domain.reservation_replies import ItemDecision, Reserved, Reserve
 __all__ = (
     "ChargeEstimate",
     "ItemCharge",
+    "ItemNotReservable",
     "PreflightItem",
     "Preflighted",
     "UsageAfter",
@@ -69,3 +70,11 @@ class Preflighted(msgspec.Struct, frozen=True, gc=False, kw_only=True, tag="pref
     def allowed(self) -> bool:
         """RSV-35: all or none."""
         return all(item.decision.decision.allowed for item in self.items)
+
+
+class ItemNotReservable(msgspec.Struct, frozen=True, gc=False, kw_only=True, tag="not_reservable"):
+    """RSV-3, RSV-37: item `index` names a boolean (included, not metered) feature, which
+    cannot be held; nothing is held. The edge names the field in its own words."""
+
+    index: int
+    feature_key: str

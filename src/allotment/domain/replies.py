@@ -7,7 +7,7 @@ import enum
 import msgspec
 
 from allotment.domain.decisions import CreditBlock, Decision, DenialReason, Simulation, UsageBlock
-from allotment.domain.preflight_replies import Preflighted
+from allotment.domain.preflight_replies import ItemNotReservable, Preflighted
 from allotment.domain.reservation_replies import (
     Committed,
     ReservationShown,
@@ -22,6 +22,7 @@ __all__ = (
     "Decision",
     "DenialReason",
     "Done",
+    "ItemNotReservable",
     "Preflighted",
     "Rejected",
     "RejectionKind",
@@ -75,4 +76,5 @@ Reply = (
     | Committed
     | ReservationShown
     | Preflighted  # RSV-30..RSV-36
+    | ItemNotReservable  # RSV-37
 )

@@ -7,13 +7,14 @@ from decimal import Decimal
 from allotment.domain.preflight_replies import Preflighted, PreflightItem
 from allotment.domain.reservation_replies import Reserved, ReserveDenied
 from allotment.http.mapping.entitlements import entitlement_response
+from allotment.http.mapping.reservations import denied_dto, reservation_dto
 from allotment.http.schemas.preflight import (
     MoneyDto,
     PreflightItemResponse,
-    PreflightReservationDto,
     PreflightResponse,
     UsageAfterDto,
 )
+from allotment.http.schemas.reservations import ReservationDto
 
 __all__ = ("preflight_response",)
 
@@ -33,7 +34,7 @@ def preflight_response(
         estimatedTotal=totals[0] if len(totals) == 1 else None,  # RSV-33: none when mixed
         estimatedTotals=totals,
         items=[_item(item, reference) for item in answer.items],
-        reservation=_reservation(answer.reservation, reservation_id),
+        reservation=_reservation(answer.reservation, reservation_id, reference),
     )
 
 
@@ -57,21 +58,14 @@ def _item(item: PreflightItem, reference: str) -> PreflightItemResponse:
 
 
 def _reservation(
-    reply: Reserved | ReserveDenied | None, reservation_id: str | None
-) -> PreflightReservationDto | None:
+    reply: Reserved | ReserveDenied | None, reservation_id: str | None, reference: str
+) -> ReservationDto | None:
+    """RSV-36: the reservation exactly as `POST /reservations` shows it."""
     if reply is None or reservation_id is None:
         return None
     if isinstance(reply, ReserveDenied):  # RSV-5: nothing held, nothing remembered
-        return PreflightReservationDto(id=reservation_id, isAllowed=False, status="DENIED")
-    held = reply.reservation
-    return PreflightReservationDto(
-        id=held.id,
-        isAllowed=True,
-        status=held.status.value,
-        overage=held.overage.value,
-        createdAt=held.created_at,
-        expiresAt=held.expires_at,
-    )
+        return denied_dto(reservation_id, reference, reply.items)
+    return reservation_dto(reply.reservation, reference)
 
 
 def _amount(amount: Decimal) -> str:

@@ -13,7 +13,7 @@ from allotment.domain.commands import HoldItem, Preflight, Reserve
 from allotment.domain.context import TurnContext
 from allotment.domain.money import round_usage
 from allotment.domain.preflight import preflight_answer
-from allotment.domain.preflight_replies import Preflighted
+from allotment.domain.preflight_replies import ItemNotReservable, Preflighted
 from allotment.domain.replies import Rejected
 from allotment.domain.reservation_replies import Reserved
 from allotment.domain.reservation_state import Overage
@@ -58,6 +58,12 @@ async def preflight_entitlements(request: AnyRequest) -> Response[ApiResponsePre
         reply = await shard.reserve(lookup, Preflight(reserve=reserve))
         if isinstance(reply, Rejected):
             raise_rejection(reply)
+        if isinstance(reply, ItemNotReservable):
+            raise ApiError(
+                400,
+                f"Invalid field 'items[{reply.index}].featureKey': '{reply.feature_key}' is a "
+                "boolean feature of the plan; only metered features can be reserved.",
+            )
         assert isinstance(reply, Preflighted)
         answer = reply
     reservation_id = body.reserve.reservationId if body.reserve is not None else None

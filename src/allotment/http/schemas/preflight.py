@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -10,6 +9,7 @@ import msgspec
 from msgspec import Meta
 
 from allotment.http.schemas.requests import Str128
+from allotment.http.schemas.reservations import ReservationDto
 from allotment.http.schemas.responses import EntitlementResponse
 
 __all__ = (
@@ -77,17 +77,6 @@ class PreflightItemResponse(_Dto, kw_only=True):
     currency: str | None = None
 
 
-class PreflightReservationDto(_Dto, kw_only=True):
-    """What the reserve did (RSV-36): HELD, or DENIED with nothing held."""
-
-    id: str
-    isAllowed: bool
-    status: str
-    overage: str | None = None
-    createdAt: datetime | None = None
-    expiresAt: datetime | None = None
-
-
 class PreflightResponse(_Dto, kw_only=True):
     """API-6: `reason` absent when allowed, `estimatedTotal` when the items bill in several
     currencies or none (RSV-33), `reservation` without `reserve`."""
@@ -98,7 +87,7 @@ class PreflightResponse(_Dto, kw_only=True):
     items: list[PreflightItemResponse]
     reason: str | None = None
     estimatedTotal: MoneyDto | None = None
-    reservation: PreflightReservationDto | None = None
+    reservation: ReservationDto | None = None
 
 
 class ApiResponsePreflight(_Dto, kw_only=True):
