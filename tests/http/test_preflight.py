@@ -199,3 +199,26 @@ def test_rsv_37_bad_input_names_the_field_and_changes_nothing(
         assert field in message, (items, extra, message)
     assert error(_preflight(client, "nobody", good), 404) == "Customer not found."
     assert _state(system, "b") == before
+
+
+def test_rsv_36_committing_a_reserved_preflight_bills_its_estimate(
+    client: Client, system: ActorSystem
+) -> None:
+    """RSV-36, RSV-12, RSV-31: reserve through the pre-flight, commit the whole group with the
+    units asked (POST /reservations/{id}/commit), bill the period: the invoice grows by the
+    estimated total, against a twin customer that recorded nothing."""
+    put_catalog(client, LLM, **SECTIONS)
+    for ref in ("held", "twin"):
+        _customer(client, ref)
+    reserve = {"reservationId": "group-1", "ttlSeconds": 600}
+    answer = ok(_preflight(client, "held", ITEMS, reserve=reserve), 201)
+    per_feature: dict[str, int] = {}
+    for feature, units in ITEMS:
+        per_feature[feature] = per_feature.get(feature, 0) + int(units)
+    body = {"items": [{"featureKey": f, "usageUnits": u} for f, u in per_feature.items()]}
+    committed = ok(client.post(f"{C}/reservations/group-1/commit", json=body))
+    assert committed["reservation"]["status"] == "COMMITTED"
+    advance(client, to="2025-02-15T00:00:00Z")
+    (held_amount, _), (twin_amount, _) = (_billed(system, client, r) for r in ("held", "twin"))
+    assert Decimal(answer["estimatedTotal"]["amount"]) == held_amount - twin_amount == Decimal(
+        "7.82")  # fmt: skip
