@@ -7,7 +7,14 @@ from datetime import timedelta
 import msgspec
 
 from allotment.domain import invariants
-from allotment.domain.commands import EvaluateEntitlement, ExtendReservation, HoldItem, RecordUsage
+from allotment.domain.commands import (
+    CommitReservation,
+    CommitUnits,
+    EvaluateEntitlement,
+    ExtendReservation,
+    HoldItem,
+    RecordUsage,
+)
 from allotment.domain.decisions import DenialReason
 from allotment.domain.holds import evaluate_items
 from allotment.domain.replies import (
@@ -112,7 +119,7 @@ def test_rsv_14_overage_policies() -> None:
     before = encoded(world.state)
     rejected = commit(world, "r", D(130))
     assert isinstance(rejected, Rejected) and rejected.kind is RejectionKind.CONFLICT
-    assert "usageUnits" in rejected.message
+    assert rejected.field == "usage_units"
     assert encoded(world.state) == before
 
 
@@ -171,14 +178,14 @@ def test_rsv_3_bad_input_changes_nothing() -> None:
     cases = [
         (reserve(world, "a", ("chat", D(0))), "units"),
         (reserve(world, "b", ("chat", D(-1))), "units"),
-        (reserve(world, "c", ("nope", D(1))), "featureKey"),
-        (reserve(world, "d", ("sso", D(1))), "featureKey"),
-        (reserve(world, "e", ("chat", D(1)), ttl=0), "ttlSeconds"),
-        (reserve(world, "f", ("chat", D(1)), ttl=86_401), "ttlSeconds"),
+        (reserve(world, "c", ("nope", D(1))), "feature_key"),
+        (reserve(world, "d", ("sso", D(1))), "feature_key"),
+        (reserve(world, "e", ("chat", D(1)), ttl=0), "ttl_seconds"),
+        (reserve(world, "f", ("chat", D(1)), ttl=86_401), "ttl_seconds"),
     ]
     for reply, field in cases:
         assert isinstance(reply, Rejected) and reply.kind is RejectionKind.INVALID
-        assert reply.message.startswith(field), reply.message
+        assert reply.field == field, reply.message
     assert encoded(world.state) == before
 
 
@@ -213,3 +220,25 @@ def test_rsv_25_snapshot_of_an_older_state_decodes_with_no_holds() -> None:
         raw.pop(name)
     state = msgspec.msgpack.decode(msgspec.msgpack.encode(raw), type=type(world.state))
     assert state.reservations == {} and state.held_units == {}
+
+
+def test_rsv_18_rsv_27_a_group_committed_at_once_settles_and_stays_bounded() -> None:
+    """RSV-18: two items committed in one command see each other's draws on one pool; the
+    settlement that completes the group forgets the oldest settled one past the bound."""
+    world = reservation_world(D(1000))
+    for i in range(SETTLED_KEPT):
+        reserve(world, f"old{i}", ("api", D(1)))
+        release(world, f"old{i}")
+    reserve(world, "g", ("chat", D(100)), ("image", D(10)))
+    command = CommitReservation(
+        reservation_id="g",
+        items=(CommitUnits(feature_key="chat", usage_units=D(100)),
+               CommitUnits(feature_key="image", usage_units=D(10))),
+        occurred_at=world.now,
+    )  # fmt: skip
+    reply = world.run(command)
+    assert isinstance(reply, Committed) and reply.reservation.status is HoldStatus.COMMITTED
+    assert world.state.pools["TOKENS"].balance == D(800)
+    assert "old0" not in world.state.reservations
+    invariants.check(world.state)
+    assert encoded(replay(world.facts)) == encoded(world.state)

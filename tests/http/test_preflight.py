@@ -191,7 +191,7 @@ def test_rsv_37_bad_input_names_the_field_and_changes_nothing(
         ([("input_tokens", 1)] * 21, {}, 400, "'items'"),
         ([("input_tokens", 1), ("sso", 1)], {"reserve": {"reservationId": "x"}}, 400,
          "'items[1].featureKey'"),
-        (good, {"reserve": {"reservationId": "x", "ttlSeconds": 0}}, 400, "ttlSeconds"),
+        (good, {"reserve": {"reservationId": "x", "ttlSeconds": 0}}, 400, "'reserve.ttlSeconds'"),
         (good, {"reserve": {"reservationId": "x", "overage": "more"}}, 400, "reserve.overage"),
     ]  # fmt: skip
     for items, extra, status, field in cases:

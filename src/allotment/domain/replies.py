@@ -52,6 +52,7 @@ class Done(msgspec.Struct, frozen=True, gc=False, kw_only=True, tag="done"):
 class Rejected(msgspec.Struct, frozen=True, gc=False, kw_only=True, tag="rejected"):
     kind: RejectionKind
     message: str
+    field: str | None = None  # the command field at fault; each edge names it its own way
 
 
 class Subscribed(msgspec.Struct, frozen=True, gc=False, kw_only=True, tag="subscribed"):

@@ -67,8 +67,9 @@ def reserve(state: CustomerState, command: Reserve, ctx: TurnContext) -> Outcome
             return Outcome(Reserved(reservation=_as_granted(existing), repeated=True))
         return Outcome(
             _conflict(
-                f"reservationId: '{command.reservation_id}' is already used "
-                "by a reservation with a different body."
+                f"'{command.reservation_id}' is already used "
+                "by a reservation with a different body.",
+                field="reservation_id",
             )
         )
     decided = evaluate_items(state, ctx.catalog, command.items)
@@ -91,19 +92,20 @@ def reserve(state: CustomerState, command: Reserve, ctx: TurnContext) -> Outcome
 def _reserve_problem(state: CustomerState, command: Reserve, ctx: TurnContext) -> Rejected | None:
     """RSV-2, RSV-3: bad input, named by its field; checked before any decision."""
     if not 1 <= command.ttl_seconds <= TTL_MAX_SECONDS:
-        return _invalid(f"ttlSeconds: must be between 1 and {TTL_MAX_SECONDS}.")
+        return _invalid(f"must be between 1 and {TTL_MAX_SECONDS}.", field="ttl_seconds")
     if not 1 <= len(command.items) <= ITEMS_MAX:
-        return _invalid(f"items: between 1 and {ITEMS_MAX} items.")
+        return _invalid(f"between 1 and {ITEMS_MAX} items.", field="items")
     for item in command.items:
         if item.units <= 0:
-            return _invalid("units: must be positive.")
+            return _invalid("must be positive.", field="units")
         if item.feature_key not in ctx.catalog.features:
-            return _invalid(f"featureKey: no feature '{item.feature_key}' in the catalog.")
+            return _invalid(f"no feature '{item.feature_key}' in the catalog.", field="feature_key")
         link = governing_link(state, ctx.catalog, item.feature_key)
         if link is not None and not link.metered:
             return _invalid(
-                f"featureKey: '{item.feature_key}' is a boolean feature of the "
-                "plan; only metered features can be reserved."
+                f"'{item.feature_key}' is a boolean feature of the "
+                "plan; only metered features can be reserved.",
+                field="feature_key",
             )
     return None
 
@@ -199,7 +201,9 @@ def commit(state: CustomerState, command: CommitReservation, ctx: TurnContext) -
             scratch = _copy(state)
             for fact in facts:
                 evolve(scratch, fact)
-        step = _commit_item(scratch, reservation, item, asked, command, ctx)
+        step = _commit_item(
+            scratch, scratch.reservations[reservation.id], item, asked, command, ctx
+        )
         if isinstance(step, Rejected):
             return Outcome(step)
         item_facts, settlement = step
@@ -221,27 +225,14 @@ def _commit_item(
     ctx: TurnContext,
 ) -> tuple[list[Fact], ItemSettlement] | Rejected:
     """One item: the overage policy (RSV-14), then the event as `POST /events` records it."""
-    if item.status is HoldStatus.RELEASED:  # RSV-17
-        return _conflict(
-            f"reservationId: '{reservation.id}': the hold of '{item.feature_key}' "
-            "was released; there is nothing to commit."
-        )
-    if asked.usage_units < 0:
-        return _invalid("usageUnits: must not be negative.")
-    recorded = asked.usage_units
-    if asked.usage_units > item.units:
-        if reservation.overage is Overage.REJECT:
-            return _conflict(
-                f"usageUnits: {asked.usage_units} exceeds the {item.units} units "
-                "held, and the reservation's overage policy is 'reject'."
-            )
-        if reservation.overage is Overage.CAP:
-            recorded = item.units
+    recorded = _recorded_units(reservation, item, asked)
+    if isinstance(recorded, Rejected):
+        return recorded
     key = command.event_keys.get(item.feature_key) or _default_key(reservation, item)
     if key in command.duplicate_keys:  # RSV-13, EVT-35
         return _conflict(
-            "eventIdempotencyKey: Duplicate event. An event with this idempotency "
-            "key has already been processed."
+            "Duplicate event. An event with this idempotency key has already been processed.",
+            field="event_key",
         )
     held = item.status is HoldStatus.HELD
     event = RecordUsage(
@@ -276,15 +267,38 @@ def _commit_item(
     return [*outcome.facts, fact], settlement
 
 
+def _recorded_units(
+    reservation: Reservation, item: HeldItem, asked: CommitUnits
+) -> Decimal | Rejected:
+    """RSV-14, RSV-17: what a commit of `asked` records of `item`, or why it cannot."""
+    if item.status is HoldStatus.RELEASED:
+        return _conflict(
+            f"'{reservation.id}': the hold of '{item.feature_key}' "
+            "was released; there is nothing to commit.",
+            field="reservation_id",
+        )
+    if asked.usage_units < 0:
+        return _invalid("must not be negative.", field="usage_units")
+    if asked.usage_units <= item.units or reservation.overage is Overage.ALLOW:
+        return asked.usage_units
+    if reservation.overage is Overage.REJECT:
+        return _conflict(
+            f"{asked.usage_units} exceeds the {item.units} units "
+            "held, and the reservation's overage policy is 'reject'.",
+            field="usage_units",
+        )
+    return item.units  # CAP
+
+
 def _named_item(reservation: Reservation, feature_key: str | None) -> HeldItem | Rejected:
     """RSV-18: the item a commit or release names; the only one when it names none."""
     if feature_key is None:
         if len(reservation.items) != 1:
-            return _invalid("featureKey: required, the reservation holds several items.")
+            return _invalid("required, the reservation holds several items.", field="feature_key")
         return reservation.items[0]
     item = reservation.item(feature_key)
     if item is None:
-        return _invalid(f"featureKey: the reservation holds no item '{feature_key}'.")
+        return _invalid(f"the reservation holds no item '{feature_key}'.", field="feature_key")
     return item
 
 
@@ -335,8 +349,8 @@ def release(state: CustomerState, command: ReleaseReservation, ctx: TurnContext)
     ):
         return Outcome(
             _conflict(
-                f"reservationId: '{reservation.id}' was committed; "
-                "a committed hold cannot be released."
+                f"'{reservation.id}' was committed; a committed hold cannot be released.",
+                field="reservation_id",
             )
         )
     held = tuple(i.feature_key for i in items if i.status is HoldStatus.HELD)
@@ -357,15 +371,15 @@ def release(state: CustomerState, command: ReleaseReservation, ctx: TurnContext)
 def extend(state: CustomerState, command: ExtendReservation, ctx: TurnContext) -> Outcome:
     """RSV-20: a HELD reservation lives longer, at most 24 h from its creation."""
     if not 1 <= command.ttl_seconds <= TTL_MAX_SECONDS:
-        return Outcome(_invalid(f"ttlSeconds: must be between 1 and {TTL_MAX_SECONDS}."))
+        return Outcome(_invalid(f"must be between 1 and {TTL_MAX_SECONDS}.", field="ttl_seconds"))
     reservation = state.reservations.get(command.reservation_id)
     if reservation is None:
         return Outcome(_not_found(command.reservation_id))
     if reservation.status is not HoldStatus.HELD:
         return Outcome(
             _conflict(
-                f"reservationId: '{reservation.id}' is "
-                f"{reservation.status.value}; only a HELD one extends."
+                f"'{reservation.id}' is {reservation.status.value}; only a HELD one extends.",
+                field="reservation_id",
             )
         )
     cap = reservation.created_at + timedelta(seconds=TTL_MAX_SECONDS)
@@ -381,9 +395,9 @@ def _not_found(reservation_id: str) -> Rejected:
     )
 
 
-def _invalid(message: str) -> Rejected:
-    return Rejected(kind=RejectionKind.INVALID, message=message)
+def _invalid(message: str, field: str) -> Rejected:
+    return Rejected(kind=RejectionKind.INVALID, message=message, field=field)
 
 
-def _conflict(message: str) -> Rejected:
-    return Rejected(kind=RejectionKind.CONFLICT, message=message)
+def _conflict(message: str, field: str) -> Rejected:
+    return Rejected(kind=RejectionKind.CONFLICT, message=message, field=field)

@@ -66,8 +66,24 @@ def encoded_response(body: bytes, status: int = 200) -> Response[Any]:
     return Response(content=body, status_code=status, media_type=MediaType.JSON)
 
 
+# The wire name of each command field a domain rejection may name (its `field`).
+_WIRE_FIELDS = {
+    "customer": "customerReferenceId",
+    "event_key": "eventIdempotencyKey",
+    "feature_key": "featureKey",
+    "items": "items",
+    "reservation_id": "reservationId",
+    "ttl_seconds": "ttlSeconds",
+    "units": "units",
+    "usage_units": "usageUnits",
+}
+
+
 def raise_rejection(rejected: Rejected) -> NoReturn:
-    raise ApiError(REJECTION_STATUS[rejected.kind], rejected.message)
+    message = rejected.message
+    if rejected.field is not None:  # named as the client sent it
+        message = f"Invalid field '{_WIRE_FIELDS.get(rejected.field, rejected.field)}': {message}"
+    raise ApiError(REJECTION_STATUS[rejected.kind], message)
 
 
 class Failure(NamedTuple):

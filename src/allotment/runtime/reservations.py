@@ -53,11 +53,8 @@ class ReservationDesk:
         )
         owner = shard.directory.reservation_owner(reservation_id)
         if owner is not None and owner is not actor:  # RSV-1: ids are the environment's
-            message = (
-                f"reservationId: '{reservation_id}' is already used by a "
-                "reservation of another customer."
-            )
-            return Rejected(kind=RejectionKind.CONFLICT, message=message)
+            message = f"'{reservation_id}' is already used by a reservation of another customer."
+            return Rejected(kind=RejectionKind.CONFLICT, message=message, field="reservation_id")
         return await shard.turns.turn(actor, command, shard.context())
 
     async def settle(
@@ -122,11 +119,8 @@ class ReservationDesk:
         if actor is None:
             return _not_found(reservation_id)
         if customer is not None and directory.find(customer) is not actor:
-            message = (
-                f"Invalid field 'customerReferenceId': reservation '{reservation_id}' is not "
-                "this customer's."
-            )
-            return Rejected(kind=RejectionKind.NOT_FOUND, message=message)
+            message = f"reservation '{reservation_id}' is not this customer's."
+            return Rejected(kind=RejectionKind.NOT_FOUND, message=message, field="customer")
         return actor
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import msgspec
 from litestar import Response, post
 
 from allotment.domain.catalog import Catalog
@@ -57,7 +58,7 @@ async def preflight_entitlements(request: AnyRequest) -> Response[ApiResponsePre
         )
         reply = await shard.reserve(lookup, Preflight(reserve=reserve))
         if isinstance(reply, Rejected):
-            raise_rejection(reply)
+            raise_rejection(_under_reserve(reply))
         if isinstance(reply, ItemNotReservable):
             raise ApiError(
                 400,
@@ -70,6 +71,15 @@ async def preflight_entitlements(request: AnyRequest) -> Response[ApiResponsePre
     data = preflight_response(answer, body.customerReferenceId, reservation_id)
     held = isinstance(answer.reservation, Reserved) and not answer.reservation.repeated
     return json_response(ApiResponsePreflight(success=True, data=data), 201 if held else 200)
+
+
+# The reserve's own fields sit inside `reserve` in this body (RSV-37).
+_RESERVE_FIELDS = {"ttl_seconds": "reserve.ttlSeconds", "reservation_id": "reserve.reservationId"}
+
+
+def _under_reserve(rejected: Rejected) -> Rejected:
+    field = _RESERVE_FIELDS.get(rejected.field or "")
+    return rejected if field is None else msgspec.structs.replace(rejected, field=field)
 
 
 def _items(shard: Shard, wanted: list[PreflightItemRequest]) -> tuple[HoldItem, ...]:
