@@ -64,6 +64,7 @@ EXTRA_CLIENT_OPERATIONS = {
     "releaseReservation": ("post", f"{C}/reservations/{{reservationId}}/release"),
     "extendReservation": ("post", f"{C}/reservations/{{reservationId}}/extend"),
     "listCustomerReservations": ("get", f"{C}/customers/{{customerReferenceId}}/reservations"),
+    "preflightEntitlements": ("post", f"{C}/entitlements/preflight"),  # RSV-30..RSV-39
 }
 
 # Error codes we may declare beyond the spec's (API-9, API-10): validation and state errors

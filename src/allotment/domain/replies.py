@@ -7,6 +7,7 @@ import enum
 import msgspec
 
 from allotment.domain.decisions import CreditBlock, Decision, DenialReason, Simulation, UsageBlock
+from allotment.domain.preflight_replies import ItemNotReservable, Preflighted
 from allotment.domain.reservation_replies import (
     Committed,
     ReservationShown,
@@ -21,6 +22,8 @@ __all__ = (
     "Decision",
     "DenialReason",
     "Done",
+    "ItemNotReservable",
+    "Preflighted",
     "Rejected",
     "RejectionKind",
     "Reply",
@@ -73,4 +76,6 @@ Reply = (
     | ReserveDenied
     | Committed
     | ReservationShown
+    | Preflighted  # RSV-30..RSV-36
+    | ItemNotReservable  # RSV-37
 )
