@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, Literal
 
+import msgspec
+
 from allotment.client._wire import Call, body_of, decode_data, ignore_data, segment
 from allotment.client.models import (
     CheckoutSession,
@@ -18,6 +20,7 @@ from allotment.client.models import (
     EventResult,
     Invoice,
     Model,
+    OptionalEnvelope,
     PlanWithFeatures,
     Request,
     SubscribedCustomer,
@@ -147,7 +150,16 @@ def simulate_usage(
 
 def ingest_event(event: UsageEvent, *, idempotency_key: str | None = None) -> Call[EventResult]:
     headers = {"X-Idempotency-Key": idempotency_key} if idempotency_key is not None else {}
-    return Call("POST", "/events", decode_data(EventResult), body_of(event), headers=headers)
+    return Call("POST", "/events", _read_event_result, body_of(event), headers=headers)
+
+
+_EVENT_ANSWER = msgspec.json.Decoder(OptionalEnvelope[EventResult])
+
+
+def _read_event_result(status: int, body: bytes) -> EventResult:
+    """A plain 201 carries no data: nothing to report is an empty result, not an error."""
+    del status
+    return _EVENT_ANSWER.decode(body).data or EventResult()
 
 
 class _EventBatch(Request, kw_only=True):

@@ -58,6 +58,13 @@ class Envelope(Model, Generic[T], kw_only=True, frozen=True):
     data: T
 
 
+class OptionalEnvelope(Model, Generic[T], kw_only=True, frozen=True):
+    """The envelope of an answer whose `data` may be absent (ingestEvent's plain 201)."""
+
+    success: bool
+    data: T | None = None
+
+
 class CustomerSummary(Model, kw_only=True, frozen=True):
     id: uuid.UUID
     external_client_customer_id: str | None = None
