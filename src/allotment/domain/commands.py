@@ -11,6 +11,7 @@ import msgspec
 
 from allotment.domain.credits import GrantSource
 from allotment.domain.payment_records import ProviderPayment
+from allotment.domain.reservation_state import Overage
 from allotment.domain.state import CancelMode, ChangeType, OpenCheckout, Profile
 
 __all__ = (
@@ -20,9 +21,13 @@ __all__ = (
     "ChangePlan",
     "CloseCheckoutSession",
     "Command",
+    "CommitReservation",
+    "CommitUnits",
     "CostInput",
     "EvaluateEntitlement",
+    "ExtendReservation",
     "GrantCredits",
+    "HoldItem",
     "LinkStripeCustomer",
     "MarkInvoicePaid",
     "OpenCheckoutSession",
@@ -30,6 +35,8 @@ __all__ = (
     "RecordUnappliedPayment",
     "RecordUsage",
     "RegisterCustomer",
+    "ReleaseReservation",
+    "Reserve",
     "RevertCancellation",
     "Subscribe",
     "Tick",
@@ -147,6 +154,53 @@ class RecordUnappliedPayment(_Command, tag="record_unapplied_payment", frozen=Tr
     reason: str
 
 
+class HoldItem(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    """One feature and the units to hold of it (RSV-4)."""
+
+    feature_key: str
+    units: Decimal
+
+
+class Reserve(_Command, tag="reserve", frozen=True, kw_only=True):
+    """Hold every item or none, in one turn (RSV-1..RSV-6)."""
+
+    reservation_id: str
+    items: tuple[HoldItem, ...]
+    ttl_seconds: int = 3600  # RSV-2
+    overage: Overage = Overage.ALLOW
+    event_name: str | None = None
+    meta: dict[str, Any] | None = None
+
+
+class CommitUnits(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    feature_key: str | None  # None: the reservation's only item (RSV-18)
+    usage_units: Decimal
+
+
+class CommitReservation(_Command, tag="commit_reservation", frozen=True, kw_only=True):
+    """Record the real usage of named items and release their holds (RSV-12..RSV-18).
+    `event_keys` are the items' event keys, by feature key, claimed by the runtime before the
+    turn; `duplicate_keys` those another event had claimed already (RSV-13)."""
+
+    reservation_id: str
+    items: tuple[CommitUnits, ...]
+    occurred_at: datetime
+    event_keys: dict[str, str] = msgspec.field(default_factory=dict)
+    duplicate_keys: frozenset[str] = frozenset()
+    cost_input: CostInput | None = None
+    meta: dict[str, Any] | None = None
+
+
+class ReleaseReservation(_Command, tag="release_reservation", frozen=True, kw_only=True):
+    reservation_id: str
+    feature_key: str | None = None  # None: every HELD item (RSV-19)
+
+
+class ExtendReservation(_Command, tag="extend_reservation", frozen=True, kw_only=True):
+    reservation_id: str
+    ttl_seconds: int  # RSV-20
+
+
 class Tick(_Command, tag="tick", frozen=True, kw_only=True):
     """Apply whatever is due by now and nothing else (SCH-1)."""
 
@@ -168,5 +222,9 @@ Command = (
     | ApplyProviderPayment
     | RecordFailedPayment
     | RecordUnappliedPayment
+    | Reserve
+    | CommitReservation
+    | ReleaseReservation
+    | ExtendReservation
     | Tick
 )

@@ -15,7 +15,9 @@ from allotment.domain.commands import (
     ChangePlan,
     CloseCheckoutSession,
     Command,
+    CommitReservation,
     EvaluateEntitlement,
+    ExtendReservation,
     GrantCredits,
     LinkStripeCustomer,
     MarkInvoicePaid,
@@ -24,6 +26,8 @@ from allotment.domain.commands import (
     RecordUnappliedPayment,
     RecordUsage,
     RegisterCustomer,
+    ReleaseReservation,
+    Reserve,
     RevertCancellation,
     Subscribe,
     Tick,
@@ -36,6 +40,7 @@ from allotment.domain.metering import record_usage
 from allotment.domain.payments import apply_payment, record_failed_payment, record_unapplied_payment
 from allotment.domain.plan_change import cancel_scheduled_change, change_plan
 from allotment.domain.replies import Done, Rejected, RejectionKind
+from allotment.domain.reservations import commit, extend, release, reserve
 from allotment.domain.state import CustomerSource, CustomerState
 from allotment.domain.subscriptions import mark_invoice_paid, subscribe
 
@@ -70,8 +75,29 @@ def decide(state: CustomerState, command: Command, ctx: TurnContext) -> Outcome:
             | RecordUnappliedPayment()
         ):
             return _on_payment(state, command, ctx)
+        case Reserve() | CommitReservation() | ReleaseReservation() | ExtendReservation():
+            return _on_reservation(state, command, ctx)
         case Tick():
             return Outcome(Done())
+        case _:
+            assert_never(command)
+
+
+def _on_reservation(
+    state: CustomerState,
+    command: Reserve | CommitReservation | ReleaseReservation | ExtendReservation,
+    ctx: TurnContext,
+) -> Outcome:
+    """RSV-1..RSV-20 (domain/reservations.py)."""
+    match command:
+        case Reserve():
+            return reserve(state, command, ctx)
+        case CommitReservation():
+            return commit(state, command, ctx)
+        case ReleaseReservation():
+            return release(state, command, ctx)
+        case ExtendReservation():
+            return extend(state, command, ctx)
         case _:
             assert_never(command)
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import msgspec
+
 from allotment.domain.catalog import Catalog, FeatureLink, Plan
 from allotment.domain.credits import CreditPool, PoolStatus
 from allotment.domain.money import ZERO, round_credits
@@ -14,7 +16,7 @@ from allotment.domain.replies import CreditBlock, Decision, DenialReason, Simula
 from allotment.domain.state import AccessState, CustomerState, Subscription
 from allotment.domain.usage import used_units
 
-__all__ = ("evaluate", "governing_subscription", "unknown_customer_decision")
+__all__ = ("Pending", "evaluate", "governing_subscription", "unknown_customer_decision")
 
 
 def governing_subscription(
@@ -40,8 +42,20 @@ def unknown_customer_decision(requested: Decimal | None) -> Decision:
     )
 
 
+class Pending(msgspec.Struct, kw_only=True):
+    """Units and credits that earlier items of the same request would hold (RSV-4), on top of
+    what the customer's open reservations hold."""
+
+    units: dict[str, Decimal] = msgspec.field(default_factory=dict)  # by feature key
+    credits: dict[str, Decimal] = msgspec.field(default_factory=dict)  # by denomination
+
+
 def evaluate(
-    state: CustomerState, catalog: Catalog, feature_key: str, requested: Decimal | None
+    state: CustomerState,
+    catalog: Catalog,
+    feature_key: str,
+    requested: Decimal | None,
+    pending: Pending | None = None,
 ) -> Decision:
     """Decide whether the customer may use `feature_key`, optionally simulating `requested` units.
 
@@ -50,6 +64,7 @@ def evaluate(
         catalog: the environment's catalog.
         feature_key: the feature asked about.
         requested: units to simulate (POST with `track`), or None for a plain check.
+        pending: what earlier items of the same request hold (RSV-4), if any.
     """
     structural = _structural_denial(state, catalog, feature_key)
     if structural is not None:
@@ -59,22 +74,37 @@ def evaluate(
         return _deny(DenialReason.NOT_INCLUDED, requested)
     sub, _, link = governing
     used = used_units(state, sub, feature_key, link.reset_mode) if link.metered else ZERO
-    usage = _usage_block(used, link.max_usage) if link.metered else None
+    held = _held(state.held_units, pending.units if pending else None, feature_key)  # RSV-7
+    usage = _usage_block(used, held, link.max_usage) if link.metered else None
     pool, model_hard_limit, burn_rate = _credit_source(state, catalog, link)
-    credit = _credit_block(pool, model_hard_limit)
+    held_credits = (
+        _held(state.held_credits, pending.credits if pending else None, pool.denomination)
+        if pool is not None
+        else ZERO
+    )
+    credit = _credit_block(pool, model_hard_limit, held_credits)
     simulation = None
     if requested is not None:
         simulation = _simulate(
             requested,
-            used,
+            used + held,
             link.max_usage,
             pool if link.credit_model_key else None,
             burn_rate if _hard(pool, model_hard_limit) else None,
+            held_credits,
         )
-    reason = _limit_denial(link, used, pool, model_hard_limit, simulation)
+    reason = _limit_denial(link, used + held, pool, model_hard_limit, simulation, held_credits)
     return Decision(
         allowed=reason is None, reason=reason, usage=usage, credit=credit, simulation=simulation
     )
+
+
+def _held(tally: dict[str, Decimal], pending: dict[str, Decimal] | None, key: str) -> Decimal:
+    """What is held of `key`: open reservations' tally, plus the request's earlier items."""
+    held = tally.get(key, ZERO) if tally else ZERO  # most customers hold nothing: no hashing
+    if pending:
+        held += pending.get(key, ZERO)
+    return held
 
 
 def _structural_denial(
@@ -98,14 +128,16 @@ def _limit_denial(
     pool: CreditPool | None,
     model_hard_limit: bool,
     simulation: Simulation | None,
+    held_credits: Decimal,
 ) -> DenialReason | None:
-    """ENT-15..ENT-17."""
+    """ENT-15..ENT-17; `used` counts held units and a pool's held credits are not there to
+    spend (RSV-7)."""
     if link.max_usage is not None and used >= link.max_usage:
         return DenialReason.LIMIT_EXCEEDED
     if link.credit_model_key is not None and _hard(pool, model_hard_limit):
         if pool is not None and pool.status is PoolStatus.FROZEN:
             return DenialReason.POOL_FROZEN
-        if pool is None or pool.balance <= 0:
+        if pool is None or pool.balance - held_credits <= 0:
             return DenialReason.INSUFFICIENT_CREDITS
     if simulation is not None and simulation.would_exceed_limit:
         return DenialReason.WOULD_EXCEED
@@ -129,13 +161,18 @@ def _hard(pool: CreditPool | None, model_hard_limit: bool) -> bool:
     return bool(pool.hard_limit) if pool is not None else model_hard_limit
 
 
-def _usage_block(used: Decimal, limit: Decimal | None) -> UsageBlock:
+def _usage_block(used: Decimal, held: Decimal, limit: Decimal | None) -> UsageBlock:
+    """RSV-8: `remaining` excludes what is held."""
     if limit is None:
-        return UsageBlock(used=used)
-    return UsageBlock(used=used, limit=limit, remaining=max(ZERO, limit - used))
+        return UsageBlock(used=used, reserved=held)
+    return UsageBlock(
+        used=used, limit=limit, remaining=max(ZERO, limit - used - held), reserved=held
+    )
 
 
-def _credit_block(pool: CreditPool | None, model_hard_limit: bool) -> CreditBlock | None:
+def _credit_block(
+    pool: CreditPool | None, model_hard_limit: bool, held_credits: Decimal
+) -> CreditBlock | None:
     if pool is None:
         return None
     return CreditBlock(
@@ -144,6 +181,8 @@ def _credit_block(pool: CreditPool | None, model_hard_limit: bool) -> CreditBloc
         total_granted=pool.total_granted,
         total_consumed=pool.total_consumed,
         hard_limit=_hard(pool, model_hard_limit),
+        reserved=held_credits,  # RSV-9
+        available=pool.balance - held_credits,
     )
 
 
@@ -153,15 +192,17 @@ def _simulate(
     limit: Decimal | None,
     pool: CreditPool | None,
     hard_burn_rate: Decimal | None,
+    held_credits: Decimal = ZERO,
 ) -> Simulation:
-    """SIM-2..SIM-5. `hard_burn_rate` is set only for a credit-backed, hard-limited feature."""
+    """SIM-2..SIM-5. `hard_burn_rate` is set only for a credit-backed, hard-limited feature;
+    `used` counts held units, and held credits are not there to spend (RSV-7)."""
     projected = used + requested
     exceeds = limit is not None and projected > limit
     if hard_burn_rate is not None:
         balance = (
             pool.balance if pool is not None and pool.status is not PoolStatus.FROZEN else ZERO
         )
-        exceeds = exceeds or round_credits(requested * hard_burn_rate) > balance
+        exceeds = exceeds or round_credits(requested * hard_burn_rate) > balance - held_credits
     return Simulation(
         requested_usage=requested,
         projected_usage=projected,

@@ -42,6 +42,14 @@ from allotment.domain.facts import (
     UsageRecorded,
 )
 from allotment.domain.money import ZERO
+from allotment.domain.reservation_evolve import evolve_reservation
+from allotment.domain.reservation_facts import (
+    ReservationCommitted,
+    ReservationExpired,
+    ReservationExtended,
+    ReservationHeld,
+    ReservationReleased,
+)
 from allotment.domain.schedule import next_due
 from allotment.domain.state import (
     PAYABLE,
@@ -83,6 +91,14 @@ def evolve(state: CustomerState, fact: Fact) -> None:
             _evolve_checkout(state, fact)
         case CreditPoolOpened() | CreditsGranted() | CreditsExpired() | CreditsReversed():
             _evolve_credits(state, fact)
+        case (
+            ReservationHeld()
+            | ReservationCommitted()
+            | ReservationReleased()
+            | ReservationExtended()
+            | ReservationExpired()
+        ):
+            evolve_reservation(state, fact)  # RSV-25
         case _:
             _evolve_billing(state, fact)
     state.modified_at = fact.at

@@ -18,6 +18,13 @@ from allotment.domain.catalog_facts import CatalogUpdated, FeatureAutoCreated
 from allotment.domain.cost import PricesReplaced
 from allotment.domain.credits import CreditTransaction, GrantSource
 from allotment.domain.payment_records import PaymentRecord
+from allotment.domain.reservation_facts import (
+    ReservationCommitted,
+    ReservationExpired,
+    ReservationExtended,
+    ReservationHeld,
+    ReservationReleased,
+)
 from allotment.domain.state import (
     CustomerSource,
     Invoice,
@@ -43,6 +50,11 @@ __all__ = (
     "InvoiceRevised",
     "InvoiceStatusChanged",
     "PaymentRecorded",
+    "ReservationCommitted",
+    "ReservationExpired",
+    "ReservationExtended",
+    "ReservationHeld",
+    "ReservationReleased",
     "StripeCustomerLinked",
     "SubscriptionChanged",
     "SubscriptionStarted",
@@ -221,6 +233,11 @@ Fact = (
     | CheckoutOpened
     | CheckoutClosed
     | PaymentRecorded
+    | ReservationHeld  # RSV-25
+    | ReservationCommitted
+    | ReservationReleased
+    | ReservationExtended
+    | ReservationExpired
 )
 
 EnvironmentFact = CatalogUpdated | FeatureAutoCreated | PaymentRecorded | PricesReplaced

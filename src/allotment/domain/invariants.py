@@ -5,13 +5,16 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from allotment.domain.credits import CreditPool, PoolStatus
 from allotment.domain.money import ZERO
+from allotment.domain.reservation_state import SETTLED_KEPT, HoldStatus
 from allotment.domain.schedule import next_due
 from allotment.domain.state import CustomerState
 from allotment.domain.subscriptions import derive_access
 
-__all__ = ("check", "check_pool")
+__all__ = ("check", "check_holds", "check_pool")
 
 
 def check_pool(pool: CreditPool) -> None:
@@ -48,3 +51,25 @@ def check(state: CustomerState) -> None:
     assert state.next_due_at == next_due(state), "stale next_due_at"
     live_plans = [s.plan_id for s in state.live_subscriptions()]
     assert len(live_plans) == len(set(live_plans)), "two live subscriptions to one plan (SUB-4)"
+    check_holds(state)
+
+
+def check_holds(state: CustomerState) -> None:
+    """RSV-6, RSV-23, RSV-27: the tallies and indexes of reservations equal their derivation
+    from the HELD items, and what is kept stays bounded."""
+    units: dict[str, Decimal] = {}
+    credits: dict[str, Decimal] = {}
+    for reservation in state.reservations.values():
+        for item in reservation.items:
+            if item.status is not HoldStatus.HELD:
+                continue
+            units[item.feature_key] = units.get(item.feature_key, ZERO) + item.units
+            if item.denomination is not None and item.credits is not None:
+                credits[item.denomination] = credits.get(item.denomination, ZERO) + item.credits
+    assert state.held_units == {k: v for k, v in units.items() if v}, "stale held_units"
+    assert state.held_credits == {k: v for k, v in credits.items() if v}, "stale held_credits"
+    held = {r.id: r.expires_at for r in state.reservations.values() if r.status is HoldStatus.HELD}
+    assert state.hold_expiries == held, "stale hold_expiries"
+    settled = [r for r in state.reservations if r not in held]
+    assert sorted(settled) == sorted(state.settled_order), "stale settled_order"
+    assert len(settled) <= SETTLED_KEPT, "settled reservations kept past the bound (RSV-27)"

@@ -17,6 +17,7 @@ from allotment.domain.facts import Fact, UsageRecorded
 from allotment.domain.grants import debit_facts
 from allotment.domain.money import CREDIT_QUANTUM, ZERO, round_credits, round_usage
 from allotment.domain.replies import Rejected, RejectionKind, UsageAccepted
+from allotment.domain.reservation_state import HeldItem
 from allotment.domain.state import AccessState, CustomerState, Subscription
 from allotment.domain.subscriptions import entitlement_id
 from allotment.domain.usage import before_start, bucket_for, used_units
@@ -38,9 +39,12 @@ class _Counted(NamedTuple):
 _UNCOUNTED = _Counted([], ZERO, False, None, None, None)
 
 
-def record_usage(state: CustomerState, cmd: RecordUsage, ctx: TurnContext) -> Outcome:
+def record_usage(
+    state: CustomerState, cmd: RecordUsage, ctx: TurnContext, own: HeldItem | None = None
+) -> Outcome:
     """ingestEvent for a resolved customer. Never denies: over-limit events are stored and
-    flagged (EVT-43, EVT-45)."""
+    flagged (EVT-43, EVT-45). Units and credits held by open reservations count as used and
+    are not spendable (RSV-10), except `own`: the HELD item a commit settles (RSV-12)."""
     rejection = _check_references(state, cmd, ctx)
     if rejection is not None:
         return Outcome(rejection)
@@ -57,7 +61,7 @@ def record_usage(state: CustomerState, cmd: RecordUsage, ctx: TurnContext) -> Ou
         )
     ):
         bucket = bucket_for(sub, cmd.occurred_at)
-        counted = _count(state, cmd, sub, link, bucket, ctx)
+        counted = _count(state, cmd, sub, link, bucket, ctx, own)
     recorded = _recorded(cmd, ctx, feature_key, sub, bucket, counted)
     facts = [*counted.facts, recorded]
     unknown = None
@@ -79,6 +83,7 @@ def _count(
     link: FeatureLink,
     bucket: datetime,
     ctx: TurnContext,
+    own: HeldItem | None,
 ) -> _Counted:
     """An event counted against an active subscription: its credit debits, billable units,
     and whether it went over the limit (EVT-43) or depleted a pool (CRD-31), with the message."""
@@ -88,9 +93,11 @@ def _count(
     used_after = used_units(state, sub, feature_key, link.reset_mode)
     if not before_start(sub, cmd.occurred_at) and _counts_now(bucket, sub, link):
         used_after += cmd.units
+    if state.held_units:  # RSV-10: what others hold counts as used
+        used_after += state.held_units.get(feature_key, ZERO) - (own.units if own else ZERO)
     if link.max_usage is not None and used_after >= link.max_usage:
         over_limit, message = True, f"Usage limit exceeded for feature '{feature_key}'."
-    debit = _debit_credits(state, link, cmd, sub.id, ctx)
+    debit = _debit_credits(state, link, cmd, sub.id, ctx, own)
     if link.metered:
         billable = cmd.units if debit.uncovered is None else debit.uncovered
     if debit.depleted is not None and not over_limit:
@@ -218,6 +225,7 @@ def _debit_credits(
     cmd: RecordUsage,
     subscription_id: uuid.UUID,
     ctx: TurnContext,
+    own: HeldItem | None = None,
 ) -> _Debit:
     """CRD-30..CRD-33 with MNY-B3's carried remainder: an event owes its exact credits plus
     what the pool-and-feature carried; the pool is debited that sum rounded half-up to the
@@ -235,7 +243,8 @@ def _debit_credits(
     carried = pool.remainders.get(link.feature_key, ZERO)
     owed = carried + exact
     requested = round_credits(owed)
-    draws = plan_debit(pool, requested, ctx.now) if requested > 0 else []
+    spendable = _spendable(state, pool, own)
+    draws = plan_debit(pool, min(requested, spendable), ctx.now) if requested > 0 else []
     covered = sum((amount for _, amount in draws), ZERO)
     facts = debit_facts(
         pool, [(g.id, a) for g, a in draws], ctx, cmd.idempotency_key, subscription_id
@@ -250,6 +259,17 @@ def _debit_credits(
     # since a carried remainder is under one quantum and any draw is at least one)
     uncovered = round_usage((owed - covered) / link.credits_per_unit)
     return _Debit(facts, uncovered, depleted, _changed(carried, ZERO))
+
+
+def _spendable(state: CustomerState, pool: CreditPool, own: HeldItem | None) -> Decimal:
+    """RSV-10: what an event may draw of a pool; a hard-limited pool's credits held by other
+    reservations are not there to spend (a soft pool's are: it never denies)."""
+    held = state.held_credits.get(pool.denomination, ZERO) if state.held_credits else ZERO
+    if own is not None and own.credits is not None and own.denomination == pool.denomination:
+        held -= own.credits
+    if not held or not pool.hard_limit:
+        return pool.balance
+    return max(ZERO, pool.balance - held)
 
 
 def _can_draw(pool: CreditPool, ctx: TurnContext) -> bool:

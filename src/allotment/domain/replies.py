@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import enum
-from decimal import Decimal
 
 import msgspec
 
+from allotment.domain.decisions import CreditBlock, Decision, DenialReason, Simulation, UsageBlock
+from allotment.domain.reservation_replies import (
+    Committed,
+    ReservationShown,
+    Reserved,
+    ReserveDenied,
+)
 from allotment.domain.state import Invoice, Subscription
 
 __all__ = (
+    "Committed",
     "CreditBlock",
     "Decision",
     "DenialReason",
@@ -17,26 +24,14 @@ __all__ = (
     "Rejected",
     "RejectionKind",
     "Reply",
+    "ReservationShown",
+    "ReserveDenied",
+    "Reserved",
     "Simulation",
     "Subscribed",
     "UsageAccepted",
     "UsageBlock",
 )
-
-
-class DenialReason(enum.StrEnum):
-    """ENT-10..ENT-17, in check order. The values are the wire texts (AMB-2)."""
-
-    CUSTOMER_NOT_FOUND = "Customer not found."
-    FEATURE_NOT_FOUND = "Feature not found."
-    NO_ACTIVE_SUBSCRIPTION = "No active subscription."
-    AWAITING_PAYMENT = "Subscription is awaiting payment."
-    PAST_DUE = "Subscription is past due."
-    NOT_INCLUDED = "Feature not included in plan."
-    LIMIT_EXCEEDED = "Usage limit exceeded for this billing period."
-    POOL_FROZEN = "Credit pool is frozen."
-    INSUFFICIENT_CREDITS = "Insufficient credits."
-    WOULD_EXCEED = "Requested usage would exceed the limit."
 
 
 class RejectionKind(enum.StrEnum):
@@ -67,33 +62,14 @@ class UsageAccepted(msgspec.Struct, frozen=True, gc=False, kw_only=True, tag="us
     cost_unknown: str | None = None  # OPS-D5: why the event's cost is unknown, if it is
 
 
-class UsageBlock(msgspec.Struct, frozen=True, gc=False, kw_only=True):
-    used: Decimal
-    limit: Decimal | None = None
-    remaining: Decimal | None = None
-
-
-class CreditBlock(msgspec.Struct, frozen=True, gc=False, kw_only=True):
-    denomination: str
-    balance: Decimal
-    total_granted: Decimal
-    total_consumed: Decimal
-    hard_limit: bool
-
-
-class Simulation(msgspec.Struct, frozen=True, gc=False, kw_only=True):
-    requested_usage: Decimal
-    projected_usage: Decimal
-    would_exceed_limit: bool
-    projected_remaining: Decimal | None = None
-
-
-class Decision(msgspec.Struct, frozen=True, gc=False, kw_only=True, tag="decision"):
-    allowed: bool
-    reason: DenialReason | None = None
-    usage: UsageBlock | None = None
-    credit: CreditBlock | None = None
-    simulation: Simulation | None = None
-
-
-Reply = Done | Rejected | Subscribed | UsageAccepted | Decision
+Reply = (
+    Done
+    | Rejected
+    | Subscribed
+    | UsageAccepted
+    | Decision
+    | Reserved  # RSV-*
+    | ReserveDenied
+    | Committed
+    | ReservationShown
+)

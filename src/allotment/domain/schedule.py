@@ -2,8 +2,8 @@
 
 Transitions run one at a time, earliest first; at equal instants in the SCH-3 order: a period
 end (finalisation, scheduled change, cancellation, rollover, renewal), then grant expiry, then
-grace expiry. Each is idempotent by construction: it changes the very state that made it due,
-so it is never due twice (SCH-2).
+grace expiry, then hold expiry (RSV-23). Each is idempotent by construction: it changes the
+very state that made it due, so it is never due twice (SCH-2).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from allotment.domain.context import TurnContext
 from allotment.domain.credit_lifecycle import expiry_facts
 from allotment.domain.facts import InvoiceStatusChanged
 from allotment.domain.period_end import Apply, end_period
+from allotment.domain.reservation_expiry import earliest_hold_expiry, expiry_fact
 from allotment.domain.state import (
     AccessState,
     CancelMode,
@@ -66,6 +67,9 @@ def _candidates(state: CustomerState) -> list[tuple[datetime, int, Transition]]:
         deadline = _grace_deadline(state, invoice)
         if deadline is not None:
             found.append((deadline, 2, _past_due(invoice.id, deadline)))
+    held = earliest_hold_expiry(state)  # RSV-23
+    if held is not None:
+        found.append((held[1], 3, _expire_hold(held[0])))
     return found
 
 
@@ -98,6 +102,14 @@ def _expire_until(instant: datetime) -> Transition:
     def run(state: CustomerState, ctx: TurnContext, apply: Apply) -> None:
         for fact in expiry_facts(state, ctx, instant):
             apply(fact)
+
+    return run
+
+
+def _expire_hold(reservation_id: str) -> Transition:
+    def run(state: CustomerState, ctx: TurnContext, apply: Apply) -> None:
+        del ctx
+        apply(expiry_fact(state, reservation_id))
 
     return run
 

@@ -18,6 +18,7 @@ import msgspec
 
 from allotment.domain.credits import CreditPool
 from allotment.domain.payment_records import PaymentRecord
+from allotment.domain.reservation_state import Reservation
 
 __all__ = (
     "PAYABLE",
@@ -225,6 +226,13 @@ class CustomerState(msgspec.Struct, kw_only=True):
     checkout_generation: dict[uuid.UUID, int] = msgspec.field(default_factory=dict)  # closed ones
     # Every provider payment reported for this customer, by checkout session (MNY-C2..C4).
     payments: dict[str, PaymentRecord] = msgspec.field(default_factory=dict)
+    # RSV-27: open reservations and the last settled ones, by id, in creation order; and the
+    # tallies of what the HELD items hold (RSV-6), so every check reads them in O(1).
+    reservations: dict[str, Reservation] = msgspec.field(default_factory=dict)
+    held_units: dict[str, Decimal] = msgspec.field(default_factory=dict)  # by feature key
+    held_credits: dict[str, Decimal] = msgspec.field(default_factory=dict)  # by denomination
+    hold_expiries: dict[str, datetime] = msgspec.field(default_factory=dict)  # HELD ones (RSV-23)
+    settled_order: list[str] = msgspec.field(default_factory=list)  # oldest first (RSV-27)
 
     def live_subscriptions(self) -> list[Subscription]:
         """Live subscriptions, oldest first (CUS-12); dicts keep creation order."""
