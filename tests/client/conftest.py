@@ -28,7 +28,7 @@ def system(settings: Settings, clock: ManualClock) -> ActorSystem:
 
 
 @pytest.fixture
-async def async_client(app: FastPath) -> AsyncIterator[AsyncClient]:  # type: ignore[override]
+async def async_client(app: FastPath) -> AsyncIterator[AsyncClient]:
     url = "http://testserver.local"
     async with (
         AsyncTestClient(app, base_url=url) as http,
@@ -47,6 +47,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 @pytest.fixture
-def client(server: Server) -> Iterator[Client]:  # type: ignore[override]
+def client(server: Server) -> Iterator[Client]:
     with Client(server.url, SERVER_KEY) as client:
         yield client

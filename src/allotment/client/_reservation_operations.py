@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -24,21 +23,14 @@ __all__ = (
     "extend_reservation",
     "get_reservation",
     "list_reservations",
-    "new_reservation_id",
     "release_reservation",
     "reserve",
 )
 
 
-def new_reservation_id() -> str:
-    """A fresh id. The client always sends one, so a reserve retried after a lost answer is
-    answered from the first one instead of holding twice (RSV-45, RSV-1)."""
-    return f"rsv_{uuid.uuid4().hex}"
-
-
 class _ReserveBody(Request, kw_only=True):
     customer_reference_id: str
-    reservation_id: str
+    reservation_id: str | None = None
     feature_key: str | None = None
     units: Decimal | int | None = None
     items: list[HoldItem] | None = None
@@ -54,7 +46,7 @@ def reserve(
     units: Decimal | int | None = None,
     *,
     items: Sequence[HoldItem] | None = None,
-    reservation_id: str,
+    reservation_id: str | None = None,
     ttl_seconds: int | None = None,
     event_name: str | None = None,
     overage: Overage | None = None,

@@ -55,7 +55,9 @@ class AsyncReservations:
         """Holds `units` of a feature (or every item of `items`) before an expensive call.
 
         Use the result as a context manager: leaving the block commits the usage you set
-        (`hold.usage_units = n`), an exception releases the hold (RSV-41, RSV-43).
+        (`hold.usage_units = n`), an exception releases the hold (RSV-41, RSV-43). Give a
+        `reservation_id` to make a retry safe: the server answers a repeat from the first
+        (RSV-1, RSV-40).
 
         Returns:
             A `PendingHold`: awaited, or entered with `async with`, it reserves and gives the
@@ -68,7 +70,7 @@ class AsyncReservations:
         """
         call = rops.reserve(
             customer_reference_id, feature_key, units, items=items,
-            reservation_id=reservation_id or rops.new_reservation_id(), ttl_seconds=ttl_seconds,
+            reservation_id=reservation_id, ttl_seconds=ttl_seconds,
             event_name=event_name, overage=overage, meta=meta,
         )  # fmt: skip
         return PendingHold(self, call)
@@ -152,7 +154,7 @@ class AsyncHold(HoldBase):
         if self.settled:  # committed or released inside the block (RSV-44)
             return
         if error is None:
-            committed = await self._client.send(self._commit_call(None))  # RSV-41; RSV-47
+            committed = await self._client.send(self._commit_call(None))  # RSV-41; RSV-45
             self._settled_by(committed)
             return
         try:  # RSV-43: release, and the body's exception stays the one raised

@@ -49,7 +49,9 @@ class SyncReservations:
         """Holds `units` of a feature (or every item of `items`) before an expensive call.
 
         Use the result as a context manager: leaving the block commits the usage you set
-        (`hold.usage_units = n`), an exception releases the hold (RSV-41, RSV-43).
+        (`hold.usage_units = n`), an exception releases the hold (RSV-41, RSV-43). Give a
+        `reservation_id` to make a retry safe: the server answers a repeat from the first
+        (RSV-1, RSV-40).
 
         Returns:
             The HELD reservation's handle.
@@ -61,7 +63,7 @@ class SyncReservations:
         """
         call = rops.reserve(
             customer_reference_id, feature_key, units, items=items,
-            reservation_id=reservation_id or rops.new_reservation_id(), ttl_seconds=ttl_seconds,
+            reservation_id=reservation_id, ttl_seconds=ttl_seconds,
             event_name=event_name, overage=overage, meta=meta,
         )  # fmt: skip
         reservation = self.send(call)
@@ -148,7 +150,7 @@ class Hold(HoldBase):
         if self.settled:  # committed or released inside the block (RSV-44)
             return
         if error is None:
-            committed = self._client.send(self._commit_call(None))  # RSV-41; RSV-47
+            committed = self._client.send(self._commit_call(None))  # RSV-41; RSV-45
             self._settled_by(committed)
             return
         try:  # RSV-43: release, and the body's exception stays the one raised
