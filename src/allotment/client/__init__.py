@@ -30,7 +30,7 @@ from allotment.client.errors import (
     UnexpectedResponse,
 )
 from allotment.client.models import CostInput, UsageEvent
-from allotment.client.reservation_models import CommitItem, HoldItem
+from allotment.client.reservation_models import CommitItem, HoldItem, PreflightReserve
 from allotment.client.sync import Client
 from allotment.client.sync_reservations import Hold
 
@@ -49,6 +49,7 @@ __all__ = (
     "HoldItem",
     "NotFound",
     "PendingHold",
+    "PreflightReserve",
     "RateLimited",
     "ReservationDenied",
     "ServerError",

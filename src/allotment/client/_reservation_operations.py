@@ -14,6 +14,8 @@ from allotment.client.reservation_models import (
     CommitResult,
     HoldItem,
     Overage,
+    Preflight,
+    PreflightReserve,
     Reservation,
     ReservationStatus,
 )
@@ -23,6 +25,7 @@ __all__ = (
     "extend_reservation",
     "get_reservation",
     "list_reservations",
+    "preflight",
     "release_reservation",
     "reserve",
 )
@@ -119,3 +122,21 @@ def list_reservations(
     params = {"status": status} if status is not None else {}
     path = f"/customers/{segment(customer_reference_id)}/reservations"
     return Call("GET", path, decode_data(list[Reservation]), params=params)
+
+
+class _PreflightBody(Request, kw_only=True):
+    customer_reference_id: str
+    items: list[HoldItem]
+    reserve: PreflightReserve | None = None
+
+
+def preflight(
+    customer_reference_id: str,
+    items: Sequence[HoldItem],
+    *,
+    reserve: PreflightReserve | None = None,
+) -> Call[Preflight]:
+    body = _PreflightBody(
+        customer_reference_id=customer_reference_id, items=list(items), reserve=reserve
+    )
+    return Call("POST", "/entitlements/preflight", decode_data(Preflight), body_of(body))

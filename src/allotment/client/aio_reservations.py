@@ -24,6 +24,8 @@ from allotment.client.reservation_models import (
     CommitResult,
     HoldItem,
     Overage,
+    Preflight,
+    PreflightReserve,
     Reservation,
     ReservationStatus,
 )
@@ -74,6 +76,26 @@ class AsyncReservations:
             event_name=event_name, overage=overage, meta=meta,
         )  # fmt: skip
         return PendingHold(self, call)
+
+    async def preflight(
+        self,
+        customer_reference_id: str,
+        items: Sequence[HoldItem],
+        *,
+        reserve: PreflightReserve | None = None,
+    ) -> Preflight:
+        """As `Client.preflight`, awaited."""
+        return await self.send(rops.preflight(customer_reference_id, items, reserve=reserve))
+
+    def hold(self, reservation: Reservation) -> AsyncHold:
+        """As `Client.hold`: an async context manager around a reservation made elsewhere.
+
+        Raises:
+            ReservationDenied: `reservation` was not allowed; there is nothing to hold.
+        """
+        if not reservation.is_allowed:
+            raise ReservationDenied(reservation)
+        return AsyncHold(self, reservation)
 
     async def get_reservation(
         self, reservation_id: str, *, customer_reference_id: str | None = None

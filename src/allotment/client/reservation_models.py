@@ -6,14 +6,18 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from allotment.client.models import Entitlement, Model, Request
+from allotment.client.models import Entitlement, Model, Request, Usage
 
 __all__ = (
     "CommitItem",
     "CommitResult",
     "CommittedEvent",
     "HoldItem",
+    "Money",
     "Overage",
+    "Preflight",
+    "PreflightItem",
+    "PreflightReserve",
     "Reservation",
     "ReservationItem",
     "ReservationStatus",
@@ -93,3 +97,45 @@ class CommitResult(Model, kw_only=True, frozen=True):
     reservation: Reservation
     hold_expired: bool
     events: list[CommittedEvent]
+
+
+class PreflightReserve(Request, kw_only=True):
+    """Hold every item of a pre-flight, or none, in the same turn (RSV-36)."""
+
+    reservation_id: str | None = None
+    ttl_seconds: int | None = None
+    overage: Overage | None = None
+
+
+class Money(Model, kw_only=True, frozen=True):
+    """An amount in a currency; the wire sends it as a decimal string (RSV-33)."""
+
+    amount: Decimal
+    currency: str | None = None
+
+
+class PreflightItem(Model, kw_only=True, frozen=True):
+    """One item's decision, usage after the whole request, and estimated charge."""
+
+    feature_key: str
+    units: Decimal
+    is_allowed: bool
+    estimated_charge: Decimal
+    currency: str | None = None
+    entitlement: Entitlement | None = None
+    usage_after: Usage | None = None
+    credits: Decimal | None = None
+    billable_units: Decimal | None = None
+
+
+class Preflight(Model, kw_only=True, frozen=True):
+    """A pre-flight's answer: all items or none (RSV-35), with the total the next invoice
+    would grow by (RSV-31, RSV-32) and, with `reserve`, the reservation (RSV-36)."""
+
+    customer_reference_id: str
+    is_allowed: bool
+    items: list[PreflightItem]
+    estimated_totals: list[Money]
+    estimated_total: Money | None = None
+    reason: str | None = None
+    reservation: Reservation | None = None

@@ -18,6 +18,8 @@ from allotment.client.reservation_models import (
     CommitResult,
     HoldItem,
     Overage,
+    Preflight,
+    PreflightReserve,
     Reservation,
     ReservationStatus,
 )
@@ -67,6 +69,29 @@ class SyncReservations:
             event_name=event_name, overage=overage, meta=meta,
         )  # fmt: skip
         reservation = self.send(call)
+        if not reservation.is_allowed:
+            raise ReservationDenied(reservation)
+        return Hold(self, reservation)
+
+    def preflight(
+        self,
+        customer_reference_id: str,
+        items: Sequence[HoldItem],
+        *,
+        reserve: PreflightReserve | None = None,
+    ) -> Preflight:
+        """Decides several features at once and estimates what their units would add to the
+        next invoice (RSV-30..RSV-39); with `reserve`, holds them all or none (RSV-36): wrap
+        `answer.reservation` with `hold(...)` to settle it as a context manager."""
+        return self.send(rops.preflight(customer_reference_id, items, reserve=reserve))
+
+    def hold(self, reservation: Reservation) -> Hold:
+        """A context manager around a reservation made elsewhere (a pre-flight, or
+        `get_reservation`).
+
+        Raises:
+            ReservationDenied: `reservation` was not allowed; there is nothing to hold.
+        """
         if not reservation.is_allowed:
             raise ReservationDenied(reservation)
         return Hold(self, reservation)
