@@ -185,6 +185,7 @@ class CommitReservation(_Command, tag="commit_reservation", frozen=True, kw_only
     reservation_id: str
     items: tuple[CommitUnits, ...]
     occurred_at: datetime
+    event_key: str | None = None  # the body's eventIdempotencyKey
     event_keys: dict[str, str] = msgspec.field(default_factory=dict)
     duplicate_keys: frozenset[str] = frozenset()
     cost_input: CostInput | None = None

@@ -64,7 +64,7 @@ def reserve(state: CustomerState, command: Reserve, ctx: TurnContext) -> Outcome
     existing = state.reservations.get(command.reservation_id)
     if existing is not None:  # RSV-1: a repeat answers the original, whatever it is now
         if _same_request(existing, command):
-            return Outcome(Reserved(reservation=existing, repeated=True))
+            return Outcome(Reserved(reservation=_as_granted(existing), repeated=True))
         return Outcome(
             _conflict(
                 f"reservationId: '{command.reservation_id}' is already used "
@@ -129,6 +129,17 @@ def _merged(decided: list[ItemDecision]) -> tuple[HeldItem, ...]:
     return tuple(held.values())
 
 
+def _as_granted(reservation: Reservation) -> Reservation:
+    """The reservation as the reserve that created it answered (RSV-1), whatever happened to
+    it since: every item HELD, the first expiry."""
+    items = tuple(
+        msgspec.structs.replace(i, status=HoldStatus.HELD, settled_at=None, settlement=None)
+        for i in reservation.items
+    )
+    expires_at = reservation.created_at + timedelta(seconds=reservation.ttl_seconds)
+    return msgspec.structs.replace(reservation, items=items, expires_at=expires_at)
+
+
 def _same_request(existing: Reservation, command: Reserve) -> bool:
     asked: dict[str, Decimal] = {}
     for item in command.items:
@@ -145,12 +156,11 @@ def _same_request(existing: Reservation, command: Reserve) -> bool:
 # -- commit ------------------------------------------------------------------------------------
 
 
-def event_keys(
-    reservation: Reservation, command: CommitReservation, body_key: str | None
-) -> dict[str, str] | Rejected:
+def event_keys(reservation: Reservation, command: CommitReservation) -> dict[str, str] | Rejected:
     """RSV-13: the event key of every item this commit would record, by feature key; items
     already committed keep theirs and are left out (RSV-15)."""
     keys: dict[str, str] = {}
+    body_key = command.event_key
     for asked in command.items:
         item = _named_item(reservation, asked.feature_key)
         if isinstance(item, Rejected):
@@ -158,12 +168,16 @@ def event_keys(
         if item.settlement is not None:
             continue
         if body_key is None:
-            keys[item.feature_key] = f"reservation:{reservation.id}:{item.feature_key}"
+            keys[item.feature_key] = _default_key(reservation, item)
         elif len(command.items) > 1:
             keys[item.feature_key] = f"{body_key}:{item.feature_key}"
         else:
             keys[item.feature_key] = body_key
     return keys
+
+
+def _default_key(reservation: Reservation, item: HeldItem) -> str:
+    return f"reservation:{reservation.id}:{item.feature_key}"
 
 
 def commit(state: CustomerState, command: CommitReservation, ctx: TurnContext) -> Outcome:
@@ -223,7 +237,7 @@ def _commit_item(
             )
         if reservation.overage is Overage.CAP:
             recorded = item.units
-    key = command.event_keys[item.feature_key]
+    key = command.event_keys.get(item.feature_key) or _default_key(reservation, item)
     if key in command.duplicate_keys:  # RSV-13, EVT-35
         return _conflict(
             "eventIdempotencyKey: Duplicate event. An event with this idempotency "

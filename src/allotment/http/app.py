@@ -33,6 +33,7 @@ from allotment.http.routes import (
     payments_admin,
     plans,
     prices_admin,
+    reservations,
     subscription_changes,
     subscriptions,
     webhooks,
@@ -99,6 +100,12 @@ CLIENT_ROUTES = [
     subscription_changes.revert_cancellation,
     subscription_changes.change_plan,
     subscription_changes.cancel_scheduled_plan_change,
+    reservations.create_reservation,  # docs/reservations.md
+    reservations.get_reservation,
+    reservations.commit_reservation,
+    reservations.release_reservation,
+    reservations.extend_reservation,
+    reservations.list_customer_reservations,
 ]
 ADMIN_ROUTES = [
     admin.get_catalog,

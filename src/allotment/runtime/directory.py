@@ -14,6 +14,12 @@ from allotment.domain.facts import (
     SubscriptionStarted,
 )
 from allotment.domain.payment_records import PaymentStatus
+from allotment.domain.reservation_facts import (
+    ReservationCommitted,
+    ReservationExpired,
+    ReservationHeld,
+    ReservationReleased,
+)
 from allotment.domain.state import CustomerState
 from allotment.runtime.actor import CustomerActor
 from allotment.runtime.ports import CustomerLookup
@@ -27,6 +33,7 @@ class CustomerDirectory:
         "_by_external_id",
         "_by_stripe_id",
         "_owner_of",
+        "_reservation_owner",
         "plans_in_use",
         "with_unapplied_payments",
     )
@@ -36,6 +43,7 @@ class CustomerDirectory:
         self._by_external_id: dict[str, uuid.UUID] = {}
         self._by_stripe_id: dict[str, uuid.UUID] = {}
         self._owner_of: dict[uuid.UUID, uuid.UUID] = {}  # subscription/invoice id -> customer
+        self._reservation_owner: dict[str, uuid.UUID] = {}  # RSV-28: reservation id -> customer
         self.plans_in_use: set[uuid.UUID] = set()  # PLN-12: their priced fields are frozen
         # Customers holding an unapplied payment: the admin listing reads only these (MNY-C3).
         self.with_unapplied_payments: set[uuid.UUID] = set()
@@ -64,6 +72,11 @@ class CustomerDirectory:
         customer_id = self._owner_of.get(entity_id)
         return self._actors[customer_id] if customer_id is not None else None
 
+    def reservation_owner(self, reservation_id: str) -> CustomerActor | None:
+        """The customer holding a reservation the environment still keeps (RSV-28)."""
+        customer_id = self._reservation_owner.get(reservation_id)
+        return self._actors[customer_id] if customer_id is not None else None
+
     def register(self, state: CustomerState) -> CustomerActor:
         actor = CustomerActor(state)
         self._actors[state.id] = actor
@@ -87,6 +100,11 @@ class CustomerDirectory:
                 isinstance(fact, PaymentRecorded) and fact.record.status is PaymentStatus.UNAPPLIED
             ):
                 self.with_unapplied_payments.add(state.id)
+            elif isinstance(fact, ReservationHeld):
+                self._reservation_owner[fact.reservation_id] = state.id
+            elif isinstance(fact, ReservationCommitted | ReservationReleased | ReservationExpired):
+                for forgotten in fact.forgets:  # RSV-27: the index stays bounded too
+                    self._reservation_owner.pop(forgotten, None)
 
     def reindex(self) -> None:
         """Rebuild every index from the customers' states (after recovery, whose replay
@@ -104,3 +122,5 @@ class CustomerDirectory:
                 self._owner_of[invoice_id] = state.id
             if any(p.status is PaymentStatus.UNAPPLIED for p in state.payments.values()):
                 self.with_unapplied_payments.add(state.id)
+            for reservation_id in state.reservations:
+                self._reservation_owner[reservation_id] = state.id

@@ -24,6 +24,7 @@ from allotment.domain.commands import (
     EvaluateEntitlement,
     RecordUsage,
     RegisterCustomer,
+    Reserve,
     Tick,
 )
 from allotment.domain.context import TurnContext
@@ -48,6 +49,7 @@ from allotment.runtime.payments import EnvironmentPayments, unapplied_payments
 from allotment.runtime.ports import CustomerLookup, Projector
 from allotment.runtime.prices import ShardPrices
 from allotment.runtime.records import EvaluationContext
+from allotment.runtime.reservations import ReservationDesk, SettleCommand
 from allotment.runtime.timers import Timers
 from allotment.runtime.turns import Turns
 
@@ -96,6 +98,7 @@ class LocalShard:
         self._audit_keys = AuditKeyWindow(settings.audit_key_window_size_max)
         self.audits: BoundedBuffer[AuditRecord] = BoundedBuffer(settings.audit_buffer_size_max)
         self._ingestion = Ingestion(self)
+        self._reservations = ReservationDesk(self)
         self.environment_payments = EnvironmentPayments()  # unapplied, no customer (MNY-C3)
 
     # -- context and lookups -------------------------------------------------------------------
@@ -231,6 +234,22 @@ class LocalShard:
     ) -> tuple[Reply, int]:
         """One event, journalled but not awaited: the reply and the position to await."""
         return self._ingestion.ingest_now(lookup, event, feature_uuid)
+
+    async def reserve(self, lookup: CustomerLookup, command: Reserve) -> Reply:
+        """RSV-1..RSV-6 (runtime/reservations.py)."""
+        return await self._reservations.reserve(lookup, command)
+
+    async def settle(
+        self, reservation_id: str, command: SettleCommand, customer: CustomerLookup | None
+    ) -> Reply:
+        """Commit, release or extend a reservation (RSV-12..RSV-20)."""
+        return await self._reservations.settle(reservation_id, command, customer)
+
+    async def read_reservation(
+        self, reservation_id: str, customer: CustomerLookup | None, projector: Projector[T]
+    ) -> T | Rejected:
+        """`projector` on the state of the reservation's customer (RSV-21, RSV-28)."""
+        return await self._reservations.read(reservation_id, customer, projector)
 
     async def read_on_owner(self, entity_id: uuid.UUID, projector: Projector[T]) -> T | None:
         """Project the state of the customer owning a subscription or invoice."""

@@ -15,10 +15,17 @@ from typing import Protocol, TypeVar
 
 from allotment.domain.catalog import Catalog
 from allotment.domain.catalog_facts import CatalogUpdated
-from allotment.domain.commands import Command, RecordUsage
+from allotment.domain.commands import (
+    Command,
+    CommitReservation,
+    ExtendReservation,
+    RecordUsage,
+    ReleaseReservation,
+    Reserve,
+)
 from allotment.domain.cost import PriceTable
 from allotment.domain.payment_records import PaymentRecord
-from allotment.domain.replies import Decision, Reply
+from allotment.domain.replies import Decision, Rejected, Reply
 from allotment.domain.state import CustomerState, Profile
 from allotment.persistence.ports import ApiKey, KeyAdmin, KeyAuthority, KeyRefused
 from allotment.runtime.records import EvaluationContext
@@ -110,6 +117,26 @@ class Shard(Protocol):
 
     async def read_on_owner(self, entity_id: uuid.UUID, projector: Projector[T]) -> T | None:
         """As `read`, for the customer owning a subscription or invoice."""
+        ...
+
+    async def reserve(self, lookup: CustomerLookup, command: Reserve) -> Reply:
+        """Hold every item of `command` or none (RSV-1..RSV-6); NOT_FOUND for no customer, a
+        CONFLICT for an id another customer uses."""
+        ...
+
+    async def settle(
+        self,
+        reservation_id: str,
+        command: CommitReservation | ReleaseReservation | ExtendReservation,
+        customer: CustomerLookup | None,
+    ) -> Reply:
+        """Commit, release or extend a reservation found by id (RSV-12..RSV-20, RSV-28)."""
+        ...
+
+    async def read_reservation(
+        self, reservation_id: str, customer: CustomerLookup | None, projector: Projector[T]
+    ) -> T | Rejected:
+        """`projector` on the caught-up state of a reservation's customer, or NOT_FOUND."""
         ...
 
     async def upsert_catalog(self, update: CatalogUpdated) -> Catalog:

@@ -19,10 +19,17 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from allotment.domain.catalog import Catalog
 from allotment.domain.catalog_facts import CatalogUpdated
-from allotment.domain.commands import Command, RecordUsage
+from allotment.domain.commands import (
+    Command,
+    CommitReservation,
+    ExtendReservation,
+    RecordUsage,
+    ReleaseReservation,
+    Reserve,
+)
 from allotment.domain.cost import PriceTable
 from allotment.domain.payment_records import PaymentRecord
-from allotment.domain.replies import Decision, Reply
+from allotment.domain.replies import Decision, Rejected, Reply
 from allotment.domain.state import Profile
 from allotment.runtime.ports import CustomerLookup, Projector, Shard
 from allotment.runtime.records import EvaluationContext
@@ -138,6 +145,22 @@ class QueuedShard:
 
     async def read_on_owner(self, entity_id: uuid.UUID, projector: Projector[T]) -> T | None:
         return await self._ask(lambda s: s.read_on_owner(entity_id, projector))
+
+    async def reserve(self, lookup: CustomerLookup, command: Reserve) -> Reply:
+        return await self._ask(lambda s: s.reserve(lookup, command))
+
+    async def settle(
+        self,
+        reservation_id: str,
+        command: CommitReservation | ReleaseReservation | ExtendReservation,
+        customer: CustomerLookup | None,
+    ) -> Reply:
+        return await self._ask(lambda s: s.settle(reservation_id, command, customer))
+
+    async def read_reservation(
+        self, reservation_id: str, customer: CustomerLookup | None, projector: Projector[T]
+    ) -> T | Rejected:
+        return await self._ask(lambda s: s.read_reservation(reservation_id, customer, projector))
 
     async def upsert_catalog(self, update: CatalogUpdated) -> Catalog:
         return await self._ask(lambda s: s.upsert_catalog(update))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 
 from allotment.domain.catalog import Catalog
 from allotment.domain.credits import CreditGrant, CreditPool, CreditTransaction
@@ -14,14 +15,21 @@ __all__ = ("pool_dto", "pools_projector", "visible_pools")
 
 
 def pool_dto(
-    pool: CreditPool, *, grants: bool = False, transactions: bool = False
+    pool: CreditPool,
+    *,
+    grants: bool = False,
+    transactions: bool = False,
+    reserved: Decimal = Decimal(0),
 ) -> CreditPoolDto:
+    """A pool on the wire; `reserved` is what open reservations hold of it (RSV-9)."""
     return CreditPoolDto(
         id=pool.id,
         name=pool.name,
         denomination=pool.denomination,
         currency=pool.currency,
         balance=pool.balance,
+        reserved=reserved or None,  # RSV-9, RSV-29: only when something is held
+        available=pool.balance - reserved if reserved else None,
         totalGranted=pool.total_granted,
         totalConsumed=pool.total_consumed,
         totalExpired=pool.total_expired,
@@ -81,6 +89,15 @@ def pools_projector(
 
     def project(state: CustomerState, catalog: Catalog, now: datetime) -> list[CreditPoolDto]:
         del catalog, now
-        return [pool_dto(p, grants=grants, transactions=transactions) for p in visible_pools(state)]
+        held = state.held_credits
+        return [
+            pool_dto(
+                p,
+                grants=grants,
+                transactions=transactions,
+                reserved=held.get(p.denomination, Decimal(0)),
+            )
+            for p in visible_pools(state)
+        ]
 
     return project

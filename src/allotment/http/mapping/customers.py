@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from allotment.domain.catalog import Catalog
+from allotment.domain.money import ZERO
 from allotment.domain.state import CustomerState
 from allotment.http.mapping.credits import pool_dto, visible_pools
 from allotment.http.mapping.subscriptions import subscription_dto
@@ -42,5 +43,9 @@ def project_customer(
         createdAt=state.created_at,
         modifiedAt=state.modified_at,
         subscriptions=[subscription_dto(s, catalog) for s in state.live_subscriptions()],
-        creditPools=[pool_dto(pool) for pool in pools] or None,
+        creditPools=[
+            pool_dto(pool, reserved=state.held_credits.get(pool.denomination, ZERO))
+            for pool in pools
+        ]
+        or None,
     )

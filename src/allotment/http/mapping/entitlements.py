@@ -27,7 +27,12 @@ def entitlement_response(
         meta=EntitlementMetaDto(reason=DenialReasonDto(description=decision.reason.value))
         if decision.reason is not None
         else None,
-        usage=UsageDto(used=usage.used, limit=usage.limit, remaining=usage.remaining)
+        usage=UsageDto(
+            used=usage.used,
+            limit=usage.limit,
+            remaining=usage.remaining,
+            reserved=usage.reserved or None,
+        )
         if usage is not None
         else None,
         simulation=SimulationDto(
@@ -44,6 +49,8 @@ def entitlement_response(
             totalGranted=credit.total_granted,
             totalConsumed=credit.total_consumed,
             hardLimit=credit.hard_limit,
+            reserved=credit.reserved or None,  # RSV-9, RSV-29: only when something is held
+            available=credit.available if credit.reserved else None,
         )
         if credit is not None
         else None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, timedelta
+from decimal import Decimal
 from typing import Any
 
 from litestar import Response, get, post, put
@@ -111,7 +112,10 @@ async def grant_credits(request: AnyRequest) -> Response[dict[str, Any]]:
     pool = await shard.read(
         lookup,
         lambda state, _c, _n: pool_dto(
-            state.pools[body.denomination], grants=True, transactions=True
+            state.pools[body.denomination],
+            grants=True,
+            transactions=True,
+            reserved=state.held_credits.get(body.denomination, Decimal(0)),  # RSV-9
         ),
     )
     return _ok(pool, 201)

@@ -175,6 +175,8 @@ class CreditPoolDto(_Dto, kw_only=True):
     metadata: dict[str, Any] | None = None
     createdAt: datetime
     modifiedAt: datetime
+    reserved: Decimal | None = None  # extension, RSV-9: credits held by open reservations
+    available: Decimal | None = None  # extension, RSV-9: balance - reserved
     grants: list[CreditGrantDto] | None = None  # extension, with ?expand=grants
     transactions: list[CreditTransactionDto] | None = None  # extension, ?expand=transactions
 
@@ -230,6 +232,7 @@ class UsageDto(_Dto, kw_only=True):
     used: Decimal
     limit: Decimal | None = None
     remaining: Decimal | None = None
+    reserved: Decimal | None = None  # extension, RSV-8: units held by open reservations
 
 
 class SimulationDto(_Dto, kw_only=True):
@@ -245,6 +248,8 @@ class CreditDto(_Dto, kw_only=True):
     totalGranted: Decimal
     totalConsumed: Decimal
     hardLimit: bool
+    reserved: Decimal | None = None  # extension, RSV-9: credits held by open reservations
+    available: Decimal | None = None  # extension, RSV-9: balance - reserved
 
 
 class EntitlementResponse(_Dto, kw_only=True):
