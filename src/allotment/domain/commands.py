@@ -31,6 +31,7 @@ __all__ = (
     "LinkStripeCustomer",
     "MarkInvoicePaid",
     "OpenCheckoutSession",
+    "Preflight",
     "RecordFailedPayment",
     "RecordUnappliedPayment",
     "RecordUsage",
@@ -202,6 +203,13 @@ class ExtendReservation(_Command, tag="extend_reservation", frozen=True, kw_only
     ttl_seconds: int  # RSV-20
 
 
+class Preflight(_Command, tag="preflight", frozen=True, kw_only=True):
+    """A pre-flight that reserves (RSV-36): the answer for `reserve.items`, and their hold,
+    all or none, in one turn. A pre-flight that does not reserve is a read, not a command."""
+
+    reserve: Reserve
+
+
 class Tick(_Command, tag="tick", frozen=True, kw_only=True):
     """Apply whatever is due by now and nothing else (SCH-1)."""
 
@@ -227,5 +235,6 @@ Command = (
     | CommitReservation
     | ReleaseReservation
     | ExtendReservation
+    | Preflight
     | Tick
 )

@@ -22,6 +22,7 @@ from allotment.domain.commands import (
     LinkStripeCustomer,
     MarkInvoicePaid,
     OpenCheckoutSession,
+    Preflight,
     RecordFailedPayment,
     RecordUnappliedPayment,
     RecordUsage,
@@ -39,6 +40,7 @@ from allotment.domain.grants import PoolDefaults, grant_facts
 from allotment.domain.metering import record_usage
 from allotment.domain.payments import apply_payment, record_failed_payment, record_unapplied_payment
 from allotment.domain.plan_change import cancel_scheduled_change, change_plan
+from allotment.domain.preflight import preflight
 from allotment.domain.replies import Done, Rejected, RejectionKind
 from allotment.domain.reservations import commit, extend, release, reserve
 from allotment.domain.state import CustomerSource, CustomerState
@@ -77,6 +79,8 @@ def decide(state: CustomerState, command: Command, ctx: TurnContext) -> Outcome:
             return _on_payment(state, command, ctx)
         case Reserve() | CommitReservation() | ReleaseReservation() | ExtendReservation():
             return _on_reservation(state, command, ctx)
+        case Preflight():
+            return preflight(state, command, ctx)  # RSV-36
         case Tick():
             return Outcome(Done())
         case _:

@@ -7,6 +7,7 @@ import enum
 import msgspec
 
 from allotment.domain.decisions import CreditBlock, Decision, DenialReason, Simulation, UsageBlock
+from allotment.domain.preflight_replies import Preflighted
 from allotment.domain.reservation_replies import (
     Committed,
     ReservationShown,
@@ -21,6 +22,7 @@ __all__ = (
     "Decision",
     "DenialReason",
     "Done",
+    "Preflighted",
     "Rejected",
     "RejectionKind",
     "Reply",
@@ -72,4 +74,5 @@ Reply = (
     | ReserveDenied
     | Committed
     | ReservationShown
+    | Preflighted  # RSV-30..RSV-36
 )

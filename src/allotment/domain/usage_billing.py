@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 from allotment.domain.catalog import Catalog, FeatureLink, Plan, PricingType, ResetMode
 from allotment.domain.invoicing import NewId, line
@@ -28,9 +29,18 @@ from allotment.domain.state import (
     UsageCounter,
 )
 
-__all__ = ("plan_for_period", "usage_lines")
+__all__ = ("BucketCharge", "feature_charges", "plan_for_period", "usage_lines")
 
 Period = tuple[datetime, datetime]
+
+
+class BucketCharge(NamedTuple):
+    """What a finalisation bills for one usage bucket of one feature: the bucket's start, its
+    unbilled quantity and the rounded charge of its line (0: no line)."""
+
+    start: datetime
+    quantity: Decimal
+    charge: Decimal
 
 
 def usage_lines(
@@ -48,30 +58,49 @@ def usage_lines(
     exactly once, INV-30)."""
     items: list[InvoiceItem] = []
     billed: list[str] = []
-    counters = state.usage.get(sub.id, {})
     for link in plan.features:
-        counter = counters.get(link.feature_key)
-        if counter is None:
-            continue
-        buckets = sorted((s, q) for s, q in counter.unbilled.items() if s < closing[1] and q > 0)
-        if not buckets:
+        charges = feature_charges(state, sub, plan, link, closing, catalog)
+        if charges is None:
             continue
         billed.append(link.feature_key)
-        if link.pricing_type is PricingType.INCLUDED:
-            continue  # never a charge (INV-30)
-        if link.reset_mode is ResetMode.ACCUMULATE and link.pricing_type is PricingType.GRADUATED:
-            charges = _accumulated_charges(link, counter, buckets, closing[1], plan.currency)
-        else:
-            link_of = _period_links(sub, catalog, link, closing)
-            charges = [
-                _period_charge(link_of(start), counter.billed.get(start, ZERO), late, plan.currency)
-                for start, late in buckets
-            ]
-        for (start, quantity), charge in zip(buckets, charges, strict=True):
+        for start, quantity, charge in charges:
             if charge != 0:
                 text = _description(link, sub, start, closing, quantity)
                 items.append(line(new_id, charge, text, at))
     return items, billed
+
+
+def feature_charges(
+    state: CustomerState,
+    sub: Subscription,
+    plan: Plan,
+    link: FeatureLink,
+    closing: Period,
+    catalog: Catalog,
+) -> list[BucketCharge] | None:
+    """What the finalisation of `closing` bills for one feature of `plan`, bucket by bucket,
+    oldest first; None when it bills none of the feature's buckets. The invoice's lines and
+    the pre-flight's estimate (RSV-31) both price through here, so they cannot disagree."""
+    counter = state.usage.get(sub.id, {}).get(link.feature_key)
+    if counter is None:
+        return None
+    buckets = sorted((s, q) for s, q in counter.unbilled.items() if s < closing[1] and q > 0)
+    if not buckets:
+        return None
+    if link.pricing_type is PricingType.INCLUDED:
+        return []  # never a charge (INV-30), but its buckets are billed
+    if link.reset_mode is ResetMode.ACCUMULATE and link.pricing_type is PricingType.GRADUATED:
+        charges = _accumulated_charges(link, counter, buckets, closing[1], plan.currency)
+    else:
+        link_of = _period_links(sub, catalog, link, closing)
+        charges = [
+            _period_charge(link_of(start), counter.billed.get(start, ZERO), late, plan.currency)
+            for start, late in buckets
+        ]
+    return [
+        BucketCharge(start, quantity, charge)
+        for (start, quantity), charge in zip(buckets, charges, strict=True)
+    ]
 
 
 def _period_charge(link: FeatureLink, billed: Decimal, late: Decimal, currency: str) -> Decimal:

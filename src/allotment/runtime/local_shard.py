@@ -22,6 +22,7 @@ from allotment.domain.catalog_facts import CatalogUpdated, update_catalog
 from allotment.domain.commands import (
     Command,
     EvaluateEntitlement,
+    Preflight,
     RecordUsage,
     RegisterCustomer,
     Reserve,
@@ -235,7 +236,7 @@ class LocalShard:
         """One event, journalled but not awaited: the reply and the position to await."""
         return self._ingestion.ingest_now(lookup, event, feature_uuid)
 
-    async def reserve(self, lookup: CustomerLookup, command: Reserve) -> Reply:
+    async def reserve(self, lookup: CustomerLookup, command: Reserve | Preflight) -> Reply:
         """RSV-1..RSV-6 (runtime/reservations.py)."""
         return await self._reservations.reserve(lookup, command)
 

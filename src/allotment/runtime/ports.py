@@ -19,6 +19,7 @@ from allotment.domain.commands import (
     Command,
     CommitReservation,
     ExtendReservation,
+    Preflight,
     RecordUsage,
     ReleaseReservation,
     Reserve,
@@ -119,7 +120,7 @@ class Shard(Protocol):
         """As `read`, for the customer owning a subscription or invoice."""
         ...
 
-    async def reserve(self, lookup: CustomerLookup, command: Reserve) -> Reply:
+    async def reserve(self, lookup: CustomerLookup, command: Reserve | Preflight) -> Reply:
         """Hold every item of `command` or none (RSV-1..RSV-6); NOT_FOUND for no customer, a
         CONFLICT for an id another customer uses."""
         ...

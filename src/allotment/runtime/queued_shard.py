@@ -23,6 +23,7 @@ from allotment.domain.commands import (
     Command,
     CommitReservation,
     ExtendReservation,
+    Preflight,
     RecordUsage,
     ReleaseReservation,
     Reserve,
@@ -146,7 +147,7 @@ class QueuedShard:
     async def read_on_owner(self, entity_id: uuid.UUID, projector: Projector[T]) -> T | None:
         return await self._ask(lambda s: s.read_on_owner(entity_id, projector))
 
-    async def reserve(self, lookup: CustomerLookup, command: Reserve) -> Reply:
+    async def reserve(self, lookup: CustomerLookup, command: Reserve | Preflight) -> Reply:
         return await self._ask(lambda s: s.reserve(lookup, command))
 
     async def settle(

@@ -11,6 +11,7 @@ import msgspec
 from allotment.domain.commands import (
     CommitReservation,
     ExtendReservation,
+    Preflight,
     ReleaseReservation,
     Reserve,
 )
@@ -37,17 +38,23 @@ class ReservationDesk:
     def __init__(self, shard: LocalShard) -> None:
         self._shard = shard
 
-    async def reserve(self, lookup: CustomerLookup, command: Reserve) -> Reply:
-        """RSV-1..RSV-6 for an existing customer."""
+    async def reserve(self, lookup: CustomerLookup, command: Reserve | Preflight) -> Reply:
+        """RSV-1..RSV-6 for an existing customer, alone or inside a pre-flight (RSV-36)."""
         shard = self._shard
         shard.turns.admit(write=True)
         actor = shard.directory.find(lookup)
         if actor is None:
             return Rejected(kind=RejectionKind.NOT_FOUND, message=CUSTOMER_NOT_FOUND)
-        owner = shard.directory.reservation_owner(command.reservation_id)
+        # a pre-flight that reserves (RSV-36) holds through the same checks
+        reservation_id = (
+            command.reservation_id
+            if isinstance(command, Reserve)
+            else command.reserve.reservation_id
+        )
+        owner = shard.directory.reservation_owner(reservation_id)
         if owner is not None and owner is not actor:  # RSV-1: ids are the environment's
             message = (
-                f"reservationId: '{command.reservation_id}' is already used by a "
+                f"reservationId: '{reservation_id}' is already used by a "
                 "reservation of another customer."
             )
             return Rejected(kind=RejectionKind.CONFLICT, message=message)
