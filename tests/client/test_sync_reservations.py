@@ -149,10 +149,10 @@ def test_a_preflight_reservation_settles_through_hold(client: Client) -> None:
         HoldItem(feature_key="api_calls", units=100),
         HoldItem(feature_key="ai_chat", units=2000),
     ]
-    answer = client.preflight(ref, items, reserve=PreflightReserve(ttl_seconds=600))
+    answer = client.preflight(ref, items, reserve=PreflightReserve(reservation_id=f"{ref}-p"))
     assert answer.is_allowed and answer.reservation is not None
     assert answer.estimated_total is not None and answer.estimated_total.currency == "USD"
-    with client.hold(answer.reservation) as hold:
+    with client.hold(answer.reservation.id) as hold:
         hold.set_usage(80, feature_key="api_calls")
         hold.set_usage(1500, feature_key="ai_chat")
     assert _used(client, ref) == (Decimal(80), Decimal(0))

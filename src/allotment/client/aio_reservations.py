@@ -87,12 +87,16 @@ class AsyncReservations:
         """As `Client.preflight`, awaited."""
         return await self.send(rops.preflight(customer_reference_id, items, reserve=reserve))
 
-    def hold(self, reservation: Reservation) -> AsyncHold:
-        """As `Client.hold`: an async context manager around a reservation made elsewhere.
+    async def hold(self, reservation: Reservation | str) -> AsyncHold:
+        """A context manager around a reservation made elsewhere: a `Reservation`, or an id
+        (read first), such as a pre-flight's `answer.reservation.id`.
 
         Raises:
-            ReservationDenied: `reservation` was not allowed; there is nothing to hold.
+            ReservationDenied: the reservation was not allowed; there is nothing to hold.
+            NotFound: no reservation has that id.
         """
+        if isinstance(reservation, str):
+            reservation = await self.get_reservation(reservation)
         if not reservation.is_allowed:
             raise ReservationDenied(reservation)
         return AsyncHold(self, reservation)

@@ -17,6 +17,7 @@ __all__ = (
     "Overage",
     "Preflight",
     "PreflightItem",
+    "PreflightReservation",
     "PreflightReserve",
     "Reservation",
     "ReservationItem",
@@ -47,6 +48,7 @@ class ReservationItem(Model, kw_only=True, frozen=True):
     feature_key: str
     units: Decimal
     status: str
+    is_allowed: bool | None = None  # on a denied reserve, each item's own answer (RSV-5)
     credits: Decimal | None = None
     denomination: str | None = None
     entitlement: Entitlement | None = None
@@ -62,10 +64,10 @@ class Reservation(Model, kw_only=True, frozen=True):
     is held then, and `reason` says why."""
 
     id: str
-    customer_reference_id: str
     is_allowed: bool
     status: str
     items: list[ReservationItem]
+    customer_reference_id: str | None = None
     feature_key: str | None = None
     units: Decimal | None = None
     overage: str | None = None
@@ -102,7 +104,7 @@ class CommitResult(Model, kw_only=True, frozen=True):
 class PreflightReserve(Request, kw_only=True):
     """Hold every item of a pre-flight, or none, in the same turn (RSV-36)."""
 
-    reservation_id: str | None = None
+    reservation_id: str
     ttl_seconds: int | None = None
     overage: Overage | None = None
 
@@ -111,7 +113,7 @@ class Money(Model, kw_only=True, frozen=True):
     """An amount in a currency; the wire sends it as a decimal string (RSV-33)."""
 
     amount: Decimal
-    currency: str | None = None
+    currency: str
 
 
 class PreflightItem(Model, kw_only=True, frozen=True):
@@ -128,6 +130,18 @@ class PreflightItem(Model, kw_only=True, frozen=True):
     billable_units: Decimal | None = None
 
 
+class PreflightReservation(Model, kw_only=True, frozen=True):
+    """What a pre-flight's reserve did (RSV-36): HELD, or DENIED with nothing held. Its
+    items are the pre-flight's; `hold(reservation.id)` reads the reservation in full."""
+
+    id: str
+    is_allowed: bool
+    status: str
+    overage: str | None = None
+    created_at: datetime | None = None
+    expires_at: datetime | None = None
+
+
 class Preflight(Model, kw_only=True, frozen=True):
     """A pre-flight's answer: all items or none (RSV-35), with the total the next invoice
     would grow by (RSV-31, RSV-32) and, with `reserve`, the reservation (RSV-36)."""
@@ -138,4 +152,4 @@ class Preflight(Model, kw_only=True, frozen=True):
     estimated_totals: list[Money]
     estimated_total: Money | None = None
     reason: str | None = None
-    reservation: Reservation | None = None
+    reservation: PreflightReservation | None = None

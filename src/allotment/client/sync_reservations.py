@@ -82,16 +82,19 @@ class SyncReservations:
     ) -> Preflight:
         """Decides several features at once and estimates what their units would add to the
         next invoice (RSV-30..RSV-39); with `reserve`, holds them all or none (RSV-36): wrap
-        `answer.reservation` with `hold(...)` to settle it as a context manager."""
+        `hold(answer.reservation.id)` settles it as a context manager."""
         return self.send(rops.preflight(customer_reference_id, items, reserve=reserve))
 
-    def hold(self, reservation: Reservation) -> Hold:
-        """A context manager around a reservation made elsewhere (a pre-flight, or
-        `get_reservation`).
+    def hold(self, reservation: Reservation | str) -> Hold:
+        """A context manager around a reservation made elsewhere: a `Reservation`, or an id
+        (read first), such as a pre-flight's `answer.reservation.id`.
 
         Raises:
-            ReservationDenied: `reservation` was not allowed; there is nothing to hold.
+            ReservationDenied: the reservation was not allowed; there is nothing to hold.
+            NotFound: no reservation has that id.
         """
+        if isinstance(reservation, str):
+            reservation = self.get_reservation(reservation)
         if not reservation.is_allowed:
             raise ReservationDenied(reservation)
         return Hold(self, reservation)
