@@ -2,8 +2,9 @@
 with `os.replace`, so an analyst can open `<data-dir>/analytics.duckdb` read-only at any
 moment. Append-only histories are Parquet files read through views, so a snapshot never
 rewrites history: `events`, `credit_transactions` and `reservation_history` are exported from
-the journal (`history_export`), and the audit records of checks (`entitlement_checks`, best effort) are
-appended from the server's buffer under `<data-dir>/history/entitlement_checks/day=YYYY-MM-DD/`.
+the journal (`history_export`), and the audit records of checks (`entitlement_checks`, best
+effort) are appended from the server's buffer under
+`<data-dir>/history/entitlement_checks/day=YYYY-MM-DD/`.
 
 Everything here blocks: run it on a worker thread or process.
 """
