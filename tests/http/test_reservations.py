@@ -160,3 +160,19 @@ def test_rsv_4_several_items_all_or_none_and_commit_per_item(client: Client) -> 
 def test_rsv_22_listing_needs_a_known_customer(client: Client) -> None:
     assert error(client.get(f"{C}/customers/ghost/reservations"), 404)
     assert error(reserve(client, "ghost", featureKey="ai_chat", units=1), 404)
+
+
+def test_rsv_23_the_sweep_expires_holds_without_a_request(client: Client, system: Any) -> None:
+    """RSV-23, SCH-1: moving the clock runs the shard's sweep, which expires the hold; the
+    state shows it before any request of the customer runs a turn."""
+    holder(client, "h9")
+    ok(reserve(client, "h9", featureKey="ai_chat", units=10, reservationId="sw", ttlSeconds=30),
+       201)  # fmt: skip
+    shard = system.shard("test")
+    owner = shard.directory.reservation_owner("sw")
+    assert owner.state.next_due_at == datetime.fromisoformat(
+        ok(client.get(f"{C}/reservations/sw"))["expiresAt"]
+    )
+    advance(client, seconds=31)
+    assert owner.state.reservations["sw"].status.value == "EXPIRED"
+    assert owner.state.held_credits == {}

@@ -64,7 +64,7 @@ def reserve(state: CustomerState, command: Reserve, ctx: TurnContext) -> Outcome
     existing = state.reservations.get(command.reservation_id)
     if existing is not None:  # RSV-1: a repeat answers the original, whatever it is now
         if _same_request(existing, command):
-            return Outcome(Reserved(reservation=existing, repeated=True))
+            return Outcome(Reserved(reservation=_as_granted(existing), repeated=True))
         return Outcome(
             _conflict(
                 f"reservationId: '{command.reservation_id}' is already used "
@@ -127,6 +127,17 @@ def _merged(decided: list[ItemDecision]) -> tuple[HeldItem, ...]:
             denomination=item.denomination,
         )
     return tuple(held.values())
+
+
+def _as_granted(reservation: Reservation) -> Reservation:
+    """The reservation as the reserve that created it answered (RSV-1), whatever happened to
+    it since: every item HELD, the first expiry."""
+    items = tuple(
+        msgspec.structs.replace(i, status=HoldStatus.HELD, settled_at=None, settlement=None)
+        for i in reservation.items
+    )
+    expires_at = reservation.created_at + timedelta(seconds=reservation.ttl_seconds)
+    return msgspec.structs.replace(reservation, items=items, expires_at=expires_at)
 
 
 def _same_request(existing: Reservation, command: Reserve) -> bool:

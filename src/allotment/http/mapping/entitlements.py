@@ -28,7 +28,10 @@ def entitlement_response(
         if decision.reason is not None
         else None,
         usage=UsageDto(
-            used=usage.used, limit=usage.limit, remaining=usage.remaining, reserved=usage.reserved or None
+            used=usage.used,
+            limit=usage.limit,
+            remaining=usage.remaining,
+            reserved=usage.reserved or None,
         )
         if usage is not None
         else None,

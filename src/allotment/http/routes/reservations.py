@@ -146,8 +146,10 @@ def _path_id(reservation_id: str) -> str:
     return reservation_id
 
 
-def _shown(state: CustomerState, reservation_id: str) -> tuple[Reservation, str | None]:
-    return state.reservations[reservation_id], state.external_id
+def _shown(state: CustomerState, reservation_id: str) -> tuple[Reservation, str | None] | None:
+    """None when the catch-up of this very read forgot it (RSV-27: the oldest settled)."""
+    reservation = state.reservations.get(reservation_id)
+    return (reservation, state.external_id) if reservation is not None else None
 
 
 @get(
@@ -165,7 +167,9 @@ async def get_reservation(
     """RSV-21."""
     reservation_id = _path_id(reservationId)
 
-    def project(state: CustomerState, _c: Catalog, _n: datetime) -> tuple[Reservation, str | None]:
+    def project(
+        state: CustomerState, _c: Catalog, _n: datetime
+    ) -> tuple[Reservation, str | None] | None:
         return _shown(state, reservation_id)
 
     view = await shard_of(request).read_reservation(
@@ -173,6 +177,8 @@ async def get_reservation(
     )
     if isinstance(view, Rejected):
         raise_rejection(view)
+    if view is None:
+        raise ApiError(404, f"Reservation '{reservation_id}' not found.")
     data = reservation_dto(*view)
     return json_response(ApiResponseReservation(success=True, data=data))
 
