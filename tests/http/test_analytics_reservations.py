@@ -156,3 +156,37 @@ def test_rsv_11_held_units_are_never_usage_in_analytics(
     assert daily == [(_d(120),)]
     assert check(durable_client, "an1", "ai_chat")["credit"]["available"] == 680
     assert durable_client.get(f"{C}/reservations/o").json()["data"]["status"] == "HELD"
+
+
+def test_rsv_18_rsv_23_an_expiry_row_stands_for_the_items_still_held(
+    durable_client: Client, tmp_path: Path
+) -> None:
+    """A reservation of two items: one committed, the other left to expire. The expiry gives a
+    row for the item it released only, and `reservations` says which item ended how."""
+    holder(durable_client, "an2", tokens=1000)
+    items = [{"featureKey": "ai_chat", "units": 10}, {"featureKey": "api_calls", "units": 5}]
+    ok(reserve(durable_client, "an2", items=items, reservationId="m", ttlSeconds=20), 201)
+    advance(durable_client, seconds=5)
+    ok(settle(durable_client, "m", "commit", featureKey="ai_chat", usageUnits=7))
+    advance(durable_client, seconds=30)
+    check(durable_client, "an2", "api_calls")  # a turn: m is due (RSV-23)
+    assert ok(durable_client.post(f"{A}/snapshots"), 201)["customers"] == 1
+    history = _query(
+        tmp_path,
+        "SELECT fact, feature_key, held_units, held_seconds, recorded_units"
+        " FROM reservation_history ORDER BY journal_position, fact_index, feature_key",
+    )
+    assert history == [
+        ("reserve", "ai_chat", _d(10), None, None),
+        ("reserve", "api_calls", _d(5), None, None),
+        ("commit", "ai_chat", _d(10), 5, _d(7)),
+        ("expire", "api_calls", _d(5), 20, None),
+    ]
+    items_now = _query(
+        tmp_path,
+        "SELECT feature_key, status, item_status FROM reservations ORDER BY feature_key",
+    )
+    assert items_now == [
+        ("ai_chat", "COMMITTED", "COMMITTED"),
+        ("api_calls", "COMMITTED", "EXPIRED"),
+    ]
