@@ -7,7 +7,14 @@ from datetime import timedelta
 import msgspec
 
 from allotment.domain import invariants
-from allotment.domain.commands import EvaluateEntitlement, ExtendReservation, HoldItem, RecordUsage
+from allotment.domain.commands import (
+    CommitReservation,
+    CommitUnits,
+    EvaluateEntitlement,
+    ExtendReservation,
+    HoldItem,
+    RecordUsage,
+)
 from allotment.domain.decisions import DenialReason
 from allotment.domain.holds import evaluate_items
 from allotment.domain.replies import (
@@ -213,3 +220,25 @@ def test_rsv_25_snapshot_of_an_older_state_decodes_with_no_holds() -> None:
         raw.pop(name)
     state = msgspec.msgpack.decode(msgspec.msgpack.encode(raw), type=type(world.state))
     assert state.reservations == {} and state.held_units == {}
+
+
+def test_rsv_18_rsv_27_a_group_committed_at_once_settles_and_stays_bounded() -> None:
+    """RSV-18: two items committed in one command see each other's draws on one pool; the
+    settlement that completes the group forgets the oldest settled one past the bound."""
+    world = reservation_world(D(1000))
+    for i in range(SETTLED_KEPT):
+        reserve(world, f"old{i}", ("api", D(1)))
+        release(world, f"old{i}")
+    reserve(world, "g", ("chat", D(100)), ("image", D(10)))
+    command = CommitReservation(
+        reservation_id="g",
+        items=(CommitUnits(feature_key="chat", usage_units=D(100)),
+               CommitUnits(feature_key="image", usage_units=D(10))),
+        occurred_at=world.now,
+    )  # fmt: skip
+    reply = world.run(command)
+    assert isinstance(reply, Committed) and reply.reservation.status is HoldStatus.COMMITTED
+    assert world.state.pools["TOKENS"].balance == D(800)
+    assert "old0" not in world.state.reservations
+    invariants.check(world.state)
+    assert encoded(replay(world.facts)) == encoded(world.state)

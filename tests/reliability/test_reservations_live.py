@@ -32,6 +32,10 @@ class Live:
         self.server.kill()
         self.server = Server(self.data_dir)
 
+    def restart_clean(self) -> None:
+        self.server.stop()
+        self.server = Server(self.data_dir)
+
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.server.url, headers=HEADERS, timeout=60)
 
@@ -129,8 +133,9 @@ def test_rsv_24_settlements_racing_new_reserves_never_overspend(live: Live) -> N
 
 
 def test_rsv_25_rsv_26_replies_and_expiry_survive_kill_9(live: Live) -> None:
-    """Reserve, commit and release answer the same after a kill -9 and restart; a hold whose
-    expiry passed while the server was down expires after the restart."""
+    """Reserve, commit and release answer the same after a kill -9 and restart, and after a
+    clean restart; a hold whose expiry passed while the server was down expires after the
+    restart."""
     _holder(live, "crash")
     calls = [
         (f"{C}/reservations", {"customerReferenceId": "crash", "featureKey": "ai_chat",
@@ -161,3 +166,8 @@ def test_rsv_25_rsv_26_replies_and_expiry_survive_kill_9(live: Live) -> None:
         wait_until(expired, "the short hold expires after the restart")
     pool = _pool(live, "crash")
     assert pool["balance"] == 410 and "reserved" not in pool  # 90 committed, once
+    live.restart_clean()  # and after a clean stop
+    with live.client() as client:
+        again = [(r.status_code, r.json()) for r in (client.post(p, json=b) for p, b in calls)]
+    assert again == after
+    assert _pool(live, "crash") == pool

@@ -199,7 +199,9 @@ def commit(state: CustomerState, command: CommitReservation, ctx: TurnContext) -
             scratch = _copy(state)
             for fact in facts:
                 evolve(scratch, fact)
-        step = _commit_item(scratch, reservation, item, asked, command, ctx)
+        step = _commit_item(
+            scratch, scratch.reservations[reservation.id], item, asked, command, ctx
+        )
         if isinstance(step, Rejected):
             return Outcome(step)
         item_facts, settlement = step

@@ -26,6 +26,8 @@ from allotment.runtime.ports import CustomerLookup
 
 __all__ = ("CustomerDirectory",)
 
+_SETTLING = (ReservationCommitted, ReservationReleased, ReservationExpired)  # may forget (RSV-27)
+
 
 class CustomerDirectory:
     __slots__ = (
@@ -102,7 +104,7 @@ class CustomerDirectory:
                 self.with_unapplied_payments.add(state.id)
             elif isinstance(fact, ReservationHeld):
                 self._reservation_owner[fact.reservation_id] = state.id
-            elif isinstance(fact, ReservationCommitted | ReservationReleased | ReservationExpired):
+            elif isinstance(fact, _SETTLING):
                 for forgotten in fact.forgets:  # RSV-27: the index stays bounded too
                     self._reservation_owner.pop(forgotten, None)
 
