@@ -4,6 +4,7 @@ server has no customers yet, and a second snapshot replaces the first atomically
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -13,7 +14,16 @@ import duckdb
 import pytest
 
 from allotment.config import Settings
-from allotment.domain.commands import CostInput, MarkInvoicePaid, RecordUsage, Subscribe
+from allotment.domain.commands import (
+    CommitReservation,
+    CommitUnits,
+    CostInput,
+    HoldItem,
+    MarkInvoicePaid,
+    RecordUsage,
+    Reserve,
+    Subscribe,
+)
 from allotment.domain.replies import Subscribed
 from allotment.domain.state import Profile
 from allotment.persistence.analytics_job import AnalyticsFailed
@@ -33,7 +43,7 @@ TABLES = {
     "subscriptions", "invoices", "invoice_items", "usage_counters", "credit_pools",
     "credit_grants", "events", "entitlement_checks", "credit_transactions",
     "margin_by_customer_feature_model", "daily_usage_by_feature", "credit_burndown_by_pool",
-    "accounts_receivable", "unapplied_payments",
+    "accounts_receivable", "unapplied_payments", "reservations", "reservation_history",
 }  # fmt: skip
 
 
@@ -84,9 +94,15 @@ async def test_every_query_in_the_analytics_docs_runs(tmp_path: Path) -> None:
             cost_input=CostInput(model="no-such-model", input_tokens=10),
         )  # fmt: skip
         await shard.ingest(lookup, unpriced, None)
+        hold = (HoldItem(feature_key="ai_chat", units=Decimal(1000)),)
+        await shard.reserve(lookup, Reserve(reservation_id="r1", items=hold))
+        clock.advance_to(clock.now() + timedelta(seconds=30))
+        commit = CommitReservation(reservation_id="r1", occurred_at=clock.now(),
+                                   items=(CommitUnits(feature_key=None, usage_units=Decimal(600)),))  # fmt: skip
+        await shard.settle("r1", commit, None)
         await system.snapshot_analytics()
     queries = re.findall(r"```sql\n(.*?)```", DOCS.read_text(), re.S)
-    assert len(queries) == 6
+    assert len(queries) == 7
     connection = duckdb.connect(str(tmp_path / "analytics.duckdb"), read_only=True)
     results = [connection.execute(query).fetchall() for query in queries]
     connection.close()
@@ -94,6 +110,8 @@ async def test_every_query_in_the_analytics_docs_runs(tmp_path: Path) -> None:
     assert [row[:3] for row in unknown] == [("no-such-model", None, 1)]  # OPS-D5
     assert margin and margin[0][0] == "acme"  # revenue 0.003 < cost: a negative margin
     assert models[0][0] == "gpt-4o" and models[0][2] == 2700
+    holds = [row[:4] + row[6:] for row in results[6]]  # RSV-25: 30 s held, 600 of 1000 used
+    assert holds == [("ai_chat", "commit", 1, 30, 0.6)]  # a ratio: DuckDB divides in double
 
 
 async def test_a_snapshot_finishes_while_checks_keep_filling_the_audit_buffer(

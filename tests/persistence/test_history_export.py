@@ -199,8 +199,11 @@ def _crash_when(
     [
         ("events/test-", False, 20),  # between the events file and its cursor file
         ("events/test-", True, 20),  # inside the events file
-        ("credit_transactions/test-", False, None),  # ledger file in place, no cursor file
-        ("credit_transactions/test.position", False, None),  # both files in, a cursor missing
+        ("credit_transactions/test-", False, 20),  # ledger file in place, no cursor file
+        ("credit_transactions/test.position", False, 20),  # its file in, its cursor missing
+        # the crash right after the last cursor file (this journal holds no reservation, so
+        # that table has a cursor file only): everything is exported (None: the whole journal)
+        ("reservation_history/test.position", False, None),
     ],
 )
 async def test_re_export_after_a_crash_never_duplicates(
@@ -210,9 +213,10 @@ async def test_re_export_after_a_crash_never_duplicates(
     mid_write: bool,
     exported_after_crash: int | None,
 ) -> None:
-    """A crash between writing a range file and its cursor, or between the two tables'
-    files: the next export writes what is missing, once (issue 10, item 3). A file in place
-    counts as exported even when its cursor file never moved (None: the whole journal)."""
+    """A crash between writing a range file and its cursor, or between the tables' files: the
+    next export writes what is missing, once (issue 10, item 3). A file in place counts as
+    exported even when its cursor file never moved; the exported position is the table
+    furthest behind (the reservation history is written last)."""
     last = await _write_journal(tmp_path)
     export_history(tmp_path, "test", 20)
     _crash_when(monkeypatch, lambda path: crash_at in str(path), mid_write)

@@ -1,9 +1,10 @@
 """The analytics snapshot: a complete DuckDB database, written to a new file and swapped in
 with `os.replace`, so an analyst can open `<data-dir>/analytics.duckdb` read-only at any
 moment. Append-only histories are Parquet files read through views, so a snapshot never
-rewrites history: `events` and `credit_transactions` are exported from the journal
-(`history_export`), and the audit records of checks (`entitlement_checks`, best effort) are
-appended from the server's buffer under `<data-dir>/history/entitlement_checks/day=YYYY-MM-DD/`.
+rewrites history: `events`, `credit_transactions` and `reservation_history` are exported from
+the journal (`history_export`), and the audit records of checks (`entitlement_checks`, best
+effort) are appended from the server's buffer under
+`<data-dir>/history/entitlement_checks/day=YYYY-MM-DD/`.
 
 Everything here blocks: run it on a worker thread or process.
 """
@@ -57,6 +58,10 @@ _DECIMALS = {
     "requested_units",
     "balance_before",
     "balance_after",
+    "held_units",
+    "held_credits",
+    "recorded_units",
+    "cut_units",
 }
 _BOOLEANS = {
     "is_active",
@@ -66,6 +71,7 @@ _BOOLEANS = {
     "over_limit",
     "allowed",
     "would_exceed_limit",
+    "hold_expired",
 }
 _INTEGERS = {
     "amount_minor",
@@ -76,6 +82,7 @@ _INTEGERS = {
     "fact_index",
     "customers",
     "sequence",
+    "ttl_seconds",
 }
 _TIMESTAMPS = {
     "due_date",

@@ -85,7 +85,7 @@ class AnalyticsJob:
             taken_at=taken_at.isoformat(),
             customers=customers,
             history_rows=sum(rows for _, _, rows in report["history"])
-            + sum(e.events + e.credit_transactions for e in exported),
+            + sum(e.events + e.credit_transactions + e.reservation_history for e in exported),
             exported={e.environment: e.position for e in exported},
             seconds=time.perf_counter() - started,
         )

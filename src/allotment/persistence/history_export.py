@@ -1,7 +1,7 @@
-"""The history exporter: the `events` and `credit_transactions` histories are projections of
-each environment's journal, written to Parquet exactly once.
+"""The history exporter: the `events`, `credit_transactions` and `reservation_history` histories
+are projections of each environment's journal, written to Parquet exactly once.
 
-Per history table (`events`, `credit_transactions`) and environment:
+Per history table (`history_rows.JOURNAL_HISTORIES`) and environment:
 
     <data-dir>/history/<table>/<env>-<first:020d>-<last:020d>.parquet   rows of records first..last
     <data-dir>/history/<table>/<env>.position                            the cursor file
@@ -159,6 +159,7 @@ def export_history(data_dir: Path, environment: str, upto: int) -> ExportReport:
         position=min(table.cursor for table in tables),
         events=written["events"],
         credit_transactions=written["credit_transactions"],
+        reservation_history=written["reservation_history"],
         files=sum(table.files for table in tables),
     )
 

@@ -30,6 +30,11 @@ from allotment.domain.facts import (
     UsageRecorded,
 )
 from allotment.persistence.analytics_rows import Columns
+from allotment.persistence.history_reservations import (
+    RESERVATION_COLUMNS,
+    reservation_fact_rows,
+    reservation_view_query,
+)
 from allotment.persistence.ports import JournalRecord
 
 __all__ = (
@@ -135,6 +140,7 @@ def ledger_rows(record: JournalRecord, into: Columns) -> int:
 JOURNAL_HISTORIES: dict[str, tuple[tuple[str, ...], Callable[[JournalRecord, Columns], int]]] = {
     "events": (EVENT_COLUMNS, event_rows),
     "credit_transactions": (LEDGER_COLUMNS, ledger_rows),
+    "reservation_history": (RESERVATION_COLUMNS, reservation_fact_rows),
 }
 
 # Before the journal exporter, the server appended these tables from in-memory buffers into
@@ -172,6 +178,9 @@ def _source(pattern: Path) -> str:
 def history_view(root: Path, table: str) -> str:
     """The `CREATE VIEW` statement of a journal-derived history table stored under `root`
     (`<data-dir>/history/<table>`), which must hold at least its `schema.parquet`."""
+    exported = f"SELECT * FROM {_source(root / '*.parquet')}"  # noqa: S608
+    if table == "reservation_history":  # no legacy files: it came after the exporter
+        return f"CREATE VIEW {table} AS {reservation_view_query(exported)}"
     columns = ["environment", *JOURNAL_HISTORIES[table][0]]
     selected = [f"h.{name}" for name in columns]
     if table == "events":
@@ -182,7 +191,6 @@ def history_view(root: Path, table: str) -> str:
         joined = "h"
     # The SQL is built from our own column names and a quoted path only (DDL takes no
     # parameters), hence the S608 waivers.
-    exported = f"SELECT * FROM {_source(root / '*.parquet')}"  # noqa: S608
     query = f"WITH h AS ({exported}) SELECT {', '.join(selected)} FROM {joined}"  # noqa: S608
     legacy = sorted(root.glob("day=*/part-*.parquet"))
     if legacy:  # only then: the anti-join costs every query

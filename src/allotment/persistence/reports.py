@@ -27,9 +27,10 @@ class CheckpointReport(msgspec.Struct, frozen=True, kw_only=True):
 
 class ExportReport(msgspec.Struct, frozen=True, kw_only=True):
     environment: str
-    position: int  # every record up to here is in both tables' files
+    position: int  # every record up to here is in every history table's files
     events: int  # rows written by this export
     credit_transactions: int
+    reservation_history: int = 0  # a default: reports of servers from before it still decode
     files: int
 
 

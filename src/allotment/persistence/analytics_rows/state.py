@@ -20,6 +20,7 @@ from allotment.persistence.analytics_rows.payments import (
     UnappliedPaymentRow,
     customer_payment_rows,
 )
+from allotment.persistence.analytics_rows.reservations import ReservationRow, reservation_rows
 from allotment.persistence.analytics_rows.table import Columns, Row, Table
 
 __all__ = ("StateRows",)
@@ -33,6 +34,7 @@ _ROWS: tuple[type[Row], ...] = (
     CreditPoolRow,
     CreditGrantRow,
     UnappliedPaymentRow,
+    ReservationRow,
 )
 
 
@@ -53,6 +55,7 @@ class StateRows:
             invoice_rows(state),
             credit_rows(state),
             customer_payment_rows(state),
+            reservation_rows(state),
         ):
             for row in rows:
                 tables[type(row)].add(row)
