@@ -46,7 +46,7 @@ def usage_renderer(
                 "key": fact.idempotency_key,
                 "units": str(fact.units),
             },
-        )  # fmt: skip
+        )
         for fact in facts
         if isinstance(fact, UsageRecorded)
     ]

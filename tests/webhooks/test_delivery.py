@@ -13,6 +13,7 @@ import pytest
 from allotment.runtime.clock import ManualClock
 from allotment.runtime.records import EvaluationContext
 from allotment.webhooks.endpoints import Endpoint
+from allotment.webhooks.ports import EndpointChange
 from allotment.webhooks.sender import RETRY_DELAYS
 from tests.conftest import START
 from tests.waiting import BOUND_S, wait_until_async
@@ -132,12 +133,10 @@ async def test_410_disables_the_endpoint(tmp_path: Path, receiver: Receiver) -> 
         await _attempts(rig, endpoint, message_id, 1)
         with anyio.fail_after(BOUND_S):
             await wait_until_async(
-                lambda: not rig.service._endpoints[endpoint.id].enabled, "disabled"
+                lambda: not rig.service._of("test")[endpoint.id].enabled, "disabled"
             )
         disabled = await rig.service.get_endpoint("test", endpoint.id)
         assert "410" in disabled.disabled_reason
-        from allotment.webhooks.ports import EndpointChange
-
         await rig.service.update_endpoint("test", endpoint.id, EndpointChange(enabled=True))
         rig.advance(5)
         await _delivered(receiver, 1)
