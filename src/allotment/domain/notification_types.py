@@ -42,7 +42,7 @@ class _Notice(msgspec.Struct, frozen=True, gc=False, kw_only=True, tag_field="ki
 
 
 class UsageThresholdCrossed(_Notice, tag="usage_threshold", frozen=True, kw_only=True):
-    """WHK-E1: `used` reached `percent` of the link's maxUsage in the period."""
+    """WHK-E1: `used` reached `percent` of the link's max_usage in the period."""
 
     subscription_id: uuid.UUID
     plan_key: str | None

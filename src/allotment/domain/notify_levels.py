@@ -1,4 +1,4 @@
-"""The threshold notifications: usage against maxUsage (WHK-E1..WHK-E5) and a pool's balance
+"""The threshold notifications: usage against max_usage (WHK-E1..WHK-E5) and a pool's balance
 against its low-balance threshold (WHK-E10..WHK-E14). Both run on the ingest hot path, so the
 common case (nothing near a threshold) costs a comparison or two per fact."""
 
@@ -129,7 +129,7 @@ def _crossings(
 def low_balance_threshold(
     state: CustomerState, catalog: Catalog, pool: CreditPool
 ) -> Decimal | None:
-    """WHK-E10: the model's lowBalanceThreshold, or 20% of the pool's last period allocation
+    """WHK-E10: the model's low_balance_threshold, or 20% of the pool's last period allocation
     (the newest plan allocation of its denomination); None when neither exists."""
     model = catalog.model_for_denomination(pool.denomination)
     if model is not None and model.low_balance_threshold is not None:
