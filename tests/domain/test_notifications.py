@@ -103,7 +103,12 @@ def test_whk_e1_e2_each_threshold_fires_once_when_an_event_reaches_it() -> None:
     assert use(world, 79) == []
     [eighty] = use(world, 1)
     assert isinstance(eighty, UsageThresholdCrossed)
-    assert (eighty.feature_key, eighty.percent, eighty.used, eighty.limit) == ("api", 80, 80, 100)
+    assert (eighty.feature_key, eighty.percent, eighty.used, eighty.limit) == (
+        "api",
+        80,
+        D(80),
+        D(100),
+    )
     assert eighty.plan_key == "free"
     sub = world.state.live_subscriptions()[0]
     assert (eighty.period_start, eighty.period_end) == (
@@ -210,7 +215,7 @@ def test_whk_e10_e11_e13_low_then_depleted_then_recovered_each_once_per_crossing
     assert use(world, 80) == []  # 20 left: not below 20
     [low] = use(world, 1)
     assert isinstance(low, CreditBalanceLow)
-    assert (low.denomination, low.balance, low.low_threshold) == ("TOKENS", 19, 20)
+    assert (low.denomination, low.balance, low.low_threshold) == ("TOKENS", D(19), D(20))
     assert use(world, 5) == []  # still low: once per crossing
     assert kinds(use(world, 14)) == [CreditBalanceDepleted]
     assert use(world, 3) == []  # nothing left to draw: still depleted
@@ -256,7 +261,7 @@ def test_whk_e15_an_expired_grant_notifies_once() -> None:
     world.now = expiry + timedelta(seconds=1)
     [expired] = turn(world, Tick())
     assert isinstance(expired, CreditGrantExpired)
-    assert (expired.expired_amount, expired.balance) == (40, 100)
+    assert (expired.expired_amount, expired.balance) == (D(40), D(100))
     assert turn(world, Tick()) == []
 
 
