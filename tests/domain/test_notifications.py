@@ -8,6 +8,8 @@ from decimal import Decimal
 from typing import Any
 
 import msgspec
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from allotment.domain import invariants
 from allotment.domain.commands import (
@@ -359,3 +361,48 @@ def test_whk_e36_each_notification_follows_its_cause_in_the_turns_facts() -> Non
     assert isinstance(raised, NotificationRaised) and raised.at == cause.at
     ids = [f.notification_id for f in world.facts if isinstance(f, NotificationRaised)]
     assert len(ids) == len(set(ids))
+
+
+# --- the property --------------------------------------------------------------------------
+
+steps = st.lists(
+    st.one_of(
+        st.decimals(min_value=D("0.01"), max_value=D(150), places=2),
+        st.just("renew"),
+    ),
+    min_size=1,
+    max_size=25,
+)
+notify_at = st.one_of(st.none(), st.lists(st.integers(1, 200), max_size=4, unique=True).map(sorted))
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(st.sampled_from([D(10), D(100), D("7.5")]), notify_at, steps)
+def test_whk_e2_thresholds_fire_at_most_once_per_period_and_exactly_when_reached(
+    limit: Decimal, at: list[int] | None, script: list[Decimal | str]
+) -> None:
+    """WHK-E1..WHK-E5 as a property: in every period, each threshold fires exactly once if
+    and only if usage reaches it, on the first event that makes it reach it, in ascending
+    order within one event; and replay gives the same state."""
+    link: dict[str, Any] = {"maxUsage": limit, "pricePerUnit": 0}  # no unpaid invoices
+    if at is not None:
+        link["notifyAtPercent"] = at
+    world = world_on(plan("free", **link))
+    subscribed(world)
+    thresholds = [80, 100] if at is None else at
+    used, fired = D(0), set[int]()
+    for step in script:
+        if step == "renew":
+            assert percents(next_period(world)) == []
+            used, fired = D(0), set()
+            continue
+        assert isinstance(step, Decimal)
+        used += step
+        expected = [p for p in thresholds if p not in fired and used * 100 >= limit * p]
+        fired.update(expected)
+        notices = use(world, step)
+        assert percents(notices) == expected
+        period = world.state.live_subscriptions()[0].current_period_start
+        assert all(isinstance(n, UsageThresholdCrossed) and n.period_start == period
+                   and n.used == used for n in notices)  # fmt: skip
+    assert encoded(replay(world.facts)) == encoded(world.state)
