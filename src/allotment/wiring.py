@@ -22,6 +22,7 @@ from allotment.persistence.storage import Storage
 from allotment.runtime.checkout import CheckoutService
 from allotment.runtime.clock import Clock, ManualClock, SystemClock
 from allotment.runtime.system import ActorSystem, CheckpointPolicy
+from allotment.webhooks.payloads import outbound_events
 from allotment.webhooks.sender import HttpxSender
 from allotment.webhooks.service import WebhookService
 
@@ -138,11 +139,11 @@ def key_store(settings: Settings) -> KeyStore:
 
 def webhook_service(settings: Settings, *, persistent: bool = True) -> WebhookService:
     """Endpoints and message logs under `<data-dir>/webhooks` (in memory when not
-    `persistent`), sent with httpx. Journal notifications are rendered by the renderer of
-    issue 15 item 3 (None until it lands: then only test events are sent)."""
+    `persistent`), sent with httpx; the journal's notification facts rendered by
+    `payloads.outbound_events`."""
     return WebhookService(
         settings.data_dir / "webhooks" if persistent else None, SystemClock().now, HttpxSender(),
-        None, allow_private=settings.allow_private_webhooks,
+        outbound_events, allow_private=settings.allow_private_webhooks,
         backlog_max=settings.webhook_backlog_max,
     )  # fmt: skip
 

@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 
 from allotment.domain.credits import CreditPool
+from allotment.domain.notice_marks import NoticeMarks
 from allotment.domain.payment_records import PaymentRecord
 
 __all__ = (
@@ -225,6 +226,8 @@ class CustomerState(msgspec.Struct, kw_only=True):
     checkout_generation: dict[uuid.UUID, int] = msgspec.field(default_factory=dict)  # closed ones
     # Every provider payment reported for this customer, by checkout session (MNY-C2..C4).
     payments: dict[str, PaymentRecord] = msgspec.field(default_factory=dict)
+    # What notifications so far remember so each fires once (WHK-E2, WHK-E12; docs/webhooks.md)
+    notices: NoticeMarks = msgspec.field(default_factory=NoticeMarks)
 
     def live_subscriptions(self) -> list[Subscription]:
         """Live subscriptions, oldest first (CUS-12); dicts keep creation order."""

@@ -32,11 +32,13 @@ from allotment.persistence.errors import JournalUnavailable
 from allotment.webhooks.book import Book, Message
 from allotment.webhooks.endpoints import Endpoint
 from allotment.webhooks.message_log import Attempted, EventLogged, MessageLog, Outcome, Requeued
-from allotment.webhooks.payloads import TEST_EVENT, OutboundEvent
+from allotment.webhooks.payloads import OutboundEvent
 from allotment.webhooks.sender import Response, Sender
 from allotment.webhooks.signing import signed_headers
 
-__all__ = ("IN_FLIGHT_MAX", "Dispatcher", "Renderer")
+__all__ = ("IN_FLIGHT_MAX", "TEST_EVENT", "Dispatcher", "Renderer")
+
+TEST_EVENT = "webhook.test"  # POST /admin/webhooks/{id}/test (WHK-D8); never in the feed
 
 logger = logging.getLogger("allotment.webhooks")
 
