@@ -1,11 +1,11 @@
 """One environment's delivery side: the outbox the shard hands journal records to, and the
 tasks that log and deliver them (WHK-D14..WHK-D28).
 
-Ingest: `committed` is called in the turn, synchronous and cheap (a deque append). The ingest
-task waits until the record is durable in the journal, renders its notifications, drops those
-already logged (a replay after restart re-feeds records; dedupe is by event id), fans each out
-to the endpoints subscribed at that moment, and appends them to the message log with one
-fsync per batch. Nothing is sent before both the journal and the message log hold it.
+Ingest: `committed` is called in the turn, synchronous and cheap: it renders the record's
+notifications (nothing to do for most records) and queues them. The ingest task waits until
+the record is durable in the journal, drops the events already logged (a replay after
+restart re-feeds records; dedupe is by event id), fans each out to the endpoints subscribed at
+that moment, and appends them to the message log with one fsync per batch. Nothing is sent before both the journal and the message log hold it.
 
 Delivery: every endpoint's lanes are walked; a lane's head that is due is sent, at most
 `IN_FLIGHT_MAX` at a time per endpoint; each attempt's outcome is logged before the next one.
@@ -45,6 +45,7 @@ logger = logging.getLogger("allotment.webhooks")
 IN_FLIGHT_MAX = 16  # concurrent requests to one endpoint (each to a different customer lane)
 Renderer = Callable[[uuid.UUID, str | None, Sequence[Fact]], list[OutboundEvent]]
 Durable = Callable[[int], Awaitable[None]]
+_Incoming = tuple[int, str, list[OutboundEvent], Durable | None]  # position, lane, events, durable
 
 
 class _Body(msgspec.Struct, frozen=True):
@@ -86,8 +87,7 @@ class Dispatcher:
         self.book = Book()
         for record in log.read():
             self.book.apply(record)
-        self._incoming: deque[tuple[int, uuid.UUID, str | None, Sequence[Fact], Durable | None]]
-        self._incoming = deque()
+        self._incoming: deque[_Incoming] = deque()
         self._batch_first = 0  # the first position of the batch being logged; 0: none
         self._ingested = anyio.Event()  # set after each batch is logged
         self._ingest_wakeup = anyio.Event()
@@ -107,8 +107,14 @@ class Dispatcher:
     ) -> None:
         if self._render is None:
             return
-        self._incoming.append((position, customer_id, external_id, facts, durable))
-        self._ingest_wakeup.set()
+        try:  # cheap when there is no notification: an isinstance per fact
+            events = self._render(customer_id, external_id, facts)
+        except Exception:  # a rendering bug must not fail the turn that committed its cause
+            logger.exception("rendering the notifications of record %d failed", position)
+            return
+        if events:
+            self._incoming.append((position, str(customer_id), events, durable))
+            self._ingest_wakeup.set()
 
     async def logged_through(self, position: int) -> None:
         while self.running and (
@@ -149,19 +155,16 @@ class Dispatcher:
                 self._ingested = anyio.Event()
             self.wake()
 
-    async def _ingest(
-        self, batch: list[tuple[int, uuid.UUID, str | None, Sequence[Fact], Durable | None]]
-    ) -> None:
-        assert self._render is not None
-        for position, customer_id, external_id, facts, durable in batch:
+    async def _ingest(self, batch: list[_Incoming]) -> None:
+        for position, lane, events, durable in batch:
             if durable is not None:
                 try:
                     await durable(position)
                 except JournalUnavailable:  # never acknowledged; a rebuild re-feeds the disk's
                     continue
-            for event in self._render(customer_id, external_id, facts):
+            for event in events:
                 if event.id not in self.book.known:
-                    self._log_event(event, self.book.next_seq, position, str(customer_id))
+                    self._log_event(event, self.book.next_seq, position, lane)
         await self._log.sync()
 
     def _log_event(self, event: OutboundEvent, seq: int, position: int, lane: str) -> None:
