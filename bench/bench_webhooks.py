@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing
+import os
 import platform
 import statistics
 import sys
@@ -228,6 +229,7 @@ def main() -> None:
             "cpus": multiprocessing.cpu_count(),
             "python": platform.python_version(),
             "platform": platform.platform(),
+            "load_average_at_start": os.getloadavg(),  # other work on the machine: noise
         },
     }
     with tempfile.TemporaryDirectory() as root:
