@@ -9,6 +9,7 @@ customer's retries do not hold up the others.
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -44,6 +45,11 @@ class Book:
         self.lanes: dict[str, dict[str, deque[str]]] = {}  # endpoint -> lane -> message ids
         self.pending: dict[str, int] = {}  # endpoint -> pending messages (the backlog)
         self.counts: dict[tuple[str, Status], int] = {}  # (endpoint, final status) totals
+        # Which lanes to look at, so delivery never scans them all: per endpoint, lanes whose
+        # head may go now, and a heap of (due, lane) for heads waiting for a retry. Entries
+        # can be stale (the dispatcher checks the head again before it sends).
+        self.ready: dict[str, deque[str]] = {}
+        self.timed: dict[str, list[tuple[datetime, str]]] = {}
 
     @property
     def next_seq(self) -> int:
@@ -69,15 +75,28 @@ class Book:
 
     def _enqueue(self, message: Message) -> None:
         lanes = self.lanes.setdefault(message.endpoint, {})
-        lanes.setdefault(message.lane, deque()).append(message.event.id)
+        lane = lanes.setdefault(message.lane, deque())
+        lane.append(message.event.id)
         self.pending[message.endpoint] = self.pending.get(message.endpoint, 0) + 1
+        if len(lane) == 1:  # a new head
+            self.schedule(message)
 
     def _dequeue(self, message: Message) -> None:
-        lane = self.lanes[message.endpoint][message.lane]
+        lanes = self.lanes[message.endpoint]
+        lane = lanes[message.lane]
         lane.remove(message.event.id)  # the head, but a failed-over-cap one may be anywhere
         if not lane:
-            del self.lanes[message.endpoint][message.lane]
+            del lanes[message.lane]
+        else:
+            self.schedule(self.messages[message.endpoint, lane[0]])
         self.pending[message.endpoint] -= 1
+
+    def schedule(self, head: Message) -> None:
+        """Note a lane's head: ready now, or when its retry is due."""
+        if head.due is None:
+            self.ready.setdefault(head.endpoint, deque()).append(head.lane)
+        else:
+            heapq.heappush(self.timed.setdefault(head.endpoint, []), (head.due, head.lane))
 
     def _attempted(self, record: Attempted) -> None:
         message = self.messages.get((record.endpoint, record.message))
@@ -95,12 +114,13 @@ class Book:
         message.failures += 1
         delay = next_delay(message.failures)
         message.due = record.at + delay if delay is not None else record.at
+        self.schedule(message)
 
     def _requeued(self, record: Requeued) -> None:
         message = self.messages.get((record.endpoint, record.message))
         if message is None or message.status == "pending":
             return
-        message.status, message.failures, message.due = "pending", 0, record.at
+        message.status, message.failures, message.due = "pending", 0, None
         self._enqueue(message)
 
     def exhausted(self, message: Message) -> bool:
@@ -109,7 +129,7 @@ class Book:
 
     def forget_endpoint(self, endpoint: str) -> None:
         """A deleted endpoint's messages go with it."""
-        self.lanes.pop(endpoint, None)
-        self.pending.pop(endpoint, None)
+        for index in (self.lanes, self.pending, self.ready, self.timed):
+            index.pop(endpoint, None)
         for key in [k for k in self.messages if k[0] == endpoint]:
             del self.messages[key]

@@ -5,7 +5,8 @@ Ingest: `committed` is called in the turn, synchronous and cheap: it renders the
 notifications (nothing to do for most records) and queues them. The ingest task waits until
 the record is durable in the journal, drops the events already logged (a replay after
 restart re-feeds records; dedupe is by event id), fans each out to the endpoints subscribed at
-that moment, and appends them to the message log with one fsync per batch. Nothing is sent before both the journal and the message log hold it.
+that moment, and appends them to the message log with one fsync per batch. Nothing is sent
+before both the journal and the message log hold it.
 
 Delivery: every endpoint's lanes are walked; a lane's head that is due is sent, at most
 `IN_FLIGHT_MAX` at a time per endpoint; each attempt's outcome is logged before the next one.
@@ -16,6 +17,7 @@ against their own clocks.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import time
 import uuid
@@ -134,6 +136,7 @@ class Dispatcher:
         finally:
             self.running = False
             self._ingested.set()
+            self._log.close()
 
     def wake(self) -> None:
         """Look for due messages now (after the clock moved, an endpoint changed)."""
@@ -205,20 +208,32 @@ class Dispatcher:
         """Start every due lane head an endpoint has room for; the soonest later due time."""
         soonest: datetime | None = None
         for endpoint in self._endpoints().values():
-            lanes = self.book.lanes.get(endpoint.id)
-            if not endpoint.enabled or not lanes:
+            if not endpoint.enabled:
                 continue
-            for lane in lanes.values():
-                message = self.book.messages[endpoint.id, lane[0]]
-                if message.in_flight:
-                    continue
-                if message.due is not None and message.due > now:
-                    soonest = message.due if soonest is None else min(soonest, message.due)
-                elif self._in_flight.get(endpoint.id, 0) < IN_FLIGHT_MAX:
-                    message.in_flight = True
-                    self._in_flight[endpoint.id] = self._in_flight.get(endpoint.id, 0) + 1
-                    tg.start_soon(self._attempt, endpoint, message)
+            timed = self.book.timed.get(endpoint.id)
+            ready = self.book.ready.setdefault(endpoint.id, deque())
+            while timed and timed[0][0] <= now:
+                ready.append(heapq.heappop(timed)[1])
+            while ready and self._in_flight.get(endpoint.id, 0) < IN_FLIGHT_MAX:
+                message = self._head(endpoint.id, ready.popleft())
+                if message is None or (message.due is not None and message.due > now):
+                    continue  # stale: its retry has its own entry in `timed`
+                message.in_flight = True
+                self._in_flight[endpoint.id] = self._in_flight.get(endpoint.id, 0) + 1
+                tg.start_soon(self._attempt, endpoint, message)
+            if timed and (soonest is None or timed[0][0] < soonest):
+                soonest = timed[0][0]
         return soonest
+
+    def _head(self, endpoint_id: str, lane_key: str) -> Message | None:
+        """The lane's head if it may be sent (None for a stale entry: sent, in flight, gone)."""
+        lane = self.book.lanes.get(endpoint_id, {}).get(lane_key)
+        if not lane:
+            return None
+        message = self.book.messages[endpoint_id, lane[0]]
+        if message.in_flight or message.status != "pending":
+            return None
+        return message
 
     async def _attempt(self, endpoint: Endpoint, message: Message) -> None:
         try:
@@ -236,7 +251,7 @@ class Dispatcher:
                     error=response.error, outcome=outcome,
                 )
             )  # fmt: skip
-            await self._log.sync()
+            await self._log.sync(durable=False)
             if outcome == "disabled":
                 await self._disable(endpoint.id, "the endpoint answered 410 Gone")
         finally:

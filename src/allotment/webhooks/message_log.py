@@ -68,6 +68,8 @@ class MessageLog:
         self._path = directory / "messages.log" if directory is not None else None
         self._pending: list[bytes] = []
         self._lock = anyio.Lock()
+        self._fd: int | None = None  # opened on the first write, kept open
+        self._unsynced = False  # written without fsync since the last fsync
 
     def read(self) -> list[LogRecord]:
         if self._path is None or not self._path.exists():
@@ -88,22 +90,32 @@ class MessageLog:
         if self._path is not None:
             self._pending.append(_ENCODER.encode(record) + b"\n")
 
-    async def sync(self) -> None:
-        """Make every record appended so far durable (group commit: one fsync for all)."""
-        async with self._lock:
-            if not self._pending:
-                return
-            batch, self._pending = b"".join(self._pending), []
-            await anyio.to_thread.run_sync(self._write, batch)
+    async def sync(self, *, durable: bool = True) -> None:
+        """Write every record appended so far, one write for all; with `durable`, fsync too.
 
-    def _write(self, batch: bytes) -> None:
+        Events, test events and resends are durable before anyone relies on them (a checkpoint,
+        a 202). An attempt's outcome is only written: lost in a power cut, the message is sent
+        again, which at-least-once allows; an fsync per attempt would compete with the
+        journal's for the disk."""
+        async with self._lock:
+            batch, self._pending = b"".join(self._pending), []
+            if batch or (durable and self._unsynced):
+                await anyio.to_thread.run_sync(self._write, batch, durable)
+
+    def _write(self, batch: bytes, durable: bool) -> None:
         assert self._path is not None
-        self._path.parent.mkdir(mode=PRIVATE_DIRECTORY, parents=True, exist_ok=True)
-        fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, PRIVATE)
-        try:
-            view = memoryview(batch)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        if self._fd is None:
+            self._path.parent.mkdir(mode=PRIVATE_DIRECTORY, parents=True, exist_ok=True)
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+            self._fd = os.open(self._path, flags, PRIVATE)
+        view = memoryview(batch)
+        while view:
+            view = view[os.write(self._fd, view) :]
+        self._unsynced = not durable
+        if durable:
+            os.fsync(self._fd)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
