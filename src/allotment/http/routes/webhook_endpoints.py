@@ -104,7 +104,7 @@ async def create_endpoint(request: AnyRequest) -> Response[dict[str, Any]]:
 
 @get(
     "/webhooks/{endpointId:str}", operation_id="getWebhookEndpoint", opt=_ADMIN,
-    responses=errors(401, 403, 404),
+    responses=errors(400, 401, 403, 404),  # 400 declared, or Litestar documents its own
 )  # fmt: skip
 async def get_endpoint(request: AnyRequest, endpointId: FromPath[str]) -> Response[dict[str, Any]]:
     """One endpoint of the caller's environment."""
