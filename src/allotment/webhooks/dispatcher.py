@@ -244,6 +244,9 @@ class Dispatcher:
             )
             response = await self._sender.send(endpoint.url, headers, body)
             outcome = self._outcome(message, response)
+            # Out of flight before the outcome schedules what comes next (the retry, or the
+            # lane's next head), so the delivery loop never finds that entry still in flight.
+            self._land(endpoint, message)
             self._record(
                 Attempted(
                     endpoint=endpoint.id, message=message.event.id, at=self._now(),
@@ -255,9 +258,14 @@ class Dispatcher:
             if outcome == "disabled":
                 await self._disable(endpoint.id, "the endpoint answered 410 Gone")
         finally:
-            message.in_flight = False
-            self._in_flight[endpoint.id] -= 1
+            if message.in_flight:  # cancelled or failed before an outcome: try it again
+                self._land(endpoint, message)
+                self.book.schedule(message)
             self.wake()
+
+    def _land(self, endpoint: Endpoint, message: Message) -> None:
+        message.in_flight = False
+        self._in_flight[endpoint.id] -= 1
 
     def _outcome(self, message: Message, response: Response) -> Outcome:
         if 200 <= response.status_code < 300:
