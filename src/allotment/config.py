@@ -55,6 +55,9 @@ class Settings(msgspec.Struct, kw_only=True):
     keep_alive: bool = True  # reuse a connection for further requests
     # Stripe (STR-*): off unless a secret key is set. Secrets come from the environment
     # (ALLOTMENT_STRIPE_SECRET_KEY, ALLOTMENT_STRIPE_WEBHOOK_SECRET), never from argv.
+    # Outbound webhooks (issue 15, docs/webhooks.md).
+    allow_private_webhooks: bool = False  # endpoints on private/loopback addresses (WHK-D31)
+    webhook_backlog_max: int = 10_000  # undelivered messages per endpoint (WHK-D27)
     stripe_secret_key: str | None = None
     stripe_webhook_secret: str | None = None
     stripe_success_url: str = (

@@ -174,6 +174,19 @@ def _access_options(serve: argparse.ArgumentParser, defaults: Settings) -> None:
         metavar="KEY",
         help="accept this key (every scope); repeatable; ALLOTMENT_API_KEY takes a comma list",
     )
+    add(
+        "--allow-private-webhooks",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.allow_private_webhooks,
+        help="let webhook endpoints be private or loopback addresses (tests, one private net)",
+    )
+    add(
+        "--webhook-backlog-max",
+        type=int,
+        default=defaults.webhook_backlog_max,
+        metavar="N",
+        help="undelivered messages kept per webhook endpoint; past it new ones fail at once",
+    )
 
 
 def _log_options(serve: argparse.ArgumentParser, defaults: Settings) -> None:
@@ -295,6 +308,8 @@ def settings_from(args: argparse.Namespace, environ: Mapping[str, str] = os.envi
         idempotency_window_days=args.idempotency_window_days,
         log_format=args.log_format,
         access_log=args.access_log,
+        allow_private_webhooks=args.allow_private_webhooks,
+        webhook_backlog_max=args.webhook_backlog_max,
     )
 
 

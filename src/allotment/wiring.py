@@ -22,8 +22,11 @@ from allotment.persistence.storage import Storage
 from allotment.runtime.checkout import CheckoutService
 from allotment.runtime.clock import Clock, ManualClock, SystemClock
 from allotment.runtime.system import ActorSystem, CheckpointPolicy
+from allotment.webhooks.payloads import outbound_events
+from allotment.webhooks.sender import HttpxSender
+from allotment.webhooks.service import WebhookService
 
-__all__ = ("build_app", "build_system", "checkout_service", "key_store")
+__all__ = ("build_app", "build_system", "checkout_service", "key_store", "webhook_service")
 
 
 def build_system(
@@ -33,24 +36,26 @@ def build_system(
     persistent: bool = True,
     journal_io: JournalIO | None = None,
     queued: bool = False,
+    webhooks: WebhookService | None = None,
 ) -> ActorSystem:
     """The actor system for `settings`, recovered from `settings.data_dir` when `persistent`
-    (otherwise state lives in memory only: tests and in-process use). `journal_io` replaces
-    the journals' file operations (fault injection in tests); `queued` puts a mailbox between
-    the front door and each shard, as a shard in another process has (runtime/queued_shard.py).
+        (otherwise state lives in memory only: tests and in-process use). `journal_io` replaces
+        the journals' file operations (fault injection in tests); `queued` puts a mailbox between
+        the front door and each shard, as a shard in another process has (runtime/queued_shard.py);
+    `webhooks` gets every environment's journal records (its outbox, issue 15).
 
-    A persistent system holds a share of the data directory's lock (see `datadir_lock`) from
-    before recovery reads the journal until it is garbage.
+        A persistent system holds a share of the data directory's lock (see `datadir_lock`) from
+        before recovery reads the journal until it is garbage.
 
-    Raises:
-        datadir_lock.DataDirInUse: another process serves `settings.data_dir`.
+        Raises:
+            datadir_lock.DataDirInUse: another process serves `settings.data_dir`.
     """
     clock_store = None
     if clock is None:
         clock, clock_store = _clock(settings, persistent)
     lock = datadir_lock.hold(settings.data_dir) if persistent else None
     try:
-        system = _system(settings, clock, persistent, journal_io, queued, clock_store)
+        system = _system(settings, clock, persistent, journal_io, queued, clock_store, webhooks)
     except BaseException:
         if lock is not None:
             lock.release()
@@ -82,6 +87,7 @@ def _system(
     journal_io: JournalIO | None,
     queued: bool,
     clock_store: ClockFile | None,
+    webhooks: WebhookService | None,
 ) -> ActorSystem:
     storage = analytics = None
     if persistent:
@@ -103,6 +109,7 @@ def _system(
         analytics_every_s=settings.analytics_every_s,
         queued=queued,
         clock_store=clock_store,
+        outbox=webhooks.outbox if webhooks is not None else None,
         checkpoint=CheckpointPolicy(
             every_s=settings.snapshot_every_s,
             every_records=settings.snapshot_every_records,
@@ -130,13 +137,26 @@ def key_store(settings: Settings) -> KeyStore:
     return store
 
 
+def webhook_service(settings: Settings, *, persistent: bool = True) -> WebhookService:
+    """Endpoints and message logs under `<data-dir>/webhooks` (in memory when not
+    `persistent`), sent with httpx; the journal's notification facts rendered by
+    `payloads.outbound_events`."""
+    return WebhookService(
+        settings.data_dir / "webhooks" if persistent else None, SystemClock().now, HttpxSender(),
+        outbound_events, allow_private=settings.allow_private_webhooks,
+        backlog_max=settings.webhook_backlog_max,
+    )  # fmt: skip
+
+
 def build_app(
     settings: Settings, clock: Clock | None = None, on_started: Callable[[], None] | None = None
 ) -> FastPath:
     """The served app, its system recovered from `settings.data_dir`; `on_started` runs when
     it serves (after recovery and once the system's tasks run)."""
-    system = build_system(settings, clock)
+    webhooks = webhook_service(settings)
+    system = build_system(settings, clock, webhooks=webhooks)
+    webhooks.now = system.clock.now  # the server's one clock (manual in tests: retries follow it)
     return create_app(
         settings, system, key_store(settings), checkout_service(settings, system.clock),
-        on_started=on_started,
+        on_started=on_started, webhooks=webhooks,
     )  # fmt: skip

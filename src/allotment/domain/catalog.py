@@ -100,6 +100,8 @@ class FeatureLink(msgspec.Struct, frozen=True, kw_only=True):
     tiers: tuple[PriceTier, ...] = ()
     credit_model_key: str | None = None  # CRD-30: usage draws from this model's pool
     credits_per_unit: Decimal = Decimal(1)
+    # WHK-E3: percents of max_usage that notify, ascending; None takes the default (80, 100)
+    notify_at_percent: tuple[int, ...] | None = None
 
     @property
     def metered(self) -> bool:
@@ -115,6 +117,8 @@ class CreditModel(msgspec.Struct, frozen=True, kw_only=True):
     hard_limit: bool = False
     rollover_policy: RolloverPolicy = RolloverPolicy.NONE
     rollover_cap: Decimal | None = None
+    # WHK-E10: credits.balance.low below this; None takes 20% of the last period's allocation
+    low_balance_threshold: Decimal | None = None
 
 
 class CreditAllocation(msgspec.Struct, frozen=True, kw_only=True):

@@ -8,6 +8,7 @@ know any wire format.
 
 from __future__ import annotations
 
+import itertools
 import re
 import uuid
 from collections.abc import Iterable
@@ -135,6 +136,8 @@ def _check_model(problems: _Problems, model: CreditModel) -> None:
             )
     elif model.rollover_cap is not None:
         problems.add(_at(where, "rollover_cap"), "only allowed when the rollover policy is CAPPED")
+    if model.low_balance_threshold is not None and model.low_balance_threshold <= 0:
+        problems.add(_at(where, "low_balance_threshold"), "must be null or > 0")  # WHK-E10
 
 
 def _check_plan(
@@ -203,7 +206,30 @@ def _check_link(
         )
     if link.credits_per_unit <= 0:
         problems.add(_at(where, "credits_per_unit"), "must be > 0")
+    _check_notify_at(problems, where, link)
     _check_tiers(problems, where, link.tiers)
+
+
+NOTIFY_AT_PERCENT_MAX = 1000  # WHK-E3: usage can run past max_usage (EVT-43), so past 100%
+
+
+def _check_notify_at(problems: _Problems, where: tuple[Step, ...], link: FeatureLink) -> None:
+    """WHK-E3: the percents of max_usage that notify: whole numbers from 1 to 1000, ascending,
+    without repeats; only on a link with a max_usage. An empty list notifies at none."""
+    percents = link.notify_at_percent
+    if percents is None:
+        return
+    if link.max_usage is None:
+        problems.add(
+            _at(where, "notify_at_percent"), "only allowed when the link has a usage limit"
+        )
+    in_range = all(1 <= p <= NOTIFY_AT_PERCENT_MAX for p in percents)
+    ascending = all(a < b for a, b in itertools.pairwise(percents))
+    if not in_range or not ascending:
+        problems.add(
+            _at(where, "notify_at_percent"),
+            f"must be whole percents from 1 to {NOTIFY_AT_PERCENT_MAX}, ascending, without repeats",
+        )
 
 
 def _check_tiers(

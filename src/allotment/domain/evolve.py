@@ -34,6 +34,7 @@ from allotment.domain.facts import (
     InvoiceIssued,
     InvoiceRevised,
     InvoiceStatusChanged,
+    NotificationRaised,
     PaymentRecorded,
     StripeCustomerLinked,
     SubscriptionChanged,
@@ -50,6 +51,7 @@ from allotment.domain.reservation_facts import (
     ReservationHeld,
     ReservationReleased,
 )
+from allotment.domain.notification_types import remember
 from allotment.domain.schedule import next_due
 from allotment.domain.state import (
     PAYABLE,
@@ -84,6 +86,9 @@ def evolve(state: CustomerState, fact: Fact) -> None:
             return  # the hot path: no modifiedAt churn, no schedule change
         case CreditsDebited():
             _debit(state, fact.denomination, fact.transaction)
+            return
+        case NotificationRaised():
+            remember(state.notices, fact.payload)  # WHK-E2, WHK-E12: each fires once
             return
         case CustomerCreated():
             raise AssertionError("CustomerCreated starts a state; use new_customer")

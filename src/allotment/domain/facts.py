@@ -17,6 +17,7 @@ from allotment.domain.catalog import RolloverPolicy
 from allotment.domain.catalog_facts import CatalogUpdated, FeatureAutoCreated
 from allotment.domain.cost import PricesReplaced
 from allotment.domain.credits import CreditTransaction, GrantSource
+from allotment.domain.notification_types import Notification
 from allotment.domain.payment_records import PaymentRecord
 from allotment.domain.reservation_facts import (
     ReservationCommitted,
@@ -49,6 +50,7 @@ __all__ = (
     "InvoiceIssued",
     "InvoiceRevised",
     "InvoiceStatusChanged",
+    "NotificationRaised",
     "PaymentRecorded",
     "ReservationCommitted",
     "ReservationExpired",
@@ -214,6 +216,15 @@ class UsageRecorded(_Fact, tag="usage_recorded", frozen=True, kw_only=True):
     credit_remainder: Decimal | None = None
 
 
+class NotificationRaised(_Fact, tag="notification_raised", frozen=True, kw_only=True):
+    """A notification decided in the turn that committed its cause, and journalled with it
+    (issue 15 item 4; docs/webhooks.md, "Event types"). `notification_id` is the stable root
+    of the webhook-id: it never changes across retries, restarts or replays."""
+
+    notification_id: uuid.UUID
+    payload: Notification
+
+
 Fact = (
     CustomerCreated
     | CustomerProfileSet
@@ -238,6 +249,7 @@ Fact = (
     | ReservationReleased
     | ReservationExtended
     | ReservationExpired
+    | NotificationRaised
 )
 
 EnvironmentFact = CatalogUpdated | FeatureAutoCreated | PaymentRecorded | PricesReplaced

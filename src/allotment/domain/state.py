@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 
 from allotment.domain.credits import CreditPool
+from allotment.domain.notice_marks import NoticeMarks
 from allotment.domain.payment_records import PaymentRecord
 from allotment.domain.reservation_state import Reservation
 
@@ -233,6 +234,8 @@ class CustomerState(msgspec.Struct, kw_only=True):
     held_credits: dict[str, Decimal] = msgspec.field(default_factory=dict)  # by denomination
     hold_expiries: dict[str, datetime] = msgspec.field(default_factory=dict)  # HELD ones (RSV-23)
     settled_order: list[str] = msgspec.field(default_factory=list)  # oldest first (RSV-27)
+    # What notifications so far remember so each fires once (WHK-E2, WHK-E12; docs/webhooks.md)
+    notices: NoticeMarks = msgspec.field(default_factory=NoticeMarks)
 
     def live_subscriptions(self) -> list[Subscription]:
         """Live subscriptions, oldest first (CUS-12); dicts keep creation order."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from functools import partial
 
 from litestar import Litestar, Router
@@ -37,11 +37,14 @@ from allotment.http.routes import (
     reservations,
     subscription_changes,
     subscriptions,
+    webhook_endpoints,
+    webhook_messages,
     webhooks,
 )
 from allotment.runtime.checkout import CheckoutService
 from allotment.runtime.ports import KeyAdmin
 from allotment.runtime.system import ActorSystem
+from allotment.webhooks.ports import WebhookAdmin
 
 __all__ = ("create_app",)
 
@@ -123,6 +126,16 @@ ADMIN_ROUTES = [
     keys_admin.revoke_key,
     prices_admin.get_model_prices,
     prices_admin.replace_model_prices,
+    webhook_endpoints.list_endpoints,
+    webhook_endpoints.create_endpoint,
+    webhook_endpoints.get_endpoint,
+    webhook_endpoints.update_endpoint,
+    webhook_endpoints.delete_endpoint,
+    webhook_endpoints.rotate_secret,
+    webhook_endpoints.test_endpoint,
+    webhook_messages.list_messages,
+    webhook_messages.resend_message,
+    webhook_messages.list_events,
 ]
 
 
@@ -147,11 +160,13 @@ def create_app(
     *,
     middleware: Sequence[Middleware] = (),
     on_started: Callable[[], None] | None = None,
+    webhooks: WebhookAdmin | None = None,
 ) -> FastPath:
     """The ASGI app for `system`, authenticating against `keys`: the Litestar app behind the
     fast path for the check and single events, both inside the app's own middleware and then
     `middleware` (outermost first). Without `checkout`, Stripe checkout is disabled (STR-1,
     STR-7). `on_started` runs once the system runs, when requests will be served (OPS-P4).
+    Without `webhooks`, the webhook routes answer 404 (issue 15).
 
     The app's own middleware is `http.observe.Observe` (request id, request statistics, access
     log): plain ASGI around both the fast path and Litestar, so it runs for every request
@@ -161,7 +176,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
-        async with keys.maintained(), system.running():
+        async with AsyncExitStack() as stack:
+            await stack.enter_async_context(keys.maintained())
+            if webhooks is not None:  # before the system: recovery's re-feed is waiting
+                await stack.enter_async_context(webhooks.running())
+            await stack.enter_async_context(system.running())
             if on_started is not None:
                 on_started()
             yield
@@ -179,7 +198,8 @@ def create_app(
             "settings": settings,
             "keys": keys,
             "checkout": checkout or CheckoutService(None, system.clock),
-            "metrics": metrics_registry(system, requests),
+            "metrics": metrics_registry(system, requests, webhooks),
+            "webhooks": webhooks,
         },  # type: ignore[arg-type]
         logging_config=None,
     )

@@ -106,6 +106,7 @@ class FeatureLinkDoc(_Doc, kw_only=True):
     tiers: list[ClientPriceTierDto] | None = None
     creditModelKey: str | None = None
     creditsPerUnit: Decimal | None = None
+    notifyAtPercent: list[int] | None = None  # WHK-E3: entitlement.usage.threshold percents
 
 
 class AllocationDoc(_Doc, kw_only=True):
@@ -152,6 +153,7 @@ class CreditModelDoc(_Doc, kw_only=True):
     hardLimit: bool = False
     rolloverPolicy: RolloverPolicy = RolloverPolicy.NONE
     rolloverCap: Decimal | None = None
+    lowBalanceThreshold: Decimal | None = None  # WHK-E10: credits.balance.low below this
     id: uuid.UUID | None = None
 
 
@@ -202,6 +204,8 @@ WIRE_NAMES = {
     "credit_allocations": "creditAllocations",
     "credit_amount": "creditAmount",
     "grant_expires_months": "grantExpiresMonths",
+    "notify_at_percent": "notifyAtPercent",
+    "low_balance_threshold": "lowBalanceThreshold",
 }
 
 

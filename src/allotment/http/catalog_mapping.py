@@ -98,6 +98,7 @@ def _credit_model(problems: list[CatalogProblem], doc: CreditModelDoc) -> Credit
         hard_limit=doc.hardLimit,
         rollover_policy=doc.rolloverPolicy,
         rollover_cap=doc.rolloverCap,
+        low_balance_threshold=doc.lowBalanceThreshold,
     )
 
 
@@ -143,6 +144,7 @@ def _link(
         ),
         credit_model_key=doc.creditModelKey,
         credits_per_unit=doc.creditsPerUnit if doc.creditsPerUnit is not None else Decimal(1),
+        notify_at_percent=None if doc.notifyAtPercent is None else tuple(doc.notifyAtPercent),
     )
 
 
@@ -199,6 +201,7 @@ def from_catalog(catalog: Catalog) -> CatalogDocument:
                 hardLimit=m.hard_limit,
                 rolloverPolicy=m.rollover_policy,
                 rolloverCap=m.rollover_cap,
+                lowBalanceThreshold=m.low_balance_threshold,
             )
             for m in catalog.credit_models.values()
         ],
@@ -246,6 +249,7 @@ def _link_doc(link: FeatureLink) -> FeatureLinkDoc:
         tiers=[tier_dto(t) for t in link.tiers] or None,
         creditModelKey=link.credit_model_key,
         creditsPerUnit=link.credits_per_unit if link.credit_model_key else None,
+        notifyAtPercent=None if link.notify_at_percent is None else list(link.notify_at_percent),
     )
 
 

@@ -25,15 +25,18 @@ from allotment.histogram import DURATION_BUCKETS, Histogram
 from allotment.http.observe import RequestStatistics
 from allotment.runtime.system import ActorSystem, ShardStatistics
 from allotment.runtime.upkeep import RESULTS, Upkeep
+from allotment.webhooks.ports import EndpointStatistics, WebhookAdmin
 
 __all__ = ("metrics_registry",)
 
 
-def metrics_registry(system: ActorSystem, requests: RequestStatistics) -> CollectorRegistry:
+def metrics_registry(
+    system: ActorSystem, requests: RequestStatistics, webhooks: WebhookAdmin | None = None
+) -> CollectorRegistry:
     """A registry of its own per app (tests build many apps in one process), holding allotment's
     collector and the client's standard process, platform and garbage-collector ones."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Collector(system, requests))
+    registry.register(_Collector(system, requests, webhooks))
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     GCCollector(registry=registry)
@@ -41,9 +44,12 @@ def metrics_registry(system: ActorSystem, requests: RequestStatistics) -> Collec
 
 
 class _Collector(Collector):
-    def __init__(self, system: ActorSystem, requests: RequestStatistics) -> None:
+    def __init__(
+        self, system: ActorSystem, requests: RequestStatistics, webhooks: WebhookAdmin | None
+    ) -> None:
         self._system = system
         self._requests = requests
+        self._webhooks = webhooks
 
     def describe(self) -> Iterable[Metric]:
         return ()  # no scrape at registration: the system may not be running yet
@@ -58,6 +64,36 @@ class _Collector(Collector):
             yield from _journal_metrics(upkeep, environments)
             yield from _upkeep_metrics(upkeep, environments)
             yield from _recovery_metrics(upkeep)
+        if self._webhooks is not None:
+            yield from _webhook_metrics(self._webhooks.statistics())
+
+
+def _webhook_metrics(endpoints: list[EndpointStatistics]) -> Iterator[Metric]:
+    """Each endpoint's backlog against its cap, and its outcomes (WHK-D27, WHK-D28)."""
+    labels = ["environment", "endpoint"]
+    backlog = GaugeMetricFamily(
+        "allotment_webhook_backlog", "Messages waiting for delivery, per endpoint", labels=labels
+    )
+    cap = GaugeMetricFamily(
+        "allotment_webhook_backlog_max",
+        "Backlog past which new messages fail at once (they stay in the pull feed)",
+        labels=labels,
+    )
+    delivered = CounterMetricFamily(
+        "allotment_webhook_delivered", "Messages delivered (a 2xx answer)", labels=labels
+    )
+    failed = CounterMetricFamily(
+        "allotment_webhook_failed",
+        "Messages failed after every retry, or over the backlog cap",
+        labels=labels,
+    )
+    for row in endpoints:
+        names = [row.environment, row.endpoint]
+        backlog.add_metric(names, row.backlog)
+        cap.add_metric(names, row.backlog_max)
+        delivered.add_metric(names, row.delivered)
+        failed.add_metric(names, row.failed)
+    yield from (backlog, cap, delivered, failed)
 
 
 def _add(family: HistogramMetricFamily, labels: list[str], histogram: Histogram) -> None:

@@ -258,6 +258,9 @@ class Storage:
             # skip the new records.
             await env.journal.flush()
             _refuse_if_failed(shard, env.journal)  # a turn may have failed while we encoded
+            # Recovery re-feeds the outbox only the records after `position`: those up to it
+            # must be in the outbox's own log before the snapshot makes them unreplayed.
+            await shard.notifications_logged(position)
             path = await anyio.to_thread.run_sync(snapshot.commit, self._snapshots_kept)
         except BaseException:
             with anyio.CancelScope(shield=True):

@@ -9,7 +9,7 @@ only, so persistence never imports the runtime. The runtime holds a `ShardStore`
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -22,6 +22,7 @@ import msgspec
 
 from allotment.domain.catalog import Catalog
 from allotment.domain.cost import PriceTable
+from allotment.domain.facts import Fact
 from allotment.domain.payment_records import PaymentRecord
 from allotment.domain.state import CustomerState
 from allotment.histogram import Histogram
@@ -41,6 +42,7 @@ __all__ = (
     "EnvironmentPayments",
     "KeyIndex",
     "KeyTables",
+    "NotificationOutbox",
     "RecordedPrices",
     "RecoverableShard",
     "RunningJournal",
@@ -105,6 +107,33 @@ class RecordedPrices(Protocol):
     def restore(self, recorded: PriceTable | None) -> None: ...
 
 
+class NotificationOutbox(Protocol):
+    """Where a shard hands every customer record it journals, for the notifications among its
+    facts (issue 15: the journal IS the outbox). The adapter (webhooks/dispatcher.py) renders
+    and sends them only once the record is durable, and keeps what it logged, so recovery
+    re-feeds every replayed record and the adapter drops what it already has (by event id).
+    """
+
+    def committed(
+        self,
+        position: int,
+        customer_id: uuid.UUID,
+        external_id: str | None,
+        facts: Sequence[Fact],
+        durable: Callable[[int], Awaitable[None]] | None,
+    ) -> None:
+        """A record was appended at `position`; `durable(position)` returns once it is durable
+        (None: it is already, being replayed from disk). Called inside the turn: cheap, sync,
+        never raises for delivery's troubles."""
+        ...
+
+    async def logged_through(self, position: int) -> None:
+        """Return once the notifications of every record up to `position` handed in are in
+        the adapter's own durable log. A checkpoint awaits it before its snapshot covers
+        `position`, so no committed notification falls between the snapshot and that log."""
+        ...
+
+
 class RecoverableShard(Protocol):
     """A shard as recovery rebuilds it and a checkpoint saves it."""
 
@@ -132,6 +161,11 @@ class RecoverableShard(Protocol):
 
     def replay(self, record: JournalRecord) -> None:
         """Apply one journal record after the snapshot."""
+        ...
+
+    async def notifications_logged(self, position: int) -> None:
+        """Return once the outbox holds the notifications of every record up to `position`
+        (at once without an outbox): see `NotificationOutbox.logged_through`."""
         ...
 
     def reindex(self) -> None:

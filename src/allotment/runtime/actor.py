@@ -22,9 +22,10 @@ from allotment.domain.context import TurnContext
 from allotment.domain.decide import decide
 from allotment.domain.evolve import evolve
 from allotment.domain.facts import Fact
+from allotment.domain.notifications import notifications
 from allotment.domain.replies import Reply
 from allotment.domain.schedule import apply_due
-from allotment.domain.state import CustomerState
+from allotment.domain.state import CustomerState, Subscription
 
 __all__ = ("CustomerActor", "StateCorrupted")
 
@@ -58,12 +59,33 @@ class CustomerActor:
         self._last_check = None
 
     def catch_up(self, ctx: TurnContext, applied: list[Fact]) -> None:
-        """Apply every transition due by `ctx.now` (SCH-1), recording each fact in `applied`.
-        Cheap when nothing is due."""
+        """Apply every transition due by `ctx.now` (SCH-1), and the notifications they raise,
+        recording each fact in `applied`. Cheap when nothing is due."""
+        state = self.state
+        if state.next_due_at is None or state.next_due_at > ctx.now:
+            return
+        before, start = dict(state.subscriptions), len(applied)
+        self._catch_up(ctx, applied)
+        self._notify(before, ctx, applied, start)
+
+    def _catch_up(self, ctx: TurnContext, applied: list[Fact]) -> None:
         state = self.state
         if state.next_due_at is None or state.next_due_at > ctx.now:
             return
         apply_due(state, ctx, lambda fact: self._apply(fact, applied))
+
+    def _notify(
+        self,
+        before: dict[uuid.UUID, Subscription],
+        ctx: TurnContext,
+        applied: list[Fact],
+        start: int,
+    ) -> None:
+        """Decide the notifications of the facts applied since `start`, and apply them in the
+        same turn, so they are journalled with their cause (WHK-E36)."""
+        if len(applied) > start:
+            for fact in notifications(before, self.state, applied[start:], ctx):
+                self._apply(fact, applied)
 
     def turn(self, command: Command, ctx: TurnContext, applied: list[Fact]) -> Reply:
         """One turn: catch up, decide, evolve. Every fact applied is appended to `applied`,
@@ -73,14 +95,21 @@ class CustomerActor:
             StateCorrupted: `evolve` failed; the state must not be served any more.
             Exception: `decide` failed; the state is exactly `applied` applied.
         """
-        self.catch_up(ctx, applied)
         if isinstance(command, EvaluateEntitlement) and command.requested_units is None:
+            self.catch_up(ctx, applied)  # a plain check copies nothing unless something is due
             return self._check(command, ctx)
-        outcome = decide(self.state, command, ctx)
+        before, start = dict(self.state.subscriptions), len(applied)
+        self._catch_up(ctx, applied)
+        try:
+            outcome = decide(self.state, command, ctx)
+        except Exception:
+            self._notify(before, ctx, applied, start)  # catch-up facts are journalled anyway
+            raise
         for fact in outcome.facts:
             self._apply(fact, applied)
         if outcome.facts:  # a payment can make a period end due at once (SUB-34 catch-up)
-            self.catch_up(ctx, applied)
+            self._catch_up(ctx, applied)
+        self._notify(before, ctx, applied, start)
         return outcome.reply
 
     def _check(self, command: EvaluateEntitlement, ctx: TurnContext) -> Reply:

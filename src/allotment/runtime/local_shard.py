@@ -37,7 +37,7 @@ from allotment.domain.payment_records import PaymentRecord
 from allotment.domain.replies import Decision, Done, Rejected, RejectionKind, Reply
 from allotment.domain.state import CustomerSource, CustomerState, Profile
 from allotment.persistence.ports import Journal, JournalRecord
-from allotment.persistence.store_ports import AuditRecord
+from allotment.persistence.store_ports import AuditRecord, NotificationOutbox
 from allotment.runtime import recovery
 from allotment.runtime.actor import CustomerActor
 from allotment.runtime.buffers import BoundedBuffer
@@ -82,6 +82,7 @@ class LocalShard:
         prices: PriceTable,
         settings: ShardSettings,
         new_id: Callable[[], uuid.UUID] = uuid.uuid4,
+        outbox: NotificationOutbox | None = None,
     ) -> None:
         self.catalog = catalog
         # The catalog file's catalog; after a recovery from disk, only what the disk never
@@ -94,7 +95,7 @@ class LocalShard:
         self._new_id = new_id
         self.directory = CustomerDirectory()
         self.timers = Timers()
-        self.turns = Turns(journal, self.directory, self.timers, settings)
+        self.turns = Turns(journal, self.directory, self.timers, settings, outbox)
         self.event_keys = EventKeyIndex(settings.idempotency_window_days)
         self._audit_keys = AuditKeyWindow(settings.audit_key_window_size_max)
         self.audits: BoundedBuffer[AuditRecord] = BoundedBuffer(settings.audit_buffer_size_max)
@@ -368,6 +369,15 @@ class LocalShard:
 
     def replay(self, record: JournalRecord) -> None:
         recovery.replay(self, record)
+        outbox = self.turns.outbox
+        if outbox is not None and record.customer_id is not None and record.facts:
+            actor = self.directory.find(CustomerLookup(customer_id=record.customer_id))
+            external_id = actor.state.external_id if actor is not None else None
+            outbox.committed(record.position, record.customer_id, external_id, record.facts, None)
+
+    async def notifications_logged(self, position: int) -> None:
+        if self.turns.outbox is not None:
+            await self.turns.outbox.logged_through(position)
 
     def reindex(self) -> None:
         recovery.reindex(self)

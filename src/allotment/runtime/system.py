@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
+from functools import partial
 from typing import Protocol
 
 import anyio
@@ -22,7 +23,7 @@ from allotment.domain.cost import PriceTable
 from allotment.persistence.errors import JournalUnavailable
 from allotment.persistence.ports import Journal
 from allotment.persistence.reports import AnalyticsReport, CheckpointReport
-from allotment.persistence.store_ports import AnalyticsRunner, ShardStore
+from allotment.persistence.store_ports import AnalyticsRunner, NotificationOutbox, ShardStore
 from allotment.runtime import heap
 from allotment.runtime.buffers import BufferStatistics
 from allotment.runtime.clock import Clock, ClockStore, ManualClock
@@ -93,6 +94,7 @@ class ActorSystem:
         analytics_every_s: float = 60.0,
         queued: bool = False,
         clock_store: ClockStore | None = None,
+        outbox: Callable[[str], NotificationOutbox] | None = None,
     ) -> None:
         self.clock = clock
         self._clock_store = clock_store  # where a manual clock's time is kept (OPS-D4)
@@ -101,6 +103,7 @@ class ActorSystem:
         self._prices = prices
         self._settings = settings
         self._journal_factory = journal_factory
+        self._outbox = outbox  # each environment's, kept across rebuilds (webhooks)
         self._timer_interval_s = timer_interval_s
         self._new_id = new_id
         self._shards: dict[str, LocalShard] = {}
@@ -122,10 +125,12 @@ class ActorSystem:
             for environment in storage.existing_environments():
                 self.shard(environment)  # recover everything on disk before serving
 
-    def _make_shard(self, journal: Journal) -> LocalShard:
+    def _make_shard(self, environment: str, journal: Journal) -> LocalShard:
+        outbox = self._outbox(environment) if self._outbox is not None else None
         return LocalShard(
-            self._catalog, self.clock, journal, self._prices, self._settings, self._new_id
-        )
+            self._catalog, self.clock, journal, self._prices, self._settings, self._new_id,
+            outbox,
+        )  # fmt: skip
 
     def shard(self, environment: str) -> LocalShard:
         """The shard of an environment ("test" or "live"); environments share no data (AUTH-4)."""
@@ -137,7 +142,7 @@ class ActorSystem:
                 if self._task_group is not None:
                     self._start_environment(self._task_group, environment)
             else:
-                shard = self._make_shard(self._journal_factory(environment))
+                shard = self._make_shard(environment, self._journal_factory(environment))
                 self._shards[environment] = shard
         return shard
 
@@ -149,7 +154,7 @@ class ActorSystem:
         """
         assert self.storage is not None
         with heap.recovering():
-            return self.storage.open_shard(environment, self._make_shard)
+            return self.storage.open_shard(environment, partial(self._make_shard, environment))
 
     def route(self, environment: str) -> Shard:
         """The shard the front door talks to: the local shard itself, or, when the system was

@@ -18,6 +18,7 @@ from allotment.domain.facts import EnvironmentFact, Fact
 from allotment.domain.replies import Decision, Reply
 from allotment.persistence.errors import JournalUnavailable
 from allotment.persistence.ports import Journal
+from allotment.persistence.store_ports import NotificationOutbox
 from allotment.runtime.actor import CustomerActor, StateCorrupted
 from allotment.runtime.directory import CustomerDirectory
 from allotment.runtime.errors import Overloaded, ShardUnavailable
@@ -36,7 +37,9 @@ class TurnSettings(Protocol):
 class Turns:
     """Runs turns against one journal; owned by one shard."""
 
-    __slots__ = ("_directory", "_journal", "_settings", "_timers", "failure", "turns_run")
+    __slots__ = (
+        "_directory", "_journal", "_settings", "_timers", "failure", "outbox", "turns_run",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -44,8 +47,10 @@ class Turns:
         directory: CustomerDirectory,
         timers: Timers,
         settings: TurnSettings,
+        outbox: NotificationOutbox | None = None,
     ) -> None:
         self._journal = journal
+        self.outbox = outbox  # gets every customer record journalled (webhooks, issue 15)
         self._directory = directory
         self._timers = timers
         self._settings = settings
@@ -141,6 +146,10 @@ class Turns:
             self.fail(f"journalling {len(facts)} applied facts failed: {error!r}")
             raise ShardUnavailable(self.failure or "") from error
         actor.state.journal_position = position
+        if self.outbox is not None:  # sent only once durable: the outbox waits, not the turn
+            self.outbox.committed(
+                position, state.id, state.external_id, facts, self._journal.wait_durable
+            )
         return position
 
     def commit_catalog(self, fact: EnvironmentFact) -> int:

@@ -145,7 +145,11 @@ async def get_statistics(request: AnyRequest) -> Response[dict[str, Any]]:
     their drops, journal state): what `/health` showed before it went public-status-only
     (OPS-K8)."""
     system = system_of(request)
-    return _ok({"now": system.clock.now(), "shards": system.statistics()})
+    data: dict[str, Any] = {"now": system.clock.now(), "shards": system.statistics()}
+    webhooks = request.app.state.get("webhooks")
+    if webhooks is not None:  # each endpoint's backlog against its cap (WHK-D27)
+        data["webhooks"] = webhooks.statistics()
+    return _ok(data)
 
 
 def _clock_data(request: AnyRequest) -> dict[str, Any]:
@@ -191,4 +195,7 @@ async def advance_clock(request: AnyRequest) -> Response[dict[str, Any]]:
         raise ApiError(400, "Invalid field 'to': the clock only moves forward.") from None
     except ClockNotSaved as error:  # OPS-D4: nothing moved
         raise ApiError(503, f"The clock did not move: {error}.") from None
+    webhooks = request.app.state.get("webhooks")
+    if webhooks is not None:  # retries falling due in the jump go now, not at the next poll
+        webhooks.wake()
     return _ok({**_clock_data(request), "customersUpdated": updated})

@@ -1,0 +1,210 @@
+"""Which notifications a turn raises (issue 15 items 3 and 4; docs/webhooks.md, "Event types").
+
+`notifications` looks at the facts a turn just applied, including the catch-up facts of the
+timer sweep, and at the state after them, and returns `NotificationRaised` facts. The actor
+applies those in the same turn, so each is journalled in the record of the facts that caused
+it (WHK-E36): it exists if and only if its cause was committed, and replay applies it from the
+journal instead of deciding it again (WHK-E37).
+
+Each notice follows the last fact of the turn that concerns it, so causes come first: an
+invoice goes past due, then its subscription is suspended (WHK-E38).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import TypedDict
+
+import msgspec
+
+from allotment.domain.catalog import Catalog
+from allotment.domain.context import TurnContext
+from allotment.domain.facts import (
+    CreditsExpired,
+    CreditsGranted,
+    Fact,
+    InvoiceIssued,
+    InvoiceRevised,
+    InvoiceStatusChanged,
+    NotificationRaised,
+    SubscriptionChanged,
+    SubscriptionStarted,
+    UsageRecorded,
+)
+from allotment.domain.notification_types import (
+    CreditGrantExpired,
+    InvoiceCreated,
+    InvoicePaid,
+    InvoicePastDue,
+    InvoiceVoided,
+    Notification,
+    SubscriptionActivated,
+    SubscriptionCancellationScheduled,
+    SubscriptionEnded,
+    SubscriptionPlanChanged,
+    SubscriptionRenewed,
+    SubscriptionSuspended,
+)
+from allotment.domain.notify_levels import CREDIT_MOVES, Positioned, pool_notices, usage_notices
+from allotment.domain.state import (
+    SETTLED,
+    AccessState,
+    CancelMode,
+    CustomerState,
+    Invoice,
+    InvoiceStatus,
+    Subscription,
+)
+
+__all__ = ("notifications",)
+
+
+def notifications(
+    before: Mapping[uuid.UUID, Subscription],
+    state: CustomerState,
+    facts: Sequence[Fact],
+    ctx: TurnContext,
+) -> list[Fact]:
+    """The notifications `facts`, just applied to `state`, raise, as facts to apply next.
+
+    Args:
+        before: the customer's subscriptions as they were when the turn began (entities are
+            replaced whole, so a shallow copy of the dict is the whole "before").
+        state: the customer after `facts`.
+        facts: the facts the turn applied, in order; notifications among them are ignored.
+        ctx: the turn's context: the catalog, and `new_id` for each notification's id.
+    """
+    if not facts:
+        return []
+    raised = usage_notices(state, facts, ctx.catalog)
+    if len(facts) > 1 or type(facts[0]) is not UsageRecorded:  # the hot path stops here
+        raised += _other_notices(before, state, facts, ctx.catalog)
+    if not raised:
+        return []
+    raised.sort(key=lambda positioned: positioned[0])  # stable: same position keeps order
+    return [
+        NotificationRaised(at=facts[position].at, notification_id=ctx.new_id(), payload=notice)
+        for position, notice in raised
+    ]
+
+
+def _other_notices(
+    before: Mapping[uuid.UUID, Subscription],
+    state: CustomerState,
+    facts: Sequence[Fact],
+    catalog: Catalog,
+) -> list[Positioned]:
+    raised: list[Positioned] = []
+    pools: dict[str, int] = {}  # denomination -> position of the last fact moving it
+    subs: dict[uuid.UUID, int] = {}  # subscription -> position of the last fact about it
+    for position, fact in enumerate(facts):
+        if isinstance(fact, CREDIT_MOVES):
+            pools[fact.denomination] = position
+            if isinstance(fact, CreditsExpired):
+                raised.append((position, _grant_expired(state, fact)))
+            if isinstance(fact, CreditsGranted) and fact.subscription_id is not None:
+                subs[fact.subscription_id] = position
+        elif isinstance(fact, SubscriptionStarted | SubscriptionChanged):
+            subs[fact.subscription.id] = position
+        elif isinstance(fact, InvoiceIssued | InvoiceRevised | InvoiceStatusChanged):
+            invoice = _invoice_as_of(state, fact)
+            subs[invoice.subscription_id] = position
+            raised += [(position, notice) for notice in _invoice_notices(fact, invoice)]
+    if pools:
+        raised += pool_notices(state, facts, catalog, pools)
+    last = len(facts) - 1
+    for sub in state.subscriptions.values():
+        previous = before.get(sub.id)
+        if previous is not sub:
+            position = subs.get(sub.id, last)
+            raised += [(position, n) for n in _subscription_notices(previous, sub, catalog)]
+    return raised
+
+
+def _grant_expired(state: CustomerState, fact: CreditsExpired) -> CreditGrantExpired:
+    """WHK-E15: one notice per expiry fact; a grant expires once."""
+    return CreditGrantExpired(
+        pool_id=fact.transaction.pool_id,
+        denomination=fact.denomination,
+        grant_id=fact.grant_id,
+        expired_amount=-fact.transaction.amount,
+        balance=fact.transaction.balance_after,
+    )
+
+
+def _invoice_as_of(
+    state: CustomerState, fact: InvoiceIssued | InvoiceRevised | InvoiceStatusChanged
+) -> Invoice:
+    """The invoice as this fact left it (later facts of the turn may have changed it since)."""
+    if isinstance(fact, InvoiceStatusChanged):
+        current = state.invoices[fact.invoice_id]
+        return msgspec.structs.replace(current, status=fact.status, modified_at=fact.at)
+    return fact.invoice
+
+
+def _invoice_notices(
+    fact: InvoiceIssued | InvoiceRevised | InvoiceStatusChanged, invoice: Invoice
+) -> list[Notification]:
+    """WHK-E20..WHK-E24. Each status is entered at most once per invoice (VOID, PAID and
+    PAST_DUE are not left for a status they came from), so each fires once."""
+    notices: list[Notification] = []
+    if isinstance(fact, InvoiceIssued):
+        notices.append(InvoiceCreated(invoice=invoice))
+    if invoice.status in SETTLED:
+        notices.append(InvoicePaid(invoice=invoice))
+    elif invoice.status is InvoiceStatus.PAST_DUE:
+        notices.append(InvoicePastDue(invoice=invoice))
+    elif invoice.status is InvoiceStatus.VOID:
+        notices.append(InvoiceVoided(invoice=invoice))
+    return notices
+
+
+def _subscription_notices(
+    previous: Subscription | None, sub: Subscription, catalog: Catalog
+) -> list[Notification]:
+    """WHK-E30..WHK-E35: what changed between the subscription at the turn's start and now."""
+    common = _SubscriptionFields(subscription=sub, plan_key=_plan_key(catalog, sub.plan_id))
+    notices: list[Notification] = []
+    if previous is not None and previous.plan_id != sub.plan_id:
+        notices.append(
+            SubscriptionPlanChanged(
+                **common,
+                from_plan_id=previous.plan_id,
+                from_plan_key=_plan_key(catalog, previous.plan_id),
+            )
+        )
+    if (
+        previous is not None
+        and sub.live
+        and sub.current_period_start > previous.current_period_start
+    ):
+        notices.append(
+            SubscriptionRenewed(**common, previous_period_start=previous.current_period_start)
+        )
+    if (
+        sub.live
+        and sub.cancel_mode is CancelMode.END_OF_PERIOD
+        and sub.cancel_effective_at is not None
+        and (previous is None or previous.cancel_effective_at != sub.cancel_effective_at)
+    ):
+        notices.append(SubscriptionCancellationScheduled(**common))
+    was = previous.access if previous is not None else None
+    if was is not sub.access:
+        if sub.access is AccessState.ACTIVE:
+            notices.append(SubscriptionActivated(**common))
+        elif sub.access is AccessState.SUSPENDED:
+            notices.append(SubscriptionSuspended(**common))
+        elif sub.access is AccessState.ENDED:
+            notices.append(SubscriptionEnded(**common))
+    return notices
+
+
+class _SubscriptionFields(TypedDict):
+    subscription: Subscription
+    plan_key: str | None
+
+
+def _plan_key(catalog: Catalog, plan_id: uuid.UUID) -> str | None:
+    plan = catalog.plans.get(plan_id)
+    return plan.key if plan is not None else None

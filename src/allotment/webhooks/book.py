@@ -1,0 +1,135 @@
+"""The state of one environment's messages, rebuilt by applying the message log's records in
+order (the same code applies a record live and on restart, so both agree).
+
+A message is one event for one endpoint; its id is the event's id, which is the `webhook-id`
+every attempt sends (WHK-D12). Pending messages wait in lanes, one lane per endpoint and
+customer, so a customer's messages reach an endpoint in commit order (WHK-D22) while one slow
+customer's retries do not hold up the others.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from allotment.webhooks.message_log import Attempted, EventLogged, LogRecord, Requeued
+from allotment.webhooks.payloads import OutboundEvent
+from allotment.webhooks.sender import next_delay
+
+__all__ = ("Book", "Message", "Status")
+
+Status = Literal["pending", "delivered", "failed"]
+
+
+@dataclass(slots=True)
+class Message:
+    endpoint: str
+    event: OutboundEvent
+    lane: str
+    seq: int
+    status: Status = "pending"
+    failures: int = 0  # failed attempts since it was (re)queued
+    due: datetime | None = None  # the next attempt; None: at once
+    attempts: list[Attempted] = field(default_factory=list)
+    in_flight: bool = False
+
+
+class Book:
+    def __init__(self) -> None:
+        self.feed: list[EventLogged] = []  # committed events in commit order (seq 1, 2, ...)
+        self.known: set[str] = set()  # every event id logged: recovery re-feeds dedupe on it
+        self.messages: dict[tuple[str, str], Message] = {}
+        self.lanes: dict[str, dict[str, deque[str]]] = {}  # endpoint -> lane -> message ids
+        self.pending: dict[str, int] = {}  # endpoint -> pending messages (the backlog)
+        self.counts: dict[tuple[str, Status], int] = {}  # (endpoint, final status) totals
+        # Which lanes to look at, so delivery never scans them all: per endpoint, lanes whose
+        # head may go now, and a heap of (due, lane) for heads waiting for a retry. Entries
+        # can be stale (the dispatcher checks the head again before it sends).
+        self.ready: dict[str, deque[str]] = {}
+        self.timed: dict[str, list[tuple[datetime, str]]] = {}
+
+    @property
+    def next_seq(self) -> int:
+        return self.feed[-1].seq + 1 if self.feed else 1
+
+    def apply(self, record: LogRecord) -> None:
+        match record:
+            case EventLogged():
+                self._logged(record)
+            case Attempted():
+                self._attempted(record)
+            case Requeued():
+                self._requeued(record)
+
+    def _logged(self, record: EventLogged) -> None:
+        self.known.add(record.event.id)
+        if record.seq:
+            self.feed.append(record)
+        for endpoint in record.endpoints:
+            message = Message(endpoint, record.event, record.customer, record.seq)
+            self.messages[endpoint, record.event.id] = message
+            self._enqueue(message)
+
+    def _enqueue(self, message: Message) -> None:
+        lanes = self.lanes.setdefault(message.endpoint, {})
+        lane = lanes.setdefault(message.lane, deque())
+        lane.append(message.event.id)
+        self.pending[message.endpoint] = self.pending.get(message.endpoint, 0) + 1
+        if len(lane) == 1:  # a new head
+            self.schedule(message)
+
+    def _dequeue(self, message: Message) -> None:
+        lanes = self.lanes[message.endpoint]
+        lane = lanes[message.lane]
+        lane.remove(message.event.id)  # the head, but a failed-over-cap one may be anywhere
+        if not lane:
+            del lanes[message.lane]
+        else:
+            self.schedule(self.messages[message.endpoint, lane[0]])
+        self.pending[message.endpoint] -= 1
+
+    def schedule(self, head: Message) -> None:
+        """Note a lane's head: ready now, or when its retry is due."""
+        if head.due is None:
+            self.ready.setdefault(head.endpoint, deque()).append(head.lane)
+        else:
+            heapq.heappush(self.timed.setdefault(head.endpoint, []), (head.due, head.lane))
+
+    def _attempted(self, record: Attempted) -> None:
+        message = self.messages.get((record.endpoint, record.message))
+        if message is None:
+            return
+        message.attempts.append(record)
+        if message.status != "pending":
+            return
+        if record.outcome in ("delivered", "failed"):
+            message.status = record.outcome
+            self._dequeue(message)
+            key = (message.endpoint, record.outcome)
+            self.counts[key] = self.counts.get(key, 0) + 1
+            return
+        message.failures += 1
+        delay = next_delay(message.failures)
+        message.due = record.at + delay if delay is not None else record.at
+        self.schedule(message)
+
+    def _requeued(self, record: Requeued) -> None:
+        message = self.messages.get((record.endpoint, record.message))
+        if message is None or message.status == "pending":
+            return
+        message.status, message.failures, message.due = "pending", 0, None
+        self._enqueue(message)
+
+    def exhausted(self, message: Message) -> bool:
+        """Whether the message has used its whole retry schedule (the next outcome fails)."""
+        return next_delay(message.failures + 1) is None
+
+    def forget_endpoint(self, endpoint: str) -> None:
+        """A deleted endpoint's messages go with it."""
+        for index in (self.lanes, self.pending, self.ready, self.timed):
+            index.pop(endpoint, None)
+        for key in [k for k in self.messages if k[0] == endpoint]:
+            del self.messages[key]

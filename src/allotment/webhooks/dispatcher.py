@@ -1,0 +1,300 @@
+"""One environment's delivery side: the outbox the shard hands journal records to, and the
+tasks that log and deliver them (WHK-D14..WHK-D28).
+
+Ingest: `committed` is called in the turn, synchronous and cheap: it renders the record's
+notifications (nothing to do for most records) and queues them. The ingest task waits until
+the record is durable in the journal, drops the events already logged (a replay after
+restart re-feeds records; dedupe is by event id), fans each out to the endpoints subscribed at
+that moment, and appends them to the message log with one fsync per batch. Nothing is sent
+before both the journal and the message log hold it.
+
+Delivery: every endpoint's lanes are walked; a lane's head that is due is sent, at most
+`IN_FLIGHT_MAX` at a time per endpoint; each attempt's outcome is logged before the next one.
+The clock deciding when a retry is due is the server's clock (manual in tests), so a test
+moves time to drive retries; the signature's timestamp is the real time, as receivers check it
+against their own clocks.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import time
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+
+import anyio
+import msgspec
+from anyio.abc import TaskGroup
+
+from allotment.domain.facts import Fact
+from allotment.persistence.errors import JournalUnavailable
+from allotment.webhooks.book import Book, Message
+from allotment.webhooks.endpoints import Endpoint
+from allotment.webhooks.message_log import Attempted, EventLogged, MessageLog, Outcome, Requeued
+from allotment.webhooks.payloads import OutboundEvent
+from allotment.webhooks.sender import Response, Sender
+from allotment.webhooks.signing import signed_headers
+
+__all__ = ("IN_FLIGHT_MAX", "TEST_EVENT", "Dispatcher", "Renderer")
+
+TEST_EVENT = "webhook.test"  # POST /admin/webhooks/{id}/test (WHK-D8); never in the feed
+
+logger = logging.getLogger("allotment.webhooks")
+
+IN_FLIGHT_MAX = 16  # concurrent requests to one endpoint (each to a different customer lane)
+Renderer = Callable[[uuid.UUID, str | None, Sequence[Fact]], list[OutboundEvent]]
+Durable = Callable[[int], Awaitable[None]]
+_Incoming = tuple[int, str, list[OutboundEvent], Durable | None]  # position, lane, events, durable
+
+
+class _Body(msgspec.Struct, frozen=True):
+    type: str
+    timestamp: datetime
+    data: dict[str, object]
+
+
+_ENCODER = msgspec.json.Encoder()
+
+
+def body_of(event: OutboundEvent) -> bytes:
+    """The request body (WHK-D11): `{type, timestamp, data}`, the same bytes on every retry."""
+    return _ENCODER.encode(_Body(event.type, event.timestamp, event.data))
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        environment: str,
+        endpoints: Callable[[], dict[str, Endpoint]],
+        disable: Callable[[str, str], Awaitable[None]],
+        log: MessageLog,
+        now: Callable[[], datetime],
+        sender: Sender,
+        render: Renderer | None,
+        backlog_max: int,
+        poll_s: float = 1.0,
+    ) -> None:
+        self.environment = environment
+        self._endpoints = endpoints  # this environment's, by id, as they are now
+        self._disable = disable
+        self._log = log
+        self._now = now
+        self._sender = sender
+        self._render = render
+        self.backlog_max = backlog_max
+        self._poll_s = poll_s
+        self.book = Book()
+        for record in log.read():
+            self.book.apply(record)
+        self._incoming: deque[_Incoming] = deque()
+        self._batch_first = 0  # the first position of the batch being logged; 0: none
+        self._ingested = anyio.Event()  # set after each batch is logged
+        self._ingest_wakeup = anyio.Event()
+        self._deliver_wakeup = anyio.Event()
+        self._in_flight: dict[str, int] = {}
+        self.running = False
+
+    # -- the outbox (persistence.store_ports.NotificationOutbox) ---------------------------------
+
+    def committed(
+        self,
+        position: int,
+        customer_id: uuid.UUID,
+        external_id: str | None,
+        facts: Sequence[Fact],
+        durable: Durable | None,
+    ) -> None:
+        if self._render is None:
+            return
+        try:  # cheap when there is no notification: an isinstance per fact
+            events = self._render(customer_id, external_id, facts)
+        except Exception:  # a rendering bug must not fail the turn that committed its cause
+            logger.exception("rendering the notifications of record %d failed", position)
+            return
+        if events:
+            self._incoming.append((position, str(customer_id), events, durable))
+            self._ingest_wakeup.set()
+
+    async def logged_through(self, position: int) -> None:
+        while self.running and (
+            (self._incoming and self._incoming[0][0] <= position)
+            or 0 < self._batch_first <= position
+        ):
+            await self._ingested.wait()
+
+    # -- tasks ---------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        self.running = True
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._ingest_forever)
+                await self._deliver_forever(tg)
+        finally:
+            self.running = False
+            self._ingested.set()
+            self._log.close()
+
+    def wake(self) -> None:
+        """Look for due messages now (after the clock moved, an endpoint changed)."""
+        self._deliver_wakeup.set()
+
+    async def _ingest_forever(self) -> None:
+        while True:
+            if not self._incoming:
+                await self._ingest_wakeup.wait()
+            self._ingest_wakeup = anyio.Event()
+            batch = list(self._incoming)
+            self._incoming.clear()
+            self._batch_first = batch[0][0]
+            try:
+                await self._ingest(batch)
+            finally:
+                self._batch_first = 0
+                self._ingested.set()
+                self._ingested = anyio.Event()
+            self.wake()
+
+    async def _ingest(self, batch: list[_Incoming]) -> None:
+        for position, lane, events, durable in batch:
+            if durable is not None:
+                try:
+                    await durable(position)
+                except JournalUnavailable:  # never acknowledged; a rebuild re-feeds the disk's
+                    continue
+            for event in events:
+                if event.id not in self.book.known:
+                    self._log_event(event, self.book.next_seq, position, lane)
+        await self._log.sync()
+
+    def _log_event(self, event: OutboundEvent, seq: int, position: int, lane: str) -> None:
+        endpoints = [
+            e for e in self._endpoints().values() if e.enabled and e.wants(event.type)
+        ]  # fmt: skip
+        record = EventLogged(
+            seq=seq, position=position, customer=lane, event=event,
+            endpoints=[e.id for e in endpoints],
+        )  # fmt: skip
+        self._record(record)
+        for endpoint in endpoints:  # over the cap: failed at once, still in the feed (WHK-D27)
+            if self.book.pending.get(endpoint.id, 0) > self.backlog_max:
+                self._record(
+                    Attempted(
+                        endpoint=endpoint.id, message=event.id, at=self._now(),
+                        error=f"not sent: the endpoint's backlog is over {self.backlog_max}",
+                        outcome="failed",
+                    )
+                )  # fmt: skip
+
+    def _record(self, record: EventLogged | Attempted | Requeued) -> None:
+        self.book.apply(record)
+        self._log.append(record)
+
+    async def _deliver_forever(self, tg: TaskGroup) -> None:
+        while True:
+            self._deliver_wakeup = anyio.Event()
+            now = self._now()
+            soonest = self._start_due(tg, now)
+            wait = self._poll_s
+            if soonest is not None:
+                wait = min(wait, max(0.0, (soonest - now).total_seconds()))
+            with anyio.move_on_after(wait):
+                await self._deliver_wakeup.wait()
+
+    def _start_due(self, tg: TaskGroup, now: datetime) -> datetime | None:
+        """Start every due lane head an endpoint has room for; the soonest later due time."""
+        soonest: datetime | None = None
+        for endpoint in self._endpoints().values():
+            if not endpoint.enabled:
+                continue
+            timed = self.book.timed.get(endpoint.id)
+            ready = self.book.ready.setdefault(endpoint.id, deque())
+            while timed and timed[0][0] <= now:
+                ready.append(heapq.heappop(timed)[1])
+            while ready and self._in_flight.get(endpoint.id, 0) < IN_FLIGHT_MAX:
+                message = self._head(endpoint.id, ready.popleft())
+                if message is None or (message.due is not None and message.due > now):
+                    continue  # stale: its retry has its own entry in `timed`
+                message.in_flight = True
+                self._in_flight[endpoint.id] = self._in_flight.get(endpoint.id, 0) + 1
+                tg.start_soon(self._attempt, endpoint, message)
+            if timed and (soonest is None or timed[0][0] < soonest):
+                soonest = timed[0][0]
+        return soonest
+
+    def _head(self, endpoint_id: str, lane_key: str) -> Message | None:
+        """The lane's head if it may be sent (None for a stale entry: sent, in flight, gone)."""
+        lane = self.book.lanes.get(endpoint_id, {}).get(lane_key)
+        if not lane:
+            return None
+        message = self.book.messages[endpoint_id, lane[0]]
+        if message.in_flight or message.status != "pending":
+            return None
+        return message
+
+    async def _attempt(self, endpoint: Endpoint, message: Message) -> None:
+        try:
+            body = body_of(message.event)
+            signed_at = int(time.time())  # the receiver's tolerance is on its real clock
+            headers = signed_headers(
+                endpoint.signing_secrets(self._now()), message.event.id, signed_at, body
+            )
+            response = await self._sender.send(endpoint.url, headers, body)
+            outcome = self._outcome(message, response)
+            # Out of flight before the outcome schedules what comes next (the retry, or the
+            # lane's next head), so the delivery loop never finds that entry still in flight.
+            self._land(endpoint, message)
+            self._record(
+                Attempted(
+                    endpoint=endpoint.id, message=message.event.id, at=self._now(),
+                    status_code=response.status_code, latency_ms=response.latency_ms,
+                    error=response.error, outcome=outcome,
+                )
+            )  # fmt: skip
+            await self._log.sync(durable=False)
+            if outcome == "disabled":
+                await self._disable(endpoint.id, "the endpoint answered 410 Gone")
+        finally:
+            if message.in_flight:  # cancelled or failed before an outcome: try it again
+                self._land(endpoint, message)
+                self.book.schedule(message)
+            self.wake()
+
+    def _land(self, endpoint: Endpoint, message: Message) -> None:
+        message.in_flight = False
+        self._in_flight[endpoint.id] -= 1
+
+    def _outcome(self, message: Message, response: Response) -> Outcome:
+        if 200 <= response.status_code < 300:
+            return "delivered"
+        if response.status_code == 410:  # WHK-D21: the receiver asks us to stop
+            return "disabled"
+        return "failed" if self.book.exhausted(message) else "retrying"
+
+    # -- what the admin API does ------------------------------------------------------------------
+
+    async def send_test(self, endpoint: Endpoint) -> OutboundEvent:
+        """Log a `webhook.test` event for one endpoint, durably, and wake delivery (WHK-D8)."""
+        event = OutboundEvent(
+            id="msg_" + uuid.uuid4().hex, type=TEST_EVENT, timestamp=self._now(),
+            data={"endpointId": endpoint.id, "message": "A test event from allotment."},
+        )  # fmt: skip
+        self._record(
+            EventLogged(seq=0, position=0, customer="", event=event, endpoints=[endpoint.id])
+        )
+        await self._log.sync()
+        self.wake()
+        return event
+
+    async def resend(self, endpoint_id: str, message_id: str) -> Message | None:
+        """Queue a message again with a fresh retry schedule (WHK-D36); None if unknown."""
+        message = self.book.messages.get((endpoint_id, message_id))
+        if message is None:
+            return None
+        self._record(Requeued(endpoint=endpoint_id, message=message_id, at=self._now()))
+        await self._log.sync()
+        self.wake()
+        return message

@@ -1,0 +1,265 @@
+"""The webhook service: every environment's endpoints and dispatcher, and the admin API's
+operations on them (WHK-D1..WHK-D9, WHK-D33..WHK-D41). wiring.py builds it; the actor system
+gets each environment's dispatcher as its `NotificationOutbox`; the app runs it in its
+lifespan."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+
+import anyio
+import msgspec
+from anyio.abc import TaskGroup
+
+from allotment.webhooks.book import Message, Status
+from allotment.webhooks.dispatcher import Dispatcher, Renderer
+from allotment.webhooks.endpoints import ROTATION_GRACE, Endpoint, EndpointFile
+from allotment.webhooks.message_log import EventLogged, MessageLog
+from allotment.webhooks.payloads import EVENT_TYPES
+from allotment.webhooks.ports import EndpointChange, EndpointStatistics, WebhookRefused
+from allotment.webhooks.sender import Sender
+from allotment.webhooks.signing import new_secret
+from allotment.webhooks.urls import UrlRefused, check_url
+
+__all__ = ("BACKLOG_MAX", "WebhookService")
+
+BACKLOG_MAX = 10_000  # pending messages per endpoint (WHK-D27)
+DESCRIPTION_MAX = 256
+
+
+class WebhookService:
+    """`directory` None keeps everything in memory (the in-memory server)."""
+
+    def __init__(
+        self,
+        directory: Path | None,
+        now: Callable[[], datetime],
+        sender: Sender,
+        render: Renderer | None,
+        *,
+        allow_private: bool = False,
+        backlog_max: int = BACKLOG_MAX,
+    ) -> None:
+        self._directory = directory
+        self.now = now  # the server's clock; wiring sets it once the system has built it
+        self._sender = sender
+        self._render = render
+        self._allow_private = allow_private
+        self._backlog_max = backlog_max
+        self._file = EndpointFile(directory / "endpoints.json" if directory else None)
+        self._endpoints = {e.id: e for e in self._file.load()}
+        self._lock = anyio.Lock()  # one change to the endpoint file at a time
+        self._dispatchers: dict[str, Dispatcher] = {}
+        self._task_group: TaskGroup | None = None
+
+    # -- the dispatchers ----------------------------------------------------------------------
+
+    def outbox(self, environment: str) -> Dispatcher:
+        dispatcher = self._dispatchers.get(environment)
+        if dispatcher is None:
+            log = MessageLog(self._directory / environment if self._directory else None)
+            dispatcher = self._dispatchers[environment] = Dispatcher(
+                environment, lambda: self._of(environment), self._disable, log,
+                lambda: self.now(),  # noqa: PLW0108 - late: wiring sets `now` after this
+                self._sender, self._render, self._backlog_max,
+            )  # fmt: skip
+            if self._task_group is not None:
+                self._task_group.start_soon(dispatcher.run)
+        return dispatcher
+
+    def _of(self, environment: str) -> dict[str, Endpoint]:
+        return {i: e for i, e in self._endpoints.items() if e.environment == environment}
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        async with anyio.create_task_group() as tg:
+            self._task_group = tg
+            for dispatcher in self._dispatchers.values():
+                tg.start_soon(dispatcher.run)
+            try:
+                yield
+            finally:
+                self._task_group = None
+                tg.cancel_scope.cancel()
+        await self._sender.aclose()
+
+    def wake(self) -> None:
+        """Look for due deliveries now (the clock was moved)."""
+        for dispatcher in self._dispatchers.values():
+            dispatcher.wake()
+
+    # -- endpoints ----------------------------------------------------------------------------
+
+    async def _save(self, endpoint: Endpoint | None, removed: str = "") -> None:
+        endpoints = dict(self._endpoints)
+        if endpoint is not None:
+            endpoints[endpoint.id] = endpoint
+        endpoints.pop(removed, None)
+        await anyio.to_thread.run_sync(self._file.save, list(endpoints.values()))
+        self._endpoints = endpoints  # the running server sees the change once it is on disk
+
+    async def list_endpoints(self, environment: str) -> list[Endpoint]:
+        return sorted(self._of(environment).values(), key=lambda e: e.created_at)
+
+    async def get_endpoint(self, environment: str, endpoint_id: str) -> Endpoint:
+        endpoint = self._endpoints.get(endpoint_id)
+        if endpoint is None or endpoint.environment != environment:
+            raise WebhookRefused(404, f"Webhook endpoint {endpoint_id!r} not found.")
+        return endpoint
+
+    async def _url(self, url: str) -> str:
+        try:
+            return await anyio.to_thread.run_sync(
+                lambda: check_url(url, allow_private=self._allow_private)
+            )
+        except UrlRefused as refused:
+            raise WebhookRefused(400, f"Invalid field 'url': {refused}.") from None
+
+    @staticmethod
+    def _types(event_types: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(event_types) - EVENT_TYPES)
+        if unknown:
+            raise WebhookRefused(
+                400, f"Invalid field 'eventTypes': unknown event type {unknown[0]!r}; "
+                f"known: {', '.join(sorted(EVENT_TYPES))}.",
+            )  # fmt: skip
+        return tuple(dict.fromkeys(event_types))
+
+    @staticmethod
+    def _description(description: str) -> str:
+        if len(description) > DESCRIPTION_MAX:
+            raise WebhookRefused(
+                400, f"Invalid field 'description': longer than {DESCRIPTION_MAX} characters."
+            )
+        return description
+
+    async def create_endpoint(
+        self, environment: str, url: str, event_types: tuple[str, ...], description: str
+    ) -> Endpoint:
+        endpoint = Endpoint(
+            id="ep_" + secrets.token_hex(12), environment=environment, url=await self._url(url),
+            event_types=self._types(event_types), description=self._description(description),
+            secret=new_secret(), created_at=self.now(),
+        )  # fmt: skip
+        async with self._lock:
+            await self._save(endpoint)
+        return endpoint
+
+    async def update_endpoint(
+        self, environment: str, endpoint_id: str, change: EndpointChange
+    ) -> Endpoint:
+        url = await self._url(change.url) if change.url is not None else None
+        types = self._types(change.event_types) if change.event_types is not None else None
+        description = change.description
+        if description is not None:
+            self._description(description)
+        async with self._lock:
+            endpoint = await self.get_endpoint(environment, endpoint_id)
+            updated = msgspec.structs.replace(
+                endpoint, url=url or endpoint.url,
+                event_types=endpoint.event_types if types is None else types,
+                description=endpoint.description if description is None else description,
+                enabled=endpoint.enabled if change.enabled is None else change.enabled,
+                disabled_reason="" if change.enabled else endpoint.disabled_reason,
+            )  # fmt: skip
+            if change.enabled is False and endpoint.enabled:
+                updated = msgspec.structs.replace(updated, disabled_reason="disabled by an admin")
+            await self._save(updated)
+        self.outbox(environment).wake()
+        return updated
+
+    async def delete_endpoint(self, environment: str, endpoint_id: str) -> Endpoint:
+        async with self._lock:
+            endpoint = await self.get_endpoint(environment, endpoint_id)
+            await self._save(None, removed=endpoint_id)
+        self.outbox(environment).book.forget_endpoint(endpoint_id)
+        return endpoint
+
+    async def rotate_secret(self, environment: str, endpoint_id: str) -> Endpoint:
+        async with self._lock:
+            endpoint = await self.get_endpoint(environment, endpoint_id)
+            rotated = msgspec.structs.replace(
+                endpoint, secret=new_secret(), previous_secret=endpoint.secret,
+                previous_secret_until=self.now() + ROTATION_GRACE,
+            )  # fmt: skip
+            await self._save(rotated)
+        return rotated
+
+    async def _disable(self, endpoint_id: str, reason: str) -> None:
+        async with self._lock:
+            endpoint = self._endpoints.get(endpoint_id)
+            if endpoint is not None and endpoint.enabled:
+                await self._save(
+                    msgspec.structs.replace(endpoint, enabled=False, disabled_reason=reason)
+                )
+
+    # -- messages and the feed --------------------------------------------------------------------
+
+    async def send_test(self, environment: str, endpoint_id: str) -> str:
+        endpoint = await self.get_endpoint(environment, endpoint_id)
+        return (await self.outbox(environment).send_test(endpoint)).id
+
+    async def messages(
+        self, environment: str, endpoint_id: str, status: Status | None, limit: int
+    ) -> list[Message]:
+        await self.get_endpoint(environment, endpoint_id)
+        book = self.outbox(environment).book
+        found = [
+            m for (e, _), m in reversed(book.messages.items())
+            if e == endpoint_id and (status is None or m.status == status)
+        ]  # fmt: skip
+        return found[:limit]
+
+    async def resend(self, environment: str, endpoint_id: str, message_id: str) -> Message:
+        await self.get_endpoint(environment, endpoint_id)
+        message = await self.outbox(environment).resend(endpoint_id, message_id)
+        if message is None:
+            raise WebhookRefused(404, f"Message {message_id!r} not found for this endpoint.")
+        return message
+
+    def feed(
+        self, environment: str, after: int, types: frozenset[str], limit: int
+    ) -> list[EventLogged]:
+        unknown = sorted(types - EVENT_TYPES)
+        if unknown:
+            raise WebhookRefused(400, f"Invalid field 'types': unknown event type {unknown[0]!r}.")
+        feed = self.outbox(environment).book.feed
+        start = _first_after(feed, after)
+        found: list[EventLogged] = []
+        for record in feed[start:]:
+            if not types or record.event.type in types:
+                found.append(record)
+                if len(found) == limit:
+                    break
+        return found
+
+    def statistics(self) -> list[EndpointStatistics]:
+        rows = []
+        for endpoint in self._endpoints.values():
+            book = self.outbox(endpoint.environment).book
+            rows.append(
+                EndpointStatistics(
+                    environment=endpoint.environment, endpoint=endpoint.id,
+                    enabled=endpoint.enabled, backlog=book.pending.get(endpoint.id, 0),
+                    backlog_max=self._backlog_max,
+                    delivered=book.counts.get((endpoint.id, "delivered"), 0),
+                    failed=book.counts.get((endpoint.id, "failed"), 0),
+                )
+            )  # fmt: skip
+        return rows
+
+
+def _first_after(feed: list[EventLogged], after: int) -> int:
+    """The index of the first record with seq > `after` (seqs are 1, 2, ... in order)."""
+    low, high = 0, len(feed)
+    while low < high:
+        middle = (low + high) // 2
+        if feed[middle].seq <= after:
+            low = middle + 1
+        else:
+            high = middle
+    return low

@@ -1,0 +1,91 @@
+"""A real HTTP receiver on 127.0.0.1 for webhook tests: it verifies every request with the
+official `standardwebhooks` package (against any of the secrets it is told), records it, and
+answers as the test says: a queue of status codes (200 once it is empty), or a gate that holds
+every request until the test opens it (a slow endpoint)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import deque
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+__all__ = ("Delivery", "Receiver")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: str  # webhook-id
+    signature: str
+    body: dict[str, Any]
+    verified_by: tuple[str, ...]  # the secrets whose signature matched
+    status: int  # what the receiver answered
+
+
+class Receiver:
+    def __init__(self) -> None:
+        self.secrets: list[str] = []
+        self.statuses: deque[int] = deque()  # answers for the next requests; then 200
+        self.gate = threading.Event()
+        self.gate.set()  # open: answer at once
+        self.held = 0  # requests waiting at the closed gate
+        self.deliveries: list[Delivery] = []
+        self.unverified: list[str] = []
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hooks"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.gate.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+    def accepted(self) -> list[Delivery]:
+        with self._lock:
+            return [d for d in self.deliveries if 200 <= d.status < 300]
+
+    def _receive(self, headers: dict[str, str], body: bytes) -> int:
+        verified = []
+        for secret in self.secrets:
+            try:
+                Webhook(secret).verify(body, headers)
+                verified.append(secret)
+            except WebhookVerificationError:
+                pass
+        with self._lock:
+            if not verified:
+                self.unverified.append(headers.get("webhook-id", "?"))
+            status = self.statuses.popleft() if self.statuses else 200
+            self.held += 0 if self.gate.is_set() else 1
+        self.gate.wait(timeout=120)
+        with self._lock:
+            self.deliveries.append(
+                Delivery(
+                    headers["webhook-id"], headers["webhook-signature"], json.loads(body),
+                    tuple(verified), status,
+                )
+            )  # fmt: skip
+        return status
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                status = receiver._receive(headers, body)
+                self.send_response(status)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass  # quiet: the test reads `deliveries`
+
+        return Handler

@@ -1,0 +1,226 @@
+"""Delivery end to end on a real receiver that verifies every request with `standardwebhooks`
+(WHK-D10..WHK-D28): signing, order, retries on Svix's schedule driven by the manual clock,
+410, rotation, a slow endpoint, the backlog cap."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import anyio
+import pytest
+
+from allotment.runtime.clock import ManualClock
+from allotment.runtime.records import EvaluationContext
+from allotment.webhooks.endpoints import Endpoint
+from allotment.webhooks.ports import EndpointChange
+from allotment.webhooks.sender import RETRY_DELAYS
+from tests.conftest import START
+from tests.waiting import BOUND_S, wait_until_async
+from tests.webhooks.conftest import USAGE_TYPE, Rig, make_rig, running
+from tests.webhooks.receiver import Receiver
+
+pytestmark = pytest.mark.anyio
+
+
+async def _endpoint(rig: Rig, receiver: Receiver, types: tuple[str, ...] = ()) -> Endpoint:
+    endpoint = await rig.service.create_endpoint("test", receiver.url, types, "")
+    receiver.secrets = [endpoint.secret]
+    return endpoint
+
+
+async def _delivered(receiver: Receiver, count: int) -> None:
+    with anyio.fail_after(BOUND_S):
+        await wait_until_async(lambda: len(receiver.accepted()) >= count, f"{count} deliveries")
+
+
+async def _attempts(rig: Rig, endpoint: Endpoint, message_id: str, count: int) -> None:
+    book = rig.service.outbox("test").book
+
+    def attempted() -> bool:
+        message = book.messages.get((endpoint.id, message_id))
+        return message is not None and len(message.attempts) >= count
+
+    with anyio.fail_after(BOUND_S):
+        await wait_until_async(attempted, f"{count} attempts of {message_id}")
+
+
+async def test_journal_notifications_arrive_signed_in_commit_order(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """WHK-D10, WHK-D11, WHK-D14, WHK-D22: each committed notification is delivered once the
+    journal holds it, signed (standardwebhooks verifies it), `{type, timestamp, data}`, and a
+    customer's notifications arrive in commit order; the pull feed has them in that order."""
+    async with running(make_rig(tmp_path, ManualClock(START))) as rig:
+        endpoint = await _endpoint(rig, receiver)
+        await rig.customer()
+        keys = [f"k{n:02}" for n in range(12)]
+        for key in keys:
+            await rig.ingest(key)
+        await _delivered(receiver, len(keys))
+    accepted = receiver.accepted()
+    assert receiver.unverified == []
+    assert [d.id for d in accepted] == [f"evt_{k}" for k in keys]
+    assert all(d.verified_by == (endpoint.secret,) for d in accepted)
+    assert {tuple(sorted(d.body)) for d in accepted} == {("data", "timestamp", "type")}
+    assert {d.body["type"] for d in accepted} == {USAGE_TYPE}
+    assert [d.body["data"]["key"] for d in accepted] == keys
+    feed = rig.service.feed("test", 0, frozenset(), 100)
+    assert [r.event.id for r in feed] == [f"evt_{k}" for k in keys]
+    assert [r.seq for r in feed] == list(range(1, len(keys) + 1))
+    assert [r.event.id for r in rig.service.feed("test", 10, frozenset(), 100)] == [
+        "evt_k10", "evt_k11",
+    ]  # fmt: skip
+
+
+async def test_an_endpoint_down_then_up_gets_everything_and_every_try_is_logged(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """WHK-D20, WHK-D12, WHK-D33: three 500s, then up. The retries follow Svix's schedule on
+    the manual clock (at once, +5 s, +5 min, +30 min); the same webhook-id every time; the
+    attempt log shows each try with its status code."""
+    clock = ManualClock(START)
+    async with running(make_rig(tmp_path, clock)) as rig:
+        endpoint = await _endpoint(rig, receiver)
+        receiver.statuses.extend([500, 503, 500])
+        message_id = await rig.service.send_test("test", endpoint.id)
+        for attempt, delay in enumerate(RETRY_DELAYS[1:4], 1):
+            await _attempts(rig, endpoint, message_id, attempt)
+            message = rig.service.outbox("test").book.messages[endpoint.id, message_id]
+            assert message.status == "pending"
+            assert message.due == message.attempts[-1].at + delay  # the schedule, exactly
+            rig.advance(delay.total_seconds())
+        await _delivered(receiver, 1)
+        await _attempts(rig, endpoint, message_id, 4)
+        [message] = await rig.service.messages("test", endpoint.id, None, 10)
+    assert [d.id for d in receiver.deliveries] == [message_id] * 4
+    assert [d.status for d in receiver.deliveries] == [500, 503, 500, 200]
+    assert [(a.status_code, a.outcome) for a in message.attempts] == [
+        (500, "retrying"), (503, "retrying"), (500, "retrying"), (200, "delivered"),
+    ]  # fmt: skip
+    assert message.status == "delivered"
+    assert [a.at for a in message.attempts] == [
+        START, START + timedelta(seconds=5), START + timedelta(seconds=305),
+        START + timedelta(seconds=2105),
+    ]  # fmt: skip
+
+
+async def test_a_message_fails_after_the_whole_schedule(tmp_path: Path, receiver: Receiver) -> None:
+    """WHK-D20: eight attempts (at once, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h), then
+    failed; a resend (WHK-D34) sends it again with the same webhook-id."""
+    async with running(make_rig(tmp_path, ManualClock(START))) as rig:
+        endpoint = await _endpoint(rig, receiver)
+        receiver.statuses.extend([502] * len(RETRY_DELAYS))
+        message_id = await rig.service.send_test("test", endpoint.id)
+        for attempt, delay in enumerate(RETRY_DELAYS[1:], 1):
+            await _attempts(rig, endpoint, message_id, attempt)
+            rig.advance(delay.total_seconds())
+        await _attempts(rig, endpoint, message_id, len(RETRY_DELAYS))
+        [failed] = await rig.service.messages("test", endpoint.id, "failed", 10)
+        assert [a.outcome for a in failed.attempts] == ["retrying"] * 7 + ["failed"]
+        await rig.service.resend("test", endpoint.id, message_id)
+        await _delivered(receiver, 1)
+    assert receiver.accepted()[0].id == message_id
+    assert len(receiver.deliveries) == len(RETRY_DELAYS) + 1
+
+
+async def test_410_disables_the_endpoint(tmp_path: Path, receiver: Receiver) -> None:
+    """WHK-D21: a 410 disables the endpoint; nothing more is sent until it is enabled."""
+    async with running(make_rig(tmp_path, ManualClock(START))) as rig:
+        endpoint = await _endpoint(rig, receiver)
+        receiver.statuses.append(410)
+        message_id = await rig.service.send_test("test", endpoint.id)
+        await _attempts(rig, endpoint, message_id, 1)
+        with anyio.fail_after(BOUND_S):
+            await wait_until_async(
+                lambda: not rig.service._of("test")[endpoint.id].enabled, "disabled"
+            )
+        disabled = await rig.service.get_endpoint("test", endpoint.id)
+        assert "410" in disabled.disabled_reason
+        await rig.service.update_endpoint("test", endpoint.id, EndpointChange(enabled=True))
+        rig.advance(5)
+        await _delivered(receiver, 1)
+    assert [d.status for d in receiver.deliveries] == [410, 200]
+
+
+async def test_after_a_rotation_both_secrets_sign_for_24_hours(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """WHK-D6: during the grace period every delivery carries both signatures (each verifies
+    on its own); after it, only the new secret signs."""
+    clock = ManualClock(START)
+    async with running(make_rig(tmp_path, clock)) as rig:
+        endpoint = await _endpoint(rig, receiver)
+        rotated = await rig.service.rotate_secret("test", endpoint.id)
+        assert rotated.secret != endpoint.secret
+        receiver.secrets = [endpoint.secret, rotated.secret]
+        await rig.service.send_test("test", endpoint.id)
+        await _delivered(receiver, 1)
+        rig.advance(timedelta(hours=24, seconds=1).total_seconds())
+        await rig.service.send_test("test", endpoint.id)
+        await _delivered(receiver, 2)
+    first, second = receiver.accepted()
+    assert set(first.verified_by) == {endpoint.secret, rotated.secret}
+    assert second.verified_by == (rotated.secret,)
+
+
+async def test_a_slow_endpoint_never_holds_up_checks_or_events(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """WHK-D25: while the endpoint holds every request, events and checks are answered (the
+    turn never waits on delivery); once it answers, everything arrives, in order."""
+    async with running(make_rig(tmp_path, ManualClock(START))) as rig:
+        await _endpoint(rig, receiver)
+        await rig.customer()
+        receiver.gate.clear()
+        await rig.ingest("first")
+        with anyio.fail_after(BOUND_S):
+            await wait_until_async(lambda: receiver.held >= 1, "the first request held")
+        shard = rig.system.route("test")
+        for n in range(20):  # answered while the receiver still holds the first request
+            await rig.ingest(f"more{n:02}")
+            await shard.evaluate("acme", "ai_chat", None, EvaluationContext(method="GET"))
+        assert not receiver.gate.is_set() and receiver.deliveries == []
+        receiver.gate.set()
+        await _delivered(receiver, 21)
+    assert [d.id for d in receiver.accepted()] == ["evt_first"] + [
+        f"evt_more{n:02}" for n in range(20)
+    ]
+
+
+async def test_the_backlog_is_capped_and_the_feed_keeps_everything(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """WHK-D27: past the cap, new messages for the endpoint fail at once (said in the attempt
+    log and counted); the pull feed still has every event; statistics show the backlog."""
+    async with running(make_rig(tmp_path, ManualClock(START), backlog_max=2)) as rig:
+        endpoint = await _endpoint(rig, receiver)
+        await rig.customer()
+        receiver.gate.clear()
+        for n in range(6):
+            await rig.ingest(f"k{n}")
+        await rig.service.outbox("test").logged_through(rig.system.shard("test").journal.position)
+        [row] = rig.service.statistics()
+        assert (row.backlog, row.backlog_max, row.failed) == (2, 2, 4)
+        failed = await rig.service.messages("test", endpoint.id, "failed", 10)
+        assert all("backlog" in m.attempts[0].error for m in failed)
+        assert len(rig.service.feed("test", 0, frozenset(), 100)) == 6
+        receiver.gate.set()
+        await _delivered(receiver, 2)
+    assert [d.id for d in receiver.accepted()] == ["evt_k0", "evt_k1"]
+
+
+async def test_event_types_filter_what_an_endpoint_receives(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """WHK-D3: an endpoint subscribed to other types gets nothing of these; one with none
+    listed gets everything."""
+    async with running(make_rig(tmp_path, ManualClock(START))) as rig:
+        other = await rig.service.create_endpoint("test", receiver.url, ("invoice.paid",), "")
+        everything = await _endpoint(rig, receiver)
+        await rig.customer()
+        await rig.ingest("only")
+        await _delivered(receiver, 1)
+        book = rig.service.outbox("test").book
+        assert (other.id, "evt_only") not in book.messages
+        assert (everything.id, "evt_only") in book.messages

@@ -1,0 +1,107 @@
+"""What survives a restart (WHK-D15..WHK-D18): a pending message resumes with the same
+webhook-id; the journal records replayed at recovery re-feed the outbox, which drops what its
+log already has and logs what it lacks; a checkpoint leaves no notification behind."""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+
+import anyio
+import pytest
+
+from allotment.runtime.clock import ManualClock
+from tests.conftest import START
+from tests.waiting import BOUND_S, wait_until_async
+from tests.webhooks.conftest import make_rig, running
+from tests.webhooks.receiver import Receiver
+
+pytestmark = pytest.mark.anyio
+
+
+async def _delivered(receiver: Receiver, count: int) -> None:
+    with anyio.fail_after(BOUND_S):
+        await wait_until_async(lambda: len(receiver.accepted()) >= count, f"{count} deliveries")
+
+
+def _restarted() -> None:
+    gc.collect()  # the first system's share of the data directory's lock goes with it
+
+
+async def test_a_pending_message_resumes_after_a_restart_with_the_same_id(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """WHK-D15, WHK-D12: the message log keeps the message and its failed attempt; the new
+    process sends it when its retry is due, with the same webhook-id."""
+    clock = ManualClock(START)
+    receiver.statuses.append(500)
+    async with running(make_rig(tmp_path, clock)) as rig:
+        endpoint = await rig.service.create_endpoint("test", receiver.url, (), "")
+        receiver.secrets = [endpoint.secret]
+        message_id = await rig.service.send_test("test", endpoint.id)
+        with anyio.fail_after(BOUND_S):
+            await wait_until_async(lambda: len(receiver.deliveries) == 1, "the failed attempt")
+    del rig
+    _restarted()
+    async with running(make_rig(tmp_path, clock)) as again:
+        [message] = await again.service.messages("test", endpoint.id, None, 10)
+        assert message.status == "pending" and len(message.attempts) == 1
+        again.advance(5)
+        await _delivered(receiver, 1)
+    assert [d.id for d in receiver.deliveries] == [message_id, message_id]
+    assert receiver.accepted()[0].verified_by == (endpoint.secret,)
+
+
+async def test_recovery_refeeds_the_journal_without_sending_twice(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """WHK-D16, WHK-D17: after a restart every replayed record is handed to the outbox again;
+    events its log has are dropped (nothing is sent twice), and when the log lost them (here:
+    deleted, as a crash between the journal's fsync and the log's would) they are logged and
+    sent again with the same webhook-ids."""
+    clock = ManualClock(START)
+    async with running(make_rig(tmp_path, clock)) as rig:
+        endpoint = await rig.service.create_endpoint("test", receiver.url, (), "")
+        receiver.secrets = [endpoint.secret]
+        await rig.customer()
+        for n in range(5):
+            await rig.ingest(f"k{n}")
+        await _delivered(receiver, 5)
+    del rig
+    _restarted()
+    async with running(make_rig(tmp_path, clock)) as again:
+        outbox = again.service.outbox("test")
+        await outbox.logged_through(again.system.shard("test").journal.position)
+        assert len(outbox.book.feed) == 5
+        assert again.service.statistics()[0].backlog == 0
+    del again
+    _restarted()
+    (tmp_path / "webhooks" / "test" / "messages.log").unlink()
+    async with running(make_rig(tmp_path, clock)) as third:
+        await _delivered(receiver, 10)
+        assert len(third.service.feed("test", 0, frozenset(), 100)) == 5
+    ids = [d.id for d in receiver.accepted()]
+    assert ids[5:] == ids[:5] == [f"evt_k{n}" for n in range(5)]
+
+
+async def test_a_checkpoint_leaves_no_notification_between_snapshot_and_log(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """WHK-D18: a checkpoint waits until the outbox's log holds every notification its
+    snapshot covers; after a restart from that snapshot the feed is whole, nothing doubled."""
+    clock = ManualClock(START)
+    async with running(make_rig(tmp_path, clock)) as rig:
+        await rig.customer()
+        for n in range(8):
+            await rig.ingest(f"k{n}")
+        reports = await rig.system.checkpoint_all()
+        assert reports and reports[0].position >= 9  # the snapshot covers every record
+        for n in range(8, 10):
+            await rig.ingest(f"k{n}")
+    del rig
+    _restarted()
+    async with running(make_rig(tmp_path, clock)) as again:
+        outbox = again.service.outbox("test")
+        await outbox.logged_through(again.system.shard("test").journal.position)
+        feed = again.service.feed("test", 0, frozenset(), 100)
+    assert [r.event.id for r in feed] == [f"evt_k{n}" for n in range(10)]
