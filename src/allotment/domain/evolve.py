@@ -43,6 +43,7 @@ from allotment.domain.facts import (
     UsageRecorded,
 )
 from allotment.domain.money import ZERO
+from allotment.domain.notification_types import remember
 from allotment.domain.reservation_evolve import evolve_reservation
 from allotment.domain.reservation_facts import (
     ReservationCommitted,
@@ -51,7 +52,6 @@ from allotment.domain.reservation_facts import (
     ReservationHeld,
     ReservationReleased,
 )
-from allotment.domain.notification_types import remember
 from allotment.domain.schedule import next_due
 from allotment.domain.state import (
     PAYABLE,
