@@ -17,6 +17,7 @@ import msgspec
 
 from allotment.domain.catalog import Catalog, CreditAllocation, CreditModel, Feature, Plan
 from allotment.domain.catalog_rules import CatalogInvalid, check_update
+from allotment.domain.meters import MeterDefined, MeterDeleted
 
 __all__ = (
     "CATALOG_UPDATED_VERSION",
@@ -50,7 +51,7 @@ class FeatureAutoCreated(
     feature: Feature
 
 
-CatalogFact = CatalogUpdated | FeatureAutoCreated
+CatalogFact = CatalogUpdated | FeatureAutoCreated | MeterDefined | MeterDeleted
 
 
 def update_catalog(
@@ -92,7 +93,7 @@ def apply_update(catalog: Catalog, fact: CatalogUpdated) -> Catalog:
     plans = dict(catalog.plans)
     for plan in fact.plans:
         plans[plan.id] = _keeping_created_at(plan, plans.get(plan.id))
-    return Catalog(features=features, credit_models=models, plans=plans)
+    return Catalog(features=features, credit_models=models, plans=plans, meters=catalog.meters)
 
 
 def _keeping_created_at(plan: Plan, previous: Plan | None) -> Plan:
@@ -117,6 +118,13 @@ def evolve_catalog(catalog: Catalog, fact: CatalogFact) -> Catalog:
     """Replay one catalog fact. It was checked when it was accepted."""
     if isinstance(fact, FeatureAutoCreated):
         return catalog.with_feature(fact.feature)
+    if isinstance(fact, MeterDefined):
+        return catalog.with_meter(fact.meter)
+    if isinstance(fact, MeterDeleted):
+        meter = catalog.meters.get(fact.meter_id)
+        if meter is None:  # never written: a delete is decided against the meter it names
+            return catalog
+        return catalog.with_meter(msgspec.structs.replace(meter, deleted_at=fact.at))
     return apply_update(catalog, fact)
 
 

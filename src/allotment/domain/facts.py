@@ -17,12 +17,14 @@ from allotment.domain.catalog import RolloverPolicy
 from allotment.domain.catalog_facts import CatalogUpdated, FeatureAutoCreated
 from allotment.domain.cost import PricesReplaced
 from allotment.domain.credits import CreditTransaction, GrantSource
+from allotment.domain.meters import CloudEventRecorded, MeterDefined, MeterDeleted
 from allotment.domain.payment_records import PaymentRecord
 from allotment.domain.state import (
     CustomerSource,
     Invoice,
     InvoiceStatus,
     OpenCheckout,
+    OpenMeterDetails,
     Profile,
     Subscription,
 )
@@ -30,12 +32,14 @@ from allotment.domain.state import (
 __all__ = (
     "CheckoutClosed",
     "CheckoutOpened",
+    "CloudEventRecorded",
     "CreditPoolOpened",
     "CreditsDebited",
     "CreditsExpired",
     "CreditsGranted",
     "CreditsReversed",
     "CustomerCreated",
+    "CustomerOpenMeterSet",
     "CustomerProfileSet",
     "EnvironmentFact",
     "Fact",
@@ -68,6 +72,14 @@ class CustomerProfileSet(_Fact, tag="customer_profile_set", frozen=True, kw_only
 
     external_id: str
     profile: Profile
+
+
+class CustomerOpenMeterSet(_Fact, tag="customer_openmeter_set", frozen=True, kw_only=True):
+    """The customer's OpenMeter details replaced whole: created or updated through
+    `/api/v1/customers` (OM-20..OM-23), or deleted there (`details.deleted_at`, OM-24).
+    Subject keys are unique among an environment's live customers (OM-21)."""
+
+    details: OpenMeterDetails
 
 
 class SubscriptionStarted(_Fact, tag="subscription_started", frozen=True, kw_only=True):
@@ -221,8 +233,18 @@ Fact = (
     | CheckoutOpened
     | CheckoutClosed
     | PaymentRecorded
+    | CustomerOpenMeterSet
+    | CloudEventRecorded
 )
 
-EnvironmentFact = CatalogUpdated | FeatureAutoCreated | PaymentRecorded | PricesReplaced
+EnvironmentFact = (
+    CatalogUpdated
+    | FeatureAutoCreated
+    | PaymentRecorded
+    | PricesReplaced
+    | MeterDefined
+    | MeterDeleted
+    | CloudEventRecorded
+)
 """A fact of an environment rather than of one customer: journalled in a record of its own
 (`customer_id` None) and replayed by the shard."""

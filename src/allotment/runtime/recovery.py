@@ -18,7 +18,12 @@ from allotment.domain.catalog_facts import evolve_catalog, unrecorded_part, upda
 from allotment.domain.catalog_rules import CatalogInvalid
 from allotment.domain.cost import PricesReplaced
 from allotment.domain.evolve import evolve, new_customer
-from allotment.domain.facts import CustomerCreated, PaymentRecorded, UsageRecorded
+from allotment.domain.facts import (
+    CloudEventRecorded,
+    CustomerCreated,
+    PaymentRecorded,
+    UsageRecorded,
+)
 from allotment.domain.state import CustomerState
 from allotment.persistence.ports import JournalRecord
 from allotment.runtime.idempotency import key_digest
@@ -53,6 +58,8 @@ def replay(shard: LocalShard, record: JournalRecord) -> None:
                 shard.environment_payments.add(environment_fact.record)
             elif isinstance(environment_fact, PricesReplaced):
                 shard.prices.apply(environment_fact)
+            elif isinstance(environment_fact, CloudEventRecorded):
+                pass  # OM-9: kept in the journal for listing; its dedup key is reindexed below
             else:
                 recorded = evolve_catalog(recorded, environment_fact)
         shard.catalog = shard.recorded_catalog = recorded
