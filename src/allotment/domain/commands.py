@@ -10,8 +10,15 @@ from typing import Any
 import msgspec
 
 from allotment.domain.credits import GrantSource
+from allotment.domain.meters import CloudEventRecorded
 from allotment.domain.payment_records import ProviderPayment
-from allotment.domain.state import CancelMode, ChangeType, OpenCheckout, Profile
+from allotment.domain.state import (
+    CancelMode,
+    ChangeType,
+    OpenCheckout,
+    OpenMeterDetails,
+    Profile,
+)
 
 __all__ = (
     "ApplyProviderPayment",
@@ -26,11 +33,13 @@ __all__ = (
     "LinkStripeCustomer",
     "MarkInvoicePaid",
     "OpenCheckoutSession",
+    "RecordCloudEvent",
     "RecordFailedPayment",
     "RecordUnappliedPayment",
     "RecordUsage",
     "RegisterCustomer",
     "RevertCancellation",
+    "SetOpenMeterDetails",
     "Subscribe",
     "Tick",
 )
@@ -147,6 +156,20 @@ class RecordUnappliedPayment(_Command, tag="record_unapplied_payment", frozen=Tr
     reason: str
 
 
+class RecordCloudEvent(_Command, tag="record_cloud_event", frozen=True, kw_only=True):
+    """Journal one CloudEvent attributed to this customer (OM-8); the usage it makes is run as
+    `RecordUsage` commands in the same record (`cloud_usage.usage_commands`)."""
+
+    event: CloudEventRecorded
+
+
+class SetOpenMeterDetails(_Command, tag="set_openmeter_details", frozen=True, kw_only=True):
+    """Replace the customer's OpenMeter details (OM-20..OM-24); the shard has checked that no
+    other live customer holds its subject keys (OM-21)."""
+
+    details: OpenMeterDetails
+
+
 class Tick(_Command, tag="tick", frozen=True, kw_only=True):
     """Apply whatever is due by now and nothing else (SCH-1)."""
 
@@ -168,5 +191,7 @@ Command = (
     | ApplyProviderPayment
     | RecordFailedPayment
     | RecordUnappliedPayment
+    | RecordCloudEvent
+    | SetOpenMeterDetails
     | Tick
 )

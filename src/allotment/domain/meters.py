@@ -22,6 +22,7 @@ from typing import Any, Final
 import msgspec
 
 __all__ = (
+    "CloudEvent",
     "CloudEventRecorded",
     "Meter",
     "MeterAggregation",
@@ -86,6 +87,21 @@ class MeterDeleted(msgspec.Struct, frozen=True, gc=False, kw_only=True, tag="met
 
     at: datetime
     meter_id: str
+
+
+class CloudEvent(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    """A CloudEvent as `POST /api/v1/events` received and validated it (OM-1..OM-5), before
+    the shard stamps, attributes and journals it as `CloudEventRecorded`."""
+
+    source: str
+    event_id: str
+    event_type: str
+    subject: str
+    time: datetime | None = None
+    specversion: str = "1.0"
+    data: dict[str, Any] | None = None
+    datacontenttype: str | None = None
+    dataschema: str | None = None
 
 
 class CloudEventRecorded(
