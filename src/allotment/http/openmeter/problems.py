@@ -17,6 +17,7 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 
+from allotment.http.errors import ApiError
 from allotment.runtime.errors import Overloaded, ShardUnavailable
 
 __all__ = (
@@ -120,6 +121,8 @@ def problem_response(problem: Problem, instance: str) -> Response[Any]:
 def _as_problem(exc: Exception, where: str) -> Problem:
     if isinstance(exc, Problem):
         return exc
+    if isinstance(exc, ApiError):  # raised before the route: authentication (401, 403)
+        return Problem(exc.status, exc.detail or exc.message)
     if isinstance(exc, ShardUnavailable):
         detail = f"the server is recovering its state from disk; retry later ({exc.reason})"
         return Problem(503, detail, headers={"retry-after": str(exc.retry_after_s)})
@@ -141,6 +144,7 @@ def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
 
 exception_handlers: Final = {
     Problem: _handle,
+    ApiError: _handle,
     ShardUnavailable: _handle,
     Overloaded: _handle,
     HTTPException: _handle,
