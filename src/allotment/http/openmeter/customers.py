@@ -24,7 +24,6 @@ from allotment.http.openmeter.wire import (
     decode,
     flag,
     json,
-    no_content,
     order_and_page,
     problem_of,
 )
@@ -175,7 +174,7 @@ async def update_customer(request: AnyRequest, customer_id_or_key: str) -> Respo
 
 @delete("/customers/{customer_id_or_key:str}", operation_id="deleteCustomer", status_code=204,
         summary="Delete customer")  # fmt: skip
-async def delete_customer(request: AnyRequest, customer_id_or_key: str) -> Response[Any]:
+async def delete_customer(request: AnyRequest, customer_id_or_key: str) -> None:
     """Delete through OpenMeter (OM-24): `deletedAt` is set and the subject keys released, so
     new CloudEvents with them count for nobody; the allotment customer, its subscriptions and
     invoices stay (the Tanso API has no deletion)."""
@@ -191,7 +190,6 @@ async def delete_customer(request: AnyRequest, customer_id_or_key: str) -> Respo
     )
     if isinstance(reply, Rejected):
         raise problem_of(reply)
-    return no_content()
 
 
 def _lookup(id_or_key: str) -> CustomerLookup:

@@ -14,12 +14,12 @@ import re
 from typing import Annotated, Any, Final
 
 import msgspec
-from litestar import Response, post
+from litestar import post
 
 from allotment.domain.meters import CloudEvent
 from allotment.http.context import AnyRequest, shard_of
 from allotment.http.openmeter.problems import Problem, bad_request
-from allotment.http.openmeter.wire import decode, no_content, rfc3339
+from allotment.http.openmeter.wire import decode, rfc3339
 
 __all__ = ("BATCH_MAX", "ingest_events", "parse_events")
 
@@ -52,14 +52,13 @@ class _Event(msgspec.Struct, frozen=True):
     summary="Ingest events",
     request_max_body_size=None,  # the app's bound applies; 1,000 events fit in it
 )
-async def ingest_events(request: AnyRequest) -> Response[None]:
+async def ingest_events(request: AnyRequest) -> None:
     """Ingest CloudEvents: one, or a batch of up to 1,000 in one group commit. An event whose
     (source, id) was seen before is dropped; 204 once the new ones are durable."""
     body = await request.body()
     content_type = request.headers.get("content-type", "")
     events = parse_events(body, content_type)
     await shard_of(request).ingest_cloud_events(events)
-    return no_content()
 
 
 def parse_events(body: bytes, content_type: str) -> list[CloudEvent]:

@@ -25,7 +25,6 @@ from allotment.http.openmeter.wire import (
     flag,
     integer,
     json,
-    no_content,
     order_and_page,
     ordered,
 )
@@ -134,14 +133,13 @@ async def get_feature(request: AnyRequest, feature_id_or_key: str) -> Response[A
 
 @delete("/features/{feature_id_or_key:str}", operation_id="deleteFeature", status_code=204,
         summary="Delete feature")  # fmt: skip
-async def delete_feature(request: AnyRequest, feature_id_or_key: str) -> Response[Any]:
+async def delete_feature(request: AnyRequest, feature_id_or_key: str) -> None:
     """Archive a feature (OM-32): plans keep linking it; CloudEvents stop counting to it."""
 
     def change(catalog: Catalog, ctx: TurnContext) -> Any:
         return archive_feature(catalog, _find(catalog, feature_id_or_key), ctx.now)
 
     await _change(request, change)
-    return no_content()
 
 
 def _find(catalog: Catalog, id_or_key: str) -> Feature:

@@ -16,7 +16,7 @@ from allotment.domain.meter_rules import CatalogRefused, define_meter, delete_me
 from allotment.domain.meters import Meter, MeterAggregation, ulid
 from allotment.http.context import AnyRequest, shard_of
 from allotment.http.openmeter.problems import Problem, bad_request, not_found
-from allotment.http.openmeter.wire import decode, flag, json, no_content, order_and_page, rfc3339
+from allotment.http.openmeter.wire import decode, flag, json, order_and_page, rfc3339
 
 __all__ = (
     "create_meter",
@@ -166,11 +166,10 @@ async def update_meter_route(request: AnyRequest, meter_id_or_slug: str) -> Resp
 
 @delete("/meters/{meter_id_or_slug:str}", operation_id="deleteMeter", status_code=204,
         summary="Delete meter")  # fmt: skip
-async def delete_meter_route(request: AnyRequest, meter_id_or_slug: str) -> Response[Any]:
+async def delete_meter_route(request: AnyRequest, meter_id_or_slug: str) -> None:
     """Delete a meter (OM-14): it keeps answering by id with `deletedAt`; 409 while a live
     feature uses it."""
     await _change(request, lambda catalog, ctx: delete_meter(catalog, meter_id_or_slug, ctx.now))
-    return no_content()
 
 
 async def _change(request: AnyRequest, change: Any) -> Catalog:

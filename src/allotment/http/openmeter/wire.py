@@ -21,7 +21,6 @@ __all__ = (
     "flag",
     "integer",
     "json",
-    "no_content",
     "order_and_page",
     "ordered",
     "problem_of",
@@ -38,10 +37,6 @@ _FIELD: Final = re.compile(r"field `([^`]+)`")
 
 def json(payload: Any, status: int = 200) -> Response[Any]:
     return Response(content=ENCODER.encode(payload), status_code=status, media_type=MediaType.JSON)
-
-
-def no_content() -> Response[Any]:
-    return Response(content=b"", status_code=204)
 
 
 def problem_of(rejected: Rejected, field: str | None = None) -> Problem:
