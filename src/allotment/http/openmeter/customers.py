@@ -12,13 +12,14 @@ from typing import Annotated, Any, Final
 
 import msgspec
 from litestar import Response, delete, get, post, put
+from litestar.params import FromPath
 
 from allotment.domain.catalog import Catalog
 from allotment.domain.reference_ids import reference_id_problem
 from allotment.domain.replies import Rejected
 from allotment.domain.state import CustomerState, OpenMeterDetails
 from allotment.http.context import AnyRequest, shard_of
-from allotment.http.openmeter.problems import bad_request, not_found
+from allotment.http.openmeter.problems import PROBLEMS, bad_request, not_found
 from allotment.http.openmeter.wire import (
     Page,
     decode,
@@ -94,7 +95,13 @@ def customer_json(state: CustomerState, _catalog: Catalog, _now: datetime) -> di
     return body
 
 
-@post("/customers", operation_id="createCustomer", status_code=201, summary="Create customer")
+@post(
+    "/customers",
+    operation_id="openMeterCreateCustomer",
+    responses=PROBLEMS,
+    status_code=201,
+    summary="Create customer",
+)
 async def create_customer(request: AnyRequest) -> Response[Any]:
     """A new customer (OM-20); 409 when the key or a subject key is taken (OM-21)."""
     body = decode(await request.body(), _CustomerBody)
@@ -115,7 +122,12 @@ _SORT: Final[dict[str, Callable[[dict[str, Any]], Any]]] = {
 }
 
 
-@get("/customers", operation_id="listCustomers", summary="List customers")
+@get(
+    "/customers",
+    operation_id="openMeterListCustomers",
+    responses=PROBLEMS,
+    summary="List customers",
+)
 async def list_customers(request: AnyRequest) -> Response[Any]:
     """Every customer of the environment, paged (OM-3, OM-25); filters `key`, `name` and
     `primaryEmail` (partial, any case) and `subject` (exact), deleted ones with
@@ -142,8 +154,13 @@ def _matches(customer: dict[str, Any], query: dict[str, str]) -> bool:
     return subject is None or subject in customer["usageAttribution"]["subjectKeys"]
 
 
-@get("/customers/{customer_id_or_key:str}", operation_id="getCustomer", summary="Get customer")
-async def get_customer(request: AnyRequest, customer_id_or_key: str) -> Response[Any]:
+@get(
+    "/customers/{customer_id_or_key:str}",
+    operation_id="openMeterGetCustomer",
+    responses=PROBLEMS,
+    summary="Get customer",
+)
+async def get_customer(request: AnyRequest, customer_id_or_key: FromPath[str]) -> Response[Any]:
     """A customer by allotment id or by key (`customerReferenceId`), deleted ones included."""
     view = await shard_of(request).read(_lookup(customer_id_or_key), customer_json)
     if view is None:
@@ -151,9 +168,13 @@ async def get_customer(request: AnyRequest, customer_id_or_key: str) -> Response
     return json(view)
 
 
-@put("/customers/{customer_id_or_key:str}", operation_id="updateCustomer",
-     summary="Update customer")  # fmt: skip
-async def update_customer(request: AnyRequest, customer_id_or_key: str) -> Response[Any]:
+@put(
+    "/customers/{customer_id_or_key:str}",
+    operation_id="openMeterUpdateCustomer",
+    responses=PROBLEMS,
+    summary="Update customer",
+)
+async def update_customer(request: AnyRequest, customer_id_or_key: FromPath[str]) -> Response[Any]:
     """Replace a customer's OpenMeter fields (OM-22); its key cannot change (OM-23)."""
     body = decode(await request.body(), _CustomerBody)
     details = body.details()
@@ -172,9 +193,14 @@ async def update_customer(request: AnyRequest, customer_id_or_key: str) -> Respo
     return json(reply)
 
 
-@delete("/customers/{customer_id_or_key:str}", operation_id="deleteCustomer", status_code=204,
-        summary="Delete customer")  # fmt: skip
-async def delete_customer(request: AnyRequest, customer_id_or_key: str) -> None:
+@delete(
+    "/customers/{customer_id_or_key:str}",
+    operation_id="openMeterDeleteCustomer",
+    responses=PROBLEMS,
+    status_code=204,
+    summary="Delete customer",
+)
+async def delete_customer(request: AnyRequest, customer_id_or_key: FromPath[str]) -> None:
     """Delete through OpenMeter (OM-24): `deletedAt` is set and the subject keys released, so
     new CloudEvents with them count for nobody; the allotment customer, its subscriptions and
     invoices stay (the Tanso API has no deletion)."""

@@ -18,7 +18,7 @@ from litestar import post
 
 from allotment.domain.meters import CloudEvent
 from allotment.http.context import AnyRequest, shard_of
-from allotment.http.openmeter.problems import Problem, bad_request
+from allotment.http.openmeter.problems import PROBLEMS, Problem, bad_request
 from allotment.http.openmeter.wire import decode, rfc3339
 
 __all__ = ("BATCH_MAX", "ingest_events", "parse_events")
@@ -48,6 +48,7 @@ class _Event(msgspec.Struct, frozen=True):
 @post(
     "/events",
     operation_id="ingestEvents",
+    responses=PROBLEMS,
     status_code=204,
     summary="Ingest events",
     request_max_body_size=None,  # the app's bound applies; 1,000 events fit in it

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Final
 
 import msgspec
 from litestar import Response, delete, get, post
+from litestar.params import FromPath
 
 from allotment.domain.catalog import Catalog, Feature, feature_id
 from allotment.domain.catalog_rules import CatalogInvalid
@@ -18,7 +19,7 @@ from allotment.domain.context import TurnContext
 from allotment.domain.meter_rules import CatalogRefused, archive_feature, define_feature
 from allotment.http.context import AnyRequest, shard_of
 from allotment.http.openmeter.meters import refused
-from allotment.http.openmeter.problems import Problem, bad_request, not_found
+from allotment.http.openmeter.problems import PROBLEMS, Problem, bad_request, not_found
 from allotment.http.openmeter.wire import (
     Page,
     decode,
@@ -75,7 +76,7 @@ _SORT: Final = {
 }
 
 
-@get("/features", operation_id="listFeatures", summary="List features")
+@get("/features", operation_id="listFeatures", responses=PROBLEMS, summary="List features")
 async def list_features(request: AnyRequest) -> Response[Any]:
     """The catalog's features, archived ones with `includeArchived=true`, filtered by
     `meterSlug`. With `page` or `pageSize`: a `FeaturePaginatedResponse`; else an array,
@@ -98,7 +99,13 @@ async def list_features(request: AnyRequest) -> Response[Any]:
     return json([feature_json(f) for f in everything[offset : offset + limit]])
 
 
-@post("/features", operation_id="createFeature", status_code=201, summary="Create feature")
+@post(
+    "/features",
+    operation_id="createFeature",
+    responses=PROBLEMS,
+    status_code=201,
+    summary="Create feature",
+)
 async def create_feature(request: AnyRequest) -> Response[Any]:
     """A new catalog feature (OM-31), counting the events of `meterSlug` that carry every
     `meterGroupByFilters` value; 409 when a live feature has the key."""
@@ -125,15 +132,25 @@ async def create_feature(request: AnyRequest) -> Response[Any]:
     return json(feature_json(catalog.features[body.key]), 201)
 
 
-@get("/features/{feature_id_or_key:str}", operation_id="getFeature", summary="Get feature")
-async def get_feature(request: AnyRequest, feature_id_or_key: str) -> Response[Any]:
+@get(
+    "/features/{feature_id_or_key:str}",
+    operation_id="getFeature",
+    responses=PROBLEMS,
+    summary="Get feature",
+)
+async def get_feature(request: AnyRequest, feature_id_or_key: FromPath[str]) -> Response[Any]:
     """A feature by id or key, archived ones included."""
     return json(feature_json(_find(shard_of(request).catalog, feature_id_or_key)))
 
 
-@delete("/features/{feature_id_or_key:str}", operation_id="deleteFeature", status_code=204,
-        summary="Delete feature")  # fmt: skip
-async def delete_feature(request: AnyRequest, feature_id_or_key: str) -> None:
+@delete(
+    "/features/{feature_id_or_key:str}",
+    operation_id="deleteFeature",
+    responses=PROBLEMS,
+    status_code=204,
+    summary="Delete feature",
+)
+async def delete_feature(request: AnyRequest, feature_id_or_key: FromPath[str]) -> None:
     """Archive a feature (OM-32): plans keep linking it; CloudEvents stop counting to it."""
 
     def change(catalog: Catalog, ctx: TurnContext) -> Any:

@@ -9,13 +9,14 @@ from typing import Annotated, Any, Final
 
 import msgspec
 from litestar import Response, delete, get, post, put
+from litestar.params import FromPath
 
 from allotment.domain.catalog import Catalog
 from allotment.domain.context import TurnContext
 from allotment.domain.meter_rules import CatalogRefused, define_meter, delete_meter, update_meter
 from allotment.domain.meters import Meter, MeterAggregation, ulid
 from allotment.http.context import AnyRequest, shard_of
-from allotment.http.openmeter.problems import Problem, bad_request, not_found
+from allotment.http.openmeter.problems import PROBLEMS, Problem, bad_request, not_found
 from allotment.http.openmeter.wire import decode, flag, json, order_and_page, rfc3339
 
 __all__ = (
@@ -89,7 +90,7 @@ _SORT: Final = {
 }
 
 
-@get("/meters", operation_id="listMeters", summary="List meters")
+@get("/meters", operation_id="listMeters", responses=PROBLEMS, summary="List meters")
 async def list_meters(request: AnyRequest) -> Response[Any]:
     """Every meter, deleted ones with `includeDeleted=true`; a bare array, paged by `page`
     and `pageSize` as the document has it (OM-3)."""
@@ -101,7 +102,13 @@ async def list_meters(request: AnyRequest) -> Response[Any]:
     return json([meter_json(m) for m in page])
 
 
-@post("/meters", operation_id="createMeter", status_code=201, summary="Create meter")
+@post(
+    "/meters",
+    operation_id="createMeter",
+    responses=PROBLEMS,
+    status_code=201,
+    summary="Create meter",
+)
 async def create_meter(request: AnyRequest) -> Response[Any]:
     """A new meter (OM-10..OM-12): 201 with it, 400 naming a bad field, 409 for a slug
     another live meter has."""
@@ -130,8 +137,13 @@ async def create_meter(request: AnyRequest) -> Response[Any]:
     return json(meter_json(created), 201)
 
 
-@get("/meters/{meter_id_or_slug:str}", operation_id="getMeter", summary="Get meter")
-async def get_meter(request: AnyRequest, meter_id_or_slug: str) -> Response[Any]:
+@get(
+    "/meters/{meter_id_or_slug:str}",
+    operation_id="getMeter",
+    responses=PROBLEMS,
+    summary="Get meter",
+)
+async def get_meter(request: AnyRequest, meter_id_or_slug: FromPath[str]) -> Response[Any]:
     """A meter by id (deleted ones too) or by the slug of a live one."""
     meter = shard_of(request).catalog.meter(meter_id_or_slug)
     if meter is None:
@@ -139,8 +151,13 @@ async def get_meter(request: AnyRequest, meter_id_or_slug: str) -> Response[Any]
     return json(meter_json(meter))
 
 
-@put("/meters/{meter_id_or_slug:str}", operation_id="updateMeter", summary="Update meter")
-async def update_meter_route(request: AnyRequest, meter_id_or_slug: str) -> Response[Any]:
+@put(
+    "/meters/{meter_id_or_slug:str}",
+    operation_id="updateMeter",
+    responses=PROBLEMS,
+    summary="Update meter",
+)
+async def update_meter_route(request: AnyRequest, meter_id_or_slug: FromPath[str]) -> Response[Any]:
     """Replace a meter's name, description, metadata and groupBy (OM-13); groupBy only grows."""
     body = decode(await request.body(), _MeterUpdate)
 
@@ -164,9 +181,14 @@ async def update_meter_route(request: AnyRequest, meter_id_or_slug: str) -> Resp
     return json(meter_json(meter))
 
 
-@delete("/meters/{meter_id_or_slug:str}", operation_id="deleteMeter", status_code=204,
-        summary="Delete meter")  # fmt: skip
-async def delete_meter_route(request: AnyRequest, meter_id_or_slug: str) -> None:
+@delete(
+    "/meters/{meter_id_or_slug:str}",
+    operation_id="deleteMeter",
+    responses=PROBLEMS,
+    status_code=204,
+    summary="Delete meter",
+)
+async def delete_meter_route(request: AnyRequest, meter_id_or_slug: FromPath[str]) -> None:
     """Delete a meter (OM-14): it keeps answering by id with `deletedAt`; 409 while a live
     feature uses it."""
     await _change(request, lambda catalog, ctx: delete_meter(catalog, meter_id_or_slug, ctx.now))
