@@ -119,6 +119,7 @@ class OpenMeterDetails(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     description: str | None = None
     currency: str | None = None
     metadata: dict[str, str] | None = None
+    primary_email: str | None = None
     deleted_at: datetime | None = None
 
 

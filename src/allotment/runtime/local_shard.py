@@ -326,7 +326,7 @@ class LocalShard:
     async def update_openmeter_customer(
         self,
         lookup: CustomerLookup,
-        change: Callable[[CustomerState], OpenMeterDetails],
+        change: Callable[[CustomerState, datetime], OpenMeterDetails],
         projector: Projector[T],
     ) -> T | Rejected:
         return await self.openmeter.update_customer(lookup, change, projector)

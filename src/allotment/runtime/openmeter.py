@@ -185,7 +185,7 @@ class OpenMeterDesk:
     async def update_customer(
         self,
         lookup: CustomerLookup,
-        change: Callable[[CustomerState], OpenMeterDetails],
+        change: Callable[[CustomerState, datetime], OpenMeterDetails],
         projector: Projector[T],
     ) -> T | Rejected:
         """updateCustomer / deleteCustomer (OM-22..OM-24): `change` gives the new details from
@@ -195,7 +195,7 @@ class OpenMeterDesk:
         actor = shard.directory.find(lookup)
         if actor is None:
             return Rejected(kind=RejectionKind.NOT_FOUND, message="customer not found")
-        details = change(actor.state)
+        details = change(actor.state, shard.now())
         conflict = subject_conflict(shard, details, actor.state.id)
         if conflict is not None:
             return conflict

@@ -171,7 +171,7 @@ class Shard(Protocol):
     async def update_openmeter_customer(
         self,
         lookup: CustomerLookup,
-        change: Callable[[CustomerState], OpenMeterDetails],
+        change: Callable[[CustomerState, datetime], OpenMeterDetails],
         projector: Projector[T],
     ) -> T | Rejected:
         """updateCustomer and deleteCustomer through OpenMeter (OM-22..OM-24)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
@@ -173,7 +174,7 @@ class QueuedShard:
     async def update_openmeter_customer(
         self,
         lookup: CustomerLookup,
-        change: Callable[[CustomerState], OpenMeterDetails],
+        change: Callable[[CustomerState, datetime], OpenMeterDetails],
         projector: Projector[T],
     ) -> T | Rejected:
         return await self._ask(lambda s: s.update_openmeter_customer(lookup, change, projector))

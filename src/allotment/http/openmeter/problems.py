@@ -16,17 +16,22 @@ from typing import Any, Final
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
+from litestar.openapi.datastructures import ResponseSpec
 
+from allotment.http.errors import ApiError
 from allotment.runtime.errors import Overloaded, ShardUnavailable
 
 __all__ = (
+    "PROBLEMS",
     "PROBLEM_JSON",
     "FieldError",
     "Problem",
+    "ProblemDocument",
     "bad_request",
     "exception_handlers",
     "not_found",
     "problem_response",
+    "problem_responses",
 )
 
 logger = logging.getLogger("allotment.http.openmeter")
@@ -60,7 +65,9 @@ class _Extensions(msgspec.Struct, frozen=True, omit_defaults=True):
     validationErrors: list[FieldError] = msgspec.field(default_factory=list)
 
 
-class _Body(msgspec.Struct, frozen=True, omit_defaults=True):
+class ProblemDocument(msgspec.Struct, frozen=True, omit_defaults=True):
+    """The document's `UnexpectedProblemResponse` with a `validationErrors` extension."""
+
     type: str
     title: str
     status: int
@@ -86,6 +93,33 @@ class Problem(Exception):
         self.headers = headers or {}
 
 
+_DESCRIPTIONS: Final = {
+    400: "Bad request: `extensions.validationErrors[].field` names the field at fault.",
+    401: "Invalid or missing API key.",
+    403: "The API key lacks the scope the operation needs.",
+    404: "No such resource.",
+    409: "A conflict the detail names (a slug, key or subject key taken).",
+    415: "The body is not of a content type the operation takes.",
+    503: "Unavailable for now; nothing changed. Retry later.",
+}
+
+
+def problem_responses() -> dict[int, ResponseSpec]:
+    """OpenAPI entries for the OpenMeter router's errors, all problem+json (OM-2)."""
+    return {
+        code: ResponseSpec(
+            data_container=ProblemDocument,
+            description=description,
+            media_type=PROBLEM_JSON,
+            generate_examples=False,
+        )
+        for code, description in _DESCRIPTIONS.items()
+    }
+
+
+PROBLEMS: Final = problem_responses()
+
+
 def bad_request(field: str, message: str) -> Problem:
     """A 400 about one field: `detail` reads "<field>: <message>" (OM-2)."""
     return Problem(400, f"{field}: {message}", (FieldError(field, message),))
@@ -101,7 +135,7 @@ _ENCODER: Final = msgspec.json.Encoder()
 def problem_response(problem: Problem, instance: str) -> Response[Any]:
     """The problem as its response; `instance` is the request's path (a URI reference)."""
     extensions = _Extensions(list(problem.errors)) if problem.errors else None
-    body = _Body(
+    body = ProblemDocument(
         type="about:blank",
         title=_TITLES.get(problem.status, "Error"),
         status=problem.status,
@@ -120,6 +154,8 @@ def problem_response(problem: Problem, instance: str) -> Response[Any]:
 def _as_problem(exc: Exception, where: str) -> Problem:
     if isinstance(exc, Problem):
         return exc
+    if isinstance(exc, ApiError):  # raised before the route: authentication (401, 403)
+        return Problem(exc.status, exc.detail or exc.message)
     if isinstance(exc, ShardUnavailable):
         detail = f"the server is recovering its state from disk; retry later ({exc.reason})"
         return Problem(503, detail, headers={"retry-after": str(exc.retry_after_s)})
@@ -141,6 +177,7 @@ def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
 
 exception_handlers: Final = {
     Problem: _handle,
+    ApiError: _handle,
     ShardUnavailable: _handle,
     Overloaded: _handle,
     HTTPException: _handle,
