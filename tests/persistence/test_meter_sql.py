@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from math import isclose
@@ -17,13 +18,13 @@ import duckdb
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from allotment.domain.meter_queries import Filter, MeterQuery, MeterRow, WindowSize
 from allotment.domain.meters import CloudEventRecorded, Meter, MeterAggregation, numeric_value
 from allotment.persistence.analytics import to_arrow
 from allotment.persistence.cloud_history import cloud_events, meter_rows
 from allotment.persistence.history_rows import EVENT_COLUMNS, event_rows
 from allotment.persistence.meter_sql import meter_sql
 from allotment.persistence.ports import JournalRecord
-from allotment.runtime.meter_reads import Filter, MeterQuery, MeterRow, WindowSize
 
 BASE = datetime(2026, 3, 6, tzinfo=UTC)  # NY springs forward on 8 March 2026
 NOW = BASE + timedelta(days=40)
@@ -66,7 +67,9 @@ def window(at: datetime, size: WindowSize | None, zone: str) -> tuple[datetime, 
         cut = wall.replace(second=0, microsecond=0)
         cut = cut.replace(minute=0) if size is WindowSize.HOUR else cut
         start = at - (wall - cut)
-        return start, start + (timedelta(hours=1) if size is WindowSize.HOUR else timedelta(minutes=1))
+        return start, start + (
+            timedelta(hours=1) if size is WindowSize.HOUR else timedelta(minutes=1)
+        )
     day = wall.replace(hour=0, minute=0, second=0, microsecond=0)
     if size is WindowSize.DAY:
         following = day + timedelta(days=1)
@@ -84,7 +87,9 @@ def value_of(event: CloudEventRecorded, aggregation: MeterAggregation) -> Any:
     return None if number is None else float(number)
 
 
-def reference(events: list[CloudEventRecorded], the_meter: Meter, query: MeterQuery) -> dict[Any, float]:
+def reference(
+    events: list[CloudEventRecorded], the_meter: Meter, query: MeterQuery
+) -> dict[Any, float]:
     aggregation = the_meter.aggregation
     groups: dict[Any, list[tuple[CloudEventRecorded, int, Any]]] = defaultdict(list)
     for order, event in enumerate(events):
@@ -102,20 +107,24 @@ def reference(events: list[CloudEventRecorded], the_meter: Meter, query: MeterQu
         key = (window(event.time, query.window_size, query.time_zone),
                tuple(named[name] for name in query.group_by))  # fmt: skip
         groups[key].append((event, order, value))
-    result = {}
-    for key, members in groups.items():
-        values = [v for _, _, v in members]
-        result[key] = {
-            MeterAggregation.SUM: lambda: sum(values),
-            MeterAggregation.COUNT: lambda: float(len(values)),
-            MeterAggregation.UNIQUE_COUNT: lambda: float(len(set(values))),
-            MeterAggregation.AVG: lambda: sum(values) / len(values),
-            MeterAggregation.MIN: lambda: min(values),
-            MeterAggregation.MAX: lambda: max(values),
-            # the latest time; among equal times, the one ingested last
-            MeterAggregation.LATEST: lambda: max(members, key=lambda m: (m[0].time, m[1]))[2],
-        }[aggregation]()
-    return result
+    return {key: aggregate(aggregation, members) for key, members in groups.items()}
+
+
+def aggregate(
+    aggregation: MeterAggregation, members: list[tuple[CloudEventRecorded, int, Any]]
+) -> float:
+    values = [v for _, _, v in members]
+    pick: dict[MeterAggregation, Callable[[], float]] = {
+        MeterAggregation.SUM: lambda: sum(values),
+        MeterAggregation.COUNT: lambda: float(len(values)),
+        MeterAggregation.UNIQUE_COUNT: lambda: float(len(set(values))),
+        MeterAggregation.AVG: lambda: sum(values) / len(values),
+        MeterAggregation.MIN: lambda: min(values),
+        MeterAggregation.MAX: lambda: max(values),
+        # the latest time; among equal times, the one ingested last
+        MeterAggregation.LATEST: lambda: max(members, key=lambda m: (m[0].time, m[1]))[2],
+    }
+    return pick[aggregation]()
 
 
 # -- the events ----------------------------------------------------------------------------

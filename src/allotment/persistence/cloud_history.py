@@ -27,19 +27,14 @@ import duckdb
 import msgspec
 import pyarrow as pa
 
+from allotment.domain.meter_queries import EventQuery, MeterQuery, MeterRow, StoredCloudEvent
 from allotment.domain.meters import Meter
 from allotment.persistence.analytics import to_arrow
+from allotment.persistence.errors import HistoryUnavailable
 from allotment.persistence.history_cursor import cursor, table_dir
 from allotment.persistence.history_rows import EVENT_COLUMNS, event_rows
 from allotment.persistence.journal import iter_records
 from allotment.persistence.meter_sql import distinct_sql, events_sql, meter_sql
-from allotment.runtime.meter_reads import (
-    EventQuery,
-    HistoryUnavailable,
-    MeterQuery,
-    MeterRow,
-    StoredCloudEvent,
-)
 
 __all__ = ("CloudHistory", "cloud_events")
 

@@ -20,8 +20,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from allotment.domain.meter_queries import EventQuery, Filter, MeterQuery, WindowSize
 from allotment.domain.meters import Meter, MeterAggregation, parse_jsonpath
-from allotment.runtime.meter_reads import EventQuery, Filter, MeterQuery, WindowSize
 
 __all__ = ("distinct_sql", "events_sql", "filter_sql", "meter_sql")
 

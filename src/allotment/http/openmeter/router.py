@@ -6,10 +6,17 @@ from __future__ import annotations
 
 from litestar import Router
 
-from allotment.http.openmeter import customers, events, features, meters
+from allotment.http.openmeter import (
+    customers,
+    event_list,
+    events,
+    features,
+    meter_queries,
+    meters,
+)
 from allotment.http.openmeter.problems import exception_handlers
 
-__all__ = ("ROUTES", "openmeter_router")
+__all__ = ("ROUTES", "openmeter_router", "openmeter_v2_router")
 
 ROUTES = [
     events.ingest_events,
@@ -27,6 +34,12 @@ ROUTES = [
     customers.get_customer,
     customers.update_customer,
     customers.delete_customer,
+    # om-read: queries and listing (docs/openmeter.md, OM-40..)
+    event_list.list_events,
+    meter_queries.query_meter,
+    meter_queries.query_meter_post,
+    meter_queries.list_subjects,
+    meter_queries.list_group_by_values,
 ]
 
 
@@ -35,6 +48,16 @@ def openmeter_router() -> Router:
     return Router(
         "/api/v1",
         route_handlers=ROUTES,
+        tags=["OpenMeter"],
+        exception_handlers=exception_handlers,  # type: ignore[arg-type]
+    )
+
+
+def openmeter_v2_router() -> Router:
+    """The OpenMeter operations under `/api/v2` allotment serves: the event listing."""
+    return Router(
+        "/api/v2",
+        route_handlers=[event_list.list_events_v2],
         tags=["OpenMeter"],
         exception_handlers=exception_handlers,  # type: ignore[arg-type]
     )
