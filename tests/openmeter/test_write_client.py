@@ -17,6 +17,8 @@ import pytest
 from openmeter import Client
 from openmeter import models as m
 from tests.openmeter.support import A, C, om_client, refused, running_server, tanso
+from tests.openmeter.support import metered_customer as _metered_customer
+from tests.openmeter.support import used as _used
 from tests.reliability.server import KEY, Server
 
 
@@ -40,40 +42,6 @@ def http(server: Server) -> Iterator[httpx.Client]:
 def _event(event_id: str, subject: str, type_: str = "api", **data: Any) -> m.Event:
     return m.Event(id=event_id, source="tests", specversion="1.0", type=type_, subject=subject,
                    data=data or None)  # fmt: skip
-
-
-def _used(http: httpx.Client, customer: str, feature: str) -> float:
-    response = http.get(f"{C}/entitlements/{customer}/{feature}")
-    assert response.status_code == 200, response.text
-    used: float = response.json()["data"]["usage"]["used"]
-    return used
-
-
-def _metered_customer(om: Client, http: httpx.Client, name: str) -> None:
-    """Meters `<name>_calls` (COUNT of type `<name>.api`) and `<name>_tokens` (SUM of
-    `$.tokens` of type `<name>.llm`, grouped by model); features counting them, the tokens
-    one for model `big` only; a plan linking both; customer `<name>` with subject
-    `<name>-subject`, subscribed."""
-    om.meters.create(m.MeterCreate(slug=f"{name}_calls", aggregation="COUNT",
-                                   event_type=f"{name}.api"))  # fmt: skip
-    om.meters.create(m.MeterCreate(slug=f"{name}_tokens", aggregation="SUM",
-                                   event_type=f"{name}.llm", value_property="$.tokens",
-                                   group_by={"model": "$.model"}))  # fmt: skip
-    om.features.create(m.FeatureCreateInputs(key=f"{name}_calls", name="Calls",
-                                             meter_slug=f"{name}_calls"))  # fmt: skip
-    om.features.create(m.FeatureCreateInputs(key=f"{name}_tokens", name="Tokens",
-                                             meter_slug=f"{name}_tokens",
-                                             meter_group_by_filters={"model": "big"}))  # fmt: skip
-    links = [{"featureKey": f"{name}_{f}", "pricingType": "usage_based", "pricePerUnit": 0,
-              "maxUsage": 1_000_000} for f in ("calls", "tokens")]  # fmt: skip
-    plan = {"key": f"{name}_plan", "name": "Plan", "priceAmount": 0, "currency": "USD",
-            "intervalMonths": 1, "billingTiming": "IN_ARREARS", "features": links}  # fmt: skip
-    assert http.put(f"{A}/catalog", json={"plans": [plan]}).status_code == 200
-    om.customers.create(m.CustomerCreate(name=name, key=name, usage_attribution=m.CustomerUsageAttribution(subject_keys=[f"{name}-subject"])))  # fmt: skip
-    plans = http.get(f"{C}/plans").json()["data"]
-    plan_id = next(p["plan"]["id"] for p in plans if p["plan"]["key"] == f"{name}_plan")
-    body = {"customerReferenceId": name, "planId": plan_id}
-    assert http.post(f"{C}/subscriptions", json=body).status_code == 201
 
 
 # -- meters ------------------------------------------------------------------------------------
