@@ -174,7 +174,8 @@ class OpenMeterDesk:
                 message = f"a customer with key {key!r} already exists"
                 return Rejected(kind=RejectionKind.CONFLICT, message=message)
             return await self._set(existing, details, projector)
-        created = shard.created(key, CustomerSource.API, Profile())
+        # OM-25: the Tanso profile shows what OpenMeter's customer has of it: the email
+        created = shard.created(key, CustomerSource.API, Profile(email=details.primary_email))
         actor = shard.directory.register(new_customer(created))
         details_set = CustomerOpenMeterSet(at=created.at, details=details)
         evolve(actor.state, details_set)
