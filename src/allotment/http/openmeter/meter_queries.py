@@ -187,7 +187,9 @@ async def query_meter(request: AnyRequest, meter_id_or_slug: FromPath[str]) -> R
 async def query_meter_post(request: AnyRequest, meter_id_or_slug: FromPath[str]) -> Response[Any]:
     """`queryMeter` with a JSON `MeterQueryRequest` body; `filterGroupBy` takes lists."""
     meter = live_meter(request, meter_id_or_slug)
-    body = decode(await request.body(), _QueryRequest)
+    raw = await request.body()
+    # The official client's CSV variant posts no body at all: the query of no parameters.
+    body = decode(raw, _QueryRequest) if raw.strip() else _QueryRequest()
     fields = {
         "from": body.from_, "to": body.to, "windowSize": body.windowSize,
         "windowTimeZone": body.windowTimeZone, "subject": body.subject,
