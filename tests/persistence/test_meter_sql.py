@@ -18,9 +18,8 @@ from hypothesis import strategies as st
 from allotment.domain.meter_queries import Filter, MeterQuery, MeterRow, WindowSize
 from allotment.domain.meters import CloudEventRecorded, Meter, MeterAggregation
 from allotment.persistence.analytics import to_arrow
-from allotment.persistence.cloud_history import cloud_events, meter_rows
+from allotment.persistence.cloud_history import cloud_events, run_meter_query
 from allotment.persistence.history_rows import EVENT_COLUMNS, event_rows
-from allotment.persistence.meter_sql import meter_sql
 from allotment.persistence.ports import JournalRecord
 from tests.openmeter.meter_reference import BASE, meter, reference
 
@@ -38,8 +37,7 @@ def run(events: list[CloudEventRecorded], the_meter: Meter, query: MeterQuery) -
     connection = duckdb.connect()
     connection.execute("SET TimeZone = 'UTC'")
     cloud_events(connection, [], 0, to_arrow(columns, "test"))
-    sql, params = meter_sql(the_meter, query)
-    return meter_rows(connection.execute(sql, params).fetchall(), query)
+    return run_meter_query(connection, the_meter, query)
 
 
 # -- the events ----------------------------------------------------------------------------

@@ -18,7 +18,7 @@ then taken again from the new cursor.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
@@ -35,8 +35,9 @@ from allotment.persistence.history_cursor import cursor, table_dir
 from allotment.persistence.history_rows import EVENT_COLUMNS, event_rows
 from allotment.persistence.journal import iter_records
 from allotment.persistence.meter_sql import distinct_sql, events_sql, meter_sql
+from allotment.persistence.meter_windows import bounds, offsets
 
-__all__ = ("CloudHistory", "cloud_events")
+__all__ = ("CloudHistory", "cloud_events", "meter_rows", "run_meter_query")
 
 # The columns of `ce` (persistence/meter_sql.py) from the `events` history's columns.
 _PROJECTION: Final = (
@@ -104,12 +105,17 @@ class CloudHistory:
         finally:
             connection.close()
 
+    def _query_meter(self, environment: str, meter: Meter, query: MeterQuery) -> list[MeterRow]:
+        connection = self._connect(environment)
+        try:
+            return run_meter_query(connection, meter, query)
+        finally:
+            connection.close()
+
     async def query_meter(
         self, environment: str, meter: Meter, query: MeterQuery
     ) -> list[MeterRow]:
-        sql, params = meter_sql(meter, query)
-        rows = await anyio.to_thread.run_sync(self._run, environment, sql, params)
-        return meter_rows(rows, query)
+        return await anyio.to_thread.run_sync(self._query_meter, environment, meter, query)
 
     async def list_events(self, environment: str, query: EventQuery) -> list[StoredCloudEvent]:
         sql, params = events_sql(query)
@@ -129,16 +135,36 @@ class CloudHistory:
         return [row[0] for row in rows]
 
 
+def run_meter_query(
+    connection: duckdb.DuckDBPyConnection, meter: Meter, query: MeterQuery
+) -> list[MeterRow]:
+    """The meter query over the view `ce` of `connection`. A zone other than UTC needs its
+    offsets over the range: the query's, else that of the meter's events."""
+    pairs: list[tuple[int | None, int]] = [(None, 0)]
+    if query.window_size is not None and query.time_zone != "UTC":
+        low, high = query.start, query.end
+        if low is None or high is None:
+            first, last = connection.execute(
+                "SELECT min(time), max(time) FROM ce WHERE type = ?", [meter.event_type]
+            ).fetchone() or (None, None)
+            low, high = low or first or query.now, high or last or query.now
+        pairs = offsets(query.time_zone, low - timedelta(days=1), high + timedelta(days=1))
+    sql, params = meter_sql(meter, query, pairs)
+    return meter_rows(connection.execute(sql, params).fetchall(), query)
+
+
 def meter_rows(rows: list[tuple[Any, ...]], query: MeterQuery) -> list[MeterRow]:
     """The SQL's rows as `MeterRow`s. Without a window size, every row spans the query's range:
     from `start` (else the earliest event's time) to `end` (else the query's instant)."""
     earliest = min((row[-2] for row in rows), default=query.now)
     result = []
     for row in rows:
-        start, end, *groups, _, value = row
+        key, offset, *groups, _, value = row
         if query.window_size is None:
             start = query.start or earliest
             end = query.end or query.now
+        else:
+            start, end = bounds(query.window_size, query.time_zone, key, offset)
         named = dict(zip(query.group_by, groups, strict=True))
         result.append(
             MeterRow(

@@ -8,11 +8,10 @@ Every value the caller gives travels as a query parameter; only our own fragment
 names, JSONPaths already checked against the `$.a.b` subset, interval units) are spliced in,
 hence the S608 waivers.
 
-Windows (OM-42, OM-43): DAY and MONTH windows are calendar days and months in the query's
-time zone, so a DAY across a DST change lasts 23 or 25 hours: the window is the local
-midnight-to-midnight converted back to instants. MINUTE and HOUR windows are cut at the
-event's own local offset (the instant minus how far its local time is past the local minute
-or hour), so the repeated hour of a DST fall-back is two windows, not one.
+Windows (OM-42, OM-43) are computed with integer arithmetic on epoch microseconds and the
+zone's offsets over the range (`meter_windows.py`): ICU time zone conversions per event would
+cost more than the rest of the query. Each event's `data` is parsed once: one
+`json_extract_string` of every path the query reads.
 """
 
 from __future__ import annotations
@@ -20,17 +19,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from allotment.domain.meter_queries import EventQuery, Filter, MeterQuery, WindowSize
+from allotment.domain.meter_queries import EventQuery, Filter, MeterQuery
 from allotment.domain.meters import Meter, MeterAggregation, parse_jsonpath
+from allotment.persistence.meter_windows import key_sql, offset_sql
 
 __all__ = ("distinct_sql", "events_sql", "filter_sql", "meter_sql")
 
-_UNITS: Final = {
-    WindowSize.MINUTE: "minute",
-    WindowSize.HOUR: "hour",
-    WindowSize.DAY: "day",
-    WindowSize.MONTH: "month",
-}
 _COMPARE: Final = {
     "eq": "=", "ne": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<=",
     "like": "LIKE", "nlike": "NOT LIKE", "ilike": "ILIKE", "nilike": "NOT ILIKE",
@@ -61,54 +55,63 @@ def filter_sql(column: str, node: Filter, params: list[Any]) -> str:
     return f"{column} {_COMPARE[node.op]} ?"
 
 
+def _paths(meter: Meter, query: MeterQuery) -> list[str]:
+    """The JSONPaths a query reads from `data`: the value's first, then the dimensions'. One
+    `json_extract_string` of them all parses each event's data once."""
+    paths = [] if _counted_only(meter) else [meter.value_property or ""]
+    for name in (*query.group_by, *sorted(query.group_filters)):
+        if name not in _RESERVED and meter.group_by[name] not in paths:
+            paths.append(meter.group_by[name])
+    return paths
+
+
+def _counted_only(meter: Meter) -> bool:
+    return meter.aggregation is MeterAggregation.COUNT or meter.value_property is None
+
+
 def _value_sql(meter: Meter) -> str | None:
-    """The expression of an event's value for the meter's aggregation; None for COUNT."""
-    if meter.aggregation is MeterAggregation.COUNT or meter.value_property is None:
+    """The expression of an event's value (over `j`, the extracted texts); None for COUNT."""
+    if _counted_only(meter):
         return None
-    path = _path(meter.value_property)
     if meter.aggregation is MeterAggregation.UNIQUE_COUNT:
         # OM-45: UNIQUE_COUNT counts distinct string values; other JSON types are ignored.
-        text = f"json_extract_string(data, {path})"
-        return f"CASE WHEN json_type(data, {path}) = 'VARCHAR' THEN {text} END"
-    # OM-44: a JSON number or a numeric string; anything else (or non-finite) is no value.
-    number = f"TRY_CAST(trim(json_extract_string(data, {path})) AS DOUBLE)"
-    kind = f"json_type(data, {path})"
-    numeric = f"{kind} IN ('UBIGINT', 'BIGINT', 'DOUBLE', 'VARCHAR') AND isfinite({number})"
-    return f"CASE WHEN {numeric} THEN {number} END"
+        path = _path(meter.value_property or "")
+        return f"CASE WHEN json_type(data, {path}) = 'VARCHAR' THEN j[1] END"
+    # OM-44: a JSON number or a numeric string (spaces around it allowed); anything else,
+    # objects and booleans included, is no value; so is a non-finite one.
+    return "TRY_CAST(j[1] AS DOUBLE)"
 
 
-def _aggregate(aggregation: MeterAggregation) -> str:
+def _aggregate(aggregation: MeterAggregation, only: str) -> str:
+    """The aggregate over the events with a value (`only`, a FILTER condition)."""
+    f = f"FILTER (WHERE {only})"
     return {
-        MeterAggregation.SUM: "sum(v)",
-        MeterAggregation.COUNT: "CAST(count(*) AS DOUBLE)",
-        MeterAggregation.UNIQUE_COUNT: "CAST(count(DISTINCT v) AS DOUBLE)",
-        MeterAggregation.AVG: "avg(v)",
-        MeterAggregation.MIN: "min(v)",
-        MeterAggregation.MAX: "max(v)",
+        MeterAggregation.SUM: f"sum(v) {f}",
+        MeterAggregation.COUNT: f"CAST(count(*) {f} AS DOUBLE)",
+        MeterAggregation.UNIQUE_COUNT: f"CAST(count(DISTINCT v) {f} AS DOUBLE)",
+        MeterAggregation.AVG: f"avg(v) {f}",
+        MeterAggregation.MIN: f"min(v) {f}",
+        MeterAggregation.MAX: f"max(v) {f}",
         # OM-46: the value of the event with the latest time; a tie goes to the one ingested
         # last (its journal position, then its place in the record).
-        MeterAggregation.LATEST: "arg_max(v, [epoch_us(time), journal_position, fact_index])",
+        MeterAggregation.LATEST: f"arg_max(v, [epoch_us(time), journal_position, fact_index]) {f}",
     }[aggregation]
 
 
-def _window_sql(size: WindowSize, params: list[Any], zone: str) -> tuple[str, str]:
-    unit = _UNITS[size]
-    params.extend([zone] * 4)
-    local = "timezone(?, time)"
-    if size in (WindowSize.MINUTE, WindowSize.HOUR):
-        start = f"time - ({local} - date_trunc('{unit}', {local}))"
-        return start, f"{start} + INTERVAL 1 {unit}"
-    start = f"timezone(?, date_trunc('{unit}', {local}))"
-    return start, f"timezone(?, date_trunc('{unit}', {local}) + INTERVAL 1 {unit})"
-
-
-def _dimension(meter: Meter, name: str) -> str:
+def _dimension(meter: Meter, name: str, paths: list[str] | None = None) -> str:
+    """A dimension's value: a reserved column, else its text in `j` (when `paths` were
+    extracted) or straight from `data`."""
     if name in _RESERVED:
         return _RESERVED[name]
-    return f"json_extract_string(data, {_path(meter.group_by[name])})"
+    path = meter.group_by[name]
+    if paths is None:
+        return f"json_extract_string(data, {_path(path)})"
+    return f"j[{paths.index(path) + 1}]"
 
 
-def _where(meter: Meter, query: MeterQuery, params: list[Any]) -> list[str]:
+def _where(
+    meter: Meter, query: MeterQuery, params: list[Any], paths: list[str] | None = None
+) -> list[str]:
     conditions = ["type = ?"]
     params.append(meter.event_type)
     for column, bound, op in (
@@ -124,44 +127,46 @@ def _where(meter: Meter, query: MeterQuery, params: list[Any]) -> list[str]:
     if query.customer_ids:
         conditions.append(filter_sql("customer_id", Filter("in", list(query.customer_ids)), params))
     for name, node in sorted(query.group_filters.items()):
-        conditions.append(filter_sql(_dimension(meter, name), node, params))
+        conditions.append(filter_sql(_dimension(meter, name, paths), node, params))
     return conditions
 
 
-def meter_sql(meter: Meter, query: MeterQuery) -> tuple[str, list[Any]]:
-    """The meter query: rows (window_start, window_end, <one column per group_by>, the
-    earliest event time, value),
-    ordered by window and groups. Without a window size both window columns are NULL: the
-    caller fills in the query's range."""
+def meter_sql(
+    meter: Meter, query: MeterQuery, zone_offsets: list[tuple[int | None, int]]
+) -> tuple[str, list[Any]]:
+    """The meter query: rows (window key, window offset, <one column per group_by>, the
+    earliest event time, value), ordered by window and groups; `meter_windows.bounds` turns
+    a key into its window. Without a window size both are NULL. `zone_offsets` are the query
+    zone's offsets over the queried range (`meter_windows.offsets`)."""
+    paths = _paths(meter, query)
     value = _value_sql(meter)
-    select_params: list[Any] = []
     if query.window_size is None:
-        start, end = "CAST(NULL AS TIMESTAMPTZ)", "CAST(NULL AS TIMESTAMPTZ)"
+        key, offset = "CAST(NULL AS BIGINT)", "CAST(NULL AS BIGINT)"
     else:
-        start, end = _window_sql(query.window_size, select_params, query.time_zone)
-    groups = [f"{_dimension(meter, name)} AS g{i}" for i, name in enumerate(query.group_by)]
-    where_params: list[Any] = []
-    conditions = _where(meter, query, where_params)
+        key, offset = key_sql(query.window_size, offset_sql(zone_offsets))
+    groups = [f"{_dimension(meter, name, paths)} AS g{i}" for i, name in enumerate(query.group_by)]
+    params: list[Any] = []
+    conditions = _where(meter, query, params, paths)
+    extracted = ", ".join(_path(p) for p in paths)
+    j = f"json_extract_string(data, [{extracted}])" if paths else "CAST(NULL AS VARCHAR[])"
+    kept = [f"{key} AS wk", f"{offset} AS wo", *groups, f"{value or 'NULL'} AS v", "time",
+            "journal_position", "fact_index"]  # fmt: skip
+    # Which events have a value. In FILTER clauses, not WHERE: DuckDB would push a WHERE on
+    # `v` down to the scan and parse every event's data twice.
+    counted = "TRUE"
     if value is not None:
-        conditions.append("v IS NOT NULL")
-    columns = ", ".join(["ws", "we", *[f"g{i}" for i in range(len(query.group_by))]])
-    kept = [
-        f"{start} AS ws",
-        f"{end} AS we",
-        *groups,
-        "v",
-        "time",
-        "journal_position",
-        "fact_index",
-    ]
+        unique = meter.aggregation is MeterAggregation.UNIQUE_COUNT
+        counted = "v IS NOT NULL" if unique else "isfinite(v)"
+    aggregate = _aggregate(meter.aggregation, counted)
+    columns = ", ".join(["wk", "wo", *[f"g{i}" for i in range(len(query.group_by))]])
     sql = (
-        f"WITH m AS (SELECT *, {value or 'NULL'} AS v FROM ce), "  # noqa: S608
-        f"w AS (SELECT {', '.join(kept)}"
-        f" FROM m WHERE {' AND '.join(conditions)}) "
-        f"SELECT {columns}, min(time) AS first, {_aggregate(meter.aggregation)} AS value FROM w"
-        f" GROUP BY {columns} ORDER BY {columns} NULLS FIRST"
+        f"WITH m AS (SELECT *, epoch_us(time) AS t, {j} AS j FROM ce), "  # noqa: S608
+        f"w AS (SELECT {', '.join(kept)} FROM m WHERE {' AND '.join(conditions)}) "
+        f"SELECT {columns}, min(time) FILTER (WHERE {counted}) AS first,"
+        f" {aggregate} AS value FROM w GROUP BY {columns}"
+        f" HAVING count(*) FILTER (WHERE {counted}) > 0 ORDER BY {columns} NULLS FIRST"
     )
-    return sql, [*select_params, *where_params]
+    return sql, params
 
 
 def distinct_sql(
