@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import duckdb
 import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -185,6 +186,39 @@ def test_exact_across_the_parquet_history_and_the_journal(om: Client, http: http
     assert totals(om.meters.query_json("rd_calls")) == {(None,): 6.0}  # c2 was a duplicate
     assert http.post(f"{A}/snapshots").status_code == 201
     assert totals(om.meters.query_json("rd_calls")) == {(None,): 6.0}
+
+
+def test_analytics_has_meters_features_and_cloud_events(
+    om: Client, http: httpx.Client, server: Server, tokens: str
+) -> None:
+    """OM-60: the snapshot's `meters` and `features` tables, and CloudEvents in the `events`
+    history with their source, id, type, subject and data (docs/analytics.md)."""
+    om.features.create(m.FeatureCreateInputs(key="rd_feature", name="Tokens", meter_slug=tokens))
+    assert http.post(f"{A}/snapshots").status_code == 201
+    connection = duckdb.connect(str(server.data_dir / "analytics.duckdb"), read_only=True)
+    try:
+        meter = connection.execute(
+            "SELECT aggregation, event_type, value_property, group_by FROM meters WHERE slug = ?",
+            [tokens],
+        ).fetchall()
+        feature = connection.execute(
+            "SELECT meter_slug FROM features WHERE key = 'rd_feature'"
+        ).fetchall()
+        event = connection.execute(
+            "SELECT source, type, subject, data::JSON->>'model', customer_id IS NULL,"
+            " validation_error IS NOT NULL FROM events WHERE id = 't3'"
+        ).fetchall()
+        usage_rows = connection.execute(
+            "SELECT count(*) FROM margin_by_customer_feature_model WHERE feature_key IS NULL"
+            " AND events > 0 AND customer_id IN (SELECT customer_id FROM events"
+            " WHERE source IS NOT NULL)"
+        ).fetchone()
+    finally:
+        connection.close()
+    assert meter == [("SUM", "rd.llm", "$.tokens", '{"model":"$.model"}')]
+    assert feature == [(tokens,)]
+    assert event == [("reads", "rd.llm", "rd-b", "big", True, True)]
+    assert usage_rows == (0,)  # CloudEvent rows are not Tanso usage in the margin view
 
 
 _serial = iter(range(10**6))

@@ -87,6 +87,7 @@ _TIMESTAMPS = {
     "expires_at",
     "granted_at",
     "snapshot_taken_at",
+    "event_from",
 }
 
 
