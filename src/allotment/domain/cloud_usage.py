@@ -14,6 +14,7 @@ per event (docs/openmeter.md, "Usage and entitlements").
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Final
 
@@ -27,7 +28,16 @@ from allotment.domain.meters import (
     numeric_value,
 )
 
-__all__ = ("NO_CUSTOMER", "NO_METER", "dedup_key", "matching_meters", "usage_commands")
+__all__ = (
+    "NO_CUSTOMER",
+    "NO_METER",
+    "CountingIndex",
+    "counting_index",
+    "dedup_key",
+    "matching_meters",
+    "usage_commands",
+    "usage_of",
+)
 
 _COUNTED: Final = frozenset({MeterAggregation.SUM, MeterAggregation.COUNT})
 NO_CUSTOMER: Final = "no customer has the subject key {subject!r}"
@@ -46,55 +56,65 @@ def matching_meters(catalog: Catalog, event_type: str) -> list[Meter]:
     return [m for m in catalog.meters.values() if m.event_type == event_type and not m.deleted]
 
 
+CountingIndex = dict[str, tuple[tuple[Feature, Meter], ...]]
+"""By event type: the (feature, meter) pairs an event of that type may count toward."""
+
+
+def counting_index(catalog: Catalog) -> CountingIndex:
+    """Every feature that counts CloudEvents (OM-30), by its meter's event type, in feature key
+    order so that replays agree. A function of the catalog alone: the runtime computes it once
+    per catalog, not per event."""
+    index: dict[str, list[tuple[Feature, Meter]]] = {}
+    for feature in sorted(catalog.features.values(), key=lambda f: f.key):
+        if feature.meter_slug is None or feature.archived_at is not None:
+            continue
+        meter = catalog.meter(feature.meter_slug)
+        if meter is not None and not meter.deleted and meter.aggregation in _COUNTED:
+            index.setdefault(meter.event_type, []).append((feature, meter))
+    return {event_type: tuple(pairs) for event_type, pairs in index.items()}
+
+
 def usage_commands(event: CloudEventRecorded, catalog: Catalog) -> list[RecordUsage]:
     """The Tanso usage `event` makes for its customer (OM-30): one command per feature it
-    counts toward, in feature key order so replays agree."""
+    counts toward, in feature key order."""
+    return usage_of(event, counting_index(catalog).get(event.event_type, ()))
+
+
+def usage_of(
+    event: CloudEventRecorded, pairs: Sequence[tuple[Feature, Meter]]
+) -> list[RecordUsage]:
+    """`usage_commands` with the catalog's counting pairs for the event's type at hand."""
     commands = []
     key = dedup_key(event.source, event.event_id)
-    for feature in sorted(catalog.features.values(), key=lambda f: f.key):
-        units = _units(event, feature, catalog)
-        if units is None:
-            continue
-        commands.append(
-            RecordUsage(
-                idempotency_key=f"{key}#{feature.key}",
-                event_name=event.event_type,
-                occurred_at=event.time,
-                units=units,
-                feature_key=feature.key,
+    for feature, meter in pairs:
+        units = _units(event, feature, meter)
+        if units is not None:
+            commands.append(
+                RecordUsage(
+                    idempotency_key=f"{key}#{feature.key}",
+                    event_name=event.event_type,
+                    occurred_at=event.time,
+                    units=units,
+                    feature_key=feature.key,
+                )
             )
-        )
     return commands
 
 
-def _units(event: CloudEventRecorded, feature: Feature, catalog: Catalog) -> Decimal | None:
-    meter = _counting_meter(event, feature, catalog)
-    if meter is None:
-        return None
-    if meter.aggregation is MeterAggregation.COUNT:
-        return Decimal(1)
-    value = numeric_value(extract(event.data, meter.value_property or ""))
-    return value if value is not None and value > 0 else None
-
-
-def _counting_meter(event: CloudEventRecorded, feature: Feature, catalog: Catalog) -> Meter | None:
-    """The feature's meter when `event` counts toward the feature (OM-30), else None."""
-    if feature.meter_slug is None or feature.archived_at is not None:
-        return None
-    meter = catalog.meter(feature.meter_slug)
-    if (
-        meter is None
-        or meter.deleted
-        or meter.aggregation not in _COUNTED
-        or meter.event_type != event.event_type
-        or (meter.event_from is not None and event.time < meter.event_from)
-    ):
+def _units(event: CloudEventRecorded, feature: Feature, meter: Meter) -> Decimal | None:
+    """What `event` adds to `feature` through `meter`, a live SUM or COUNT meter of the
+    event's type; None when it adds nothing (before `eventFrom`, a filter unmatched, no
+    positive value)."""
+    if meter.event_from is not None and event.time < meter.event_from:
         return None
     for dimension, wanted in (feature.meter_group_by_filters or {}).items():
         path = meter.group_by.get(dimension)
         if path is None or _as_text(extract(event.data, path)) != wanted:
             return None
-    return meter
+    if meter.aggregation is MeterAggregation.COUNT:
+        return Decimal(1)
+    value = numeric_value(extract(event.data, meter.value_property or ""))
+    return value if value is not None and value > 0 else None
 
 
 def _as_text(value: object) -> str | None:

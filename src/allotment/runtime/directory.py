@@ -13,6 +13,7 @@ from allotment.domain.facts import (
     PaymentRecorded,
     StripeCustomerLinked,
     SubscriptionStarted,
+    UsageRecorded,
 )
 from allotment.domain.payment_records import PaymentStatus
 from allotment.domain.state import CustomerState
@@ -97,6 +98,8 @@ class CustomerDirectory:
     def index(self, state: CustomerState, facts: Sequence[Fact]) -> None:
         """Index what `facts`, just applied to `state`, introduced."""
         for fact in facts:
+            if type(fact) is UsageRecorded:  # the hot path's fact: it introduces nothing
+                continue
             if isinstance(fact, SubscriptionStarted):
                 self._owner_of[fact.subscription.id] = state.id
                 self.plans_in_use.add(fact.subscription.plan_id)

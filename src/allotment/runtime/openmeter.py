@@ -30,9 +30,10 @@ from allotment.domain.catalog_facts import (
 from allotment.domain.cloud_usage import (
     NO_CUSTOMER,
     NO_METER,
+    CountingIndex,
+    counting_index,
     dedup_key,
-    matching_meters,
-    usage_commands,
+    usage_of,
 )
 from allotment.domain.commands import RecordCloudEvent, SetOpenMeterDetails
 from allotment.domain.context import TurnContext
@@ -56,10 +57,20 @@ YIELD_EVERY = 100  # events of a batch between two yields to the loop
 class OpenMeterDesk:
     """The OpenMeter writes of one shard."""
 
-    __slots__ = ("_shard",)
+    __slots__ = ("_counting", "_shard")
 
     def __init__(self, shard: LocalShard) -> None:
         self._shard = shard
+        # The counting index of the catalog it was computed for; catalogs are replaced whole,
+        # so a new catalog object is the only reason to compute it again.
+        self._counting: tuple[Catalog, CountingIndex, frozenset[str]] | None = None
+
+    def _index(self, catalog: Catalog) -> tuple[CountingIndex, frozenset[str]]:
+        cached = self._counting
+        if cached is None or cached[0] is not catalog:
+            metered = frozenset(m.event_type for m in catalog.meters.values() if not m.deleted)
+            cached = self._counting = (catalog, counting_index(catalog), metered)
+        return cached[1], cached[2]
 
     # -- CloudEvents ---------------------------------------------------------------------------
 
@@ -97,10 +108,10 @@ class OpenMeterDesk:
     def _journal(self, event: CloudEvent, now: datetime) -> int:
         shard = self._shard
         actor = shard.directory.by_subject(event.subject)
-        catalog = shard.catalog
+        counting, metered = self._index(shard.catalog)
         if actor is None:
             error = NO_CUSTOMER.format(subject=event.subject)
-        elif not matching_meters(catalog, event.event_type):
+        elif event.event_type not in metered:
             error = NO_METER.format(event_type=event.event_type)
         else:
             error = None
@@ -121,10 +132,11 @@ class OpenMeterDesk:
         if actor is None:
             return shard.turns.commit_catalog(recorded)  # OM-9
         ctx = shard.context()
+        pairs = counting.get(event.event_type, ())
 
         def step(applied: list[Fact]) -> None:
             actor.turn(RecordCloudEvent(event=recorded), ctx, applied)
-            for command in usage_commands(recorded, ctx.catalog):  # OM-30
+            for command in usage_of(recorded, pairs):  # OM-30
                 actor.turn(command, ctx, applied)
 
         _, position = shard.turns.applying(actor, step)

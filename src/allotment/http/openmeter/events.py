@@ -51,7 +51,6 @@ class _Event(msgspec.Struct, frozen=True):
     responses=PROBLEMS,
     status_code=204,
     summary="Ingest events",
-    request_max_body_size=None,  # the app's bound applies; 1,000 events fit in it
 )
 async def ingest_events(request: AnyRequest) -> None:
     """Ingest CloudEvents: one, or a batch of up to 1,000 in one group commit. An event whose
