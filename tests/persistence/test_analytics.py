@@ -86,7 +86,7 @@ async def test_every_query_in_the_analytics_docs_runs(tmp_path: Path) -> None:
         await shard.ingest(lookup, unpriced, None)
         await system.snapshot_analytics()
     queries = re.findall(r"```sql\n(.*?)```", DOCS.read_text(), re.S)
-    assert len(queries) == 6
+    assert len(queries) == 7
     connection = duckdb.connect(str(tmp_path / "analytics.duckdb"), read_only=True)
     results = [connection.execute(query).fetchall() for query in queries]
     connection.close()
