@@ -14,6 +14,7 @@ from allotment.payments.stripe_gateway import StripeGateway
 from allotment.persistence import datadir_lock
 from allotment.persistence.analytics_job import AnalyticsJob
 from allotment.persistence.clock_file import ClockFile
+from allotment.persistence.cloud_history import CloudHistory
 from allotment.persistence.journal import Durability
 from allotment.persistence.journal_io import JournalIO
 from allotment.persistence.keys import KeyStore
@@ -97,7 +98,7 @@ def _system(
             settings.recovery_progress_every_s,
         )  # fmt: skip
         analytics = AnalyticsJob(settings.data_dir, clock.now)
-    return ActorSystem(
+    system = ActorSystem(
         catalog=load_catalog(settings.catalog_path, clock.now()),
         clock=clock,
         prices=load_price_table(settings.model_prices_path),
@@ -116,6 +117,12 @@ def _system(
             poll_s=min(1.0, settings.snapshot_every_s / 2),
         ),
     )
+    if storage is not None:
+        journals = storage  # the journal of an environment is replaced when it is rebuilt
+        system.history = CloudHistory(
+            settings.data_dir, lambda environment: journals.journal(environment).durable_position
+        )
+    return system
 
 
 def checkout_service(settings: Settings, clock: Clock) -> CheckoutService:

@@ -14,6 +14,8 @@ from typing import Any
 
 import msgspec
 
+from allotment.domain.meters import Meter
+
 __all__ = (
     "BillingTiming",
     "Catalog",
@@ -80,6 +82,14 @@ class Feature(msgspec.Struct, frozen=True, kw_only=True):
     description: str | None = None
     cost_per_unit: Decimal | None = None  # EVT-30 (c): the feature's cost model
     auto_created: bool = False  # EVT-21
+    # OpenMeter (issue 16, OM-30..OM-33): the meter whose events count toward the feature,
+    # the group-by values they must carry, when the feature was archived, and its ULID-like
+    # public id there. Older catalogs decode with the defaults.
+    meter_slug: str | None = None
+    meter_group_by_filters: dict[str, str] | None = None
+    metadata: dict[str, str] | None = None
+    created_at: datetime | None = None
+    archived_at: datetime | None = None
 
 
 class PriceTier(msgspec.Struct, frozen=True, kw_only=True):
@@ -164,6 +174,8 @@ class Catalog(msgspec.Struct, frozen=True, kw_only=True, weakref=True):
     features: dict[str, Feature]
     credit_models: dict[str, CreditModel]
     plans: dict[uuid.UUID, Plan]
+    # OpenMeter meters by id, deleted ones included (issue 16, OM-10..OM-16).
+    meters: dict[str, Meter] = msgspec.field(default_factory=dict)
 
     def plan_by_key(self, key: str) -> Plan | None:
         return self.plans.get(stable_id("plan", key))
@@ -179,6 +191,19 @@ class Catalog(msgspec.Struct, frozen=True, kw_only=True, weakref=True):
             if model.denomination == denomination:
                 return model
         return None
+
+    def meter(self, id_or_slug: str) -> Meter | None:
+        """The meter with this id, else the live meter with this slug (OM-15)."""
+        meter = self.meters.get(id_or_slug)
+        if meter is not None:
+            return meter
+        for candidate in self.meters.values():
+            if candidate.slug == id_or_slug and not candidate.deleted:
+                return candidate
+        return None
+
+    def with_meter(self, meter: Meter) -> Catalog:
+        return msgspec.structs.replace(self, meters={**self.meters, meter.id: meter})
 
     def with_feature(self, feature: Feature) -> Catalog:
         """A new catalog that also holds `feature` (EVT-21 auto-creation)."""

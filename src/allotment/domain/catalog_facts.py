@@ -17,6 +17,7 @@ import msgspec
 
 from allotment.domain.catalog import Catalog, CreditAllocation, CreditModel, Feature, Plan
 from allotment.domain.catalog_rules import CatalogInvalid, check_update
+from allotment.domain.meters import MeterDefined, MeterDeleted
 
 __all__ = (
     "CATALOG_UPDATED_VERSION",
@@ -50,7 +51,7 @@ class FeatureAutoCreated(
     feature: Feature
 
 
-CatalogFact = CatalogUpdated | FeatureAutoCreated
+CatalogFact = CatalogUpdated | FeatureAutoCreated | MeterDefined | MeterDeleted
 
 
 def update_catalog(
@@ -85,14 +86,35 @@ def apply_update(catalog: Catalog, fact: CatalogUpdated) -> Catalog:
     """
     features = dict(catalog.features)
     for feature in fact.features:
-        features[feature.key] = feature
+        features[feature.key] = _keeping_openmeter(feature, features.get(feature.key))
     models = dict(catalog.credit_models)
     for model in fact.credit_models:
         models[model.key] = model
     plans = dict(catalog.plans)
     for plan in fact.plans:
         plans[plan.id] = _keeping_created_at(plan, plans.get(plan.id))
-    return Catalog(features=features, credit_models=models, plans=plans)
+    return Catalog(features=features, credit_models=models, plans=plans, meters=catalog.meters)
+
+
+def _keeping_openmeter(feature: Feature, previous: Feature | None) -> Feature:
+    """OM-33: a feature replaced through the admin API or the catalog file (no `created_at`
+    of its own) keeps what only OpenMeter sets: its creation time, metadata and archiving,
+    and its meter unless the change names one. A feature created through OpenMeter (with a
+    `created_at`) is new, whatever was archived under its key before."""
+    if previous is None or feature.created_at is not None:
+        return feature
+    return msgspec.structs.replace(
+        feature,
+        created_at=previous.created_at,
+        archived_at=previous.archived_at,
+        metadata=previous.metadata,
+        meter_slug=feature.meter_slug or previous.meter_slug,
+        meter_group_by_filters=(
+            feature.meter_group_by_filters
+            if feature.meter_slug is not None
+            else previous.meter_group_by_filters
+        ),
+    )
 
 
 def _keeping_created_at(plan: Plan, previous: Plan | None) -> Plan:
@@ -117,6 +139,13 @@ def evolve_catalog(catalog: Catalog, fact: CatalogFact) -> Catalog:
     """Replay one catalog fact. It was checked when it was accepted."""
     if isinstance(fact, FeatureAutoCreated):
         return catalog.with_feature(fact.feature)
+    if isinstance(fact, MeterDefined):
+        return catalog.with_meter(fact.meter)
+    if isinstance(fact, MeterDeleted):
+        meter = catalog.meters.get(fact.meter_id)
+        if meter is None:  # never written: a delete is decided against the meter it names
+            return catalog
+        return catalog.with_meter(msgspec.structs.replace(meter, deleted_at=fact.at))
     return apply_update(catalog, fact)
 
 

@@ -10,9 +10,16 @@ from typing import Any
 import msgspec
 
 from allotment.domain.credits import GrantSource
+from allotment.domain.meters import CloudEventRecorded
 from allotment.domain.payment_records import ProviderPayment
 from allotment.domain.reservation_state import Overage
-from allotment.domain.state import CancelMode, ChangeType, OpenCheckout, Profile
+from allotment.domain.state import (
+    CancelMode,
+    ChangeType,
+    OpenCheckout,
+    OpenMeterDetails,
+    Profile,
+)
 
 __all__ = (
     "ApplyProviderPayment",
@@ -32,6 +39,7 @@ __all__ = (
     "MarkInvoicePaid",
     "OpenCheckoutSession",
     "Preflight",
+    "RecordCloudEvent",
     "RecordFailedPayment",
     "RecordUnappliedPayment",
     "RecordUsage",
@@ -39,6 +47,7 @@ __all__ = (
     "ReleaseReservation",
     "Reserve",
     "RevertCancellation",
+    "SetOpenMeterDetails",
     "Subscribe",
     "Tick",
 )
@@ -210,6 +219,20 @@ class Preflight(_Command, tag="preflight", frozen=True, kw_only=True):
     reserve: Reserve
 
 
+class RecordCloudEvent(_Command, tag="record_cloud_event", frozen=True, kw_only=True):
+    """Journal one CloudEvent attributed to this customer (OM-8); the usage it makes is run as
+    `RecordUsage` commands in the same record (`cloud_usage.usage_commands`)."""
+
+    event: CloudEventRecorded
+
+
+class SetOpenMeterDetails(_Command, tag="set_openmeter_details", frozen=True, kw_only=True):
+    """Replace the customer's OpenMeter details (OM-20..OM-24); the shard has checked that no
+    other live customer holds its subject keys (OM-21)."""
+
+    details: OpenMeterDetails
+
+
 class Tick(_Command, tag="tick", frozen=True, kw_only=True):
     """Apply whatever is due by now and nothing else (SCH-1)."""
 
@@ -236,5 +259,7 @@ Command = (
     | ReleaseReservation
     | ExtendReservation
     | Preflight
+    | RecordCloudEvent
+    | SetOpenMeterDetails
     | Tick
 )

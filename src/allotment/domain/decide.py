@@ -23,6 +23,7 @@ from allotment.domain.commands import (
     MarkInvoicePaid,
     OpenCheckoutSession,
     Preflight,
+    RecordCloudEvent,
     RecordFailedPayment,
     RecordUnappliedPayment,
     RecordUsage,
@@ -30,12 +31,13 @@ from allotment.domain.commands import (
     ReleaseReservation,
     Reserve,
     RevertCancellation,
+    SetOpenMeterDetails,
     Subscribe,
     Tick,
 )
 from allotment.domain.context import Outcome, TurnContext
 from allotment.domain.entitlement import evaluate
-from allotment.domain.facts import CustomerProfileSet
+from allotment.domain.facts import CustomerOpenMeterSet, CustomerProfileSet
 from allotment.domain.grants import PoolDefaults, grant_facts
 from allotment.domain.metering import record_usage
 from allotment.domain.payments import apply_payment, record_failed_payment, record_unapplied_payment
@@ -83,6 +85,10 @@ def decide(state: CustomerState, command: Command, ctx: TurnContext) -> Outcome:
             return preflight(state, command, ctx)  # RSV-36
         case Tick():
             return Outcome(Done())
+        case RecordCloudEvent():
+            return Outcome(Done(), [command.event])  # OM-8: kept as received
+        case SetOpenMeterDetails():
+            return Outcome(Done(), [CustomerOpenMeterSet(at=ctx.now, details=command.details)])
         case _:
             assert_never(command)
 

@@ -23,12 +23,14 @@ from allotment.domain.credits import (
 from allotment.domain.facts import (
     CheckoutClosed,
     CheckoutOpened,
+    CloudEventRecorded,
     CreditPoolOpened,
     CreditsDebited,
     CreditsExpired,
     CreditsGranted,
     CreditsReversed,
     CustomerCreated,
+    CustomerOpenMeterSet,
     CustomerProfileSet,
     Fact,
     InvoiceIssued,
@@ -90,6 +92,10 @@ def evolve(state: CustomerState, fact: Fact) -> None:
         case NotificationRaised():
             remember(state.notices, fact.payload)  # WHK-E2, WHK-E12: each fires once
             return
+        case CloudEventRecorded():
+            return  # OM-8: listed and queried from the journal; usage it makes is its own fact
+        case CustomerOpenMeterSet():
+            state.openmeter = fact.details
         case CustomerCreated():
             raise AssertionError("CustomerCreated starts a state; use new_customer")
         case StripeCustomerLinked() | CheckoutOpened() | CheckoutClosed() | PaymentRecorded():

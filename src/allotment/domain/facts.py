@@ -18,6 +18,7 @@ from allotment.domain.catalog_facts import CatalogUpdated, FeatureAutoCreated
 from allotment.domain.cost import PricesReplaced
 from allotment.domain.credits import CreditTransaction, GrantSource
 from allotment.domain.notification_types import Notification
+from allotment.domain.meters import CloudEventRecorded, MeterDefined, MeterDeleted
 from allotment.domain.payment_records import PaymentRecord
 from allotment.domain.reservation_facts import (
     ReservationCommitted,
@@ -31,6 +32,7 @@ from allotment.domain.state import (
     Invoice,
     InvoiceStatus,
     OpenCheckout,
+    OpenMeterDetails,
     Profile,
     Subscription,
 )
@@ -38,12 +40,14 @@ from allotment.domain.state import (
 __all__ = (
     "CheckoutClosed",
     "CheckoutOpened",
+    "CloudEventRecorded",
     "CreditPoolOpened",
     "CreditsDebited",
     "CreditsExpired",
     "CreditsGranted",
     "CreditsReversed",
     "CustomerCreated",
+    "CustomerOpenMeterSet",
     "CustomerProfileSet",
     "EnvironmentFact",
     "Fact",
@@ -82,6 +86,14 @@ class CustomerProfileSet(_Fact, tag="customer_profile_set", frozen=True, kw_only
 
     external_id: str
     profile: Profile
+
+
+class CustomerOpenMeterSet(_Fact, tag="customer_openmeter_set", frozen=True, kw_only=True):
+    """The customer's OpenMeter details replaced whole: created or updated through
+    `/api/v1/customers` (OM-20..OM-23), or deleted there (`details.deleted_at`, OM-24).
+    Subject keys are unique among an environment's live customers (OM-21)."""
+
+    details: OpenMeterDetails
 
 
 class SubscriptionStarted(_Fact, tag="subscription_started", frozen=True, kw_only=True):
@@ -250,8 +262,18 @@ Fact = (
     | ReservationExtended
     | ReservationExpired
     | NotificationRaised
+    | CustomerOpenMeterSet
+    | CloudEventRecorded
 )
 
-EnvironmentFact = CatalogUpdated | FeatureAutoCreated | PaymentRecorded | PricesReplaced
+EnvironmentFact = (
+    CatalogUpdated
+    | FeatureAutoCreated
+    | PaymentRecorded
+    | PricesReplaced
+    | MeterDefined
+    | MeterDeleted
+    | CloudEventRecorded
+)
 """A fact of an environment rather than of one customer: journalled in a record of its own
 (`customer_id` None) and replayed by the shard."""

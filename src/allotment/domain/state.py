@@ -35,6 +35,7 @@ __all__ = (
     "InvoiceStatus",
     "InvoiceType",
     "OpenCheckout",
+    "OpenMeterDetails",
     "PlanSegment",
     "Profile",
     "ScheduledChange",
@@ -108,6 +109,20 @@ class Profile(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     email: str | None = None
     phone_number: str | None = None
     address: str | None = None
+
+
+class OpenMeterDetails(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    """What an OpenMeter customer has beyond an allotment customer (OM-20): its display name,
+    the CloudEvent subjects attributed to it (`usageAttribution.subjectKeys`, OM-8), and the
+    time it was deleted through the OpenMeter API (OM-24)."""
+
+    name: str
+    subject_keys: tuple[str, ...] = ()
+    description: str | None = None
+    currency: str | None = None
+    metadata: dict[str, str] | None = None
+    primary_email: str | None = None
+    deleted_at: datetime | None = None
 
 
 class ScheduledChange(msgspec.Struct, frozen=True, gc=False, kw_only=True):
@@ -236,6 +251,10 @@ class CustomerState(msgspec.Struct, kw_only=True):
     settled_order: list[str] = msgspec.field(default_factory=list)  # oldest first (RSV-27)
     # What notifications so far remember so each fires once (WHK-E2, WHK-E12; docs/webhooks.md)
     notices: NoticeMarks = msgspec.field(default_factory=NoticeMarks)
+    # OpenMeter's view of the customer (issue 16, OM-20..OM-25): the CloudEvent subjects
+    # attributed to it, and what only OpenMeter's `Customer` carries. Older states decode
+    # with the defaults.
+    openmeter: OpenMeterDetails | None = None
 
     def live_subscriptions(self) -> list[Subscription]:
         """Live subscriptions, oldest first (CUS-12); dicts keep creation order."""

@@ -19,6 +19,7 @@ from allotment.http.fast_path import FastPath, Middleware
 from allotment.http.metrics import metrics_registry
 from allotment.http.observe import Observe, RequestStatistics
 from allotment.http.openapi import DecimalAsNumber
+from allotment.http.openmeter.router import openmeter_router, openmeter_v2_router
 from allotment.http.routes import (
     admin,
     billing,
@@ -144,6 +145,8 @@ def _routes() -> list[ControllerRouterHandler]:
     return [
         Router("/api/v1/client", route_handlers=CLIENT_ROUTES, tags=["Client API"]),
         Router("/api/v1/admin", route_handlers=ADMIN_ROUTES, tags=["Admin"]),
+        openmeter_router(),
+        openmeter_v2_router(),
         health.health,
         health.live,
         health.ready,

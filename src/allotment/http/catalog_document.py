@@ -143,6 +143,10 @@ class FeatureDoc(_Doc, kw_only=True):
     costPerUnit: Decimal | None = None
     id: uuid.UUID | None = None
     autoCreated: bool | None = None  # as GET writes it, so GET output can be PUT back
+    # OM-33: the OpenMeter meter whose CloudEvents count toward the feature. Left out of a
+    # PUT, the feature keeps the meter it had.
+    meterSlug: str | None = None
+    meterGroupByFilters: dict[str, str] | None = None
 
 
 class CreditModelDoc(_Doc, kw_only=True):

@@ -83,6 +83,8 @@ def _feature(problems: list[CatalogProblem], doc: FeatureDoc) -> Feature:
         description=doc.description,
         cost_per_unit=doc.costPerUnit,
         auto_created=bool(doc.autoCreated),
+        meter_slug=doc.meterSlug,
+        meter_group_by_filters=doc.meterGroupByFilters,
     )
 
 
@@ -188,6 +190,8 @@ def from_catalog(catalog: Catalog) -> CatalogDocument:
                 description=f.description,
                 costPerUnit=f.cost_per_unit,
                 autoCreated=f.auto_created or None,
+                meterSlug=f.meter_slug,
+                meterGroupByFilters=f.meter_group_by_filters,
             )
             for f in catalog.features.values()
         ],

@@ -94,6 +94,7 @@ _TIMESTAMPS = {
     "expires_at",
     "granted_at",
     "snapshot_taken_at",
+    "event_from",
 }
 
 
@@ -169,7 +170,7 @@ CREATE VIEW margin_by_customer_feature_model AS
                - coalesce(sum(cost_amount) FILTER (WHERE cost_known), 0) AS margin,
            count(*) FILTER (WHERE NOT cost_known) AS events_cost_unknown,
            sum(revenue_amount) FILTER (WHERE NOT cost_known) AS revenue_cost_unknown
-    FROM events GROUP BY ALL;
+    FROM events WHERE source IS NULL GROUP BY ALL;  -- Tanso usage, not CloudEvent rows
 CREATE VIEW daily_usage_by_feature AS
     SELECT environment, CAST(day AS DATE) AS day, feature_key, count(*) AS events,
            sum(usage_units) AS usage_units, count(DISTINCT customer_id) AS customers

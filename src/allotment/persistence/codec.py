@@ -15,6 +15,7 @@ import msgspec
 from allotment.domain.catalog_facts import CatalogUpdated, FeatureAutoCreated
 from allotment.domain.cost import PricesReplaced
 from allotment.domain.facts import Fact, PaymentRecorded
+from allotment.domain.meters import CloudEventRecorded, MeterDefined, MeterDeleted
 from allotment.persistence.legacy_catalog import CatalogUpsertedV0, to_catalog_updated
 from allotment.persistence.ports import JournalRecord
 
@@ -30,7 +31,14 @@ class _RecordAnyVersion(msgspec.Struct, frozen=True, array_like=True):
     customer_id: uuid.UUID | None
     facts: list[Fact]
     catalog: list[
-        CatalogUpdated | FeatureAutoCreated | PaymentRecorded | PricesReplaced | CatalogUpsertedV0
+        CatalogUpdated
+        | FeatureAutoCreated
+        | PaymentRecorded
+        | PricesReplaced
+        | MeterDefined
+        | MeterDeleted
+        | CloudEventRecorded
+        | CatalogUpsertedV0
     ]
 
 

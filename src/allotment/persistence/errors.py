@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ("CheckpointRefused", "JournalCorrupt", "JournalUnavailable", "SnapshotCorrupt")
+__all__ = (
+    "CheckpointRefused",
+    "HistoryUnavailable",
+    "JournalCorrupt",
+    "JournalUnavailable",
+    "SnapshotCorrupt",
+)
 
 
 class JournalCorrupt(RuntimeError):
@@ -51,3 +57,7 @@ class SnapshotCorrupt(RuntimeError):
 class CheckpointRefused(RuntimeError):
     """A checkpoint would have published memory that may be ahead of the journal: the shard
     or its journal failed (ARCHITECTURE principle 10). Nothing was published."""
+
+
+class HistoryUnavailable(Exception):
+    """There is no CloudEvent history to read: allotment runs without a data directory."""

@@ -23,6 +23,7 @@ import msgspec
 
 from allotment.domain.credits import CreditTransaction
 from allotment.domain.facts import (
+    CloudEventRecorded,
     CreditsDebited,
     CreditsExpired,
     CreditsGranted,
@@ -66,6 +67,14 @@ EVENT_COLUMNS = (
     "output_tokens",
     "flow_id",
     "meta",
+    # CloudEvents (issue 16, OM-60): null on the rows of Tanso usage.
+    "source",
+    "id",
+    "type",
+    "subject",
+    "data",
+    "specversion",
+    "validation_error",
 )
 LEDGER_COLUMNS = (
     "day",
@@ -96,11 +105,38 @@ def _text(value: uuid.UUID | None) -> str | None:
     return None if value is None else str(value)
 
 
+_NO_CLOUD_EVENT = (None,) * 7
+
+
+def _cloud_event_row(
+    record: JournalRecord, index: int, fact: CloudEventRecorded
+) -> tuple[object, ...]:
+    """The row of one CloudEvent (OM-60): its `time` is `occurred_at`, its ingestion
+    `accepted_at`, its `data` JSON text; the Tanso usage columns are null (the usage it made
+    toward Tanso features has rows of its own, `UsageRecorded` in the same record)."""
+    data = None if fact.data is None else msgspec.json.encode(fact.data).decode()
+    return (
+        _day(fact.at), record.position, index, None, _text(fact.customer_id), None, None,
+        None, fact.time, fact.at, None, None, None, None, None, None, None, None, None, None,
+        None, fact.source, fact.event_id, fact.event_type, fact.subject, data,
+        fact.specversion, fact.validation_error,
+    )  # fmt: skip
+
+
 def event_rows(record: JournalRecord, into: Columns) -> int:
-    """Append one row per `UsageRecorded` of `record` (an accepted usage event). Returns the
-    number of rows appended."""
+    """Append one row per `UsageRecorded` of `record` (an accepted usage event) and one per
+    `CloudEventRecorded` (an ingested CloudEvent). Returns the number of rows appended."""
     added = 0
-    for index, fact in enumerate(record.facts):
+    # An unattributed CloudEvent is an environment fact (`record.catalog`, OM-9); a record
+    # has facts or catalog facts, so the index is the fact's place in whichever it has.
+    for index, fact in enumerate([*record.facts, *record.catalog]):
+        if isinstance(fact, CloudEventRecorded):
+            for column, value in zip(
+                EVENT_COLUMNS, _cloud_event_row(record, index, fact), strict=True
+            ):
+                into[column].append(value)
+            added += 1
+            continue
         if not isinstance(fact, UsageRecorded):
             continue
         values = (
@@ -110,6 +146,7 @@ def event_rows(record: JournalRecord, into: Columns) -> int:
             fact.billable_units, fact.over_limit, fact.cost_amount, fact.revenue_amount,
             fact.model, fact.model_provider, fact.input_tokens, fact.output_tokens,
             fact.flow_id, None if fact.meta is None else msgspec.json.encode(fact.meta).decode(),
+            *_NO_CLOUD_EVENT,
         )  # fmt: skip
         for column, value in zip(EVENT_COLUMNS, values, strict=True):
             into[column].append(value)
@@ -162,6 +199,7 @@ _LEGACY_COLUMNS = {
         "journal_position": "CAST(NULL AS BIGINT)",
         "fact_index": "CAST(NULL AS BIGINT)",
         "cost_known": COST_KNOWN,
+        **{name: "CAST(NULL AS VARCHAR)" for name in EVENT_COLUMNS[-7:]},  # no CloudEvents then
     },
     "credit_transactions": {
         "journal_position": "CAST(sequence // 10000 AS BIGINT)",

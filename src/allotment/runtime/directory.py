@@ -7,11 +7,13 @@ import uuid
 from collections.abc import Iterator, Sequence
 
 from allotment.domain.facts import (
+    CustomerOpenMeterSet,
     Fact,
     InvoiceIssued,
     PaymentRecorded,
     StripeCustomerLinked,
     SubscriptionStarted,
+    UsageRecorded,
 )
 from allotment.domain.payment_records import PaymentStatus
 from allotment.domain.reservation_facts import (
@@ -34,8 +36,10 @@ class CustomerDirectory:
         "_actors",
         "_by_external_id",
         "_by_stripe_id",
+        "_by_subject",
         "_owner_of",
         "_reservation_owner",
+        "_subjects_of",
         "plans_in_use",
         "with_unapplied_payments",
     )
@@ -44,6 +48,9 @@ class CustomerDirectory:
         self._actors: dict[uuid.UUID, CustomerActor] = {}
         self._by_external_id: dict[str, uuid.UUID] = {}
         self._by_stripe_id: dict[str, uuid.UUID] = {}
+        # OM-8: CloudEvent subjects of live OpenMeter customers (`usageAttribution.subjectKeys`)
+        self._by_subject: dict[str, uuid.UUID] = {}
+        self._subjects_of: dict[uuid.UUID, tuple[str, ...]] = {}
         self._owner_of: dict[uuid.UUID, uuid.UUID] = {}  # subscription/invoice id -> customer
         self._reservation_owner: dict[str, uuid.UUID] = {}  # RSV-28: reservation id -> customer
         self.plans_in_use: set[uuid.UUID] = set()  # PLN-12: their priced fields are frozen
@@ -69,6 +76,21 @@ class CustomerDirectory:
             customer_id = lookup.customer_id
         return self._actors.get(customer_id) if customer_id is not None else None
 
+    def by_subject(self, subject: str) -> CustomerActor | None:
+        """The live customer a CloudEvent subject is attributed to (OM-8)."""
+        customer_id = self._by_subject.get(subject)
+        return self._actors.get(customer_id) if customer_id is not None else None
+
+    def _index_subjects(self, state: CustomerState) -> None:
+        for subject in self._subjects_of.pop(state.id, ()):
+            if self._by_subject.get(subject) == state.id:
+                del self._by_subject[subject]
+        details = state.openmeter
+        if details is not None and details.deleted_at is None:
+            self._subjects_of[state.id] = details.subject_keys
+            for subject in details.subject_keys:
+                self._by_subject[subject] = state.id
+
     def owner(self, entity_id: uuid.UUID) -> CustomerActor | None:
         """The customer owning a subscription or an invoice."""
         customer_id = self._owner_of.get(entity_id)
@@ -91,11 +113,15 @@ class CustomerDirectory:
     def index(self, state: CustomerState, facts: Sequence[Fact]) -> None:
         """Index what `facts`, just applied to `state`, introduced."""
         for fact in facts:
+            if type(fact) is UsageRecorded:  # the hot path's fact: it introduces nothing
+                continue
             if isinstance(fact, SubscriptionStarted):
                 self._owner_of[fact.subscription.id] = state.id
                 self.plans_in_use.add(fact.subscription.plan_id)
             elif isinstance(fact, InvoiceIssued):
                 self._owner_of[fact.invoice.id] = state.id
+            elif isinstance(fact, CustomerOpenMeterSet):
+                self._index_subjects(state)
             elif isinstance(fact, StripeCustomerLinked):
                 self._by_stripe_id[fact.stripe_customer_id] = state.id
             elif (
@@ -117,6 +143,8 @@ class CustomerDirectory:
                 self._by_external_id[state.external_id] = state.id
             if state.stripe_customer_id is not None:
                 self._by_stripe_id[state.stripe_customer_id] = state.id
+            if state.openmeter is not None:
+                self._index_subjects(state)
             for sub in state.subscriptions.values():
                 self._owner_of[sub.id] = state.id
                 self.plans_in_use.add(sub.plan_id)

@@ -18,7 +18,7 @@ from typing import Protocol, TypeVar
 from anyio.lowlevel import checkpoint
 
 from allotment.domain.catalog import Catalog
-from allotment.domain.catalog_facts import CatalogUpdated, update_catalog
+from allotment.domain.catalog_facts import CatalogFact, CatalogUpdated, update_catalog
 from allotment.domain.commands import (
     Command,
     EvaluateEntitlement,
@@ -33,9 +33,10 @@ from allotment.domain.cost import PricesReplaced, PriceTable, price_table_errors
 from allotment.domain.entitlement import unknown_customer_decision
 from allotment.domain.evolve import new_customer
 from allotment.domain.facts import CustomerCreated, PaymentRecorded
+from allotment.domain.meters import CloudEvent
 from allotment.domain.payment_records import PaymentRecord
 from allotment.domain.replies import Decision, Done, Rejected, RejectionKind, Reply
-from allotment.domain.state import CustomerSource, CustomerState, Profile
+from allotment.domain.state import CustomerSource, CustomerState, OpenMeterDetails, Profile
 from allotment.persistence.ports import Journal, JournalRecord
 from allotment.persistence.store_ports import AuditRecord, NotificationOutbox
 from allotment.runtime import recovery
@@ -46,6 +47,7 @@ from allotment.runtime.directory import CustomerDirectory
 from allotment.runtime.errors import ShardUnavailable
 from allotment.runtime.idempotency import AuditKeyWindow, EventKeyIndex
 from allotment.runtime.ingestion import CUSTOMER_NOT_FOUND, Event, Ingestion
+from allotment.runtime.openmeter import OpenMeterDesk
 from allotment.runtime.payments import EnvironmentPayments, unapplied_payments
 from allotment.runtime.ports import CustomerLookup, Projector
 from allotment.runtime.prices import ShardPrices
@@ -101,6 +103,7 @@ class LocalShard:
         self.audits: BoundedBuffer[AuditRecord] = BoundedBuffer(settings.audit_buffer_size_max)
         self._ingestion = Ingestion(self)
         self._reservations = ReservationDesk(self)
+        self.openmeter = OpenMeterDesk(self)
         self.environment_payments = EnvironmentPayments()  # unapplied, no customer (MNY-C3)
 
     # -- context and lookups -------------------------------------------------------------------
@@ -323,6 +326,34 @@ class LocalShard:
         """Every unapplied payment of the environment, oldest first (MNY-C3)."""
         self.turns.admit(write=False)
         return unapplied_payments(self.environment_payments, self.directory)
+
+    # -- OpenMeter (runtime/openmeter.py) ------------------------------------------------------
+
+    async def ingest_cloud_events(self, events: list[CloudEvent]) -> int:
+        """Journal the CloudEvents not seen before, in one group commit (OM-5..OM-9)."""
+        return await self.openmeter.ingest(events)
+
+    async def change_catalog(
+        self, change: Callable[[Catalog, TurnContext], CatalogFact]
+    ) -> Catalog:
+        """Journal and apply the catalog fact `change` decides (meters, OpenMeter features)."""
+        return await self.openmeter.change_catalog(change)
+
+    async def create_openmeter_customer(
+        self, key: str | None, details: OpenMeterDetails, projector: Projector[T]
+    ) -> T | Rejected:
+        return await self.openmeter.create_customer(key, details, projector)
+
+    async def update_openmeter_customer(
+        self,
+        lookup: CustomerLookup,
+        change: Callable[[CustomerState, datetime], OpenMeterDetails],
+        projector: Projector[T],
+    ) -> T | Rejected:
+        return await self.openmeter.update_customer(lookup, change, projector)
+
+    async def all_customers(self, projector: Projector[T]) -> list[T]:
+        return self.openmeter.all_customers(projector)
 
     # -- time ----------------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Protocol, TypeVar
 
 from allotment.domain.catalog import Catalog
-from allotment.domain.catalog_facts import CatalogUpdated
+from allotment.domain.catalog_facts import CatalogFact, CatalogUpdated
 from allotment.domain.commands import (
     Command,
     CommitReservation,
@@ -24,15 +24,18 @@ from allotment.domain.commands import (
     ReleaseReservation,
     Reserve,
 )
+from allotment.domain.context import TurnContext
 from allotment.domain.cost import PriceTable
+from allotment.domain.meters import CloudEvent
 from allotment.domain.payment_records import PaymentRecord
 from allotment.domain.replies import Decision, Rejected, Reply
-from allotment.domain.state import CustomerState, Profile
+from allotment.domain.state import CustomerState, OpenMeterDetails, Profile
 from allotment.persistence.ports import ApiKey, KeyAdmin, KeyAuthority, KeyRefused
 from allotment.runtime.records import EvaluationContext
 
 __all__ = (
     "ApiKey",
+    "CatalogChange",
     "CustomerLookup",
     "KeyAdmin",
     "KeyAuthority",
@@ -43,6 +46,8 @@ __all__ = (
 
 T = TypeVar("T")
 Projector = Callable[[CustomerState, Catalog, datetime], T]
+CatalogChange = Callable[[Catalog, TurnContext], CatalogFact]
+"""Decides a catalog fact against the current catalog, or raises to refuse (OpenMeter)."""
 
 
 class CustomerLookup:
@@ -169,4 +174,37 @@ class Shard(Protocol):
     async def list_unapplied_payments(self) -> list[PaymentRecord]:
         """Every unapplied payment of the environment, its own and its customers', oldest
         first (MNY-C3)."""
+        ...
+
+    # -- OpenMeter (issue 16, runtime/openmeter.py) ----------------------------------------
+
+    async def ingest_cloud_events(self, events: list[CloudEvent]) -> int:
+        """Journal the CloudEvents not seen before (by source and id), in one group commit;
+        returns how many were new (OM-5..OM-9)."""
+        ...
+
+    async def change_catalog(
+        self, change: Callable[[Catalog, TurnContext], CatalogFact]
+    ) -> Catalog:
+        """Journal and apply the catalog fact `change` decides against the current catalog
+        (meters, OpenMeter features). Whatever `change` raises refuses the change."""
+        ...
+
+    async def create_openmeter_customer(
+        self, key: str | None, details: OpenMeterDetails, projector: Projector[T]
+    ) -> T | Rejected:
+        """createCustomer through OpenMeter (OM-20, OM-21)."""
+        ...
+
+    async def update_openmeter_customer(
+        self,
+        lookup: CustomerLookup,
+        change: Callable[[CustomerState, datetime], OpenMeterDetails],
+        projector: Projector[T],
+    ) -> T | Rejected:
+        """updateCustomer and deleteCustomer through OpenMeter (OM-22..OM-24)."""
+        ...
+
+    async def all_customers(self, projector: Projector[T]) -> list[T]:
+        """`projector` over every customer of the environment, in creation order."""
         ...

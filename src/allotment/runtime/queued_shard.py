@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
@@ -18,7 +19,7 @@ import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from allotment.domain.catalog import Catalog
-from allotment.domain.catalog_facts import CatalogUpdated
+from allotment.domain.catalog_facts import CatalogFact, CatalogUpdated
 from allotment.domain.commands import (
     Command,
     CommitReservation,
@@ -28,10 +29,12 @@ from allotment.domain.commands import (
     ReleaseReservation,
     Reserve,
 )
+from allotment.domain.context import TurnContext
 from allotment.domain.cost import PriceTable
+from allotment.domain.meters import CloudEvent
 from allotment.domain.payment_records import PaymentRecord
 from allotment.domain.replies import Decision, Rejected, Reply
-from allotment.domain.state import Profile
+from allotment.domain.state import CustomerState, OpenMeterDetails, Profile
 from allotment.runtime.ports import CustomerLookup, Projector, Shard
 from allotment.runtime.records import EvaluationContext
 
@@ -178,3 +181,27 @@ class QueuedShard:
 
     async def list_unapplied_payments(self) -> list[PaymentRecord]:
         return await self._ask(lambda s: s.list_unapplied_payments())
+
+    async def ingest_cloud_events(self, events: list[CloudEvent]) -> int:
+        return await self._ask(lambda s: s.ingest_cloud_events(events))
+
+    async def change_catalog(
+        self, change: Callable[[Catalog, TurnContext], CatalogFact]
+    ) -> Catalog:
+        return await self._ask(lambda s: s.change_catalog(change))
+
+    async def create_openmeter_customer(
+        self, key: str | None, details: OpenMeterDetails, projector: Projector[T]
+    ) -> T | Rejected:
+        return await self._ask(lambda s: s.create_openmeter_customer(key, details, projector))
+
+    async def update_openmeter_customer(
+        self,
+        lookup: CustomerLookup,
+        change: Callable[[CustomerState, datetime], OpenMeterDetails],
+        projector: Projector[T],
+    ) -> T | Rejected:
+        return await self._ask(lambda s: s.update_openmeter_customer(lookup, change, projector))
+
+    async def all_customers(self, projector: Projector[T]) -> list[T]:
+        return await self._ask(lambda s: s.all_customers(projector))

@@ -16,9 +16,15 @@ from typing import TYPE_CHECKING
 from allotment.domain.catalog import Catalog
 from allotment.domain.catalog_facts import evolve_catalog, unrecorded_part, update_catalog
 from allotment.domain.catalog_rules import CatalogInvalid
+from allotment.domain.cloud_usage import dedup_key
 from allotment.domain.cost import PricesReplaced
 from allotment.domain.evolve import evolve, new_customer
-from allotment.domain.facts import CustomerCreated, PaymentRecorded, UsageRecorded
+from allotment.domain.facts import (
+    CloudEventRecorded,
+    CustomerCreated,
+    PaymentRecorded,
+    UsageRecorded,
+)
 from allotment.domain.state import CustomerState
 from allotment.persistence.ports import JournalRecord
 from allotment.runtime.idempotency import key_digest
@@ -47,20 +53,14 @@ def restore(
 def replay(shard: LocalShard, record: JournalRecord) -> None:
     """Apply one journal record, skipping what a customer's snapshot already holds."""
     if record.catalog:
-        recorded = shard.recorded_catalog or _NOTHING
-        for environment_fact in record.catalog:
-            if isinstance(environment_fact, PaymentRecorded):
-                shard.environment_payments.add(environment_fact.record)
-            elif isinstance(environment_fact, PricesReplaced):
-                shard.prices.apply(environment_fact)
-            else:
-                recorded = evolve_catalog(recorded, environment_fact)
-        shard.catalog = shard.recorded_catalog = recorded
+        _replay_environment(shard, record)
     if record.customer_id is None:
         return
     for fact in record.facts:  # keys first: a snapshot's key list may predate its customers
         if isinstance(fact, UsageRecorded):
             shard.event_keys.remember(key_digest(fact.idempotency_key), fact.at.date())
+        elif isinstance(fact, CloudEventRecorded):
+            _remember(shard, fact)
     actor = shard.directory.get(record.customer_id)
     facts = record.facts
     if actor is None:
@@ -73,6 +73,26 @@ def replay(shard: LocalShard, record: JournalRecord) -> None:
     for fact in facts:
         evolve(actor.state, fact)
     actor.state.journal_position = record.position
+
+
+def _replay_environment(shard: LocalShard, record: JournalRecord) -> None:
+    recorded = shard.recorded_catalog or _NOTHING
+    for environment_fact in record.catalog:
+        if isinstance(environment_fact, PaymentRecorded):
+            shard.environment_payments.add(environment_fact.record)
+        elif isinstance(environment_fact, PricesReplaced):
+            shard.prices.apply(environment_fact)
+        elif isinstance(environment_fact, CloudEventRecorded):
+            _remember(shard, environment_fact)  # OM-6, OM-9
+        else:
+            recorded = evolve_catalog(recorded, environment_fact)
+    shard.catalog = shard.recorded_catalog = recorded
+
+
+def _remember(shard: LocalShard, fact: CloudEventRecorded) -> None:
+    """OM-6: a CloudEvent's (source, id) stays claimed across restarts."""
+    key = dedup_key(fact.source, fact.event_id)
+    shard.event_keys.remember(key_digest(key), fact.at.date())
 
 
 def reindex(shard: LocalShard) -> None:

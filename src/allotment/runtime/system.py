@@ -29,6 +29,7 @@ from allotment.runtime.buffers import BufferStatistics
 from allotment.runtime.clock import Clock, ClockStore, ManualClock
 from allotment.runtime.errors import ShardUnavailable
 from allotment.runtime.local_shard import LocalShard, ShardSettings
+from allotment.runtime.meter_reads import CloudEventHistory
 from allotment.runtime.ports import Shard
 from allotment.runtime.queued_shard import QueuedShard
 from allotment.runtime.upkeep import CheckpointPolicy, Upkeep
@@ -115,6 +116,9 @@ class ActorSystem:
         self._queued = queued
         self._front: dict[str, QueuedShard] = {}  # while running, when queued
         self.analytics = analytics
+        # OpenMeter's reads of the journal's CloudEvents (issue 16): set by wiring when the
+        # system has a data directory; None in memory.
+        self.history: CloudEventHistory | None = None
         self.upkeep: Upkeep | None = None  # checkpoints and analytics, when there is storage
         if storage is not None:
             assert analytics is not None

@@ -1,4 +1,4 @@
-"""The catalog tables: `plans`, `features`, `plan_features` and `credit_models`."""
+"""The catalog tables: `plans`, `features`, `plan_features`, `credit_models` and `meters`."""
 
 from __future__ import annotations
 
@@ -6,10 +6,19 @@ from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
 
+import msgspec
+
 from allotment.domain.catalog import Catalog
 from allotment.persistence.analytics_rows.table import Columns, Row, Table
 
-__all__ = ("CreditModelRow", "FeatureRow", "PlanFeatureRow", "PlanRow", "catalog_rows")
+__all__ = (
+    "CreditModelRow",
+    "FeatureRow",
+    "MeterRow",
+    "PlanFeatureRow",
+    "PlanRow",
+    "catalog_rows",
+)
 
 
 class PlanRow(Row, frozen=True, gc=False):
@@ -32,6 +41,10 @@ class FeatureRow(Row, frozen=True, gc=False):
     name: str
     cost_per_unit: Decimal | None
     auto_created: bool
+    # OpenMeter (issue 16, OM-60): the meter counting toward the feature, and its filters
+    meter_slug: str | None
+    meter_group_by_filters: str | None  # JSON text
+    archived_at: datetime | None
 
 
 class PlanFeatureRow(Row, frozen=True, gc=False):
@@ -58,7 +71,29 @@ class CreditModelRow(Row, frozen=True, gc=False):
     rollover_cap: Decimal | None
 
 
-_ROWS: tuple[type[Row], ...] = (PlanRow, FeatureRow, PlanFeatureRow, CreditModelRow)
+class MeterRow(Row, frozen=True, gc=False):
+    """An OpenMeter meter (OM-60), deleted ones included (`deleted_at`)."""
+
+    table = "meters"
+    meter_id: str
+    slug: str
+    name: str
+    aggregation: str
+    event_type: str
+    value_property: str | None
+    group_by: str  # JSON text: dimension -> JSONPath
+    event_from: datetime | None
+    description: str | None
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None
+
+
+_ROWS: tuple[type[Row], ...] = (PlanRow, FeatureRow, PlanFeatureRow, CreditModelRow, MeterRow)
+
+
+def _json(value: dict[str, str] | None) -> str | None:
+    return None if value is None else msgspec.json.encode(value).decode()
 
 
 def catalog_rows(catalog: Catalog) -> dict[str, Columns]:
@@ -101,7 +136,18 @@ def _rows(catalog: Catalog) -> Iterator[Row]:
             name=f.name,
             cost_per_unit=f.cost_per_unit,
             auto_created=f.auto_created,
+            meter_slug=f.meter_slug,
+            meter_group_by_filters=_json(f.meter_group_by_filters),
+            archived_at=f.archived_at,
         )
+    for meter in catalog.meters.values():
+        yield MeterRow(
+            meter_id=meter.id, slug=meter.slug, name=meter.name,
+            aggregation=meter.aggregation.value, event_type=meter.event_type,
+            value_property=meter.value_property, group_by=_json(meter.group_by) or "{}",
+            event_from=meter.event_from, description=meter.description,
+            created_at=meter.created_at, updated_at=meter.updated_at, deleted_at=meter.deleted_at,
+        )  # fmt: skip
     for m in catalog.credit_models.values():
         yield CreditModelRow(
             credit_model_id=str(m.id),

@@ -1,0 +1,107 @@
+"""POST /api/v1/events (`ingestEvents`): CloudEvents 1.0 in the document's three content types
+(OM-1..OM-7, docs/openmeter.md "Ingesting events").
+
+- `application/cloudevents+json`: one event; `application/cloudevents-batch+json`: an array
+  of 1..1,000 (OM-5); `application/json`: either, told apart by the body's shape.
+- The whole request is checked before anything is written: one bad event refuses the batch
+  with a 400 naming it and its field (`[3].time`), and nothing of it is kept (OM-2).
+- 204 once every new event is durable; a (source, id) seen before is dropped (OM-6).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Final
+
+import msgspec
+from litestar import post
+
+from allotment.domain.meters import CloudEvent
+from allotment.http.context import AnyRequest, shard_of
+from allotment.http.openmeter.problems import PROBLEMS, Problem, bad_request
+from allotment.http.openmeter.wire import decode, rfc3339
+
+__all__ = ("BATCH_MAX", "ingest_events", "parse_events")
+
+BATCH_MAX: Final = 1000
+_NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
+_SINGLE: Final = "application/cloudevents+json"
+_BATCH: Final = "application/cloudevents-batch+json"
+_JSON: Final = "application/json"
+_LONG_INTEGER: Final = re.compile(rb"\d{19}")  # may not fit msgpack's 64 bits: check the data
+
+
+class _Event(msgspec.Struct, frozen=True):
+    """The document's `Event`. Unknown members (CloudEvents extensions) are ignored."""
+
+    id: _NonEmpty
+    source: _NonEmpty
+    specversion: str
+    type: _NonEmpty
+    subject: _NonEmpty
+    time: str | None = None
+    datacontenttype: str | None = None
+    dataschema: str | None = None
+    data: Any = None
+
+
+@post(
+    "/events",
+    operation_id="ingestEvents",
+    responses=PROBLEMS,
+    status_code=204,
+    summary="Ingest events",
+)
+async def ingest_events(request: AnyRequest) -> None:
+    """Ingest CloudEvents: one, or a batch of up to 1,000 in one group commit. An event whose
+    (source, id) was seen before is dropped; 204 once the new ones are durable."""
+    body = await request.body()
+    content_type = request.headers.get("content-type", "")
+    events = parse_events(body, content_type)
+    await shard_of(request).ingest_cloud_events(events)
+
+
+def parse_events(body: bytes, content_type: str) -> list[CloudEvent]:
+    """Every event of the request, validated (OM-1..OM-5), or a Problem about the first
+    bad one."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media == _SINGLE:
+        raw: list[_Event] = [decode(body, _Event)]
+        batch = False
+    elif media == _BATCH:
+        raw, batch = decode(body, list[_Event]), True
+    elif media == _JSON:
+        batch = body.lstrip()[:1] == b"["
+        raw = decode(body, list[_Event]) if batch else [decode(body, _Event)]
+    else:
+        sent = media or "no Content-Type"
+        raise Problem(415, f"send {_SINGLE}, {_BATCH} or {_JSON} (got {sent})")
+    if batch and not 1 <= len(raw) <= BATCH_MAX:
+        raise bad_request("body", f"send between 1 and {BATCH_MAX} events (got {len(raw)})")
+    wide = _LONG_INTEGER.search(body) is not None
+    return [_checked(event, f"[{i}]." if batch else "", wide) for i, event in enumerate(raw)]
+
+
+def _checked(event: _Event, at: str, wide: bool) -> CloudEvent:
+    if event.specversion != "1.0":  # OM-1: CloudEvents 1.0 only
+        raise bad_request(f"{at}specversion", f"must be '1.0' (got {event.specversion!r})")
+    if event.data is not None and not isinstance(event.data, dict):
+        raise bad_request(f"{at}data", "must be a JSON object or null")
+    if wide and event.data is not None:
+        try:
+            msgspec.msgpack.encode(event.data)
+        except OverflowError:
+            raise bad_request(f"{at}data", "holds an integer beyond 64 bits") from None
+    if event.datacontenttype not in (None, "application/json"):
+        raise bad_request(f"{at}datacontenttype", "must be 'application/json' or absent")
+    return CloudEvent(
+        source=event.source,
+        event_id=event.id,
+        event_type=event.type,
+        subject=event.subject,
+        time=rfc3339(f"{at}time", event.time) if event.time is not None else None,
+        specversion=event.specversion,
+        data=event.data,
+        datacontenttype=event.datacontenttype,
+        dataschema=event.dataschema,
+    )

@@ -1,0 +1,63 @@
+"""The OpenMeter router: every OpenMeter operation allotment serves, under `/api/v1`, with
+problem+json for every failure on its paths (`problems.py`). Both halves of issue 16 add
+their routes to `ROUTES`."""
+
+from __future__ import annotations
+
+from litestar import Router
+
+from allotment.http.openmeter import (
+    customers,
+    event_list,
+    events,
+    features,
+    meter_queries,
+    meters,
+)
+from allotment.http.openmeter.problems import exception_handlers
+
+__all__ = ("ROUTES", "openmeter_router", "openmeter_v2_router")
+
+ROUTES = [
+    events.ingest_events,
+    meters.list_meters,
+    meters.create_meter,
+    meters.get_meter,
+    meters.update_meter_route,
+    meters.delete_meter_route,
+    features.list_features,
+    features.create_feature,
+    features.get_feature,
+    features.delete_feature,
+    customers.list_customers,
+    customers.create_customer,
+    customers.get_customer,
+    customers.update_customer,
+    customers.delete_customer,
+    # om-read: queries and listing (docs/openmeter.md, OM-40..)
+    event_list.list_events,
+    meter_queries.query_meter,
+    meter_queries.query_meter_post,
+    meter_queries.list_subjects,
+    meter_queries.list_group_by_values,
+]
+
+
+def openmeter_router() -> Router:
+    """A new router per app, as Litestar registers routes on it."""
+    return Router(
+        "/api/v1",
+        route_handlers=ROUTES,
+        tags=["OpenMeter"],
+        exception_handlers=exception_handlers,  # type: ignore[arg-type]
+    )
+
+
+def openmeter_v2_router() -> Router:
+    """The OpenMeter operations under `/api/v2` allotment serves: the event listing."""
+    return Router(
+        "/api/v2",
+        route_handlers=[event_list.list_events_v2],
+        tags=["OpenMeter"],
+        exception_handlers=exception_handlers,  # type: ignore[arg-type]
+    )

@@ -1,0 +1,192 @@
+"""OpenMeter's reads answered from the journal's CloudEvents, exactly up to the query's instant
+(OM-40, docs/openmeter.md "Queries and listing").
+
+An environment's CloudEvents are in two places at any moment:
+
+1. the Parquet `events` history (`history/events/<env>-<first>-<last>.parquet`), every record up
+   to the exporter's cursor, exported exactly once (docs/analytics.md);
+2. the journal records after that cursor, up to the journal's durable position: every event
+   acknowledged so far (ingest replies only once its record is durable).
+
+A read takes the cursor first, then reads (1) keeping rows at or before it (an export running
+meanwhile may add a file past it) and (2) from the journal after it, turns (2) into rows with the
+exporter's own `event_rows`, and lets DuckDB answer over the union. A journal segment deleted
+after an export that ran between the two steps shows as a gap after the cursor: the read is
+then taken again from the new cursor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Final
+
+import anyio.to_thread
+import duckdb
+import msgspec
+import pyarrow as pa
+
+from allotment.domain.meter_queries import EventQuery, MeterQuery, MeterRow, StoredCloudEvent
+from allotment.domain.meters import Meter
+from allotment.persistence.analytics import to_arrow
+from allotment.persistence.errors import HistoryUnavailable
+from allotment.persistence.history_cursor import cursor, table_dir
+from allotment.persistence.history_rows import EVENT_COLUMNS, event_rows
+from allotment.persistence.journal import iter_records
+from allotment.persistence.meter_sql import distinct_sql, events_sql, meter_sql
+from allotment.persistence.meter_windows import bounds, offsets
+
+__all__ = ("CloudHistory", "cloud_events", "meter_rows", "run_meter_query")
+
+# The columns of `ce` (persistence/meter_sql.py) from the `events` history's columns.
+_PROJECTION: Final = (
+    "source, id, type, subject, occurred_at AS time, accepted_at AS ingested_at, data,"
+    " specversion, customer_id, validation_error, journal_position, fact_index"
+)
+_ATTEMPTS: Final = 5
+
+
+def _quoted(path: Path) -> str:
+    return "'" + str(path.resolve()).replace("'", "''") + "'"
+
+
+def cloud_events(
+    connection: duckdb.DuckDBPyConnection, files: list[Path], upto: int, tail: pa.Table
+) -> None:
+    """Define the view `ce` on `connection`: the CloudEvent rows of `files` up to journal
+    position `upto`, and the rows of `tail` (the `events` history's schema)."""
+    connection.register("tail", tail)
+    parts = [f"SELECT {_PROJECTION} FROM tail WHERE source IS NOT NULL"]  # noqa: S608
+    if files:
+        listed = ", ".join(_quoted(f) for f in files)
+        source = f"read_parquet([{listed}], union_by_name = true)"
+        parts.insert(
+            0,
+            f"SELECT {_PROJECTION} FROM {source}"  # noqa: S608
+            f" WHERE source IS NOT NULL AND journal_position <= {int(upto)}",
+        )
+    connection.execute(f"CREATE TEMP VIEW ce AS {' UNION ALL '.join(parts)}")
+
+
+class CloudHistory:
+    """`runtime.meter_reads.CloudEventHistory` over a data directory. `durable(environment)`
+    is the environment's journal durable position now."""
+
+    def __init__(self, data_dir: Path | None, durable: Callable[[str], int]) -> None:
+        self._data_dir = data_dir
+        self._durable = durable
+
+    def _connect(self, environment: str) -> duckdb.DuckDBPyConnection:
+        if self._data_dir is None:
+            raise HistoryUnavailable("allotment runs without a data directory: no history")
+        upto = self._durable(environment)
+        directory = table_dir(self._data_dir, "events")
+        journal = self._data_dir / "journal" / environment
+        for _ in range(_ATTEMPTS):
+            exported = cursor(directory, environment)
+            columns: dict[str, list[Any]] = {name: [] for name in EVENT_COLUMNS}
+            first = None
+            for record in iter_records(journal, exported, upto):
+                first = record.position if first is None else first
+                event_rows(record, columns)
+            if first is None or first == exported + 1:
+                break  # else: segments went away after an export; read from its cursor
+        files = sorted(directory.glob(f"{environment}-*.parquet"))
+        connection = duckdb.connect()
+        connection.execute("SET TimeZone = 'UTC'")
+        cloud_events(connection, files, exported, to_arrow(columns, environment))
+        return connection
+
+    def _run(self, environment: str, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        connection = self._connect(environment)
+        try:
+            return connection.execute(sql, params).fetchall()
+        finally:
+            connection.close()
+
+    def _query_meter(self, environment: str, meter: Meter, query: MeterQuery) -> list[MeterRow]:
+        connection = self._connect(environment)
+        try:
+            return run_meter_query(connection, meter, query)
+        finally:
+            connection.close()
+
+    async def query_meter(
+        self, environment: str, meter: Meter, query: MeterQuery
+    ) -> list[MeterRow]:
+        return await anyio.to_thread.run_sync(self._query_meter, environment, meter, query)
+
+    async def list_events(self, environment: str, query: EventQuery) -> list[StoredCloudEvent]:
+        sql, params = events_sql(query)
+        rows = await anyio.to_thread.run_sync(self._run, environment, sql, params)
+        return [_stored(row) for row in rows]
+
+    async def distinct_values(
+        self,
+        environment: str,
+        meter: Meter,
+        dimension: str,
+        start: datetime | None,
+        end: datetime | None,
+    ) -> list[str]:
+        sql, params = distinct_sql(meter, dimension, start, end)
+        rows = await anyio.to_thread.run_sync(self._run, environment, sql, params)
+        return [row[0] for row in rows]
+
+
+def run_meter_query(
+    connection: duckdb.DuckDBPyConnection, meter: Meter, query: MeterQuery
+) -> list[MeterRow]:
+    """The meter query over the view `ce` of `connection`. A zone other than UTC needs its
+    offsets over the range: the query's, else that of the meter's events."""
+    pairs: list[tuple[int | None, int]] = [(None, 0)]
+    if query.window_size is not None and query.time_zone != "UTC":
+        low, high = query.start, query.end
+        if low is None or high is None:
+            first, last = connection.execute(
+                "SELECT min(time), max(time) FROM ce WHERE type = ?", [meter.event_type]
+            ).fetchone() or (None, None)
+            low, high = low or first or query.now, high or last or query.now
+        pairs = offsets(query.time_zone, low - timedelta(days=1), high + timedelta(days=1))
+    sql, params = meter_sql(meter, query, pairs)
+    return meter_rows(connection.execute(sql, params).fetchall(), query)
+
+
+def meter_rows(rows: list[tuple[Any, ...]], query: MeterQuery) -> list[MeterRow]:
+    """The SQL's rows as `MeterRow`s. Without a window size, every row spans the query's range:
+    from `start` (else the earliest event's time) to `end` (else the query's instant)."""
+    earliest = min((row[-2] for row in rows), default=query.now)
+    result = []
+    for row in rows:
+        key, offset, *groups, _, value = row
+        if query.window_size is None:
+            start = query.start or earliest
+            end = query.end or query.now
+        else:
+            start, end = bounds(query.window_size, query.time_zone, key, offset)
+        named = dict(zip(query.group_by, groups, strict=True))
+        result.append(
+            MeterRow(
+                value=float(value) if value is not None else 0.0,
+                window_start=start.astimezone(UTC),
+                window_end=end.astimezone(UTC),
+                subject=named.pop("subject", None),
+                customer_id=named.pop("customer_id", None),
+                groups=named,
+            )
+        )
+    return result
+
+
+_DATA: Final = msgspec.json.Decoder(dict[str, Any])
+
+
+def _stored(row: tuple[Any, ...]) -> StoredCloudEvent:
+    source, id_, type_, subject, time, ingested, data, spec, customer, error, position, index = row
+    return StoredCloudEvent(
+        source=source, id=id_, type=type_, subject=subject, time=time.astimezone(UTC),
+        ingested_at=ingested.astimezone(UTC), journal_position=position, fact_index=index,
+        specversion=spec or "1.0", data=None if data is None else _DATA.decode(data),
+        customer_id=customer, validation_error=error,
+    )  # fmt: skip
