@@ -79,14 +79,28 @@ def decide(state: CustomerState, command: Command, ctx: TurnContext) -> Outcome:
             | RecordUnappliedPayment()
         ):
             return _on_payment(state, command, ctx)
-        case Reserve() | CommitReservation() | ReleaseReservation() | ExtendReservation():
+        case (
+            Reserve()
+            | CommitReservation()
+            | ReleaseReservation()
+            | ExtendReservation()
+            | Preflight()
+        ):
             return _on_reservation(state, command, ctx)
-        case Preflight():
-            return preflight(state, command, ctx)  # RSV-36
         case Tick():
             return Outcome(Done())
+        case RecordCloudEvent() | SetOpenMeterDetails():
+            return _on_openmeter(command, ctx)
+        case _:
+            assert_never(command)
+
+
+def _on_openmeter(command: RecordCloudEvent | SetOpenMeterDetails, ctx: TurnContext) -> Outcome:
+    """OpenMeter's writes (issue 16): a CloudEvent kept as received (OM-8), the customer's
+    OpenMeter details (OM-20..OM-24)."""
+    match command:
         case RecordCloudEvent():
-            return Outcome(Done(), [command.event])  # OM-8: kept as received
+            return Outcome(Done(), [command.event])
         case SetOpenMeterDetails():
             return Outcome(Done(), [CustomerOpenMeterSet(at=ctx.now, details=command.details)])
         case _:
@@ -95,11 +109,13 @@ def decide(state: CustomerState, command: Command, ctx: TurnContext) -> Outcome:
 
 def _on_reservation(
     state: CustomerState,
-    command: Reserve | CommitReservation | ReleaseReservation | ExtendReservation,
+    command: Reserve | CommitReservation | ReleaseReservation | ExtendReservation | Preflight,
     ctx: TurnContext,
 ) -> Outcome:
-    """RSV-1..RSV-20 (domain/reservations.py)."""
+    """RSV-1..RSV-20 (domain/reservations.py) and a reserving pre-flight (RSV-36)."""
     match command:
+        case Preflight():
+            return preflight(state, command, ctx)
         case Reserve():
             return reserve(state, command, ctx)
         case CommitReservation():

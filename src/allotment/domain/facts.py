@@ -17,8 +17,8 @@ from allotment.domain.catalog import RolloverPolicy
 from allotment.domain.catalog_facts import CatalogUpdated, FeatureAutoCreated
 from allotment.domain.cost import PricesReplaced
 from allotment.domain.credits import CreditTransaction, GrantSource
-from allotment.domain.notification_types import Notification
 from allotment.domain.meters import CloudEventRecorded, MeterDefined, MeterDeleted
+from allotment.domain.notification_types import Notification
 from allotment.domain.payment_records import PaymentRecord
 from allotment.domain.reservation_facts import (
     ReservationCommitted,
