@@ -16,7 +16,13 @@ from allotment.domain.replies import CreditBlock, Decision, DenialReason, Simula
 from allotment.domain.state import AccessState, CustomerState, Subscription
 from allotment.domain.usage import used_units
 
-__all__ = ("Pending", "evaluate", "governing_subscription", "unknown_customer_decision")
+__all__ = (
+    "Pending",
+    "evaluate",
+    "evaluate_governed",
+    "governing_subscription",
+    "unknown_customer_decision",
+)
 
 
 def governing_subscription(
@@ -66,10 +72,30 @@ def evaluate(
         requested: units to simulate (POST with `track`), or None for a plain check.
         pending: what earlier items of the same request hold (RSV-4), if any.
     """
+    return evaluate_governed(
+        state,
+        catalog,
+        feature_key,
+        requested,
+        pending,
+        governing_subscription(state, catalog, feature_key),
+    )
+
+
+def evaluate_governed(
+    state: CustomerState,
+    catalog: Catalog,
+    feature_key: str,
+    requested: Decimal | None,
+    pending: Pending | None,
+    governing: tuple[Subscription, Plan, FeatureLink] | None,
+) -> Decision:
+    """`evaluate`, given `governing_subscription(state, catalog, feature_key)` already found:
+    a reserve needs the governing link for its own checks too, and finding it walks every
+    subscription, so it is found once per item (the order of the checks is unchanged)."""
     structural = _structural_denial(state, catalog, feature_key)
     if structural is not None:
         return _deny(structural, requested)
-    governing = governing_subscription(state, catalog, feature_key)
     if governing is None:
         return _deny(DenialReason.NOT_INCLUDED, requested)
     sub, _, link = governing

@@ -50,7 +50,7 @@ from allotment.domain.reservation_facts import (
     ReservationHeld,
     ReservationReleased,
 )
-from allotment.domain.schedule import next_due
+from allotment.domain.schedule import next_due, next_due_after_hold
 from allotment.domain.state import (
     PAYABLE,
     AccessState,
@@ -98,7 +98,12 @@ def evolve(state: CustomerState, fact: Fact) -> None:
             | ReservationExtended()
             | ReservationExpired()
         ):
+            before = state.hold_expiries.get(fact.reservation_id)
             evolve_reservation(state, fact)  # RSV-25
+            state.modified_at = fact.at
+            after = state.hold_expiries.get(fact.reservation_id)
+            state.next_due_at = next_due_after_hold(state, before, after)
+            return
         case _:
             _evolve_billing(state, fact)
     state.modified_at = fact.at
