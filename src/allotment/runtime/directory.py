@@ -27,6 +27,18 @@ from allotment.runtime.ports import CustomerLookup
 __all__ = ("CustomerDirectory",)
 
 _SETTLING = (ReservationCommitted, ReservationReleased, ReservationExpired)  # may forget (RSV-27)
+# Every fact type `index` reads. Facts are final structs, never subclassed, so one set lookup
+# passes over the usage and credit facts of every event without the chain of isinstance.
+_INDEXED = frozenset(
+    (
+        SubscriptionStarted,
+        InvoiceIssued,
+        StripeCustomerLinked,
+        PaymentRecorded,
+        ReservationHeld,
+        *_SETTLING,
+    )
+)
 
 
 class CustomerDirectory:
@@ -91,6 +103,8 @@ class CustomerDirectory:
     def index(self, state: CustomerState, facts: Sequence[Fact]) -> None:
         """Index what `facts`, just applied to `state`, introduced."""
         for fact in facts:
+            if type(fact) not in _INDEXED:
+                continue
             if isinstance(fact, SubscriptionStarted):
                 self._owner_of[fact.subscription.id] = state.id
                 self.plans_in_use.add(fact.subscription.plan_id)
