@@ -58,6 +58,10 @@ def decide(state: CustomerState, command: Command, ctx: TurnContext) -> Outcome:
             )
         case RecordUsage():
             return record_usage(state, command, ctx)
+        # Next the turns an app runs around each expensive call (issue 14): a class pattern
+        # costs a type check, and the commands are disjoint classes, so order is only speed.
+        case Reserve() | CommitReservation() | ReleaseReservation() | ExtendReservation():
+            return _on_reservation(state, command, ctx)
         case Subscribe():
             return subscribe(state, command.plan_id, command.grace_period_days, ctx)
         case MarkInvoicePaid():
@@ -77,8 +81,6 @@ def decide(state: CustomerState, command: Command, ctx: TurnContext) -> Outcome:
             | RecordUnappliedPayment()
         ):
             return _on_payment(state, command, ctx)
-        case Reserve() | CommitReservation() | ReleaseReservation() | ExtendReservation():
-            return _on_reservation(state, command, ctx)
         case Preflight():
             return preflight(state, command, ctx)  # RSV-36
         case Tick():

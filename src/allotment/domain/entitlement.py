@@ -139,13 +139,19 @@ def _structural_denial(
     """ENT-11..ENT-13."""
     if feature_key not in catalog.features:
         return DenialReason.FEATURE_NOT_FOUND
-    live = [s for s in state.subscriptions.values() if s.live]
-    paid_up = [s for s in live if s.access is not AccessState.PENDING_PAYMENT]
+    # One pass, no lists: every check and reserve asks this. A live ACTIVE subscription is
+    # paid up (ACTIVE is not PENDING_PAYMENT), so it answers at once.
+    live = paid_up = False
+    for sub in state.subscriptions.values():
+        if not sub.live:
+            continue
+        if sub.access is AccessState.ACTIVE:
+            return None
+        live = True
+        paid_up = paid_up or sub.access is not AccessState.PENDING_PAYMENT
     if not paid_up:
         return DenialReason.AWAITING_PAYMENT if live else DenialReason.NO_ACTIVE_SUBSCRIPTION
-    if not any(s.access is AccessState.ACTIVE for s in paid_up):
-        return DenialReason.PAST_DUE
-    return None
+    return DenialReason.PAST_DUE
 
 
 def _limit_denial(

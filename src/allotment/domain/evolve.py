@@ -85,12 +85,7 @@ def evolve(state: CustomerState, fact: Fact) -> None:
         case CreditsDebited():
             _debit(state, fact.denomination, fact.transaction)
             return
-        case CustomerCreated():
-            raise AssertionError("CustomerCreated starts a state; use new_customer")
-        case StripeCustomerLinked() | CheckoutOpened() | CheckoutClosed() | PaymentRecorded():
-            _evolve_checkout(state, fact)
-        case CreditPoolOpened() | CreditsGranted() | CreditsExpired() | CreditsReversed():
-            _evolve_credits(state, fact)
+        # Next the facts of a reserve and its commit (facts are disjoint classes: order is speed).
         case (
             ReservationHeld()
             | ReservationCommitted()
@@ -104,6 +99,12 @@ def evolve(state: CustomerState, fact: Fact) -> None:
             after = state.hold_expiries.get(fact.reservation_id)
             state.next_due_at = next_due_after_hold(state, before, after)
             return
+        case CustomerCreated():
+            raise AssertionError("CustomerCreated starts a state; use new_customer")
+        case StripeCustomerLinked() | CheckoutOpened() | CheckoutClosed() | PaymentRecorded():
+            _evolve_checkout(state, fact)
+        case CreditPoolOpened() | CreditsGranted() | CreditsExpired() | CreditsReversed():
+            _evolve_credits(state, fact)
         case _:
             _evolve_billing(state, fact)
     state.modified_at = fact.at
