@@ -1,4 +1,5 @@
-"""The fast path answers checkEntitlement and ingestEvent exactly as the Litestar routes do.
+"""The fast path answers checkEntitlement, ingestEvent, createReservation and
+commitReservation exactly as the Litestar routes do.
 
 Two identical systems receive the same requests in lockstep, one through the app (fast path in
 front) and one through its Litestar app alone; every status, header and body must match. The
@@ -205,3 +206,73 @@ def test_events_by_content_type_answer_as_litestar_does_ops_k9(
     headers = {"content-type": content_type} if content_type else {}
     status = _same(pair, "POST", f"{C}/events", content=body, headers=headers)
     assert status == (201 if content_type and "json" in content_type.lower() else 415)
+
+
+_HOLD = {"customerReferenceId": "acme", "featureKey": "api_calls", "units": 2}
+
+
+def test_reservations_answer_as_litestar_does_rsv_1_rsv_5_rsv_12_rsv_15(pair: Pair) -> None:
+    """A reserve and its commit, served and failed, answer alike on both paths."""
+    url = f"{C}/reservations"
+    assert _same(pair, "POST", url, json={**_HOLD, "reservationId": "r1"}) == 201
+    assert _same(pair, "POST", url, json={**_HOLD, "reservationId": "r1"}) == 200  # RSV-1
+    assert _same(pair, "POST", url, json={**_HOLD, "reservationId": "r1", "units": 3}) == 409
+    denied = {**_HOLD, "reservationId": "r-big", "units": 10**9}
+    assert _same(pair, "POST", url, json=denied) == 200  # RSV-5: nothing held
+    nobody = {**_HOLD, "reservationId": "r-nobody", "customerReferenceId": "nobody"}
+    assert _same(pair, "POST", url, json=nobody) == 404
+    for bad in ({"units": 0}, {"ttlSeconds": 0}, {"featureKey": "no_such"}, {"units": "2"}):
+        assert _same(pair, "POST", url, json={**_HOLD, "reservationId": "r-bad", **bad}) == 400
+    assert _same(pair, "POST", f"{url}/r1/commit", json={"usageUnits": 1}) == 200  # RSV-12
+    assert _same(pair, "POST", f"{url}/r1/commit", json={"usageUnits": 1}) == 200  # RSV-15
+    assert _same(pair, "POST", f"{url}/nothing/commit", json={"usageUnits": 1}) == 404
+    assert _same(pair, "POST", f"{url}/{'i' * 129}/commit", json={"usageUnits": 1}) == 400
+    capped = {**_HOLD, "reservationId": "r2", "overage": "reject"}
+    assert _same(pair, "POST", url, json=capped) == 201
+    assert _same(pair, "POST", f"{url}/r2/commit", json={"usageUnits": 5}) == 409  # RSV-14
+    assert _same(pair, "POST", f"{url}/r2/commit", json={"usageUnits": -1}) == 400
+    with_cost = {"usageUnits": 2, "costInput": {"model": "m", "inputTokens": 5}, "meta": {"a": 1}}
+    assert _same(pair, "POST", f"{url}/r2/commit", json=with_cost) == 200
+    assert _same(pair, "GET", f"{C}/entitlements/acme/api_calls") == 200
+
+
+def test_reservations_left_to_litestar_answer_the_same_auth_5_ops_k9(pair: Pair) -> None:
+    """What the fast path does not serve goes to Litestar: wrong keys, bodies that may not be
+    JSON, paths its routes do not match, and the other reservation routes."""
+    url = f"{C}/reservations"
+    body = {**_HOLD, "reservationId": "l1"}
+    read_only = {"Authorization": f"Bearer {READ_ONLY_KEY}"}
+    assert _same(pair, "POST", url, json=body, headers=read_only) == 403
+    assert _same(pair, "POST", url, json=body, headers={"Authorization": ""}) == 401
+    encoded = msgspec.json.encode(body)
+    assert _same(pair, "POST", url, content=encoded, headers={"content-type": "text/plain"}) == 415
+    assert _same(pair, "POST", url, content=encoded) == 415
+    assert _same(pair, "POST", f"{url}/", json=body) == 201  # Litestar strips the "/"
+    assert _same(pair, "POST", f"{url}/l1/commit/", json={"usageUnits": 1}) == 200
+    assert _same(pair, "POST", f"{url}/a/b/commit", json={"usageUnits": 1}) == 404
+    assert _same(pair, "POST", f"{url}/commit", json={"usageUnits": 1}) == 405
+    assert _same(pair, "POST", f"{url}/l1/release") == 409  # committed (RSV-19)
+
+
+def test_reserve_and_commit_are_served_without_litestar(
+    settings: Settings, keys: KeyStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An authorised, well-formed reserve and its commit never reach the Litestar app."""
+    app = create_app(settings, build_system(settings, ManualClock(START), persistent=False), keys)
+    reached: list[str] = []
+    litestar = app.litestar
+
+    async def counting(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == ScopeType.HTTP:
+            reached.append(scope["path"])
+        await litestar(scope, receive, send)
+
+    with TestClient(app, base_url="http://testserver.local") as client:
+        client.headers["Authorization"] = f"Bearer {KEY}"
+        paid_subscriber(client, "acme")
+        monkeypatch.setattr(app, "litestar", counting)
+        held = client.post(f"{C}/reservations", json={**_HOLD, "reservationId": "f1"})
+        assert held.status_code == 201, held.text
+        committed = client.post(f"{C}/reservations/f1/commit", json={"usageUnits": 1})
+        assert committed.status_code == 200, committed.text
+        assert reached == []

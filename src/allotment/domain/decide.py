@@ -60,6 +60,16 @@ def decide(state: CustomerState, command: Command, ctx: TurnContext) -> Outcome:
             )
         case RecordUsage():
             return record_usage(state, command, ctx)
+        # Next the turns an app runs around each expensive call (issue 14): a class pattern
+        # costs a type check, and the commands are disjoint classes, so order is only speed.
+        case (
+            Reserve()
+            | CommitReservation()
+            | ReleaseReservation()
+            | ExtendReservation()
+            | Preflight()
+        ):
+            return _on_reservation(state, command, ctx)
         case Subscribe():
             return subscribe(state, command.plan_id, command.grace_period_days, ctx)
         case MarkInvoicePaid():
@@ -79,14 +89,6 @@ def decide(state: CustomerState, command: Command, ctx: TurnContext) -> Outcome:
             | RecordUnappliedPayment()
         ):
             return _on_payment(state, command, ctx)
-        case (
-            Reserve()
-            | CommitReservation()
-            | ReleaseReservation()
-            | ExtendReservation()
-            | Preflight()
-        ):
-            return _on_reservation(state, command, ctx)
         case Tick():
             return Outcome(Done())
         case RecordCloudEvent() | SetOpenMeterDetails():
@@ -114,8 +116,6 @@ def _on_reservation(
 ) -> Outcome:
     """RSV-1..RSV-20 (domain/reservations.py) and a reserving pre-flight (RSV-36)."""
     match command:
-        case Preflight():
-            return preflight(state, command, ctx)
         case Reserve():
             return reserve(state, command, ctx)
         case CommitReservation():
@@ -124,6 +124,8 @@ def _on_reservation(
             return release(state, command, ctx)
         case ExtendReservation():
             return extend(state, command, ctx)
+        case Preflight():
+            return preflight(state, command, ctx)
         case _:
             assert_never(command)
 

@@ -16,7 +16,13 @@ from allotment.domain.replies import CreditBlock, Decision, DenialReason, Simula
 from allotment.domain.state import AccessState, CustomerState, Subscription
 from allotment.domain.usage import used_units
 
-__all__ = ("Pending", "evaluate", "governing_subscription", "unknown_customer_decision")
+__all__ = (
+    "Pending",
+    "evaluate",
+    "evaluate_governed",
+    "governing_subscription",
+    "unknown_customer_decision",
+)
 
 
 def governing_subscription(
@@ -66,10 +72,30 @@ def evaluate(
         requested: units to simulate (POST with `track`), or None for a plain check.
         pending: what earlier items of the same request hold (RSV-4), if any.
     """
+    return evaluate_governed(
+        state,
+        catalog,
+        feature_key,
+        requested,
+        pending,
+        governing_subscription(state, catalog, feature_key),
+    )
+
+
+def evaluate_governed(
+    state: CustomerState,
+    catalog: Catalog,
+    feature_key: str,
+    requested: Decimal | None,
+    pending: Pending | None,
+    governing: tuple[Subscription, Plan, FeatureLink] | None,
+) -> Decision:
+    """`evaluate`, given `governing_subscription(state, catalog, feature_key)` already found:
+    a reserve needs the governing link for its own checks too, and finding it walks every
+    subscription, so it is found once per item (the order of the checks is unchanged)."""
     structural = _structural_denial(state, catalog, feature_key)
     if structural is not None:
         return _deny(structural, requested)
-    governing = governing_subscription(state, catalog, feature_key)
     if governing is None:
         return _deny(DenialReason.NOT_INCLUDED, requested)
     sub, _, link = governing
@@ -113,13 +139,19 @@ def _structural_denial(
     """ENT-11..ENT-13."""
     if feature_key not in catalog.features:
         return DenialReason.FEATURE_NOT_FOUND
-    live = [s for s in state.subscriptions.values() if s.live]
-    paid_up = [s for s in live if s.access is not AccessState.PENDING_PAYMENT]
+    # One pass, no lists: every check and reserve asks this. A live ACTIVE subscription is
+    # paid up (ACTIVE is not PENDING_PAYMENT), so it answers at once.
+    live = paid_up = False
+    for sub in state.subscriptions.values():
+        if not sub.live:
+            continue
+        if sub.access is AccessState.ACTIVE:
+            return None
+        live = True
+        paid_up = paid_up or sub.access is not AccessState.PENDING_PAYMENT
     if not paid_up:
         return DenialReason.AWAITING_PAYMENT if live else DenialReason.NO_ACTIVE_SUBSCRIPTION
-    if not any(s.access is AccessState.ACTIVE for s in paid_up):
-        return DenialReason.PAST_DUE
-    return None
+    return DenialReason.PAST_DUE
 
 
 def _limit_denial(

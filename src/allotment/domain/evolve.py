@@ -54,7 +54,7 @@ from allotment.domain.reservation_facts import (
     ReservationHeld,
     ReservationReleased,
 )
-from allotment.domain.schedule import next_due
+from allotment.domain.schedule import next_due, next_due_after_hold
 from allotment.domain.state import (
     PAYABLE,
     AccessState,
@@ -96,12 +96,7 @@ def evolve(state: CustomerState, fact: Fact) -> None:
             return  # OM-8: listed and queried from the journal; usage it makes is its own fact
         case CustomerOpenMeterSet():
             state.openmeter = fact.details
-        case CustomerCreated():
-            raise AssertionError("CustomerCreated starts a state; use new_customer")
-        case StripeCustomerLinked() | CheckoutOpened() | CheckoutClosed() | PaymentRecorded():
-            _evolve_checkout(state, fact)
-        case CreditPoolOpened() | CreditsGranted() | CreditsExpired() | CreditsReversed():
-            _evolve_credits(state, fact)
+        # Next the facts of a reserve and its commit (facts are disjoint classes: order is speed).
         case (
             ReservationHeld()
             | ReservationCommitted()
@@ -109,7 +104,18 @@ def evolve(state: CustomerState, fact: Fact) -> None:
             | ReservationExtended()
             | ReservationExpired()
         ):
+            before = state.hold_expiries.get(fact.reservation_id)
             evolve_reservation(state, fact)  # RSV-25
+            state.modified_at = fact.at
+            after = state.hold_expiries.get(fact.reservation_id)
+            state.next_due_at = next_due_after_hold(state, before, after)
+            return
+        case CustomerCreated():
+            raise AssertionError("CustomerCreated starts a state; use new_customer")
+        case StripeCustomerLinked() | CheckoutOpened() | CheckoutClosed() | PaymentRecorded():
+            _evolve_checkout(state, fact)
+        case CreditPoolOpened() | CreditsGranted() | CreditsExpired() | CreditsReversed():
+            _evolve_credits(state, fact)
         case _:
             _evolve_billing(state, fact)
     state.modified_at = fact.at

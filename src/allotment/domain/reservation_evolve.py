@@ -21,10 +21,10 @@ from allotment.domain.reservation_facts import (
     ReservationHeld,
     ReservationReleased,
 )
-from allotment.domain.reservation_state import HeldItem, HoldStatus, ItemSettlement
+from allotment.domain.reservation_state import HeldItem, HoldStatus, ItemSettlement, Reservation
 from allotment.domain.state import CustomerState
 
-__all__ = ("evolve_reservation",)
+__all__ = ("evolve_reservation", "settled")
 
 
 def evolve_reservation(state: CustomerState, fact: ReservationFact) -> None:
@@ -71,22 +71,47 @@ def _settle(
     settlements: dict[str, ItemSettlement],
     released: frozenset[str] | None,
 ) -> None:
-    """Commit the items in `settlements` (an EXPIRED one only records its settlement, RSV-16)
-    and release the HELD items named in `released`."""
-    reservation = state.reservations[reservation_id]
-    items: list[HeldItem] = []
-    for before in reservation.items:
-        item = before
-        settlement = settlements.get(item.feature_key)
-        if settlement is not None and item.status is HoldStatus.HELD:
-            item = _settled(state, item, HoldStatus.COMMITTED, at)
-        if settlement is not None:
-            item = msgspec.structs.replace(item, settlement=settlement, settled_at=at)
-        elif released and item.feature_key in released and item.status is HoldStatus.HELD:
-            item = _settled(state, item, HoldStatus.RELEASED, at)
-        items.append(item)
-    state.reservations[reservation_id] = msgspec.structs.replace(reservation, items=tuple(items))
+    reservation, leaving = settled(state.reservations[reservation_id], at, settlements, released)
+    for item in leaving:  # a HELD item leaves the tallies once, whatever settles it (RSV-24)
+        _tally(state, item, -1)
+    state.reservations[reservation_id] = reservation
     _note_settled(state, reservation_id)
+
+
+def settled(
+    reservation: Reservation,
+    at: datetime,
+    settlements: dict[str, ItemSettlement],
+    released: frozenset[str] | None,
+) -> tuple[Reservation, list[HeldItem]]:
+    """`reservation` with the items in `settlements` committed (an EXPIRED one only records
+    its settlement, RSV-16) and the HELD items named in `released` released; and the HELD
+    items this settles, which leave the tallies. Pure: a commit's reply reads it too."""
+    items: list[HeldItem] = []
+    leaving: list[HeldItem] = []
+    for before in reservation.items:
+        item = _settled_item(before, at, settlements.get(before.feature_key), released)
+        if before.status is HoldStatus.HELD and item.status is not HoldStatus.HELD:
+            leaving.append(before)
+        items.append(item)
+    return msgspec.structs.replace(reservation, items=tuple(items)), leaving
+
+
+def _settled_item(
+    item: HeldItem,
+    at: datetime,
+    settlement: ItemSettlement | None,
+    released: frozenset[str] | None,
+) -> HeldItem:
+    if settlement is not None:
+        if item.status is HoldStatus.HELD:
+            return msgspec.structs.replace(
+                item, status=HoldStatus.COMMITTED, settled_at=at, settlement=settlement
+            )
+        return msgspec.structs.replace(item, settlement=settlement, settled_at=at)
+    if released and item.feature_key in released and item.status is HoldStatus.HELD:
+        return msgspec.structs.replace(item, status=HoldStatus.RELEASED, settled_at=at)
+    return item
 
 
 def _note_settled(state: CustomerState, reservation_id: str) -> None:

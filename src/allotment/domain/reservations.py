@@ -21,12 +21,14 @@ from allotment.domain.commands import (
     Reserve,
 )
 from allotment.domain.context import Outcome, TurnContext
+from allotment.domain.entitlement import governing_subscription
 from allotment.domain.evolve import evolve
 from allotment.domain.facts import Fact
-from allotment.domain.holds import evaluate_items, governing_link
+from allotment.domain.holds import Governing, evaluate_items
 from allotment.domain.metering import record_usage
 from allotment.domain.money import ZERO
 from allotment.domain.replies import Rejected, RejectionKind, UsageAccepted
+from allotment.domain.reservation_evolve import settled
 from allotment.domain.reservation_expiry import forgets
 from allotment.domain.reservation_facts import (
     ReservationCommitted,
@@ -58,9 +60,9 @@ ITEMS_MAX = 20  # RSV-3
 
 def reserve(state: CustomerState, command: Reserve, ctx: TurnContext) -> Outcome:
     """RSV-1..RSV-6: hold every item, or none."""
-    problem = _reserve_problem(state, command, ctx)
-    if problem is not None:
-        return Outcome(problem)
+    governing = _reserve_problem(state, command, ctx)
+    if isinstance(governing, Rejected):
+        return Outcome(governing)
     existing = state.reservations.get(command.reservation_id)
     if existing is not None:  # RSV-1: a repeat answers the original, whatever it is now
         if _same_request(existing, command):
@@ -72,7 +74,7 @@ def reserve(state: CustomerState, command: Reserve, ctx: TurnContext) -> Outcome
                 field="reservation_id",
             )
         )
-    decided = evaluate_items(state, ctx.catalog, command.items)
+    decided = evaluate_items(state, ctx.catalog, command.items, governing)
     if not all(item.decision.allowed for item in decided):
         return Outcome(ReserveDenied(items=tuple(decided)))
     reservation = Reservation(
@@ -89,30 +91,46 @@ def reserve(state: CustomerState, command: Reserve, ctx: TurnContext) -> Outcome
     return Outcome(Reserved(reservation=reservation), [fact])
 
 
-def _reserve_problem(state: CustomerState, command: Reserve, ctx: TurnContext) -> Rejected | None:
-    """RSV-2, RSV-3: bad input, named by its field; checked before any decision."""
+def _reserve_problem(
+    state: CustomerState, command: Reserve, ctx: TurnContext
+) -> Rejected | list[Governing]:
+    """RSV-2, RSV-3: bad input, named by its field; checked before any decision. Without any,
+    each item's governing subscription, found for the check and kept for the decision."""
     if not 1 <= command.ttl_seconds <= TTL_MAX_SECONDS:
         return _invalid(f"must be between 1 and {TTL_MAX_SECONDS}.", field="ttl_seconds")
     if not 1 <= len(command.items) <= ITEMS_MAX:
         return _invalid(f"between 1 and {ITEMS_MAX} items.", field="items")
+    governing: list[Governing] = []
     for item in command.items:
         if item.units <= 0:
             return _invalid("must be positive.", field="units")
         if item.feature_key not in ctx.catalog.features:
             return _invalid(f"no feature '{item.feature_key}' in the catalog.", field="feature_key")
-        link = governing_link(state, ctx.catalog, item.feature_key)
-        if link is not None and not link.metered:
+        found = governing_subscription(state, ctx.catalog, item.feature_key)
+        if found is not None and not found[2].metered:
             return _invalid(
                 f"'{item.feature_key}' is a boolean feature of the "
                 "plan; only metered features can be reserved.",
                 field="feature_key",
             )
-    return None
+        governing.append(found)
+    return governing
 
 
 def _merged(decided: list[ItemDecision]) -> tuple[HeldItem, ...]:
     """One held item per feature: the same feature asked twice holds the sum, with the
     decision of its last ask (which saw the first, RSV-4)."""
+    if len(decided) == 1:  # the common reserve: nothing to add up
+        (only,) = decided
+        return (
+            HeldItem(
+                feature_key=only.feature_key,
+                units=only.units,
+                decision=only.decision,
+                credits=only.credits,
+                denomination=only.denomination,
+            ),
+        )
     held: dict[str, HeldItem] = {}
     for item in decided:
         before = held.get(item.feature_key)
@@ -212,7 +230,7 @@ def commit(state: CustomerState, command: CommitReservation, ctx: TurnContext) -
         if scratch is not state:
             for fact in item_facts:
                 evolve(scratch, fact)
-    shown = _after(state, reservation, facts)
+    shown = _after(reservation, facts)
     return Outcome(Committed(reservation=shown, settlements=settlements), facts)
 
 
@@ -313,21 +331,16 @@ def _copy(state: CustomerState) -> CustomerState:
     return msgspec.msgpack.decode(msgspec.msgpack.encode(state), type=CustomerState)
 
 
-def _after(state: CustomerState, reservation: Reservation, facts: list[Fact]) -> Reservation:
-    """The reservation as `facts` leave it, for the reply (evolve applies them next)."""
-    scratch = CustomerState(
-        id=state.id,
-        external_id=state.external_id,
-        source=state.source,
-        created_at=state.created_at,
-        modified_at=state.modified_at,
-        reservations={reservation.id: reservation},
-        hold_expiries={reservation.id: reservation.expires_at},
-    )
+def _after(reservation: Reservation, facts: list[Fact]) -> Reservation:
+    """The reservation as `facts` leave it, for the reply (evolve applies them next, through
+    the same `settled`)."""
     for fact in facts:
-        if isinstance(fact, ReservationCommitted | ReservationReleased):
-            evolve(scratch, msgspec.structs.replace(fact, forgets=()))
-    return scratch.reservations[reservation.id]
+        if isinstance(fact, ReservationCommitted):
+            reservation, _ = settled(reservation, fact.at, fact.settlements, None)
+        elif isinstance(fact, ReservationReleased):
+            released = frozenset(fact.feature_keys)
+            reservation, _ = settled(reservation, fact.at, {}, released)
+    return reservation
 
 
 # -- release and extend ------------------------------------------------------------------------
@@ -365,7 +378,7 @@ def release(state: CustomerState, command: ReleaseReservation, ctx: TurnContext)
         feature_keys=held,
         forgets=forgets(state) if settles_all else (),
     )
-    return Outcome(ReservationShown(reservation=_after(state, reservation, [fact])), [fact])
+    return Outcome(ReservationShown(reservation=_after(reservation, [fact])), [fact])
 
 
 def extend(state: CustomerState, command: ExtendReservation, ctx: TurnContext) -> Outcome:

@@ -26,7 +26,7 @@ from allotment.domain.state import (
     Subscription,
 )
 
-__all__ = ("apply_due", "next_due")
+__all__ = ("apply_due", "next_due", "next_due_after_hold")
 
 _GRACE_APPLIES = (InvoiceStatus.DUE, InvoiceStatus.ADJUSTMENT_OPEN)
 _ROUNDS_MAX = 100_000  # a bound on catch-up in one turn (about 8,000 years of monthly renewals)
@@ -74,8 +74,39 @@ def _candidates(state: CustomerState) -> list[tuple[datetime, int, Transition]]:
 
 
 def next_due(state: CustomerState) -> datetime | None:
-    """The earliest instant at which some transition of this customer becomes due."""
-    return min((instant for instant, _, _ in _candidates(state)), default=None)
+    """The earliest instant at which some transition of this customer becomes due: the
+    earliest of `_candidates`, read without building their transitions (every turn that
+    changes the schedule asks this; only a catch-up needs the transitions)."""
+    instants = [
+        sub.current_period_end for sub in state.subscriptions.values() if _period_end_due(sub)
+    ]
+    for pool in state.pools.values():
+        for grant in pool.grants:
+            if grant.expires_at is not None:
+                instants.append(grant.expires_at)
+    for invoice in state.invoices.values():
+        deadline = _grace_deadline(state, invoice)
+        if deadline is not None:
+            instants.append(deadline)
+    if state.hold_expiries:  # RSV-23
+        instants.append(min(state.hold_expiries.values()))
+    return min(instants, default=None)
+
+
+def next_due_after_hold(
+    state: CustomerState, before: datetime | None, after: datetime | None
+) -> datetime | None:
+    """`next_due(state)` once one reservation's expiry has moved from `before` to `after` (None:
+    not held), nothing else the schedule reads having changed, given that `state.next_due_at`
+    was exact before. A reserve or a settlement does this on every turn, and `next_due` walks
+    every subscription, invoice, grant and hold: it is walked again only when the hold that
+    moved could have been the earliest (RSV-23)."""
+    current = state.next_due_at
+    if before is not None and (current is None or before <= current):
+        return next_due(state)
+    if after is None or (current is not None and current <= after):
+        return current
+    return after
 
 
 def apply_due(state: CustomerState, ctx: TurnContext, apply: Apply) -> None:

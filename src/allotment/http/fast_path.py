@@ -1,8 +1,10 @@
-"""The fast path: checkEntitlement and ingestEvent answered straight from ASGI.
+"""The fast path: checkEntitlement, ingestEvent, createReservation and commitReservation
+answered straight from ASGI.
 
-These are the two calls an app makes on every request of its own users. Profiled under load,
+These are the calls an app makes on every request of its own users (the last two around
+each expensive call it holds for, issue 14). Profiled under load,
 Litestar's per-request machinery (routing, signature parsing, dependency injection, response
-objects) took about twice the CPU of the check itself. For these two routes this wrapper
+objects) took about twice the CPU of the check itself. For these routes this wrapper
 authenticates, validates and calls the shard with the same functions the Litestar routes use,
 maps failures through the same table, and sends the bytes.
 
@@ -42,6 +44,7 @@ from allotment.http.auth import presented_key
 from allotment.http.errors import failure_of
 from allotment.http.routes.entitlements import check
 from allotment.http.routes.events import ingest
+from allotment.http.routes.reservations import commit, reserve
 from allotment.http.validation import json_media_type
 from allotment.runtime.ports import ApiKey, KeyAuthority
 from allotment.runtime.system import ActorSystem
@@ -57,6 +60,11 @@ _EVENTS_PATH = "/api/v1/client/events"
 # the request statistics (`http.observe`) label a request alike whichever path served it.
 _CHECK_TEMPLATE = "/api/v1/client/entitlements/{customerReferenceId}/{feature-key}"
 _EVENTS_TEMPLATE = _EVENTS_PATH
+# A reserve and its commit: one request each per LLM call (issue 14, a pair against one ingest).
+_RESERVATIONS_PATH = "/api/v1/client/reservations"
+_RESERVE_TEMPLATE = _RESERVATIONS_PATH
+_COMMIT_TEMPLATE = "/api/v1/client/reservations/{reservationId}/commit"
+_COMMIT_SUFFIX = "/commit"
 _JSON = (b"content-type", b"application/json")
 # RFC 3986 host characters: unreserved, sub-delims, ":" (port), "[]" (IP literal), "%"
 # (percent-encoding) and "@" (userinfo), as Litestar's router accepts them.
@@ -105,6 +113,11 @@ class FastPath:
                 if unread is None:
                     return
                 receive = unread
+            elif method == "POST" and path.startswith(_RESERVATIONS_PATH):
+                unread = await self._reservation(scope, path, receive, send)
+                if unread is None:
+                    return
+                receive = unread
         await self.litestar(scope, receive, send)
 
     async def _check(self, scope: HTTPScope, path: str, send: Send) -> bool:
@@ -146,6 +159,33 @@ class FastPath:
         await _answer(send, answer, _EVENTS_PATH)
         return None
 
+    async def _reservation(
+        self, scope: HTTPScope, path: str, receive: Receive, send: Send
+    ) -> Receive | None:
+        """createReservation and commitReservation, as `_ingest`: None when answered."""
+        reservation_id = _committed_id(path)
+        if reservation_id is None:
+            return receive  # another reservation route, or a path Litestar does not match
+        key = self._authorised(scope, "client:write")
+        if key is None:
+            return receive
+        types = [value for name, value in scope["headers"] if name == b"content-type"]
+        if len(types) > 1 or not json_media_type(types[0] if types else None):
+            return receive  # OPS-K9: Litestar's route judges what may not be JSON
+        messages, body = await _read_body(receive, self._settings.request_body_size_max)
+        if body is None:
+            return _replaying(messages, receive)
+        shard = self._system.route(key.environment)
+        if reservation_id:
+            scope["path_template"] = _COMMIT_TEMPLATE
+            clock = self._system.clock
+            answer = commit(shard, self._settings, clock, reservation_id, body)
+        else:
+            scope["path_template"] = _RESERVE_TEMPLATE
+            answer = reserve(shard, self._settings, body)
+        await _answer(send, answer, path)
+        return None
+
     def _authorised(self, scope: HTTPScope, needed: str) -> ApiKey | None:
         """The caller's key when it holds `needed` (AUTH-1..AUTH-4)."""
         presented = presented_key(scope)
@@ -170,6 +210,18 @@ def valid_host(host: bytes) -> bool:
     """
     # translate(None, _HOST_CHARS) deletes every host character: anything left is not one.
     return not host.translate(None, _HOST_CHARS)
+
+
+def _committed_id(path: str) -> str | None:
+    """ "" for `POST /reservations`, the id for `POST /reservations/{id}/commit`, else None
+    (an id with a "/" is not one Litestar's route matches)."""
+    rest = path[len(_RESERVATIONS_PATH) :]
+    if not rest:
+        return ""
+    if not (rest[0] == "/" and rest.endswith(_COMMIT_SUFFIX)):
+        return None
+    reservation_id = rest[1 : -len(_COMMIT_SUFFIX)]
+    return reservation_id if reservation_id and "/" not in reservation_id else None
 
 
 def _routed_as_litestar_would(scope: HTTPScope) -> bool:

@@ -13,7 +13,6 @@ from allotment.domain.facts import (
     PaymentRecorded,
     StripeCustomerLinked,
     SubscriptionStarted,
-    UsageRecorded,
 )
 from allotment.domain.payment_records import PaymentStatus
 from allotment.domain.reservation_facts import (
@@ -29,6 +28,19 @@ from allotment.runtime.ports import CustomerLookup
 __all__ = ("CustomerDirectory",)
 
 _SETTLING = (ReservationCommitted, ReservationReleased, ReservationExpired)  # may forget (RSV-27)
+# Every fact type `index` reads. Facts are final structs, never subclassed, so one set lookup
+# passes over the usage and credit facts of every event without the chain of isinstance.
+_INDEXED = frozenset(
+    (
+        SubscriptionStarted,
+        InvoiceIssued,
+        StripeCustomerLinked,
+        PaymentRecorded,
+        CustomerOpenMeterSet,
+        ReservationHeld,
+        *_SETTLING,
+    )
+)
 
 
 class CustomerDirectory:
@@ -113,7 +125,7 @@ class CustomerDirectory:
     def index(self, state: CustomerState, facts: Sequence[Fact]) -> None:
         """Index what `facts`, just applied to `state`, introduced."""
         for fact in facts:
-            if type(fact) is UsageRecorded:  # the hot path's fact: it introduces nothing
+            if type(fact) not in _INDEXED:
                 continue
             if isinstance(fact, SubscriptionStarted):
                 self._owner_of[fact.subscription.id] = state.id

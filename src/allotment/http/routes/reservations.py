@@ -10,6 +10,7 @@ from typing import Annotated, NoReturn
 from litestar import Response, get, post
 from litestar.params import FromPath, QueryParameter
 
+from allotment.config import Settings
 from allotment.domain.catalog import Catalog
 from allotment.domain.commands import (
     CommitReservation,
@@ -40,7 +41,13 @@ from allotment.http.context import (
     shard_of,
     system_of,
 )
-from allotment.http.errors import ENCODER, ApiError, json_response, raise_rejection
+from allotment.http.errors import (
+    ENCODER,
+    ApiError,
+    encoded_response,
+    json_response,
+    raise_rejection,
+)
 from allotment.http.mapping.reservations import commit_dto, denied_dto, reservation_dto
 from allotment.http.schemas.reservations import (
     ApiResponseReservation,
@@ -52,15 +59,18 @@ from allotment.http.schemas.reservations import (
     ReservationRequest,
 )
 from allotment.http.validation import check_decimal, decode_body
-from allotment.runtime.ports import CustomerLookup
+from allotment.runtime.clock import Clock
+from allotment.runtime.ports import CustomerLookup, Shard
 
 __all__ = (
+    "commit",
     "commit_reservation",
     "create_reservation",
     "extend_reservation",
     "get_reservation",
     "list_customer_reservations",
     "release_reservation",
+    "reserve",
 )
 
 _TTL_DEFAULT = 3600  # RSV-2
@@ -102,7 +112,13 @@ def _hold_items(body: ReservationRequest) -> tuple[HoldItem, ...]:
 )
 async def create_reservation(request: AnyRequest) -> Response[ApiResponseReservation]:
     """RSV-1..RSV-6: 201 held, 200 the same again or not allowed."""
-    body = decode_body(await json_body(request), ReservationRequest)
+    status, body = await reserve(shard_of(request), settings_of(request), await json_body(request))
+    return encoded_response(body, status)
+
+
+async def reserve(shard: Shard, settings: Settings, raw: bytes) -> tuple[int, bytes]:
+    """createReservation's status and encoded answer: shared by the route and the fast path."""
+    body = decode_body(raw, ReservationRequest)
     command = Reserve(
         reservation_id=body.reservationId or str(uuid.uuid4()),
         items=_hold_items(body),
@@ -111,22 +127,22 @@ async def create_reservation(request: AnyRequest) -> Response[ApiResponseReserva
         event_name=body.eventName,
         meta=body.meta,
     )
-    _check_meta(request, body.meta)
+    _check_meta(settings, body.meta)
     lookup = CustomerLookup(external_id=body.customerReferenceId)
-    reply = await shard_of(request).reserve(lookup, command)
+    reply = await shard.reserve(lookup, command)
     reference = body.customerReferenceId
     if isinstance(reply, ReserveDenied):
         data = denied_dto(command.reservation_id, reference, reply.items)
-        return json_response(ApiResponseReservation(success=True, data=data), 200)
+        return 200, ENCODER.encode(ApiResponseReservation(success=True, data=data))
     if not isinstance(reply, Reserved):
         _fail(reply)
     data = reservation_dto(reply.reservation, reference)
     status = 200 if reply.repeated else 201
-    return json_response(ApiResponseReservation(success=True, data=data), status)
+    return status, ENCODER.encode(ApiResponseReservation(success=True, data=data))
 
 
-def _check_meta(request: AnyRequest, meta: object) -> None:
-    if meta is not None and len(ENCODER.encode(meta)) > settings_of(request).event_meta_size_max:
+def _check_meta(settings: Settings, meta: object) -> None:
+    if meta is not None and len(ENCODER.encode(meta)) > settings.event_meta_size_max:
         raise ApiError(400, "Invalid field 'meta': larger than 16 KB when serialised.")
 
 
@@ -214,9 +230,21 @@ async def commit_reservation(
     request: AnyRequest, reservationId: FromPath[str]
 ) -> Response[ApiResponseReservationCommit]:
     """RSV-12..RSV-18."""
-    reservation_id = _path_id(reservationId)
-    body = decode_body(await json_body(request), ReservationCommitRequest)
-    _check_meta(request, body.meta)
+    _path_id(reservationId)  # a bad id is a 400 before the body is judged (a 415)
+    raw = await json_body(request)
+    clock = system_of(request).clock
+    status, body = await commit(shard_of(request), settings_of(request), clock, reservationId, raw)
+    return encoded_response(body, status)
+
+
+async def commit(
+    shard: Shard, settings: Settings, clock: Clock, reservation_id: str, raw: bytes
+) -> tuple[int, bytes]:
+    """commitReservation's status and encoded answer, once durable: shared by the route and
+    the fast path."""
+    reservation_id = _path_id(reservation_id)
+    body = decode_body(raw, ReservationCommitRequest)
+    _check_meta(settings, body.meta)
     cost = body.costInput
     cost_input = None
     if cost is not None:
@@ -230,18 +258,16 @@ async def commit_reservation(
     command = CommitReservation(
         reservation_id=reservation_id,
         items=_commit_units(body),
-        occurred_at=occurred_at or system_of(request).clock.now(),
+        occurred_at=occurred_at or clock.now(),
         event_key=body.eventIdempotencyKey.strip() if body.eventIdempotencyKey else None,
         cost_input=cost_input,
         meta=body.meta,
     )
-    reply = await shard_of(request).settle(
-        reservation_id, command, _customer(body.customerReferenceId)
-    )
+    reply = await shard.settle(reservation_id, command, _customer(body.customerReferenceId))
     if not isinstance(reply, Committed):
         _fail(reply)
     data = commit_dto(reply, body.customerReferenceId or None)
-    return json_response(ApiResponseReservationCommit(success=True, data=data))
+    return 200, ENCODER.encode(ApiResponseReservationCommit(success=True, data=data))
 
 
 async def _settle_shown(
