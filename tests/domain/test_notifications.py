@@ -205,7 +205,9 @@ def credit_world(**model: Any) -> World:
     free = plan("free", maxUsage=None, creditModelKey="tok")
     free["creditAllocations"] = [{"creditModelKey": "tok", "creditAmount": 100}]
     world = world_on(free, models=[tokens])
-    subscribed(world)
+    opened = turn(world, Subscribe(plan_id=world.plan_id("free")))
+    # a zero invoice is paid at once; a new pool has crossed nothing
+    assert kinds(opened) == [InvoiceCreated, InvoicePaid, SubscriptionActivated]
     assert world.state.pools["TOKENS"].balance == 100
     return world
 

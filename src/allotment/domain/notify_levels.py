@@ -12,6 +12,7 @@ from typing import TypedDict
 from allotment.domain.catalog import Catalog, FeatureLink, ResetMode
 from allotment.domain.credits import CreditPool
 from allotment.domain.facts import (
+    CreditPoolOpened,
     CreditsDebited,
     CreditsExpired,
     CreditsGranted,
@@ -169,11 +170,17 @@ def pool_notices(
         threshold = low_balance_threshold(state, catalog, pool)
         now = balance_level(pool.balance, threshold)
         was = state.notices.pool_levels.get(denomination)
-        if was is None:
+        if was is None and _opened(facts, denomination):
+            was = BalanceLevel.OK  # a new pool has crossed nothing yet
+        elif was is None:
             was = balance_level(_balance_before(facts, denomination, pool), threshold)
         for notice in _level_notices(pool, threshold, was, now):
             raised.append((position, notice))
     return raised
+
+
+def _opened(facts: Sequence[Fact], denomination: str) -> bool:
+    return any(isinstance(f, CreditPoolOpened) and f.denomination == denomination for f in facts)
 
 
 def _balance_before(facts: Sequence[Fact], denomination: str, pool: CreditPool) -> Decimal:
