@@ -46,7 +46,7 @@ from allotment.domain.notification_types import (
     SubscriptionRenewed,
     SubscriptionSuspended,
 )
-from allotment.domain.notify_levels import CREDIT_MOVES, Positioned, pool_notices, usage_notices
+from allotment.domain.notify_levels import CREDIT_MOVES, Positioned, pool_notices
 from allotment.domain.state import (
     SETTLED,
     AccessState,
@@ -75,11 +75,9 @@ def notifications(
         facts: the facts the turn applied, in order; notifications among them are ignored.
         ctx: the turn's context: the catalog, and `new_id` for each notification's id.
     """
-    if not facts:
-        return []
-    raised = usage_notices(state, facts, ctx.catalog)
-    if len(facts) > 1 or type(facts[0]) is not UsageRecorded:  # the hot path stops here
-        raised += _other_notices(before, state, facts, ctx.catalog)
+    if not facts or (len(facts) == 1 and type(facts[0]) is UsageRecorded):
+        return []  # the hot path: an event's thresholds were decided with it (WHK-E1)
+    raised = _other_notices(before, state, facts, ctx.catalog)
     if not raised:
         return []
     raised.sort(key=lambda positioned: positioned[0])  # stable: same position keeps order

@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import TypedDict
 
-from allotment.domain.catalog import Catalog, FeatureLink, ResetMode
+from allotment.domain.catalog import Catalog, FeatureLink
+from allotment.domain.context import TurnContext
 from allotment.domain.credits import CreditPool
 from allotment.domain.facts import (
     CreditPoolOpened,
@@ -18,7 +19,7 @@ from allotment.domain.facts import (
     CreditsGranted,
     CreditsReversed,
     Fact,
-    UsageRecorded,
+    NotificationRaised,
 )
 from allotment.domain.notice_marks import BalanceLevel, threshold_key
 from allotment.domain.notification_types import (
@@ -29,7 +30,6 @@ from allotment.domain.notification_types import (
     UsageThresholdCrossed,
 )
 from allotment.domain.state import CustomerState, Subscription
-from allotment.domain.usage import used_units
 
 __all__ = (
     "CREDIT_MOVES",
@@ -39,7 +39,7 @@ __all__ = (
     "balance_level",
     "low_balance_threshold",
     "pool_notices",
-    "usage_notices",
+    "threshold_notices",
 )
 
 DEFAULT_USAGE_PERCENTS = (80, 100)  # WHK-E3
@@ -54,77 +54,38 @@ CREDIT_MOVES = (CreditsDebited, CreditsExpired, CreditsGranted, CreditsReversed)
 _RANK = {BalanceLevel.DEPLETED: 0, BalanceLevel.LOW: 1, BalanceLevel.OK: 2}
 
 
-def usage_notices(
-    state: CustomerState, facts: Sequence[Fact], catalog: Catalog
-) -> list[Positioned]:
-    """WHK-E1..WHK-E5: every threshold the turn's usage events reached, once per
-    (subscription, feature, period), in the order the events reached them."""
-    events: dict[tuple[uuid.UUID, str], list[tuple[int, UsageRecorded]]] = {}
-    for position, fact in enumerate(facts):
-        if (
-            type(fact) is UsageRecorded
-            and fact.subscription_id is not None
-            and fact.feature_key is not None
-            and fact.period_start is not None
-            and not fact.before_start  # MNY-B6: counted toward no limit
-        ):
-            events.setdefault((fact.subscription_id, fact.feature_key), []).append((position, fact))
-    raised: list[Positioned] = []
-    for (subscription_id, feature_key), recorded in events.items():
-        sub = state.subscriptions.get(subscription_id)
-        plan = catalog.plans.get(sub.plan_id) if sub is not None else None
-        link = plan.link(feature_key) if plan is not None else None
-        if sub is not None and link is not None and link.max_usage is not None:
-            raised += _crossings(state, sub, plan.key if plan else None, link, recorded)
-    return raised
-
-
-def _crossings(
-    state: CustomerState,
-    sub: Subscription,
-    plan_key: str | None,
-    link: FeatureLink,
-    recorded: list[tuple[int, UsageRecorded]],
-) -> list[Positioned]:
+def threshold_notices(
+    state: CustomerState, sub: Subscription, link: FeatureLink, used: Decimal, ctx: TurnContext
+) -> tuple[Fact, ...]:
+    """WHK-E1..WHK-E5: the thresholds of `link` that an event counted in `sub`'s current
+    period reached, `used` being the period's usage with the event: each once per
+    (subscription, feature, period), in ascending order. Decided with the event, in
+    `record_usage`, where the limit and the usage are already at hand."""
     limit = link.max_usage
     percents = DEFAULT_USAGE_PERCENTS if link.notify_at_percent is None else link.notify_at_percent
-    if limit is None or limit <= 0 or not percents:
-        return []
-    current = sub.current_period_start
-    reset = link.reset_mode is ResetMode.RESET
-    # Only events that move the period's `used` (ENT-20) can reach a threshold of it.
-    counted = [
-        (position, fact.units)
-        for position, fact in recorded
-        if (fact.period_start == current if reset else fact.period_start <= current)  # type: ignore[operator]
-    ]
-    if not counted:
-        return []
-    used = used_units(state, sub, link.feature_key, link.reset_mode)
-    lowest = limit * percents[0]
-    if used * 100 < lowest:
-        return []  # the common case: below every threshold after the whole turn
-    key = threshold_key(sub.id, link.feature_key, current)
-    fired = set(state.notices.usage_thresholds.get(key, ()))
-    running = used - sum((units for _, units in counted), Decimal(0))
-    raised: list[Positioned] = []
-    for position, units in counted:
-        running += units
-        for percent in percents:
-            if percent not in fired and running * 100 >= limit * percent:
-                fired.add(percent)
-                notice = UsageThresholdCrossed(
-                    subscription_id=sub.id,
-                    plan_key=plan_key,
-                    feature_key=link.feature_key,
-                    percent=percent,
-                    period_start=current,
-                    period_end=sub.current_period_end,
-                    used=running,
-                    limit=limit,
-                )
-                raised.append((position, notice))
-    return raised
+    if limit is None or not percents or used * 100 < limit * percents[0]:
+        return ()  # the common case: below every threshold
+    period = sub.current_period_start
+    fired = state.notices.usage_thresholds.get(threshold_key(sub.id, link.feature_key, period))
+    plan = ctx.catalog.plans.get(sub.plan_id)
+    return tuple(
+        NotificationRaised(
+            at=ctx.now,
+            notification_id=ctx.new_id(),
+            payload=UsageThresholdCrossed(
+                subscription_id=sub.id,
+                plan_key=plan.key if plan is not None else None,
+                feature_key=link.feature_key,
+                percent=percent,
+                period_start=period,
+                period_end=sub.current_period_end,
+                used=used,
+                limit=limit,
+            ),
+        )
+        for percent in percents
+        if (fired is None or percent not in fired) and used * 100 >= limit * percent
+    )
 
 
 def low_balance_threshold(
