@@ -100,3 +100,13 @@ def test_whk_e39_amounts_are_decimal_strings_and_names_camel_case() -> None:
             walk(event.data)
             if event.type == "credits.balance.low":
                 assert Decimal(event.data["balance"]) < Decimal(event.data["lowBalanceThreshold"])
+
+
+def test_whk_e39_no_nulls_and_a_customer_without_reference_id_omits_it() -> None:
+    """WHK-E39: like the API's replies (API-6), data holds no nulls: an absent field is
+    left out, so a customer without a reference id has only `customerId`."""
+    [world, _] = scenario()
+    for event in outbound_events(world.state.id, None, world.facts):
+        assert "referenceCustomerId" not in event.data
+        assert event.data["customerId"] == str(world.state.id)
+        assert "null" not in msgspec.json.encode(event.data).decode()
