@@ -5,7 +5,6 @@ common case (nothing near a threshold) costs a comparison or two per fact."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from decimal import Decimal
 from typing import TypedDict
 
@@ -13,7 +12,6 @@ from allotment.domain.catalog import Catalog, FeatureLink
 from allotment.domain.context import TurnContext
 from allotment.domain.credits import CreditPool
 from allotment.domain.facts import (
-    CreditPoolOpened,
     CreditsDebited,
     CreditsExpired,
     CreditsGranted,
@@ -35,6 +33,7 @@ __all__ = (
     "CREDIT_MOVES",
     "DEFAULT_LOW_BALANCE_PERCENT",
     "DEFAULT_USAGE_PERCENTS",
+    "CreditMove",
     "Positioned",
     "balance_level",
     "low_balance_threshold",
@@ -44,10 +43,12 @@ __all__ = (
 
 DEFAULT_USAGE_PERCENTS = (80, 100)  # WHK-E3
 DEFAULT_LOW_BALANCE_PERCENT = Decimal(20)  # WHK-E10: of the last period's allocation
+_LOW_BALANCE_SHARE = DEFAULT_LOW_BALANCE_PERCENT / 100
 
 Positioned = tuple[int, Notification]
 """A notice and the position, among the turn's facts, of the fact after which it is raised."""
 
+CreditMove = CreditsDebited | CreditsExpired | CreditsGranted | CreditsReversed
 CREDIT_MOVES = (CreditsDebited, CreditsExpired, CreditsGranted, CreditsReversed)
 """The facts that move a pool's balance, each with its ledger transaction."""
 
@@ -106,7 +107,7 @@ def low_balance_threshold(
                 break
     if newest is None or newest[1] <= 0:
         return None
-    return newest[1] * DEFAULT_LOW_BALANCE_PERCENT / 100
+    return newest[1] * _LOW_BALANCE_SHARE
 
 
 def balance_level(balance: Decimal, threshold: Decimal | None) -> BalanceLevel:
@@ -118,37 +119,22 @@ def balance_level(balance: Decimal, threshold: Decimal | None) -> BalanceLevel:
 
 
 def pool_notices(
-    state: CustomerState, facts: Sequence[Fact], catalog: Catalog, touched: dict[str, int]
+    state: CustomerState, catalog: Catalog, touched: dict[str, int]
 ) -> list[Positioned]:
     """WHK-E10..WHK-E14: for each pool the turn's credit facts touched (by denomination, with
     the position of the last of them), the crossings of its level since it was last notified.
-    A pool never notified starts at the level of its balance before the turn."""
+    A pool never notified is at `ok` (a new pool has crossed nothing)."""
     raised: list[Positioned] = []
     for denomination, position in touched.items():
         pool = state.pools.get(denomination)
         if pool is None:
             continue
+        was = state.notices.pool_levels.get(denomination, BalanceLevel.OK)
         threshold = low_balance_threshold(state, catalog, pool)
         now = balance_level(pool.balance, threshold)
-        was = state.notices.pool_levels.get(denomination)
-        if was is None and _opened(facts, denomination):
-            was = BalanceLevel.OK  # a new pool has crossed nothing yet
-        elif was is None:
-            was = balance_level(_balance_before(facts, denomination, pool), threshold)
-        for notice in _level_notices(pool, threshold, was, now):
-            raised.append((position, notice))
+        if now is not was:
+            raised += [(position, notice) for notice in _level_notices(pool, threshold, was, now)]
     return raised
-
-
-def _opened(facts: Sequence[Fact], denomination: str) -> bool:
-    return any(isinstance(f, CreditPoolOpened) and f.denomination == denomination for f in facts)
-
-
-def _balance_before(facts: Sequence[Fact], denomination: str, pool: CreditPool) -> Decimal:
-    for fact in facts:
-        if isinstance(fact, CREDIT_MOVES) and fact.denomination == denomination:
-            return fact.transaction.balance_before
-    return pool.balance
 
 
 def _level_notices(
