@@ -8,6 +8,10 @@ journal instead of deciding it again (WHK-E37).
 
 Each notice follows the last fact of the turn that concerns it, so causes come first: an
 invoice goes past due, then its subscription is suspended (WHK-E38).
+
+Usage thresholds are the exception, for the hot path's sake: `record_usage` decides them with
+the event (`notify_levels.threshold_notices`), where the limit and the usage are at hand, and
+they join the same turn's facts the same way (WHK-E1).
 """
 
 from __future__ import annotations
