@@ -79,13 +79,13 @@ def outbound_events(
     customer_id: uuid.UUID, external_id: str | None, facts: Sequence[Fact]
 ) -> list[OutboundEvent]:
     """The notifications among a journal record's `facts`, in order, rendered."""
-    customer = {"customerId": str(customer_id), "referenceCustomerId": external_id}
+    customer: dict[str, Any] = {"customerId": customer_id, "referenceCustomerId": external_id}
     return [
         OutboundEvent(
             id="msg_" + fact.notification_id.hex,
             type=event_type(fact.payload),
             timestamp=fact.at,
-            data={**customer, **_json(_data(fact.payload))},
+            data=_json({**customer, **_data(fact.payload)}),
         )
         for fact in facts
         if isinstance(fact, NotificationRaised)
@@ -93,8 +93,18 @@ def outbound_events(
 
 
 def _json(data: dict[str, Any]) -> dict[str, Any]:
-    rendered: dict[str, Any] = msgspec.to_builtins(data)  # Decimal and datetime as strings
-    return rendered
+    """Decimals, datetimes and UUIDs as strings; no nulls: an absent field is left out, as
+    the API leaves it out of its replies (API-6)."""
+    rendered: dict[str, Any] = msgspec.to_builtins(data)
+    return _without_nulls(rendered)
+
+
+def _without_nulls(data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: _without_nulls(value) if isinstance(value, dict) else value
+        for key, value in data.items()
+        if value is not None
+    }
 
 
 def _data(notice: Notification) -> dict[str, Any]:
