@@ -236,6 +236,7 @@ class Dispatcher:
         return message
 
     async def _attempt(self, endpoint: Endpoint, message: Message) -> None:
+        landed = False  # local: once landed, the message's next attempt may set in_flight
         try:
             body = body_of(message.event)
             signed_at = int(time.time())  # the receiver's tolerance is on its real clock
@@ -247,6 +248,7 @@ class Dispatcher:
             # Out of flight before the outcome schedules what comes next (the retry, or the
             # lane's next head), so the delivery loop never finds that entry still in flight.
             self._land(endpoint, message)
+            landed = True
             self._record(
                 Attempted(
                     endpoint=endpoint.id, message=message.event.id, at=self._now(),
@@ -258,7 +260,9 @@ class Dispatcher:
             if outcome == "disabled":
                 await self._disable(endpoint.id, "the endpoint answered 410 Gone")
         finally:
-            if message.in_flight:  # cancelled or failed before an outcome: try it again
+            # Cancelled or failed before an outcome: try it again. Not `message.in_flight`:
+            # while this attempt awaited the log, its retry may have started (and set it).
+            if not landed:
                 self._land(endpoint, message)
                 self.book.schedule(message)
             self.wake()
