@@ -22,6 +22,7 @@ from allotment.domain.facts import NotificationRaised
 from allotment.domain.state import CancelMode, ChangeType
 from allotment.webhooks.payloads import EVENT_TYPES, OutboundEvent, outbound_events
 from tests.domain.harness import D, World
+from tests.domain.reservation_world import reservation_world, reserve
 from tests.domain.test_notifications import next_period, plan, turn, use, world_on
 
 
@@ -59,7 +60,11 @@ def scenario() -> list[World]:
     leaving.run(Subscribe(plan_id=leaving.plan_id("free")))
     sub = leaving.state.live_subscriptions()[0]
     turn(leaving, CancelSubscription(subscription_id=sub.id))  # cancellation scheduled
-    return [world, leaving]
+    holding = reservation_world()
+    reserve(holding, "r1", ("chat", D(40)), ("api", D(5)), ttl=60)
+    holding.advance(61)
+    turn(holding, Tick())  # reservation.expired
+    return [world, leaving, holding]
 
 
 def rendered(world: World) -> list[OutboundEvent]:
@@ -105,8 +110,28 @@ def test_whk_e39_amounts_are_decimal_strings_and_names_camel_case() -> None:
 def test_whk_e39_no_nulls_and_a_customer_without_reference_id_omits_it() -> None:
     """WHK-E39: like the API's replies (API-6), data holds no nulls: an absent field is
     left out, so a customer without a reference id has only `customerId`."""
-    [world, _] = scenario()
+    [world, *_] = scenario()
     for event in outbound_events(world.state.id, None, world.facts):
         assert "referenceCustomerId" not in event.data
         assert event.data["customerId"] == str(world.state.id)
         assert "null" not in msgspec.json.encode(event.data).decode()
+
+
+def test_whk_e40_reservation_expired_names_the_items_it_freed() -> None:
+    """WHK-E40: `data` has the reservation's id, when it was made and expired, and each item
+    freed, as the reservation routes name them; an item without credits has no `credits`."""
+    holding = scenario()[2]
+    [event] = [e for e in rendered(holding) if e.type == "reservation.expired"]
+    reservation = holding.state.reservations["r1"]
+    assert event.timestamp == reservation.expires_at
+    assert event.data == {
+        "customerId": str(holding.state.id),
+        "referenceCustomerId": "c1",
+        "reservationId": "r1",
+        "createdAt": msgspec.to_builtins(reservation.created_at),
+        "expiredAt": msgspec.to_builtins(reservation.expires_at),
+        "items": [
+            {"featureKey": "chat", "units": "40", "credits": "40.0000", "denomination": "TOKENS"},
+            {"featureKey": "api", "units": "5"},
+        ],
+    }

@@ -21,11 +21,13 @@ __all__ = (
     "CreditBalanceLow",
     "CreditBalanceRecovered",
     "CreditGrantExpired",
+    "ExpiredHold",
     "InvoiceCreated",
     "InvoicePaid",
     "InvoicePastDue",
     "InvoiceVoided",
     "Notification",
+    "ReservationHoldExpired",
     "SubscriptionActivated",
     "SubscriptionCancellationScheduled",
     "SubscriptionEnded",
@@ -151,6 +153,26 @@ class SubscriptionEnded(_SubscriptionNotice, tag="subscription_ended", frozen=Tr
     """WHK-E35."""
 
 
+class ExpiredHold(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    """One item of a reservation that expired: what it held and no longer holds."""
+
+    feature_key: str
+    units: Decimal
+    credits: Decimal | None = None  # the credits it held of `denomination`'s pool (RSV-6)
+    denomination: str | None = None
+
+
+class ReservationHoldExpired(_Notice, tag="reservation_expired", frozen=True, kw_only=True):
+    """WHK-E40: a reservation's hold lapsed (RSV-23) with these items still HELD; their units
+    and credits are free again. `expired_at` is the instant the hold was due to expire."""
+
+    reservation_id: str
+    created_at: datetime | None  # None only when the turn already forgot it (RSV-27)
+    expired_at: datetime
+    event_name: str | None
+    items: tuple[ExpiredHold, ...]
+
+
 Notification = (
     UsageThresholdCrossed
     | CreditBalanceLow
@@ -167,6 +189,7 @@ Notification = (
     | SubscriptionPlanChanged
     | SubscriptionCancellationScheduled
     | SubscriptionEnded
+    | ReservationHoldExpired
 )
 
 

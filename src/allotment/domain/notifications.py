@@ -32,6 +32,7 @@ from allotment.domain.facts import (
     InvoiceRevised,
     InvoiceStatusChanged,
     NotificationRaised,
+    ReservationExpired,
     SubscriptionChanged,
     SubscriptionStarted,
     UsageRecorded,
@@ -51,6 +52,7 @@ from allotment.domain.notification_types import (
     SubscriptionSuspended,
 )
 from allotment.domain.notify_levels import CREDIT_MOVES, CreditMove, Positioned, pool_notices
+from allotment.domain.reservation_expiry import expired_notice
 from allotment.domain.state import (
     SETTLED,
     AccessState,
@@ -116,6 +118,8 @@ def _other_notices(
             invoice = _invoice_as_of(state, invoice_fact)
             subs[invoice.subscription_id] = position
             raised += [(position, n) for n in _invoice_notices(invoice_fact, invoice)]
+        elif kind is ReservationExpired:  # WHK-E40
+            raised.append((position, expired_notice(state, cast(ReservationExpired, fact))))
     if pools:
         raised += pool_notices(state, catalog, pools)
     raised += _subscription_changes(before, state, catalog, subs, len(facts) - 1)

@@ -1,5 +1,5 @@
 """Notifications on the wire: the `NotificationRaised` facts of a journal record, rendered as
-the events of docs/webhooks.md, "Event types" (WHK-E1..WHK-E39).
+the events of docs/webhooks.md, "Event types" (WHK-E1..WHK-E40).
 
 `data` is camelCase and JSON-ready: Decimals are strings, datetimes ISO 8601 strings, UUIDs
 strings. Every payload carries the customer (`customerId`, and `referenceCustomerId`, the
@@ -27,6 +27,7 @@ from allotment.domain.notification_types import (
     InvoicePastDue,
     InvoiceVoided,
     Notification,
+    ReservationHoldExpired,
     SubscriptionActivated,
     SubscriptionCancellationScheduled,
     SubscriptionEnded,
@@ -64,6 +65,7 @@ _TYPES: dict[type[Notification], str] = {
     SubscriptionPlanChanged: "subscription.plan_changed",
     SubscriptionCancellationScheduled: "subscription.cancellation_scheduled",
     SubscriptionEnded: "subscription.ended",
+    ReservationHoldExpired: "reservation.expired",
 }
 
 EVENT_TYPES: frozenset[str] = frozenset((*_TYPES.values(), "webhook.test"))
@@ -140,8 +142,33 @@ def _data(notice: Notification) -> dict[str, Any]:
             | SubscriptionEnded()
         ):
             return _subscription_data(notice)
+        case ReservationHoldExpired():
+            return _reservation(notice)
         case _:
             assert_never(notice)
+
+
+def _reservation(notice: ReservationHoldExpired) -> dict[str, Any]:
+    """WHK-E40: the reservation and the items its expiry freed, named as the reservation
+    routes name them (docs/reservations.md)."""
+    items = [
+        _without_nulls(
+            {
+                "featureKey": item.feature_key,
+                "units": str(item.units),
+                "credits": str(item.credits) if item.credits is not None else None,
+                "denomination": item.denomination,
+            }
+        )
+        for item in notice.items
+    ]  # built here, as `_json` leaves lists' nulls alone
+    return {
+        "reservationId": notice.reservation_id,
+        "eventName": notice.event_name,
+        "createdAt": notice.created_at,
+        "expiredAt": notice.expired_at,
+        "items": items,
+    }
 
 
 def _usage(notice: UsageThresholdCrossed) -> dict[str, Any]:
