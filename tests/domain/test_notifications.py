@@ -422,3 +422,24 @@ def test_whk_e36_an_events_facts_change_no_subscription() -> None:
         raised += kinds(use(world, units))
         assert all(a is b for a, b in zip(before, world.state.subscriptions.values(), strict=True))
     assert set(raised) == {UsageThresholdCrossed, CreditBalanceLow, CreditBalanceDepleted}
+
+
+def test_whk_e6_marks_of_past_periods_are_dropped_and_replay_drops_the_same() -> None:
+    """WHK-E6, WHK-E5, WHK-E37: the first threshold of a new period drops the marks of the
+    subscription's past periods, so three periods leave one period's marks; replay from the
+    journal and a snapshot round trip give the same marks, and the thresholds still fire."""
+    world = world_on(plan("free"))
+    subscribed(world)
+    for _ in range(3):
+        assert percents(use(world, 85)) == [80]
+        for notice in next_period(world):  # the usage invoice, paid so access stays ACTIVE
+            if isinstance(notice, InvoiceCreated):
+                world.run(MarkInvoicePaid(invoice_id=notice.invoice.id))
+    assert percents(use(world, 100)) == [80, 100]
+    sub = world.state.live_subscriptions()[0]
+    [key] = world.state.notices.usage_thresholds
+    assert key.endswith(sub.current_period_start.isoformat())
+    assert world.state.notices.usage_thresholds[key] == [80, 100]
+    assert encoded(replay(world.facts)) == encoded(world.state)
+    snapshot = msgspec.msgpack.decode(msgspec.msgpack.encode(world.state), type=CustomerState)
+    assert snapshot.notices == world.state.notices

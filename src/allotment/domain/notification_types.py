@@ -13,7 +13,12 @@ from decimal import Decimal
 
 import msgspec
 
-from allotment.domain.notice_marks import BalanceLevel, NoticeMarks, threshold_key
+from allotment.domain.notice_marks import (
+    BalanceLevel,
+    NoticeMarks,
+    forget_past_periods,
+    threshold_key,
+)
 from allotment.domain.state import Invoice, Subscription
 
 __all__ = (
@@ -198,6 +203,8 @@ def remember(marks: NoticeMarks, notice: Notification) -> None:
     match notice:
         case UsageThresholdCrossed():
             key = threshold_key(notice.subscription_id, notice.feature_key, notice.period_start)
+            if key not in marks.usage_thresholds:
+                forget_past_periods(marks, notice.subscription_id, notice.period_start)
             marks.usage_thresholds.setdefault(key, []).append(notice.percent)
         case CreditBalanceLow():
             marks.pool_levels[notice.denomination] = BalanceLevel.LOW
