@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from allotment.config import Settings
 from allotment.http.app import create_app
@@ -145,6 +145,7 @@ def webhook_service(settings: Settings, *, persistent: bool = True) -> WebhookSe
         settings.data_dir / "webhooks" if persistent else None, SystemClock().now, HttpxSender(),
         outbound_events, allow_private=settings.allow_private_webhooks,
         backlog_max=settings.webhook_backlog_max,
+        retention=timedelta(days=settings.webhook_retention_days),
     )  # fmt: skip
 
 
