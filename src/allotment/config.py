@@ -58,6 +58,7 @@ class Settings(msgspec.Struct, kw_only=True):
     # Outbound webhooks (issue 15, docs/webhooks.md).
     allow_private_webhooks: bool = False  # endpoints on private/loopback addresses (WHK-D31)
     webhook_backlog_max: int = 10_000  # undelivered messages per endpoint (WHK-D27)
+    webhook_retention_days: int = 7  # delivered/failed messages and the feed (WHK-D42)
     stripe_secret_key: str | None = None
     stripe_webhook_secret: str | None = None
     stripe_success_url: str = (

@@ -187,6 +187,13 @@ def _access_options(serve: argparse.ArgumentParser, defaults: Settings) -> None:
         metavar="N",
         help="undelivered messages kept per webhook endpoint; past it new ones fail at once",
     )
+    add(
+        "--webhook-retention-days",
+        type=int,
+        default=defaults.webhook_retention_days,
+        metavar="DAYS",
+        help="days delivered and failed webhook messages, and the event feed, are kept",
+    )
 
 
 def _log_options(serve: argparse.ArgumentParser, defaults: Settings) -> None:
@@ -310,6 +317,7 @@ def settings_from(args: argparse.Namespace, environ: Mapping[str, str] = os.envi
         access_log=args.access_log,
         allow_private_webhooks=args.allow_private_webhooks,
         webhook_backlog_max=args.webhook_backlog_max,
+        webhook_retention_days=args.webhook_retention_days,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from allotment.config import Settings
 from allotment.http.app import create_app
@@ -24,7 +24,7 @@ from allotment.runtime.checkout import CheckoutService
 from allotment.runtime.clock import Clock, ManualClock, SystemClock
 from allotment.runtime.system import ActorSystem, CheckpointPolicy
 from allotment.webhooks.payloads import outbound_events
-from allotment.webhooks.sender import HttpxSender
+from allotment.webhooks.pooled_sender import PooledSender
 from allotment.webhooks.service import WebhookService
 
 __all__ = ("build_app", "build_system", "checkout_service", "key_store", "webhook_service")
@@ -146,12 +146,14 @@ def key_store(settings: Settings) -> KeyStore:
 
 def webhook_service(settings: Settings, *, persistent: bool = True) -> WebhookService:
     """Endpoints and message logs under `<data-dir>/webhooks` (in memory when not
-    `persistent`), sent with httpx; the journal's notification facts rendered by
-    `payloads.outbound_events`."""
+    `persistent`), sent by the lean h11 sender (which checks addresses at send, WHK-D31);
+    the journal's notification facts rendered by `payloads.outbound_events`."""
     return WebhookService(
-        settings.data_dir / "webhooks" if persistent else None, SystemClock().now, HttpxSender(),
+        settings.data_dir / "webhooks" if persistent else None, SystemClock().now,
+        PooledSender(allow_private=settings.allow_private_webhooks),
         outbound_events, allow_private=settings.allow_private_webhooks,
         backlog_max=settings.webhook_backlog_max,
+        retention=timedelta(days=settings.webhook_retention_days),
     )  # fmt: skip
 
 

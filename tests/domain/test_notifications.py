@@ -199,13 +199,16 @@ def test_whk_e37_a_snapshot_round_trip_keeps_what_fired() -> None:
 # --- credits.balance.* and credits.grant.expired -------------------------------------------
 
 
-def credit_world(**model: Any) -> World:
-    """A free plan allocating 100 TOKENS a period; `api` draws 1 TOKEN per unit, unlimited."""
+def credit_world(limit: int | None = None, **model: Any) -> World:
+    """A free plan allocating 100 TOKENS a period; `api` draws 1 TOKEN per unit, unlimited
+    unless `limit`."""
     tokens = {"key": "tok", "denomination": "TOKENS", "hardLimit": False, **model}
-    free = plan("free", maxUsage=None, creditModelKey="tok")
+    free = plan("free", maxUsage=limit, creditModelKey="tok")
     free["creditAllocations"] = [{"creditModelKey": "tok", "creditAmount": 100}]
     world = world_on(free, models=[tokens])
-    subscribed(world)
+    opened = turn(world, Subscribe(plan_id=world.plan_id("free")))
+    # a zero invoice is paid at once; a new pool has crossed nothing
+    assert kinds(opened) == [InvoiceCreated, InvoicePaid, SubscriptionActivated]
     assert world.state.pools["TOKENS"].balance == 100
     return world
 
@@ -406,3 +409,37 @@ def test_whk_e2_thresholds_fire_at_most_once_per_period_and_exactly_when_reached
         assert all(isinstance(n, UsageThresholdCrossed) and n.period_start == period
                    and n.used == used for n in notices)  # fmt: skip
     assert encoded(replay(world.facts)) == encoded(world.state)
+
+
+def test_whk_e36_an_events_facts_change_no_subscription() -> None:
+    """WHK-E36: the actor's event turn takes the subscriptions after the event as their
+    state before it (the hot path copies nothing); that holds because an event's facts
+    (usage, credit debits, thresholds) replace no subscription."""
+    world = credit_world(limit=100)
+    raised = []
+    for units in (5, 90, 20):
+        before = list(world.state.subscriptions.values())
+        raised += kinds(use(world, units))
+        assert all(a is b for a, b in zip(before, world.state.subscriptions.values(), strict=True))
+    assert set(raised) == {UsageThresholdCrossed, CreditBalanceLow, CreditBalanceDepleted}
+
+
+def test_whk_e6_marks_of_past_periods_are_dropped_and_replay_drops_the_same() -> None:
+    """WHK-E6, WHK-E5, WHK-E37: the first threshold of a new period drops the marks of the
+    subscription's past periods, so three periods leave one period's marks; replay from the
+    journal and a snapshot round trip give the same marks, and the thresholds still fire."""
+    world = world_on(plan("free"))
+    subscribed(world)
+    for _ in range(3):
+        assert percents(use(world, 85)) == [80]
+        for notice in next_period(world):  # the usage invoice, paid so access stays ACTIVE
+            if isinstance(notice, InvoiceCreated):
+                world.run(MarkInvoicePaid(invoice_id=notice.invoice.id))
+    assert percents(use(world, 100)) == [80, 100]
+    sub = world.state.live_subscriptions()[0]
+    [key] = world.state.notices.usage_thresholds
+    assert key.endswith(sub.current_period_start.isoformat())
+    assert world.state.notices.usage_thresholds[key] == [80, 100]
+    assert encoded(replay(world.facts)) == encoded(world.state)
+    snapshot = msgspec.msgpack.decode(msgspec.msgpack.encode(world.state), type=CustomerState)
+    assert snapshot.notices == world.state.notices

@@ -21,7 +21,7 @@ from allotment.runtime.ports import CustomerLookup
 from allotment.runtime.system import ActorSystem
 from allotment.webhooks.dispatcher import Renderer
 from allotment.webhooks.payloads import OutboundEvent
-from allotment.webhooks.sender import HttpxSender
+from allotment.webhooks.pooled_sender import PooledSender
 from allotment.webhooks.service import WebhookService
 from allotment.wiring import build_system
 from tests.webhooks.receiver import Receiver
@@ -87,7 +87,7 @@ def make_rig(
 ) -> Rig:
     settings = Settings(clock="manual", data_dir=data_dir, durability="write")
     service = WebhookService(
-        data_dir / "webhooks", clock.now, HttpxSender(), render,
+        data_dir / "webhooks", clock.now, PooledSender(allow_private=True), render,
         allow_private=True, backlog_max=backlog_max,
     )  # fmt: skip
     system = build_system(settings, clock, webhooks=service)

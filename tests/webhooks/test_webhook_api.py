@@ -20,7 +20,8 @@ from allotment.runtime.clock import ManualClock
 from allotment.wiring import build_system, webhook_service
 from tests.conftest import KEY, LIVE_KEY
 from tests.http.conftest import check_envelope
-from tests.http.helpers import A, create_customer, error, event, ok, subscribe
+from tests.http.helpers import A, advance, create_customer, error, event, ok, subscribe
+from tests.http.reservation_helpers import holder, reserve
 from tests.waiting import wait_until
 from tests.webhooks.receiver import Receiver
 
@@ -160,3 +161,32 @@ def test_thresholds_are_delivered_listed_resent_and_fed(
         f'allotment_webhook_backlog_max{{endpoint="{created["id"]}",environment="test"}} 10000.0'
         in metrics
     )
+
+
+def test_an_expired_hold_is_delivered_as_reservation_expired(
+    hooked: TestClient[FastPath], receiver: Receiver
+) -> None:
+    """WHK-E40, RSV-23, WHK-D10: a hold that lapses while the clock moves is delivered to an
+    endpoint subscribed to reservation.expired, verified by standardwebhooks."""
+    created = _create(hooked, receiver.url, eventTypes=["reservation.expired"])
+    receiver.secrets = [created["secret"]]
+    holder(hooked, "acme")
+    ok(reserve(hooked, "acme", featureKey="ai_chat", units=75, reservationId="r1",
+               ttlSeconds=60, eventName="llm_call"), 201)  # fmt: skip
+    advance(hooked, seconds=61)
+    wait_until(lambda: len(receiver.accepted()) >= 1, "the expiry's delivery")
+    [delivery] = receiver.accepted()
+    assert receiver.unverified == []
+    assert delivery.body["type"] == "reservation.expired"
+    data = delivery.body["data"]
+    assert (data["referenceCustomerId"], data["reservationId"], data["eventName"]) == (
+        "acme", "r1", "llm_call",
+    )  # fmt: skip
+    assert data["items"] == [
+        {
+            "featureKey": "ai_chat",
+            "units": "75.000000",
+            "credits": "75.0000",
+            "denomination": "TOKENS",
+        }
+    ]

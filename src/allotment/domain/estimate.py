@@ -24,7 +24,7 @@ from allotment.domain.commands import RecordUsage
 from allotment.domain.context import TurnContext
 from allotment.domain.credits import CreditPool
 from allotment.domain.evolve import evolve
-from allotment.domain.facts import CreditsDebited, UsageRecorded
+from allotment.domain.facts import CreditsDebited, NotificationRaised, UsageRecorded
 from allotment.domain.metering import record_usage
 from allotment.domain.money import ZERO, round_money
 from allotment.domain.preflight_replies import ChargeEstimate, ItemCharge
@@ -81,13 +81,15 @@ def _item_charge(
         units=item.units,
     )
     outcome = record_usage(scratch, command, ctx)
-    recorded = outcome.facts[-1]
-    assert isinstance(recorded, UsageRecorded)
+    # the event's own fact; usage-threshold notices (WHK-E1) may follow it
+    [recorded] = [fact for fact in outcome.facts if type(fact) is UsageRecorded]
     sub = scratch.subscriptions.get(recorded.subscription_id) if recorded.subscription_id else None
     billing = sub is not None and recorded.period_start is not None
     before = _next_invoice_usage(scratch, sub, item.feature_key, ctx.catalog) if billing else None
     credits = ZERO
     for fact in outcome.facts:
+        if isinstance(fact, NotificationRaised):
+            continue  # a threshold notice changes no charge, and `_scratch` shares the marks
         # only these two kinds: `_scratch` copies exactly what they change
         assert isinstance(fact, UsageRecorded | CreditsDebited)
         if isinstance(fact, CreditsDebited):

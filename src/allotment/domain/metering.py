@@ -16,6 +16,7 @@ from allotment.domain.entitlement import governing_subscription
 from allotment.domain.facts import Fact, UsageRecorded
 from allotment.domain.grants import debit_facts
 from allotment.domain.money import CREDIT_QUANTUM, ZERO, round_credits, round_usage
+from allotment.domain.notify_levels import threshold_notices
 from allotment.domain.replies import Rejected, RejectionKind, UsageAccepted
 from allotment.domain.reservation_state import HeldItem
 from allotment.domain.state import AccessState, CustomerState, Subscription
@@ -34,6 +35,7 @@ class _Counted(NamedTuple):
     message: str | None
     credit_pool: str | None  # set with `credit_remainder` when MNY-B3's remainder changed
     credit_remainder: Decimal | None
+    notices: tuple[Fact, ...] = ()  # WHK-E1: the usage thresholds this event reached
 
 
 _UNCOUNTED = _Counted([], ZERO, False, None, None, None)
@@ -63,7 +65,7 @@ def record_usage(
         bucket = bucket_for(sub, cmd.occurred_at)
         counted = _count(state, cmd, sub, link, bucket, ctx, own)
     recorded = _recorded(cmd, ctx, feature_key, sub, bucket, counted)
-    facts = [*counted.facts, recorded]
+    facts = [*counted.facts, recorded, *counted.notices]
     unknown = None
     if not cost_known(recorded.cost_amount, recorded.model):  # OPS-D5
         unknown = (
@@ -91,7 +93,8 @@ def _count(
     billable = ZERO
     feature_key = link.feature_key
     used_after = used_units(state, sub, feature_key, link.reset_mode)
-    if not before_start(sub, cmd.occurred_at) and _counts_now(bucket, sub, link):
+    counts = not before_start(sub, cmd.occurred_at) and _counts_now(bucket, sub, link)
+    if counts:
         used_after += cmd.units
     if state.held_units:  # RSV-10: what others hold counts as used
         used_after += state.held_units.get(feature_key, ZERO) - (own.units if own else ZERO)
@@ -106,7 +109,9 @@ def _count(
     if debit.remainder is not None:
         model = ctx.catalog.credit_models[link.credit_model_key or ""]
         pool = model.denomination
-    return _Counted(debit.facts, billable, over_limit, message, pool, debit.remainder)
+    # WHK-E1: decided here, where the limit and the usage are at hand (the hot path)
+    notices = threshold_notices(state, sub, link, used_after, ctx) if counts else ()
+    return _Counted(debit.facts, billable, over_limit, message, pool, debit.remainder, notices)
 
 
 def _recorded(

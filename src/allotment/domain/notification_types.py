@@ -13,7 +13,12 @@ from decimal import Decimal
 
 import msgspec
 
-from allotment.domain.notice_marks import BalanceLevel, NoticeMarks, threshold_key
+from allotment.domain.notice_marks import (
+    BalanceLevel,
+    NoticeMarks,
+    forget_past_periods,
+    threshold_key,
+)
 from allotment.domain.state import Invoice, Subscription
 
 __all__ = (
@@ -21,11 +26,13 @@ __all__ = (
     "CreditBalanceLow",
     "CreditBalanceRecovered",
     "CreditGrantExpired",
+    "ExpiredHold",
     "InvoiceCreated",
     "InvoicePaid",
     "InvoicePastDue",
     "InvoiceVoided",
     "Notification",
+    "ReservationHoldExpired",
     "SubscriptionActivated",
     "SubscriptionCancellationScheduled",
     "SubscriptionEnded",
@@ -151,6 +158,26 @@ class SubscriptionEnded(_SubscriptionNotice, tag="subscription_ended", frozen=Tr
     """WHK-E35."""
 
 
+class ExpiredHold(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    """One item of a reservation that expired: what it held and no longer holds."""
+
+    feature_key: str
+    units: Decimal
+    credits: Decimal | None = None  # the credits it held of `denomination`'s pool (RSV-6)
+    denomination: str | None = None
+
+
+class ReservationHoldExpired(_Notice, tag="reservation_expired", frozen=True, kw_only=True):
+    """WHK-E40: a reservation's hold lapsed (RSV-23) with these items still HELD; their units
+    and credits are free again. `expired_at` is the instant the hold was due to expire."""
+
+    reservation_id: str
+    created_at: datetime | None  # None only when the turn already forgot it (RSV-27)
+    expired_at: datetime
+    event_name: str | None
+    items: tuple[ExpiredHold, ...]
+
+
 Notification = (
     UsageThresholdCrossed
     | CreditBalanceLow
@@ -167,6 +194,7 @@ Notification = (
     | SubscriptionPlanChanged
     | SubscriptionCancellationScheduled
     | SubscriptionEnded
+    | ReservationHoldExpired
 )
 
 
@@ -175,6 +203,8 @@ def remember(marks: NoticeMarks, notice: Notification) -> None:
     match notice:
         case UsageThresholdCrossed():
             key = threshold_key(notice.subscription_id, notice.feature_key, notice.period_start)
+            if key not in marks.usage_thresholds:
+                forget_past_periods(marks, notice.subscription_id, notice.period_start)
             marks.usage_thresholds.setdefault(key, []).append(notice.percent)
         case CreditBalanceLow():
             marks.pool_levels[notice.denomination] = BalanceLevel.LOW

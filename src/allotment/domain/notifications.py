@@ -8,13 +8,17 @@ journal instead of deciding it again (WHK-E37).
 
 Each notice follows the last fact of the turn that concerns it, so causes come first: an
 invoice goes past due, then its subscription is suspended (WHK-E38).
+
+Usage thresholds are the exception, for the hot path's sake: `record_usage` decides them with
+the event (`notify_levels.threshold_notices`), where the limit and the usage are at hand, and
+they join the same turn's facts the same way (WHK-E1).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import TypedDict
+from typing import TypedDict, cast
 
 import msgspec
 
@@ -28,6 +32,7 @@ from allotment.domain.facts import (
     InvoiceRevised,
     InvoiceStatusChanged,
     NotificationRaised,
+    ReservationExpired,
     SubscriptionChanged,
     SubscriptionStarted,
     UsageRecorded,
@@ -46,7 +51,8 @@ from allotment.domain.notification_types import (
     SubscriptionRenewed,
     SubscriptionSuspended,
 )
-from allotment.domain.notify_levels import CREDIT_MOVES, Positioned, pool_notices, usage_notices
+from allotment.domain.notify_levels import CREDIT_MOVES, CreditMove, Positioned, pool_notices
+from allotment.domain.reservation_expiry import expired_notice
 from allotment.domain.state import (
     SETTLED,
     AccessState,
@@ -75,11 +81,9 @@ def notifications(
         facts: the facts the turn applied, in order; notifications among them are ignored.
         ctx: the turn's context: the catalog, and `new_id` for each notification's id.
     """
-    if not facts:
-        return []
-    raised = usage_notices(state, facts, ctx.catalog)
-    if len(facts) > 1 or type(facts[0]) is not UsageRecorded:  # the hot path stops here
-        raised += _other_notices(before, state, facts, ctx.catalog)
+    if not facts or (len(facts) == 1 and type(facts[0]) is UsageRecorded):
+        return []  # the hot path: an event's thresholds were decided with it (WHK-E1)
+    raised = _other_notices(before, state, facts, ctx.catalog)
     if not raised:
         return []
     raised.sort(key=lambda positioned: positioned[0])  # stable: same position keeps order
@@ -99,30 +103,54 @@ def _other_notices(
     pools: dict[str, int] = {}  # denomination -> position of the last fact moving it
     subs: dict[uuid.UUID, int] = {}  # subscription -> position of the last fact about it
     for position, fact in enumerate(facts):
-        if isinstance(fact, CREDIT_MOVES):
-            pools[fact.denomination] = position
-            if isinstance(fact, CreditsExpired):
-                raised.append((position, _grant_expired(state, fact)))
-            if isinstance(fact, CreditsGranted) and fact.subscription_id is not None:
-                subs[fact.subscription_id] = position
-        elif isinstance(fact, SubscriptionStarted | SubscriptionChanged):
-            subs[fact.subscription.id] = position
-        elif isinstance(fact, InvoiceIssued | InvoiceRevised | InvoiceStatusChanged):
-            invoice = _invoice_as_of(state, fact)
+        kind = type(fact)  # exact types, not isinstance: this runs for every credit debit
+        if kind in _CREDIT_MOVES:
+            move = cast(CreditMove, fact)
+            pools[move.denomination] = position
+            if type(move) is CreditsExpired:
+                raised.append((position, _grant_expired(move)))
+            elif type(move) is CreditsGranted and move.subscription_id is not None:
+                subs[move.subscription_id] = position
+        elif kind in _SUBSCRIPTION_FACTS:
+            subs[cast(SubscriptionStarted | SubscriptionChanged, fact).subscription.id] = position
+        elif kind in _INVOICE_FACTS:
+            invoice_fact = cast(InvoiceIssued | InvoiceRevised | InvoiceStatusChanged, fact)
+            invoice = _invoice_as_of(state, invoice_fact)
             subs[invoice.subscription_id] = position
-            raised += [(position, notice) for notice in _invoice_notices(fact, invoice)]
+            raised += [(position, n) for n in _invoice_notices(invoice_fact, invoice)]
+        elif kind is ReservationExpired:  # WHK-E40
+            raised.append((position, expired_notice(state, cast(ReservationExpired, fact))))
     if pools:
-        raised += pool_notices(state, facts, catalog, pools)
-    last = len(facts) - 1
-    for sub in state.subscriptions.values():
-        previous = before.get(sub.id)
+        raised += pool_notices(state, catalog, pools)
+    raised += _subscription_changes(before, state, catalog, subs, len(facts) - 1)
+    return raised
+
+
+_CREDIT_MOVES = frozenset(CREDIT_MOVES)
+_SUBSCRIPTION_FACTS = frozenset((SubscriptionStarted, SubscriptionChanged))
+_INVOICE_FACTS = frozenset((InvoiceIssued, InvoiceRevised, InvoiceStatusChanged))
+
+
+def _subscription_changes(
+    before: Mapping[uuid.UUID, Subscription],
+    state: CustomerState,
+    catalog: Catalog,
+    touched: dict[uuid.UUID, int],
+    last: int,
+) -> list[Positioned]:
+    """Subscriptions are never removed and dicts keep their order, so the turn's start and
+    end pair up by position; entities are replaced whole, so `is` finds the changed ones."""
+    raised: list[Positioned] = []
+    previous_versions = list(before.values())
+    for index, sub in enumerate(state.subscriptions.values()):
+        previous = previous_versions[index] if index < len(previous_versions) else None
         if previous is not sub:
-            position = subs.get(sub.id, last)
+            position = touched.get(sub.id, last)
             raised += [(position, n) for n in _subscription_notices(previous, sub, catalog)]
     return raised
 
 
-def _grant_expired(state: CustomerState, fact: CreditsExpired) -> CreditGrantExpired:
+def _grant_expired(fact: CreditsExpired) -> CreditGrantExpired:
     """WHK-E15: one notice per expiry fact; a grant expires once."""
     return CreditGrantExpired(
         pool_id=fact.transaction.pool_id,

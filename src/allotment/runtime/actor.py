@@ -17,7 +17,7 @@ import uuid
 import weakref
 
 from allotment.domain.catalog import Catalog
-from allotment.domain.commands import Command, EvaluateEntitlement
+from allotment.domain.commands import Command, EvaluateEntitlement, RecordUsage
 from allotment.domain.context import TurnContext
 from allotment.domain.decide import decide
 from allotment.domain.evolve import evolve
@@ -98,6 +98,8 @@ class CustomerActor:
         if isinstance(command, EvaluateEntitlement) and command.requested_units is None:
             self.catch_up(ctx, applied)  # a plain check copies nothing unless something is due
             return self._check(command, ctx)
+        if isinstance(command, RecordUsage):
+            return self._ingest(command, ctx, applied)
         before, start = dict(self.state.subscriptions), len(applied)
         self._catch_up(ctx, applied)
         try:
@@ -110,6 +112,23 @@ class CustomerActor:
         if outcome.facts:  # a payment can make a period end due at once (SUB-34 catch-up)
             self._catch_up(ctx, applied)
         self._notify(before, ctx, applied, start)
+        return outcome.reply
+
+    def _ingest(self, command: RecordUsage, ctx: TurnContext, applied: list[Fact]) -> Reply:
+        """An event's turn, the hot path. The event's own facts (its usage, its credit debits,
+        the thresholds it reached, WHK-E1) never change a subscription, so the subscriptions
+        need no copy: the catch-up before it notifies its own facts."""
+        self.catch_up(ctx, applied)
+        start = len(applied)
+        outcome = decide(self.state, command, ctx)
+        for fact in outcome.facts:
+            self._apply(fact, applied)
+        if len(outcome.facts) > 1:  # credit debits can cross a pool's level (WHK-E10)
+            subscriptions = self.state.subscriptions  # unchanged by these facts: the "before"
+            for fact in notifications(subscriptions, self.state, applied[start:], ctx):
+                self._apply(fact, applied)
+        if outcome.facts:  # as in `turn`: whatever became due
+            self.catch_up(ctx, applied)
         return outcome.reply
 
     def _check(self, command: EvaluateEntitlement, ctx: TurnContext) -> Reply:

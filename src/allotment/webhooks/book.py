@@ -13,9 +13,15 @@ import heapq
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Literal, cast
 
-from allotment.webhooks.message_log import Attempted, EventLogged, LogRecord, Requeued
+from allotment.webhooks.message_log import (
+    Attempted,
+    Compacted,
+    EventLogged,
+    LogRecord,
+    Requeued,
+)
 from allotment.webhooks.payloads import OutboundEvent
 from allotment.webhooks.sender import next_delay
 
@@ -40,6 +46,8 @@ class Message:
 class Book:
     def __init__(self) -> None:
         self.feed: list[EventLogged] = []  # committed events in commit order (seq 1, 2, ...)
+        self.events: dict[str, EventLogged] = {}  # every event logged and kept, tests too
+        self.compacted = Compacted(last_seq=0, dropped_seq=0, dropped_position=0, totals={})
         self.known: set[str] = set()  # every event id logged: recovery re-feeds dedupe on it
         self.messages: dict[tuple[str, str], Message] = {}
         self.lanes: dict[str, dict[str, deque[str]]] = {}  # endpoint -> lane -> message ids
@@ -53,7 +61,8 @@ class Book:
 
     @property
     def next_seq(self) -> int:
-        return self.feed[-1].seq + 1 if self.feed else 1
+        last = self.feed[-1].seq if self.feed else 0
+        return max(last, self.compacted.last_seq) + 1  # compaction never reuses a seq
 
     def apply(self, record: LogRecord) -> None:
         match record:
@@ -63,9 +72,15 @@ class Book:
                 self._attempted(record)
             case Requeued():
                 self._requeued(record)
+            case Compacted():
+                self.compacted = record
+                for key, total in record.totals.items():
+                    endpoint, status = key.split(" ")
+                    self.counts[endpoint, cast(Status, status)] = total
 
     def _logged(self, record: EventLogged) -> None:
         self.known.add(record.event.id)
+        self.events[record.event.id] = record
         if record.seq:
             self.feed.append(record)
         for endpoint in record.endpoints:
@@ -133,3 +148,46 @@ class Book:
             index.pop(endpoint, None)
         for key in [k for k in self.messages if k[0] == endpoint]:
             del self.messages[key]
+
+    def droppable(self, cutoff: datetime) -> list[EventLogged]:
+        """WHK-D42: the events older than `cutoff` whose every message is delivered or failed,
+        its last attempt older than `cutoff` too (a pending message keeps its event)."""
+        old: list[EventLogged] = []
+        for record in self.events.values():
+            if record.event.timestamp >= cutoff:
+                continue
+            messages = [self.messages.get((e, record.event.id)) for e in record.endpoints]
+            if all(m is None or _settled_before(m, cutoff) for m in messages):
+                old.append(record)
+        return old
+
+    def drop(self, records: list[EventLogged]) -> Compacted:
+        """Forget `records` (from `droppable`); the `Compacted` header the log is rewritten
+        with, cumulating what every compaction dropped."""
+        totals = dict(self.compacted.totals)
+        last_seq = self.next_seq - 1
+        ids = set()
+        for record in records:
+            ids.add(record.event.id)
+            del self.events[record.event.id]
+            self.known.discard(record.event.id)
+            for endpoint in record.endpoints:
+                message = self.messages.pop((endpoint, record.event.id), None)
+                for attempt in message.attempts if message is not None else ():
+                    if attempt.outcome in ("delivered", "failed"):
+                        key = f"{endpoint} {attempt.outcome}"
+                        totals[key] = totals.get(key, 0) + 1
+        self.feed = [record for record in self.feed if record.event.id not in ids]
+        self.compacted = Compacted(
+            last_seq=last_seq,
+            dropped_seq=max([self.compacted.dropped_seq, *(r.seq for r in records)]),
+            dropped_position=max([self.compacted.dropped_position, *(r.position for r in records)]),
+            totals=totals,
+        )
+        return self.compacted
+
+
+def _settled_before(message: Message, cutoff: datetime) -> bool:
+    return message.status != "pending" and (
+        not message.attempts or message.attempts[-1].at < cutoff
+    )

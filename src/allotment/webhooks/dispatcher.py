@@ -23,7 +23,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import anyio
 import msgspec
@@ -38,13 +38,15 @@ from allotment.webhooks.payloads import OutboundEvent
 from allotment.webhooks.sender import Response, Sender
 from allotment.webhooks.signing import signed_headers
 
-__all__ = ("IN_FLIGHT_MAX", "TEST_EVENT", "Dispatcher", "Renderer")
+__all__ = ("COMPACT_EVERY_S", "IN_FLIGHT_MAX", "RETENTION", "TEST_EVENT", "Dispatcher", "Renderer")
 
 TEST_EVENT = "webhook.test"  # POST /admin/webhooks/{id}/test (WHK-D8); never in the feed
 
 logger = logging.getLogger("allotment.webhooks")
 
 IN_FLIGHT_MAX = 16  # concurrent requests to one endpoint (each to a different customer lane)
+RETENTION = timedelta(days=7)  # WHK-D42: delivered and failed messages, and the feed
+COMPACT_EVERY_S = 3600.0  # how often the log is compacted (real time)
 Renderer = Callable[[uuid.UUID, str | None, Sequence[Fact]], list[OutboundEvent]]
 Durable = Callable[[int], Awaitable[None]]
 _Incoming = tuple[int, str, list[OutboundEvent], Durable | None]  # position, lane, events, durable
@@ -76,6 +78,8 @@ class Dispatcher:
         render: Renderer | None,
         backlog_max: int,
         poll_s: float = 1.0,
+        retention: timedelta = RETENTION,
+        compact_every_s: float = COMPACT_EVERY_S,
     ) -> None:
         self.environment = environment
         self._endpoints = endpoints  # this environment's, by id, as they are now
@@ -86,6 +90,8 @@ class Dispatcher:
         self._render = render
         self.backlog_max = backlog_max
         self._poll_s = poll_s
+        self.retention = retention
+        self._compact_every_s = compact_every_s
         self.book = Book()
         for record in log.read():
             self.book.apply(record)
@@ -132,6 +138,7 @@ class Dispatcher:
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._ingest_forever)
+                tg.start_soon(self._compact_forever)
                 await self._deliver_forever(tg)
         finally:
             self.running = False
@@ -165,6 +172,8 @@ class Dispatcher:
                     await durable(position)
                 except JournalUnavailable:  # never acknowledged; a rebuild re-feeds the disk's
                     continue
+            if position <= self.book.compacted.dropped_position:
+                continue  # logged before, and compacted away since (WHK-D42)
             for event in events:
                 if event.id not in self.book.known:
                     self._log_event(event, self.book.next_seq, position, lane)
@@ -236,6 +245,7 @@ class Dispatcher:
         return message
 
     async def _attempt(self, endpoint: Endpoint, message: Message) -> None:
+        landed = False  # local: once landed, the message's next attempt may set in_flight
         try:
             body = body_of(message.event)
             signed_at = int(time.time())  # the receiver's tolerance is on its real clock
@@ -247,6 +257,7 @@ class Dispatcher:
             # Out of flight before the outcome schedules what comes next (the retry, or the
             # lane's next head), so the delivery loop never finds that entry still in flight.
             self._land(endpoint, message)
+            landed = True
             self._record(
                 Attempted(
                     endpoint=endpoint.id, message=message.event.id, at=self._now(),
@@ -258,7 +269,9 @@ class Dispatcher:
             if outcome == "disabled":
                 await self._disable(endpoint.id, "the endpoint answered 410 Gone")
         finally:
-            if message.in_flight:  # cancelled or failed before an outcome: try it again
+            # Cancelled or failed before an outcome: try it again. Not `message.in_flight`:
+            # while this attempt awaited the log, its retry may have started (and set it).
+            if not landed:
                 self._land(endpoint, message)
                 self.book.schedule(message)
             self.wake()
@@ -273,6 +286,27 @@ class Dispatcher:
         if response.status_code == 410:  # WHK-D21: the receiver asks us to stop
             return "disabled"
         return "failed" if self.book.exhausted(message) else "retrying"
+
+    # -- compaction (WHK-D42, WHK-D43) -------------------------------------------------------
+
+    async def _compact_forever(self) -> None:
+        while True:
+            await anyio.sleep(self._compact_every_s)
+            try:
+                await self.compact()
+            except OSError:  # a full disk: the log keeps growing, delivery goes on
+                logger.exception("compacting the %s message log failed", self.environment)
+
+    async def compact(self) -> int:
+        """Drop the events older than the retention whose messages are all delivered or
+        failed, from memory at once (a resend of one is then a 404) and from the log by a
+        rewrite off the turn's path; the number dropped."""
+        dropped = self.book.droppable(self._now() - self.retention)
+        if not dropped:
+            return 0
+        header = self.book.drop(dropped)
+        await self._log.compact(frozenset(r.event.id for r in dropped), header)
+        return len(dropped)
 
     # -- what the admin API does ------------------------------------------------------------------
 

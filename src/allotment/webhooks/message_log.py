@@ -5,9 +5,15 @@
   journal position, and the endpoints it was fanned out to at that moment.
 - `Attempted`: one delivery attempt and its outcome.
 - `Requeued`: a resend asked through the API.
+- `Compacted`: first line of a compacted log: what the records dropped by compaction leave
+  behind (the feed's numbering, the totals) (WHK-D42).
 
 Replaying the lines rebuilds every message's state after a restart. A torn last line (a crash
 mid-write) is ignored: it was never synced, so nothing acknowledged depended on it.
+
+Compaction rewrites the file without the records of dropped events: a temporary file, fsync,
+rename over the log, fsync of the directory. A crash leaves the old file or the new one, never
+a mix; a temporary file left by a crash is deleted on the next start (WHK-D43).
 """
 
 from __future__ import annotations
@@ -24,7 +30,15 @@ import msgspec
 from allotment.persistence.file_modes import PRIVATE, PRIVATE_DIRECTORY
 from allotment.webhooks.payloads import OutboundEvent
 
-__all__ = ("Attempted", "EventLogged", "LogRecord", "MessageLog", "Outcome", "Requeued")
+__all__ = (
+    "Attempted",
+    "Compacted",
+    "EventLogged",
+    "LogRecord",
+    "MessageLog",
+    "Outcome",
+    "Requeued",
+)
 
 logger = logging.getLogger("allotment.webhooks")
 
@@ -55,7 +69,17 @@ class Requeued(msgspec.Struct, frozen=True, kw_only=True, tag="requeue"):
     at: datetime
 
 
-LogRecord = EventLogged | Attempted | Requeued
+class Compacted(msgspec.Struct, frozen=True, kw_only=True, tag="compacted"):
+    """What every compaction so far dropped, cumulated (WHK-D42)."""
+
+    last_seq: int  # the feed's highest seq when compacted: numbering continues after it
+    dropped_seq: int  # the highest seq dropped: a cursor below it has missed events
+    dropped_position: int  # the highest journal position dropped: a re-feed at or below it
+    # was logged before (records are logged in position order), so it is not logged again
+    totals: dict[str, int]  # "<endpoint> <delivered|failed>" -> final outcomes dropped
+
+
+LogRecord = EventLogged | Attempted | Requeued | Compacted
 _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder(LogRecord)
 
@@ -71,8 +95,16 @@ class MessageLog:
         self._fd: int | None = None  # opened on the first write, kept open
         self._unsynced = False  # written without fsync since the last fsync
 
+    @property
+    def _temporary(self) -> Path:
+        assert self._path is not None
+        return self._path.with_name(self._path.name + ".compacting")
+
     def read(self) -> list[LogRecord]:
-        if self._path is None or not self._path.exists():
+        if self._path is None:
+            return []
+        self._temporary.unlink(missing_ok=True)  # a compaction a crash cut short: the old file
+        if not self._path.exists():
             return []
         records: list[LogRecord] = []
         lines = self._path.read_bytes().split(b"\n")
@@ -115,7 +147,43 @@ class MessageLog:
         if durable:
             os.fsync(self._fd)
 
+    async def compact(self, dropped: frozenset[str], header: Compacted) -> None:
+        """Rewrite the log without the records of the events `dropped`, `header` first. Holds
+        the write lock: appends wait, and go to the new file after."""
+        if self._path is None:
+            return
+        async with self._lock:
+            await anyio.to_thread.run_sync(self._rewrite, dropped, header)
+
+    def _rewrite(self, dropped: frozenset[str], header: Compacted) -> None:
+        assert self._path is not None
+        kept = [_ENCODER.encode(header) + b"\n"]
+        for record in self.read():
+            if not isinstance(record, Compacted) and _event_of(record) not in dropped:
+                kept.append(_ENCODER.encode(record) + b"\n")
+        temporary = self._temporary
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, PRIVATE)
+        try:
+            view = memoryview(b"".join(kept))
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self.close()  # appends reopen the new file
+        os.replace(temporary, self._path)
+        directory = os.open(self._path.parent, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+        self._unsynced = False
+
     def close(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def _event_of(record: EventLogged | Attempted | Requeued) -> str:
+    return record.event.id if isinstance(record, EventLogged) else record.message

@@ -1,5 +1,5 @@
 """Notifications on the wire: the `NotificationRaised` facts of a journal record, rendered as
-the events of docs/webhooks.md, "Event types" (WHK-E1..WHK-E39).
+the events of docs/webhooks.md, "Event types" (WHK-E1..WHK-E40).
 
 `data` is camelCase and JSON-ready: Decimals are strings, datetimes ISO 8601 strings, UUIDs
 strings. Every payload carries the customer (`customerId`, and `referenceCustomerId`, the
@@ -27,6 +27,7 @@ from allotment.domain.notification_types import (
     InvoicePastDue,
     InvoiceVoided,
     Notification,
+    ReservationHoldExpired,
     SubscriptionActivated,
     SubscriptionCancellationScheduled,
     SubscriptionEnded,
@@ -64,6 +65,7 @@ _TYPES: dict[type[Notification], str] = {
     SubscriptionPlanChanged: "subscription.plan_changed",
     SubscriptionCancellationScheduled: "subscription.cancellation_scheduled",
     SubscriptionEnded: "subscription.ended",
+    ReservationHoldExpired: "reservation.expired",
 }
 
 EVENT_TYPES: frozenset[str] = frozenset((*_TYPES.values(), "webhook.test"))
@@ -79,13 +81,13 @@ def outbound_events(
     customer_id: uuid.UUID, external_id: str | None, facts: Sequence[Fact]
 ) -> list[OutboundEvent]:
     """The notifications among a journal record's `facts`, in order, rendered."""
-    customer = {"customerId": str(customer_id), "referenceCustomerId": external_id}
+    customer: dict[str, Any] = {"customerId": customer_id, "referenceCustomerId": external_id}
     return [
         OutboundEvent(
             id="msg_" + fact.notification_id.hex,
             type=event_type(fact.payload),
             timestamp=fact.at,
-            data={**customer, **_json(_data(fact.payload))},
+            data=_json({**customer, **_data(fact.payload)}),
         )
         for fact in facts
         if isinstance(fact, NotificationRaised)
@@ -93,8 +95,18 @@ def outbound_events(
 
 
 def _json(data: dict[str, Any]) -> dict[str, Any]:
-    rendered: dict[str, Any] = msgspec.to_builtins(data)  # Decimal and datetime as strings
-    return rendered
+    """Decimals, datetimes and UUIDs as strings; no nulls: an absent field is left out, as
+    the API leaves it out of its replies (API-6)."""
+    rendered: dict[str, Any] = msgspec.to_builtins(data)
+    return _without_nulls(rendered)
+
+
+def _without_nulls(data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: _without_nulls(value) if isinstance(value, dict) else value
+        for key, value in data.items()
+        if value is not None
+    }
 
 
 def _data(notice: Notification) -> dict[str, Any]:
@@ -130,8 +142,33 @@ def _data(notice: Notification) -> dict[str, Any]:
             | SubscriptionEnded()
         ):
             return _subscription_data(notice)
+        case ReservationHoldExpired():
+            return _reservation(notice)
         case _:
             assert_never(notice)
+
+
+def _reservation(notice: ReservationHoldExpired) -> dict[str, Any]:
+    """WHK-E40: the reservation and the items its expiry freed, named as the reservation
+    routes name them (docs/reservations.md)."""
+    items = [
+        _without_nulls(
+            {
+                "featureKey": item.feature_key,
+                "units": str(item.units),
+                "credits": str(item.credits) if item.credits is not None else None,
+                "denomination": item.denomination,
+            }
+        )
+        for item in notice.items
+    ]  # built here, as `_json` leaves lists' nulls alone
+    return {
+        "reservationId": notice.reservation_id,
+        "eventName": notice.event_name,
+        "createdAt": notice.created_at,
+        "expiredAt": notice.expired_at,
+        "items": items,
+    }
 
 
 def _usage(notice: UsageThresholdCrossed) -> dict[str, Any]:

@@ -93,6 +93,10 @@ class WebhookAdmin(Protocol):
         self, environment: str, after: int, types: frozenset[str], limit: int
     ) -> list[EventLogged]: ...
 
+    def feed_gap(self, environment: str, after: int) -> bool:
+        """Whether compaction dropped events after the cursor `after` (WHK-D42)."""
+        ...
+
     def statistics(self) -> list[EndpointStatistics]: ...
 
     def wake(self) -> None:

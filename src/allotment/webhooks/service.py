@@ -8,7 +8,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import anyio
@@ -16,7 +16,7 @@ import msgspec
 from anyio.abc import TaskGroup
 
 from allotment.webhooks.book import Message, Status
-from allotment.webhooks.dispatcher import Dispatcher, Renderer
+from allotment.webhooks.dispatcher import RETENTION, Dispatcher, Renderer
 from allotment.webhooks.endpoints import ROTATION_GRACE, Endpoint, EndpointFile
 from allotment.webhooks.message_log import EventLogged, MessageLog
 from allotment.webhooks.payloads import EVENT_TYPES
@@ -43,6 +43,7 @@ class WebhookService:
         *,
         allow_private: bool = False,
         backlog_max: int = BACKLOG_MAX,
+        retention: timedelta = RETENTION,
     ) -> None:
         self._directory = directory
         self.now = now  # the server's clock; wiring sets it once the system has built it
@@ -50,6 +51,7 @@ class WebhookService:
         self._render = render
         self._allow_private = allow_private
         self._backlog_max = backlog_max
+        self._retention = retention
         self._file = EndpointFile(directory / "endpoints.json" if directory else None)
         self._endpoints = {e.id: e for e in self._file.load()}
         self._lock = anyio.Lock()  # one change to the endpoint file at a time
@@ -65,7 +67,7 @@ class WebhookService:
             dispatcher = self._dispatchers[environment] = Dispatcher(
                 environment, lambda: self._of(environment), self._disable, log,
                 lambda: self.now(),  # noqa: PLW0108 - late: wiring sets `now` after this
-                self._sender, self._render, self._backlog_max,
+                self._sender, self._render, self._backlog_max, retention=self._retention,
             )  # fmt: skip
             if self._task_group is not None:
                 self._task_group.start_soon(dispatcher.run)
@@ -236,6 +238,11 @@ class WebhookService:
                 if len(found) == limit:
                     break
         return found
+
+    def feed_gap(self, environment: str, after: int) -> bool:
+        """Whether compaction dropped events after the cursor `after` (WHK-D42): the feed then
+        resumes at the oldest event kept."""
+        return after < self.outbox(environment).book.compacted.dropped_seq
 
     def statistics(self) -> list[EndpointStatistics]:
         rows = []

@@ -119,7 +119,8 @@ async def list_events(
 ) -> Response[dict[str, Any]]:
     """Every committed event in commit order after `after` (a cursor from an earlier page;
     absent: from the start), optionally only the comma-separated `types`. Pass the reply's
-    `nextCursor` as `after` to continue."""
+    `nextCursor` as `after` to continue. `gap` is true when the retention's compaction dropped
+    events after `after` (WHK-D42): the page starts at the oldest event kept."""
     environment = api_key_of(request.scope).environment
     cursor = 0
     if after:
@@ -127,8 +128,9 @@ async def list_events(
             raise ApiError(400, "Invalid field 'after': not a cursor from this feed.")
         cursor = int(after)
     wanted = frozenset(t.strip() for t in (types or "").split(",") if t.strip())
+    service = webhooks_of(request)
     try:
-        found = webhooks_of(request).feed(environment, cursor, wanted, limit)
+        found = service.feed(environment, cursor, wanted, limit)
     except WebhookRefused as refused:
         raise ApiError(refused.status, refused.message) from None
     events = [
@@ -139,4 +141,5 @@ async def list_events(
         for r in found
     ]  # fmt: skip
     next_cursor = events[-1].cursor if events else str(cursor)
-    return _ok({"events": events, "nextCursor": next_cursor})
+    gap = service.feed_gap(environment, cursor)
+    return _ok({"events": events, "nextCursor": next_cursor, "gap": gap})

@@ -1,0 +1,184 @@
+"""The lean sender (WHK-D20..WHK-D24, WHK-D31): h11 over anyio streams, a pool of keep-alive
+connections per endpoint origin, no redirects, 10 s in all per request.
+
+httpx spent about 1.5 ms of the server's CPU per delivery (its request and response models,
+its pool's machinery, URL handling, cookies, auth and redirects); this sends the same signed
+headers with `host`, `content-length` and a `user-agent`, for about a tenth of that
+(bench/bench_sender_cpu.py).
+
+Safety at send time (WHK-D31): unless private addresses are allowed, the host is resolved at
+each new connection and refused if any address it resolves to is private, loopback,
+link-local or otherwise not global; the connection then goes to the address that was checked,
+so a DNS change between the check and the connect cannot reach inside either.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import ssl
+import time
+from typing import NamedTuple
+from urllib.parse import urlsplit
+
+import anyio
+import h11
+from anyio.abc import ByteStream
+
+from allotment.webhooks.sender import TIMEOUT_S, Response
+
+__all__ = ("PooledSender",)
+
+_KEEPALIVE_PER_ORIGIN = 16  # as many as the dispatcher sends at once to one endpoint
+_READ_SIZE = 65_536
+
+
+async def _address(host: str, port: int, allow_private: bool) -> str:
+    """The address to connect to: `host` itself unless private addresses are refused, then the
+    one resolved and checked (WHK-D31)."""
+    if allow_private:
+        return host
+    try:
+        infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as error:
+        raise _Refused(f"its host {host!r} does not resolve") from error
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+    for address in addresses:
+        if not address.is_global:
+            raise _Refused(f"refused: {host} resolves to the private address {address}")
+    return str(addresses[0])
+
+
+class _Refused(Exception):
+    """Not sent: the message says why."""
+
+
+class _Closed(Exception):
+    """The endpoint closed the connection before answering."""
+
+
+class _Origin(NamedTuple):
+    tls: bool
+    host: str
+    port: int
+
+
+class _Connection:
+    """One keep-alive HTTP/1.1 connection: h11 frames it, anyio carries it."""
+
+    def __init__(self, stream: ByteStream) -> None:
+        self.stream = stream
+        self.h11 = h11.Connection(h11.CLIENT)
+
+    async def exchange(self, request: h11.Request, body: bytes) -> int:
+        """Send one request; its status once the whole answer is read."""
+        h11_ = self.h11
+        await self.stream.send(
+            h11_.send(request) + h11_.send(h11.Data(data=body)) + h11_.send(h11.EndOfMessage())
+        )
+        status = 0
+        while True:
+            event = h11_.next_event()
+            if event is h11.NEED_DATA:
+                try:
+                    data = await self.stream.receive(_READ_SIZE)
+                except anyio.EndOfStream:
+                    data = b""  # h11's end of input: ends a body read until close, or not
+                h11_.receive_data(data)
+            elif isinstance(event, h11.Response):
+                status = event.status_code
+            elif isinstance(event, h11.EndOfMessage):
+                return status
+            elif isinstance(event, h11.ConnectionClosed):
+                raise _Closed("the endpoint closed the connection mid-answer")
+
+    def ready_for_next(self) -> bool:
+        """Whether the connection can carry another request (and make it so)."""
+        if self.h11.our_state is h11.DONE and self.h11.their_state is h11.DONE:
+            self.h11.start_next_cycle()
+            return True
+        return False
+
+
+class PooledSender:
+    def __init__(self, *, allow_private: bool = False, timeout_s: float = TIMEOUT_S) -> None:
+        self._allow_private = allow_private
+        self._timeout_s = timeout_s
+        self._ssl = ssl.create_default_context()
+        self._idle: dict[_Origin, list[_Connection]] = {}  # per endpoint origin, keep-alive
+
+    async def _connect(self, origin: _Origin) -> _Connection:
+        address = await _address(origin.host, origin.port, self._allow_private)
+        stream: ByteStream
+        if origin.tls:  # the certificate is checked against the host, not the address
+            stream = await anyio.connect_tcp(
+                address, origin.port, ssl_context=self._ssl, tls_hostname=origin.host, tls=True
+            )
+        else:
+            stream = await anyio.connect_tcp(address, origin.port)
+        return _Connection(stream)
+
+    async def send(self, url: str, headers: dict[str, str], body: bytes) -> Response:
+        started = time.perf_counter()
+        try:
+            origin, request = _request(url, headers, len(body))
+        except ValueError as error:
+            return Response(0, _ms(started), f"not sent: {error}"[:300])
+        try:
+            with anyio.fail_after(self._timeout_s):  # WHK-D24: 10 s in all
+                status = await self._exchange(origin, request, body)
+        except TimeoutError:
+            return Response(0, _ms(started), "timeout")
+        except (_Refused, OSError, anyio.BrokenResourceError, anyio.EndOfStream,
+                h11.ProtocolError) as error:  # fmt: skip
+            return Response(0, _ms(started), f"{type(error).__name__}: {error}"[:300])
+        return Response(status, _ms(started))  # a 3xx is an answer: not followed (WHK-D23)
+
+    async def _exchange(self, origin: _Origin, request: h11.Request, body: bytes) -> int:
+        """One request on an idle connection, or a new one. An idle connection the endpoint
+        closed meanwhile fails at once: the request goes again on a new connection (it may
+        have arrived: at-least-once allows that)."""
+        idle = self._idle.setdefault(origin, [])
+        while True:
+            reused = bool(idle)
+            connection = idle.pop() if reused else await self._connect(origin)
+            try:
+                status = await connection.exchange(request, body)
+            except (anyio.BrokenResourceError, anyio.EndOfStream, _Closed):
+                await anyio.aclose_forcefully(connection.stream)
+                if reused:
+                    continue
+                raise
+            except BaseException:  # a timeout, a cancellation, a bad answer: never reused
+                await anyio.aclose_forcefully(connection.stream)
+                raise
+            if connection.ready_for_next() and len(idle) < _KEEPALIVE_PER_ORIGIN:
+                idle.append(connection)
+            else:
+                await anyio.aclose_forcefully(connection.stream)
+            return status
+
+    async def aclose(self) -> None:
+        for idle in self._idle.values():
+            for connection in idle:
+                await anyio.aclose_forcefully(connection.stream)
+        self._idle.clear()
+
+
+def _request(url: str, headers: dict[str, str], length: int) -> tuple[_Origin, h11.Request]:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{url!r} is not an http(s) URL")
+    tls = parts.scheme == "https"
+    port = parts.port or (443 if tls else 80)
+    host = parts.netloc.rpartition("@")[2]
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    wire = [("host", host), ("user-agent", "allotment-webhooks"),
+            ("content-length", str(length)), *headers.items()]  # fmt: skip
+    return _Origin(tls, parts.hostname, port), h11.Request(
+        method="POST", target=target, headers=wire
+    )
+
+
+def _ms(started: float) -> int:
+    return round((time.perf_counter() - started) * 1000)
