@@ -102,7 +102,7 @@ async def test_every_query_in_the_analytics_docs_runs(tmp_path: Path) -> None:
         await shard.settle("r1", commit, None)
         await system.snapshot_analytics()
     queries = re.findall(r"```sql\n(.*?)```", DOCS.read_text(), re.S)
-    assert len(queries) == 7
+    assert len(queries) == 8
     connection = duckdb.connect(str(tmp_path / "analytics.duckdb"), read_only=True)
     results = [connection.execute(query).fetchall() for query in queries]
     connection.close()
@@ -112,6 +112,7 @@ async def test_every_query_in_the_analytics_docs_runs(tmp_path: Path) -> None:
     assert models[0][0] == "gpt-4o" and models[0][2] == 2700
     holds = [row[:4] + row[6:] for row in results[6]]  # RSV-25: 30 s held, 600 of 1000 used
     assert holds == [("ai_chat", "commit", 1, 30, 0.6)]  # a ratio: DuckDB divides in double
+    assert results[7] == []  # OM-60: no CloudEvent was ingested here, so no type arrived
 
 
 async def test_a_snapshot_finishes_while_checks_keep_filling_the_audit_buffer(
