@@ -42,12 +42,14 @@ async def _load_until_killed(server: Server, sent: dict[str, bytes], acked: Acke
     async with httpx.AsyncClient(base_url=server.url, headers=HEADERS, timeout=5) as client:
 
         async def ingest(worker: int) -> None:
+            mine: list[str] = []
             for number in range(100_000):
-                if number and random.random() < 0.2:  # a client retrying an earlier batch
-                    key = f"{worker}-{random.randrange(number)}"
+                if mine and random.random() < 0.2:  # a client retrying an earlier batch
+                    key = random.choice(mine)
                 else:
                     key = f"{worker}-{number}"
                     sent[key] = _batch(worker, number)
+                    mine.append(key)
                 try:
                     response = await client.post("/api/v1/events", content=sent[key])
                 except httpx.HTTPError:

@@ -18,7 +18,7 @@ from typing import Protocol, TypeVar
 from anyio.lowlevel import checkpoint
 
 from allotment.domain.catalog import Catalog
-from allotment.domain.catalog_facts import CatalogFact, CatalogUpdated, update_catalog
+from allotment.domain.catalog_facts import CatalogUpdated, update_catalog
 from allotment.domain.commands import (
     Command,
     EvaluateEntitlement,
@@ -47,7 +47,7 @@ from allotment.runtime.idempotency import AuditKeyWindow, EventKeyIndex
 from allotment.runtime.ingestion import CUSTOMER_NOT_FOUND, Event, Ingestion
 from allotment.runtime.openmeter import OpenMeterDesk
 from allotment.runtime.payments import EnvironmentPayments, unapplied_payments
-from allotment.runtime.ports import CustomerLookup, Projector
+from allotment.runtime.ports import CatalogChange, CustomerLookup, Projector
 from allotment.runtime.prices import ShardPrices
 from allotment.runtime.records import EvaluationContext
 from allotment.runtime.timers import Timers
@@ -309,13 +309,9 @@ class LocalShard:
     # -- OpenMeter (runtime/openmeter.py) ------------------------------------------------------
 
     async def ingest_cloud_events(self, events: list[CloudEvent]) -> int:
-        """Journal the CloudEvents not seen before, in one group commit (OM-5..OM-9)."""
         return await self.openmeter.ingest(events)
 
-    async def change_catalog(
-        self, change: Callable[[Catalog, TurnContext], CatalogFact]
-    ) -> Catalog:
-        """Journal and apply the catalog fact `change` decides (meters, OpenMeter features)."""
+    async def change_catalog(self, change: CatalogChange) -> Catalog:
         return await self.openmeter.change_catalog(change)
 
     async def create_openmeter_customer(

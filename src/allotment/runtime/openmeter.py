@@ -22,7 +22,6 @@ from anyio.lowlevel import checkpoint
 
 from allotment.domain.catalog import Catalog
 from allotment.domain.catalog_facts import (
-    CatalogFact,
     CatalogUpdated,
     evolve_catalog,
     update_catalog,
@@ -36,14 +35,13 @@ from allotment.domain.cloud_usage import (
     usage_of,
 )
 from allotment.domain.commands import RecordCloudEvent, SetOpenMeterDetails
-from allotment.domain.context import TurnContext
 from allotment.domain.evolve import evolve, new_customer
 from allotment.domain.facts import CustomerOpenMeterSet, Fact
 from allotment.domain.meters import CloudEvent, CloudEventRecorded
 from allotment.domain.replies import Rejected, RejectionKind
 from allotment.domain.state import CustomerSource, CustomerState, OpenMeterDetails, Profile
 from allotment.runtime.actor import CustomerActor
-from allotment.runtime.ports import CustomerLookup, Projector
+from allotment.runtime.ports import CatalogChange, CustomerLookup, Projector
 
 if TYPE_CHECKING:
     from allotment.runtime.local_shard import LocalShard
@@ -144,9 +142,7 @@ class OpenMeterDesk:
 
     # -- meters and features -------------------------------------------------------------------
 
-    async def change_catalog(
-        self, change: Callable[[Catalog, TurnContext], CatalogFact]
-    ) -> Catalog:
+    async def change_catalog(self, change: CatalogChange) -> Catalog:
         """Journal and apply the fact `change` decides against the current catalog. Run with
         no await in between, so the check it makes (a slug taken, a meter in use) holds.
 

@@ -155,9 +155,7 @@ class Shard(Protocol):
         returns how many were new (OM-5..OM-9)."""
         ...
 
-    async def change_catalog(
-        self, change: Callable[[Catalog, TurnContext], CatalogFact]
-    ) -> Catalog:
+    async def change_catalog(self, change: CatalogChange) -> Catalog:
         """Journal and apply the catalog fact `change` decides against the current catalog
         (meters, OpenMeter features). Whatever `change` raises refuses the change."""
         ...

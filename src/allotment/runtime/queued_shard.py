@@ -19,15 +19,14 @@ import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from allotment.domain.catalog import Catalog
-from allotment.domain.catalog_facts import CatalogFact, CatalogUpdated
+from allotment.domain.catalog_facts import CatalogUpdated
 from allotment.domain.commands import Command, RecordUsage
-from allotment.domain.context import TurnContext
 from allotment.domain.cost import PriceTable
 from allotment.domain.meters import CloudEvent
 from allotment.domain.payment_records import PaymentRecord
 from allotment.domain.replies import Decision, Rejected, Reply
 from allotment.domain.state import CustomerState, OpenMeterDetails, Profile
-from allotment.runtime.ports import CustomerLookup, Projector, Shard
+from allotment.runtime.ports import CatalogChange, CustomerLookup, Projector, Shard
 from allotment.runtime.records import EvaluationContext
 
 __all__ = ("QueuedShard", "ShardStopped")
@@ -161,9 +160,7 @@ class QueuedShard:
     async def ingest_cloud_events(self, events: list[CloudEvent]) -> int:
         return await self._ask(lambda s: s.ingest_cloud_events(events))
 
-    async def change_catalog(
-        self, change: Callable[[Catalog, TurnContext], CatalogFact]
-    ) -> Catalog:
+    async def change_catalog(self, change: CatalogChange) -> Catalog:
         return await self._ask(lambda s: s.change_catalog(change))
 
     async def create_openmeter_customer(
