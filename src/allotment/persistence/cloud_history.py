@@ -123,6 +123,8 @@ class CloudHistory:
                 connection = self._connect(environment, rollup.position)
                 try:
                     rows = run_rollup_query(connection, meter, query, rollup)
+                except duckdb.IOException:
+                    rows = None  # its files went away: the meter was just changed or deleted
                 finally:
                     connection.close()
                 if rows is not None:

@@ -1,9 +1,9 @@
 """The SQL of the meter rollups (OM-54..OM-57, docs/openmeter.md "Queries and listing").
 
-A meter's rollup holds, per minute bucket (UTC epoch microseconds of the minute), subject,
-customer and value of every one of the meter's dimensions, the partial aggregates of the
-events the meter counts: how many have a value (`n`), the earliest time among them (`first`),
-and what the meter's aggregation needs to be merged exactly:
+A level of a meter's rollup holds, per bucket (UTC epoch microseconds of its start), value of
+every one of the meter's dimensions and, at the minute level, subject and customer, the
+partial aggregates of the events the meter counts: how many have a value (`n`), the earliest
+time among them (`first`), and what the meter's aggregation needs to be merged exactly:
 
     COUNT         n
     UNIQUE_COUNT  n, u (the distinct string values: an exact set, never a sketch)
@@ -14,11 +14,12 @@ and what the meter's aggregation needs to be merged exactly:
 Events without a value are left out when the rollup is built (they count in no aggregate, and
 a group with none has no row, OM-44), as are events before the meter's `eventFrom`.
 
-Minute buckets answer every window size, and every time zone whose offsets over the range are
-whole minutes and change on whole minutes (every zone in use today, Asia/Kolkata's +5:30 and
-Asia/Kathmandu's +5:45 included): a bucket then lies inside one local minute. Ranges that do
-not start and end on a minute, and zones with offsets in seconds (local mean time before about
-1900), are answered from the raw history instead (`meter_sql.py`).
+A level answers every window size at least as long as its bucket, in every time zone whose
+offsets over the range are whole buckets and change on bucket boundaries: a bucket then lies
+inside one local window. 15 minutes divide every zone offset in use (Asia/Kolkata's +5:30,
+Asia/Kathmandu's +5:45). Ranges that do not start and end on a bucket boundary, and zones with
+offsets in seconds (local mean time before about 1900), are answered from the raw history
+instead (`meter_sql.py`).
 """
 
 from __future__ import annotations
