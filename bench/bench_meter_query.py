@@ -16,20 +16,25 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import anyio
 import duckdb
+import pyarrow.parquet as pq
 
 from allotment.domain.meter_queries import MeterQuery, WindowSize
 from allotment.domain.meters import Meter, MeterAggregation
 from allotment.persistence.cloud_history import CloudHistory
 from allotment.persistence.history_cursor import range_file, table_dir
+from allotment.persistence.meter_rollup import rollup_dir
+from allotment.persistence.meter_rollup_build import update_rollup
+from allotment.persistence.meter_rollup_sql import LEVELS
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 FILES = 20  # the exporter writes files of at most 50,000 rows; fewer, larger files here
@@ -67,22 +72,44 @@ def generate(data_dir: Path, events: int, customers: int) -> None:
     connection.close()
 
 
-async def measure(data_dir: Path, runs: int) -> list[float]:
-    history = CloudHistory(data_dir, lambda _environment: 0)
-    meter = Meter(id="01JBENCH000000000000000000", slug="tokens", name="tokens",
-                  aggregation=MeterAggregation.SUM, event_type="prompt", created_at=START,
-                  updated_at=START, value_property="$.tokens",
-                  group_by={"model": "$.model"})  # fmt: skip
-    query = MeterQuery(now=datetime(2026, 4, 1, tzinfo=UTC), start=START,
-                       end=datetime(2026, 4, 1, tzinfo=UTC), window_size=WindowSize.DAY,
-                       group_by=("model",))  # fmt: skip
-    seconds = []
+METER = Meter(id="01JBENCH000000000000000000", slug="tokens", name="tokens",
+              aggregation=MeterAggregation.SUM, event_type="prompt", created_at=START,
+              updated_at=START, value_property="$.tokens",
+              group_by={"model": "$.model"})  # fmt: skip
+END = datetime(2026, 4, 1, tzinfo=UTC)
+QUERIES = {  # the issue's query; the same in a zone with a half-hour offset; one subject's
+    "UTC": MeterQuery(now=END, start=START, end=END, window_size=WindowSize.DAY,
+                      group_by=("model",)),
+    "UTC, subject customer-42": MeterQuery(now=END, start=START, end=END,
+                                           window_size=WindowSize.DAY, group_by=("model",),
+                                           subjects=("customer-42",)),
+    "Asia/Kolkata": MeterQuery(now=END, start=START - timedelta(hours=5, minutes=30),
+                               end=END - timedelta(hours=5, minutes=30),
+                               window_size=WindowSize.DAY, time_zone="Asia/Kolkata",
+                               group_by=("model",)),
+}  # fmt: skip
+
+
+async def measure(data_dir: Path, runs: int, zone: str) -> dict[str, list[float]]:
+    """Seconds per query from the raw rows and from the rollup, the two alternating so
+    that both see the same load on the machine; the rows must be the same."""
+    paths = {"raw": CloudHistory(data_dir, lambda _e: 0, rollups=False),
+             "rollup": CloudHistory(data_dir, lambda _e: 0)}  # fmt: skip
+    seconds: dict[str, list[float]] = {"raw": [], "rollup": []}
+    answers = {}
     for _ in range(runs):
-        began = time.perf_counter()
-        rows = await history.query_meter("test", meter, query)
-        seconds.append(time.perf_counter() - began)
-        assert len(rows) == 31 * 8, len(rows)
+        for name, history in paths.items():
+            began = time.perf_counter()
+            rows = await history.query_meter("test", METER, QUERIES[zone])
+            seconds[name].append(time.perf_counter() - began)
+            assert len(rows) == 31 * 8 or zone.startswith("UTC, subject"), len(rows)
+            answers[name] = [(r.window_start, r.groups, r.value) for r in rows]
+    assert answers["raw"] == answers["rollup"]
     return seconds
+
+
+def p50(values: list[float]) -> float:
+    return round(statistics.median(values), 3)
 
 
 def main() -> None:
@@ -98,14 +125,33 @@ def main() -> None:
         generate(data_dir, arguments.events, arguments.customers)
         generated_s = time.perf_counter() - began
         size = sum(f.stat().st_size for f in table_dir(data_dir, "events").iterdir())
-        seconds = anyio.run(measure, data_dir, arguments.runs)
+        began = time.perf_counter()
+        partial_rows = update_rollup(data_dir, "test", METER, arguments.events)
+        rollup_s = time.perf_counter() - began
+        directory = rollup_dir(data_dir, "test", METER)
+        level_rows = {level.name: sum(pq.read_metadata(f).num_rows
+                                      for f in (directory / level.name).glob("*.parquet"))
+                      for level in LEVELS}  # fmt: skip
+        rollup_size = sum(f.stat().st_size for f in directory.rglob("*.parquet"))
+        load_before = os.getloadavg()
+        zones = {zone: anyio.run(measure, data_dir, arguments.runs, zone) for zone in QUERIES}
+        load_after = os.getloadavg()
     result = {
         "bench": "meter query (issue 16)",
         "events": arguments.events, "customers": arguments.customers, "files": FILES,
         "parquet_bytes": size, "generate_s": round(generated_s, 1),
-        "query": "SUM of $.tokens, DAY windows over March 2026 (UTC), groupBy model: 248 rows",
-        "runs_s": [round(s, 3) for s in seconds], "p50_s": round(statistics.median(seconds), 3),
-        "target_p50_s": 1.0, "met": statistics.median(seconds) < 1.0,
+        "rollup": {"rows": partial_rows, "rows_per_level": level_rows, "bytes": rollup_size,
+                   "build_s": round(rollup_s, 1),
+                   "levels": "quarter: 15 min per model; minute: 1 min per subject, customer"
+                             " and model"},
+        "query": "SUM of $.tokens, DAY windows over March 2026, groupBy model: 248 rows",
+        "load_average_1m_before_after": [round(load_before[0], 2), round(load_after[0], 2)],
+        "runs_s": {zone: {name: [round(s, 3) for s in values] for name, values in runs.items()}
+                   for zone, runs in zones.items()},
+        "p50_s": {zone: {name: p50(values) for name, values in runs.items()}
+                  for zone, runs in zones.items()},
+        "target_p50_s": 1.0,
+        "met": all(p50(runs["rollup"]) < 1.0 for runs in zones.values()),
     }  # fmt: skip
     text = json.dumps(result, indent=2)
     sys.stdout.write(text + "\n")

@@ -175,13 +175,19 @@ def test_listing_events_v1_and_v2(om: Client, tokens: str) -> None:
     assert problem.fields == ["filter.colour"]
 
 
-def test_exact_across_the_parquet_history_and_the_journal(om: Client, http: httpx.Client) -> None:
-    """OM-40: events exported to Parquet and events only in the journal count together, each
-    once, the instant they are acknowledged."""
-    om.meters.create(m.MeterCreate(slug="rd_calls", aggregation="COUNT", event_type="rd.call"))
+def test_exact_across_the_parquet_history_and_the_journal(
+    om: Client, http: httpx.Client, server: Server
+) -> None:
+    """OM-40, OM-57: events exported to Parquet (and rolled up) and events only in the journal
+    count together, each once, the instant they are acknowledged."""
+    meter = om.meters.create(
+        m.MeterCreate(slug="rd_calls", aggregation="COUNT", event_type="rd.call")
+    )
     om.events.ingest_events([event(f"c{n}", "rd-a", "rd.call", DST) for n in range(3)])
     assert totals(om.meters.query_json("rd_calls")) == {(None,): 3.0}
     assert http.post(f"{A}/snapshots").status_code == 201  # exports the journal to Parquet
+    rollups = server.data_dir / "history" / "meter_rollups"
+    assert {p.parent.parent.name.split("-")[0] for p in rollups.rglob("*.parquet")} >= {meter.id}
     om.events.ingest_events([event(f"c{n}", "rd-a", "rd.call", DST) for n in range(2, 6)])
     assert totals(om.meters.query_json("rd_calls")) == {(None,): 6.0}  # c2 was a duplicate
     assert http.post(f"{A}/snapshots").status_code == 201

@@ -179,11 +179,11 @@ def _crash_when(
 ) -> None:
     """Make the exporter's durable write of the first path for which `crashes` holds die,
     after the file is in place (or, with `mid_write`, half-way through the temporary file)."""
-    real = history_export._write_durably
+    real = history_export.write_durably
 
     def write(final: Path, writer: Callable[[Any], object]) -> None:
         if crashes(final):
-            monkeypatch.setattr(history_export, "_write_durably", real)  # one crash only
+            monkeypatch.setattr(history_export, "write_durably", real)  # one crash only
             if mid_write:
                 final.with_name(f".{final.name}.tmp").write_bytes(b"PAR1 torn")
                 raise Crash
@@ -191,7 +191,7 @@ def _crash_when(
             raise Crash
         real(final, writer)
 
-    monkeypatch.setattr(history_export, "_write_durably", write)
+    monkeypatch.setattr(history_export, "write_durably", write)
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,8 @@
 """The analytics worker: a child process that turns the server's stream into the analytics
 files. `python -m allotment.persistence.analytics_worker DATA_DIR` reads `analytics_stream` frames
 on stdin, appends the audit records to their Parquet history, exports each environment's
-journal to the `events` and `credit_transactions` histories (`history_export`), rebuilds
+journal to the `events` and `credit_transactions` histories (`history_export`), rolls the
+meters' rollups forward (`meter_rollup_build`), rebuilds
 `analytics.duckdb`, and prints a JSON line after each of these steps.
 
 It decodes and converts one chunk at a time, so it holds the Arrow tables (columnar, compact)
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
+import duckdb
 import msgspec
 import pyarrow as pa
 
@@ -30,6 +32,7 @@ from allotment.persistence.analytics_stream import (
     read_frame,
 )
 from allotment.persistence.history_export import export_history, write_schema_files
+from allotment.persistence.meter_rollup_build import update_rollups
 
 __all__ = ("build_from_stream",)
 
@@ -69,8 +72,21 @@ def build_from_stream(data_dir: Path, stream: BinaryIO, report: TextIO) -> None:
     for start in build.environments:
         exported = export_history(data_dir, start.environment, start.durable_position)
         _report(report, {"exported": msgspec.to_builtins(exported)})
+        _roll_up(data_dir, start, report)
     write_schema_files(data_dir)  # the views need them, also with no environment at all
     _report(report, {"database": str(build.write_database(frame))})
+
+
+def _roll_up(data_dir: Path, start: EnvironmentStart, report: TextIO) -> None:
+    """Roll the meters' rollups forward (OM-55), the meters as of the snapshot: one defined
+    since is rolled up by the next run. Rollups only make queries faster, and what a failed
+    run wrote is complete or ignored: a full disk here must not cost the analytics database."""
+    try:
+        rolled = update_rollups(data_dir, start.environment, start.catalog.meters.values())
+    except (OSError, duckdb.Error) as error:
+        _report(report, {"rollup_failed": [start.environment, str(error)]})
+    else:
+        _report(report, {"rolled_up": [start.environment, rolled]})
 
 
 def _report(report: TextIO, line: dict[str, Any]) -> None:

@@ -34,6 +34,7 @@ from allotment.persistence.errors import HistoryUnavailable
 from allotment.persistence.history_cursor import cursor, table_dir
 from allotment.persistence.history_rows import EVENT_COLUMNS, event_rows
 from allotment.persistence.journal import iter_records
+from allotment.persistence.meter_rollup import Rollup, levels, range_files, run_rollup_query
 from allotment.persistence.meter_sql import distinct_sql, events_sql, meter_sql
 from allotment.persistence.meter_windows import bounds, offsets
 
@@ -71,13 +72,20 @@ def cloud_events(
 
 class CloudHistory:
     """`runtime.meter_reads.CloudEventHistory` over a data directory. `durable(environment)`
-    is the environment's journal durable position now."""
+    is the environment's journal durable position now; `rollups=False` answers every meter
+    query from the raw rows (the reference the rollups are tested and measured against)."""
 
-    def __init__(self, data_dir: Path | None, durable: Callable[[str], int]) -> None:
+    def __init__(
+        self, data_dir: Path | None, durable: Callable[[str], int], *, rollups: bool = True
+    ) -> None:
         self._data_dir = data_dir
         self._durable = durable
+        self._rollups = rollups
 
-    def _connect(self, environment: str) -> duckdb.DuckDBPyConnection:
+    def _connect(self, environment: str, since: int = 0) -> duckdb.DuckDBPyConnection:
+        """A connection with the view `ce` of the environment's CloudEvents up to the
+        journal's durable position; with `since`, only the history files past it are read
+        (the caller reads nothing at or before it from `ce`)."""
         if self._data_dir is None:
             raise HistoryUnavailable("allotment runs without a data directory: no history")
         upto = self._durable(environment)
@@ -92,7 +100,7 @@ class CloudHistory:
                 event_rows(record, columns)
             if first is None or first == exported + 1:
                 break  # else: segments went away after an export; read from its cursor
-        files = sorted(directory.glob(f"{environment}-*.parquet"))
+        files = [path for _, last, path in range_files(directory, environment) if last > since]
         connection = duckdb.connect()
         connection.execute("SET TimeZone = 'UTC'")
         cloud_events(connection, files, exported, to_arrow(columns, environment))
@@ -106,6 +114,21 @@ class CloudHistory:
             connection.close()
 
     def _query_meter(self, environment: str, meter: Meter, query: MeterQuery) -> list[MeterRow]:
+        """From the meter's rollup when it has one and the query allows (OM-56), else from
+        the raw rows."""
+        for level in levels(query) if self._data_dir is not None and self._rollups else []:
+            assert self._data_dir is not None
+            rollup = Rollup(self._data_dir, environment, meter, level)
+            if rollup.exists:
+                connection = self._connect(environment, rollup.position)
+                try:
+                    rows = run_rollup_query(connection, meter, query, rollup)
+                except duckdb.IOException:
+                    rows = None  # its files went away: the meter was just changed or deleted
+                finally:
+                    connection.close()
+                if rows is not None:
+                    return rows
         connection = self._connect(environment)
         try:
             return run_meter_query(connection, meter, query)

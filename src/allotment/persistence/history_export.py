@@ -46,7 +46,7 @@ from allotment.persistence.history_rows import JOURNAL_HISTORIES
 from allotment.persistence.journal import iter_records
 from allotment.persistence.ports import JournalRecord
 
-__all__ = ("export_history", "main", "write_schema_files")
+__all__ = ("export_history", "main", "write_durably", "write_schema_files")
 
 logger = logging.getLogger("allotment.history")
 
@@ -61,7 +61,7 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def _write_durably(final: Path, write: Callable[[BinaryIO], object]) -> None:
+def write_durably(final: Path, write: Callable[[BinaryIO], object]) -> None:
     """Write through `write(file)` to a temporary name, fsync it, rename it to `final` and
     fsync the directory: `final` then exists complete, or not at all, after any crash."""
     temporary = final.with_name(f".{final.name}.tmp")
@@ -80,7 +80,7 @@ def write_schema_files(data_dir: Path) -> None:
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             empty = to_arrow({name: [] for name in columns}, "")
-            _write_durably(path, partial(pq.write_table, empty))
+            write_durably(path, partial(pq.write_table, empty))
 
 
 class _TableExport:
@@ -113,10 +113,10 @@ class _TableExport:
         if self.count:
             arrow = to_arrow(self.rows, self.environment)
             path = range_file(self.directory, self.environment, self.cursor + 1, last)
-            _write_durably(path, partial(pq.write_table, arrow))
+            write_durably(path, partial(pq.write_table, arrow))
             self.files += 1
         position = cursor_file(self.directory, self.environment)
-        _write_durably(position, lambda file: file.write(f"{last}\n".encode()))
+        write_durably(position, lambda file: file.write(f"{last}\n".encode()))
         self.cursor, self.written = last, self.written + self.count
         self.rows, self.count = self._empty(), 0
 

@@ -23,7 +23,15 @@ from allotment.domain.meter_queries import EventQuery, Filter, MeterQuery
 from allotment.domain.meters import Meter, MeterAggregation, parse_jsonpath
 from allotment.persistence.meter_windows import key_sql, offset_sql
 
-__all__ = ("distinct_sql", "events_sql", "filter_sql", "meter_sql")
+__all__ = (
+    "counted_only",
+    "distinct_sql",
+    "events_sql",
+    "filter_sql",
+    "meter_sql",
+    "sql_path",
+    "value_sql",
+)
 
 _COMPARE: Final = {
     "eq": "=", "ne": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<=",
@@ -33,7 +41,7 @@ _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)  # a placeholder `now`: unused 
 _RESERVED: Final = {"subject": "subject", "customer_id": "customer_id"}
 
 
-def _path(path: str) -> str:
+def sql_path(path: str) -> str:
     """A JSONPath of the checked subset as a SQL literal (its names are [A-Za-z0-9_-])."""
     if parse_jsonpath(path) is None:
         raise ValueError(f"unsupported JSONPath {path!r}")
@@ -58,24 +66,24 @@ def filter_sql(column: str, node: Filter, params: list[Any]) -> str:
 def _paths(meter: Meter, query: MeterQuery) -> list[str]:
     """The JSONPaths a query reads from `data`: the value's first, then the dimensions'. One
     `json_extract_string` of them all parses each event's data once."""
-    paths = [] if _counted_only(meter) else [meter.value_property or ""]
+    paths = [] if counted_only(meter) else [meter.value_property or ""]
     for name in (*query.group_by, *sorted(query.group_filters)):
         if name not in _RESERVED and meter.group_by[name] not in paths:
             paths.append(meter.group_by[name])
     return paths
 
 
-def _counted_only(meter: Meter) -> bool:
+def counted_only(meter: Meter) -> bool:
     return meter.aggregation is MeterAggregation.COUNT or meter.value_property is None
 
 
-def _value_sql(meter: Meter) -> str | None:
+def value_sql(meter: Meter) -> str | None:
     """The expression of an event's value (over `j`, the extracted texts); None for COUNT."""
-    if _counted_only(meter):
+    if counted_only(meter):
         return None
     if meter.aggregation is MeterAggregation.UNIQUE_COUNT:
         # OM-45: UNIQUE_COUNT counts distinct string values; other JSON types are ignored.
-        path = _path(meter.value_property or "")
+        path = sql_path(meter.value_property or "")
         return f"CASE WHEN json_type(data, {path}) = 'VARCHAR' THEN j[1] END"
     # OM-44: a JSON number or a numeric string (spaces around it allowed); anything else,
     # objects and booleans included, is no value; so is a non-finite one.
@@ -105,7 +113,7 @@ def _dimension(meter: Meter, name: str, paths: list[str] | None = None) -> str:
         return _RESERVED[name]
     path = meter.group_by[name]
     if paths is None:
-        return f"json_extract_string(data, {_path(path)})"
+        return f"json_extract_string(data, {sql_path(path)})"
     return f"j[{paths.index(path) + 1}]"
 
 
@@ -139,7 +147,7 @@ def meter_sql(
     a key into its window. Without a window size both are NULL. `zone_offsets` are the query
     zone's offsets over the queried range (`meter_windows.offsets`)."""
     paths = _paths(meter, query)
-    value = _value_sql(meter)
+    value = value_sql(meter)
     if query.window_size is None:
         key, offset = "CAST(NULL AS BIGINT)", "CAST(NULL AS BIGINT)"
     else:
@@ -147,7 +155,7 @@ def meter_sql(
     groups = [f"{_dimension(meter, name, paths)} AS g{i}" for i, name in enumerate(query.group_by)]
     params: list[Any] = []
     conditions = _where(meter, query, params, paths)
-    extracted = ", ".join(_path(p) for p in paths)
+    extracted = ", ".join(sql_path(p) for p in paths)
     j = f"json_extract_string(data, [{extracted}])" if paths else "CAST(NULL AS VARCHAR[])"
     kept = [f"{key} AS wk", f"{offset} AS wo", *groups, f"{value or 'NULL'} AS v", "time",
             "journal_position", "fact_index"]  # fmt: skip
