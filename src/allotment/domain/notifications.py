@@ -32,7 +32,11 @@ from allotment.domain.facts import (
     InvoiceRevised,
     InvoiceStatusChanged,
     NotificationRaised,
+    ReservationCommitted,
     ReservationExpired,
+    ReservationExtended,
+    ReservationHeld,
+    ReservationReleased,
     SubscriptionChanged,
     SubscriptionStarted,
     UsageRecorded,
@@ -83,6 +87,8 @@ def notifications(
     """
     if not facts or (len(facts) == 1 and type(facts[0]) is UsageRecorded):
         return []  # the hot path: an event's thresholds were decided with it (WHK-E1)
+    if all(type(fact) in _QUIET for fact in facts):
+        return []  # a reserve or a commit: none of its facts raises or moves a subscription
     raised = _other_notices(before, state, facts, ctx.catalog)
     if not raised:
         return []
@@ -129,6 +135,19 @@ def _other_notices(
 _CREDIT_MOVES = frozenset(CREDIT_MOVES)
 _SUBSCRIPTION_FACTS = frozenset((SubscriptionStarted, SubscriptionChanged))
 _INVOICE_FACTS = frozenset((InvoiceIssued, InvoiceRevised, InvoiceStatusChanged))
+# Facts that raise no notice and change no subscription (so `before` still pairs up with the
+# state by identity and `_subscription_changes` finds nothing): the facts of a reserve and of
+# a commit without credits. Threshold notices of a commit's event were decided with it (WHK-E1).
+_QUIET = frozenset(
+    (
+        UsageRecorded,
+        NotificationRaised,
+        ReservationHeld,
+        ReservationCommitted,
+        ReservationReleased,
+        ReservationExtended,
+    )
+)
 
 
 def _subscription_changes(

@@ -207,6 +207,7 @@ def commit(state: CustomerState, command: CommitReservation, ctx: TurnContext) -
         return Outcome(_not_found(command.reservation_id))
     facts: list[Fact] = []
     settlements: dict[str, ItemSettlement] = {}
+    shown = reservation  # the reply's, as evolve will leave it (through the same `settled`)
     scratch = state
     for index, asked in enumerate(command.items):
         item = _named_item(reservation, asked.feature_key)
@@ -224,13 +225,14 @@ def commit(state: CustomerState, command: CommitReservation, ctx: TurnContext) -
         )
         if isinstance(step, Rejected):
             return Outcome(step)
-        item_facts, settlement = step
+        item_facts, settlement, committed = step
         settlements[item.feature_key] = settlement
+        shown, _ = settled(shown, committed.at, committed.settlements, None)
         facts.extend(item_facts)
+        facts.append(committed)
         if scratch is not state:
-            for fact in item_facts:
+            for fact in (*item_facts, committed):
                 evolve(scratch, fact)
-    shown = _after(reservation, facts)
     return Outcome(Committed(reservation=shown, settlements=settlements), facts)
 
 
@@ -241,8 +243,9 @@ def _commit_item(
     asked: CommitUnits,
     command: CommitReservation,
     ctx: TurnContext,
-) -> tuple[list[Fact], ItemSettlement] | Rejected:
-    """One item: the overage policy (RSV-14), then the event as `POST /events` records it."""
+) -> tuple[list[Fact], ItemSettlement, ReservationCommitted] | Rejected:
+    """One item: the overage policy (RSV-14), then the event as `POST /events` records it:
+    the event's facts, the item's settlement, and the fact that settles it (applied last)."""
     recorded = _recorded_units(reservation, item, asked)
     if isinstance(recorded, Rejected):
         return recorded
@@ -282,7 +285,7 @@ def _commit_item(
         settlements={item.feature_key: settlement},
         forgets=forgets(state) if settles_all else (),
     )
-    return [*outcome.facts, fact], settlement
+    return outcome.facts, settlement, fact
 
 
 def _recorded_units(
@@ -331,18 +334,6 @@ def _copy(state: CustomerState) -> CustomerState:
     return msgspec.msgpack.decode(msgspec.msgpack.encode(state), type=CustomerState)
 
 
-def _after(reservation: Reservation, facts: list[Fact]) -> Reservation:
-    """The reservation as `facts` leave it, for the reply (evolve applies them next, through
-    the same `settled`)."""
-    for fact in facts:
-        if isinstance(fact, ReservationCommitted):
-            reservation, _ = settled(reservation, fact.at, fact.settlements, None)
-        elif isinstance(fact, ReservationReleased):
-            released = frozenset(fact.feature_keys)
-            reservation, _ = settled(reservation, fact.at, {}, released)
-    return reservation
-
-
 # -- release and extend ------------------------------------------------------------------------
 
 
@@ -378,7 +369,8 @@ def release(state: CustomerState, command: ReleaseReservation, ctx: TurnContext)
         feature_keys=held,
         forgets=forgets(state) if settles_all else (),
     )
-    return Outcome(ReservationShown(reservation=_after(reservation, [fact])), [fact])
+    shown, _ = settled(reservation, fact.at, {}, frozenset(held))  # as evolve will leave it
+    return Outcome(ReservationShown(reservation=shown), [fact])
 
 
 def extend(state: CustomerState, command: ExtendReservation, ctx: TurnContext) -> Outcome:

@@ -127,7 +127,13 @@ class CustomerDirectory:
         for fact in facts:
             if type(fact) not in _INDEXED:
                 continue
-            if isinstance(fact, SubscriptionStarted):
+            # The facts of a reserve and a commit first: they come on every such turn.
+            if isinstance(fact, ReservationHeld):
+                self._reservation_owner[fact.reservation_id] = state.id
+            elif isinstance(fact, _SETTLING):
+                for forgotten in fact.forgets:  # RSV-27: the index stays bounded too
+                    self._reservation_owner.pop(forgotten, None)
+            elif isinstance(fact, SubscriptionStarted):
                 self._owner_of[fact.subscription.id] = state.id
                 self.plans_in_use.add(fact.subscription.plan_id)
             elif isinstance(fact, InvoiceIssued):
@@ -140,11 +146,6 @@ class CustomerDirectory:
                 isinstance(fact, PaymentRecorded) and fact.record.status is PaymentStatus.UNAPPLIED
             ):
                 self.with_unapplied_payments.add(state.id)
-            elif isinstance(fact, ReservationHeld):
-                self._reservation_owner[fact.reservation_id] = state.id
-            elif isinstance(fact, _SETTLING):
-                for forgotten in fact.forgets:  # RSV-27: the index stays bounded too
-                    self._reservation_owner.pop(forgotten, None)
 
     def reindex(self) -> None:
         """Rebuild every index from the customers' states (after recovery, whose replay

@@ -81,8 +81,13 @@ class ReservationDesk:
         if isinstance(keys, Rejected):
             return keys
         now = shard.now()
-        claimed = [key for key in keys.values() if shard.event_keys.reserve(key, now)]
-        duplicates = frozenset(keys.values()) - frozenset(claimed)
+        claimed: list[str] = []
+        refused: list[str] = []
+        for key in keys.values():
+            (claimed if shard.event_keys.reserve(key, now) else refused).append(key)
+        # A key named twice is claimed by its first item: only keys no item claimed are
+        # duplicates. Nearly every commit claims its one key: no set is built for it.
+        duplicates = frozenset(refused).difference(claimed) if refused else frozenset()
         command = msgspec.structs.replace(command, event_keys=keys, duplicate_keys=duplicates)
         try:
             reply = await shard.turns.turn(actor, command, shard.context())
