@@ -60,7 +60,7 @@ def test_without_usage_set_the_held_units_are_committed(client: Client) -> None:
     """RSV-41: a forgotten set_usage bills what was announced, never nothing."""
     ref = _customer(client)
     with client.reserve(ref, "api_calls", Decimal("12.5")):
-        pass
+        assert _used(client, ref) == (Decimal(0), Decimal("12.5"))  # RSV-8: held, not used
     assert _used(client, ref) == (Decimal("12.5"), Decimal(0))
 
 
