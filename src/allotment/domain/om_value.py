@@ -124,8 +124,30 @@ class Replay:
         return log[self.position].at if self.position < len(log) else None
 
     def advance(self, until: datetime) -> None:
+        """Apply every mark at or before `until`."""
         log = self.ent.log
         while self.position < len(log) and log[self.position].at <= until:
+            self.apply(log[self.position])
+            self.position += 1
+
+    def advance_before(self, until: datetime) -> None:
+        """Apply every mark strictly before `until`: the state a window starting then opens with."""
+        log = self.ent.log
+        while self.position < len(log) and log[self.position].at < until:
+            self.apply(log[self.position])
+            self.position += 1
+
+    def open_at(self, start: datetime) -> None:
+        """The state a window opening at `start` starts with: every mark before it, and the
+        grant and period changes at `start` itself up to its first usage (that usage is the
+        window's own)."""
+        self.advance_before(start)
+        log = self.ent.log
+        while (
+            self.position < len(log)
+            and log[self.position].at == start
+            and not isinstance(log[self.position], UsageMark)
+        ):
             self.apply(log[self.position])
             self.position += 1
 
@@ -158,9 +180,13 @@ class Replay:
             ZERO,
         )
 
-    def balances(self, at: datetime) -> dict[uuid.UUID, Decimal]:
+    def balances(self, at: datetime, *, closing: bool = False) -> dict[uuid.UUID, Decimal]:
+        """Each live grant's remaining credits at `at`; `closing` keeps a grant expiring at
+        exactly `at` (the balance a segment ending at its expiry closes with)."""
         return {
-            g.id: g.remaining for g in self.pool.grants if g.expires_at is None or g.expires_at > at
+            g.id: g.remaining
+            for g in self.pool.grants
+            if g.expires_at is None or g.expires_at > at or (closing and g.expires_at == at)
         }
 
     def value(self, at: datetime) -> EntitlementValue:
