@@ -39,6 +39,7 @@ def test_om84_lower_priority_number_burns_first() -> None:
     ent = world.create()
     low = world.grant(ent, 10, priority=2).grant.public_id
     high = world.grant(ent, 10, priority=1).grant.public_id
+    assert list(world.remaining(ent)) == [high, low]
     world.use(15)
     assert world.remaining(ent) == {low: D(5)}  # the priority-1 grant was spent first
     assert world.value(ent).balance == D(5)

@@ -112,7 +112,12 @@ def activation_facts(
     ctx: TurnContext,
     at: datetime,
 ) -> list[Fact]:
-    """The grant's credits enter the pool at `at` (a GRANT transaction, CRD-10)."""
+    """The grant's credits enter the pool at `at` (a GRANT transaction, CRD-10). A grant of
+    nothing puts nothing in the pool (a live grant always has credits, CRD-4) but is active:
+    rollover may raise it to its minimum (OM-95)."""
+    activated = GrantActivated(at=at, entitlement_id=grant.entitlement_id, grant_id=grant.id)
+    if grant.amount == 0:
+        return [activated]
     transaction = CreditTransaction(
         id=ctx.new_id(),
         pool_id=pool_id,
@@ -137,7 +142,7 @@ def activation_facts(
             transaction=transaction,
             priority=grant.priority,
         ),
-        GrantActivated(at=at, entitlement_id=grant.entitlement_id, grant_id=grant.id),
+        activated,
     ]
 
 

@@ -25,8 +25,6 @@ __all__ = (
     "windowed_history",
 )
 
-_TICK = timedelta(microseconds=1)  # the instant just before a bound, for a replay's start
-
 
 class WindowSize(enum.StrEnum):
     HOUR = "HOUR"
@@ -81,12 +79,14 @@ def windowed_history(
 ) -> list[BalanceWindow]:
     """OM-102, OM-103: one row per window with usage recorded in `[start, end)`, oldest first;
     windows are clipped to the bounds."""
+    replay = Replay.opening(ent, start)
     totals: dict[tuple[datetime, datetime], Decimal] = {}
-    for mark in ent.log:
-        if isinstance(mark, UsageMark) and start <= mark.at < end:
+    for mark in ent.log[replay.position :]:
+        if mark.at >= end:
+            break
+        if isinstance(mark, UsageMark):
             window = window_of(mark.at, size, zone)
             totals[window] = totals.get(window, ZERO) + mark.units
-    replay = Replay(ent, start - _TICK)
     rows = []
     for (window_start, window_end), usage in totals.items():  # marks are in time order
         opens = max(window_start, start)
@@ -118,8 +118,7 @@ class _Open:
 def burn_down(ent: OmEntitlement, start: datetime, end: datetime) -> list[BurnDownSegment]:
     """OM-104: segments of `[start, end)` cut wherever the burn-down order can change: a
     period start (reset), a grant's activation, void or expiry."""
-    replay = Replay(ent, start - _TICK)
-    replay.open_at(start)
+    replay = Replay.opening(ent, start)
     expiries = sorted(
         {
             g.expires_at
@@ -130,15 +129,18 @@ def burn_down(ent: OmEntitlement, start: datetime, end: datetime) -> list[BurnDo
     segments: list[BurnDownSegment] = []
     current = _Open(replay, start)
     log = ent.log
+    used = False  # whether the open segment has burnt anything yet
     while replay.position < len(log) and log[replay.position].at < end:
         mark = log[replay.position]
         while expiries and expiries[0] <= mark.at:
-            current = _cut(ent, replay, current, expiries.pop(0), segments)
-        if not isinstance(mark, UsageMark) and mark.at > current.start:
-            current = _cut(ent, replay, current, mark.at, segments)
+            current, used = _cut(ent, replay, current, expiries.pop(0), segments), False
+        usage = isinstance(mark, UsageMark)
+        if not usage and (mark.at > current.start or used):
+            current, used = _cut(ent, replay, current, mark.at, segments), False
         replay.apply(mark)
         replay.position += 1
-        if not isinstance(mark, UsageMark) and mark.at == current.start:
+        used = used or usage
+        if not usage:
             current = _Open(replay, current.start)  # it takes effect as the segment opens
     for instant in expiries:
         current = _cut(ent, replay, current, instant, segments)

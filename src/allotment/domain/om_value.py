@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bisect
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from allotment.domain.catalog import RolloverPolicy
@@ -39,6 +39,7 @@ from allotment.domain.state import CustomerState
 __all__ = ("Replay", "live_value", "value_at")
 
 _NO_ACCESS = EntitlementValue(has_access=False)
+_TICK = timedelta(microseconds=1)
 
 
 def value_at(
@@ -137,6 +138,22 @@ class Replay:
             self.apply(log[self.position])
             self.position += 1
 
+    @classmethod
+    def opening(cls, ent: OmEntitlement, start: datetime) -> Replay:
+        """A replay positioned at the first mark a range from `start` counts (OM-102): marks
+        at `start` that come before a period starting at `start` belong to the closed period."""
+        replay = cls(ent, start - _TICK)
+        log = ent.log
+        first = bisect.bisect_left(log, start, key=lambda mark: mark.at)
+        for position in range(first, bisect.bisect_right(log, start, key=lambda m: m.at)):
+            if isinstance(log[position], ResetMark):
+                first = position
+        while replay.position < first:
+            replay.apply(log[replay.position])
+            replay.position += 1
+        replay.open_at(start)
+        return replay
+
     def open_at(self, start: datetime) -> None:
         """The state a window opening at `start` starts with: every mark before it, and the
         grant and period changes at `start` itself up to its first usage (that usage is the
@@ -163,7 +180,8 @@ class Replay:
                 self.overage += mark.units - covered
             case ActivationMark():
                 definition = self.ent.grants[mark.grant_id]
-                self._insert(definition.id, definition.amount)
+                if definition.amount > 0:  # a grant of nothing never enters the pool
+                    self._insert(definition.id, definition.amount)
             case VoidMark():
                 self.pool.grants = [g for g in self.pool.grants if g.id != mark.grant_id]
             case ResetMark():
