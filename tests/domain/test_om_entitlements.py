@@ -393,3 +393,19 @@ def test_om95_rollover_ledger_conserves_the_pool() -> None:
     balance = world.value(ent).balance
     # each day: 5 (issueAfterReset) + 1 (the other grant's min rollover) = 6 (OM-95)
     assert world.state.pools[pool_denomination(ent)].balance == balance == D(6)
+
+
+def test_om85_a_recurring_grant_is_reissued_whole_each_interval() -> None:
+    world = OmWorld()
+    ent = world.create(usage_period="P1W")
+    world.grant(ent, 10, recurrence="DAY", max_rollover=D(10))
+    world.use(7)
+    world.advance(86400 - 1)
+    assert world.value(ent).balance == D(3)
+    world.advance(1)
+    value = world.value(ent)
+    assert (value.balance, value.usage) == (D(10), D(7))  # re-issued; the period goes on
+    world.use(10)
+    world.advance(2 * 86400)  # two re-issues in one catch-up
+    assert world.value(ent).balance == D(10)
+    assert world.value(ent, at=START + timedelta(days=1, seconds=1)).balance == 0

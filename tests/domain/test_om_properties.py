@@ -37,6 +37,7 @@ grants = st.tuples(
     st.integers(0, 10),  # min rollover
     st.integers(0, 50),  # max rollover (raised to min)
     st.sampled_from([0, 0, 0, 1800, 7200]),  # effective this many seconds from now
+    st.sampled_from([None, None, "PT2H", "DAY"]),  # recurrence
 )
 steps = st.lists(
     st.one_of(
@@ -60,7 +61,7 @@ setups = st.fixed_dictionaries(
 
 def _step(world: OmWorld, ent: str, step: tuple[Any, ...], issued: list[str]) -> None:
     match step:
-        case ("grant", amount, priority, expiration, low, high, delay):
+        case ("grant", amount, priority, expiration, low, high, delay, recurrence):
             duration, count = expiration if expiration else (None, None)
             shown = world.grant(
                 ent,
@@ -71,6 +72,7 @@ def _step(world: OmWorld, ent: str, step: tuple[Any, ...], issued: list[str]) ->
                 min_rollover=D(low),
                 max_rollover=D(max(low, high)),
                 effective_at=world.now + timedelta(seconds=delay),
+                recurrence=recurrence,
             )
             issued.append(shown.grant.public_id)
         case ("use", amount):

@@ -40,6 +40,7 @@ from allotment.domain.facts import (
     Fact,
     GrantActivated,
     GrantIssued,
+    GrantRecurred,
     GrantVoided,
     InvoiceIssued,
     InvoiceRevised,
@@ -111,6 +112,7 @@ def evolve(state: CustomerState, fact: Fact) -> None:
             | GrantIssued()
             | GrantActivated()
             | GrantVoided()
+            | GrantRecurred()
             | CreditsRestored()
         ):
             evolve_openmeter(state, fact)

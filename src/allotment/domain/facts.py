@@ -27,6 +27,7 @@ from allotment.domain.om_facts import (
     EntitlementUsed,
     GrantActivated,
     GrantIssued,
+    GrantRecurred,
     GrantVoided,
 )
 from allotment.domain.payment_records import PaymentRecord
@@ -68,6 +69,7 @@ __all__ = (
     "Fact",
     "GrantActivated",
     "GrantIssued",
+    "GrantRecurred",
     "GrantVoided",
     "InvoiceIssued",
     "InvoiceRevised",
@@ -290,6 +292,7 @@ Fact = (
     | GrantIssued
     | GrantActivated
     | GrantVoided
+    | GrantRecurred
     | CreditsRestored
 )
 

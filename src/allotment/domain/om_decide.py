@@ -24,9 +24,21 @@ from allotment.domain.om_commands import (
     VoidGrant,
 )
 from allotment.domain.om_entitlements import create_entitlement, override_entitlement, resolve
-from allotment.domain.om_facts import EntitlementDeleted
-from allotment.domain.om_grants import activation_facts, issue_grant, next_activation, void_grant
-from allotment.domain.om_reset import manual_reset, next_reset, reset_facts
+from allotment.domain.om_facts import EntitlementDeleted, GrantRecurred
+from allotment.domain.om_grants import (
+    activation_facts,
+    issue_grant,
+    next_activation,
+    next_recurrence,
+    void_grant,
+)
+from allotment.domain.om_reset import (
+    manual_reset,
+    next_reset,
+    reset_facts,
+    scratch_pool,
+    set_remaining,
+)
 from allotment.domain.om_state import pool_denomination
 from allotment.domain.om_value import live_value, value_at
 from allotment.domain.replies import Done, Rejected, RejectionKind
@@ -38,6 +50,7 @@ Apply = Callable[[Fact], None]
 Transition = Callable[[CustomerState, TurnContext, Apply], None]
 RESET_RANK = 4  # SCH-3 order at one instant: after grant expiry (expired grants never roll over)
 ACTIVATION_RANK = 5  # after a reset: a grant effective at a boundary starts the new period whole
+RECURRENCE_RANK = 6  # after a reset too: a re-issued grant is whole whatever rollover left
 
 
 def decide_openmeter(state: CustomerState, command: OpenMeterCommand, ctx: TurnContext) -> Outcome:  # noqa: PLR0911 (one return per command)
@@ -100,7 +113,26 @@ def due_transitions(state: CustomerState) -> list[tuple[datetime, int, Transitio
     if activation is not None:
         at, ent, grant = activation
         found.append((at, ACTIVATION_RANK, _activate(ent.id, grant.id.hex, at)))
+    recurrence = next_recurrence(state)
+    if recurrence is not None:
+        at, ent, grant = recurrence
+        found.append((at, RECURRENCE_RANK, _recur(ent.id, grant.id.hex, at)))
     return found
+
+
+def _recur(entitlement_id: str, grant_hex: str, at: datetime) -> Transition:
+    """OM-85: a recurring grant's remaining credits become its amount again."""
+
+    def run(state: CustomerState, ctx: TurnContext, apply: Apply) -> None:
+        ent = state.entitlements[entitlement_id]
+        grant = next(g for g in ent.grants.values() if g.id.hex == grant_hex)
+        scratch = scratch_pool(state.pools[pool_denomination(ent.id)])
+        adjusted = set_remaining(ctx, scratch, grant, at, grant.amount, "OpenMeter recurrence")
+        if adjusted is not None:
+            apply(adjusted)
+        apply(GrantRecurred(at=at, entitlement_id=ent.id, grant_id=grant.id))
+
+    return run
 
 
 def _reset(entitlement_id: str, at: datetime) -> Transition:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+from datetime import datetime
 from typing import assert_never
 
 import msgspec
@@ -23,12 +24,16 @@ from allotment.domain.om_facts import (
     EntitlementUsed,
     GrantActivated,
     GrantIssued,
+    GrantRecurred,
     GrantVoided,
     OpenMeterFact,
 )
+from allotment.domain.om_periods import period_containing
 from allotment.domain.om_state import (
     ActivationMark,
+    GrantDefinition,
     OmEntitlement,
+    RecurMark,
     ResetMark,
     UsageMark,
     VoidMark,
@@ -65,20 +70,42 @@ def evolve_openmeter(state: CustomerState, fact: OpenMeterFact) -> None:
             _reset(state, fact)
         case GrantIssued():
             state.entitlements[fact.grant.entitlement_id].grants[fact.grant.id] = fact.grant
-        case GrantActivated():
-            ent = state.entitlements[fact.entitlement_id]
-            grant = ent.grants[fact.grant_id]
-            ent.grants[grant.id] = msgspec.structs.replace(grant, active=True, activated_at=fact.at)
-            ent.log.append(ActivationMark(fact.at, grant.id))
-        case GrantVoided():
-            ent = state.entitlements[fact.entitlement_id]
-            grant = ent.grants[fact.grant_id]
-            ent.grants[grant.id] = msgspec.structs.replace(grant, voided_at=fact.at)
-            ent.log.append(VoidMark(fact.at, grant.id))
+        case GrantActivated() | GrantVoided() | GrantRecurred():
+            _evolve_grant(state.entitlements[fact.entitlement_id], fact)
         case CreditsRestored():
             _restore(state, fact)
         case _:
             assert_never(fact)
+
+
+def _evolve_grant(ent: OmEntitlement, fact: GrantActivated | GrantVoided | GrantRecurred) -> None:
+    """A grant's definition replaced, and the mark its replay needs (OM-100)."""
+    grant = ent.grants[fact.grant_id]
+    match fact:
+        case GrantActivated():
+            next_at = _next(grant, fact.at)
+            grant = msgspec.structs.replace(
+                grant, active=True, activated_at=fact.at, next_recurrence=next_at
+            )
+            ent.log.append(ActivationMark(fact.at, grant.id))
+        case GrantVoided():
+            grant = msgspec.structs.replace(grant, voided_at=fact.at)
+            ent.log.append(VoidMark(fact.at, grant.id))
+        case GrantRecurred():
+            grant = msgspec.structs.replace(grant, next_recurrence=_next(grant, fact.at))
+            ent.log.append(RecurMark(fact.at, grant.id))
+        case _:
+            assert_never(fact)
+    ent.grants[grant.id] = grant
+
+
+def _next(grant: GrantDefinition, after: datetime) -> datetime | None:
+    """OM-85: the recurrence boundary after `after`, on the grid of its anchor (default the
+    grant's effectiveAt)."""
+    if grant.recurrence is None:
+        return None
+    anchor = grant.recurrence_anchor or grant.effective_at
+    return period_containing(anchor, grant.recurrence, after)[1]
 
 
 def _reset(state: CustomerState, fact: EntitlementReset) -> None:

@@ -22,6 +22,7 @@ __all__ = (
     "EntitlementUsed",
     "GrantActivated",
     "GrantIssued",
+    "GrantRecurred",
     "GrantVoided",
     "OpenMeterFact",
 )
@@ -89,6 +90,14 @@ class GrantVoided(_OmFact, tag="om_grant_voided", frozen=True, kw_only=True):
     grant_id: uuid.UUID
 
 
+class GrantRecurred(_OmFact, tag="om_grant_recurred", frozen=True, kw_only=True):
+    """OM-85: a recurring grant re-issued at `at` (the credit fact before this one brought
+    its remaining credits to its amount)."""
+
+    entitlement_id: str
+    grant_id: uuid.UUID
+
+
 class CreditsRestored(_OmFact, tag="credits_restored", frozen=True, kw_only=True):
     """Rollover raised a grant's remaining credits (OM-95): a GRANT transaction of the pool.
     A grant spent to zero had left the pool; it comes back with its burn-order fields."""
@@ -109,5 +118,6 @@ OpenMeterFact = (
     | GrantIssued
     | GrantActivated
     | GrantVoided
+    | GrantRecurred
     | CreditsRestored
 )

@@ -27,12 +27,14 @@ __all__ = (
     "define_grant",
     "issue_grant",
     "next_activation",
+    "next_recurrence",
     "void_grant",
 )
 
 PRIORITY_MIN: Final = 1
 PRIORITY_MAX: Final = 255
 EXPIRATION_COUNT_MAX: Final = 1000
+SHORTEST_INTERVAL_SECONDS: Final = 3600  # bounds the catch-up of re-issues (as OM-81's)
 
 
 def issue_grant(
@@ -99,8 +101,12 @@ def _invalid_grant(ent: OmEntitlement, cmd: IssueGrant) -> Rejected | None:  # n
         expiration_end(cmd.effective_at, cmd.expiration_duration, 1) is None
     ):
         return _bad("expiration.duration", "must be HOUR, DAY, WEEK, MONTH or YEAR.")
-    if cmd.recurrence is not None and parse_interval(cmd.recurrence) is None:
-        return _bad("recurrence.interval", "not an interval or ISO-8601 duration.")
+    if cmd.recurrence is not None:
+        interval = parse_interval(cmd.recurrence)
+        if interval is None:
+            return _bad("recurrence.interval", "not an interval or ISO-8601 duration.")
+        if interval.months == 0 and interval.seconds < SHORTEST_INTERVAL_SECONDS:
+            return _bad("recurrence.interval", "at least one hour.")
     return None
 
 
@@ -157,6 +163,26 @@ def next_activation(state: CustomerState) -> tuple[datetime, OmEntitlement, Gran
                 continue
             if found is None or grant.effective_at < found[0]:
                 found = (grant.effective_at, ent, grant)
+    return found
+
+
+def next_recurrence(
+    state: CustomerState,
+) -> tuple[datetime, OmEntitlement, GrantDefinition] | None:
+    """OM-85: the earliest re-issue of an active recurring grant not voided nor expired by
+    then, of a live entitlement."""
+    found: tuple[datetime, OmEntitlement, GrantDefinition] | None = None
+    for ent in state.entitlements.values():
+        if not ent.live:
+            continue
+        for grant in ent.grants.values():
+            at = grant.next_recurrence
+            if at is None or grant.voided_at is not None:
+                continue
+            if grant.expires_at is not None and grant.expires_at <= at:
+                continue
+            if found is None or at < found[0]:
+                found = (at, ent, grant)
     return found
 
 

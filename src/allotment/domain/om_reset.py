@@ -9,6 +9,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 from datetime import datetime
+from decimal import Decimal
 
 from allotment.domain.context import Outcome, TurnContext
 from allotment.domain.credits import (
@@ -35,7 +36,7 @@ from allotment.domain.om_state import (
 from allotment.domain.replies import Done, Rejected, RejectionKind
 from allotment.domain.state import CustomerState
 
-__all__ = ("manual_reset", "next_reset", "reset_facts")
+__all__ = ("manual_reset", "next_reset", "reset_facts", "scratch_pool", "set_remaining")
 
 
 def next_reset(state: CustomerState) -> tuple[datetime, OmEntitlement] | None:
@@ -86,14 +87,17 @@ def reset_facts(
 ) -> list[Fact]:
     """Rollover (OM-95), carried overage (OM-97), then the new period (OM-94), at `at`."""
     pool = state.pools[pool_denomination(ent.id)]
-    scratch = _scratch(pool)
+    scratch = scratch_pool(pool)
     facts: list[Fact] = []
     for grant in ent.grants.values():
         if not grant.active or grant.voided_at is not None:
             continue
         if grant.expires_at is not None and grant.expires_at <= at:
             continue  # expired grants do not roll over
-        fact = _rollover(ctx, scratch, grant, at)
+        live = scratch.grant(grant.id)
+        before = live.remaining if live is not None else ZERO
+        target = min(grant.max_rollover, max(before, grant.min_rollover))
+        fact = set_remaining(ctx, scratch, grant, at, target, "OpenMeter rollover")
         if fact is not None:
             facts.append(fact)
     carried = ent.overage if preserve else ZERO
@@ -118,14 +122,19 @@ def reset_facts(
     return facts
 
 
-def _rollover(
-    ctx: TurnContext, scratch: CreditPool, grant: GrantDefinition, at: datetime
+def set_remaining(
+    ctx: TurnContext,
+    scratch: CreditPool,
+    grant: GrantDefinition,
+    at: datetime,
+    target: Decimal,
+    description: str,
 ) -> Fact | None:
-    """`balance_after = MIN(maxRollover, MAX(balance_before, minRollover))` for one grant,
-    applied to `scratch` as the fact will apply it to the pool."""
+    """The fact that brings one grant's remaining credits to `target` (rollover, OM-95:
+    `MIN(maxRollover, MAX(balance_before, minRollover))`; recurrence, OM-85: its amount),
+    applied to `scratch` as the fact will apply it to the pool; None when nothing changes."""
     live = scratch.grant(grant.id)
     before = live.remaining if live is not None else ZERO
-    target = min(grant.max_rollover, max(before, grant.min_rollover))
     delta = target - before
     if delta == 0:
         return None
@@ -137,7 +146,7 @@ def _rollover(
         balance_before=scratch.balance,
         balance_after=scratch.balance + delta,
         created_at=at,
-        description="OpenMeter rollover",
+        description=description,
         grant_id=grant.id,
     )
     scratch.balance += delta
@@ -172,7 +181,7 @@ def _rollover(
     )
 
 
-def _scratch(pool: CreditPool) -> CreditPool:
+def scratch_pool(pool: CreditPool) -> CreditPool:
     """A copy of the pool whose grants rollover may change without touching the state."""
     grants = [
         CreditGrant(

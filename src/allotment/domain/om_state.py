@@ -30,6 +30,7 @@ __all__ = (
     "GrantDefinition",
     "LogMark",
     "OmEntitlement",
+    "RecurMark",
     "ResetMark",
     "UsageMark",
     "VoidMark",
@@ -94,6 +95,7 @@ class GrantDefinition(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     metadata: dict[str, str] | None = None
     active: bool = False
     activated_at: datetime | None = None  # its pool grant's `granted_at` (burn order)
+    next_recurrence: datetime | None = None  # OM-85: when it is next re-issued, if it recurs
     voided_at: datetime | None = None
 
 
@@ -118,6 +120,13 @@ class VoidMark(msgspec.Struct, frozen=True, gc=False, array_like=True, tag="v"):
     grant_id: uuid.UUID
 
 
+class RecurMark(msgspec.Struct, frozen=True, gc=False, array_like=True, tag="c"):
+    """A recurring grant was re-issued at `at`: its remaining credits became its amount."""
+
+    at: datetime
+    grant_id: uuid.UUID
+
+
 class ResetMark(msgspec.Struct, frozen=True, gc=False, array_like=True, tag="r"):
     """A usage period began (at creation or a reset, OM-94): the live grants' balances right
     after rollover and carried overage, in burn order, and the period's opening counters."""
@@ -129,7 +138,7 @@ class ResetMark(msgspec.Struct, frozen=True, gc=False, array_like=True, tag="r")
     consumed: Decimal
 
 
-LogMark = UsageMark | ActivationMark | VoidMark | ResetMark
+LogMark = UsageMark | ActivationMark | VoidMark | RecurMark | ResetMark
 
 
 class OmEntitlement(msgspec.Struct, kw_only=True):

@@ -28,7 +28,9 @@ from allotment.domain.om_commands import EntitlementValue
 from allotment.domain.om_state import (
     ActivationMark,
     EntitlementKind,
+    LogMark,
     OmEntitlement,
+    RecurMark,
     ResetMark,
     UsageMark,
     VoidMark,
@@ -168,7 +170,7 @@ class Replay:
             self.apply(log[self.position])
             self.position += 1
 
-    def apply(self, mark: UsageMark | ActivationMark | VoidMark | ResetMark) -> None:
+    def apply(self, mark: LogMark) -> None:
         match mark:
             case UsageMark():
                 draws = plan_debit(self.pool, mark.units, mark.at)
@@ -182,6 +184,15 @@ class Replay:
                 definition = self.ent.grants[mark.grant_id]
                 if definition.amount > 0:  # a grant of nothing never enters the pool
                     self._insert(definition.id, definition.amount)
+            case RecurMark():  # in place, as the pool's grant keeps its place
+                definition = self.ent.grants[mark.grant_id]
+                live = self.pool.grant(mark.grant_id)
+                if live is None and definition.amount > 0:
+                    self._insert(definition.id, definition.amount)
+                elif live is not None and definition.amount > 0:
+                    live.remaining = definition.amount
+                elif live is not None:
+                    self.pool.grants.remove(live)
             case VoidMark():
                 self.pool.grants = [g for g in self.pool.grants if g.id != mark.grant_id]
             case ResetMark():
