@@ -7,12 +7,15 @@ from datetime import timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+import msgspec
 import pytest
 
 from allotment.domain import invariants
+from allotment.domain.cloud_usage import usage_commands
 from allotment.domain.commands import GrantCredits
 from allotment.domain.credits import GrantSource, TransactionType
 from allotment.domain.facts import CreditsReversed
+from allotment.domain.meters import CloudEventRecorded, Meter, MeterAggregation
 from allotment.domain.om_commands import (
     AccessShown,
     CreateEntitlement,
@@ -28,7 +31,7 @@ from allotment.domain.om_commands import (
 from allotment.domain.om_history import WindowSize, burn_down, windowed_history
 from allotment.domain.om_state import EntitlementKind, pool_denomination
 from allotment.domain.replies import Done, Rejected, RejectionKind
-from tests.domain.harness import START, D
+from tests.domain.harness import START, D, demo_catalog
 from tests.domain.om_world import FEATURE, OmWorld
 
 PERIOD_END = START + timedelta(days=31)  # MONTH from Jan 15 10:30: Feb 15 10:30
@@ -409,3 +412,23 @@ def test_om85_a_recurring_grant_is_reissued_whole_each_interval() -> None:
     world.advance(2 * 86400)  # two re-issues in one catch-up
     assert world.value(ent).balance == D(10)
     assert world.value(ent, at=START + timedelta(days=1, seconds=1)).balance == 0
+
+
+def test_om90_tanso_events_and_cloudevents_count_toward_one_entitlement() -> None:
+    catalog = demo_catalog()
+    meter = Meter(id="m1", slug="calls", name="calls", aggregation=MeterAggregation.SUM,
+                  event_type="api", value_property="$.n", created_at=START, updated_at=START)  # fmt: skip
+    feature = msgspec.structs.replace(catalog.features[FEATURE], meter_slug="calls")
+    catalog = msgspec.structs.replace(
+        catalog, meters={meter.id: meter}, features={**catalog.features, FEATURE: feature}
+    )
+    world = OmWorld(catalog)
+    ent = world.create()
+    world.grant(ent, 10)
+    world.use(3)  # a Tanso event of the feature
+    event = CloudEventRecorded(at=START, source="s", event_id="1", event_type="api",
+                               subject="c1", time=START, data={"n": 4})  # fmt: skip
+    for command in usage_commands(event, catalog):  # what the shard runs after journalling it
+        world.run(command)
+    value = world.value(ent)
+    assert (value.usage, value.balance) == (D(7), D(3))
