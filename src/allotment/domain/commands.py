@@ -11,6 +11,7 @@ import msgspec
 
 from allotment.domain.credits import GrantSource
 from allotment.domain.meters import CloudEventRecorded
+from allotment.domain.om_commands import OpenMeterCommand
 from allotment.domain.payment_records import ProviderPayment
 from allotment.domain.reservation_state import Overage
 from allotment.domain.state import (
@@ -262,4 +263,5 @@ Command = (
     | RecordCloudEvent
     | SetOpenMeterDetails
     | Tick
+    | OpenMeterCommand  # issue 17 (om_commands.py)
 )

@@ -63,6 +63,9 @@ class CreditGrant(msgspec.Struct, kw_only=True):
     subscription_id: uuid.UUID | None = None
     granted_at: datetime
     expires_at: datetime | None = None
+    # OpenMeter grants (OM-84): lower burns first. Tanso grants keep 0, so every Tanso pool
+    # (all of whose grants share it) burns in exactly the order it always has.
+    priority: int = 0
 
 
 class CreditTransaction(msgspec.Struct, frozen=True, gc=False, kw_only=True):
@@ -115,10 +118,11 @@ class CreditPool(msgspec.Struct, kw_only=True):
         return bool(self.hard_limit) and (self.status is PoolStatus.FROZEN or self.balance <= 0)
 
 
-def burn_order_key(grant: CreditGrant) -> tuple[bool, datetime, datetime]:
-    """CRD-31: soonest `expiresAt` first, non-expiring last, ties by oldest `grantedAt`."""
+def burn_order_key(grant: CreditGrant) -> tuple[int, bool, datetime, datetime]:
+    """CRD-31: soonest `expiresAt` first, non-expiring last, ties by oldest `grantedAt`;
+    OM-84 puts the grant's priority (lower first) before all of these."""
     never = grant.expires_at is None
-    return (never, grant.expires_at or grant.granted_at, grant.granted_at)
+    return (grant.priority, never, grant.expires_at or grant.granted_at, grant.granted_at)
 
 
 def plan_debit(

@@ -40,6 +40,19 @@ from allotment.domain.entitlement import evaluate
 from allotment.domain.facts import CustomerOpenMeterSet, CustomerProfileSet
 from allotment.domain.grants import PoolDefaults, grant_facts
 from allotment.domain.metering import record_usage
+from allotment.domain.om_commands import (
+    CreateEntitlement,
+    DeleteEntitlement,
+    IssueGrant,
+    OpenMeterCommand,
+    OverrideEntitlement,
+    ReadAccess,
+    ReadEntitlementValue,
+    ResetEntitlement,
+    VoidGrant,
+)
+from allotment.domain.om_decide import decide_openmeter
+from allotment.domain.om_state import POOL_PREFIX
 from allotment.domain.payments import apply_payment, record_failed_payment, record_unapplied_payment
 from allotment.domain.plan_change import cancel_scheduled_change, change_plan
 from allotment.domain.preflight import preflight
@@ -91,22 +104,37 @@ def decide(state: CustomerState, command: Command, ctx: TurnContext) -> Outcome:
             return _on_payment(state, command, ctx)
         case Tick():
             return Outcome(Done())
-        case RecordCloudEvent() | SetOpenMeterDetails():
-            return _on_openmeter(command, ctx)
+        case (
+            RecordCloudEvent()
+            | SetOpenMeterDetails()
+            | CreateEntitlement()
+            | DeleteEntitlement()
+            | OverrideEntitlement()
+            | ResetEntitlement()
+            | IssueGrant()
+            | VoidGrant()
+            | ReadEntitlementValue()
+            | ReadAccess()
+        ):
+            return _on_openmeter(state, command, ctx)
         case _:
             assert_never(command)
 
 
-def _on_openmeter(command: RecordCloudEvent | SetOpenMeterDetails, ctx: TurnContext) -> Outcome:
+def _on_openmeter(
+    state: CustomerState,
+    command: RecordCloudEvent | SetOpenMeterDetails | OpenMeterCommand,
+    ctx: TurnContext,
+) -> Outcome:
     """OpenMeter's writes (issue 16): a CloudEvent kept as received (OM-8), the customer's
-    OpenMeter details (OM-20..OM-24)."""
+    OpenMeter details (OM-20..OM-24); and its entitlements and grants (issue 17, OM-80..)."""
     match command:
         case RecordCloudEvent():
             return Outcome(Done(), [command.event])
         case SetOpenMeterDetails():
             return Outcome(Done(), [CustomerOpenMeterSet(at=ctx.now, details=command.details)])
         case _:
-            assert_never(command)
+            return decide_openmeter(state, command, ctx)
 
 
 def _on_reservation(
@@ -192,6 +220,13 @@ def _grant_credits(state: CustomerState, command: GrantCredits, ctx: TurnContext
     if command.expires_at is not None and command.expires_at <= ctx.now:
         return Outcome(
             Rejected(kind=RejectionKind.INVALID, message="expiresAt: must be in the future.")
+        )
+    if command.denomination.startswith(POOL_PREFIX):  # OM-87: only OpenMeter grants go there
+        return Outcome(
+            Rejected(
+                kind=RejectionKind.INVALID,
+                message="denomination: an OpenMeter entitlement's pool takes its own grants.",
+            )
         )
     pool = state.pools.get(command.denomination)
     if pool is not None and pool.status == "ARCHIVED":

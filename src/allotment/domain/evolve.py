@@ -28,11 +28,20 @@ from allotment.domain.facts import (
     CreditsDebited,
     CreditsExpired,
     CreditsGranted,
+    CreditsRestored,
     CreditsReversed,
     CustomerCreated,
     CustomerOpenMeterSet,
     CustomerProfileSet,
+    EntitlementCreated,
+    EntitlementDeleted,
+    EntitlementReset,
+    EntitlementUsed,
     Fact,
+    GrantActivated,
+    GrantIssued,
+    GrantRecurred,
+    GrantVoided,
     InvoiceIssued,
     InvoiceRevised,
     InvoiceStatusChanged,
@@ -46,6 +55,7 @@ from allotment.domain.facts import (
 )
 from allotment.domain.money import ZERO
 from allotment.domain.notification_types import remember
+from allotment.domain.om_evolve import evolve_openmeter, record_entitlement_usage
 from allotment.domain.reservation_evolve import evolve_reservation
 from allotment.domain.reservation_facts import (
     ReservationCommitted,
@@ -92,6 +102,20 @@ def evolve(state: CustomerState, fact: Fact) -> None:
         case NotificationRaised():
             remember(state.notices, fact.payload)  # WHK-E2, WHK-E12: each fires once
             return
+        case EntitlementUsed():
+            record_entitlement_usage(state, fact)  # OM-92: per event, like UsageRecorded
+            return
+        case (
+            EntitlementCreated()
+            | EntitlementDeleted()
+            | EntitlementReset()
+            | GrantIssued()
+            | GrantActivated()
+            | GrantVoided()
+            | GrantRecurred()
+            | CreditsRestored()
+        ):
+            evolve_openmeter(state, fact)
         case CloudEventRecorded():
             return  # OM-8: listed and queried from the journal; usage it makes is its own fact
         case CustomerOpenMeterSet():
@@ -255,6 +279,7 @@ def _grant(state: CustomerState, fact: CreditsGranted) -> None:
         subscription_id=fact.subscription_id,
         granted_at=fact.at,
         expires_at=fact.expires_at,
+        priority=fact.priority,
     )
     bisect.insort(pool.grants, grant, key=burn_order_key)
     pool.balance += fact.amount

@@ -19,6 +19,17 @@ from allotment.domain.cost import PricesReplaced
 from allotment.domain.credits import CreditTransaction, GrantSource
 from allotment.domain.meters import CloudEventRecorded, MeterDefined, MeterDeleted
 from allotment.domain.notification_types import Notification
+from allotment.domain.om_facts import (
+    CreditsRestored,
+    EntitlementCreated,
+    EntitlementDeleted,
+    EntitlementReset,
+    EntitlementUsed,
+    GrantActivated,
+    GrantIssued,
+    GrantRecurred,
+    GrantVoided,
+)
 from allotment.domain.payment_records import PaymentRecord
 from allotment.domain.reservation_facts import (
     ReservationCommitted,
@@ -45,12 +56,21 @@ __all__ = (
     "CreditsDebited",
     "CreditsExpired",
     "CreditsGranted",
+    "CreditsRestored",
     "CreditsReversed",
     "CustomerCreated",
     "CustomerOpenMeterSet",
     "CustomerProfileSet",
+    "EntitlementCreated",
+    "EntitlementDeleted",
+    "EntitlementReset",
+    "EntitlementUsed",
     "EnvironmentFact",
     "Fact",
+    "GrantActivated",
+    "GrantIssued",
+    "GrantRecurred",
+    "GrantVoided",
     "InvoiceIssued",
     "InvoiceRevised",
     "InvoiceStatusChanged",
@@ -129,6 +149,7 @@ class CreditsGranted(_Fact, tag="credits_granted", frozen=True, kw_only=True):
     period_key: str | None  # CRD-12: "DENOM@periodStart" for plan allocations
     transaction: CreditTransaction
     top_up_key: str | None = None  # MNY-A1: "DENOM@periodStart" for a plan-change top-up
+    priority: int = 0  # OM-84: an OpenMeter grant's burn priority; Tanso grants keep 0
 
 
 class CreditsDebited(_Fact, tag="credits_debited", frozen=True, kw_only=True):
@@ -264,6 +285,15 @@ Fact = (
     | NotificationRaised
     | CustomerOpenMeterSet
     | CloudEventRecorded
+    | EntitlementCreated  # issue 17, OM-80..OM-119
+    | EntitlementDeleted
+    | EntitlementUsed
+    | EntitlementReset
+    | GrantIssued
+    | GrantActivated
+    | GrantVoided
+    | GrantRecurred
+    | CreditsRestored
 )
 
 EnvironmentFact = (

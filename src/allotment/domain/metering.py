@@ -17,6 +17,7 @@ from allotment.domain.facts import Fact, UsageRecorded
 from allotment.domain.grants import debit_facts
 from allotment.domain.money import CREDIT_QUANTUM, ZERO, round_credits, round_usage
 from allotment.domain.notify_levels import threshold_notices
+from allotment.domain.om_usage import entitlement_usage_facts
 from allotment.domain.replies import Rejected, RejectionKind, UsageAccepted
 from allotment.domain.reservation_state import HeldItem
 from allotment.domain.state import AccessState, CustomerState, Subscription
@@ -66,6 +67,11 @@ def record_usage(
         counted = _count(state, cmd, sub, link, bucket, ctx, own)
     recorded = _recorded(cmd, ctx, feature_key, sub, bucket, counted)
     facts = [*counted.facts, recorded, *counted.notices]
+    if state.entitlements and feature_key is not None:  # OM-90..OM-93
+        at = len(counted.facts)  # before the usage fact, as a grant's debit is
+        facts[at:at] = entitlement_usage_facts(
+            state, feature_key, cmd.occurred_at, cmd.units, cmd.idempotency_key, ctx
+        )
     unknown = None
     if not cost_known(recorded.cost_amount, recorded.model):  # OPS-D5
         unknown = (

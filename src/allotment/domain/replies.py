@@ -7,6 +7,7 @@ import enum
 import msgspec
 
 from allotment.domain.decisions import CreditBlock, Decision, DenialReason, Simulation, UsageBlock
+from allotment.domain.om_commands import OpenMeterReply
 from allotment.domain.preflight_replies import ItemNotReservable, Preflighted
 from allotment.domain.reservation_replies import (
     Committed,
@@ -78,4 +79,5 @@ Reply = (
     | ReservationShown
     | Preflighted  # RSV-30..RSV-36
     | ItemNotReservable  # RSV-37
+    | OpenMeterReply  # issue 17 (om_commands.py)
 )

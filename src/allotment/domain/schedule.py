@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from allotment.domain.context import TurnContext
 from allotment.domain.credit_lifecycle import expiry_facts
 from allotment.domain.facts import InvoiceStatusChanged
+from allotment.domain.om_decide import due_transitions
 from allotment.domain.period_end import Apply, end_period
 from allotment.domain.reservation_expiry import earliest_hold_expiry, expiry_fact
 from allotment.domain.state import (
@@ -70,6 +71,8 @@ def _candidates(state: CustomerState) -> list[tuple[datetime, int, Transition]]:
     held = earliest_hold_expiry(state)  # RSV-23
     if held is not None:
         found.append((held[1], 3, _expire_hold(held[0])))
+    if state.entitlements:  # OM-88, OM-94: grant activations and automatic resets
+        found += due_transitions(state)
     return found
 
 

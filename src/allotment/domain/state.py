@@ -18,6 +18,7 @@ import msgspec
 
 from allotment.domain.credits import CreditPool
 from allotment.domain.notice_marks import NoticeMarks
+from allotment.domain.om_state import OmEntitlement
 from allotment.domain.payment_records import PaymentRecord
 from allotment.domain.reservation_state import Reservation
 
@@ -255,6 +256,9 @@ class CustomerState(msgspec.Struct, kw_only=True):
     # attributed to it, and what only OpenMeter's `Customer` carries. Older states decode
     # with the defaults.
     openmeter: OpenMeterDetails | None = None
+    # OpenMeter entitlements (issue 17, OM-80..OM-119), live and soft-deleted, by id, in
+    # creation order. Older states decode empty.
+    entitlements: dict[str, OmEntitlement] = msgspec.field(default_factory=dict)
 
     def live_subscriptions(self) -> list[Subscription]:
         """Live subscriptions, oldest first (CUS-12); dicts keep creation order."""
