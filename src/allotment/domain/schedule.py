@@ -93,6 +93,8 @@ def next_due(state: CustomerState) -> datetime | None:
             instants.append(deadline)
     if state.hold_expiries:  # RSV-23
         instants.append(min(state.hold_expiries.values()))
+    if state.entitlements:  # OM-88, OM-94: grant activations and automatic resets
+        instants += [instant for instant, _, _ in due_transitions(state)]
     return min(instants, default=None)
 
 
