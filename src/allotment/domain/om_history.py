@@ -27,6 +27,7 @@ __all__ = (
 
 
 class WindowSize(enum.StrEnum):
+    MINUTE = "MINUTE"
     HOUR = "HOUR"
     DAY = "DAY"
     MONTH = "MONTH"
@@ -59,6 +60,9 @@ def window_of(instant: datetime, size: WindowSize, zone: ZoneInfo) -> tuple[date
     """The window `[start, end)` containing `instant`, on the local clock of `zone` (OM-103):
     a DAY is a local calendar day, 23 or 25 hours across a DST change."""
     local = instant.astimezone(zone)
+    if size is WindowSize.MINUTE:  # local: old offsets had seconds (local mean time)
+        start = local.replace(second=0, microsecond=0).astimezone(UTC)
+        return start, start + timedelta(minutes=1)
     if size is WindowSize.HOUR:
         start = local.replace(minute=0, second=0, microsecond=0).astimezone(UTC)
         return start, start + timedelta(hours=1)
