@@ -4,7 +4,6 @@ they agree with `value_at` at every instant."""
 
 from __future__ import annotations
 
-import enum
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -12,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
+from allotment.domain.meter_queries import WindowSize  # the one enum meter queries use too
 from allotment.domain.money import ZERO
 from allotment.domain.om_state import OmEntitlement, UsageMark
 from allotment.domain.om_value import Replay
@@ -24,13 +24,6 @@ __all__ = (
     "window_of",
     "windowed_history",
 )
-
-
-class WindowSize(enum.StrEnum):
-    MINUTE = "MINUTE"
-    HOUR = "HOUR"
-    DAY = "DAY"
-    MONTH = "MONTH"
 
 
 class BalanceWindow(msgspec.Struct, frozen=True, gc=False, kw_only=True):
