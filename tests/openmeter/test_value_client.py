@@ -1,13 +1,9 @@
 """The official `openmeter` client, unchanged, against a real allotment server (manual clock):
 the entitlement value on every path, customer access, the history, and the race of issue 17
-(docs/openmeter.md OM-130..OM-139).
-
-The customers, entitlements and grants are made in-process through the customer's actor (the
-domain's commands, as the entitlement and grant routes send them) on the data directory the
-server then recovers; usage arrives over HTTP. The client's `subjects` attribute is its second
-`SubjectsOperations` class (subject upsert/list), which shadows the one holding the deprecated
-subject value and history operations; those are sent with the client's own request builders
-through `send_request`, byte for byte what its operation method would send.
+(docs/openmeter.md OM-130..OM-139). Customers and entitlements are made through the client;
+usage arrives as Tanso events over HTTP (OM-90 counts them). The deprecated subject value and
+history operations are the client's own, from the class its `subjects` attribute hides
+(tests/openmeter/subject_ops.py).
 """
 
 from __future__ import annotations
@@ -18,47 +14,28 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
-from pathlib import Path
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import anyio
 import httpx
 import pytest
-from openmeter._generated.operations._operations import (
-    build_subjects_get_entitlement_history_request,
-    build_subjects_get_entitlement_value_request,
-)
 
-from allotment.config import Settings
-from allotment.domain.commands import MarkInvoicePaid, SetOpenMeterDetails, Subscribe
-from allotment.domain.om_commands import (
-    CreateEntitlement,
-    EntitlementShown,
-    GrantShown,
-    IssueGrant,
-    OpenMeterCommand,
-)
-from allotment.domain.om_state import EntitlementKind
-from allotment.domain.replies import Subscribed
-from allotment.domain.state import OpenMeterDetails, Profile
-from allotment.http.openmeter.om_targets import customer_target
-from allotment.runtime.local_shard import LocalShard
-from allotment.runtime.ports import CustomerLookup
-from allotment.wiring import build_system
 from openmeter import Client
+from openmeter import models as m
+from tests.openmeter.subject_ops import entitlement as read
+from tests.openmeter.subject_ops import subject_entitlements
 from tests.openmeter.support import A, C, om_client, refused, tanso
 from tests.reliability.server import Server
 
-RACE_GRANTS = (30, 20)  # 50 units for 64 events of one unit
+RACE_GRANTED = 50  # for 64 events of one unit
 NEW_YORK = ZoneInfo("America/New_York")
 DST_DAY = datetime(2027, 3, 14, tzinfo=NEW_YORK)  # US clocks spring forward at 02:00
 V1 = "/api/v1/customers"
 
 
 class World:
-    """What the module's data directory holds: entitlement and grant ids by name."""
+    """Entitlement ids by customer."""
 
     ids: dict[str, str]
 
@@ -66,67 +43,9 @@ class World:
         self.ids = {}
 
 
-async def _om(shard: LocalShard, customer: str, command: OpenMeterCommand) -> Any:
-    reply = await shard.openmeter_turn(customer_target(customer), command, lambda s, r, n: r)
-    assert isinstance(reply, EntitlementShown | GrantShown), reply
-    return reply
-
-
-async def _customer(shard: LocalShard, ref: str) -> None:
-    """A paid pro_monthly customer (its plan links api_calls) with subject `<ref>-subject`."""
-    lookup = CustomerLookup(external_id=ref)
-    await shard.create_customer(ref, Profile(first_name=ref))
-    plan = shard.catalog.plan_by_key("pro_monthly")
-    assert plan is not None
-    subscribed = await shard.command(lookup, Subscribe(plan_id=plan.id))
-    assert isinstance(subscribed, Subscribed)
-    await shard.command(lookup, MarkInvoicePaid(invoice_id=subscribed.invoice.id))
-    details = OpenMeterDetails(name=ref, subject_keys=(f"{ref}-subject",))
-    await shard.command(lookup, SetOpenMeterDetails(details=details))
-
-
-async def _metered(shard: LocalShard, world: World, ref: str, *grants: int) -> None:
-    shown = await _om(shard, ref, CreateEntitlement(feature_key="api_calls",
-                                                    kind=EntitlementKind.METERED,
-                                                    usage_period="MONTH"))  # fmt: skip
-    world.ids[ref] = shown.definition.id
-    now = shard._clock.now()
-    for n, amount in enumerate(grants):
-        # rolled over whole at each monthly reset: the tests move the clock across some
-        grant = await _om(shard, ref, IssueGrant(entitlement="api_calls", amount=Decimal(amount),
-                                                 effective_at=now, priority=n + 1,
-                                                 max_rollover=Decimal(amount)))  # fmt: skip
-        world.ids[f"{ref}-grant{n}"] = grant.grant.public_id
-
-
-async def _build(data_dir: Path, world: World) -> None:
-    settings = Settings(data_dir=data_dir, clock="manual", snapshot_every_s=1e9,
-                        analytics_every_s=1e9)  # fmt: skip
-    system = build_system(settings)
-    async with system.running():
-        shard = system.shard("test")
-        for ref in ("omv", "race", "dst"):
-            await _customer(shard, ref)
-        await _metered(shard, world, "omv", 100)
-        await _om(shard, "omv", CreateEntitlement(feature_key="sso", kind=EntitlementKind.BOOLEAN))
-        await _om(shard, "omv", CreateEntitlement(feature_key="storage_gb",
-                                                  kind=EntitlementKind.STATIC,
-                                                  config='{"tier": "gold"}'))  # fmt: skip
-        await _metered(shard, world, "race", *RACE_GRANTS)
-        await _metered(shard, world, "dst", 1000)
-        await system.checkpoint_all()
-
-
 @pytest.fixture(scope="module")
-def world() -> World:
-    return World()
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, world: World) -> Iterator[Server]:
-    data_dir = tmp_path_factory.mktemp("om-value")
-    anyio.run(_build, data_dir, world)
-    running = Server(data_dir, "--clock", "manual")  # resumes the build's clock (OPS-D4)
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    running = Server(tmp_path_factory.mktemp("om-value"), "--clock", "manual")
     try:
         yield running
     finally:
@@ -139,9 +58,39 @@ def om(server: Server) -> Client:
 
 
 @pytest.fixture(scope="module")
+def subjects(om: Client) -> Any:
+    return subject_entitlements(om)
+
+
+@pytest.fixture(scope="module")
 def http(server: Server) -> Iterator[httpx.Client]:
     with tanso(server) as client:
         yield client
+
+
+def _metered(amount: int) -> m.EntitlementMeteredCreateInputs:
+    """A hard monthly entitlement to api_calls whose grant comes back whole at every reset
+    (`issueAfterReset`): the tests move the clock across some."""
+    period = m.RecurringPeriodCreateInput(interval="MONTH")
+    return m.EntitlementMeteredCreateInputs(type=m.EntitlementType.METERED,
+                                            feature_key="api_calls", usage_period=period,
+                                            issue_after_reset=amount)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def world(om: Client, subjects: Any) -> World:
+    """Customers omv (100 granted, and sso, storage_gb), race (50) and dst (1000), each with
+    the subject `<key>-subject`, through the client."""
+    made = World()
+    for ref, amount in (("omv", 100), ("race", RACE_GRANTED), ("dst", 1000)):
+        attribution = m.CustomerUsageAttribution(subject_keys=[f"{ref}-subject"])
+        om.customers.create(m.CustomerCreate(name=ref, key=ref, usage_attribution=attribution))
+        made.ids[ref] = read(subjects.post(f"{ref}-subject", _metered(amount))).id
+    read(subjects.post("omv-subject", m.EntitlementBooleanCreateInputs(
+        type=m.EntitlementType.BOOLEAN, feature_key="sso")))  # fmt: skip
+    read(subjects.post("omv-subject", m.EntitlementStaticCreateInputs(
+        type=m.EntitlementType.STATIC, feature_key="storage_gb", config='{"tier": "gold"}')))  # fmt: skip
+    return made
 
 
 _KEYS = itertools.count()
@@ -169,24 +118,19 @@ def _advance(http: httpx.Client, **body: Any) -> None:
     assert answer.status_code == 200, answer.text
 
 
-def _subject(om: Client, request: Any) -> Any:
-    """A deprecated subject operation sent with the client's request builder (see above)."""
-    return om.send_request(request)
-
-
 # -- the value on every path (OM-130, OM-132) --------------------------------------------------
 
 
-def test_om130_om132_the_value_on_every_path(om: Client, http: httpx.Client, world: World) -> None:
+def test_om130_om132_the_value_on_every_path(
+    om: Client, http: httpx.Client, subjects: Any, world: World
+) -> None:
     _use(http, "omv", 40)
     metered = _value(om, "omv")
     assert metered == {"hasAccess": True, "balance": 60, "usage": 40, "overage": 0,
                        "totalAvailableGrantAmount": 100}  # fmt: skip
     v2 = om.customer_entitlement_v2.get_customer_entitlement_value
     assert dict(v2("omv", "api_calls")) == metered == dict(v2("omv", world.ids["omv"]))
-    by_subject = _subject(om, build_subjects_get_entitlement_value_request("omv-subject",
-                                                                           "api_calls"))  # fmt: skip
-    assert by_subject.status_code == 200 and by_subject.json() == metered
+    assert dict(subjects.get_entitlement_value("omv-subject", "api_calls")) == metered
     static = om.customer_entitlement.get_customer_entitlement_value("omv", "storage_gb")
     assert dict(static) == {"hasAccess": True, "config": '{"tier": "gold"}'}
     assert dict(v2("omv", "sso")) == {"hasAccess": True}
@@ -194,7 +138,7 @@ def test_om130_om132_the_value_on_every_path(om: Client, http: httpx.Client, wor
     assert dict(v2(customer_id, "api_calls")) == metered  # OM-107: the id or the key
 
 
-def test_om130_unknown_names_are_problems(om: Client) -> None:
+def test_om130_unknown_names_are_problems(om: Client, subjects: Any, world: World) -> None:
     """404 naming the path field for an unknown customer, subject or entitlement; 400 for a
     feature key off the document's pattern or a `time` that is not RFC 3339."""
     value = om.customer_entitlement.get_customer_entitlement_value
@@ -203,23 +147,17 @@ def test_om130_unknown_names_are_problems(om: Client) -> None:
     assert refused(lambda: value("omv", "Api-Calls")).fields == ["featureKey"]
     v2 = om.customer_entitlement_v2.get_customer_entitlement_value
     assert refused(lambda: v2("omv", "01J00000000000000000000000")).status == 404
-    missing = _subject(om, build_subjects_get_entitlement_value_request("nobody", "api_calls"))
-    assert missing.status_code == 404
-    assert missing.json()["extensions"]["validationErrors"][0]["field"] == "subjectIdOrKey"
-    bad = om.send_request(
-        build_subjects_get_entitlement_value_request("omv", "api_calls", params={"time": "now"})
-    )
-    assert (
-        bad.status_code == 400
-        and bad.json()["extensions"]["validationErrors"][0]["field"] == "time"
-    )
+    missing = refused(lambda: subjects.get_entitlement_value("nobody", "api_calls"))
+    assert (missing.status, missing.fields) == (404, ["subjectIdOrKey"])
+    bad = refused(lambda: subjects.get_entitlement_value("omv", "api_calls", params={"time": "x"}))
+    assert (bad.status, bad.fields) == (400, ["time"])
 
 
 # -- exact at the instant (OM-131) and at a past instant (OM-133) -------------------------------
 
 
 def test_om131_the_value_is_exact_right_after_an_acknowledged_event(
-    om: Client, http: httpx.Client
+    om: Client, http: httpx.Client, world: World
 ) -> None:
     """No waiting: the read is a turn after the event's, so it sees it."""
     before = _value(om, "omv")["usage"]
@@ -228,7 +166,9 @@ def test_om131_the_value_is_exact_right_after_an_acknowledged_event(
         assert _value(om, "omv")["usage"] == before + n
 
 
-def test_om133_a_past_instant_answers_what_it_answered_then(om: Client, http: httpx.Client) -> None:
+def test_om133_a_past_instant_answers_what_it_answered_then(
+    om: Client, http: httpx.Client, world: World
+) -> None:
     then = _clock(http)
     answered = _value(om, "omv")
     _advance(http, seconds=60)
@@ -245,7 +185,7 @@ def test_om133_a_past_instant_answers_what_it_answered_then(om: Client, http: ht
 # -- access (OM-134) ---------------------------------------------------------------------------
 
 
-def test_om134_access_is_every_feature_s_value_at_one_instant(om: Client) -> None:
+def test_om134_access_is_every_feature_s_value_at_one_instant(om: Client, world: World) -> None:
     access = om.customer.get_customer_access("omv")["entitlements"]
     assert set(access) == {"api_calls", "sso", "storage_gb"}
     value = om.customer_entitlement.get_customer_entitlement_value
@@ -257,13 +197,15 @@ def test_om134_access_is_every_feature_s_value_at_one_instant(om: Client) -> Non
 # -- the race (OM-139) -------------------------------------------------------------------------
 
 
-def test_om139_access_flips_exactly_when_the_balance_reaches_zero(server: Server) -> None:
+def test_om139_access_flips_exactly_when_the_balance_reaches_zero(
+    server: Server, world: World
+) -> None:
     """64 concurrent events of one unit against a hard entitlement granted 50, with value
     reads interleaved (16 threads, customer v1 and v2 paths). Every answer is the actor's
     state at its turn: `hasAccess` is true exactly while the balance is above 0, the balance
     is the grants less the usage (never late: an answer whose request began after an event
     was acknowledged counts it), and after the last event access is off, 64 >= 50."""
-    granted = sum(RACE_GRANTS)
+    granted = RACE_GRANTED
     local = threading.local()
 
     def client() -> httpx.Client:
@@ -303,13 +245,12 @@ def test_om139_access_flips_exactly_when_the_balance_reaches_zero(server: Server
 # -- history (OM-135..OM-137) ------------------------------------------------------------------
 
 
-def _history_request(world: World, **params: Any) -> Any:
-    return build_subjects_get_entitlement_history_request("dst-subject", world.ids["dst"],
-                                                          **params)  # fmt: skip
+def _subject_history(subjects: Any, world: World, **params: Any) -> Any:
+    return subjects.get_entitlement_history("dst-subject", world.ids["dst"], **params)
 
 
 def test_om135_om137_history_across_a_dst_change(
-    om: Client, http: httpx.Client, world: World
+    om: Client, http: httpx.Client, subjects: Any, world: World
 ) -> None:
     """DAY windows of America/New_York across the spring-forward of 14 March 2027 (23
     hours); usage and opening balances per window, and burn-down segments whose usage adds up
@@ -332,7 +273,7 @@ def test_om135_om137_history_across_a_dst_change(
     assert [w["balanceAtStart"] for w in windows] == [1000, 995, 990]
     segments = history["burndownHistory"]
     assert sum(s["usage"] for s in segments) == 15
-    grant = world.ids["dst-grant0"]
+    grant = next(iter(segments[0]["grantBalancesAtStart"]))  # the issueAfterReset grant
     assert (
         sum(u["usage"] for s in segments for u in s["grantUsages"] if u["grantId"] == grant) == 15
     )
@@ -340,25 +281,24 @@ def test_om135_om137_history_across_a_dst_change(
         grant: 985
     }
     assert _at(segments[0]["period"]["from"]) == first and _at(segments[-1]["period"]["to"]) == end
-    by_subject = om.send_request(_history_request(world, window_size="DAY", from_parameter=first,
-                                                  to=end, window_time_zone="America/New_York"))  # fmt: skip
-    assert by_subject.status_code == 200 and by_subject.json() == dict(history)
+    by_subject = _subject_history(subjects, world, window_size="DAY", from_parameter=first,
+                                  to=end, window_time_zone="America/New_York")  # fmt: skip
+    assert dict(by_subject) == dict(history)
     hours = om.customer_entitlement_v2.get_customer_entitlement_history(
         "dst", "api_calls", window_size="HOUR", from_parameter=first, to=end
     )
     assert [w["usage"] for w in hours["windowedHistory"]] == [5, 5, 5]
 
 
-def test_om135_bad_history_parameters_are_problems(om: Client, world: World) -> None:
+def test_om135_bad_history_parameters_are_problems(om: Client, subjects: Any, world: World) -> None:
     for params, field in (
         ({"window_size": "WEEK"}, "windowSize"),
         ({"window_size": "DAY", "window_time_zone": "Mars/Olympus"}, "windowTimeZone"),
         ({"window_size": "DAY", "from_parameter": DST_DAY, "to": DST_DAY - timedelta(days=1)},
          "from"),
     ):  # fmt: skip
-        answer = om.send_request(_history_request(world, **params))
-        assert answer.status_code == 400, answer.text
-        assert answer.json()["extensions"]["validationErrors"][0]["field"] == field
+        answer = refused(partial(_subject_history, subjects, world, **params))
+        assert (answer.status, answer.fields) == (400, [field])
     history = om.customer_entitlement_v2.get_customer_entitlement_history
     boolean = refused(lambda: history("omv", "sso", window_size="DAY"))
     assert (boolean.status, boolean.fields) == (400, ["entitlementIdOrFeatureKey"])
