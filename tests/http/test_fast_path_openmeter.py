@@ -32,6 +32,7 @@ from allotment.runtime.system import ActorSystem
 from allotment.wiring import build_system
 from tests.conftest import KEY, READ_ONLY_KEY, START
 from tests.http.helpers import event, paid_subscriber
+from tests.http.test_fast_path import _same
 
 Pair = tuple[TestClient[FastPath], TestClient[Any]]
 V1 = "/api/v1/customers"
@@ -82,20 +83,6 @@ def pair(settings: Settings, keys: KeyStore) -> Iterator[Pair]:
             client.headers["X-Request-Id"] = "differential-test"
             seed(client, system)
         yield fast, slow
-
-
-def _same(pair: Pair, method: str, url: str, **kwargs: Any) -> int:
-    fast, slow = (client.request(method, url, **kwargs) for client in pair)
-    assert (fast.status_code, fast.content) == (slow.status_code, slow.content), url
-    assert _comparable(fast.headers) == _comparable(slow.headers), url
-    return fast.status_code
-
-
-def _comparable(headers: Any) -> dict[str, Any]:
-    found: dict[str, Any] = dict(headers)
-    if "allow" in found:
-        found["allow"] = sorted(method.strip() for method in found["allow"].split(","))
-    return found
 
 
 def test_values_answer_as_litestar_does_om_138(pair: Pair) -> None:
