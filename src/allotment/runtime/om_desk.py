@@ -5,6 +5,7 @@ recovery), then run the om_* command as one turn of that customer's actor."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from typing import TYPE_CHECKING, TypeVar
 
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 __all__ = ("OmDesk",)
 
 T = TypeVar("T")
+_UUID_TEXT_MIN = 32  # hex digits without hyphens; uuid.UUID takes nothing shorter
 
 
 class OmDesk:
@@ -68,10 +70,12 @@ class OmDesk:
 
     def _by_id_or_key(self, id_or_key: str) -> CustomerActor | None:
         """A customer by allotment id or key, unless deleted through OpenMeter (OM-24)."""
-        try:
-            lookup = CustomerLookup(customer_id=uuid.UUID(id_or_key))
-        except ValueError:
-            lookup = CustomerLookup(external_id=id_or_key)
+        lookup = CustomerLookup(external_id=id_or_key)
+        # A key shorter than any UUID's text skips the parse and its exception: the value
+        # read (OM-138) is a hot path.
+        if len(id_or_key) >= _UUID_TEXT_MIN:
+            with contextlib.suppress(ValueError):
+                lookup = CustomerLookup(customer_id=uuid.UUID(id_or_key))
         actor = self._shard.directory.find(lookup)
         if actor is None:
             return None

@@ -118,7 +118,8 @@ def _value_view(
         ent = entitlement_at(state, id_or_key, instant, now, by_id=by_id)
         if ent is None:
             return no_entitlement(field)
-        return ENCODER.encode(value_json(value_at(state, ent, instant, now)))
+        value = live_value(state, ent, now) if at is None else value_at(state, ent, at, now)
+        return ENCODER.encode(value_json(value))
 
     return view
 
