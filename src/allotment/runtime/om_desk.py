@@ -9,11 +9,13 @@ import uuid
 from typing import TYPE_CHECKING, TypeVar
 
 from allotment.domain.om_commands import OpenMeterCommand
+from allotment.domain.om_views import parse_derived_id
 from allotment.domain.replies import Rejected, RejectionKind, Reply
 from allotment.runtime.actor import CustomerActor
 from allotment.runtime.ports import CustomerLookup, OmTarget, OmView
 
 if TYPE_CHECKING:
+    from allotment.runtime.directory import CustomerDirectory
     from allotment.runtime.local_shard import LocalShard
 
 __all__ = ("OmDesk",)
@@ -57,7 +59,9 @@ class OmDesk:
         """The live customer `target` names (OM-107), or NOT_FOUND naming the path field."""
         directory = self._shard.directory
         if target.entitlement_id is not None:
-            actor = directory.entitlement_owner(target.entitlement_id)
+            actor = directory.entitlement_owner(target.entitlement_id) or _derived_owner(
+                directory, target.entitlement_id
+            )
             return actor if actor is not None else _missing("entitlementId")
         if target.subject is not None:
             actor = directory.by_subject(target.subject) or self._by_id_or_key(target.subject)
@@ -77,6 +81,13 @@ class OmDesk:
             return None
         details = actor.state.openmeter
         return None if details is not None and details.deleted_at is not None else actor
+
+
+def _derived_owner(directory: CustomerDirectory, entitlement_id: str) -> CustomerActor | None:
+    """OM-151: a Tanso plan's view is named by its subscription's id, whose owner the
+    directory knows; the view itself is resolved in the customer's state."""
+    parsed = parse_derived_id(entitlement_id)
+    return None if parsed is None else directory.owner(parsed[0])
 
 
 def _missing(field: str) -> Rejected:
