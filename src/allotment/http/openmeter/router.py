@@ -8,6 +8,8 @@ from litestar import Router
 
 from allotment.http.openmeter import (
     customers,
+    entitlement_history,
+    entitlement_values,
     event_list,
     events,
     features,
@@ -16,7 +18,7 @@ from allotment.http.openmeter import (
 )
 from allotment.http.openmeter.problems import exception_handlers
 
-__all__ = ("ROUTES", "openmeter_router", "openmeter_v2_router")
+__all__ = ("ROUTES", "V2_ROUTES", "openmeter_router", "openmeter_v2_router")
 
 ROUTES = [
     events.ingest_events,
@@ -40,6 +42,17 @@ ROUTES = [
     meter_queries.query_meter_post,
     meter_queries.list_subjects,
     meter_queries.list_group_by_values,
+    # omh-value: the value, access and history (issue 17, OM-130..)
+    entitlement_values.get_customer_entitlement_value,
+    entitlement_values.get_subject_entitlement_value,
+    entitlement_values.get_customer_access,
+    entitlement_history.get_subject_entitlement_history,
+]
+V2_ROUTES = [
+    event_list.list_events_v2,
+    # omh-value: the value and history (issue 17, OM-130..)
+    entitlement_values.get_customer_entitlement_value_v2,
+    entitlement_history.get_customer_entitlement_history_v2,
 ]
 
 
@@ -57,7 +70,7 @@ def openmeter_v2_router() -> Router:
     """The OpenMeter operations under `/api/v2` allotment serves: the event listing."""
     return Router(
         "/api/v2",
-        route_handlers=[event_list.list_events_v2],
+        route_handlers=V2_ROUTES,
         tags=["OpenMeter"],
         exception_handlers=exception_handlers,  # type: ignore[arg-type]
     )
