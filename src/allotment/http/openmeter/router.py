@@ -9,7 +9,9 @@ from litestar import Router
 from allotment.http.openmeter import (
     customers,
     entitlement_history,
+    entitlement_lists,
     entitlement_values,
+    entitlements,
     event_list,
     events,
     features,
@@ -47,12 +49,21 @@ ROUTES = [
     entitlement_values.get_subject_entitlement_value,
     entitlement_values.get_customer_access,
     entitlement_history.get_subject_entitlement_history,
+    # omh-ent: entitlements (issue 17, OM-107..OM-119)
+    *entitlements.V1_ROUTES,
+    entitlement_lists.list_v1,
+    entitlement_lists.get_v1,
 ]
+
 V2_ROUTES = [
     event_list.list_events_v2,
     # omh-value: the value and history (issue 17, OM-130..)
     entitlement_values.get_customer_entitlement_value_v2,
     entitlement_history.get_customer_entitlement_history_v2,
+    # omh-ent: entitlements (issue 17, OM-107..OM-119)
+    *entitlements.V2_ROUTES,
+    entitlement_lists.list_v2,
+    entitlement_lists.get_v2,
 ]
 
 
@@ -67,7 +78,8 @@ def openmeter_router() -> Router:
 
 
 def openmeter_v2_router() -> Router:
-    """The OpenMeter operations under `/api/v2` allotment serves: the event listing."""
+    """The OpenMeter operations under `/api/v2` allotment serves: the event listing and the
+    customers' entitlements."""
     return Router(
         "/api/v2",
         route_handlers=V2_ROUTES,
