@@ -15,6 +15,8 @@ import pytest
 
 from openmeter import Client
 from openmeter import models as m
+from tests.openmeter.subject_ops import entitlement as read
+from tests.openmeter.subject_ops import subject_entitlements
 from tests.openmeter.support import A, C, om_client, refused, running_server, tanso
 from tests.reliability.server import Server
 
@@ -33,15 +35,24 @@ def om(server: Server) -> Client:
 
 
 @pytest.fixture(scope="module")
+def subjects(om: Client) -> Any:
+    return subject_entitlements(om)
+
+
+@pytest.fixture(scope="module")
 def http(server: Server) -> Iterator[httpx.Client]:
     with tanso(server) as client:
         yield client
 
 
 def _subscribed(om: Client, http: httpx.Client, name: str) -> str:
+    return str(_subscription(om, http, name)["id"])
+
+
+def _subscription(om: Client, http: httpx.Client, name: str) -> dict[str, Any]:
     """Customer `name` (subject `<name>-subject`) on a plan linking `<name>_calls` (a COUNT
     meter's feature, at most LIMIT a period) and `<name>_seat` (included). Returns the
-    subscription id."""
+    subscription."""
     om.meters.create(m.MeterCreate(slug=f"{name}_calls", aggregation="COUNT",
                                    event_type=f"{name}.api"))  # fmt: skip
     om.features.create(m.FeatureCreateInputs(key=f"{name}_calls", name="Calls",
@@ -63,8 +74,8 @@ def _subscribed(om: Client, http: httpx.Client, name: str) -> str:
         f"{C}/subscriptions", json={"customerReferenceId": name, "planId": plan_id}
     )
     assert response.status_code == 201, response.text
-    subscription_id: str = response.json()["data"]["subscription"]["id"]
-    return subscription_id
+    subscription: dict[str, Any] = response.json()["data"]["subscription"]
+    return subscription
 
 
 def _check(http: httpx.Client, customer: str, feature: str) -> dict[str, Any]:
@@ -129,3 +140,72 @@ def test_om153_a_view_refuses_a_past_time(om: Client, http: httpx.Client) -> Non
         lambda: om.customer_entitlement.get_customer_entitlement_value("pt", "pt_calls", time=past)
     )
     assert (problem.status, problem.fields) == (400, ["time"])
+
+
+def test_om150_om152_listings_and_gets_show_the_views_read_only(
+    om: Client, http: httpx.Client
+) -> None:
+    """The customer's listing (v2), the environment's listings (v1, v2) and the gets by id
+    show each link as an entitlement of the document's shape, marked read-only; the
+    subscription's period is its usage period."""
+    sub = _subscription(om, http, "ls")
+    subscription_id = sub["id"]
+    calls_id, seat_id = _view_id(subscription_id, "ls_calls"), _view_id(subscription_id, "ls_seat")
+    listed = [read(e) for e in om.customer_entitlements_v2.list("ls").items_property]
+    assert [(e.id, e.type) for e in listed] == [(calls_id, "metered"), (seat_id, "boolean")]
+    calls = listed[0]
+    assert calls.metadata["allotment.readOnly"] == "true"
+    assert calls.metadata["allotment.subscriptionId"] == subscription_id
+    assert (calls.usage_period.interval, calls.is_soft_limit, calls.issue_after_reset) == (
+        "MONTH", False, LIMIT,
+    )  # fmt: skip
+    assert calls.current_usage_period.from_property == dt.datetime.fromisoformat(
+        sub["currentPeriodStart"]
+    )
+    everywhere = om.entitlements.list(subject=["ls-subject"])
+    assert {read(e).id for e in everywhere} == {calls_id, seat_id}
+    v2 = om.entitlements_v2.list(customer_keys=["ls"], entitlement_type=["boolean"])
+    assert [read(e).id for e in v2.items_property] == [seat_id]
+    assert read(om.entitlements.get(calls_id)).subject_key == "ls-subject"
+    assert read(om.entitlements_v2.get(seat_id)).customer_key == "ls"
+    assert read(om.customer_entitlements_v2.get("ls", "ls_calls")).id == calls_id
+
+
+def test_om157_writes_on_a_view_are_refused_409_and_change_nothing(
+    om: Client, http: httpx.Client, subjects: Any
+) -> None:
+    subscription_id = _subscribed(om, http, "ro")
+    view_id = _view_id(subscription_id, "ro_calls")
+    before = om.customer_entitlements_v2.list("ro")
+    reset = m.ResetEntitlementUsageInput()
+    replacement = m.EntitlementBooleanCreateInputs(type=m.EntitlementType.BOOLEAN,
+                                                   feature_key="ro_calls")  # fmt: skip
+    writes = [
+        lambda: om.customer_entitlements_v2.delete("ro", view_id),
+        lambda: om.customer_entitlements_v2.delete("ro", "ro_calls"),
+        lambda: om.customer_entitlement_v2.reset_customer_entitlement("ro", view_id, reset),
+        lambda: om.customer_entitlements_v2.override("ro", "ro_calls", replacement),
+        lambda: subjects.delete("ro-subject", view_id),
+    ]
+    for write in writes:
+        problem = refused(write)
+        assert problem.status == 409, problem.body
+        assert "read-only" in problem.body["detail"] and subscription_id in problem.body["detail"]
+    assert om.customer_entitlements_v2.list("ro") == before
+
+
+def test_om154_a_native_entitlement_hides_the_view(om: Client, http: httpx.Client) -> None:
+    """The native one answers in OpenMeter views; the Tanso check stays the plan's."""
+    subscription_id = _subscribed(om, http, "nv")
+    native = read(om.customer_entitlements_v2.post("nv", m.EntitlementBooleanCreateInputs(
+        type=m.EntitlementType.BOOLEAN, feature_key="nv_calls")))  # fmt: skip
+    value = om.customer_entitlement.get_customer_entitlement_value("nv", "nv_calls")
+    assert value.has_access is True and value.balance is None  # the boolean one
+    listed = [read(e).id for e in om.customer_entitlements_v2.list("nv").items_property]
+    assert listed == [_view_id(subscription_id, "nv_seat"), native.id]  # by createdAt
+    view_id = _view_id(subscription_id, "nv_calls")
+    problem = refused(lambda: om.entitlements.get(view_id))
+    assert (problem.status, problem.fields) == (404, ["entitlementId"])
+    assert _check(http, "nv", "nv_calls")["usage"]["limit"] == LIMIT
+    om.customer_entitlements_v2.delete("nv", native.id)
+    assert read(om.entitlements.get(view_id)).type == "metered"  # the plan's view is back

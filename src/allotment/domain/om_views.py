@@ -29,7 +29,7 @@ from allotment.domain.money import ZERO
 from allotment.domain.om_commands import EntitlementValue
 from allotment.domain.om_entitlements import live_for_feature
 from allotment.domain.om_periods import Interval, parse_interval
-from allotment.domain.om_state import EntitlementDefinition, EntitlementKind
+from allotment.domain.om_state import EntitlementDefinition, EntitlementKind, OmEntitlement
 from allotment.domain.replies import Rejected, RejectionKind
 from allotment.domain.state import AccessState, CustomerState, Subscription
 from allotment.domain.usage import used_units
@@ -38,6 +38,7 @@ __all__ = (
     "DERIVED_PREFIX",
     "SOURCE_METADATA",
     "DerivedEntitlement",
+    "as_entitlement",
     "derived_access",
     "derived_entitlements",
     "derived_id",
@@ -66,6 +67,16 @@ class DerivedEntitlement(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     @property
     def id(self) -> str:
         return self.definition.id
+
+
+def as_entitlement(view: DerivedEntitlement) -> OmEntitlement:
+    """The view in a native entitlement's shape, for the code that renders one (OM-152): a
+    transient copy, never put in the state. Its period is the subscription's."""
+    start = view.current_period[0]
+    return OmEntitlement(
+        definition=view.definition, period_start=start, anchor=view.definition.anchor,
+        last_reset=start,
+    )  # fmt: skip
 
 
 def derived_id(subscription_id: uuid.UUID, feature_key: str) -> str:
