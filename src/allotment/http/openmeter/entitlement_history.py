@@ -158,7 +158,7 @@ async def _answer(
 
 @get(
     "/subjects/{subject_id_or_key:str}/entitlements/{entitlement_id:str}/history",
-    operation_id="openMeterGetEntitlementHistory",
+    operation_id="getEntitlementHistory",
     responses=PROBLEMS,
     summary="Get subject entitlement history",
 )
@@ -172,7 +172,7 @@ async def get_subject_entitlement_history(
 
 @get(
     "/customers/{customer_id_or_key:str}/entitlements/{entitlement_id_or_feature_key:str}/history",
-    operation_id="openMeterGetCustomerEntitlementHistoryV2",
+    operation_id="getCustomerEntitlementHistoryV2",
     responses=PROBLEMS,
     summary="Get customer entitlement history",
 )

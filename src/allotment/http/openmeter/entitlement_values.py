@@ -190,7 +190,7 @@ def _time(request: AnyRequest) -> datetime | None:
 
 @get(
     "/customers/{customer_id_or_key:str}/entitlements/{feature_key:str}/value",
-    operation_id="openMeterGetCustomerEntitlementValue",
+    operation_id="getCustomerEntitlementValue",
     responses=PROBLEMS,
     summary="Get customer entitlement value",
 )
@@ -204,7 +204,7 @@ async def get_customer_entitlement_value(
 
 @get(
     "/customers/{customer_id_or_key:str}/entitlements/{entitlement_id_or_feature_key:str}/value",
-    operation_id="openMeterGetCustomerEntitlementValueV2",
+    operation_id="getCustomerEntitlementValueV2",
     responses=PROBLEMS,
     summary="Get customer entitlement value",
 )
@@ -229,7 +229,7 @@ async def get_customer_entitlement_value_v2(
 
 @get(
     "/subjects/{subject_id_or_key:str}/entitlements/{entitlement_id_or_feature_key:str}/value",
-    operation_id="openMeterGetEntitlementValue",
+    operation_id="getEntitlementValue",
     responses=PROBLEMS,
     summary="Get subject entitlement value",
 )
@@ -265,7 +265,7 @@ def _access(catalog: Catalog) -> OmView[bytes]:
 
 @get(
     "/customers/{customer_id_or_key:str}/access",
-    operation_id="openMeterGetCustomerAccess",
+    operation_id="getCustomerAccess",
     responses=PROBLEMS,
     summary="Get customer access",
 )

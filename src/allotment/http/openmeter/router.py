@@ -44,26 +44,26 @@ ROUTES = [
     meter_queries.query_meter_post,
     meter_queries.list_subjects,
     meter_queries.list_group_by_values,
+    # omh-ent: entitlements (issue 17, OM-107..OM-119)
+    *entitlements.V1_ROUTES,
+    entitlement_lists.list_v1,
+    entitlement_lists.get_v1,
     # omh-value: the value, access and history (issue 17, OM-130..)
     entitlement_values.get_customer_entitlement_value,
     entitlement_values.get_subject_entitlement_value,
     entitlement_values.get_customer_access,
     entitlement_history.get_subject_entitlement_history,
-    # omh-ent: entitlements (issue 17, OM-107..OM-119)
-    *entitlements.V1_ROUTES,
-    entitlement_lists.list_v1,
-    entitlement_lists.get_v1,
 ]
 
 V2_ROUTES = [
     event_list.list_events_v2,
-    # omh-value: the value and history (issue 17, OM-130..)
-    entitlement_values.get_customer_entitlement_value_v2,
-    entitlement_history.get_customer_entitlement_history_v2,
     # omh-ent: entitlements (issue 17, OM-107..OM-119)
     *entitlements.V2_ROUTES,
     entitlement_lists.list_v2,
     entitlement_lists.get_v2,
+    # omh-value: the value and history (issue 17, OM-130..)
+    entitlement_values.get_customer_entitlement_value_v2,
+    entitlement_history.get_customer_entitlement_history_v2,
 ]
 
 
