@@ -11,12 +11,13 @@ from allotment.http.openmeter import (
     event_list,
     events,
     features,
+    grants,
     meter_queries,
     meters,
 )
 from allotment.http.openmeter.problems import exception_handlers
 
-__all__ = ("ROUTES", "openmeter_router", "openmeter_v2_router")
+__all__ = ("ROUTES", "V2_ROUTES", "openmeter_router", "openmeter_v2_router")
 
 ROUTES = [
     events.ingest_events,
@@ -40,6 +41,19 @@ ROUTES = [
     meter_queries.query_meter_post,
     meter_queries.list_subjects,
     meter_queries.list_group_by_values,
+    # omh-grant: grants (docs/openmeter.md OM-120..OM-129)
+    grants.create_grant,
+    grants.list_entitlement_grants,
+    grants.list_grants,
+    grants.void_grant,
+]
+
+V2_ROUTES = [
+    event_list.list_events_v2,
+    # omh-grant: grants (OM-120..OM-129)
+    grants.create_grant_v2,
+    grants.list_entitlement_grants_v2,
+    grants.list_grants_v2,
 ]
 
 
@@ -54,10 +68,10 @@ def openmeter_router() -> Router:
 
 
 def openmeter_v2_router() -> Router:
-    """The OpenMeter operations under `/api/v2` allotment serves: the event listing."""
+    """The OpenMeter operations under `/api/v2` allotment serves (`V2_ROUTES`)."""
     return Router(
         "/api/v2",
-        route_handlers=[event_list.list_events_v2],
+        route_handlers=V2_ROUTES,
         tags=["OpenMeter"],
         exception_handlers=exception_handlers,  # type: ignore[arg-type]
     )
