@@ -60,7 +60,8 @@ async def _turn(request: AnyRequest, target: OmTarget, command: OpenMeterCommand
     result = await shard_of(request).openmeter_turn(target, command, view)
     if isinstance(result, Rejected):
         if result.field == "entitlement":
-            result = msgspec.structs.replace(result, field=_PATH)
+            message = result.message.removeprefix("entitlement: ")
+            result = msgspec.structs.replace(result, field=_PATH, message=message)
         raise rejection_problem(result)
     return result
 
@@ -82,9 +83,11 @@ def _rows(state: CustomerState, entitlements: Sequence[OmEntitlement]) -> list[G
 
 
 def _issued(v2: bool) -> OmView[dict[str, Any]]:
-    def view(_state: CustomerState, reply: Reply | None, _now: datetime) -> dict[str, Any]:
+    def view(state: CustomerState, reply: Reply | None, _now: datetime) -> dict[str, Any]:
         assert isinstance(reply, GrantShown)
-        return grant_json(reply.grant, None, v2)
+        # as the turn left it: activation sets `nextRecurrence` (the reply's is as defined)
+        grant = state.entitlements[reply.grant.entitlement_id].grants[reply.grant.id]
+        return grant_json(grant, None, v2)
 
     return view
 
