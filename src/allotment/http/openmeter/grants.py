@@ -82,6 +82,14 @@ def _rows(state: CustomerState, entitlements: Sequence[OmEntitlement]) -> list[G
     ]
 
 
+async def _create(
+    request: AnyRequest, target: OmTarget, entitlement: str, v2: bool
+) -> Response[Any]:
+    """OM-120, OM-122: decode, issue as one turn, answer the grant as the turn left it."""
+    command = issue_command(await request.body(), entitlement, v2)
+    return json(await _turn(request, target, command, _issued(v2)), 201)
+
+
 def _issued(v2: bool) -> OmView[dict[str, Any]]:
     def view(state: CustomerState, reply: Reply | None, _now: datetime) -> dict[str, Any]:
         assert isinstance(reply, GrantShown)
@@ -121,9 +129,8 @@ async def create_grant(
 ) -> Response[Any]:
     """A grant on a live metered entitlement (OM-120, OM-122); `expiration` required,
     `maxRolloverAmount` 0 unless given."""
-    command = issue_command(await request.body(), entitlement_id_or_feature_key, v2=False)
-    body = await _turn(request, subject_target(subject_id_or_key), command, _issued(False))
-    return json(body, 201)
+    target = subject_target(subject_id_or_key)
+    return await _create(request, target, entitlement_id_or_feature_key, v2=False)
 
 
 @get(_SUBJECT_GRANTS, operation_id="listEntitlementGrants", responses=PROBLEMS,
@@ -206,9 +213,8 @@ async def create_grant_v2(
 ) -> Response[Any]:
     """A grant on a live metered entitlement (OM-120, OM-122): `expiration` optional (never
     expires), `maxRolloverAmount` the amount unless given."""
-    command = issue_command(await request.body(), entitlement_id_or_feature_key, v2=True)
-    body = await _turn(request, customer_target(customer_id_or_key), command, _issued(True))
-    return json(body, 201)
+    target = customer_target(customer_id_or_key)
+    return await _create(request, target, entitlement_id_or_feature_key, v2=True)
 
 
 @get(_CUSTOMER_GRANTS, operation_id="listCustomerEntitlementGrantsV2", responses=PROBLEMS,
