@@ -8,6 +8,8 @@ from litestar import Router
 
 from allotment.http.openmeter import (
     customers,
+    entitlement_lists,
+    entitlements,
     event_list,
     events,
     features,
@@ -41,6 +43,10 @@ ROUTES = [
     meter_queries.query_meter_post,
     meter_queries.list_subjects,
     meter_queries.list_group_by_values,
+    # omh-ent: entitlements (issue 17, OM-107..OM-119)
+    *entitlements.V1_ROUTES,
+    entitlement_lists.list_v1,
+    entitlement_lists.get_v1,
     # omh-grant: grants (docs/openmeter.md OM-120..OM-129)
     grants.create_grant,
     grants.list_entitlement_grants,
@@ -50,6 +56,10 @@ ROUTES = [
 
 V2_ROUTES = [
     event_list.list_events_v2,
+    # omh-ent: entitlements (issue 17, OM-107..OM-119)
+    *entitlements.V2_ROUTES,
+    entitlement_lists.list_v2,
+    entitlement_lists.get_v2,
     # omh-grant: grants (OM-120..OM-129)
     grants.create_grant_v2,
     grants.list_entitlement_grants_v2,
@@ -68,7 +78,8 @@ def openmeter_router() -> Router:
 
 
 def openmeter_v2_router() -> Router:
-    """The OpenMeter operations under `/api/v2` allotment serves (`V2_ROUTES`)."""
+    """The OpenMeter operations under `/api/v2` allotment serves: the event listing, the
+    customers' entitlements and their grants."""
     return Router(
         "/api/v2",
         route_handlers=V2_ROUTES,
