@@ -27,7 +27,7 @@ from openmeter._generated.operations._operations import (
 
 from openmeter import Client
 from openmeter import models as m
-from tests.openmeter.support import C, om_client, refused, running_server, tanso
+from tests.openmeter.support import C, om_client, refused, tanso
 from tests.reliability.server import Server
 
 PAST = datetime(2020, 1, 1, tzinfo=UTC)  # effective long ago: active at once (OM-88)
@@ -36,12 +36,11 @@ PAST = datetime(2020, 1, 1, tzinfo=UTC)  # effective long ago: active at once (O
 @pytest.fixture(scope="module")
 def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Server]]:
     """The module's server, in a box so the restart test can replace it."""
-    data_dir = tmp_path_factory.mktemp("om-grants")
-    with running_server(data_dir) as running:
-        held = {"server": running}
+    held = {"server": Server(tmp_path_factory.mktemp("om-grants"))}
+    try:
         yield held
-        if held["server"] is not running:  # the restart test's server: stop it too
-            held["server"].kill()
+    finally:
+        held["server"].kill()
 
 
 @pytest.fixture
@@ -77,7 +76,8 @@ def _customer(om: Client, name: str) -> dict[str, str]:
     )
     tier = post(name, m.EntitlementStaticCreateInputs(type=m.EntitlementType.STATIC, feature_key=f"{name}_tier",
                                                       config='{"seats": 3}'))  # fmt: skip
-    return {"metered": metered.id, "flag": flag.id, "tier": tier.id}
+    # the client answers a union of entitlement types as the raw mapping
+    return {"metered": metered["id"], "flag": flag["id"], "tier": tier["id"]}
 
 
 def _use(om: Client, name: str, tokens: int, event_id: str) -> None:
@@ -101,9 +101,9 @@ def _v1_create(om: Client, subject: str, entitlement: str, body: dict[str, Any])
     return om.send_request(build_subjects_create_grant_request(subject, entitlement, json=body))
 
 
-def _items(page: Any) -> list[Any]:
-    """A page's grants (the generated `items` field shadows Mapping.items for mypy)."""
-    return list(page.items)
+def _items(page: Any) -> list[m.EntitlementGrantV2]:
+    """A page's grants: the model's `items` is the Mapping method, so read the key."""
+    return [m.EntitlementGrantV2(g) for g in page["items"]]
 
 
 def _v1_list(om: Client, subject: str, entitlement: str, **params: Any) -> list[m.EntitlementGrant]:
