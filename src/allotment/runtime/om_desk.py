@@ -1,7 +1,8 @@
 """OpenMeter entitlements into a shard (issue 17, docs/openmeter.md OM-107, OM-108): find the
 customer a request names, by customer id or key, by subject key, or by an entitlement id
 through the environment's index (`CustomerDirectory.entitlement_owner`, rebuilt on
-recovery), then run the om_* command as one turn of that customer's actor."""
+recovery) or a grant id through its own (`grant_owner`, OM-121), then run the om_* command
+as one turn of that customer's actor."""
 
 from __future__ import annotations
 
@@ -63,6 +64,9 @@ class OmDesk:
                 directory, target.entitlement_id
             )
             return actor if actor is not None else _missing("entitlementId")
+        if target.grant_id is not None:
+            actor = directory.grant_owner(target.grant_id)
+            return actor if actor is not None else _missing("grantId")
         if target.subject is not None:
             actor = directory.by_subject(target.subject) or self._by_id_or_key(target.subject)
             return actor if actor is not None else _missing("subjectIdOrKey")
@@ -91,5 +95,7 @@ def _derived_owner(directory: CustomerDirectory, entitlement_id: str) -> Custome
 
 
 def _missing(field: str) -> Rejected:
-    what = {"entitlementId": "entitlement", "subjectIdOrKey": "subject"}.get(field, "customer")
+    what = {"entitlementId": "entitlement", "subjectIdOrKey": "subject", "grantId": "grant"}.get(
+        field, "customer"
+    )
     return Rejected(kind=RejectionKind.NOT_FOUND, message=f"{field}: no such {what}.", field=field)
