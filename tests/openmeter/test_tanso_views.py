@@ -178,6 +178,7 @@ def test_om157_writes_on_a_view_are_refused_409_and_change_nothing(
     view_id = _view_id(subscription_id, "ro_calls")
     before = om.customer_entitlements_v2.list("ro")
     reset = m.ResetEntitlementUsageInput()
+    grant = m.EntitlementGrantCreateInputV2(amount=5, effective_at=dt.datetime.now(dt.UTC))
     replacement = m.EntitlementBooleanCreateInputs(type=m.EntitlementType.BOOLEAN,
                                                    feature_key="ro_calls")  # fmt: skip
     writes = [
@@ -186,6 +187,10 @@ def test_om157_writes_on_a_view_are_refused_409_and_change_nothing(
         lambda: om.customer_entitlement_v2.reset_customer_entitlement("ro", view_id, reset),
         lambda: om.customer_entitlements_v2.override("ro", "ro_calls", replacement),
         lambda: subjects.delete("ro-subject", view_id),
+        lambda: om.customer_entitlement_v2.create_customer_entitlement_grant("ro", view_id, grant),
+        lambda: om.customer_entitlement_v2.create_customer_entitlement_grant(
+            "ro", "ro_calls", grant
+        ),
     ]
     for write in writes:
         problem = refused(write)
