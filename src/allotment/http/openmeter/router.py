@@ -54,7 +54,6 @@ ROUTES = [
     entitlement_values.get_subject_entitlement_value,
     entitlement_values.get_customer_access,
     entitlement_history.get_subject_entitlement_history,
-
     # omh-grant: grants (docs/openmeter.md OM-120..OM-129)
     grants.create_grant,
     grants.list_entitlement_grants,
@@ -71,7 +70,6 @@ V2_ROUTES = [
     # omh-value: the value and history (issue 17, OM-130..)
     entitlement_values.get_customer_entitlement_value_v2,
     entitlement_history.get_customer_entitlement_history_v2,
-
     # omh-grant: grants (OM-120..OM-129)
     grants.create_grant_v2,
     grants.list_entitlement_grants_v2,
