@@ -19,6 +19,11 @@ from allotment.domain.notice_marks import (
     forget_past_periods,
     threshold_key,
 )
+from allotment.domain.om_notify_notices import (
+    EntitlementBalanceThreshold,
+    EntitlementResetNotice,
+    remember_threshold,
+)
 from allotment.domain.state import Invoice, Subscription
 
 __all__ = (
@@ -26,6 +31,8 @@ __all__ = (
     "CreditBalanceLow",
     "CreditBalanceRecovered",
     "CreditGrantExpired",
+    "EntitlementBalanceThreshold",
+    "EntitlementResetNotice",
     "ExpiredHold",
     "InvoiceCreated",
     "InvoicePaid",
@@ -195,6 +202,8 @@ Notification = (
     | SubscriptionCancellationScheduled
     | SubscriptionEnded
     | ReservationHoldExpired
+    | EntitlementBalanceThreshold  # issue 17, OM-142
+    | EntitlementResetNotice
 )
 
 
@@ -212,5 +221,7 @@ def remember(marks: NoticeMarks, notice: Notification) -> None:
             marks.pool_levels[notice.denomination] = BalanceLevel.DEPLETED
         case CreditBalanceRecovered():
             marks.pool_levels[notice.denomination] = notice.level
+        case EntitlementBalanceThreshold():
+            remember_threshold(marks, notice)
         case _:
             pass  # the other types are once-only by their cause: one fact, one notice
