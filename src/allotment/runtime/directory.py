@@ -14,6 +14,7 @@ from allotment.domain.facts import (
     StripeCustomerLinked,
     SubscriptionStarted,
 )
+from allotment.domain.om_facts import EntitlementCreated
 from allotment.domain.payment_records import PaymentStatus
 from allotment.domain.reservation_facts import (
     ReservationCommitted,
@@ -39,6 +40,7 @@ _INDEXED = frozenset(
         CustomerOpenMeterSet,
         ReservationHeld,
         *_SETTLING,
+        EntitlementCreated,
     )
 )
 
@@ -49,6 +51,7 @@ class CustomerDirectory:
         "_by_external_id",
         "_by_stripe_id",
         "_by_subject",
+        "_entitlement_owner",
         "_owner_of",
         "_reservation_owner",
         "_subjects_of",
@@ -65,6 +68,9 @@ class CustomerDirectory:
         self._subjects_of: dict[uuid.UUID, tuple[str, ...]] = {}
         self._owner_of: dict[uuid.UUID, uuid.UUID] = {}  # subscription/invoice id -> customer
         self._reservation_owner: dict[str, uuid.UUID] = {}  # RSV-28: reservation id -> customer
+        # OM-108: OpenMeter entitlement id -> customer (ids are the environment's; never removed,
+        # as a deleted entitlement stays readable by id)
+        self._entitlement_owner: dict[str, uuid.UUID] = {}
         self.plans_in_use: set[uuid.UUID] = set()  # PLN-12: their priced fields are frozen
         # Customers holding an unapplied payment: the admin listing reads only these (MNY-C3).
         self.with_unapplied_payments: set[uuid.UUID] = set()
@@ -113,6 +119,11 @@ class CustomerDirectory:
         customer_id = self._reservation_owner.get(reservation_id)
         return self._actors[customer_id] if customer_id is not None else None
 
+    def entitlement_owner(self, entitlement_id: str) -> CustomerActor | None:
+        """The customer of an OpenMeter entitlement, deleted or not (OM-108)."""
+        customer_id = self._entitlement_owner.get(entitlement_id)
+        return self._actors[customer_id] if customer_id is not None else None
+
     def register(self, state: CustomerState) -> CustomerActor:
         actor = CustomerActor(state)
         self._actors[state.id] = actor
@@ -140,6 +151,8 @@ class CustomerDirectory:
                 self._owner_of[fact.invoice.id] = state.id
             elif isinstance(fact, CustomerOpenMeterSet):
                 self._index_subjects(state)
+            elif isinstance(fact, EntitlementCreated):
+                self._entitlement_owner[fact.definition.id] = state.id
             elif isinstance(fact, StripeCustomerLinked):
                 self._by_stripe_id[fact.stripe_customer_id] = state.id
             elif (
@@ -167,3 +180,5 @@ class CustomerDirectory:
                 self.with_unapplied_payments.add(state.id)
             for reservation_id in state.reservations:
                 self._reservation_owner[reservation_id] = state.id
+            for entitlement_id in state.entitlements:
+                self._entitlement_owner[entitlement_id] = state.id

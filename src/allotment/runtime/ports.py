@@ -27,6 +27,7 @@ from allotment.domain.commands import (
 from allotment.domain.context import TurnContext
 from allotment.domain.cost import PriceTable
 from allotment.domain.meters import CloudEvent
+from allotment.domain.om_commands import OpenMeterCommand
 from allotment.domain.payment_records import PaymentRecord
 from allotment.domain.replies import Decision, Rejected, Reply
 from allotment.domain.state import CustomerState, OpenMeterDetails, Profile
@@ -40,6 +41,8 @@ __all__ = (
     "KeyAdmin",
     "KeyAuthority",
     "KeyRefused",
+    "OmTarget",
+    "OmView",
     "Projector",
     "Shard",
 )
@@ -48,6 +51,9 @@ T = TypeVar("T")
 Projector = Callable[[CustomerState, Catalog, datetime], T]
 CatalogChange = Callable[[Catalog, TurnContext], CatalogFact]
 """Decides a catalog fact against the current catalog, or raises to refuse (OpenMeter)."""
+OmView = Callable[[CustomerState, Reply | None, datetime], T]
+"""What an OpenMeter entitlement route makes of the customer's state after its turn, given
+the turn's reply (None for a read)."""
 
 
 class CustomerLookup:
@@ -65,6 +71,27 @@ class CustomerLookup:
         self.external_id = external_id
         self.customer_id = customer_id
         self.stripe_customer_id = stripe_customer_id
+
+
+class OmTarget:
+    """Whose OpenMeter entitlements a request names (OM-107, OM-108): exactly one of a
+    customer's id or key (`customerIdOrKey`), a subject key or customer id or key
+    (`subjectIdOrKey` of the deprecated subject paths), or an entitlement id, whoever owns it
+    (`/api/v1/entitlements/{entitlementId}`)."""
+
+    __slots__ = ("customer", "entitlement_id", "subject")
+
+    def __init__(
+        self,
+        *,
+        customer: str | None = None,
+        subject: str | None = None,
+        entitlement_id: str | None = None,
+    ) -> None:
+        assert (customer, subject, entitlement_id).count(None) == 2, "name exactly one"
+        self.customer = customer
+        self.subject = subject
+        self.entitlement_id = entitlement_id
 
 
 class Shard(Protocol):
@@ -205,4 +232,14 @@ class Shard(Protocol):
 
     async def all_customers(self, projector: Projector[T]) -> list[T]:
         """`projector` over every customer of the environment, in creation order."""
+        ...
+
+    # -- OpenMeter entitlements (issue 17, runtime/om_desk.py) -----------------------------
+
+    async def openmeter_turn(
+        self, target: OmTarget, command: OpenMeterCommand | None, view: OmView[T]
+    ) -> T | Rejected:
+        """Run `command` (None: only catch up, a read) on the customer `target` names, then
+        `view` its state, once durable; NOT_FOUND (field named) when nobody answers to
+        `target`, the turn's own rejection when refused (nothing changed)."""
         ...
