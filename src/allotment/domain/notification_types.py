@@ -47,6 +47,7 @@ __all__ = (
     "SubscriptionRenewed",
     "SubscriptionSuspended",
     "UsageThresholdCrossed",
+    "WebhookNotification",
     "remember",
 )
 
@@ -185,7 +186,7 @@ class ReservationHoldExpired(_Notice, tag="reservation_expired", frozen=True, kw
     items: tuple[ExpiredHold, ...]
 
 
-Notification = (
+WebhookNotification = (
     UsageThresholdCrossed
     | CreditBalanceLow
     | CreditBalanceDepleted
@@ -202,9 +203,12 @@ Notification = (
     | SubscriptionCancellationScheduled
     | SubscriptionEnded
     | ReservationHoldExpired
-    | EntitlementBalanceThreshold  # issue 17, OM-142
-    | EntitlementResetNotice
 )
+"""allotment's own event types (docs/webhooks.md), for every endpoint subscribed to them."""
+
+Notification = WebhookNotification | EntitlementBalanceThreshold | EntitlementResetNotice
+"""Every notice: allotment's, and OpenMeter's (issue 17, OM-142), addressed to its rule's
+channels."""
 
 
 def remember(marks: NoticeMarks, notice: Notification) -> None:

@@ -26,7 +26,7 @@ from allotment.domain.om_notify_rules import (
     threshold_key,
 )
 
-__all__ = ("MAX_THRESHOLDS", "check_rule", "delete_rule")
+__all__ = ("MAX_THRESHOLDS", "check_rule", "delete_rule", "feature_key_of")
 
 MAX_THRESHOLDS: Final = 10  # the document's maxItems
 
@@ -72,11 +72,16 @@ def _check_thresholds(thresholds: tuple[Threshold, ...]) -> None:
         seen.add(key)
 
 
-def _feature_key(catalog: Catalog, index: int, ref: str) -> str:
-    """A feature named by key or by id (its catalog UUID, or the key again)."""
+def feature_key_of(catalog: Catalog, ref: str) -> str | None:
+    """The key of the feature `ref` names, by key or by id (its catalog UUID)."""
     feature = catalog.features.get(ref)
     if feature is None:
         feature = next((f for f in catalog.features.values() if str(f.id) == ref), None)
-    if feature is None:
+    return feature.key if feature is not None else None
+
+
+def _feature_key(catalog: Catalog, index: int, ref: str) -> str:
+    key = feature_key_of(catalog, ref)
+    if key is None:
         raise CatalogRefused(400, f"features[{index}]", f"no feature has the id or key {ref!r}")
-    return feature.key
+    return key

@@ -100,6 +100,7 @@ class _Fields(TypedDict):
     entitlement: EntitlementDefinition
     period_start: datetime | None
     period_end: datetime | None
+    anchor: datetime | None
     last_reset: datetime | None
     feature: Feature
     customer: CustomerView
@@ -120,6 +121,7 @@ class _Common:
             "entitlement": ent.definition,
             "period_start": period[0] if period else None,
             "period_end": period[1] if period else None,
+            "anchor": ent.anchor,
             "last_reset": ent.last_reset,
             "feature": feature,
             "customer": customer_view(state),
@@ -145,13 +147,10 @@ class _Common:
 
 
 def customer_view(state: CustomerState) -> CustomerView:
-    """The customer as OpenMeter shows it (OM-25): its OpenMeter name, else its profile's
-    name, else its key."""
-    profile, details = state.profile, state.openmeter
-    name = " ".join(p for p in (profile.first_name, profile.last_name) if p)
+    """What an OpenMeter payload shows of the customer (OM-25)."""
     return CustomerView(
-        name=details.name if details else name or state.external_id or str(state.id),
         created_at=state.created_at,
         modified_at=state.modified_at,
-        details=details,
+        profile=state.profile,
+        details=state.openmeter,
     )

@@ -15,7 +15,7 @@ from allotment.domain.notice_marks import NoticeMarks
 from allotment.domain.om_commands import EntitlementValue
 from allotment.domain.om_notify_rules import Threshold, threshold_key
 from allotment.domain.om_state import EntitlementDefinition
-from allotment.domain.state import OpenMeterDetails
+from allotment.domain.state import OpenMeterDetails, Profile
 
 __all__ = (
     "CustomerView",
@@ -28,18 +28,12 @@ __all__ = (
 
 
 class CustomerView(msgspec.Struct, frozen=True, gc=False, kw_only=True):
-    """The customer as the payload's `customer` and `subject` show it."""
+    """What the payload's `customer` and `subject` show of the customer (OM-25's fields)."""
 
-    name: str
     created_at: datetime
     modified_at: datetime
+    profile: Profile = Profile()
     details: OpenMeterDetails | None = None
-
-    @property
-    def subject_key(self) -> str | None:
-        """The subject the payload names: the customer's first subject key, if it has one."""
-        keys = self.details.subject_keys if self.details else ()
-        return keys[0] if keys else None
 
 
 class _OmNotice(msgspec.Struct, frozen=True, gc=False, kw_only=True, tag_field="kind"):
@@ -48,6 +42,7 @@ class _OmNotice(msgspec.Struct, frozen=True, gc=False, kw_only=True, tag_field="
     entitlement: EntitlementDefinition
     period_start: datetime | None
     period_end: datetime | None
+    anchor: datetime | None  # of the usage period's grid
     last_reset: datetime | None
     feature: Feature
     customer: CustomerView

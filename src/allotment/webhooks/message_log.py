@@ -28,7 +28,7 @@ import anyio
 import msgspec
 
 from allotment.persistence.file_modes import PRIVATE, PRIVATE_DIRECTORY
-from allotment.webhooks.payloads import OutboundEvent
+from allotment.webhooks.outbound import OutboundEvent
 
 __all__ = (
     "Attempted",
