@@ -8,6 +8,8 @@ from litestar import Router
 
 from allotment.http.openmeter import (
     customers,
+    entitlement_lists,
+    entitlements,
     event_list,
     events,
     features,
@@ -19,7 +21,7 @@ from allotment.http.openmeter import (
 )
 from allotment.http.openmeter.problems import exception_handlers
 
-__all__ = ("ROUTES", "openmeter_router", "openmeter_v2_router")
+__all__ = ("ROUTES", "V2_ROUTES", "openmeter_router", "openmeter_v2_router")
 
 ROUTES = [
     events.ingest_events,
@@ -43,6 +45,10 @@ ROUTES = [
     meter_queries.query_meter_post,
     meter_queries.list_subjects,
     meter_queries.list_group_by_values,
+    # omh-ent: entitlements (issue 17, OM-107..OM-119)
+    *entitlements.V1_ROUTES,
+    entitlement_lists.list_v1,
+    entitlement_lists.get_v1,
     # omh-notify: notifications (docs/openmeter.md, OM-140..OM-149)
     notifications_channels.list_channels,
     notifications_channels.create_channel,
@@ -60,6 +66,14 @@ ROUTES = [
     notifications_events.resend_event,
 ]
 
+V2_ROUTES = [
+    event_list.list_events_v2,
+    # omh-ent: entitlements (issue 17, OM-107..OM-119)
+    *entitlements.V2_ROUTES,
+    entitlement_lists.list_v2,
+    entitlement_lists.get_v2,
+]
+
 
 def openmeter_router() -> Router:
     """A new router per app, as Litestar registers routes on it."""
@@ -72,10 +86,11 @@ def openmeter_router() -> Router:
 
 
 def openmeter_v2_router() -> Router:
-    """The OpenMeter operations under `/api/v2` allotment serves: the event listing."""
+    """The OpenMeter operations under `/api/v2` allotment serves: the event listing and the
+    customers' entitlements."""
     return Router(
         "/api/v2",
-        route_handlers=[event_list.list_events_v2],
+        route_handlers=V2_ROUTES,
         tags=["OpenMeter"],
         exception_handlers=exception_handlers,  # type: ignore[arg-type]
     )
