@@ -185,8 +185,6 @@ def _secret(secret: str | None) -> str | None:
     return secret
 
 
-def _messages_of(
-    messages: dict[tuple[str, str], Message], record: EventLogged
-) -> list[Message]:
+def _messages_of(messages: dict[tuple[str, str], Message], record: EventLogged) -> list[Message]:
     found = [messages.get((endpoint, record.event.id)) for endpoint in record.endpoints]
     return [m for m in found if m is not None]

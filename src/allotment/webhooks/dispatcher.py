@@ -65,7 +65,7 @@ class _OpenMeterBody(msgspec.Struct, frozen=True):
     data: dict[str, object]
 
 
-_ENCODER = msgspec.json.Encoder()
+_ENCODER = msgspec.json.Encoder(decimal_format="number")  # OpenMeter's numbers (OM-144)
 
 
 def body_of(event: OutboundEvent) -> bytes:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -78,7 +79,8 @@ def notification_payload(state: CustomerState, notice: OmNotice, at: datetime) -
     }
     if isinstance(notice, EntitlementBalanceThreshold):
         data["threshold"] = threshold_json(notice.threshold)
-    rendered: dict[str, Any] = msgspec.to_builtins(data)
+    # Numbers stay Decimals: the document's are JSON numbers, written with their own digits
+    rendered: dict[str, Any] = msgspec.to_builtins(data, builtin_types=(Decimal,))
     return rendered
 
 
@@ -100,9 +102,7 @@ def threshold_json(threshold: Threshold) -> dict[str, Any]:
     return {"value": threshold.value, "type": threshold.kind.value}
 
 
-def _customer(
-    customer_id: uuid.UUID, external_id: str | None, view: CustomerView
-) -> CustomerState:
+def _customer(customer_id: uuid.UUID, external_id: str | None, view: CustomerView) -> CustomerState:
     """The customer as the notice saw it, for the wire helpers that read one."""
     return CustomerState(
         id=customer_id, external_id=external_id, source=CustomerSource.API,

@@ -14,8 +14,8 @@ from allotment.webhooks.message_log import EventLogged
 from allotment.webhooks.outbound import OutboundEvent
 
 __all__ = (
-    "Endpoint",
     "ChannelFields",
+    "Endpoint",
     "EndpointChange",
     "EndpointStatistics",
     "EventLogged",

@@ -112,9 +112,7 @@ async def update_channel(request: AnyRequest, channel_id: FromPath[str]) -> Resp
     body = decode(await request.body(), ChannelBody)
     environment = api_key_of(request.scope).environment
     try:
-        channel = await webhooks_of(request).update_channel(
-            environment, channel_id, body.fields()
-        )
+        channel = await webhooks_of(request).update_channel(environment, channel_id, body.fields())
     except WebhookRefused as error:
         raise refused(error) from None
     return json(channel_json(channel))

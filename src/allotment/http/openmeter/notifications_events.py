@@ -30,7 +30,7 @@ from allotment.domain.om_periods import parse_interval
 from allotment.domain.om_state import EntitlementDefinition, EntitlementKind
 from allotment.domain.state import CustomerSource, CustomerState, OpenMeterDetails
 from allotment.http.auth import api_key_of
-from allotment.http.context import AnyRequest, shard_of
+from allotment.http.context import AnyRequest, shard_of, system_of
 from allotment.http.openmeter.meters import refused as catalog_refused
 from allotment.http.openmeter.notifications_channels import refused
 from allotment.http.openmeter.notifications_rules import live_rule
@@ -133,7 +133,7 @@ async def test_rule(request: AnyRequest, rule_id: FromPath[str]) -> Response[Any
         rule = live_rule(catalog, rule_id)
     except CatalogRefused as error:
         raise catalog_refused(error) from None
-    now = shard_of(request).now()
+    now = system_of(request).clock.now()
     event = _test_event(rule, catalog, now)
     environment = api_key_of(request.scope).environment
     webhooks = webhooks_of(request)

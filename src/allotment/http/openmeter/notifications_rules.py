@@ -31,8 +31,8 @@ __all__ = (
     "create_rule",
     "delete_rule_route",
     "get_rule",
-    "live_rule",
     "list_rules",
+    "live_rule",
     "update_rule",
 )
 
@@ -187,4 +187,3 @@ async def _change(request: AnyRequest, change: Callable[[Catalog, TurnContext], 
     except CatalogRefused as error:
         raise refused(error) from None
     return catalog
-

@@ -27,6 +27,8 @@ ADMIN: Final = {"scope": "admin"}  # channels are webhook endpoints: managed by 
 _ULID: Final = "^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$"
 _Name = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 _Ulid = Annotated[str, msgspec.Meta(pattern=_ULID)]
+_Ref = Annotated[str, msgspec.Meta(min_length=1)]  # a feature's id or key
+_Secret = Annotated[str, msgspec.Meta(pattern=r"^(whsec_)?[a-zA-Z0-9+/=]{32,100}$")]
 
 
 class ChannelBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -38,7 +40,7 @@ class ChannelBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     disabled: bool = False
     metadata: dict[str, str] | None = None
     customHeaders: dict[str, str] | None = None
-    signingSecret: Annotated[str, msgspec.Meta(pattern=r"^(whsec_)?[a-zA-Z0-9+/=]{32,100}$")] | None = None  # fmt: skip
+    signingSecret: _Secret | None = None
 
     def fields(self) -> ChannelFields:
         return ChannelFields(
@@ -62,7 +64,7 @@ class RuleBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     disabled: bool = False
     metadata: dict[str, str] | None = None
     thresholds: list[ThresholdBody] | None = None
-    features: Annotated[list[Annotated[str, msgspec.Meta(min_length=1)]], msgspec.Meta(min_length=1)] | None = None  # fmt: skip
+    features: Annotated[list[_Ref], msgspec.Meta(min_length=1)] | None = None
 
 
 def channel_json(endpoint: Endpoint) -> dict[str, Any]:
@@ -122,8 +124,12 @@ def event_json(
         "createdAt": event.timestamp,
         "rule": rule,
         "deliveryStatus": [_status(m) for m in messages],
-        "payload": {"id": event.id, "type": event.type, "timestamp": event.timestamp,
-                    "data": event.data},  # fmt: skip
+        "payload": {
+            "id": event.id,
+            "type": event.type,
+            "timestamp": event.timestamp,
+            "data": event.data,
+        },
     }
     if event.about.get("test"):
         body["annotations"] = {"notification.rule.test": True}
