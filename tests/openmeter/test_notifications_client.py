@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import pytest
 
@@ -26,6 +26,9 @@ from tests.webhooks.receiver import Delivery, Receiver
 
 SECRET = "whsec_" + "S6g2HLnTwd9AhHwUIMFggVS9OfoPafN8"  # the document's example: 24 bytes
 PRIVATE = "--allow-private-webhooks"  # the receiver listens on 127.0.0.1
+WEBHOOK: Final = m.NotificationChannelType.WEBHOOK
+THRESHOLD: Final = m.NotificationEventType.ENTITLEMENTS_BALANCE_THRESHOLD
+RESET: Final = m.NotificationEventType.ENTITLEMENTS_RESET
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +59,7 @@ def channel(body: Any) -> Any:
 
 
 def rule_of(body: Any) -> Any:
-    kinds = {"entitlements.balance.threshold": m.NotificationRuleBalanceThreshold,
+    kinds: dict[str, Any] = {"entitlements.balance.threshold": m.NotificationRuleBalanceThreshold,
              "entitlements.reset": m.NotificationRuleEntitlementReset}  # fmt: skip
     return as_model(kinds[body["type"]], body)
 
@@ -67,14 +70,14 @@ def _ids(page: Any) -> list[str]:
 
 def _channel(om: Client, url: str, name: str = "ops", **extra: Any) -> Any:
     return channel(om.notification_channels.create(
-        m.NotificationChannelWebhookCreateRequest(type="WEBHOOK", name=name, url=url, **extra)
+        m.NotificationChannelWebhookCreateRequest(type=WEBHOOK, name=name, url=url, **extra)
     ))  # fmt: skip
 
 
 def _threshold_rule(channel: str, *thresholds: tuple[float, str], **extra: Any) -> Any:
     values = [m.NotificationRuleBalanceThresholdValue(value=v, type=t) for v, t in thresholds]
     return m.NotificationRuleBalanceThresholdCreateRequest(
-        type="entitlements.balance.threshold", name="usage", channels=[channel],
+        type=THRESHOLD, name="usage", channels=[channel],
         thresholds=values, **extra,
     )  # fmt: skip
 
@@ -93,7 +96,7 @@ def test_om140_channels_round_trip_through_the_client(om: Client, receiver: Rece
     assert channel(om.notification_channels.get(created.id)).created_at == created.created_at
     assert created.id in _ids(om.notification_channels.list(page_size=1000))
     updated = channel(om.notification_channels.update(created.id, m.NotificationChannelWebhookCreateRequest(
-        type="WEBHOOK", name="renamed", url=receiver.url, disabled=True)))  # fmt: skip
+        type=WEBHOOK, name="renamed", url=receiver.url, disabled=True)))  # fmt: skip
     assert (updated.name, updated.disabled, updated.signing_secret) == ("renamed", True, SECRET)
     assert created.id not in _ids(om.notification_channels.list())  # disabled: not by default
     assert created.id in _ids(om.notification_channels.list(include_disabled=True))
@@ -114,7 +117,7 @@ def test_om141_rules_round_trip_through_the_client(om: Client, receiver: Receive
     assert [c.id for c in rule.channels] == [channel]
     assert [f.key for f in rule.features] == ["rt_calls"]
     reset = rule_of(om.notification_rules.create(m.NotificationRuleEntitlementResetCreateRequest(
-        type="entitlements.reset", name="resets", channels=[channel])))  # fmt: skip
+        type=RESET, name="resets", channels=[channel])))  # fmt: skip
     assert rule_of(om.notification_rules.get(reset.id)).type == "entitlements.reset"
     assert _ids(om.notification_rules.list(feature=["rt_calls"])) == [rule.id]
     assert set(_ids(om.notification_rules.list(channel=[channel]))) == {rule.id, reset.id}
@@ -144,7 +147,11 @@ def test_om141_bad_rules_are_refused_naming_the_field_and_nothing_changes(
         ({"type": "invoice.created", "name": "x", "channels": [channel]}, "type"),
     ]  # fmt: skip
     for body, field in cases:
-        problem = refused(lambda body=body: om.notification_rules.create(body))
+
+        def create(body: Any = body) -> Any:
+            return om.notification_rules.create(body)
+
+        problem = refused(create)
         assert (problem.status, problem.fields) == (400, [field]), (field, problem.body)
     after = om.notification_rules.list(include_deleted=True, include_disabled=True).total_count
     assert after == before
@@ -191,7 +198,7 @@ def _world(om: Client, receiver: Receiver) -> tuple[str, str, Any]:
         _threshold_rule(channel, (50, "usage_value"), (80, "PERCENT"), features=["e2e_tokens"])
     ))  # fmt: skip
     om.notification_rules.create(m.NotificationRuleEntitlementResetCreateRequest(
-        type="entitlements.reset", name="resets", channels=[channel]))  # fmt: skip
+        type=RESET, name="resets", channels=[channel]))  # fmt: skip
     return ent.id, rule.id, subjects
 
 

@@ -5,7 +5,8 @@ outbox, retries and dispatcher. Admin keys only."""
 
 from __future__ import annotations
 
-from typing import Any, Final
+from collections.abc import Awaitable
+from typing import Any, Final, TypeVar
 
 from litestar import Response, delete, get, post, put
 from litestar.params import FromPath
@@ -19,6 +20,7 @@ from allotment.http.routes.webhook_endpoints import webhooks_of
 from allotment.webhooks.ports import WebhookRefused
 
 __all__ = (
+    "answered",
     "create_channel",
     "delete_channel",
     "get_channel",
@@ -27,6 +29,7 @@ __all__ = (
     "update_channel",
 )
 
+T = TypeVar("T")
 _SORT: Final = {
     "id": lambda e: e.id,
     "type": lambda e: "WEBHOOK",
@@ -40,6 +43,14 @@ def refused(error: WebhookRefused) -> Problem:
     if error.status == 400 and error.field is not None:
         return bad_request(error.field, error.message.removeprefix(f"{error.field}: "))
     return Problem(error.status, error.message)
+
+
+async def answered(call: Awaitable[T]) -> T:
+    """`call`'s result, or its `WebhookRefused` as problem+json."""
+    try:
+        return await call
+    except WebhookRefused as error:
+        raise refused(error) from None
 
 
 @get(
@@ -77,10 +88,7 @@ async def create_channel(request: AnyRequest) -> Response[Any]:
     `whsec_` secret; 400 naming a bad `url` or `signingSecret`."""
     body = decode(await request.body(), ChannelBody)
     environment = api_key_of(request.scope).environment
-    try:
-        channel = await webhooks_of(request).create_channel(environment, body.fields())
-    except WebhookRefused as error:
-        raise refused(error) from None
+    channel = await answered(webhooks_of(request).create_channel(environment, body.fields()))
     return json(channel_json(channel), 201)
 
 
@@ -93,10 +101,9 @@ async def create_channel(request: AnyRequest) -> Response[Any]:
 )
 async def get_channel(request: AnyRequest, channel_id: FromPath[str]) -> Response[Any]:
     environment = api_key_of(request.scope).environment
-    try:
-        return json(channel_json(await webhooks_of(request).get_channel(environment, channel_id)))
-    except WebhookRefused as error:
-        raise refused(error) from None
+    return json(
+        channel_json(await answered(webhooks_of(request).get_channel(environment, channel_id)))
+    )
 
 
 @put(
@@ -129,7 +136,4 @@ async def update_channel(request: AnyRequest, channel_id: FromPath[str]) -> Resp
 async def delete_channel(request: AnyRequest, channel_id: FromPath[str]) -> None:
     """Soft: the channel answers with `deletedAt` and receives nothing more."""
     environment = api_key_of(request.scope).environment
-    try:
-        await webhooks_of(request).delete_channel(environment, channel_id)
-    except WebhookRefused as error:
-        raise refused(error) from None
+    await answered(webhooks_of(request).delete_channel(environment, channel_id))

@@ -32,7 +32,7 @@ from allotment.domain.state import CustomerSource, CustomerState, OpenMeterDetai
 from allotment.http.auth import api_key_of
 from allotment.http.context import AnyRequest, shard_of, system_of
 from allotment.http.openmeter.meters import refused as catalog_refused
-from allotment.http.openmeter.notifications_channels import refused
+from allotment.http.openmeter.notifications_channels import answered, refused
 from allotment.http.openmeter.notifications_rules import live_rule
 from allotment.http.openmeter.notifications_wire import ADMIN, event_json, rule_json
 from allotment.http.openmeter.problems import PROBLEMS, not_found
@@ -111,10 +111,7 @@ async def resend_event(request: AnyRequest, event_id: FromPath[str]) -> None:
     raw = await request.body()
     body = decode(raw, _Resend) if raw.strip() else _Resend()
     environment = api_key_of(request.scope).environment
-    try:
-        await webhooks_of(request).resend_notification(environment, event_id, body.channels)
-    except WebhookRefused as error:
-        raise refused(error) from None
+    await answered(webhooks_of(request).resend_notification(environment, event_id, body.channels))
 
 
 @post(
