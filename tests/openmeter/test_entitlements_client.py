@@ -191,6 +191,11 @@ def test_environment_listings_and_gets(om: Client, subjects: Any) -> None:
     assert [read(e).id for e in v2.items_property] == [c.id, b.id, a.id]
     assert {read(e).customer_key for e in v2.items_property} == {"envx", "envy"}
     assert read(om.entitlements.get(c.id)).subject_key == "envy-subject"
+    assert refused(lambda: subjects.get("envy-subject", a.id)).status == 404  # OM-107: not envy's
+    feature_id = a.feature_id  # OM-112: a feature named by its catalog id
+    by_id = read(om.customer_entitlements_v2.post("envy", m.EntitlementBooleanCreateInputs(
+        type=m.EntitlementType.BOOLEAN, feature_id=feature_id)))  # fmt: skip
+    assert by_id.feature_key == "envx_calls"
     assert read(om.entitlements_v2.get(a.id)).customer_key == "envx"
 
 
@@ -218,6 +223,10 @@ def test_bad_input_is_refused_naming_the_field_with_nothing_changed(
     problem = refused(lambda: subjects.reset("bad-subject", ent.id,
                       m.ResetEntitlementUsageInput(effective_at=future)))  # fmt: skip
     assert (problem.status, problem.fields) == (400, ["effectiveAt"])
+    unknown_id = m.EntitlementBooleanCreateInputs(type=m.EntitlementType.BOOLEAN,
+                                                  feature_id="01JNOPE0000000000000000000")  # fmt: skip
+    problem = refused(lambda: subjects.post("bad-subject", unknown_id))
+    assert (problem.status, problem.fields) == (404, ["featureId"])
     problem = refused(lambda: subjects.post("nobody", _metered("bad_calls")))
     assert (problem.status, problem.fields) == (404, ["subjectIdOrKey"])
     problem = refused(lambda: om.customer_entitlements_v2.list("nobody"))

@@ -20,7 +20,7 @@ from allotment.domain.om_commands import CreateEntitlement, MeasureFrom, ResetEn
 from allotment.domain.om_periods import INTERVAL_ENUM, period_containing
 from allotment.domain.om_state import EntitlementKind, OmEntitlement, current_period
 from allotment.domain.state import CustomerState
-from allotment.http.openmeter.problems import bad_request, not_found
+from allotment.http.openmeter.problems import FieldError, Problem, bad_request
 from allotment.http.openmeter.wire import rfc3339
 
 __all__ = (
@@ -209,7 +209,7 @@ def _feature_key(body: EntitlementCreate, catalog: Catalog) -> str:
     for feature in catalog.features.values():
         if str(feature.id) == body.featureId and feature.archived_at is None:
             return feature.key
-    raise not_found("featureId", body.featureId)
+    raise Problem(404, "featureId: no such feature", (FieldError("featureId", "no such feature"),))
 
 
 def _check_config(config: str | None) -> None:
