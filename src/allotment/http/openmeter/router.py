@@ -18,6 +18,9 @@ from allotment.http.openmeter import (
     grants,
     meter_queries,
     meters,
+    notifications_channels,
+    notifications_events,
+    notifications_rules,
 )
 from allotment.http.openmeter.problems import exception_handlers
 
@@ -59,6 +62,21 @@ ROUTES = [
     grants.list_entitlement_grants,
     grants.list_grants,
     grants.void_grant,
+    # omh-notify: notifications (docs/openmeter.md, OM-140..OM-149)
+    notifications_channels.list_channels,
+    notifications_channels.create_channel,
+    notifications_channels.get_channel,
+    notifications_channels.update_channel,
+    notifications_channels.delete_channel,
+    notifications_rules.list_rules,
+    notifications_rules.create_rule,
+    notifications_rules.get_rule,
+    notifications_rules.update_rule,
+    notifications_rules.delete_rule_route,
+    notifications_events.test_rule,
+    notifications_events.list_events,
+    notifications_events.get_event,
+    notifications_events.resend_event,
 ]
 
 V2_ROUTES = [
