@@ -157,7 +157,7 @@ def test_om96_manual_reset_rolls_over_and_may_reanchor() -> None:
 
 @pytest.mark.parametrize(
     ("offset", "field"),
-    [(timedelta(seconds=1), "effectiveAt"), (-timedelta(days=1), "effectiveAt")],
+    [(timedelta(seconds=1), "effective_at"), (-timedelta(days=1), "effective_at")],
 )
 def test_om96_a_reset_in_the_future_or_before_the_period_is_refused(
     offset: timedelta, field: str
@@ -178,21 +178,21 @@ def test_om96_a_reset_in_the_future_or_before_the_period_is_refused(
         (
             CreateEntitlement(feature_key="nope", kind=EntitlementKind.BOOLEAN),
             "not_found",
-            "featureKey",
+            "feature_key",
         ),
         (
             CreateEntitlement(
                 feature_key=FEATURE, kind=EntitlementKind.METERED, usage_period="P1Q"
             ),
             "invalid",
-            "usagePeriod.interval",
+            "usage_period.interval",
         ),
         (
             CreateEntitlement(
                 feature_key=FEATURE, kind=EntitlementKind.METERED, usage_period="PT5M"
             ),
             "invalid",
-            "usagePeriod.interval",
+            "usage_period.interval",
         ),
         (CreateEntitlement(feature_key=FEATURE, kind=EntitlementKind.STATIC), "invalid", "config"),
     ],
@@ -222,7 +222,7 @@ def test_om80_one_live_entitlement_per_feature() -> None:
         ({"expiration_duration": "FORTNIGHT", "expiration_count": 1}, "expiration.duration"),
         ({"expiration_duration": "DAY", "expiration_count": 0}, "expiration.count"),
         ({"recurrence": "P1Z"}, "recurrence.interval"),
-        ({"min_rollover": D(5), "max_rollover": D(1)}, "minRolloverAmount"),
+        ({"min_rollover": D(5), "max_rollover": D(1)}, "min_rollover_amount"),
     ],
 )
 def test_om85_bad_grants_change_nothing(fields: dict[str, object], field: str) -> None:

@@ -14,7 +14,7 @@ from allotment.domain.facts import (
     StripeCustomerLinked,
     SubscriptionStarted,
 )
-from allotment.domain.om_facts import EntitlementCreated
+from allotment.domain.om_facts import EntitlementCreated, GrantIssued
 from allotment.domain.payment_records import PaymentStatus
 from allotment.domain.reservation_facts import (
     ReservationCommitted,
@@ -41,6 +41,7 @@ _INDEXED = frozenset(
         ReservationHeld,
         *_SETTLING,
         EntitlementCreated,
+        GrantIssued,
     )
 )
 
@@ -52,6 +53,7 @@ class CustomerDirectory:
         "_by_stripe_id",
         "_by_subject",
         "_entitlement_owner",
+        "_grant_owner",
         "_owner_of",
         "_reservation_owner",
         "_subjects_of",
@@ -71,6 +73,9 @@ class CustomerDirectory:
         # OM-108: OpenMeter entitlement id -> customer (ids are the environment's; never removed,
         # as a deleted entitlement stays readable by id)
         self._entitlement_owner: dict[str, uuid.UUID] = {}
+        # OM-121: OpenMeter grant id (its ULID) -> customer; never removed either, as a voided
+        # grant, or one of a deleted entitlement, stays listed and answers a second void (409)
+        self._grant_owner: dict[str, uuid.UUID] = {}
         self.plans_in_use: set[uuid.UUID] = set()  # PLN-12: their priced fields are frozen
         # Customers holding an unapplied payment: the admin listing reads only these (MNY-C3).
         self.with_unapplied_payments: set[uuid.UUID] = set()
@@ -124,6 +129,11 @@ class CustomerDirectory:
         customer_id = self._entitlement_owner.get(entitlement_id)
         return self._actors[customer_id] if customer_id is not None else None
 
+    def grant_owner(self, grant_id: str) -> CustomerActor | None:
+        """The customer of an OpenMeter grant, voided or not (OM-121)."""
+        customer_id = self._grant_owner.get(grant_id)
+        return self._actors[customer_id] if customer_id is not None else None
+
     def register(self, state: CustomerState) -> CustomerActor:
         actor = CustomerActor(state)
         self._actors[state.id] = actor
@@ -151,14 +161,23 @@ class CustomerDirectory:
                 self._owner_of[fact.invoice.id] = state.id
             elif isinstance(fact, CustomerOpenMeterSet):
                 self._index_subjects(state)
-            elif isinstance(fact, EntitlementCreated):
-                self._entitlement_owner[fact.definition.id] = state.id
+            elif isinstance(fact, EntitlementCreated | GrantIssued):
+                self._index_openmeter(state, fact)
             elif isinstance(fact, StripeCustomerLinked):
                 self._by_stripe_id[fact.stripe_customer_id] = state.id
             elif (
                 isinstance(fact, PaymentRecorded) and fact.record.status is PaymentStatus.UNAPPLIED
             ):
                 self.with_unapplied_payments.add(state.id)
+
+    def _index_openmeter(
+        self, state: CustomerState, fact: EntitlementCreated | GrantIssued
+    ) -> None:
+        """OM-108, OM-121: the ids a request may name without its customer."""
+        if isinstance(fact, EntitlementCreated):
+            self._entitlement_owner[fact.definition.id] = state.id
+        else:
+            self._grant_owner[fact.grant.public_id] = state.id
 
     def reindex(self) -> None:
         """Rebuild every index from the customers' states (after recovery, whose replay
@@ -180,5 +199,7 @@ class CustomerDirectory:
                 self.with_unapplied_payments.add(state.id)
             for reservation_id in state.reservations:
                 self._reservation_owner[reservation_id] = state.id
-            for entitlement_id in state.entitlements:
+            for entitlement_id, ent in state.entitlements.items():
                 self._entitlement_owner[entitlement_id] = state.id
+                for grant in ent.grants.values():
+                    self._grant_owner[grant.public_id] = state.id

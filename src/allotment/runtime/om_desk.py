@@ -1,7 +1,8 @@
 """OpenMeter entitlements into a shard (issue 17, docs/openmeter.md OM-107, OM-108): find the
 customer a request names, by customer id or key, by subject key, or by an entitlement id
 through the environment's index (`CustomerDirectory.entitlement_owner`, rebuilt on
-recovery), then run the om_* command as one turn of that customer's actor."""
+recovery) or a grant id through its own (`grant_owner`, OM-121), then run the om_* command
+as one turn of that customer's actor."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ import uuid
 from typing import TYPE_CHECKING, TypeVar
 
 from allotment.domain.om_commands import OpenMeterCommand
+from allotment.domain.om_views import parse_derived_id
 from allotment.domain.replies import Rejected, RejectionKind, Reply
 from allotment.runtime.actor import CustomerActor
 from allotment.runtime.ports import CustomerLookup, OmTarget, OmView
 
 if TYPE_CHECKING:
+    from allotment.runtime.directory import CustomerDirectory
     from allotment.runtime.local_shard import LocalShard
 
 __all__ = ("OmDesk",)
@@ -59,8 +62,13 @@ class OmDesk:
         """The live customer `target` names (OM-107), or NOT_FOUND naming the path field."""
         directory = self._shard.directory
         if target.entitlement_id is not None:
-            actor = directory.entitlement_owner(target.entitlement_id)
+            actor = directory.entitlement_owner(target.entitlement_id) or _derived_owner(
+                directory, target.entitlement_id
+            )
             return actor if actor is not None else _missing("entitlementId")
+        if target.grant_id is not None:
+            actor = directory.grant_owner(target.grant_id)
+            return actor if actor is not None else _missing("grantId")
         if target.subject is not None:
             actor = directory.by_subject(target.subject) or self._by_id_or_key(target.subject)
             return actor if actor is not None else _missing("subjectIdOrKey")
@@ -83,6 +91,15 @@ class OmDesk:
         return None if details is not None and details.deleted_at is not None else actor
 
 
+def _derived_owner(directory: CustomerDirectory, entitlement_id: str) -> CustomerActor | None:
+    """OM-151: a Tanso plan's view is named by its subscription's id, whose owner the
+    directory knows; the view itself is resolved in the customer's state."""
+    parsed = parse_derived_id(entitlement_id)
+    return None if parsed is None else directory.owner(parsed[0])
+
+
 def _missing(field: str) -> Rejected:
-    what = {"entitlementId": "entitlement", "subjectIdOrKey": "subject"}.get(field, "customer")
+    what = {"entitlementId": "entitlement", "subjectIdOrKey": "subject", "grantId": "grant"}.get(
+        field, "customer"
+    )
     return Rejected(kind=RejectionKind.NOT_FOUND, message=f"{field}: no such {what}.", field=field)

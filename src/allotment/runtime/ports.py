@@ -76,10 +76,11 @@ class CustomerLookup:
 class OmTarget:
     """Whose OpenMeter entitlements a request names (OM-107, OM-108): exactly one of a
     customer's id or key (`customerIdOrKey`), a subject key or customer id or key
-    (`subjectIdOrKey` of the deprecated subject paths), or an entitlement id, whoever owns it
-    (`/api/v1/entitlements/{entitlementId}`)."""
+    (`subjectIdOrKey` of the deprecated subject paths), an entitlement id, whoever owns it
+    (`/api/v1/entitlements/{entitlementId}`), or a grant id, whoever owns it
+    (`/api/v1/grants/{grantId}`, OM-121)."""
 
-    __slots__ = ("customer", "entitlement_id", "subject")
+    __slots__ = ("customer", "entitlement_id", "grant_id", "subject")
 
     def __init__(
         self,
@@ -87,11 +88,14 @@ class OmTarget:
         customer: str | None = None,
         subject: str | None = None,
         entitlement_id: str | None = None,
+        grant_id: str | None = None,
     ) -> None:
-        assert (customer, subject, entitlement_id).count(None) == 2, "name exactly one"
+        named = (customer, subject, entitlement_id, grant_id)
+        assert named.count(None) == len(named) - 1, "name exactly one"
         self.customer = customer
         self.subject = subject
         self.entitlement_id = entitlement_id
+        self.grant_id = grant_id
 
 
 class Shard(Protocol):

@@ -15,6 +15,8 @@ from allotment.domain.om_state import EntitlementKind
 from allotment.domain.replies import Reply
 from allotment.domain.state import CustomerState
 from allotment.http.context import AnyRequest, shard_of
+from allotment.http.openmeter.derived_entitlements import derived_json, one_derived_json
+from allotment.http.openmeter.entitlement_values import no_entitlement
 from allotment.http.openmeter.entitlement_wire import entitlement_json
 from allotment.http.openmeter.entitlements import SORT_KEYS
 from allotment.http.openmeter.om_targets import entitlement_target, om_read
@@ -64,11 +66,12 @@ async def _everything(request: AnyRequest, v2: bool) -> list[dict[str, Any]]:
     flag(dict(request.query_params), "excludeInactive")  # checked, else a typo passes silently
     wanted = _Filter(request, v2)
 
-    def project(state: CustomerState, _catalog: Catalog, now: datetime) -> list[dict[str, Any]]:
-        if not state.entitlements or not wanted.customer(state):
+    def project(state: CustomerState, catalog: Catalog, now: datetime) -> list[dict[str, Any]]:
+        if not (state.entitlements or state.subscriptions) or not wanted.customer(state):
             return []
-        bodies = (entitlement_json(state, e, now, v2=v2) for e in state.entitlements.values()
-                  if e.live)  # fmt: skip
+        bodies = [entitlement_json(state, e, now, v2=v2) for e in state.entitlements.values()
+                  if e.live]  # fmt: skip
+        bodies += derived_json(state, catalog, now, v2=v2)  # OM-150: Tanso plans' views
         return [body for body in bodies if wanted.entitlement(body)]
 
     per_customer = await shard_of(request).all_customers(project)
@@ -100,9 +103,16 @@ async def list_v2(request: AnyRequest) -> Response[Any]:
     return json(Page(totalCount=len(items), page=number, pageSize=size, items=page))
 
 
-def _by_id(entitlement_id: str, v2: bool) -> Any:
+def _by_id(entitlement_id: str, v2: bool, catalog: Catalog) -> Any:
     def view(state: CustomerState, _reply: Reply | None, now: datetime) -> dict[str, Any]:
-        return entitlement_json(state, state.entitlements[entitlement_id], now, v2=v2)
+        ent = state.entitlements.get(entitlement_id)
+        if ent is not None:
+            return entitlement_json(state, ent, now, v2=v2)
+        # OM-151: found by its subscription's owner; gone once the plan no longer governs
+        derived = one_derived_json(state, catalog, entitlement_id, now, v2=v2)
+        if derived is None:  # as the directory's own 404 reads (OM-109)
+            raise no_entitlement("entitlementId")
+        return derived
 
     return view
 
@@ -112,11 +122,13 @@ def _by_id(entitlement_id: str, v2: bool) -> Any:
 async def get_v1(request: AnyRequest, entitlement_id: FromPath[str]) -> Response[Any]:
     """OM-108: whichever customer owns it, deleted ones included (with `deletedAt`)."""
     target = entitlement_target(entitlement_id)
-    return json(await om_read(request, target, _by_id(entitlement_id, v2=False)))
+    view = _by_id(entitlement_id, False, shard_of(request).catalog)
+    return json(await om_read(request, target, view))
 
 
 @get("/entitlements/{entitlement_id:str}", operation_id="getEntitlementByIdV2",
      responses=PROBLEMS, summary="Get an entitlement by id (v2)")  # fmt: skip
 async def get_v2(request: AnyRequest, entitlement_id: FromPath[str]) -> Response[Any]:
     target = entitlement_target(entitlement_id)
-    return json(await om_read(request, target, _by_id(entitlement_id, v2=True)))
+    view = _by_id(entitlement_id, True, shard_of(request).catalog)
+    return json(await om_read(request, target, view))

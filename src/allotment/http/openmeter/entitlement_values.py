@@ -23,10 +23,17 @@ import msgspec
 from litestar import MediaType, Response, get
 from litestar.params import FromPath
 
+from allotment.domain.catalog import Catalog
 from allotment.domain.om_commands import EntitlementValue
 from allotment.domain.om_entitlements import live_for_feature
 from allotment.domain.om_state import OmEntitlement
 from allotment.domain.om_value import live_value, value_at
+from allotment.domain.om_views import (
+    derived_access,
+    derived_value,
+    parse_derived_id,
+    resolve_derived,
+)
 from allotment.domain.replies import Rejected, RejectionKind, Reply
 from allotment.domain.state import CustomerState
 from allotment.http.context import AnyRequest, shard_of
@@ -109,19 +116,37 @@ def entitlement_at(
 
 
 def _value_view(
-    id_or_key: str, at: datetime | None, field: str, *, by_id: bool = True
+    catalog: Catalog, id_or_key: str, at: datetime | None, field: str, *, by_id: bool = True
 ) -> OmView[bytes | Problem]:
-    """The read's view: the value's bytes, or the 404 naming `field`."""
+    """The read's view: the value's bytes, or the 404 naming `field`. With no native
+    entitlement, a Tanso plan's read-only view answers (OM-153, OM-154)."""
 
     def view(state: CustomerState, _reply: Reply | None, now: datetime) -> bytes | Problem:
         instant = now if at is None else at
         ent = entitlement_at(state, id_or_key, instant, now, by_id=by_id)
         if ent is None:
-            return no_entitlement(field)
+            return _derived_value(state, catalog, id_or_key, at, now, field)
         value = live_value(state, ent, now) if at is None else value_at(state, ent, at, now)
         return ENCODER.encode(value_json(value))
 
     return view
+
+
+def _derived_value(
+    state: CustomerState,
+    catalog: Catalog,
+    id_or_key: str,
+    at: datetime | None,
+    now: datetime,
+    field: str,
+) -> bytes | Problem:
+    """OM-153: a Tanso plan's view answers at the present only (400 `time` before it)."""
+    derived = resolve_derived(state, catalog, id_or_key)
+    if derived is None:
+        return no_entitlement(field)
+    if at is not None and at < now:
+        return bad_request("time", "a Tanso plan's entitlement answers at the present only")
+    return ENCODER.encode(value_json(derived_value(state, catalog, derived)))
 
 
 def no_entitlement(field: str) -> Problem:
@@ -142,7 +167,7 @@ async def customer_value(
     """
     if not _FEATURE_KEY.match(feature_key) or len(feature_key) > 64:
         raise bad_request("featureKey", "must match ^[a-z0-9]+(?:_[a-z0-9]+)*$ (1 to 64)")
-    view = _value_view(feature_key, at, "featureKey", by_id=False)
+    view = _value_view(shard.catalog, feature_key, at, "featureKey", by_id=False)
     return await read_bytes(shard, customer_target(customer), view)
 
 
@@ -192,10 +217,15 @@ async def get_customer_entitlement_value_v2(
     """The v2 value: by entitlement id or feature key (OM-130, OM-133)."""
     name = entitlement_id_or_feature_key
     field = "entitlementIdOrFeatureKey"
-    if not (_ULID.match(name) or (_FEATURE_KEY.match(name) and len(name) <= 64)):
+    if not (
+        _ULID.match(name)
+        or (_FEATURE_KEY.match(name) and len(name) <= 64)
+        or parse_derived_id(name) is not None  # a Tanso plan's view (OM-151)
+    ):
         raise bad_request(field, "must be an entitlement id (ULID) or a feature key")
-    view = _value_view(name, _time(request), field)
-    return _bytes(await read_bytes(shard_of(request), customer_target(customer_id_or_key), view))
+    shard = shard_of(request)
+    view = _value_view(shard.catalog, name, _time(request), field)
+    return _bytes(await read_bytes(shard, customer_target(customer_id_or_key), view))
 
 
 @get(
@@ -211,17 +241,27 @@ async def get_subject_entitlement_value(
 ) -> Response[bytes]:
     """The deprecated subject path (OM-130): the subject's customer (OM-107), by entitlement
     id or feature key."""
-    view = _value_view(entitlement_id_or_feature_key, _time(request), "entitlementIdOrFeatureKey")
-    return _bytes(await read_bytes(shard_of(request), subject_target(subject_id_or_key), view))
+    shard = shard_of(request)
+    name = entitlement_id_or_feature_key
+    view = _value_view(shard.catalog, name, _time(request), "entitlementIdOrFeatureKey")
+    return _bytes(await read_bytes(shard, subject_target(subject_id_or_key), view))
 
 
-def _access(state: CustomerState, _reply: Reply | None, now: datetime) -> bytes:
-    values = {
-        ent.definition.feature_key: value_json(live_value(state, ent, now))
-        for ent in state.entitlements.values()
-        if ent.live
-    }
-    return ENCODER.encode(AccessJson(entitlements=values))
+def _access(catalog: Catalog) -> OmView[bytes]:
+    """Every live native entitlement's value, and the Tanso plans' views of the features
+    none covers (OM-155)."""
+
+    def view(state: CustomerState, _reply: Reply | None, now: datetime) -> bytes:
+        native = {
+            ent.definition.feature_key: live_value(state, ent, now)
+            for ent in state.entitlements.values()
+            if ent.live
+        }
+        values = derived_access(state, catalog, native)
+        json = {key: value_json(value) for key, value in values.items()}
+        return ENCODER.encode(AccessJson(entitlements=json))
+
+    return view
 
 
 @get(
@@ -234,4 +274,6 @@ async def get_customer_access(
     request: AnyRequest, customer_id_or_key: FromPath[str]
 ) -> Response[bytes]:
     """Every live entitlement's value, by feature key, read in one turn (OM-134)."""
-    return _bytes(await read_bytes(shard_of(request), customer_target(customer_id_or_key), _access))
+    shard = shard_of(request)
+    target = customer_target(customer_id_or_key)
+    return _bytes(await read_bytes(shard, target, _access(shard.catalog)))

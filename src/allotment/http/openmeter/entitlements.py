@@ -11,6 +11,7 @@ from typing import Any
 from litestar import Response, delete, get, post, put
 from litestar.params import FromPath
 
+from allotment.domain.catalog import Catalog
 from allotment.domain.om_commands import (
     DeleteEntitlement,
     EntitlementShown,
@@ -20,6 +21,7 @@ from allotment.domain.om_entitlements import resolve
 from allotment.domain.replies import Reply
 from allotment.domain.state import CustomerState
 from allotment.http.context import AnyRequest, shard_of
+from allotment.http.openmeter.derived_entitlements import derived_json, one_derived_json
 from allotment.http.openmeter.entitlement_wire import (
     EntitlementCreate,
     ResetBody,
@@ -55,26 +57,33 @@ def _shown(v2: bool) -> Any:
     return view
 
 
-def _one(entitlement: str, v2: bool) -> Any:
+def _one(entitlement: str, v2: bool, catalog: Catalog) -> Any:
     """The view of a get: the customer's entitlement by id (deleted ones too) or the live one
-    of a feature key; 404 naming the path's field when the customer has none such."""
+    of a feature key, else a Tanso plan's read-only view (OM-151); 404 naming the path's
+    field when the customer has none such."""
 
     def view(state: CustomerState, _reply: Reply | None, now: datetime) -> dict[str, Any]:
         ent = resolve(state, entitlement)
         if ent is None:
-            raise not_found("entitlement", entitlement)
+            derived = one_derived_json(state, catalog, entitlement, now, v2=v2)
+            if derived is None:
+                raise not_found("entitlement", entitlement)
+            return derived
         return entitlement_json(state, ent, now, v2=v2)
 
     return view
 
 
-def _all(include_deleted: bool, v2: bool) -> Any:
+def _all(include_deleted: bool, v2: bool, catalog: Catalog) -> Any:
+    """The customer's entitlements, then its Tanso plans' read-only views (OM-150)."""
+
     def view(state: CustomerState, _reply: Reply | None, now: datetime) -> list[dict[str, Any]]:
-        return [
+        native = [
             entitlement_json(state, ent, now, v2=v2)
             for ent in state.entitlements.values()
             if include_deleted or ent.live
         ]
+        return native + derived_json(state, catalog, now, v2=v2)
 
     return view
 
@@ -124,7 +133,8 @@ async def create_v1(request: AnyRequest, subject_id_or_key: FromPath[str]) -> Re
 async def list_v1(request: AnyRequest, subject_id_or_key: FromPath[str]) -> Response[Any]:
     """Live entitlements in creation order, deleted ones too with `includeDeleted=true`."""
     deleted = flag(dict(request.query_params), "includeDeleted")
-    return json(await om_read(request, subject_target(subject_id_or_key), _all(deleted, False)))
+    view = _all(deleted, False, shard_of(request).catalog)
+    return json(await om_read(request, subject_target(subject_id_or_key), view))
 
 
 @get(_S + "/{entitlement_id:str}", operation_id="getEntitlement", responses=PROBLEMS,
@@ -133,7 +143,8 @@ async def get_v1(
     request: AnyRequest, subject_id_or_key: FromPath[str], entitlement_id: FromPath[str]
 ) -> Response[Any]:
     target = subject_target(subject_id_or_key)
-    return json(await om_read(request, target, _one(entitlement_id, v2=False)))
+    view = _one(entitlement_id, False, shard_of(request).catalog)
+    return json(await om_read(request, target, view))
 
 
 @delete(_S + "/{entitlement_id:str}", operation_id="deleteEntitlement", responses=PROBLEMS,
@@ -183,7 +194,7 @@ async def list_v2(request: AnyRequest, customer_id_or_key: FromPath[str]) -> Res
     """A page (OM-3) of the customer's live entitlements, deleted ones too with
     `includeDeleted=true`, ordered by `createdAt` (default) or `updatedAt`."""
     query = dict(request.query_params)
-    view = _all(flag(query, "includeDeleted"), True)
+    view = _all(flag(query, "includeDeleted"), True, shard_of(request).catalog)
     items = await om_read(request, customer_target(customer_id_or_key), view)
     page, number, size = order_and_page(items, SORT_KEYS, query, "createdAt")
     return json(Page(totalCount=len(items), page=number, pageSize=size, items=page))
@@ -197,7 +208,8 @@ async def get_v2(
     entitlement_id_or_feature_key: FromPath[str],
 ) -> Response[Any]:
     target = customer_target(customer_id_or_key)
-    return json(await om_read(request, target, _one(entitlement_id_or_feature_key, v2=True)))
+    view = _one(entitlement_id_or_feature_key, True, shard_of(request).catalog)
+    return json(await om_read(request, target, view))
 
 
 @delete(_E, operation_id="deleteCustomerEntitlementV2", responses=PROBLEMS, status_code=204,

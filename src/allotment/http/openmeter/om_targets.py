@@ -33,6 +33,7 @@ __all__ = (
     "om_turn",
     "rejection_problem",
     "subject_target",
+    "wire_field",
 )
 
 T = TypeVar("T")
@@ -85,9 +86,21 @@ async def om_read(request: AnyRequest, target: OmTarget, view: OmView[T]) -> T:
 def rejection_problem(rejected: Rejected) -> Problem:
     """A domain rejection as problem+json (OM-109): the status of its kind, its message as
     `detail`, and its field in `extensions.validationErrors` (the field without the
-    "field: " prefix the domain's messages carry)."""
-    field = rejected.field
-    if field is None:
+    "field: " prefix the domain's messages carry). The domain names fields in its own
+    snake_case (`usage_period.interval`); the wire name is its camelCase
+    (`usagePeriod.interval`)."""
+    if rejected.field is None:
         return Problem(_STATUS[rejected.kind], rejected.message)
-    message = rejected.message.removeprefix(f"{field}: ")
+    message = rejected.message.removeprefix(f"{rejected.field}: ")
+    field = wire_field(rejected.field)
     return Problem(_STATUS[rejected.kind], f"{field}: {message}", (FieldError(field, message),))
+
+
+def wire_field(domain_field: str) -> str:
+    """`usage_period.interval` -> `usagePeriod.interval`: each dotted part in camelCase."""
+    return ".".join(_camel(part) for part in domain_field.split("."))
+
+
+def _camel(snake: str) -> str:
+    head, *rest = snake.split("_")
+    return head + "".join(word.capitalize() for word in rest)

@@ -15,8 +15,12 @@ from allotment.http.openmeter import (
     event_list,
     events,
     features,
+    grants,
     meter_queries,
     meters,
+    notifications_channels,
+    notifications_events,
+    notifications_rules,
 )
 from allotment.http.openmeter.problems import exception_handlers
 
@@ -53,6 +57,26 @@ ROUTES = [
     entitlement_values.get_subject_entitlement_value,
     entitlement_values.get_customer_access,
     entitlement_history.get_subject_entitlement_history,
+    # omh-grant: grants (docs/openmeter.md OM-120..OM-129)
+    grants.create_grant,
+    grants.list_entitlement_grants,
+    grants.list_grants,
+    grants.void_grant,
+    # omh-notify: notifications (docs/openmeter.md, OM-140..OM-149)
+    notifications_channels.list_channels,
+    notifications_channels.create_channel,
+    notifications_channels.get_channel,
+    notifications_channels.update_channel,
+    notifications_channels.delete_channel,
+    notifications_rules.list_rules,
+    notifications_rules.create_rule,
+    notifications_rules.get_rule,
+    notifications_rules.update_rule,
+    notifications_rules.delete_rule_route,
+    notifications_events.test_rule,
+    notifications_events.list_events,
+    notifications_events.get_event,
+    notifications_events.resend_event,
 ]
 
 V2_ROUTES = [
@@ -64,6 +88,10 @@ V2_ROUTES = [
     # omh-value: the value and history (issue 17, OM-130..)
     entitlement_values.get_customer_entitlement_value_v2,
     entitlement_history.get_customer_entitlement_history_v2,
+    # omh-grant: grants (OM-120..OM-129)
+    grants.create_grant_v2,
+    grants.list_entitlement_grants_v2,
+    grants.list_grants_v2,
 ]
 
 
@@ -78,8 +106,8 @@ def openmeter_router() -> Router:
 
 
 def openmeter_v2_router() -> Router:
-    """The OpenMeter operations under `/api/v2` allotment serves: the event listing and the
-    customers' entitlements."""
+    """The OpenMeter operations under `/api/v2` allotment serves: the event listing, the
+    customers' entitlements and their grants."""
     return Router(
         "/api/v2",
         route_handlers=V2_ROUTES,
