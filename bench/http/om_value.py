@@ -22,19 +22,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shlex
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import anyio
-import msgspec
 
 from allotment.config import Settings
 from allotment.domain.catalog import Catalog, Feature, feature_id
@@ -46,13 +43,12 @@ from allotment.domain.replies import Rejected
 from allotment.http.openmeter.om_targets import customer_target
 from allotment.runtime.local_shard import LocalShard
 from allotment.wiring import build_system
-from bench.bench_engine import _commit
+from bench.http.report import provenance, publish
 from bench.http.reservations import AUTH, CONNECTIONS, KEY, THREADS, _median, _server
 from bench.http.servers import running
 from bench.http.state import ENVIRONMENT, _populate, customer_ref
-from bench.http.wrk import ROOT, wrk_command, wrk_version
+from bench.http.wrk import ROOT, wrk_command
 
-RESULTS = Path(__file__).resolve().parents[1] / "results"
 EXTRA_FEATURES = [f"bench_f{n}" for n in range(19)]  # with api_calls: 20 entitlements
 # name -> (path prefix, path suffix, customers: "all" or "access")
 SCENARIOS: dict[str, tuple[str, str, str]] = {
@@ -216,15 +212,7 @@ def main() -> None:
         anyio.run(build, args.populate, args.customers, args.access_customers)
         return
     result = {
-        "benchmark": "bench.http.om_value",
-        "command": " ".join(["python -m bench.http.om_value", *sys.argv[1:]]),
-        "commit": _commit(),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "wrk": wrk_version(),
-        },
+        **provenance("bench.http.om_value"),
         "connections": CONNECTIONS,
         "wrk_threads": THREADS,
         "customers": args.customers,
@@ -233,10 +221,7 @@ def main() -> None:
         "duration_s": args.duration,
         **measure(args.customers, args.access_customers, args.rounds, args.duration),
     }
-    print(msgspec.json.format(msgspec.json.encode(result)).decode())
-    if args.save:
-        path = RESULTS / f"{datetime.now(UTC).date()}-{args.save}.json"
-        path.write_text(json.dumps(result, indent=1) + "\n")
+    publish(result, args.save)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import secrets
 import shlex
 import statistics
@@ -27,19 +26,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
-from bench.bench_engine import _commit
+from bench.http.report import provenance, publish
 from bench.http.servers import Server, free_port, running
-from bench.http.wrk import ROOT, wrk_command, wrk_version
+from bench.http.wrk import ROOT, wrk_command
 
 KEY = "sk_test_" + "reservations" * 3
 AUTH = {"Authorization": f"Bearer {KEY}"}
-RESULTS = Path(__file__).resolve().parents[1] / "results"
 CONNECTIONS = 64
 THREADS = 2
 # name -> (kind, customers: None for all of them)
@@ -155,15 +150,7 @@ def main() -> None:
     parser.add_argument("--save", metavar="NAME", help="write bench/results/<date>-NAME.json")
     args = parser.parse_args()
     result = {
-        "benchmark": "bench.http.reservations",
-        "command": " ".join(["python -m bench.http.reservations", *sys.argv[1:]]),
-        "commit": _commit(),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "wrk": wrk_version(),
-        },
+        **provenance("bench.http.reservations"),
         "connections": CONNECTIONS,
         "wrk_threads": THREADS,
         "customers": args.customers,
@@ -171,10 +158,7 @@ def main() -> None:
         "duration_s": args.duration,
         **measure(args.customers, args.rounds, args.duration),
     }
-    print(msgspec.json.format(msgspec.json.encode(result)).decode())
-    if args.save:
-        path = RESULTS / f"{datetime.now(UTC).date()}-{args.save}.json"
-        path.write_text(json.dumps(result, indent=1) + "\n")
+    publish(result, args.save)
 
 
 if __name__ == "__main__":
