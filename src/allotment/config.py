@@ -28,6 +28,9 @@ class Settings(msgspec.Struct, kw_only=True):
     api_keys: list[str] = msgspec.field(default_factory=list)  # given on the command line
     account_mode: Literal["platform", "observe"] = "platform"  # AUTH-6 (b)
     payment_terms_days: int = 0  # INV-5
+    # CN-20: the prefixes of an environment's gap-free numbers (INV-000001, CN-000001)
+    invoice_number_prefix: str = "INV-"
+    credit_note_number_prefix: str = "CN-"
     request_body_size_max: int = 1_048_576  # bytes; larger bodies get 413
     event_meta_size_max: int = 16_384  # EVT-6: serialised `meta` bytes
     batch_size_max: int = 1_000  # events per POST /events/batch

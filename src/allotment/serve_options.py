@@ -99,6 +99,7 @@ def serve_options(serve: argparse.ArgumentParser) -> None:
     _access_options(serve, defaults)
     _connection_options(serve, defaults)
     _log_options(serve, defaults)
+    _numbering_options(serve, defaults)
     add(
         "--print-config",
         action="store_true",
@@ -193,6 +194,32 @@ def _access_options(serve: argparse.ArgumentParser, defaults: Settings) -> None:
         default=defaults.webhook_retention_days,
         metavar="DAYS",
         help="days delivered and failed webhook messages, and the event feed, are kept",
+    )
+
+
+def _prefix(text: str) -> str:
+    """A number prefix is printable, without spaces, and short enough for any document."""
+    if not text.isprintable() or " " in text or len(text) > 16:
+        raise argparse.ArgumentTypeError("up to 16 printable characters, no spaces")
+    return text
+
+
+def _numbering_options(serve: argparse.ArgumentParser, defaults: Settings) -> None:
+    """The prefixes of invoice and credit-note numbers (docs/credit-notes.md, CN-23)."""
+    add = serve.add_argument
+    add(
+        "--invoice-number-prefix",
+        type=_prefix,
+        default=defaults.invoice_number_prefix,
+        metavar="PREFIX",
+        help="invoice numbers are PREFIX and six digits (INV-000001); gap-free per environment",
+    )
+    add(
+        "--credit-note-number-prefix",
+        type=_prefix,
+        default=defaults.credit_note_number_prefix,
+        metavar="PREFIX",
+        help="credit note numbers are PREFIX and six digits (CN-000001)",
     )
 
 
@@ -318,6 +345,8 @@ def settings_from(args: argparse.Namespace, environ: Mapping[str, str] = os.envi
         allow_private_webhooks=args.allow_private_webhooks,
         webhook_backlog_max=args.webhook_backlog_max,
         webhook_retention_days=args.webhook_retention_days,
+        invoice_number_prefix=args.invoice_number_prefix,
+        credit_note_number_prefix=args.credit_note_number_prefix,
     )
 
 

@@ -54,6 +54,7 @@ class CreateCreditNote(_CnCommand, tag="cn_create", frozen=True, kw_only=True):
     idempotency_key: str | None = None
     number: str | None = None
     process: bool = True
+    currency: str | None = None  # CN-4: when given, it must be the invoice's
 
 
 class FinalizeCreditNote(_CnCommand, tag="cn_finalize", frozen=True, kw_only=True):

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 import msgspec
 
-from allotment.domain.credit_note_state import CreditNote, NumberKind, RefundStatus
+from allotment.domain.credit_note_state import CreditNote, CreditNoteType, NumberKind, RefundStatus
 
 __all__ = (
     "CreditNoteCreated",
@@ -37,9 +37,12 @@ class CreditNoteCreated(_Fact, tag="credit_note_created", frozen=True, kw_only=T
 
 class CreditNoteFinalized(_Fact, tag="credit_note_finalized", frozen=True, kw_only=True):
     """The note now credits its invoice (CN-6..CN-8). `sequence` is its place in the
-    environment's credit-note sequence, None when the caller gave the number (CN-22)."""
+    environment's credit-note sequence, None when the caller gave the number (CN-22). `type`
+    is derived again at finalization: a draft credits nothing, so the invoice's payment state
+    then decides (CN-3)."""
 
     note_id: uuid.UUID
+    type: CreditNoteType
     number: str
     sequence: int | None = None
 

@@ -116,4 +116,3 @@ class InvoiceLedger(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     credited: dict[uuid.UUID, Decimal] = msgspec.field(default_factory=dict)  # by invoice line
     number: str | None = None  # CN-20: given when the invoice is finalized
     sequence: int | None = None
-    settled_by_note: uuid.UUID | None = None  # CN-7: the ADJUSTMENT that brought due to 0

@@ -7,6 +7,8 @@ import uuid
 from collections.abc import Iterator, Sequence
 
 from allotment.domain.facts import (
+    CreditNoteCreated,
+    CreditNoteFinalized,
     CustomerOpenMeterSet,
     Fact,
     InvoiceIssued,
@@ -39,6 +41,8 @@ _INDEXED = frozenset(
         CustomerOpenMeterSet,
         ReservationHeld,
         *_SETTLING,
+        CreditNoteCreated,
+        CreditNoteFinalized,
     )
 )
 
@@ -49,9 +53,11 @@ class CustomerDirectory:
         "_by_external_id",
         "_by_stripe_id",
         "_by_subject",
+        "_note_keys",
         "_owner_of",
         "_reservation_owner",
         "_subjects_of",
+        "note_numbers",
         "plans_in_use",
         "with_unapplied_payments",
     )
@@ -63,7 +69,10 @@ class CustomerDirectory:
         # OM-8: CloudEvent subjects of live OpenMeter customers (`usageAttribution.subjectKeys`)
         self._by_subject: dict[str, uuid.UUID] = {}
         self._subjects_of: dict[uuid.UUID, tuple[str, ...]] = {}
-        self._owner_of: dict[uuid.UUID, uuid.UUID] = {}  # subscription/invoice id -> customer
+        # subscription, invoice and credit note id -> customer
+        self._owner_of: dict[uuid.UUID, uuid.UUID] = {}
+        self._note_keys: dict[str, uuid.UUID] = {}  # CN-12: idempotency key -> customer
+        self.note_numbers: set[str] = set()  # CN-22: every credit note number given
         self._reservation_owner: dict[str, uuid.UUID] = {}  # RSV-28: reservation id -> customer
         self.plans_in_use: set[uuid.UUID] = set()  # PLN-12: their priced fields are frozen
         # Customers holding an unapplied payment: the admin listing reads only these (MNY-C3).
@@ -103,8 +112,13 @@ class CustomerDirectory:
             for subject in details.subject_keys:
                 self._by_subject[subject] = state.id
 
+    def note_key_owner(self, key: str) -> CustomerActor | None:
+        """The customer holding a credit note made with idempotency key `key` (CN-12)."""
+        customer_id = self._note_keys.get(key)
+        return self._actors[customer_id] if customer_id is not None else None
+
     def owner(self, entity_id: uuid.UUID) -> CustomerActor | None:
-        """The customer owning a subscription or an invoice."""
+        """The customer owning a subscription, an invoice or a credit note."""
         customer_id = self._owner_of.get(entity_id)
         return self._actors[customer_id] if customer_id is not None else None
 
@@ -138,6 +152,8 @@ class CustomerDirectory:
                 self.plans_in_use.add(fact.subscription.plan_id)
             elif isinstance(fact, InvoiceIssued):
                 self._owner_of[fact.invoice.id] = state.id
+            elif isinstance(fact, CreditNoteCreated | CreditNoteFinalized):
+                self._index_note(state, fact)
             elif isinstance(fact, CustomerOpenMeterSet):
                 self._index_subjects(state)
             elif isinstance(fact, StripeCustomerLinked):
@@ -146,6 +162,19 @@ class CustomerDirectory:
                 isinstance(fact, PaymentRecorded) and fact.record.status is PaymentStatus.UNAPPLIED
             ):
                 self.with_unapplied_payments.add(state.id)
+
+    def _index_note(
+        self, state: CustomerState, fact: CreditNoteCreated | CreditNoteFinalized
+    ) -> None:
+        if isinstance(fact, CreditNoteFinalized):
+            self.note_numbers.add(fact.number)
+            return
+        note = fact.note
+        self._owner_of[note.id] = state.id
+        if note.idempotency_key is not None:
+            self._note_keys[note.idempotency_key] = state.id
+        if note.number is not None:
+            self.note_numbers.add(note.number)
 
     def reindex(self) -> None:
         """Rebuild every index from the customers' states (after recovery, whose replay
@@ -163,6 +192,8 @@ class CustomerDirectory:
                 self.plans_in_use.add(sub.plan_id)
             for invoice_id in state.invoices:
                 self._owner_of[invoice_id] = state.id
+            for note in state.credit_notes.values():
+                self._index_note(state, CreditNoteCreated(at=note.created_at, note=note))
             if any(p.status is PaymentStatus.UNAPPLIED for p in state.payments.values()):
                 self.with_unapplied_payments.add(state.id)
             for reservation_id in state.reservations:

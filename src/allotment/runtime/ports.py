@@ -27,10 +27,10 @@ from allotment.domain.commands import (
     Reserve,
 )
 from allotment.domain.context import TurnContext
+from allotment.domain.cost import PriceTable
 from allotment.domain.credit_note_commands import CreditNoteCommand
 from allotment.domain.credit_note_facts import RefundRequested
 from allotment.domain.credit_note_state import RefundStatus
-from allotment.domain.cost import PriceTable
 from allotment.domain.meters import CloudEvent
 from allotment.domain.payment_records import PaymentRecord
 from allotment.domain.replies import Decision, Rejected, Reply
