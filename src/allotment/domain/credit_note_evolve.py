@@ -48,7 +48,7 @@ def evolve_credit_note(state: CustomerState, fact: CreditNoteFact) -> None:
             note = msgspec.structs.replace(
                 state.credit_notes[fact.note_id],
                 status=CreditNoteStatus.FINALIZED,
-                type=fact.type,
+                type=fact.note_type,
                 number=fact.number,
                 sequence=fact.sequence,
                 finalized_at=fact.at,

@@ -42,7 +42,7 @@ class CreditNoteFinalized(_Fact, tag="credit_note_finalized", frozen=True, kw_on
     then decides (CN-3)."""
 
     note_id: uuid.UUID
-    type: CreditNoteType
+    note_type: CreditNoteType
     number: str
     sequence: int | None = None
 

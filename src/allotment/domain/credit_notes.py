@@ -224,7 +224,7 @@ def finalize_facts(
     if number is None:  # CN-20, CN-22: a number given by the caller takes none
         sequence, number = ctx.numbers.allocate(NumberKind.CREDIT_NOTE)
     facts: list[Fact] = [CreditNoteFinalized(
-        at=ctx.now, note_id=note.id, type=type_, number=number, sequence=sequence
+        at=ctx.now, note_id=note.id, note_type=type_, number=number, sequence=sequence
     )]  # fmt: skip
     if type_ is CreditNoteType.REFUND and refund:  # CN-8
         facts.append(RefundRequested(
