@@ -16,19 +16,21 @@ CUSTOMER = Party(
     email="zoe@example.com",
     address=("Åsgatan 3", "113 21 Stockholm", "Sweden"),
 )
+
+
+def priced(description: str, quantity: str, unit_price: str, amount: str) -> DocumentLine:
+    """A line with a quantity and a unit price, from decimal strings."""
+    return DocumentLine(
+        description=description,
+        quantity=Decimal(quantity),
+        unit_price=Decimal(unit_price),
+        amount=Decimal(amount),
+    )
+
+
 LINES = (
-    DocumentLine(
-        description="Plan base price: Pro",
-        quantity=Decimal(1),
-        unit_price=Decimal("49.00"),
-        amount=Decimal("49.00"),
-    ),
-    DocumentLine(
-        description="Usage for api_calls: 152,000 calls",
-        quantity=Decimal(152000),
-        unit_price=Decimal("0.0001"),
-        amount=Decimal("15.20"),
-    ),
+    priced("Plan base price: Pro", "1", "49.00", "49.00"),
+    priced("Usage for api_calls: 152,000 calls", "152000", "0.0001", "15.20"),
     DocumentLine(description="Credit for unused Starter", amount=Decimal("-12.35")),
 )
 NOTE_LINES = (

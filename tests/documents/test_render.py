@@ -13,7 +13,15 @@ from msgspec.structs import replace
 from pypdf.generic import DictionaryObject
 
 from allotment.documents import DocumentLine, render_credit_note, render_invoice
-from tests.documents.samples import CUSTOMER, LINES, contains_run, credit_note, invoice, page_lines
+from tests.documents.samples import (
+    CUSTOMER,
+    LINES,
+    contains_run,
+    credit_note,
+    invoice,
+    page_lines,
+    priced,
+)
 
 HEADER = ["Description", "Qty", "Unit price", "Amount"]
 
@@ -135,15 +143,7 @@ def test_the_font_is_embedded_from_the_package() -> None:
 def test_many_lines_paginate_with_the_header_on_every_page_and_totals_on_the_last() -> None:
     """CN-D5: the lines table splits across pages, repeating its header; the totals come once,
     after the last line; every page says which of how many it is."""
-    lines = tuple(
-        DocumentLine(
-            description=f"Seat {n:03d}",
-            quantity=Decimal(1),
-            unit_price=Decimal("2.50"),
-            amount=Decimal("2.50"),
-        )
-        for n in range(120)
-    )
+    lines = tuple(priced(f"Seat {n:03d}", "1", "2.50", "2.50") for n in range(120))
     pages = page_lines(render_invoice(invoice(lines=lines, adjustments=Decimal(0))))
     count = len(pages)
     assert count >= 3
@@ -165,18 +165,8 @@ def test_many_lines_paginate_with_the_header_on_every_page_and_totals_on_the_las
 def test_a_zero_decimal_currency_prints_whole_yen() -> None:
     """CN-D2: JPY has no minor unit; amounts print without decimals, exactly."""
     lines = (
-        DocumentLine(
-            description="Plan base price: Pro",
-            quantity=Decimal(1),
-            unit_price=Decimal(4900),
-            amount=Decimal(4900),
-        ),
-        DocumentLine(
-            description="Usage for tokens: 1,250,000 tokens",
-            quantity=Decimal(1250000),
-            unit_price=Decimal("0.0012"),
-            amount=Decimal(1500),
-        ),
+        priced("Plan base price: Pro", "1", "4900", "4900"),
+        priced("Usage for tokens: 1,250,000 tokens", "1250000", "0.0012", "1500"),
     )
     [page] = page_lines(
         render_invoice(invoice(lines=lines, currency="JPY", adjustments=Decimal(400)))
@@ -196,18 +186,8 @@ def test_a_zero_decimal_currency_prints_whole_yen() -> None:
 def test_a_three_decimal_currency_prints_fils(currency: str) -> None:
     """CN-D2: KWD and BHD have three decimals; every amount prints all three."""
     lines = (
-        DocumentLine(
-            description="Plan base price: Pro",
-            quantity=Decimal(1),
-            unit_price=Decimal("15.5"),
-            amount=Decimal("15.500"),
-        ),
-        DocumentLine(
-            description="Support hours",
-            quantity=Decimal("2.5"),
-            unit_price=Decimal("4.125"),
-            amount=Decimal("10.313"),
-        ),
+        priced("Plan base price: Pro", "1", "15.5", "15.500"),
+        priced("Support hours", "2.5", "4.125", "10.313"),
     )
     [page] = page_lines(
         render_invoice(invoice(lines=lines, currency=currency, adjustments=Decimal("0.813")))
