@@ -73,3 +73,7 @@ class Settings(msgspec.Struct, kw_only=True):
     # Logs (docs/observability.md): one format for every line, ours and the libraries'.
     log_format: Literal["text", "json"] = "text"
     access_log: bool = False  # one line per request; off: it would cost the check path most
+    # The seller on invoice and credit-note PDFs (docs/credit-notes.md, CN-D1); the address
+    # is one line per line of text.
+    seller_name: str = "allotment"
+    seller_address: str = ""

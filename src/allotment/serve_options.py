@@ -98,6 +98,7 @@ def serve_options(serve: argparse.ArgumentParser) -> None:
     _storage_options(serve, defaults)
     _access_options(serve, defaults)
     _connection_options(serve, defaults)
+    _document_options(serve, defaults)
     _log_options(serve, defaults)
     _numbering_options(serve, defaults)
     add(
@@ -274,6 +275,22 @@ def _connection_options(serve: argparse.ArgumentParser, defaults: Settings) -> N
     )
 
 
+def _document_options(serve: argparse.ArgumentParser, defaults: Settings) -> None:
+    """Who invoice and credit-note PDFs name as the seller (docs/credit-notes.md, CN-D1)."""
+    serve.add_argument(
+        "--seller-name",
+        default=defaults.seller_name,
+        metavar="NAME",
+        help="the seller's name on invoice and credit-note PDFs",
+    )
+    serve.add_argument(
+        "--seller-address",
+        default=defaults.seller_address,
+        metavar="TEXT",
+        help="the seller's address on the PDFs, one line per line of TEXT",
+    )
+
+
 def env_name(action: argparse.Action) -> str | None:
     """ALLOTMENT_<FLAG> for a flag's long option; None for what is not configuration."""
     longs = [o for o in action.option_strings if o.startswith("--")]
@@ -347,6 +364,8 @@ def settings_from(args: argparse.Namespace, environ: Mapping[str, str] = os.envi
         webhook_retention_days=args.webhook_retention_days,
         invoice_number_prefix=args.invoice_number_prefix,
         credit_note_number_prefix=args.credit_note_number_prefix,
+        seller_name=args.seller_name,
+        seller_address=args.seller_address,
     )
 
 
@@ -366,7 +385,7 @@ def _toml(value: Any) -> str:
         return repr(value)
     if isinstance(value, list):
         return "[" + ", ".join(_toml(item) for item in value) + "]"
-    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
     return f'"{text}"'
 
 
