@@ -16,6 +16,7 @@ from allotment.http.api_docs import DocumentedJson, OfflineSwagger
 from allotment.http.auth import ApiKeyMiddleware
 from allotment.http.errors import exception_handlers
 from allotment.http.fast_path import FastPath, Middleware
+from allotment.http.flexprice.router import flexprice_router
 from allotment.http.metrics import metrics_registry
 from allotment.http.observe import Observe, RequestStatistics
 from allotment.http.openapi import DecimalAsNumber
@@ -147,6 +148,7 @@ def _routes() -> list[ControllerRouterHandler]:
         Router("/api/v1/admin", route_handlers=ADMIN_ROUTES, tags=["Admin"]),
         openmeter_router(),
         openmeter_v2_router(),
+        flexprice_router(),
         health.health,
         health.live,
         health.ready,
