@@ -16,6 +16,7 @@ from allotment.domain.context import TurnContext
 from allotment.domain.cost import PriceTable
 from allotment.domain.evolve import evolve, new_customer
 from allotment.domain.facts import CustomerCreated, Fact
+from allotment.domain.numbering import Counter
 from allotment.domain.replies import Reply
 from allotment.domain.state import CustomerSource, CustomerState
 from allotment.http.catalog_document import CatalogDocument
@@ -51,6 +52,7 @@ class World:
         self.prices = prices()
         self.now = now
         self._counter = 0
+        self.numbers = Counter()  # CN-20: one environment's sequences across the world's turns
         created = CustomerCreated(
             at=now, customer_id=self.new_id(), external_id="c1", source=CustomerSource.API
         )
@@ -67,7 +69,11 @@ class World:
 
     def ctx(self) -> TurnContext:
         return TurnContext(
-            now=self.now, catalog=self.catalog, prices=self.prices, new_id=self.new_id
+            now=self.now,
+            catalog=self.catalog,
+            prices=self.prices,
+            new_id=self.new_id,
+            numbers=self.numbers,
         )
 
     def run(self, command: Command) -> Reply:
