@@ -101,4 +101,22 @@ def encoded(state: CustomerState) -> bytes:
     return msgspec.msgpack.encode(state)
 
 
+def snapshot(state: CustomerState) -> CustomerState:
+    """The state as a snapshot on disk gives it back."""
+    return msgspec.msgpack.decode(msgspec.msgpack.encode(state), type=CustomerState)
+
+
+def assert_replays(
+    facts: list[Fact], state: CustomerState, snapshots: list[tuple[int, CustomerState]], cut: int
+) -> None:
+    """Replay from zero, and from the snapshot `cut` picks (taken after `position` facts),
+    give `state` exactly."""
+    assert encoded(replay(facts)) == encoded(state)
+    if snapshots:
+        position, taken = snapshots[cut % len(snapshots)]
+        for fact in facts[position:]:
+            evolve(taken, fact)
+        assert encoded(taken) == encoded(state)
+
+
 D = Decimal

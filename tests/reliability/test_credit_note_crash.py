@@ -65,9 +65,10 @@ def test_a_note_journalled_but_never_answered_is_kept_once(
             await real(self, position)
             raise Crash  # the record is on disk; the reply never leaves
 
-        with monkeypatch.context() as patch, pytest.raises(Crash):
+        with monkeypatch.context() as patch:
             patch.setattr(Turns, "durable", durable_then_die)
-            client.blocking_portal.call(system.shard("test").credit_note, command)
+            with pytest.raises(Crash):
+                client.blocking_portal.call(system.shard("test").credit_note, command)
         live = picture(system)
     with durable(tmp_path, clock) as (client, system):
         assert picture(system) == live
