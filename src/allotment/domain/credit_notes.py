@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from typing import TypeAlias, assert_never
+from typing import TypeAlias, assert_never, get_args
 
 import msgspec
 
@@ -23,12 +23,11 @@ from allotment.domain.credit_note_commands import (
     RecordRefund,
     VoidCreditNote,
 )
-from allotment.domain.credit_note_evolve import evolve_credit_note
+from allotment.domain.credit_note_evolve import CreditNoteFact, evolve_credit_note
 from allotment.domain.credit_note_facts import (
     CreditNoteCreated,
     CreditNoteFinalized,
     CreditNoteVoided,
-    InvoiceNumbered,
     RefundRequested,
     RefundSettled,
 )
@@ -58,14 +57,7 @@ from allotment.domain.subscriptions import mark_invoice_paid
 
 __all__ = ("decide_credit_note", "finalize_facts", "new_note", "preview", "show")
 
-_NOTE_FACTS = (
-    CreditNoteCreated,
-    CreditNoteFinalized,
-    CreditNoteVoided,
-    InvoiceNumbered,
-    RefundRequested,
-    RefundSettled,
-)
+_NOTE_FACTS = get_args(CreditNoteFact)
 _MOVED = (RefundStatus.PROCESSING, RefundStatus.SUCCEEDED)  # money left or is leaving
 _Step: TypeAlias = Callable[[CustomerState, CreditNote, TurnContext], "list[Fact] | Rejected"]
 

@@ -31,7 +31,6 @@ from allotment.domain.commands import (
 from allotment.domain.context import TurnContext
 from allotment.domain.cost import PricesReplaced, PriceTable, price_table_errors
 from allotment.domain.credit_note_commands import CreditNoteCommand
-from allotment.domain.credit_note_state import NumberKind
 from allotment.domain.entitlement import unknown_customer_decision
 from allotment.domain.evolve import new_customer
 from allotment.domain.facts import CustomerCreated, PaymentRecorded
@@ -75,7 +74,7 @@ class ShardSettings(Protocol):
     payment_terms_days: int
     idempotency_window_days: int | None
     journal_pending_bytes_max: int
-    invoice_number_prefix: str
+    invoice_number_prefix: str  # CN-20
     credit_note_number_prefix: str
 
 
@@ -103,13 +102,8 @@ class LocalShard:
         self._new_id = new_id
         self.directory = CustomerDirectory()
         self.timers = Timers()
-        prefixes = {
-            NumberKind.INVOICE: settings.invoice_number_prefix,
-            NumberKind.CREDIT_NOTE: settings.credit_note_number_prefix,
-        }
-        self.turns = Turns(
-            journal, self.directory, self.timers, settings, outbox, Sequences(prefixes)
-        )
+        sequences = Sequences.configured(settings)  # CN-20
+        self.turns = Turns(journal, self.directory, self.timers, settings, outbox, sequences)
         self.event_keys = EventKeyIndex(settings.idempotency_window_days)
         self._audit_keys = AuditKeyWindow(settings.audit_key_window_size_max)
         self.audits: BoundedBuffer[AuditRecord] = BoundedBuffer(settings.audit_buffer_size_max)

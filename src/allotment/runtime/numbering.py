@@ -12,6 +12,7 @@ next one, and it was never answered, because replies wait until their record is 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Protocol
 
 from allotment.domain.credit_note_facts import CreditNoteFinalized, InvoiceNumbered
 from allotment.domain.credit_note_state import NumberKind
@@ -20,6 +21,11 @@ from allotment.domain.numbering import DEFAULT_PREFIXES, format_number
 from allotment.domain.state import CustomerState
 
 __all__ = ("Sequences",)
+
+
+class Prefixes(Protocol):
+    invoice_number_prefix: str
+    credit_note_number_prefix: str
 
 
 class Sequences:
@@ -31,6 +37,13 @@ class Sequences:
         self.prefixes = dict(prefixes or DEFAULT_PREFIXES)
         self._journalled = dict.fromkeys(NumberKind, 0)  # the highest sequence in the journal
         self._handed = dict.fromkeys(NumberKind, 0)  # the highest handed out by this turn
+
+    @classmethod
+    def configured(cls, settings: Prefixes) -> Sequences:
+        return cls({
+            NumberKind.INVOICE: settings.invoice_number_prefix,
+            NumberKind.CREDIT_NOTE: settings.credit_note_number_prefix,
+        })  # fmt: skip
 
     def allocate(self, kind: NumberKind) -> tuple[int, str]:
         sequence = max(self._handed[kind], self._journalled[kind]) + 1
