@@ -14,10 +14,12 @@ from litestar import MediaType, Response
 
 from allotment.domain.credit_note_commands import InvoiceTotals
 from allotment.domain.credit_note_state import CreditNote
+from allotment.domain.money import minor_unit_exponent
 from allotment.domain.state import CustomerState, Invoice, InvoiceStatus, InvoiceType
 from allotment.http.flexprice.errors import invalid
 
 __all__ = (
+    "amount",
     "decode",
     "flex_json",
     "invoice_json",
@@ -73,12 +75,21 @@ def parse_id(field: str, raw: str) -> uuid.UUID | None:
 def money(field: str, raw: str | int) -> Decimal:
     """A decimal string (or an integer) as an exact amount; never through float (CN-40)."""
     try:
-        amount = Decimal(raw)
+        parsed = Decimal(raw)
     except InvalidOperation:
         raise invalid(field, f"{raw!r} is not a decimal amount") from None
-    if not amount.is_finite():
+    if not parsed.is_finite():
         raise invalid(field, f"{raw!r} is not a decimal amount")
-    return amount
+    return parsed
+
+
+def amount(value: Decimal, currency: str) -> str:
+    """A decimal string with at least the currency's minor-unit places, never fewer digits
+    than the amount has: 0 in USD is "0.00", a 0.0015 unit price stays "0.0015" (CN-40)."""
+    places = minor_unit_exponent(currency)
+    if -value.as_tuple().exponent < places:  # type: ignore[operator]
+        value = value.quantize(Decimal(1).scaleb(-places))
+    return str(value)
 
 
 def invoice_status(invoice: Invoice) -> str:
@@ -100,7 +111,7 @@ def note_json(note: CreditNote, customer_id: uuid.UUID, environment: str) -> dic
         "credit_note_status": note.status.value,
         "reason": note.reason.value,
         "currency": note.currency,
-        "total_amount": note.total,
+        "total_amount": amount(note.total, note.currency),
         "memo": note.memo,
         "metadata": _metadata(note),
         "idempotency_key": note.idempotency_key,
@@ -118,7 +129,7 @@ def note_json(note: CreditNote, customer_id: uuid.UUID, environment: str) -> dic
                 "credit_note_id": str(note.id),
                 "invoice_line_item_id": str(line.invoice_line_id),
                 "display_name": line.display_name,
-                "amount": line.amount,
+                "amount": amount(line.amount, note.currency),
                 "currency": note.currency,
                 "metadata": line.metadata,
                 "environment_id": environment,
@@ -158,13 +169,13 @@ def invoice_json(
         "invoice_status": invoice_status(invoice),
         "payment_status": totals.payment_status.value,
         "currency": invoice.currency,
-        "subtotal": invoice.amount,
-        "total": invoice.amount,
-        "amount_due": totals.amount_due,
-        "amount_paid": totals.amount_paid,
-        "amount_remaining": totals.amount_remaining,
-        "adjustment_amount": totals.adjustment_amount,
-        "refunded_amount": totals.refunded_amount,
+        "subtotal": amount(invoice.amount, invoice.currency),
+        "total": amount(invoice.amount, invoice.currency),
+        "amount_due": amount(totals.amount_due, invoice.currency),
+        "amount_paid": amount(totals.amount_paid, invoice.currency),
+        "amount_remaining": amount(totals.amount_remaining, invoice.currency),
+        "adjustment_amount": amount(totals.adjustment_amount, invoice.currency),
+        "refunded_amount": amount(totals.refunded_amount, invoice.currency),
         "due_date": invoice.due_date,
         "period_start": invoice.period_start,
         "period_end": invoice.period_end,
@@ -182,7 +193,7 @@ def invoice_json(
                 "customer_id": str(state.id),
                 "subscription_id": str(invoice.subscription_id),
                 "display_name": item.description,
-                "amount": item.charge_amount,
+                "amount": amount(item.charge_amount, invoice.currency),
                 "currency": invoice.currency,
                 "period_start": invoice.period_start,
                 "period_end": invoice.period_end,
