@@ -43,8 +43,10 @@ from allotment.http.routes import (
     webhook_messages,
     webhooks,
 )
+from allotment.payments.refunds import GatewayRefundIssuer
 from allotment.runtime.checkout import CheckoutService
 from allotment.runtime.ports import KeyAdmin
+from allotment.runtime.refunds import issue_owed
 from allotment.runtime.system import ActorSystem
 from allotment.webhooks.ports import WebhookAdmin
 
@@ -157,6 +159,12 @@ def _routes() -> list[ControllerRouterHandler]:
     ]
 
 
+async def refund_owed(system: ActorSystem, issuer: GatewayRefundIssuer) -> None:
+    """Refunds a crash left owed are issued again at start, with the same idempotency keys."""
+    for environment in ("test", "live"):
+        await issue_owed(system.route(environment), issuer)
+
+
 def create_app(
     settings: Settings,
     system: ActorSystem,
@@ -186,6 +194,8 @@ def create_app(
             if webhooks is not None:  # before the system: recovery's re-feed is waiting
                 await stack.enter_async_context(webhooks.running())
             await stack.enter_async_context(system.running())
+            if checkout is not None and checkout.gateway is not None:  # CN-47: after a crash
+                await refund_owed(system, GatewayRefundIssuer(checkout.gateway))
             if on_started is not None:
                 on_started()
             yield

@@ -21,11 +21,12 @@ from allotment.domain.credit_note_commands import (
     FinalizeCreditNote,
     VoidCreditNote,
 )
-from allotment.domain.credit_note_state import CreditNoteReason, CreditNoteStatus
+from allotment.domain.credit_note_state import CreditNoteReason, CreditNoteStatus, RefundStatus
+from allotment.domain.credit_notes import show
 from allotment.domain.replies import Rejected
 from allotment.domain.state import CustomerState
 from allotment.http.auth import api_key_of
-from allotment.http.context import AnyRequest, shard_of
+from allotment.http.context import AnyRequest, checkout_of, shard_of
 from allotment.http.flexprice.errors import FLEX_ERRORS, from_rejection, invalid, not_found
 from allotment.http.flexprice.wire import (
     decode,
@@ -36,7 +37,9 @@ from allotment.http.flexprice.wire import (
     page,
     parse_id,
 )
+from allotment.payments.refunds import GatewayRefundIssuer
 from allotment.runtime.ports import CustomerLookup
+from allotment.runtime.refunds import issue_owed
 
 __all__ = (
     "create_credit_note",
@@ -110,11 +113,29 @@ def _create_command(body: _CreateIn) -> CreateCreditNote:
 
 
 async def _run(request: AnyRequest, command: CreditNoteCommand) -> CreditNoteShown:
-    reply = await shard_of(request).credit_note(command)
+    shard = shard_of(request)
+    reply = await shard.credit_note(command)
     if isinstance(reply, Rejected):
         raise from_rejection(reply)  # nothing changed
     assert isinstance(reply, CreditNoteShown)
+    gateway = checkout_of(request).gateway
+    # CN-47: a refund a provider payment can take is issued before the reply, which then
+    # shows the provider's answer
+    if (
+        reply.note.refund_status is RefundStatus.PENDING
+        and gateway is not None
+        and await issue_owed(shard, GatewayRefundIssuer(gateway), reply.note.id)
+    ):
+        shown = await shard.read_on_owner(reply.note.id, _show(reply.note.id))
+        return shown or reply
     return reply
+
+
+def _show(note_id: uuid.UUID) -> Any:
+    def project(state: CustomerState, catalog: Catalog, now: datetime) -> CreditNoteShown:
+        return show(state, state.credit_notes[note_id])
+
+    return project
 
 
 def _shown(request: AnyRequest, shown: CreditNoteShown) -> dict[str, Any]:
