@@ -121,11 +121,8 @@ async def _run(request: AnyRequest, command: CreditNoteCommand) -> CreditNoteSho
     gateway = checkout_of(request).gateway
     # CN-47: a refund a provider payment can take is issued before the reply, which then
     # shows the provider's answer
-    if (
-        reply.note.refund_status is RefundStatus.PENDING
-        and gateway is not None
-        and await issue_owed(shard, GatewayRefundIssuer(gateway), reply.note.id)
-    ):
+    if reply.note.refund_status is RefundStatus.PENDING and gateway is not None:
+        await issue_owed(shard, GatewayRefundIssuer(gateway), reply.note.id)
         shown = await shard.read_on_owner(reply.note.id, _show(reply.note.id))
         return shown or reply
     return reply
