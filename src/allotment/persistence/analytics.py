@@ -62,6 +62,11 @@ _DECIMALS = {
     "held_credits",
     "recorded_units",
     "cut_units",
+    "issue_after_reset",
+    "period_usage",
+    "period_overage",
+    "min_rollover",
+    "max_rollover",
 }
 _BOOLEANS = {
     "is_active",
@@ -72,6 +77,11 @@ _BOOLEANS = {
     "allowed",
     "would_exceed_limit",
     "hold_expired",
+    "is_derived",
+    "is_soft_limit",
+    "preserve_overage_at_reset",
+    "has_access",
+    "is_voided",
 }
 _INTEGERS = {
     "amount_minor",
@@ -83,6 +93,8 @@ _INTEGERS = {
     "customers",
     "sequence",
     "ttl_seconds",
+    "priority",
+    "expiration_count",
 }
 _TIMESTAMPS = {
     "due_date",
@@ -95,6 +107,9 @@ _TIMESTAMPS = {
     "granted_at",
     "snapshot_taken_at",
     "event_from",
+    "usage_period_anchor",
+    "measure_usage_from",
+    "recurrence_anchor",
 }
 
 
