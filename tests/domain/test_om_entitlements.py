@@ -3,7 +3,7 @@ semantics as tables (OM-84, OM-95, OM-85, OM-98, OM-97), and the rules around th
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -28,7 +28,7 @@ from allotment.domain.om_commands import (
     ResetEntitlement,
     VoidGrant,
 )
-from allotment.domain.om_history import WindowSize, burn_down, windowed_history
+from allotment.domain.om_history import WindowSize, burn_down, window_of, windowed_history
 from allotment.domain.om_state import EntitlementKind, pool_denomination
 from allotment.domain.replies import Done, Rejected, RejectionKind
 from tests.domain.harness import START, D, demo_catalog
@@ -157,7 +157,7 @@ def test_om96_manual_reset_rolls_over_and_may_reanchor() -> None:
 
 @pytest.mark.parametrize(
     ("offset", "field"),
-    [(timedelta(seconds=1), "effectiveAt"), (-timedelta(days=1), "effectiveAt")],
+    [(timedelta(seconds=1), "effective_at"), (-timedelta(days=1), "effective_at")],
 )
 def test_om96_a_reset_in_the_future_or_before_the_period_is_refused(
     offset: timedelta, field: str
@@ -178,21 +178,21 @@ def test_om96_a_reset_in_the_future_or_before_the_period_is_refused(
         (
             CreateEntitlement(feature_key="nope", kind=EntitlementKind.BOOLEAN),
             "not_found",
-            "featureKey",
+            "feature_key",
         ),
         (
             CreateEntitlement(
                 feature_key=FEATURE, kind=EntitlementKind.METERED, usage_period="P1Q"
             ),
             "invalid",
-            "usagePeriod.interval",
+            "usage_period.interval",
         ),
         (
             CreateEntitlement(
                 feature_key=FEATURE, kind=EntitlementKind.METERED, usage_period="PT5M"
             ),
             "invalid",
-            "usagePeriod.interval",
+            "usage_period.interval",
         ),
         (CreateEntitlement(feature_key=FEATURE, kind=EntitlementKind.STATIC), "invalid", "config"),
     ],
@@ -222,7 +222,7 @@ def test_om80_one_live_entitlement_per_feature() -> None:
         ({"expiration_duration": "FORTNIGHT", "expiration_count": 1}, "expiration.duration"),
         ({"expiration_duration": "DAY", "expiration_count": 0}, "expiration.count"),
         ({"recurrence": "P1Z"}, "recurrence.interval"),
-        ({"min_rollover": D(5), "max_rollover": D(1)}, "minRolloverAmount"),
+        ({"min_rollover": D(5), "max_rollover": D(1)}, "min_rollover_amount"),
     ],
 )
 def test_om85_bad_grants_change_nothing(fields: dict[str, object], field: str) -> None:
@@ -432,3 +432,18 @@ def test_om90_tanso_events_and_cloudevents_count_toward_one_entitlement() -> Non
         world.run(command)
     value = world.value(ent)
     assert (value.usage, value.balance) == (D(7), D(3))
+
+
+def test_om103_minute_windows_are_local_minutes() -> None:
+    """OM-103 (MINUTE, which the document's `WindowSize` has too): a minute of the zone's
+    clock, so a zone whose offset had seconds (local mean time) cuts it there."""
+    utc = ZoneInfo("UTC")
+    instant = datetime(2025, 3, 9, 7, 30, 42, 5, tzinfo=UTC)
+    assert window_of(instant, WindowSize.MINUTE, utc) == (
+        datetime(2025, 3, 9, 7, 30, tzinfo=UTC),
+        datetime(2025, 3, 9, 7, 31, tzinfo=UTC),
+    )
+    amsterdam_1930 = datetime(1930, 1, 1, 12, 0, 30, tzinfo=UTC)  # +00:19:32 then
+    start, end = window_of(amsterdam_1930, WindowSize.MINUTE, ZoneInfo("Europe/Amsterdam"))
+    assert start == datetime(1930, 1, 1, 12, 0, 28, tzinfo=UTC)
+    assert end - start == timedelta(minutes=1)

@@ -11,7 +11,7 @@ from litestar.testing import TestClient
 from allotment.domain.credit_note_state import RefundStatus
 from allotment.http.fast_path import FastPath
 from allotment.payments.refunds import GatewayRefundIssuer
-from allotment.runtime.refunds import issue_owed
+from allotment.runtime.refunds import issue_refunds
 from tests.conftest import KEY
 from tests.http.helpers import C, create_customer, subscribe
 from tests.stripe_double import StripeDouble
@@ -54,6 +54,10 @@ def test_cn47_refund_through_stripe_then_charge_refunded_settles_it(
     assert again == after
 
 
+async def _desk(shard: Any, issuer: GatewayRefundIssuer) -> int:
+    return await issue_refunds(shard, issuer, provider_paid_only=True)
+
+
 def test_cn47_a_retry_after_a_crash_refunds_once(
     stripe_app: FastPath, stripe_client: TestClient[FastPath], stripe_double: StripeDouble
 ) -> None:
@@ -67,12 +71,12 @@ def test_cn47_a_retry_after_a_crash_refunds_once(
     issuer = GatewayRefundIssuer(state["checkout"].gateway)
     shard = state["system"].route("test")
     portal = stripe_client.blocking_portal  # the app's event loop, where its shard runs
-    assert portal.call(issue_owed, shard, issuer) == 1
-    assert portal.call(issue_owed, shard, issuer) == 1  # still PROCESSING: the same refund
+    assert portal.call(_desk, shard, issuer) == 1
+    assert portal.call(_desk, shard, issuer) == 1  # still PROCESSING: the same refund
     assert len(stripe_double.refunds) == 1
     # The second POST carried the same key: Stripe (the double) answered it from its
     # idempotency cache without executing it again.
     posts = [r for r in stripe_double.requests if r[1] == "/v1/refunds"]
-    assert [key for *_, key in posts] == [f"allotment-refund-{note['id']}"]
+    assert [key for *_, key in posts] == [f"allotment-credit-note-{note['id']}"]
     shown = stripe_client.get(f"/v1/creditnotes/{note['id']}", headers={"x-api-key": KEY}).json()
     assert shown["refund_status"] == RefundStatus.PROCESSING.value

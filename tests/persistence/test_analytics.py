@@ -24,13 +24,15 @@ from allotment.domain.commands import (
     Reserve,
     Subscribe,
 )
+from allotment.domain.om_commands import CreateEntitlement
+from allotment.domain.om_state import EntitlementKind
 from allotment.domain.replies import Subscribed
 from allotment.domain.state import Profile
 from allotment.persistence.analytics_job import AnalyticsFailed
 from allotment.persistence.history_cursor import exported_position
 from allotment.runtime.clock import ManualClock
 from allotment.runtime.local_shard import LocalShard
-from allotment.runtime.ports import CustomerLookup
+from allotment.runtime.ports import CustomerLookup, OmTarget
 from allotment.runtime.records import EvaluationContext
 from allotment.runtime.system import ActorSystem
 from allotment.wiring import build_system
@@ -44,7 +46,8 @@ TABLES = {
     "credit_grants", "events", "entitlement_checks", "credit_transactions",
     "margin_by_customer_feature_model", "daily_usage_by_feature", "credit_burndown_by_pool",
     "accounts_receivable", "credit_notes", "credit_note_lines", "net_revenue_by_month",
-    "unapplied_payments", "reservations", "reservation_history", "meters",
+    "unapplied_payments", "reservations", "reservation_history", "meters", "entitlements",
+    "grants",
 }  # fmt: skip
 
 
@@ -101,9 +104,13 @@ async def test_every_query_in_the_analytics_docs_runs(tmp_path: Path) -> None:
         commit = CommitReservation(reservation_id="r1", occurred_at=clock.now(),
                                    items=(CommitUnits(feature_key=None, usage_units=Decimal(600)),))  # fmt: skip
         await shard.settle("r1", commit, None)
+        metered = CreateEntitlement(
+            feature_key="api_calls", kind=EntitlementKind.METERED, usage_period="MONTH"
+        )  # no grant: no access (OM-98)
+        await shard.openmeter_turn(OmTarget(customer="acme"), metered, lambda *_: None)
         await system.snapshot_analytics()
     queries = re.findall(r"```sql\n(.*?)```", DOCS.read_text(), re.S)
-    assert len(queries) == 8
+    assert len(queries) == 9
     connection = duckdb.connect(str(tmp_path / "analytics.duckdb"), read_only=True)
     results = [connection.execute(query).fetchall() for query in queries]
     connection.close()
@@ -114,6 +121,7 @@ async def test_every_query_in_the_analytics_docs_runs(tmp_path: Path) -> None:
     holds = [row[:4] + row[6:] for row in results[6]]  # RSV-25: 30 s held, 600 of 1000 used
     assert holds == [("ai_chat", "commit", 1, 30, 0.6)]  # a ratio: DuckDB divides in double
     assert results[7] == []  # OM-60: no CloudEvent was ingested here, so no type arrived
+    assert [row[1:] for row in results[8]] == [("acme", "api_calls", False, 0, 0, 0)]  # OM-158
 
 
 async def test_a_snapshot_finishes_while_checks_keep_filling_the_audit_buffer(

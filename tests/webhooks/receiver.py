@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -24,6 +24,7 @@ class Delivery:
     body: dict[str, Any]
     verified_by: tuple[str, ...]  # the secrets whose signature matched
     status: int  # what the receiver answered
+    headers: dict[str, str] = field(default_factory=dict)  # every header, lower-cased
 
 
 class Receiver:
@@ -62,7 +63,7 @@ class Receiver:
             self.deliveries.append(
                 Delivery(
                     headers["webhook-id"], headers["webhook-signature"], json.loads(body),
-                    tuple(verified), status,
+                    tuple(verified), status, headers,
                 )
             )  # fmt: skip
         return status

@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 
 from allotment.domain.meters import Meter
+from allotment.domain.om_notify_rules import NotificationRule
 
 __all__ = (
     "BillingTiming",
@@ -176,6 +177,9 @@ class Catalog(msgspec.Struct, frozen=True, kw_only=True, weakref=True):
     plans: dict[uuid.UUID, Plan]
     # OpenMeter meters by id, deleted ones included (issue 16, OM-10..OM-16).
     meters: dict[str, Meter] = msgspec.field(default_factory=dict)
+    # OpenMeter notification rules by id, deleted ones included (issue 17, OM-140): the
+    # thresholds a turn decides against travel with the catalog in its context.
+    notification_rules: dict[str, NotificationRule] = msgspec.field(default_factory=dict)
 
     def plan_by_key(self, key: str) -> Plan | None:
         return self.plans.get(stable_id("plan", key))
@@ -204,6 +208,10 @@ class Catalog(msgspec.Struct, frozen=True, kw_only=True, weakref=True):
 
     def with_meter(self, meter: Meter) -> Catalog:
         return msgspec.structs.replace(self, meters={**self.meters, meter.id: meter})
+
+    def with_rule(self, rule: NotificationRule) -> Catalog:
+        rules = {**self.notification_rules, rule.id: rule}
+        return msgspec.structs.replace(self, notification_rules=rules)
 
     def with_feature(self, feature: Feature) -> Catalog:
         """A new catalog that also holds `feature` (EVT-21 auto-creation)."""

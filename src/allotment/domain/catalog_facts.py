@@ -18,6 +18,7 @@ import msgspec
 from allotment.domain.catalog import Catalog, CreditAllocation, CreditModel, Feature, Plan
 from allotment.domain.catalog_rules import CatalogInvalid, check_update
 from allotment.domain.meters import MeterDefined, MeterDeleted
+from allotment.domain.om_notify_rules import NotificationRuleSet
 
 __all__ = (
     "CATALOG_UPDATED_VERSION",
@@ -51,7 +52,9 @@ class FeatureAutoCreated(
     feature: Feature
 
 
-CatalogFact = CatalogUpdated | FeatureAutoCreated | MeterDefined | MeterDeleted
+CatalogFact = (
+    CatalogUpdated | FeatureAutoCreated | MeterDefined | MeterDeleted | NotificationRuleSet
+)
 
 
 def update_catalog(
@@ -93,7 +96,7 @@ def apply_update(catalog: Catalog, fact: CatalogUpdated) -> Catalog:
     plans = dict(catalog.plans)
     for plan in fact.plans:
         plans[plan.id] = _keeping_created_at(plan, plans.get(plan.id))
-    return Catalog(features=features, credit_models=models, plans=plans, meters=catalog.meters)
+    return msgspec.structs.replace(catalog, features=features, credit_models=models, plans=plans)
 
 
 def _keeping_openmeter(feature: Feature, previous: Feature | None) -> Feature:
@@ -141,6 +144,8 @@ def evolve_catalog(catalog: Catalog, fact: CatalogFact) -> Catalog:
         return catalog.with_feature(fact.feature)
     if isinstance(fact, MeterDefined):
         return catalog.with_meter(fact.meter)
+    if isinstance(fact, NotificationRuleSet):
+        return catalog.with_rule(fact.rule)
     if isinstance(fact, MeterDeleted):
         meter = catalog.meters.get(fact.meter_id)
         if meter is None:  # never written: a delete is decided against the meter it names

@@ -73,6 +73,10 @@ def evolve_credit_note(state: CustomerState, fact: CreditNoteFact) -> None:
             _used(state, fact.kind, fact.sequence)
         case RefundRequested():
             _refund(state, fact, RefundStatus.PENDING, None)
+            note = state.credit_notes[fact.note_id]
+            state.credit_notes[note.id] = msgspec.structs.replace(
+                note, refund_payment=fact.payment_session
+            )
         case RefundSettled():
             _refund(state, fact, fact.status, fact.reference)
         case _:

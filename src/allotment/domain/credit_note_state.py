@@ -98,6 +98,7 @@ class CreditNote(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     voided_at: datetime | None = None
     refund_status: RefundStatus | None = None  # REFUND notes only (CN-8)
     refund_reference: str | None = None  # the provider's refund id, once it has one
+    refund_payment: str | None = None  # the provider payment to refund (RefundRequested)
     # The Tanso invoice carrying this credit (INV-50's CREDIT invoice, INV-51's ADJUSTMENT
     # invoice): the link between the two views of one credit (CN-30, CN-31).
     tanso_invoice_id: uuid.UUID | None = None

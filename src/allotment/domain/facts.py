@@ -38,6 +38,7 @@ from allotment.domain.om_facts import (
     GrantRecurred,
     GrantVoided,
 )
+from allotment.domain.om_notify_rules import NotificationRuleSet
 from allotment.domain.payment_records import PaymentRecord
 from allotment.domain.reservation_facts import (
     ReservationCommitted,
@@ -324,6 +325,7 @@ EnvironmentFact = (
     | MeterDefined
     | MeterDeleted
     | CloudEventRecorded
+    | NotificationRuleSet  # OM-140
 )
 """A fact of an environment rather than of one customer: journalled in a record of its own
 (`customer_id` None) and replayed by the shard."""

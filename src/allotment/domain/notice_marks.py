@@ -31,6 +31,9 @@ class NoticeMarks(msgspec.Struct, kw_only=True):
     usage_thresholds: dict[str, list[int]] = msgspec.field(default_factory=dict)
     # WHK-E12: the level each pool was last notified at, by denomination; absent is unknown
     pool_levels: dict[str, BalanceLevel] = msgspec.field(default_factory=dict)
+    # OM-143: the OpenMeter thresholds fired, by om_notify_notices.fired_key(rule, entitlement,
+    # period); each list holds om_notify_rules.threshold_key values
+    om_thresholds: dict[str, list[str]] = msgspec.field(default_factory=dict)
 
 
 def threshold_key(subscription_id: uuid.UUID, feature_key: str, period_start: datetime) -> str:

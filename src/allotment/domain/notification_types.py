@@ -19,6 +19,11 @@ from allotment.domain.notice_marks import (
     forget_past_periods,
     threshold_key,
 )
+from allotment.domain.om_notify_notices import (
+    EntitlementBalanceThreshold,
+    EntitlementResetNotice,
+    remember_threshold,
+)
 from allotment.domain.state import Invoice, Subscription
 
 __all__ = (
@@ -26,6 +31,8 @@ __all__ = (
     "CreditBalanceLow",
     "CreditBalanceRecovered",
     "CreditGrantExpired",
+    "EntitlementBalanceThreshold",
+    "EntitlementResetNotice",
     "ExpiredHold",
     "InvoiceCreated",
     "InvoicePaid",
@@ -40,6 +47,7 @@ __all__ = (
     "SubscriptionRenewed",
     "SubscriptionSuspended",
     "UsageThresholdCrossed",
+    "WebhookNotification",
     "remember",
 )
 
@@ -178,7 +186,7 @@ class ReservationHoldExpired(_Notice, tag="reservation_expired", frozen=True, kw
     items: tuple[ExpiredHold, ...]
 
 
-Notification = (
+WebhookNotification = (
     UsageThresholdCrossed
     | CreditBalanceLow
     | CreditBalanceDepleted
@@ -196,6 +204,11 @@ Notification = (
     | SubscriptionEnded
     | ReservationHoldExpired
 )
+"""allotment's own event types (docs/webhooks.md), for every endpoint subscribed to them."""
+
+Notification = WebhookNotification | EntitlementBalanceThreshold | EntitlementResetNotice
+"""Every notice: allotment's, and OpenMeter's (issue 17, OM-142), addressed to its rule's
+channels."""
 
 
 def remember(marks: NoticeMarks, notice: Notification) -> None:
@@ -212,5 +225,7 @@ def remember(marks: NoticeMarks, notice: Notification) -> None:
             marks.pool_levels[notice.denomination] = BalanceLevel.DEPLETED
         case CreditBalanceRecovered():
             marks.pool_levels[notice.denomination] = notice.level
+        case EntitlementBalanceThreshold():
+            remember_threshold(marks, notice)
         case _:
             pass  # the other types are once-only by their cause: one fact, one notice

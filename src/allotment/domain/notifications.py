@@ -56,6 +56,7 @@ from allotment.domain.notification_types import (
     SubscriptionSuspended,
 )
 from allotment.domain.notify_levels import CREDIT_MOVES, CreditMove, Positioned, pool_notices
+from allotment.domain.om_notify_decide import om_notices
 from allotment.domain.reservation_expiry import expired_notice
 from allotment.domain.state import (
     SETTLED,
@@ -129,6 +130,8 @@ def _other_notices(
     if pools:
         raised += pool_notices(state, catalog, pools)
     raised += _subscription_changes(before, state, catalog, subs, len(facts) - 1)
+    if catalog.notification_rules:  # OpenMeter's rules (OM-142..OM-146)
+        raised += om_notices(state, facts, catalog)
     return raised
 
 

@@ -41,6 +41,7 @@ from allotment.domain.om_reset import (
 )
 from allotment.domain.om_state import pool_denomination
 from allotment.domain.om_value import live_value, value_at
+from allotment.domain.om_views import derived_access, derived_value, read_only, resolve_derived
 from allotment.domain.replies import Done, Rejected, RejectionKind
 from allotment.domain.state import CustomerState
 
@@ -58,7 +59,7 @@ def decide_openmeter(state: CustomerState, command: OpenMeterCommand, ctx: TurnC
         case ReadEntitlementValue():
             ent = resolve(state, command.entitlement)
             if ent is None:
-                return _not_found()
+                return _derived_value(state, command, ctx)
             at = command.at or ctx.now
             return Outcome(ValueShown(value=value_at(state, ent, at, ctx.now)))
         case ReadAccess():
@@ -70,10 +71,16 @@ def decide_openmeter(state: CustomerState, command: OpenMeterCommand, ctx: TurnC
                 for ent in state.entitlements.values()
                 if ent.live
             }
+            if at >= ctx.now:  # OM-155: a Tanso plan's views have no past
+                values = derived_access(state, ctx.catalog, values)
             return Outcome(AccessShown(values=values))
         case CreateEntitlement():
             return create_entitlement(state, command, ctx)
         case OverrideEntitlement():
+            if resolve(state, command.entitlement) is None:
+                refused = _read_only(state, command.entitlement, ctx)
+                if refused is not None:
+                    return refused
             return override_entitlement(state, command, ctx)
         case VoidGrant():
             return void_grant(state, command, ctx)
@@ -90,7 +97,9 @@ def _on_live(
 ) -> Outcome:
     """Commands on a live entitlement (by id or feature key): 404 for any other."""
     ent = resolve(state, command.entitlement)
-    if ent is None or not ent.live:
+    if ent is None:
+        return _read_only(state, command.entitlement, ctx) or _not_found()
+    if not ent.live:
         return _not_found()
     match command:
         case DeleteEntitlement():
@@ -155,6 +164,27 @@ def _activate(entitlement_id: str, grant_hex: str, at: datetime) -> Transition:
             apply(fact)
 
     return run
+
+
+def _derived_value(
+    state: CustomerState, command: ReadEntitlementValue, ctx: TurnContext
+) -> Outcome:
+    """OM-153: a Tanso plan's view answers now only: the plan's terms and counters keep no
+    past the way an entitlement's log does (400 `at`, the wire's `time`)."""
+    view = resolve_derived(state, ctx.catalog, command.entitlement)
+    if view is None:
+        return _not_found()
+    if command.at is not None and command.at < ctx.now:
+        message = "a Tanso plan's entitlement answers at the present only."
+        return Outcome(Rejected(kind=RejectionKind.INVALID, message=message, field="at"))
+    return Outcome(ValueShown(value=derived_value(state, ctx.catalog, view)))
+
+
+def _read_only(state: CustomerState, entitlement: str, ctx: TurnContext) -> Outcome | None:
+    """OM-157: a write naming a Tanso plan's view (and no native entitlement) is refused as
+    read-only; None when it names no view either."""
+    view = resolve_derived(state, ctx.catalog, entitlement)
+    return None if view is None else Outcome(read_only(view))
 
 
 def _not_found() -> Outcome:

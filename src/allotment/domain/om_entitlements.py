@@ -60,11 +60,11 @@ def create_entitlement(
     `issueAfterReset` grant (OM-85's default grant) in the same turn."""
     feature = ctx.catalog.features.get(cmd.feature_key)
     if feature is None or feature.archived_at is not None:
-        return Outcome(_reject(RejectionKind.NOT_FOUND, "featureKey", "no such feature."))
+        return Outcome(_reject(RejectionKind.NOT_FOUND, "feature_key", "no such feature."))
     existing = live_for_feature(state, cmd.feature_key)
     if existing is not None and existing is not replacing:
         return Outcome(
-            _reject(RejectionKind.CONFLICT, "featureKey", "the feature already has one.")
+            _reject(RejectionKind.CONFLICT, "feature_key", "the feature already has one.")
         )
     interval = None
     if cmd.kind is EntitlementKind.METERED:
@@ -96,16 +96,16 @@ def create_entitlement(
 
 def _metered_interval(cmd: CreateEntitlement) -> Interval | Rejected:
     if cmd.usage_period is None:
-        return _reject(RejectionKind.INVALID, "usagePeriod", "metered entitlements need one.")
+        return _reject(RejectionKind.INVALID, "usage_period", "metered entitlements need one.")
     interval = parse_interval(cmd.usage_period)
     if interval is None:
-        return _reject(RejectionKind.INVALID, "usagePeriod.interval", "not a valid interval.")
+        return _reject(RejectionKind.INVALID, "usage_period.interval", "not a valid interval.")
     if interval.months == 0 and interval.seconds < SHORTEST_PERIOD.total_seconds():
-        return _reject(RejectionKind.INVALID, "usagePeriod.interval", "at least one hour.")
+        return _reject(RejectionKind.INVALID, "usage_period.interval", "at least one hour.")
     if cmd.issue_after_reset is not None and cmd.issue_after_reset < 0:
-        return _reject(RejectionKind.INVALID, "issueAfterReset", "must not be negative.")
+        return _reject(RejectionKind.INVALID, "issue_after_reset", "must not be negative.")
     if not PRIORITY_MIN <= cmd.issue_after_reset_priority <= PRIORITY_MAX:
-        return _reject(RejectionKind.INVALID, "issueAfterResetPriority", "between 1 and 255.")
+        return _reject(RejectionKind.INVALID, "issue_after_reset_priority", "between 1 and 255.")
     return interval
 
 
@@ -189,7 +189,7 @@ def override_entitlement(
         return Outcome(_reject(RejectionKind.NOT_FOUND, "entitlement", "no live entitlement."))
     if cmd.replacement.feature_key != old.definition.feature_key:
         return Outcome(
-            _reject(RejectionKind.INVALID, "featureKey", "an override keeps the feature.")
+            _reject(RejectionKind.INVALID, "feature_key", "an override keeps the feature.")
         )
     return create_entitlement(state, cmd.replacement, ctx, replacing=old)
 

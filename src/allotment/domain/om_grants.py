@@ -90,9 +90,9 @@ def _invalid_grant(ent: OmEntitlement, cmd: IssueGrant) -> Rejected | None:  # n
     if not PRIORITY_MIN <= cmd.priority <= PRIORITY_MAX:
         return _bad("priority", "must be between 1 and 255.")
     if cmd.min_rollover < 0 or (cmd.max_rollover is not None and cmd.max_rollover < 0):
-        return _bad("minRolloverAmount", "rollover amounts must not be negative.")
+        return _bad("min_rollover_amount", "rollover amounts must not be negative.")
     if cmd.max_rollover is not None and cmd.min_rollover > cmd.max_rollover:
-        return _bad("minRolloverAmount", "must not exceed maxRolloverAmount.")
+        return _bad("min_rollover_amount", "must not exceed the maximum rollover.")
     if (cmd.expiration_duration is None) != (cmd.expiration_count is None):
         return _bad("expiration", "needs both duration and count.")
     if cmd.expiration_count is not None and not 1 <= cmd.expiration_count <= EXPIRATION_COUNT_MAX:
@@ -198,12 +198,12 @@ def void_grant(state: CustomerState, cmd: VoidGrant, ctx: TurnContext) -> Outcom
                     Rejected(
                         kind=RejectionKind.CONFLICT,
                         message="Grant already voided.",
-                        field="grantId",
+                        field="grant_id",
                     )
                 )
             return Outcome(GrantShown(grant=grant), _void_facts(state, ent, grant, ctx))
     return Outcome(
-        Rejected(kind=RejectionKind.NOT_FOUND, message="Grant not found.", field="grantId")
+        Rejected(kind=RejectionKind.NOT_FOUND, message="Grant not found.", field="grant_id")
     )
 
 

@@ -4,7 +4,6 @@ they agree with `value_at` at every instant."""
 
 from __future__ import annotations
 
-import enum
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -12,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
+from allotment.domain.meter_queries import WindowSize  # the one enum meter queries use too
 from allotment.domain.money import ZERO
 from allotment.domain.om_state import OmEntitlement, UsageMark
 from allotment.domain.om_value import Replay
@@ -24,12 +24,6 @@ __all__ = (
     "window_of",
     "windowed_history",
 )
-
-
-class WindowSize(enum.StrEnum):
-    HOUR = "HOUR"
-    DAY = "DAY"
-    MONTH = "MONTH"
 
 
 class BalanceWindow(msgspec.Struct, frozen=True, gc=False, kw_only=True):
@@ -59,6 +53,9 @@ def window_of(instant: datetime, size: WindowSize, zone: ZoneInfo) -> tuple[date
     """The window `[start, end)` containing `instant`, on the local clock of `zone` (OM-103):
     a DAY is a local calendar day, 23 or 25 hours across a DST change."""
     local = instant.astimezone(zone)
+    if size is WindowSize.MINUTE:  # local: old offsets had seconds (local mean time)
+        start = local.replace(second=0, microsecond=0).astimezone(UTC)
+        return start, start + timedelta(minutes=1)
     if size is WindowSize.HOUR:
         start = local.replace(minute=0, second=0, microsecond=0).astimezone(UTC)
         return start, start + timedelta(hours=1)

@@ -61,12 +61,12 @@ def manual_reset(
     if period is None or interval is None or ent.anchor is None:
         return Outcome(_bad("entitlement", "only metered entitlements are reset."))
     if effective > ctx.now:
-        return Outcome(_bad("effectiveAt", "a reset cannot be in the future."))
+        return Outcome(_bad("effective_at", "a reset cannot be in the future."))
     if effective < period[0]:
-        return Outcome(_bad("effectiveAt", "before the current usage period."))
+        return Outcome(_bad("effective_at", "before the current usage period."))
     anchor = ent.anchor if cmd.retain_anchor else effective
     if period_containing(anchor, interval, effective)[1] <= ctx.now:
-        return Outcome(_bad("effectiveAt", "the period it starts has already ended."))
+        return Outcome(_bad("effective_at", "the period it starts has already ended."))
     preserve = cmd.preserve_overage
     if preserve is None:
         preserve = ent.definition.preserve_overage_at_reset

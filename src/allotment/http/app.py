@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from functools import partial
@@ -43,10 +44,11 @@ from allotment.http.routes import (
     webhook_messages,
     webhooks,
 )
+from allotment.payments.ports import PaymentProviderError
 from allotment.payments.refunds import GatewayRefundIssuer
 from allotment.runtime.checkout import CheckoutService
 from allotment.runtime.ports import KeyAdmin
-from allotment.runtime.refunds import issue_owed
+from allotment.runtime.refunds import issue_refunds
 from allotment.runtime.system import ActorSystem
 from allotment.webhooks.ports import WebhookAdmin
 
@@ -160,9 +162,11 @@ def _routes() -> list[ControllerRouterHandler]:
 
 
 async def refund_owed(system: ActorSystem, issuer: GatewayRefundIssuer) -> None:
-    """Refunds a crash left owed are issued again at start, with the same idempotency keys."""
+    """Refunds a crash left owed are issued again at start, with the same idempotency keys;
+    a provider failure leaves them for the next request or start (CN-47)."""
     for environment in ("test", "live"):
-        await issue_owed(system.route(environment), issuer)
+        with contextlib.suppress(PaymentProviderError):
+            await issue_refunds(system.route(environment), issuer, provider_paid_only=True)
 
 
 def create_app(

@@ -1,5 +1,5 @@
-"""The fast path: checkEntitlement, ingestEvent, createReservation and commitReservation
-answered straight from ASGI.
+"""The fast path: checkEntitlement, ingestEvent, createReservation, commitReservation and
+OpenMeter's getCustomerEntitlementValue (without a query) answered straight from ASGI.
 
 These are the calls an app makes on every request of its own users (the last two around
 each expensive call it holds for, issue 14). Profiled under load,
@@ -42,6 +42,8 @@ from litestar.types import (
 from allotment.config import Settings
 from allotment.http.auth import presented_key
 from allotment.http.errors import failure_of
+from allotment.http.openmeter.entitlement_values import customer_value
+from allotment.http.openmeter.problems import PROBLEM_JSON, as_problem, problem_body
 from allotment.http.routes.entitlements import check
 from allotment.http.routes.events import ingest
 from allotment.http.routes.reservations import commit, reserve
@@ -65,6 +67,11 @@ _RESERVATIONS_PATH = "/api/v1/client/reservations"
 _RESERVE_TEMPLATE = _RESERVATIONS_PATH
 _COMMIT_TEMPLATE = "/api/v1/client/reservations/{reservationId}/commit"
 _COMMIT_SUFFIX = "/commit"
+# OpenMeter's gate (issue 17, OM-138): `GET /api/v1/customers/{c}/entitlements/{f}/value`.
+_OM_CUSTOMERS = "/api/v1/customers/"
+_OM_VALUE_TEMPLATE = (
+    "/api/v1/customers/{customer_id_or_key:str}/entitlements/{feature_key:str}/value"
+)
 _JSON = (b"content-type", b"application/json")
 # RFC 3986 host characters: unreserved, sub-delims, ":" (port), "[]" (IP literal), "%"
 # (percent-encoding) and "@" (userinfo), as Litestar's router accepts them.
@@ -108,6 +115,9 @@ class FastPath:
             if method == "GET" and path.startswith(_CHECK_PREFIX) and self._serves_check:
                 if await self._check(scope, path, send):
                     return
+            elif method == "GET" and path.startswith(_OM_CUSTOMERS):
+                if await self._om_value(scope, path, send):
+                    return
             elif method == "POST" and path == _EVENTS_PATH:
                 unread = await self._ingest(scope, receive, send)
                 if unread is None:
@@ -131,6 +141,34 @@ class FastPath:
         shard = self._system.route(key.environment)
         scope["path_template"] = _CHECK_TEMPLATE
         await _answer(send, _with_status(check(shard, customer, feature)), path)
+        return True
+
+    async def _om_value(self, scope: HTTPScope, path: str, send: Send) -> bool:
+        """OpenMeter's customer value (OM-138), as `_check`: True when answered. A query
+        (`?time=`) is Litestar's to parse, so only the plain read is served here."""
+        parts = path[len(_OM_CUSTOMERS) :].split("/")
+        if (
+            len(parts) != 4  # customer, "entitlements", feature, "value"
+            or parts[1] != "entitlements"
+            or parts[3] != "value"
+            or not parts[0]
+            or not parts[2]
+            or scope["query_string"]
+        ):
+            return False
+        key = self._authorised(scope, "client:read")
+        if key is None:
+            return False
+        shard = self._system.route(key.environment)
+        scope["path_template"] = _OM_VALUE_TEMPLATE
+        try:
+            status, body, extra = 200, await customer_value(shard, parts[0], parts[2]), {}
+            media = _JSON
+        except Exception as exc:  # the OpenMeter router's handlers, as bytes
+            problem = as_problem(exc, f"GET {path}")
+            status, body, extra = problem.status, problem_body(problem, path), problem.headers
+            media = (b"content-type", PROBLEM_JSON.encode())
+        await _send(send, status, body, extra, media)
         return True
 
     async def _ingest(self, scope: HTTPScope, receive: Receive, send: Send) -> Receive | None:
@@ -243,7 +281,17 @@ async def _answer(send: Send, answer: Awaitable[tuple[int, bytes]], path: str) -
         extra: dict[str, str] = {}
     except Exception as exc:  # the same table as Litestar's exception handlers
         status, body, extra = failure_of(exc, path)
-    headers = [_JSON, (b"content-length", str(len(body)).encode())]
+    await _send(send, status, body, extra)
+
+
+async def _send(
+    send: Send,
+    status: int,
+    body: bytes,
+    extra: dict[str, str],
+    media: tuple[bytes, bytes] = _JSON,
+) -> None:
+    headers = [media, (b"content-length", str(len(body)).encode())]
     headers.extend((name.encode(), value.encode()) for name, value in extra.items())
     start: HTTPResponseStartEvent = {
         "type": "http.response.start",

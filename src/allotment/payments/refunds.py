@@ -37,7 +37,8 @@ class GatewayRefundIssuer:
         self._gateway = gateway
 
     async def issue(self, request: RefundRequested, idempotency_key: str) -> RefundAnswer:
-        assert request.payment_session is not None, "a refund by hand is not the provider's"
+        if request.payment_session is None:  # no provider payment: refunded by hand
+            return RefundAnswer(status=RefundStatus.PENDING)
         refund_id, status = await self._gateway.refund(
             request.payment_session,
             to_minor_units(request.amount, request.currency),

@@ -73,6 +73,11 @@ _DECIMALS = {
     "adjustment_amount",
     "refunded_amount",
     "total_amount",
+    "issue_after_reset",
+    "period_usage",
+    "period_overage",
+    "min_rollover",
+    "max_rollover",
 }
 _BOOLEANS = {
     "is_active",
@@ -83,6 +88,11 @@ _BOOLEANS = {
     "allowed",
     "would_exceed_limit",
     "hold_expired",
+    "is_derived",
+    "is_soft_limit",
+    "preserve_overage_at_reset",
+    "has_access",
+    "is_voided",
 }
 _INTEGERS = {
     "amount_minor",
@@ -94,6 +104,8 @@ _INTEGERS = {
     "customers",
     "sequence",
     "ttl_seconds",
+    "priority",
+    "expiration_count",
 }
 _TIMESTAMPS = {
     "due_date",
@@ -106,6 +118,9 @@ _TIMESTAMPS = {
     "granted_at",
     "snapshot_taken_at",
     "event_from",
+    "usage_period_anchor",
+    "measure_usage_from",
+    "recurrence_anchor",
 }
 
 

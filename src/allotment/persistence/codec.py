@@ -16,6 +16,7 @@ from allotment.domain.catalog_facts import CatalogUpdated, FeatureAutoCreated
 from allotment.domain.cost import PricesReplaced
 from allotment.domain.facts import Fact, PaymentRecorded
 from allotment.domain.meters import CloudEventRecorded, MeterDefined, MeterDeleted
+from allotment.domain.om_notify_rules import NotificationRuleSet
 from allotment.persistence.legacy_catalog import CatalogUpsertedV0, to_catalog_updated
 from allotment.persistence.ports import JournalRecord
 
@@ -38,6 +39,7 @@ class _RecordAnyVersion(msgspec.Struct, frozen=True, array_like=True):
         | MeterDefined
         | MeterDeleted
         | CloudEventRecorded
+        | NotificationRuleSet
         | CatalogUpsertedV0
     ]
 

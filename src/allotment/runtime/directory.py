@@ -16,6 +16,7 @@ from allotment.domain.facts import (
     StripeCustomerLinked,
     SubscriptionStarted,
 )
+from allotment.domain.om_facts import EntitlementCreated, GrantIssued
 from allotment.domain.payment_records import PaymentStatus
 from allotment.domain.reservation_facts import (
     ReservationCommitted,
@@ -43,6 +44,8 @@ _INDEXED = frozenset(
         *_SETTLING,
         CreditNoteCreated,
         CreditNoteFinalized,
+        EntitlementCreated,
+        GrantIssued,
     )
 )
 
@@ -53,6 +56,8 @@ class CustomerDirectory:
         "_by_external_id",
         "_by_stripe_id",
         "_by_subject",
+        "_entitlement_owner",
+        "_grant_owner",
         "_note_keys",
         "_owner_of",
         "_reservation_owner",
@@ -74,6 +79,12 @@ class CustomerDirectory:
         self._note_keys: dict[str, uuid.UUID] = {}  # CN-12: idempotency key -> customer
         self.note_numbers: set[str] = set()  # CN-22: every credit note number given
         self._reservation_owner: dict[str, uuid.UUID] = {}  # RSV-28: reservation id -> customer
+        # OM-108: OpenMeter entitlement id -> customer (ids are the environment's; never removed,
+        # as a deleted entitlement stays readable by id)
+        self._entitlement_owner: dict[str, uuid.UUID] = {}
+        # OM-121: OpenMeter grant id (its ULID) -> customer; never removed either, as a voided
+        # grant, or one of a deleted entitlement, stays listed and answers a second void (409)
+        self._grant_owner: dict[str, uuid.UUID] = {}
         self.plans_in_use: set[uuid.UUID] = set()  # PLN-12: their priced fields are frozen
         # Customers holding an unapplied payment: the admin listing reads only these (MNY-C3).
         self.with_unapplied_payments: set[uuid.UUID] = set()
@@ -127,6 +138,16 @@ class CustomerDirectory:
         customer_id = self._reservation_owner.get(reservation_id)
         return self._actors[customer_id] if customer_id is not None else None
 
+    def entitlement_owner(self, entitlement_id: str) -> CustomerActor | None:
+        """The customer of an OpenMeter entitlement, deleted or not (OM-108)."""
+        customer_id = self._entitlement_owner.get(entitlement_id)
+        return self._actors[customer_id] if customer_id is not None else None
+
+    def grant_owner(self, grant_id: str) -> CustomerActor | None:
+        """The customer of an OpenMeter grant, voided or not (OM-121)."""
+        customer_id = self._grant_owner.get(grant_id)
+        return self._actors[customer_id] if customer_id is not None else None
+
     def register(self, state: CustomerState) -> CustomerActor:
         actor = CustomerActor(state)
         self._actors[state.id] = actor
@@ -152,16 +173,30 @@ class CustomerDirectory:
                 self.plans_in_use.add(fact.subscription.plan_id)
             elif isinstance(fact, InvoiceIssued):
                 self._owner_of[fact.invoice.id] = state.id
-            elif isinstance(fact, CreditNoteCreated | CreditNoteFinalized):
-                self._index_note(state, fact)
             elif isinstance(fact, CustomerOpenMeterSet):
                 self._index_subjects(state)
+            elif isinstance(
+                fact, EntitlementCreated | GrantIssued | CreditNoteCreated | CreditNoteFinalized
+            ):
+                self._index_named(state, fact)
             elif isinstance(fact, StripeCustomerLinked):
                 self._by_stripe_id[fact.stripe_customer_id] = state.id
             elif (
                 isinstance(fact, PaymentRecorded) and fact.record.status is PaymentStatus.UNAPPLIED
             ):
                 self.with_unapplied_payments.add(state.id)
+
+    def _index_named(
+        self,
+        state: CustomerState,
+        fact: EntitlementCreated | GrantIssued | CreditNoteCreated | CreditNoteFinalized,
+    ) -> None:
+        """Entities a request may name without their customer: OpenMeter entitlements and
+        grants (issue 17), credit notes, their keys and numbers (issue 18)."""
+        if isinstance(fact, EntitlementCreated | GrantIssued):
+            self._index_openmeter(state, fact)
+        else:
+            self._index_note(state, fact)
 
     def _index_note(
         self, state: CustomerState, fact: CreditNoteCreated | CreditNoteFinalized
@@ -175,6 +210,15 @@ class CustomerDirectory:
             self._note_keys[note.idempotency_key] = state.id
         if note.number is not None:
             self.note_numbers.add(note.number)
+
+    def _index_openmeter(
+        self, state: CustomerState, fact: EntitlementCreated | GrantIssued
+    ) -> None:
+        """OM-108, OM-121: the ids a request may name without its customer."""
+        if isinstance(fact, EntitlementCreated):
+            self._entitlement_owner[fact.definition.id] = state.id
+        else:
+            self._grant_owner[fact.grant.public_id] = state.id
 
     def reindex(self) -> None:
         """Rebuild every index from the customers' states (after recovery, whose replay
@@ -198,3 +242,7 @@ class CustomerDirectory:
                 self.with_unapplied_payments.add(state.id)
             for reservation_id in state.reservations:
                 self._reservation_owner[reservation_id] = state.id
+            for entitlement_id, ent in state.entitlements.items():
+                self._entitlement_owner[entitlement_id] = state.id
+                for grant in ent.grants.values():
+                    self._grant_owner[grant.public_id] = state.id

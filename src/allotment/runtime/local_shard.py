@@ -35,6 +35,7 @@ from allotment.domain.entitlement import unknown_customer_decision
 from allotment.domain.evolve import new_customer
 from allotment.domain.facts import CustomerCreated, PaymentRecorded
 from allotment.domain.meters import CloudEvent
+from allotment.domain.om_commands import OpenMeterCommand
 from allotment.domain.payment_records import PaymentRecord
 from allotment.domain.replies import Decision, Done, Rejected, RejectionKind, Reply
 from allotment.domain.state import CustomerSource, CustomerState, OpenMeterDetails, Profile
@@ -50,9 +51,10 @@ from allotment.runtime.errors import ShardUnavailable
 from allotment.runtime.idempotency import AuditKeyWindow, EventKeyIndex
 from allotment.runtime.ingestion import CUSTOMER_NOT_FOUND, Event, Ingestion
 from allotment.runtime.numbering import Sequences
+from allotment.runtime.om_desk import OmDesk
 from allotment.runtime.openmeter import OpenMeterDesk
 from allotment.runtime.payments import EnvironmentPayments, unapplied_payments
-from allotment.runtime.ports import CatalogChange, CustomerLookup, Projector
+from allotment.runtime.ports import CatalogChange, CustomerLookup, OmTarget, OmView, Projector
 from allotment.runtime.prices import ShardPrices
 from allotment.runtime.records import EvaluationContext
 from allotment.runtime.reservations import ReservationDesk, SettleCommand
@@ -110,6 +112,7 @@ class LocalShard:
         self._ingestion = Ingestion(self)
         self._reservations = ReservationDesk(self)
         self.openmeter = OpenMeterDesk(self)
+        self.om_entitlements = OmDesk(self)
         self.environment_payments = EnvironmentPayments()  # unapplied, no customer (MNY-C3)
 
     # -- context and lookups -------------------------------------------------------------------
@@ -360,6 +363,11 @@ class LocalShard:
 
     async def credit_note(self, command: CreditNoteCommand) -> Reply:
         return await run_credit_note(self, command)  # issue 18
+
+    async def openmeter_turn(
+        self, target: OmTarget, command: OpenMeterCommand | None, view: OmView[T]
+    ) -> T | Rejected:
+        return await self.om_entitlements.turn(target, command, view)
 
     # -- time ----------------------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ from allotment.domain.credit_note_commands import CreditNoteCommand
 from allotment.domain.credit_note_facts import RefundRequested
 from allotment.domain.credit_note_state import RefundStatus
 from allotment.domain.meters import CloudEvent
+from allotment.domain.om_commands import OpenMeterCommand
 from allotment.domain.payment_records import PaymentRecord
 from allotment.domain.replies import Decision, Rejected, Reply
 from allotment.domain.state import CustomerState, OpenMeterDetails, Profile
@@ -45,6 +46,8 @@ __all__ = (
     "KeyAdmin",
     "KeyAuthority",
     "KeyRefused",
+    "OmTarget",
+    "OmView",
     "Projector",
     "RefundAnswer",
     "RefundIssuer",
@@ -55,6 +58,9 @@ T = TypeVar("T")
 Projector = Callable[[CustomerState, Catalog, datetime], T]
 CatalogChange = Callable[[Catalog, TurnContext], CatalogFact]
 """Decides a catalog fact against the current catalog, or raises to refuse (OpenMeter)."""
+OmView = Callable[[CustomerState, Reply | None, datetime], T]
+"""What an OpenMeter entitlement route makes of the customer's state after its turn, given
+the turn's reply (None for a read)."""
 
 
 class CustomerLookup:
@@ -72,6 +78,31 @@ class CustomerLookup:
         self.external_id = external_id
         self.customer_id = customer_id
         self.stripe_customer_id = stripe_customer_id
+
+
+class OmTarget:
+    """Whose OpenMeter entitlements a request names (OM-107, OM-108): exactly one of a
+    customer's id or key (`customerIdOrKey`), a subject key or customer id or key
+    (`subjectIdOrKey` of the deprecated subject paths), an entitlement id, whoever owns it
+    (`/api/v1/entitlements/{entitlementId}`), or a grant id, whoever owns it
+    (`/api/v1/grants/{grantId}`, OM-121)."""
+
+    __slots__ = ("customer", "entitlement_id", "grant_id", "subject")
+
+    def __init__(
+        self,
+        *,
+        customer: str | None = None,
+        subject: str | None = None,
+        entitlement_id: str | None = None,
+        grant_id: str | None = None,
+    ) -> None:
+        named = (customer, subject, entitlement_id, grant_id)
+        assert named.count(None) == len(named) - 1, "name exactly one"
+        self.customer = customer
+        self.subject = subject
+        self.entitlement_id = entitlement_id
+        self.grant_id = grant_id
 
 
 class Shard(Protocol):
@@ -212,6 +243,16 @@ class Shard(Protocol):
 
     async def all_customers(self, projector: Projector[T]) -> list[T]:
         """`projector` over every customer of the environment, in creation order."""
+        ...
+
+    # -- OpenMeter entitlements (issue 17, runtime/om_desk.py) -----------------------------
+
+    async def openmeter_turn(
+        self, target: OmTarget, command: OpenMeterCommand | None, view: OmView[T]
+    ) -> T | Rejected:
+        """Run `command` (None: only catch up, a read) on the customer `target` names, then
+        `view` its state, once durable; NOT_FOUND (field named) when nobody answers to
+        `target`, the turn's own rejection when refused (nothing changed)."""
         ...
 
     # -- credit notes (issue 18, runtime/credit_notes.py) -----------------------------------

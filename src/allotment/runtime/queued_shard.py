@@ -32,10 +32,18 @@ from allotment.domain.commands import (
 from allotment.domain.cost import PriceTable
 from allotment.domain.credit_note_commands import CreditNoteCommand
 from allotment.domain.meters import CloudEvent
+from allotment.domain.om_commands import OpenMeterCommand
 from allotment.domain.payment_records import PaymentRecord
 from allotment.domain.replies import Decision, Rejected, Reply
 from allotment.domain.state import CustomerState, OpenMeterDetails, Profile
-from allotment.runtime.ports import CatalogChange, CustomerLookup, Projector, Shard
+from allotment.runtime.ports import (
+    CatalogChange,
+    CustomerLookup,
+    OmTarget,
+    OmView,
+    Projector,
+    Shard,
+)
 from allotment.runtime.records import EvaluationContext
 
 __all__ = ("QueuedShard", "ShardStopped")
@@ -206,3 +214,8 @@ class QueuedShard:
 
     async def credit_note(self, command: CreditNoteCommand) -> Reply:
         return await self._ask(lambda s: s.credit_note(command))
+
+    async def openmeter_turn(
+        self, target: OmTarget, command: OpenMeterCommand | None, view: OmView[T]
+    ) -> T | Rejected:
+        return await self._ask(lambda s: s.openmeter_turn(target, command, view))

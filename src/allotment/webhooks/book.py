@@ -22,7 +22,7 @@ from allotment.webhooks.message_log import (
     LogRecord,
     Requeued,
 )
-from allotment.webhooks.payloads import OutboundEvent
+from allotment.webhooks.outbound import OutboundEvent
 from allotment.webhooks.sender import next_delay
 
 __all__ = ("Book", "Message", "Status")

@@ -34,7 +34,7 @@ from allotment.persistence.errors import JournalUnavailable
 from allotment.webhooks.book import Book, Message
 from allotment.webhooks.endpoints import Endpoint
 from allotment.webhooks.message_log import Attempted, EventLogged, MessageLog, Outcome, Requeued
-from allotment.webhooks.payloads import OutboundEvent
+from allotment.webhooks.outbound import OutboundEvent
 from allotment.webhooks.sender import Response, Sender
 from allotment.webhooks.signing import signed_headers
 
@@ -58,11 +58,21 @@ class _Body(msgspec.Struct, frozen=True):
     data: dict[str, object]
 
 
-_ENCODER = msgspec.json.Encoder()
+class _OpenMeterBody(msgspec.Struct, frozen=True):
+    id: str
+    type: str
+    timestamp: datetime
+    data: dict[str, object]
+
+
+_ENCODER = msgspec.json.Encoder(decimal_format="number")  # OpenMeter's numbers (OM-144)
 
 
 def body_of(event: OutboundEvent) -> bytes:
-    """The request body (WHK-D11): `{type, timestamp, data}`, the same bytes on every retry."""
+    """The request body (WHK-D11): `{type, timestamp, data}`, the same bytes on every retry;
+    an OpenMeter event's is its payload, `{id, type, timestamp, data}` (OM-144)."""
+    if event.endpoints is not None:
+        return _ENCODER.encode(_OpenMeterBody(event.id, event.type, event.timestamp, event.data))
     return _ENCODER.encode(_Body(event.type, event.timestamp, event.data))
 
 
@@ -180,8 +190,10 @@ class Dispatcher:
         await self._log.sync()
 
     def _log_event(self, event: OutboundEvent, seq: int, position: int, lane: str) -> None:
+        addressed = event.endpoints
         endpoints = [
-            e for e in self._endpoints().values() if e.enabled and e.wants(event.type)
+            e for e in self._endpoints().values()
+            if e.enabled and (e.wants(event.type) if addressed is None else e.id in addressed)
         ]  # fmt: skip
         record = EventLogged(
             seq=seq, position=position, customer=lane, event=event,
@@ -249,9 +261,12 @@ class Dispatcher:
         try:
             body = body_of(message.event)
             signed_at = int(time.time())  # the receiver's tolerance is on its real clock
-            headers = signed_headers(
-                endpoint.signing_secrets(self._now()), message.event.id, signed_at, body
-            )
+            headers = {  # a channel's custom headers never replace the signature's (OM-140)
+                **endpoint.custom_headers,
+                **signed_headers(
+                    endpoint.signing_secrets(self._now()), message.event.id, signed_at, body
+                ),
+            }
             response = await self._sender.send(endpoint.url, headers, body)
             outcome = self._outcome(message, response)
             # Out of flight before the outcome schedules what comes next (the retry, or the
@@ -316,19 +331,29 @@ class Dispatcher:
             id="msg_" + uuid.uuid4().hex, type=TEST_EVENT, timestamp=self._now(),
             data={"endpointId": endpoint.id, "message": "A test event from allotment."},
         )  # fmt: skip
+        await self.send_outside_feed(event, [endpoint.id])
+        return event
+
+    async def send_outside_feed(self, event: OutboundEvent, endpoint_ids: list[str]) -> None:
+        """Log `event` for `endpoint_ids`, durably, and wake delivery: a test event (WHK-D8,
+        OM-147), which no committed fact caused, so it is not in the feed."""
         self._record(
-            EventLogged(seq=0, position=0, customer="", event=event, endpoints=[endpoint.id])
+            EventLogged(seq=0, position=0, customer="", event=event, endpoints=endpoint_ids)
         )
         await self._log.sync()
         self.wake()
-        return event
+
+    async def resend_event(self, event_id: str, endpoint_ids: list[str]) -> list[Message]:
+        """Queue every message of the event again, to `endpoint_ids` (OM-148)."""
+        messages = [self.book.messages.get((e, event_id)) for e in endpoint_ids]
+        found = [m for m in messages if m is not None]
+        for message in found:
+            self._record(Requeued(endpoint=message.endpoint, message=event_id, at=self._now()))
+        await self._log.sync()
+        self.wake()
+        return found
 
     async def resend(self, endpoint_id: str, message_id: str) -> Message | None:
         """Queue a message again with a fresh retry schedule (WHK-D36); None if unknown."""
-        message = self.book.messages.get((endpoint_id, message_id))
-        if message is None:
-            return None
-        self._record(Requeued(endpoint=endpoint_id, message=message_id, at=self._now()))
-        await self._log.sync()
-        self.wake()
-        return message
+        found = await self.resend_event(message_id, [endpoint_id])
+        return found[0] if found else None

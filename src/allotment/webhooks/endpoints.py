@@ -34,9 +34,18 @@ class Endpoint(msgspec.Struct, frozen=True, kw_only=True):
     previous_secret: str = ""  # signs too, until previous_secret_until (WHK-D6)
     previous_secret_until: datetime | None = None
     created_at: datetime
+    # An OpenMeter notification channel (issue 17, OM-140) is an endpoint with these: it
+    # receives only the events its rules address to it, with its custom headers.
+    channel: bool = False
+    name: str = ""
+    custom_headers: dict[str, str] = msgspec.field(default_factory=dict)
+    metadata: dict[str, str] | None = None
+    updated_at: datetime | None = None
+    deleted_at: datetime | None = None  # a channel's delete is soft: it stays, disabled
 
     def wants(self, event_type: str) -> bool:
-        return not self.event_types or event_type in self.event_types
+        """Whether an unaddressed event of `event_type` goes here: never to a channel."""
+        return not self.channel and (not self.event_types or event_type in self.event_types)
 
     def signing_secrets(self, now: datetime) -> list[str]:
         """The secrets a delivery is signed with now: the current one, and the previous one

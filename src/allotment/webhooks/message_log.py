@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
@@ -28,7 +29,7 @@ import anyio
 import msgspec
 
 from allotment.persistence.file_modes import PRIVATE, PRIVATE_DIRECTORY
-from allotment.webhooks.payloads import OutboundEvent
+from allotment.webhooks.outbound import OutboundEvent
 
 __all__ = (
     "Attempted",
@@ -80,8 +81,11 @@ class Compacted(msgspec.Struct, frozen=True, kw_only=True, tag="compacted"):
 
 
 LogRecord = EventLogged | Attempted | Requeued | Compacted
-_ENCODER = msgspec.json.Encoder()
-_DECODER = msgspec.json.Decoder(LogRecord)
+# OpenMeter payloads carry numbers as Decimals (OM-144): written with their own digits and
+# read back as Decimals, so a body rendered after a restart has the bytes it had before.
+# allotment's own payloads hold decimal strings, which neither setting touches.
+_ENCODER = msgspec.json.Encoder(decimal_format="number")
+_DECODER = msgspec.json.Decoder(LogRecord, float_hook=Decimal)
 
 
 class MessageLog:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
 from decimal import Decimal
 from typing import Any, assert_never
 
@@ -26,7 +25,6 @@ from allotment.domain.notification_types import (
     InvoicePaid,
     InvoicePastDue,
     InvoiceVoided,
-    Notification,
     ReservationHoldExpired,
     SubscriptionActivated,
     SubscriptionCancellationScheduled,
@@ -35,21 +33,18 @@ from allotment.domain.notification_types import (
     SubscriptionRenewed,
     SubscriptionSuspended,
     UsageThresholdCrossed,
+    WebhookNotification,
 )
+from allotment.domain.om_notify_notices import EntitlementBalanceThreshold, EntitlementResetNotice
 from allotment.domain.state import AccessState, Invoice, Subscription
 from allotment.http.mapping.invoices import invoice_dto
+from allotment.webhooks.om_payloads import om_event
+from allotment.webhooks.outbound import OutboundEvent
 
 __all__ = ("EVENT_TYPES", "OutboundEvent", "event_type", "outbound_events")
 
 
-class OutboundEvent(msgspec.Struct, frozen=True, kw_only=True):
-    id: str  # "msg_" + notification_id.hex: webhook-id, stable forever
-    type: str  # e.g. "entitlement.usage.threshold"
-    timestamp: datetime  # when the notification was decided (the fact's `at`, UTC)
-    data: dict[str, Any]  # the payload, camelCase, JSON-ready (Decimal as strings)
-
-
-_TYPES: dict[type[Notification], str] = {
+_TYPES: dict[type[WebhookNotification], str] = {
     UsageThresholdCrossed: "entitlement.usage.threshold",
     CreditBalanceLow: "credits.balance.low",
     CreditBalanceDepleted: "credits.balance.depleted",
@@ -72,7 +67,7 @@ EVENT_TYPES: frozenset[str] = frozenset((*_TYPES.values(), "webhook.test"))
 """Every event type an endpoint can subscribe to (issue 15 item 3), and the test event."""
 
 
-def event_type(notice: Notification) -> str:
+def event_type(notice: WebhookNotification) -> str:
     """The wire name of `notice`'s event type."""
     return _TYPES[type(notice)]
 
@@ -82,16 +77,23 @@ def outbound_events(
 ) -> list[OutboundEvent]:
     """The notifications among a journal record's `facts`, in order, rendered."""
     customer: dict[str, Any] = {"customerId": customer_id, "referenceCustomerId": external_id}
-    return [
-        OutboundEvent(
-            id="msg_" + fact.notification_id.hex,
-            type=event_type(fact.payload),
-            timestamp=fact.at,
-            data=_json({**customer, **_data(fact.payload)}),
+    events: list[OutboundEvent] = []
+    for fact in facts:
+        if not isinstance(fact, NotificationRaised):
+            continue
+        notice = fact.payload
+        if isinstance(notice, EntitlementBalanceThreshold | EntitlementResetNotice):
+            events.append(om_event(customer_id, external_id, fact.at, fact.notification_id, notice))
+            continue
+        events.append(
+            OutboundEvent(
+                id="msg_" + fact.notification_id.hex,
+                type=event_type(notice),
+                timestamp=fact.at,
+                data=_json({**customer, **_data(notice)}),
+            )
         )
-        for fact in facts
-        if isinstance(fact, NotificationRaised)
-    ]
+    return events
 
 
 def _json(data: dict[str, Any]) -> dict[str, Any]:
@@ -109,7 +111,7 @@ def _without_nulls(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _data(notice: Notification) -> dict[str, Any]:
+def _data(notice: WebhookNotification) -> dict[str, Any]:
     match notice:
         case UsageThresholdCrossed():
             return _usage(notice)

@@ -11,13 +11,16 @@ import msgspec
 from allotment.webhooks.book import Message, Status
 from allotment.webhooks.endpoints import Endpoint
 from allotment.webhooks.message_log import EventLogged
+from allotment.webhooks.outbound import OutboundEvent
 
 __all__ = (
+    "ChannelFields",
     "Endpoint",
     "EndpointChange",
     "EndpointStatistics",
     "EventLogged",
     "Message",
+    "OutboundEvent",
     "Status",
     "WebhookAdmin",
     "WebhookRefused",
@@ -27,10 +30,11 @@ __all__ = (
 class WebhookRefused(Exception):
     """A request the webhook admin cannot do; `status` and `message` are the API's answer."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.field = field  # the request field at fault, when one is
 
 
 class EndpointChange(msgspec.Struct, frozen=True, kw_only=True):
@@ -40,6 +44,17 @@ class EndpointChange(msgspec.Struct, frozen=True, kw_only=True):
     event_types: tuple[str, ...] | None = None
     enabled: bool | None = None
     description: str | None = None
+
+
+class ChannelFields(msgspec.Struct, frozen=True, kw_only=True):
+    """An OpenMeter notification channel as created or replaced (OM-140)."""
+
+    name: str
+    url: str
+    disabled: bool = False
+    custom_headers: dict[str, str] = msgspec.field(default_factory=dict)
+    metadata: dict[str, str] | None = None
+    signing_secret: str | None = None  # None: a new one at creation, unchanged on update
 
 
 class EndpointStatistics(msgspec.Struct, frozen=True, kw_only=True):
@@ -98,6 +113,38 @@ class WebhookAdmin(Protocol):
         ...
 
     def statistics(self) -> list[EndpointStatistics]: ...
+
+    # -- OpenMeter notification channels and events (webhooks/channels.py, OM-140..OM-148) --
+
+    async def list_channels(self, environment: str) -> list[Endpoint]: ...
+
+    async def get_channel(self, environment: str, channel_id: str) -> Endpoint:
+        """Raises: WebhookRefused: 404, no such channel in this environment."""
+        ...
+
+    async def create_channel(self, environment: str, fields: ChannelFields) -> Endpoint:
+        """Raises: WebhookRefused: 400 naming the field at fault (`url`, `signingSecret`)."""
+        ...
+
+    async def update_channel(
+        self, environment: str, channel_id: str, fields: ChannelFields
+    ) -> Endpoint: ...
+
+    async def delete_channel(self, environment: str, channel_id: str) -> Endpoint: ...
+
+    def notification_events(self, environment: str) -> list[tuple[EventLogged, list[Message]]]:
+        """Every notification event kept, with its messages (one per channel)."""
+        ...
+
+    def notification_event(
+        self, environment: str, event_id: str
+    ) -> tuple[EventLogged, list[Message]]: ...
+
+    async def resend_notification(
+        self, environment: str, event_id: str, channels: list[str] | None
+    ) -> None: ...
+
+    async def send_rule_test(self, environment: str, event: OutboundEvent) -> None: ...
 
     def wake(self) -> None:
         """Look for due deliveries now (the manual clock moved)."""

@@ -16,6 +16,7 @@ import msgspec
 from anyio.abc import TaskGroup
 
 from allotment.webhooks.book import Message, Status
+from allotment.webhooks.channels import ChannelOps
 from allotment.webhooks.dispatcher import RETENTION, Dispatcher, Renderer
 from allotment.webhooks.endpoints import ROTATION_GRACE, Endpoint, EndpointFile
 from allotment.webhooks.message_log import EventLogged, MessageLog
@@ -31,7 +32,7 @@ BACKLOG_MAX = 10_000  # pending messages per endpoint (WHK-D27)
 DESCRIPTION_MAX = 256
 
 
-class WebhookService:
+class WebhookService(ChannelOps):
     """`directory` None keeps everything in memory (the in-memory server)."""
 
     def __init__(
@@ -119,7 +120,7 @@ class WebhookService:
                 lambda: check_url(url, allow_private=self._allow_private)
             )
         except UrlRefused as refused:
-            raise WebhookRefused(400, f"Invalid field 'url': {refused}.") from None
+            raise WebhookRefused(400, f"Invalid field 'url': {refused}.", "url") from None
 
     @staticmethod
     def _types(event_types: tuple[str, ...]) -> tuple[str, ...]:

@@ -4,6 +4,7 @@ PDF at `GET /v1/creditnotes/{id}/pdf` (allotment's own path: the client has none
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from datetime import datetime
 from typing import Any, Final
@@ -37,9 +38,10 @@ from allotment.http.flexprice.wire import (
     page,
     parse_id,
 )
+from allotment.payments.ports import PaymentProviderError
 from allotment.payments.refunds import GatewayRefundIssuer
 from allotment.runtime.ports import CustomerLookup
-from allotment.runtime.refunds import issue_owed
+from allotment.runtime.refunds import issue_refunds
 
 __all__ = (
     "create_credit_note",
@@ -122,7 +124,9 @@ async def _run(request: AnyRequest, command: CreditNoteCommand) -> CreditNoteSho
     # CN-47: a refund a provider payment can take is issued before the reply, which then
     # shows the provider's answer
     if reply.note.refund_status is RefundStatus.PENDING and gateway is not None:
-        await issue_owed(shard, GatewayRefundIssuer(gateway), reply.note.id)
+        issuer = GatewayRefundIssuer(gateway)
+        with contextlib.suppress(PaymentProviderError):  # it stays PROCESSING, for a retry
+            await issue_refunds(shard, issuer, note_id=reply.note.id, provider_paid_only=True)
         shown = await shard.read_on_owner(reply.note.id, _show(reply.note.id))
         return shown or reply
     return reply

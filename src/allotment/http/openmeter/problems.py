@@ -27,9 +27,11 @@ __all__ = (
     "FieldError",
     "Problem",
     "ProblemDocument",
+    "as_problem",
     "bad_request",
     "exception_handlers",
     "not_found",
+    "problem_body",
     "problem_response",
     "problem_responses",
 )
@@ -132,8 +134,9 @@ def not_found(what: str, key: str) -> Problem:
 _ENCODER: Final = msgspec.json.Encoder()
 
 
-def problem_response(problem: Problem, instance: str) -> Response[Any]:
-    """The problem as its response; `instance` is the request's path (a URI reference)."""
+def problem_body(problem: Problem, instance: str) -> bytes:
+    """The problem's document, encoded; `instance` is the request's path (a URI reference).
+    The fast path sends these bytes too, so both paths answer alike."""
     extensions = _Extensions(list(problem.errors)) if problem.errors else None
     body = ProblemDocument(
         type="about:blank",
@@ -143,15 +146,22 @@ def problem_response(problem: Problem, instance: str) -> Response[Any]:
         instance=instance,
         extensions=extensions,
     )
+    return _ENCODER.encode(body)
+
+
+def problem_response(problem: Problem, instance: str) -> Response[Any]:
+    """The problem as its response."""
     return Response(
-        content=_ENCODER.encode(body),
+        content=problem_body(problem, instance),
         status_code=problem.status,
         media_type=PROBLEM_JSON,
         headers=problem.headers,
     )
 
 
-def _as_problem(exc: Exception, where: str) -> Problem:
+def as_problem(exc: Exception, where: str) -> Problem:
+    """Any failure on an OpenMeter path as the problem its client is told (`where` names the
+    request in the log of an unexpected error)."""
     if isinstance(exc, Problem):
         return exc
     if isinstance(exc, ApiError):  # raised before the route: authentication (401, 403)
@@ -172,7 +182,7 @@ def _as_problem(exc: Exception, where: str) -> Problem:
 
 def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     path = request.url.path
-    return problem_response(_as_problem(exc, f"{request.method} {path}"), path)
+    return problem_response(as_problem(exc, f"{request.method} {path}"), path)
 
 
 exception_handlers: Final = {

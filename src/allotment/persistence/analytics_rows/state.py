@@ -20,6 +20,11 @@ from allotment.persistence.analytics_rows.customers import (
     UsageCounterRow,
     customer_rows,
 )
+from allotment.persistence.analytics_rows.entitlements import (
+    EntitlementRow,
+    GrantRow,
+    entitlement_rows,
+)
 from allotment.persistence.analytics_rows.invoices import InvoiceItemRow, InvoiceRow, invoice_rows
 from allotment.persistence.analytics_rows.payments import (
     UnappliedPaymentRow,
@@ -42,6 +47,8 @@ _ROWS: tuple[type[Row], ...] = (
     CreditGrantRow,
     UnappliedPaymentRow,
     ReservationRow,
+    EntitlementRow,
+    GrantRow,
 )
 
 
@@ -64,6 +71,7 @@ class StateRows:
             credit_rows(state),
             customer_payment_rows(state),
             reservation_rows(state),
+            entitlement_rows(state, catalog),
         ):
             for row in rows:
                 tables[type(row)].add(row)
