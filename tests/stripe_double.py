@@ -63,6 +63,7 @@ class StripeDouble:
         self.webhook_secret = webhook_secret
         self.customers: dict[str, dict[str, Any]] = {}
         self.sessions: dict[str, dict[str, Any]] = {}
+        self.refunds: dict[str, dict[str, Any]] = {}  # by id; each names its payment intent
         self.events: dict[str, bytes] = {}
         self.requests: list[
             tuple[str, str, dict[str, Any], str | None]
@@ -109,8 +110,20 @@ class StripeDouble:
 
     def complete(self, session_id: str, payment_status: str = "paid") -> int:
         session = self.sessions[session_id]
-        session.update(status="complete", payment_status=payment_status)
+        intent = f"pi_{next(self._ids):020d}"
+        session.update(status="complete", payment_status=payment_status, payment_intent=intent)
         return self._emit("checkout.session.completed", session)
+
+    def settle_refund(self, refund_id: str, status: str = "succeeded") -> int:
+        """A pending refund settles: `charge.refunded`, the charge listing its refunds."""
+        refund = self.refunds[refund_id]
+        refund["status"] = status
+        mine = [r for r in self.refunds.values() if r["payment_intent"] == refund["payment_intent"]]
+        charge = {"id": f"ch_{refund['payment_intent'][3:]}", "object": "charge",
+                  "payment_intent": refund["payment_intent"], "refunded": True,
+                  "amount_refunded": sum(r["amount"] for r in mine),
+                  "refunds": {"object": "list", "data": [dict(r) for r in mine]}}  # fmt: skip
+        return self._emit("charge.refunded", charge)
 
     def settle(self, session_id: str, succeeded: bool = True) -> int:
         """A delayed payment method (bank debit) settles after `complete(..., "unpaid")`:
@@ -197,7 +210,9 @@ class StripeDouble:
                 return status, _error(type_, message), False
         return (*self._route(method, path, params), True)
 
-    def _route(self, method: str, path: str, params: dict[str, Any]) -> tuple[int, Any]:
+    def _route(  # noqa: PLR0911 (one return per Stripe path)
+        self, method: str, path: str, params: dict[str, Any]
+    ) -> tuple[int, Any]:
         parts = path.strip("/").split("/")
         if method == "POST" and parts == ["v1", "customers"]:
             customer_id = f"cus_{next(self._ids):014d}"
@@ -208,6 +223,8 @@ class StripeDouble:
             return 200, customer
         if method == "POST" and parts == ["v1", "checkout", "sessions"]:
             return self._create_session(params)
+        if method == "POST" and parts == ["v1", "refunds"]:
+            return self._create_refund(params)
         if len(parts) >= 4 and parts[:3] == ["v1", "checkout", "sessions"]:
             session = self.sessions.get(parts[3])
             if session is None:
@@ -250,6 +267,25 @@ class StripeDouble:
         }  # fmt: skip
         self.sessions[session_id] = session
         return 200, session
+
+    def _create_refund(self, params: dict[str, Any]) -> tuple[int, Any]:
+        """A refund stays `pending` until `settle_refund`, as a card refund does for days."""
+        intent = params.get("payment_intent")
+        paid = [s for s in self.sessions.values() if s.get("payment_intent") == intent]
+        if not paid:
+            return 400, _error("invalid_request_error", f"No such payment_intent: '{intent}'",
+                               "resource_missing")  # fmt: skip
+        amount = int(params.get("amount", paid[0]["amount_total"]))
+        taken = sum(r["amount"] for r in self.refunds.values() if r["payment_intent"] == intent)
+        if amount + taken > paid[0]["amount_total"]:
+            return 400, _error("invalid_request_error", "Refund amount is greater than unrefunded amount",
+                               "amount_too_large")  # fmt: skip
+        refund_id = f"re_{next(self._ids):020d}"
+        refund = {"id": refund_id, "object": "refund", "amount": amount, "status": "pending",
+                  "currency": paid[0]["currency"], "payment_intent": intent,
+                  "metadata": params.get("metadata", {}), "created": int(time.time())}  # fmt: skip
+        self.refunds[refund_id] = refund
+        return 200, refund
 
     def _test_route(self, path: str) -> tuple[int, Any]:
         parts = path.strip("/").split("/")

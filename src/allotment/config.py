@@ -28,6 +28,9 @@ class Settings(msgspec.Struct, kw_only=True):
     api_keys: list[str] = msgspec.field(default_factory=list)  # given on the command line
     account_mode: Literal["platform", "observe"] = "platform"  # AUTH-6 (b)
     payment_terms_days: int = 0  # INV-5
+    # CN-20: the prefixes of an environment's gap-free numbers (INV-000001, CN-000001)
+    invoice_number_prefix: str = "INV-"
+    credit_note_number_prefix: str = "CN-"
     request_body_size_max: int = 1_048_576  # bytes; larger bodies get 413
     event_meta_size_max: int = 16_384  # EVT-6: serialised `meta` bytes
     batch_size_max: int = 1_000  # events per POST /events/batch
@@ -70,3 +73,7 @@ class Settings(msgspec.Struct, kw_only=True):
     # Logs (docs/observability.md): one format for every line, ours and the libraries'.
     log_format: Literal["text", "json"] = "text"
     access_log: bool = False  # one line per request; off: it would cost the check path most
+    # The seller on invoice and credit-note PDFs (docs/credit-notes.md, CN-D1); the address
+    # is one line per line of text.
+    seller_name: str = "allotment"
+    seller_address: str = ""

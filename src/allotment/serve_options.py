@@ -98,7 +98,9 @@ def serve_options(serve: argparse.ArgumentParser) -> None:
     _storage_options(serve, defaults)
     _access_options(serve, defaults)
     _connection_options(serve, defaults)
+    _document_options(serve, defaults)
     _log_options(serve, defaults)
+    _numbering_options(serve, defaults)
     add(
         "--print-config",
         action="store_true",
@@ -196,6 +198,32 @@ def _access_options(serve: argparse.ArgumentParser, defaults: Settings) -> None:
     )
 
 
+def _prefix(text: str) -> str:
+    """A number prefix is printable, without spaces, and short enough for any document."""
+    if not text.isprintable() or " " in text or len(text) > 16:
+        raise argparse.ArgumentTypeError("up to 16 printable characters, no spaces")
+    return text
+
+
+def _numbering_options(serve: argparse.ArgumentParser, defaults: Settings) -> None:
+    """The prefixes of invoice and credit-note numbers (docs/credit-notes.md, CN-23)."""
+    add = serve.add_argument
+    add(
+        "--invoice-number-prefix",
+        type=_prefix,
+        default=defaults.invoice_number_prefix,
+        metavar="PREFIX",
+        help="invoice numbers are PREFIX and six digits (INV-000001); gap-free per environment",
+    )
+    add(
+        "--credit-note-number-prefix",
+        type=_prefix,
+        default=defaults.credit_note_number_prefix,
+        metavar="PREFIX",
+        help="credit note numbers are PREFIX and six digits (CN-000001)",
+    )
+
+
 def _log_options(serve: argparse.ArgumentParser, defaults: Settings) -> None:
     """One format for every log line (docs/observability.md, OPS-M3)."""
     add = serve.add_argument
@@ -244,6 +272,22 @@ def _connection_options(serve: argparse.ArgumentParser, defaults: Settings) -> N
         action=argparse.BooleanOptionalAction,
         default=defaults.keep_alive,
         help="reuse connections for further requests (idle ones close after --header-read-timeout)",
+    )
+
+
+def _document_options(serve: argparse.ArgumentParser, defaults: Settings) -> None:
+    """Who invoice and credit-note PDFs name as the seller (docs/credit-notes.md, CN-D1)."""
+    serve.add_argument(
+        "--seller-name",
+        default=defaults.seller_name,
+        metavar="NAME",
+        help="the seller's name on invoice and credit-note PDFs",
+    )
+    serve.add_argument(
+        "--seller-address",
+        default=defaults.seller_address,
+        metavar="TEXT",
+        help="the seller's address on the PDFs, one line per line of TEXT",
     )
 
 
@@ -318,6 +362,10 @@ def settings_from(args: argparse.Namespace, environ: Mapping[str, str] = os.envi
         allow_private_webhooks=args.allow_private_webhooks,
         webhook_backlog_max=args.webhook_backlog_max,
         webhook_retention_days=args.webhook_retention_days,
+        invoice_number_prefix=args.invoice_number_prefix,
+        credit_note_number_prefix=args.credit_note_number_prefix,
+        seller_name=args.seller_name,
+        seller_address=args.seller_address,
     )
 
 
@@ -337,7 +385,7 @@ def _toml(value: Any) -> str:
         return repr(value)
     if isinstance(value, list):
         return "[" + ", ".join(_toml(item) for item in value) + "]"
-    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
     return f'"{text}"'
 
 

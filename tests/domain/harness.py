@@ -16,6 +16,7 @@ from allotment.domain.context import TurnContext
 from allotment.domain.cost import PriceTable
 from allotment.domain.evolve import evolve, new_customer
 from allotment.domain.facts import CustomerCreated, Fact
+from allotment.domain.numbering import Counter
 from allotment.domain.replies import Reply
 from allotment.domain.state import CustomerSource, CustomerState
 from allotment.http.catalog_document import CatalogDocument
@@ -51,6 +52,7 @@ class World:
         self.prices = prices()
         self.now = now
         self._counter = 0
+        self.numbers = Counter()  # CN-20: one environment's sequences across the world's turns
         created = CustomerCreated(
             at=now, customer_id=self.new_id(), external_id="c1", source=CustomerSource.API
         )
@@ -67,7 +69,11 @@ class World:
 
     def ctx(self) -> TurnContext:
         return TurnContext(
-            now=self.now, catalog=self.catalog, prices=self.prices, new_id=self.new_id
+            now=self.now,
+            catalog=self.catalog,
+            prices=self.prices,
+            new_id=self.new_id,
+            numbers=self.numbers,
         )
 
     def run(self, command: Command) -> Reply:
@@ -93,6 +99,24 @@ def replay(facts: list[Fact]) -> CustomerState:
 
 def encoded(state: CustomerState) -> bytes:
     return msgspec.msgpack.encode(state)
+
+
+def snapshot(state: CustomerState) -> CustomerState:
+    """The state as a snapshot on disk gives it back."""
+    return msgspec.msgpack.decode(msgspec.msgpack.encode(state), type=CustomerState)
+
+
+def assert_replays(
+    facts: list[Fact], state: CustomerState, snapshots: list[tuple[int, CustomerState]], cut: int
+) -> None:
+    """Replay from zero, and from the snapshot `cut` picks (taken after `position` facts),
+    give `state` exactly."""
+    assert encoded(replay(facts)) == encoded(state)
+    if snapshots:
+        position, taken = snapshots[cut % len(snapshots)]
+        for fact in facts[position:]:
+            evolve(taken, fact)
+        assert encoded(taken) == encoded(state)
 
 
 D = Decimal

@@ -45,8 +45,9 @@ TABLES = {
     "subscriptions", "invoices", "invoice_items", "usage_counters", "credit_pools",
     "credit_grants", "events", "entitlement_checks", "credit_transactions",
     "margin_by_customer_feature_model", "daily_usage_by_feature", "credit_burndown_by_pool",
-    "accounts_receivable", "unapplied_payments", "reservations", "reservation_history", "meters",
-    "entitlements", "grants",
+    "accounts_receivable", "credit_notes", "credit_note_lines", "net_revenue_by_month",
+    "unapplied_payments", "reservations", "reservation_history", "meters", "entitlements",
+    "grants",
 }  # fmt: skip
 
 

@@ -8,7 +8,9 @@ import msgspec
 
 from allotment.domain.catalog import BillingTiming, Plan
 from allotment.domain.context import Outcome, TurnContext
+from allotment.domain.credit_backing import backing_notes
 from allotment.domain.credit_lifecycle import clawback_facts
+from allotment.domain.credit_note_state import CreditNoteReason
 from allotment.domain.facts import Fact, InvoiceIssued, InvoiceStatusChanged, SubscriptionChanged
 from allotment.domain.invoicing import current_period_invoice, invoice, line
 from allotment.domain.money import round_money
@@ -61,7 +63,8 @@ def _cancel_now(state: CustomerState, sub: Subscription, ctx: TurnContext) -> li
     """SUB-45/SUB-46, all in one turn."""
     now = ctx.now
     facts = _close_invoices(state, sub, now)  # (a), (b)
-    facts += _credit_note(state, sub, ctx)  # (c)
+    credit = _credit_note(state, sub, ctx)  # (c)
+    facts += credit
     facts += clawback_facts(state, sub.id, ctx, now)  # (e)
     ended = msgspec.structs.replace(
         cancel_pending_change(sub),
@@ -74,6 +77,10 @@ def _cancel_now(state: CustomerState, sub: Subscription, ctx: TurnContext) -> li
         modified_at=now,
     )
     facts.append(SubscriptionChanged(at=now, subscription=ended))
+    for issued in credit:  # CN-30: the credit as notes on what was paid, after Tanso's facts
+        note = issued.invoice
+        reason = CreditNoteReason.SUBSCRIPTION_CANCELLATION
+        facts += backing_notes(state, sub, -note.amount, reason, note.id, ctx, refund=True)
     return facts
 
 
@@ -98,7 +105,7 @@ def _close_invoices(state: CustomerState, sub: Subscription, now: datetime) -> l
     return facts
 
 
-def _credit_note(state: CustomerState, sub: Subscription, ctx: TurnContext) -> list[Fact]:
+def _credit_note(state: CustomerState, sub: Subscription, ctx: TurnContext) -> list[InvoiceIssued]:
     """SUB-46 (c), INV-50: a PAID credit note for the unused part of an IN_ADVANCE period, only
     when that period was paid."""
     now = ctx.now

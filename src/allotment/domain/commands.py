@@ -9,6 +9,7 @@ from typing import Any
 
 import msgspec
 
+from allotment.domain.credit_note_commands import CreditNoteCommand
 from allotment.domain.credits import GrantSource
 from allotment.domain.meters import CloudEventRecorded
 from allotment.domain.om_commands import OpenMeterCommand
@@ -263,5 +264,6 @@ Command = (
     | RecordCloudEvent
     | SetOpenMeterDetails
     | Tick
+    | CreditNoteCommand  # issue 18 (credit_note_commands.py)
     | OpenMeterCommand  # issue 17 (om_commands.py)
 )

@@ -10,6 +10,7 @@ from datetime import datetime
 from allotment.domain.catalog import Catalog
 from allotment.domain.cost import PriceTable
 from allotment.domain.facts import Fact
+from allotment.domain.numbering import Counter, NumberSource
 from allotment.domain.replies import Reply
 
 __all__ = ("Outcome", "TurnContext")
@@ -28,6 +29,9 @@ class TurnContext:
     prices: PriceTable
     new_id: Callable[[], uuid.UUID] = uuid.uuid4
     payment_terms_days: int = 0  # INV-5 account setting
+    # CN-20: the environment's invoice and credit-note sequences. Like `new_id`, injected; the
+    # runtime's source takes back at the end of a turn whatever the turn did not journal.
+    numbers: NumberSource = field(default_factory=Counter)
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,14 @@ from allotment.domain.commands import (
     Tick,
 )
 from allotment.domain.context import Outcome, TurnContext
+from allotment.domain.credit_note_commands import (
+    CreateCreditNote,
+    CreditNoteCommand,
+    FinalizeCreditNote,
+    RecordRefund,
+    VoidCreditNote,
+)
+from allotment.domain.credit_notes import decide_credit_note
 from allotment.domain.entitlement import evaluate
 from allotment.domain.facts import CustomerOpenMeterSet, CustomerProfileSet
 from allotment.domain.grants import PoolDefaults, grant_facts
@@ -85,8 +93,14 @@ def decide(state: CustomerState, command: Command, ctx: TurnContext) -> Outcome:
             return _on_reservation(state, command, ctx)
         case Subscribe():
             return subscribe(state, command.plan_id, command.grace_period_days, ctx)
-        case MarkInvoicePaid():
-            return mark_invoice_paid(state, command.invoice_id, ctx)
+        case (
+            MarkInvoicePaid()
+            | CreateCreditNote()
+            | FinalizeCreditNote()
+            | VoidCreditNote()
+            | RecordRefund()
+        ):
+            return _on_invoice(state, command, ctx)
         case RegisterCustomer():
             return _register(state, command, ctx)
         case GrantCredits():
@@ -135,6 +149,17 @@ def _on_openmeter(
             return Outcome(Done(), [CustomerOpenMeterSet(at=ctx.now, details=command.details)])
         case _:
             return decide_openmeter(state, command, ctx)
+
+
+def _on_invoice(
+    state: CustomerState,
+    command: MarkInvoicePaid | CreditNoteCommand,
+    ctx: TurnContext,
+) -> Outcome:
+    """Settling an invoice (INV-20) and crediting it (issue 18, CN-*)."""
+    if isinstance(command, MarkInvoicePaid):
+        return mark_invoice_paid(state, command.invoice_id, ctx)
+    return decide_credit_note(state, command, ctx)
 
 
 def _on_reservation(

@@ -11,6 +11,7 @@ from typing import assert_never
 
 import msgspec
 
+from allotment.domain.credit_note_evolve import CreditNoteFact, evolve_credit_note
 from allotment.domain.credits import (
     RECENT_TRANSACTIONS_MAX,
     CreditGrant,
@@ -24,6 +25,9 @@ from allotment.domain.facts import (
     CheckoutClosed,
     CheckoutOpened,
     CloudEventRecorded,
+    CreditNoteCreated,
+    CreditNoteFinalized,
+    CreditNoteVoided,
     CreditPoolOpened,
     CreditsDebited,
     CreditsExpired,
@@ -43,10 +47,13 @@ from allotment.domain.facts import (
     GrantRecurred,
     GrantVoided,
     InvoiceIssued,
+    InvoiceNumbered,
     InvoiceRevised,
     InvoiceStatusChanged,
     NotificationRaised,
     PaymentRecorded,
+    RefundRequested,
+    RefundSettled,
     StripeCustomerLinked,
     SubscriptionChanged,
     SubscriptionStarted,
@@ -199,7 +206,8 @@ def _evolve_billing(
     | InvoiceIssued
     | InvoiceRevised
     | InvoiceStatusChanged
-    | UsageBilled,
+    | UsageBilled
+    | CreditNoteFact,
 ) -> None:
     match fact:
         case CustomerProfileSet():
@@ -225,6 +233,15 @@ def _evolve_billing(
             for start in [s for s in counter.unbilled if s < fact.through]:
                 quantity = counter.unbilled.pop(start)
                 counter.billed[start] = counter.billed.get(start, ZERO) + quantity  # MNY-B1
+        case (
+            CreditNoteCreated()
+            | CreditNoteFinalized()
+            | CreditNoteVoided()
+            | InvoiceNumbered()
+            | RefundRequested()
+            | RefundSettled()
+        ):
+            evolve_credit_note(state, fact)  # issue 18: notes, ledgers and numbers only
         case _:
             assert_never(fact)
 

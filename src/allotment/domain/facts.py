@@ -16,6 +16,14 @@ import msgspec
 from allotment.domain.catalog import RolloverPolicy
 from allotment.domain.catalog_facts import CatalogUpdated, FeatureAutoCreated
 from allotment.domain.cost import PricesReplaced
+from allotment.domain.credit_note_facts import (
+    CreditNoteCreated,
+    CreditNoteFinalized,
+    CreditNoteVoided,
+    InvoiceNumbered,
+    RefundRequested,
+    RefundSettled,
+)
 from allotment.domain.credits import CreditTransaction, GrantSource
 from allotment.domain.meters import CloudEventRecorded, MeterDefined, MeterDeleted
 from allotment.domain.notification_types import Notification
@@ -53,6 +61,9 @@ __all__ = (
     "CheckoutClosed",
     "CheckoutOpened",
     "CloudEventRecorded",
+    "CreditNoteCreated",
+    "CreditNoteFinalized",
+    "CreditNoteVoided",
     "CreditPoolOpened",
     "CreditsDebited",
     "CreditsExpired",
@@ -73,10 +84,13 @@ __all__ = (
     "GrantRecurred",
     "GrantVoided",
     "InvoiceIssued",
+    "InvoiceNumbered",
     "InvoiceRevised",
     "InvoiceStatusChanged",
     "NotificationRaised",
     "PaymentRecorded",
+    "RefundRequested",
+    "RefundSettled",
     "ReservationCommitted",
     "ReservationExpired",
     "ReservationExtended",
@@ -295,6 +309,12 @@ Fact = (
     | GrantVoided
     | GrantRecurred
     | CreditsRestored
+    | CreditNoteCreated  # issue 18, CN-*
+    | CreditNoteFinalized
+    | CreditNoteVoided
+    | InvoiceNumbered
+    | RefundRequested
+    | RefundSettled
 )
 
 EnvironmentFact = (

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from allotment.domain.credit_note_invariants import check_credit_notes
 from allotment.domain.credits import CreditPool, PoolStatus
 from allotment.domain.money import ZERO
 from allotment.domain.reservation_state import SETTLED_KEPT, HoldStatus
@@ -52,6 +53,7 @@ def check(state: CustomerState) -> None:
     live_plans = [s.plan_id for s in state.live_subscriptions()]
     assert len(live_plans) == len(set(live_plans)), "two live subscriptions to one plan (SUB-4)"
     check_holds(state)
+    check_credit_notes(state)  # issue 18
 
 
 def check_holds(state: CustomerState) -> None:

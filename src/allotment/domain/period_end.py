@@ -104,6 +104,7 @@ def _at(ctx: TurnContext, at: datetime) -> TurnContext:
         prices=ctx.prices,
         new_id=ctx.new_id,
         payment_terms_days=ctx.payment_terms_days,
+        numbers=ctx.numbers,  # CN-20: the turn's own sequences
     )
 
 

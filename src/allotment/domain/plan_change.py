@@ -12,6 +12,8 @@ from allotment.domain.allocations import accounted
 from allotment.domain.cancellation import cancel_pending_change
 from allotment.domain.catalog import BillingTiming, Plan, PlanStatus
 from allotment.domain.context import Outcome, TurnContext
+from allotment.domain.credit_backing import backing_notes
+from allotment.domain.credit_note_state import CreditNoteReason
 from allotment.domain.credits import GrantSource
 from allotment.domain.facts import Fact, InvoiceIssued, SubscriptionChanged
 from allotment.domain.grants import PoolDefaults, grant_facts
@@ -146,15 +148,22 @@ def _upgrade(
         plan_segments=(*segments, PlanSegment(plan_id=target.id, start=now)),
     )
     facts: list[Fact] = [SubscriptionChanged(at=now, subscription=upgraded)]
+    adjustment = None
     if current.billing_timing is BillingTiming.IN_ADVANCE:
         adjustment = _adjustment_invoice(upgraded, current, target, ctx)
         if adjustment is not None:
             facts.append(adjustment)
     facts += _credit_delta(state, upgraded, target, ctx)
+    if adjustment is not None:  # CN-31: its credit line, backed by a note on what was paid
+        credit = -adjustment.invoice.items[0].charge_amount
+        reason, carrier = CreditNoteReason.ORDER_CHANGE, adjustment.invoice.id
+        facts += backing_notes(state, sub, credit, reason, carrier, ctx, refund=False)
     return facts
 
 
-def _adjustment_invoice(sub: Subscription, old: Plan, new: Plan, ctx: TurnContext) -> Fact | None:
+def _adjustment_invoice(
+    sub: Subscription, old: Plan, new: Plan, ctx: TurnContext
+) -> InvoiceIssued | None:
     """INV-51: the net of the unused old price and the remaining new price; none when <= 0."""
     now = ctx.now
     ratio = unused_ratio(sub.current_period_start, sub.current_period_end, now)

@@ -6,6 +6,7 @@ import enum
 
 import msgspec
 
+from allotment.domain.credit_note_commands import CreditNoteReply
 from allotment.domain.decisions import CreditBlock, Decision, DenialReason, Simulation, UsageBlock
 from allotment.domain.om_commands import OpenMeterReply
 from allotment.domain.preflight_replies import ItemNotReservable, Preflighted
@@ -80,4 +81,5 @@ Reply = (
     | Preflighted  # RSV-30..RSV-36
     | ItemNotReservable  # RSV-37
     | OpenMeterReply  # issue 17 (om_commands.py)
+    | CreditNoteReply  # issue 18 (credit_note_commands.py)
 )

@@ -16,6 +16,7 @@ from typing import Any
 
 import msgspec
 
+from allotment.domain.credit_note_state import CreditNote, InvoiceLedger
 from allotment.domain.credits import CreditPool
 from allotment.domain.notice_marks import NoticeMarks
 from allotment.domain.om_state import OmEntitlement
@@ -259,6 +260,14 @@ class CustomerState(msgspec.Struct, kw_only=True):
     # OpenMeter entitlements (issue 17, OM-80..OM-119), live and soft-deleted, by id, in
     # creation order. Older states decode empty.
     entitlements: dict[str, OmEntitlement] = msgspec.field(default_factory=dict)
+    # Credit notes (issue 18, docs/credit-notes.md), by id in creation order; their idempotency
+    # keys (CN-12); what notes and numbers added to each invoice (CN-5, CN-20); and the highest
+    # sequence this customer's facts took of each kind, from which a recovered environment
+    # resumes its sequences (CN-21). Older states decode empty.
+    credit_notes: dict[uuid.UUID, CreditNote] = msgspec.field(default_factory=dict)
+    credit_note_keys: dict[str, uuid.UUID] = msgspec.field(default_factory=dict)
+    invoice_ledgers: dict[uuid.UUID, InvoiceLedger] = msgspec.field(default_factory=dict)
+    sequences_used: dict[str, int] = msgspec.field(default_factory=dict)
 
     def live_subscriptions(self) -> list[Subscription]:
         """Live subscriptions, oldest first (CUS-12); dicts keep creation order."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from functools import partial
@@ -16,6 +17,7 @@ from allotment.http.api_docs import DocumentedJson, OfflineSwagger
 from allotment.http.auth import ApiKeyMiddleware
 from allotment.http.errors import exception_handlers
 from allotment.http.fast_path import FastPath, Middleware
+from allotment.http.flexprice.router import flexprice_router
 from allotment.http.metrics import metrics_registry
 from allotment.http.observe import Observe, RequestStatistics
 from allotment.http.openapi import DecimalAsNumber
@@ -42,8 +44,11 @@ from allotment.http.routes import (
     webhook_messages,
     webhooks,
 )
+from allotment.payments.ports import PaymentProviderError
+from allotment.payments.refunds import GatewayRefundIssuer
 from allotment.runtime.checkout import CheckoutService
 from allotment.runtime.ports import KeyAdmin
+from allotment.runtime.refunds import issue_refunds
 from allotment.runtime.system import ActorSystem
 from allotment.webhooks.ports import WebhookAdmin
 
@@ -147,12 +152,21 @@ def _routes() -> list[ControllerRouterHandler]:
         Router("/api/v1/admin", route_handlers=ADMIN_ROUTES, tags=["Admin"]),
         openmeter_router(),
         openmeter_v2_router(),
+        flexprice_router(),
         health.health,
         health.live,
         health.ready,
         metrics.metrics,
         webhooks.stripe_webhook,
     ]
+
+
+async def refund_owed(system: ActorSystem, issuer: GatewayRefundIssuer) -> None:
+    """Refunds a crash left owed are issued again at start, with the same idempotency keys;
+    a provider failure leaves them for the next request or start (CN-47)."""
+    for environment in ("test", "live"):
+        with contextlib.suppress(PaymentProviderError):
+            await issue_refunds(system.route(environment), issuer, provider_paid_only=True)
 
 
 def create_app(
@@ -184,6 +198,8 @@ def create_app(
             if webhooks is not None:  # before the system: recovery's re-feed is waiting
                 await stack.enter_async_context(webhooks.running())
             await stack.enter_async_context(system.running())
+            if checkout is not None and checkout.gateway is not None:  # CN-47: after a crash
+                await refund_owed(system, GatewayRefundIssuer(checkout.gateway))
             if on_started is not None:
                 on_started()
             yield

@@ -60,3 +60,10 @@ class PaymentGateway(Protocol):
     ) -> str: ...
 
     async def create_checkout_session(self, request: CheckoutRequest) -> CheckoutSession: ...
+
+    async def refund(
+        self, session_id: str, amount_minor: int, metadata: dict[str, str], idempotency_key: str
+    ) -> tuple[str, str]:
+        """Refund `amount_minor` of what checkout session `session_id` took: the provider's
+        refund id and status (pending, succeeded, failed, canceled, requires_action)."""
+        ...

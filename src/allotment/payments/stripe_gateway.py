@@ -83,6 +83,25 @@ class StripeGateway:
             expires_at=datetime.fromtimestamp(expires, UTC) if expires else None,
         )
 
+    async def refund(
+        self, session_id: str, amount_minor: int, metadata: dict[str, str], idempotency_key: str
+    ) -> tuple[str, str]:
+        """A refund of the payment the session took (CN-47): the session names its payment
+        intent; the refund carries the note in its metadata, so `charge.refunded` finds it."""
+        session = await self._call(self._client.v1.checkout.sessions.retrieve_async(session_id))
+        intent = session.payment_intent
+        params: dict[str, Any] = {
+            "payment_intent": intent if isinstance(intent, str) else intent.id,
+            "amount": amount_minor,
+            "metadata": metadata,
+        }
+        refund = await self._call(
+            self._client.v1.refunds.create_async(
+                cast("Any", params), {"idempotency_key": idempotency_key}
+            )
+        )
+        return str(refund.id), str(refund.status)
+
     @staticmethod
     async def _call(pending: Any) -> Any:
         try:

@@ -22,12 +22,16 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from allotment.domain.state import PAYABLE
+from allotment.domain.state import PAYABLE, InvoiceStatus
 from allotment.persistence.analytics_rows import Columns
 from allotment.persistence.file_modes import PRIVATE
 from allotment.persistence.history_rows import JOURNAL_HISTORIES, history_view
 
 __all__ = ("build_database", "to_arrow", "write_history")
+
+# Invoices that charged nothing (yet): a draft, or one voided or cancelled (CN-46).
+_UNISSUED = frozenset((InvoiceStatus.PENDING, InvoiceStatus.VOID, InvoiceStatus.CANCELLED,
+                       InvoiceStatus.CANCELLED_PROCESSED))  # fmt: skip
 
 DECIMAL = pa.decimal128(38, 12)
 _QUANTUM = Decimal(1).scaleb(-12)
@@ -62,6 +66,13 @@ _DECIMALS = {
     "held_credits",
     "recorded_units",
     "cut_units",
+    # credit notes and the invoices' running totals (CN-46)
+    "amount_due",
+    "amount_paid",
+    "amount_remaining",
+    "adjustment_amount",
+    "refunded_amount",
+    "total_amount",
     "issue_after_reset",
     "period_usage",
     "period_overage",
@@ -208,8 +219,29 @@ CREATE VIEW accounts_receivable AS
     JOIN customers c USING (environment, customer_id)
     JOIN snapshot_info s USING (environment)
     WHERE i.status IN ({receivable});
+-- Net revenue (CN-46): what issued invoices charged (their positive lines: a Tanso credit is
+-- a negative line, and every credit allotment issues is backed by a credit note, CN-30, CN-31,
+-- so counting it here too would count it twice), less what FINALIZED notes credited, by the
+-- month of the invoice and of the note's finalization, per currency.
+CREATE VIEW net_revenue_by_month AS
+    WITH invoiced AS (
+        SELECT i.environment, date_trunc('month', i.created_at) AS month, i.currency,
+               sum(t.charge_amount) AS invoiced
+        FROM invoices i JOIN invoice_items t USING (environment, invoice_id)
+        WHERE t.charge_amount > 0 AND i.status NOT IN ({unissued})
+        GROUP BY ALL
+    ), credited AS (
+        SELECT environment, date_trunc('month', finalized_at) AS month, currency,
+               sum(total_amount) AS credited
+        FROM credit_notes WHERE credit_note_status = 'FINALIZED' GROUP BY ALL
+    )
+    SELECT environment, month, currency, coalesce(invoiced, 0) AS invoiced,
+           coalesce(credited, 0) AS credited,
+           coalesce(invoiced, 0) - coalesce(credited, 0) AS net_revenue
+    FROM invoiced FULL OUTER JOIN credited USING (environment, month, currency);
 """.format(  # noqa: S608 (the domain's own status names, not input)
-    receivable=", ".join(f"'{status.value}'" for status in sorted(PAYABLE))
+    receivable=", ".join(f"'{status.value}'" for status in sorted(PAYABLE)),
+    unissued=", ".join(f"'{status.value}'" for status in sorted(_UNISSUED)),
 )
 
 

@@ -22,6 +22,7 @@ from allotment.domain.context import TurnContext
 from allotment.domain.decide import decide
 from allotment.domain.evolve import evolve
 from allotment.domain.facts import Fact
+from allotment.domain.invoice_numbers import invoice_number_facts
 from allotment.domain.notifications import notifications
 from allotment.domain.replies import Reply
 from allotment.domain.schedule import apply_due
@@ -81,9 +82,12 @@ class CustomerActor:
         applied: list[Fact],
         start: int,
     ) -> None:
-        """Decide the notifications of the facts applied since `start`, and apply them in the
-        same turn, so they are journalled with their cause (WHK-E36)."""
+        """Number the invoices the facts applied since `start` finalized (CN-20), decide the
+        notifications of those facts, and apply both in the same turn, so they are journalled
+        with their cause (WHK-E36)."""
         if len(applied) > start:
+            for fact in invoice_number_facts(self.state, applied[start:], ctx):
+                self._apply(fact, applied)
             for fact in notifications(before, self.state, applied[start:], ctx):
                 self._apply(fact, applied)
 

@@ -7,6 +7,8 @@ import uuid
 from collections.abc import Iterator, Sequence
 
 from allotment.domain.facts import (
+    CreditNoteCreated,
+    CreditNoteFinalized,
     CustomerOpenMeterSet,
     Fact,
     InvoiceIssued,
@@ -40,6 +42,8 @@ _INDEXED = frozenset(
         CustomerOpenMeterSet,
         ReservationHeld,
         *_SETTLING,
+        CreditNoteCreated,
+        CreditNoteFinalized,
         EntitlementCreated,
         GrantIssued,
     )
@@ -54,9 +58,11 @@ class CustomerDirectory:
         "_by_subject",
         "_entitlement_owner",
         "_grant_owner",
+        "_note_keys",
         "_owner_of",
         "_reservation_owner",
         "_subjects_of",
+        "note_numbers",
         "plans_in_use",
         "with_unapplied_payments",
     )
@@ -68,7 +74,10 @@ class CustomerDirectory:
         # OM-8: CloudEvent subjects of live OpenMeter customers (`usageAttribution.subjectKeys`)
         self._by_subject: dict[str, uuid.UUID] = {}
         self._subjects_of: dict[uuid.UUID, tuple[str, ...]] = {}
-        self._owner_of: dict[uuid.UUID, uuid.UUID] = {}  # subscription/invoice id -> customer
+        # subscription, invoice and credit note id -> customer
+        self._owner_of: dict[uuid.UUID, uuid.UUID] = {}
+        self._note_keys: dict[str, uuid.UUID] = {}  # CN-12: idempotency key -> customer
+        self.note_numbers: set[str] = set()  # CN-22: every credit note number given
         self._reservation_owner: dict[str, uuid.UUID] = {}  # RSV-28: reservation id -> customer
         # OM-108: OpenMeter entitlement id -> customer (ids are the environment's; never removed,
         # as a deleted entitlement stays readable by id)
@@ -114,8 +123,13 @@ class CustomerDirectory:
             for subject in details.subject_keys:
                 self._by_subject[subject] = state.id
 
+    def note_key_owner(self, key: str) -> CustomerActor | None:
+        """The customer holding a credit note made with idempotency key `key` (CN-12)."""
+        customer_id = self._note_keys.get(key)
+        return self._actors[customer_id] if customer_id is not None else None
+
     def owner(self, entity_id: uuid.UUID) -> CustomerActor | None:
-        """The customer owning a subscription or an invoice."""
+        """The customer owning a subscription, an invoice or a credit note."""
         customer_id = self._owner_of.get(entity_id)
         return self._actors[customer_id] if customer_id is not None else None
 
@@ -161,14 +175,41 @@ class CustomerDirectory:
                 self._owner_of[fact.invoice.id] = state.id
             elif isinstance(fact, CustomerOpenMeterSet):
                 self._index_subjects(state)
-            elif isinstance(fact, EntitlementCreated | GrantIssued):
-                self._index_openmeter(state, fact)
+            elif isinstance(
+                fact, EntitlementCreated | GrantIssued | CreditNoteCreated | CreditNoteFinalized
+            ):
+                self._index_named(state, fact)
             elif isinstance(fact, StripeCustomerLinked):
                 self._by_stripe_id[fact.stripe_customer_id] = state.id
             elif (
                 isinstance(fact, PaymentRecorded) and fact.record.status is PaymentStatus.UNAPPLIED
             ):
                 self.with_unapplied_payments.add(state.id)
+
+    def _index_named(
+        self,
+        state: CustomerState,
+        fact: EntitlementCreated | GrantIssued | CreditNoteCreated | CreditNoteFinalized,
+    ) -> None:
+        """Entities a request may name without their customer: OpenMeter entitlements and
+        grants (issue 17), credit notes, their keys and numbers (issue 18)."""
+        if isinstance(fact, EntitlementCreated | GrantIssued):
+            self._index_openmeter(state, fact)
+        else:
+            self._index_note(state, fact)
+
+    def _index_note(
+        self, state: CustomerState, fact: CreditNoteCreated | CreditNoteFinalized
+    ) -> None:
+        if isinstance(fact, CreditNoteFinalized):
+            self.note_numbers.add(fact.number)
+            return
+        note = fact.note
+        self._owner_of[note.id] = state.id
+        if note.idempotency_key is not None:
+            self._note_keys[note.idempotency_key] = state.id
+        if note.number is not None:
+            self.note_numbers.add(note.number)
 
     def _index_openmeter(
         self, state: CustomerState, fact: EntitlementCreated | GrantIssued
@@ -195,6 +236,8 @@ class CustomerDirectory:
                 self.plans_in_use.add(sub.plan_id)
             for invoice_id in state.invoices:
                 self._owner_of[invoice_id] = state.id
+            for note in state.credit_notes.values():
+                self._index_note(state, CreditNoteCreated(at=note.created_at, note=note))
             if any(p.status is PaymentStatus.UNAPPLIED for p in state.payments.values()):
                 self.with_unapplied_payments.add(state.id)
             for reservation_id in state.reservations:

@@ -30,6 +30,7 @@ from allotment.domain.commands import (
 )
 from allotment.domain.context import TurnContext
 from allotment.domain.cost import PricesReplaced, PriceTable, price_table_errors
+from allotment.domain.credit_note_commands import CreditNoteCommand
 from allotment.domain.entitlement import unknown_customer_decision
 from allotment.domain.evolve import new_customer
 from allotment.domain.facts import CustomerCreated, PaymentRecorded
@@ -44,10 +45,12 @@ from allotment.runtime import recovery
 from allotment.runtime.actor import CustomerActor
 from allotment.runtime.buffers import BoundedBuffer
 from allotment.runtime.clock import Clock
+from allotment.runtime.credit_notes import run_credit_note
 from allotment.runtime.directory import CustomerDirectory
 from allotment.runtime.errors import ShardUnavailable
 from allotment.runtime.idempotency import AuditKeyWindow, EventKeyIndex
 from allotment.runtime.ingestion import CUSTOMER_NOT_FOUND, Event, Ingestion
+from allotment.runtime.numbering import Sequences
 from allotment.runtime.om_desk import OmDesk
 from allotment.runtime.openmeter import OpenMeterDesk
 from allotment.runtime.payments import EnvironmentPayments, unapplied_payments
@@ -73,6 +76,8 @@ class ShardSettings(Protocol):
     payment_terms_days: int
     idempotency_window_days: int | None
     journal_pending_bytes_max: int
+    invoice_number_prefix: str  # CN-20
+    credit_note_number_prefix: str
 
 
 class LocalShard:
@@ -99,7 +104,8 @@ class LocalShard:
         self._new_id = new_id
         self.directory = CustomerDirectory()
         self.timers = Timers()
-        self.turns = Turns(journal, self.directory, self.timers, settings, outbox)
+        sequences = Sequences.configured(settings)  # CN-20
+        self.turns = Turns(journal, self.directory, self.timers, settings, outbox, sequences)
         self.event_keys = EventKeyIndex(settings.idempotency_window_days)
         self._audit_keys = AuditKeyWindow(settings.audit_key_window_size_max)
         self.audits: BoundedBuffer[AuditRecord] = BoundedBuffer(settings.audit_buffer_size_max)
@@ -121,6 +127,7 @@ class LocalShard:
             prices=self.prices.current,
             new_id=self._new_id,
             payment_terms_days=self._settings.payment_terms_days,
+            numbers=self.turns.sequences,
         )
 
     def find(self, lookup: CustomerLookup) -> CustomerActor | None:
@@ -353,6 +360,9 @@ class LocalShard:
 
     async def all_customers(self, projector: Projector[T]) -> list[T]:
         return self.openmeter.all_customers(projector)
+
+    async def credit_note(self, command: CreditNoteCommand) -> Reply:
+        return await run_credit_note(self, command)  # issue 18
 
     async def openmeter_turn(
         self, target: OmTarget, command: OpenMeterCommand | None, view: OmView[T]

@@ -13,6 +13,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol, TypeVar
 
+import msgspec
+
 from allotment.domain.catalog import Catalog
 from allotment.domain.catalog_facts import CatalogFact, CatalogUpdated
 from allotment.domain.commands import (
@@ -26,6 +28,9 @@ from allotment.domain.commands import (
 )
 from allotment.domain.context import TurnContext
 from allotment.domain.cost import PriceTable
+from allotment.domain.credit_note_commands import CreditNoteCommand
+from allotment.domain.credit_note_facts import RefundRequested
+from allotment.domain.credit_note_state import RefundStatus
 from allotment.domain.meters import CloudEvent
 from allotment.domain.om_commands import OpenMeterCommand
 from allotment.domain.payment_records import PaymentRecord
@@ -44,6 +49,8 @@ __all__ = (
     "OmTarget",
     "OmView",
     "Projector",
+    "RefundAnswer",
+    "RefundIssuer",
     "Shard",
 )
 
@@ -247,3 +254,29 @@ class Shard(Protocol):
         `view` its state, once durable; NOT_FOUND (field named) when nobody answers to
         `target`, the turn's own rejection when refused (nothing changed)."""
         ...
+
+    # -- credit notes (issue 18, runtime/credit_notes.py) -----------------------------------
+
+    async def credit_note(self, command: CreditNoteCommand) -> Reply:
+        """Run a credit-note command on the customer owning its invoice or note (a create
+        with a known idempotency key goes to the customer holding the key, CN-12); NOT_FOUND
+        when nobody owns it. Replies `CreditNoteShown` or `Rejected` (docs/credit-notes.md)."""
+        ...
+
+
+class RefundIssuer(Protocol):
+    """Sends a REFUND note's refund to the payment provider (CN-8, CN-9). The refund edge
+    (payments/) implements it; the shard's refund desk calls it for each `RefundRequested` not
+    yet settled, and records the answer with `RecordRefund`."""
+
+    async def issue(self, request: RefundRequested, idempotency_key: str) -> RefundAnswer:
+        """Ask the provider for the refund. `idempotency_key` is stable per note, so a retry
+        after a crash never refunds twice."""
+        ...
+
+
+class RefundAnswer(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    """The provider's answer: its refund id, and the status it reported."""
+
+    status: RefundStatus
+    reference: str | None = None

@@ -30,6 +30,7 @@ from allotment.domain.commands import (
     Reserve,
 )
 from allotment.domain.cost import PriceTable
+from allotment.domain.credit_note_commands import CreditNoteCommand
 from allotment.domain.meters import CloudEvent
 from allotment.domain.om_commands import OpenMeterCommand
 from allotment.domain.payment_records import PaymentRecord
@@ -210,6 +211,9 @@ class QueuedShard:
 
     async def all_customers(self, projector: Projector[T]) -> list[T]:
         return await self._ask(lambda s: s.all_customers(projector))
+
+    async def credit_note(self, command: CreditNoteCommand) -> Reply:
+        return await self._ask(lambda s: s.credit_note(command))
 
     async def openmeter_turn(
         self, target: OmTarget, command: OpenMeterCommand | None, view: OmView[T]

@@ -99,6 +99,7 @@ def reindex(shard: LocalShard) -> None:
     """Rebuild the indexes and timers from the customers' states after recovery, and add
     the catalog file's unrecorded entities (`seed_catalog`)."""
     shard.directory.reindex()
+    shard.turns.sequences.recover(actor.state for actor in shard.directory.actors())  # CN-21
     seed_catalog(shard)
     newer = shard.prices.newer_file(shard.now())
     if newer is not None:  # OPS-D6; not awaited, as `seed_catalog`: a lost record seeds again

@@ -22,6 +22,7 @@ from allotment.persistence.store_ports import NotificationOutbox
 from allotment.runtime.actor import CustomerActor, StateCorrupted
 from allotment.runtime.directory import CustomerDirectory
 from allotment.runtime.errors import Overloaded, ShardUnavailable
+from allotment.runtime.numbering import Sequences
 from allotment.runtime.timers import Timers
 
 __all__ = ("TurnSettings", "Turns")
@@ -38,7 +39,8 @@ class Turns:
     """Runs turns against one journal; owned by one shard."""
 
     __slots__ = (
-        "_directory", "_journal", "_settings", "_timers", "failure", "outbox", "turns_run",
+        "_directory", "_journal", "_settings", "_timers", "failure", "outbox", "sequences",
+        "turns_run",
     )  # fmt: skip
 
     def __init__(
@@ -48,8 +50,12 @@ class Turns:
         timers: Timers,
         settings: TurnSettings,
         outbox: NotificationOutbox | None = None,
+        sequences: Sequences | None = None,
     ) -> None:
         self._journal = journal
+        # CN-21: the numbers turns take; told what each commit journalled, and after a turn
+        # that journalled nothing, that nothing it handed out was used.
+        self.sequences = sequences or Sequences()
         self.outbox = outbox  # gets every customer record journalled (webhooks, issue 15)
         self._directory = directory
         self._timers = timers
@@ -131,8 +137,12 @@ class Turns:
         except Exception:
             if applied:  # catch-up changed the state before `decide` raised: keep it
                 self.commit(actor, applied)
+            self.sequences.settle()
             raise
-        return result, self.commit(actor, applied) if applied else 0
+        if not applied:
+            self.sequences.settle()
+            return result, 0
+        return result, self.commit(actor, applied)
 
     def commit(self, actor: CustomerActor, facts: list[Fact]) -> int:
         """Index and journal facts already applied to `actor`. A failure here leaves memory
@@ -142,6 +152,7 @@ class Turns:
             self._directory.index(state, facts)
             self._timers.schedule(state.id, state.next_due_at)
             position = self._journal.append(state.id, facts)
+            self.sequences.observe(facts)
         except Exception as error:
             self.fail(f"journalling {len(facts)} applied facts failed: {error!r}")
             raise ShardUnavailable(self.failure or "") from error

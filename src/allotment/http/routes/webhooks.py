@@ -17,6 +17,7 @@ from litestar import Response, post
 from allotment.domain.payment_records import ProviderPayment
 from allotment.http.context import AnyRequest, checkout_of, errors, settings_of, system_of
 from allotment.http.errors import ApiError, json_response
+from allotment.payments.refunds import REFUND_EVENTS, refund_reports
 from allotment.payments.webhooks import (
     ASYNC_FAILED,
     COMPLETED,
@@ -45,6 +46,10 @@ async def stripe_webhook(request: AnyRequest) -> Response[dict[str, Any]]:
     except WebhookInvalid as invalid:
         raise ApiError(400, f"Invalid Stripe signature: {invalid}") from None
     shard = system_of(request).route("live" if event.livemode else "test")
+    if event.type in REFUND_EVENTS:  # CN-47: a credit note's refund settled or failed
+        for report in refund_reports(await request.body()):
+            await shard.credit_note(report)  # refused (no such note): nothing to record
+        return json_response({"success": True, "data": {"type": event.type, "outcome": "refund"}})
     outcome = await _apply(checkout, shard, event)
     return json_response({"success": True, "data": {"type": event.type, "outcome": outcome}})
 

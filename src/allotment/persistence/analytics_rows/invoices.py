@@ -1,4 +1,5 @@
-"""The `invoices` and `invoice_items` tables."""
+"""The `invoices` and `invoice_items` tables; invoices carry their number and Flexprice's running
+totals (docs/credit-notes.md, CN-46)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
 
+from allotment.domain.credit_note_rules import invoice_totals
 from allotment.domain.state import CustomerState
 from allotment.persistence.analytics_rows.table import Row
 
@@ -26,6 +28,13 @@ class InvoiceRow(Row, frozen=True, gc=False):
     period_end: datetime
     created_at: datetime
     modified_at: datetime
+    invoice_number: str | None
+    amount_due: Decimal
+    amount_paid: Decimal
+    amount_remaining: Decimal
+    adjustment_amount: Decimal
+    refunded_amount: Decimal
+    payment_status: str
 
 
 class InvoiceItemRow(Row, frozen=True, gc=False):
@@ -41,6 +50,7 @@ def invoice_rows(state: CustomerState) -> Iterator[Row]:
     """Each of the customer's invoices, followed by its items."""
     cid = str(state.id)
     for inv in state.invoices.values():
+        totals = invoice_totals(state, inv)
         yield InvoiceRow(
             invoice_id=str(inv.id),
             customer_id=cid,
@@ -54,6 +64,13 @@ def invoice_rows(state: CustomerState) -> Iterator[Row]:
             period_end=inv.period_end,
             created_at=inv.created_at,
             modified_at=inv.modified_at,
+            invoice_number=totals.number,
+            amount_due=totals.amount_due,
+            amount_paid=totals.amount_paid,
+            amount_remaining=totals.amount_remaining,
+            adjustment_amount=totals.adjustment_amount,
+            refunded_amount=totals.refunded_amount,
+            payment_status=totals.payment_status.value,
         )
         for item in inv.items:
             yield InvoiceItemRow(

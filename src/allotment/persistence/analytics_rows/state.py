@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from allotment.domain.catalog import Catalog
 from allotment.domain.state import CustomerState
+from allotment.persistence.analytics_rows.credit_notes import (
+    CreditNoteLineRow,
+    CreditNoteRow,
+    credit_note_rows,
+)
 from allotment.persistence.analytics_rows.credits import (
     CreditGrantRow,
     CreditPoolRow,
@@ -35,6 +40,8 @@ _ROWS: tuple[type[Row], ...] = (
     SubscriptionRow,
     InvoiceRow,
     InvoiceItemRow,
+    CreditNoteRow,
+    CreditNoteLineRow,
     UsageCounterRow,
     CreditPoolRow,
     CreditGrantRow,
@@ -60,6 +67,7 @@ class StateRows:
         for rows in (
             customer_rows(state, catalog),
             invoice_rows(state),
+            credit_note_rows(state),
             credit_rows(state),
             customer_payment_rows(state),
             reservation_rows(state),
