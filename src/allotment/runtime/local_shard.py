@@ -29,11 +29,11 @@ from allotment.domain.commands import (
     Tick,
 )
 from allotment.domain.context import TurnContext
-from allotment.domain.cost import PricesReplaced, PriceTable, price_table_errors
+from allotment.domain.cost import PriceTable
 from allotment.domain.credit_note_commands import CreditNoteCommand
 from allotment.domain.entitlement import unknown_customer_decision
 from allotment.domain.evolve import new_customer
-from allotment.domain.facts import CustomerCreated, PaymentRecorded
+from allotment.domain.facts import CustomerCreated
 from allotment.domain.meters import CloudEvent
 from allotment.domain.om_commands import OpenMeterCommand
 from allotment.domain.payment_records import PaymentRecord
@@ -53,10 +53,14 @@ from allotment.runtime.ingestion import CUSTOMER_NOT_FOUND, Event, Ingestion
 from allotment.runtime.numbering import Sequences
 from allotment.runtime.om_desk import OmDesk
 from allotment.runtime.openmeter import OpenMeterDesk
-from allotment.runtime.payments import EnvironmentPayments, unapplied_payments
+from allotment.runtime.payments import (
+    EnvironmentPayments,
+    record_unapplied_payment,
+    unapplied_payments,
+)
 from allotment.runtime.ports import CatalogChange, CustomerLookup, OmTarget, OmView, Projector
-from allotment.runtime.prices import ShardPrices
-from allotment.runtime.records import EvaluationContext
+from allotment.runtime.prices import ShardPrices, replace_prices
+from allotment.runtime.records import EvaluationContext, audit_record
 from allotment.runtime.reservations import ReservationDesk, SettleCommand
 from allotment.runtime.timers import Timers
 from allotment.runtime.turns import Turns
@@ -230,7 +234,7 @@ class LocalShard:
         decision = await self.turns.turn(actor, command, ctx)
         assert isinstance(decision, Decision)
         if audit.idempotency_key is None or self._audit_keys.first_sighting(audit.idempotency_key):
-            self.audits.append(_audit_record(ctx.now, actor, external_id, feature_key, requested,
+            self.audits.append(audit_record(ctx.now, actor, external_id, feature_key, requested,
                                              decision, audit))  # fmt: skip
         return decision
 
@@ -304,33 +308,10 @@ class LocalShard:
         return self.prices.current
 
     async def replace_prices(self, table: PriceTable) -> PriceTable:
-        """Check, journal and apply a new model price table (OPS-D6): events accepted from now
-        on are priced with it.
-
-        Raises:
-            ValueError: the table is invalid (each problem named); nothing changed.
-        """
-        errors = price_table_errors(table)
-        if errors:
-            raise ValueError("; ".join(errors))
-        self.turns.admit(write=True)
-        fact = PricesReplaced(at=self.now(), table=table)
-        position = self.turns.commit_catalog(fact)
-        self.prices.apply(fact)
-        await self.turns.durable(position)
-        return table
+        return await replace_prices(self, table)  # OPS-D6
 
     async def record_unapplied_payment(self, record: PaymentRecord) -> PaymentRecord:
-        """Keep a payment no customer owns (MNY-C3), journalled as an environment fact; a
-        payment already kept (same session) is returned as it was recorded."""
-        self.turns.admit(write=True)
-        known = self.environment_payments.get(record.payment.session_id)
-        if known is not None:
-            return known
-        position = self.turns.commit_catalog(PaymentRecorded(at=record.recorded_at, record=record))
-        self.environment_payments.add(record)
-        await self.turns.durable(position)
-        return record
+        return await record_unapplied_payment(self, record)  # MNY-C3
 
     async def list_unapplied_payments(self) -> list[PaymentRecord]:
         """Every unapplied payment of the environment, oldest first (MNY-C3)."""
@@ -426,29 +407,3 @@ class LocalShard:
 
     def reindex(self) -> None:
         recovery.reindex(self)
-
-
-def _audit_record(
-    at: datetime,
-    actor: CustomerActor,
-    external_id: str,
-    feature_key: str,
-    requested: Decimal | None,
-    decision: Decision,
-    audit: EvaluationContext,
-) -> AuditRecord:
-    return AuditRecord(
-        at=at,
-        customer_id=actor.state.id,
-        external_id=external_id,
-        feature_key=feature_key,
-        allowed=decision.allowed,
-        method=audit.method,
-        reason=decision.reason,
-        requested_units=requested,
-        would_exceed_limit=decision.simulation.would_exceed_limit if decision.simulation else None,
-        event_name=audit.event_name,
-        meta=audit.meta,
-        flow_id=audit.flow_id,
-        idempotency_key=audit.idempotency_key,
-    )

@@ -5,11 +5,16 @@ own unapplied payments."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
+from allotment.domain.facts import PaymentRecorded
 from allotment.domain.payment_records import PaymentRecord, PaymentStatus
 from allotment.runtime.directory import CustomerDirectory
 
-__all__ = ("EnvironmentPayments", "unapplied_payments")
+if TYPE_CHECKING:
+    from allotment.runtime.local_shard import LocalShard
+
+__all__ = ("EnvironmentPayments", "record_unapplied_payment", "unapplied_payments")
 
 
 class EnvironmentPayments:
@@ -51,3 +56,16 @@ def unapplied_payments(
                 p for p in actor.state.payments.values() if p.status is PaymentStatus.UNAPPLIED
             ]
     return sorted(records, key=lambda r: (r.recorded_at, r.payment.session_id))
+
+
+async def record_unapplied_payment(shard: LocalShard, record: PaymentRecord) -> PaymentRecord:
+    """Keep a payment no customer owns (MNY-C3), journalled as an environment fact; a
+    payment already kept (same session) is returned as it was recorded."""
+    shard.turns.admit(write=True)
+    known = shard.environment_payments.get(record.payment.session_id)
+    if known is not None:
+        return known
+    position = shard.turns.commit_catalog(PaymentRecorded(at=record.recorded_at, record=record))
+    shard.environment_payments.add(record)
+    await shard.turns.durable(position)
+    return record

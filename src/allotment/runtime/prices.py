@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from allotment.domain.cost import PricesReplaced, PriceTable
+from allotment.domain.cost import PricesReplaced, PriceTable, price_table_errors
 
-__all__ = ("ShardPrices",)
+if TYPE_CHECKING:
+    from allotment.runtime.local_shard import LocalShard
+
+__all__ = ("ShardPrices", "replace_prices")
 
 logger = logging.getLogger("allotment.prices")
 
@@ -50,3 +54,21 @@ class ShardPrices:
             recorded.as_of,
         )
         return PricesReplaced(at=now, table=self.file)
+
+
+async def replace_prices(shard: LocalShard, table: PriceTable) -> PriceTable:
+    """Check, journal and apply `shard`'s new model price table (OPS-D6): events accepted from now
+    on are priced with it.
+
+    Raises:
+        ValueError: the table is invalid (each problem named); nothing changed.
+    """
+    errors = price_table_errors(table)
+    if errors:
+        raise ValueError("; ".join(errors))
+    shard.turns.admit(write=True)
+    fact = PricesReplaced(at=shard.now(), table=table)
+    position = shard.turns.commit_catalog(fact)
+    shard.prices.apply(fact)
+    await shard.turns.durable(position)
+    return table

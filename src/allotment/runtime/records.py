@@ -4,11 +4,17 @@ which the hot path hands to analytics through a bounded buffer, is
 
 from __future__ import annotations
 
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import msgspec
 
-__all__ = ("EvaluationContext",)
+from allotment.domain.replies import Decision
+from allotment.persistence.store_ports import AuditRecord
+from allotment.runtime.actor import CustomerActor
+
+__all__ = ("EvaluationContext", "audit_record")
 
 
 class EvaluationContext(msgspec.Struct, frozen=True, gc=False, kw_only=True):
@@ -19,3 +25,30 @@ class EvaluationContext(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     meta: dict[str, Any] | None = None
     flow_id: str | None = None
     idempotency_key: str | None = None
+
+
+def audit_record(
+    at: datetime,
+    actor: CustomerActor,
+    external_id: str,
+    feature_key: str,
+    requested: Decimal | None,
+    decision: Decision,
+    audit: EvaluationContext,
+) -> AuditRecord:
+    """The audit record of one check or evaluate (ENT-30), as the hot path buffers it."""
+    return AuditRecord(
+        at=at,
+        customer_id=actor.state.id,
+        external_id=external_id,
+        feature_key=feature_key,
+        allowed=decision.allowed,
+        method=audit.method,
+        reason=decision.reason,
+        requested_units=requested,
+        would_exceed_limit=decision.simulation.would_exceed_limit if decision.simulation else None,
+        event_name=audit.event_name,
+        meta=audit.meta,
+        flow_id=audit.flow_id,
+        idempotency_key=audit.idempotency_key,
+    )
