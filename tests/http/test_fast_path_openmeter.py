@@ -1,5 +1,5 @@
-"""OM-138: the fast path answers OpenMeter's customer entitlement value exactly as the Litestar
-route does, and leaves every other request on those paths to it.
+"""OM-138: the fast path answers OpenMeter's customer entitlement value and access exactly as
+the Litestar routes do, and leaves every other request on those paths to it.
 
 As tests/http/test_fast_path.py: two identical systems receive the same requests in lockstep,
 one through the app (fast path in front), one through its Litestar app alone; status, headers
@@ -102,6 +102,23 @@ def test_values_answer_as_litestar_does_om_138(pair: Pair) -> None:
     assert _same(pair, "GET", f"{V1}/acme/entitlements/api%20calls/value") == 400
 
 
+def test_access_answers_as_litestar_does_om_138(pair: Pair) -> None:
+    """OM-134, OM-138: every feature's value in one body, the same bytes either way; what the
+    fast path does not serve (a query, a trailing "/", another method, no such customer, a
+    key without the scope) is Litestar's answer or the same one."""
+    url = f"{V1}/acme/access"
+    assert _same(pair, "GET", url) == 200
+    assert set(pair[0].get(url).json()["entitlements"]) >= {"api_calls", "storage_gb"}
+    assert pair[0].get(url).json()["entitlements"]["api_calls"]["balance"] == 6
+    assert _same(pair, "GET", f"{V1}/nobody/access") == 404
+    assert _same(pair, "GET", f"{url}?x=1") == 200
+    assert _same(pair, "GET", f"{url}/") == 200
+    assert _same(pair, "GET", f"{V1}//access") == 404
+    assert _same(pair, "POST", url) == 405
+    assert _same(pair, "GET", url, headers={"Authorization": "Bearer sk_test_wrong"}) == 401
+    assert _same(pair, "GET", url, headers={"Authorization": f"Bearer {READ_ONLY_KEY}"}) == 200
+
+
 def test_requests_left_to_litestar_answer_the_same(pair: Pair) -> None:
     """A query, another shape of path, a method, or a key without client:read: Litestar's."""
     at = (START + timedelta(seconds=1)).isoformat().replace("+00:00", "Z")
@@ -140,6 +157,7 @@ def test_the_value_is_served_without_litestar_and_a_503_alike(
         monkeypatch.setattr(app, "litestar", counting)
         url = f"{V1}/acme/entitlements/api_calls/value"
         assert client.get(url).json()["balance"] == 6
+        assert client.get(f"{V1}/acme/access").json()["entitlements"]["api_calls"]["balance"] == 6
         assert reached == []
         shard = system.shard("test")
 

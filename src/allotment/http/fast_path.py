@@ -42,7 +42,7 @@ from litestar.types import (
 from allotment.config import Settings
 from allotment.http.auth import presented_key
 from allotment.http.errors import failure_of
-from allotment.http.openmeter.entitlement_values import customer_value
+from allotment.http.openmeter.entitlement_values import customer_access, customer_value
 from allotment.http.openmeter.problems import PROBLEM_JSON, as_problem, problem_body
 from allotment.http.routes.entitlements import check
 from allotment.http.routes.events import ingest
@@ -72,6 +72,8 @@ _OM_CUSTOMERS = "/api/v1/customers/"
 _OM_VALUE_TEMPLATE = (
     "/api/v1/customers/{customer_id_or_key:str}/entitlements/{feature_key:str}/value"
 )
+# ... and every feature's value in one round trip: `GET /api/v1/customers/{c}/access`.
+_OM_ACCESS_TEMPLATE = "/api/v1/customers/{customer_id_or_key:str}/access"
 _JSON = (b"content-type", b"application/json")
 # RFC 3986 host characters: unreserved, sub-delims, ":" (port), "[]" (IP literal), "%"
 # (percent-encoding) and "@" (userinfo), as Litestar's router accepts them.
@@ -144,26 +146,29 @@ class FastPath:
         return True
 
     async def _om_value(self, scope: HTTPScope, path: str, send: Send) -> bool:
-        """OpenMeter's customer value (OM-138), as `_check`: True when answered. A query
-        (`?time=`) is Litestar's to parse, so only the plain read is served here."""
+        """OpenMeter's customer value and access (OM-138), as `_check`: True when answered.
+        A query (`?time=`) is Litestar's to parse, so only the plain reads are served here."""
         parts = path[len(_OM_CUSTOMERS) :].split("/")
-        if (
-            len(parts) != 4  # customer, "entitlements", feature, "value"
-            or parts[1] != "entitlements"
-            or parts[3] != "value"
-            or not parts[0]
-            or not parts[2]
-            or scope["query_string"]
-        ):
+        is_value = (
+            len(parts) == 4  # customer, "entitlements", feature, "value"
+            and parts[1] == "entitlements"
+            and parts[3] == "value"
+            and bool(parts[2])
+        )
+        is_access = len(parts) == 2 and parts[1] == "access"  # customer, "access"
+        if not (is_value or is_access) or not parts[0] or scope["query_string"]:
             return False
         key = self._authorised(scope, "client:read")
         if key is None:
             return False
         shard = self._system.route(key.environment)
-        scope["path_template"] = _OM_VALUE_TEMPLATE
+        scope["path_template"] = _OM_VALUE_TEMPLATE if is_value else _OM_ACCESS_TEMPLATE
         try:
-            status, body, extra = 200, await customer_value(shard, parts[0], parts[2]), {}
-            media = _JSON
+            if is_value:
+                body = await customer_value(shard, parts[0], parts[2])
+            else:
+                body = await customer_access(shard, parts[0])
+            status, extra, media = 200, {}, _JSON
         except Exception as exc:  # the OpenMeter router's handlers, as bytes
             problem = as_problem(exc, f"GET {path}")
             status, body, extra = problem.status, problem_body(problem, path), problem.headers

@@ -50,6 +50,7 @@ from allotment.http.openmeter.wire import ENCODER
 from allotment.runtime.ports import Shard
 
 __all__ = (
+    "customer_access",
     "customer_value",
     "entitlement_at",
     "get_customer_access",
@@ -274,6 +275,13 @@ async def get_customer_access(
     request: AnyRequest, customer_id_or_key: FromPath[str]
 ) -> Response[bytes]:
     """Every live entitlement's value, by feature key, read in one turn (OM-134)."""
-    shard = shard_of(request)
-    target = customer_target(customer_id_or_key)
-    return _bytes(await read_bytes(shard, target, _access(shard.catalog)))
+    return _bytes(await customer_access(shard_of(request), customer_id_or_key))
+
+
+async def customer_access(shard: Shard, customer: str) -> bytes:
+    """getCustomerAccess's body (OM-134): shared by the route and the fast path (OM-138).
+
+    Raises:
+        Problem: 404 for no such customer.
+    """
+    return await read_bytes(shard, customer_target(customer), _access(shard.catalog))
