@@ -18,9 +18,9 @@ import asyncio
 import concurrent.futures
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import ray
@@ -28,7 +28,15 @@ from ray.actor import ActorHandle
 from ray.exceptions import RayActorError, RayTaskError
 
 from allotment.runtime.errors import ShardUnavailable
-from allotment.runtime.remote_shard import Answer, EnvironmentView, HostedShards, RemoteShard
+from allotment.runtime.ports import Shard
+from allotment.runtime.remote_shard import (
+    Answer,
+    EnvironmentView,
+    HostedShards,
+    RemoteMember,
+    RemoteShard,
+    Replica,
+)
 from allotment.runtime.system import ActorSystem, ShardStatistics
 
 __all__ = (
@@ -38,7 +46,7 @@ __all__ = (
     "ShardHost",
     "actor_name",
     "host_actors",
-    "ray_shards",
+    "ray_members",
 )
 
 logger = logging.getLogger("allotment.ray")
@@ -46,6 +54,7 @@ NAMESPACE = "allotment"
 NODE_RESOURCE = "allotment-shard-{k}"  # a node offering it hosts shard k (its volume, SCL-38)
 RayShard = RemoteShard  # a RemoteShard over a RayChannel: what the front door routes to
 Host = ActorHandle["ShardHost"]
+R = TypeVar("R")
 
 
 def actor_name(k: int) -> str:
@@ -90,10 +99,17 @@ class ShardHost:
         return {environment: self._hosted.view(environment) for environment in environments}
 
     async def call(
-        self, environment: str, method: str, args: tuple[object, ...], known: str
+        self, environment: str, method: str, args: tuple[object, ...], known: str,
+        stamp: int | None,
+    ) -> Answer:  # fmt: skip
+        await self._running()
+        return await self._hosted.call(environment, method, args, known, stamp)
+
+    async def adopt(
+        self, environment: str, version: int, change: Callable[[Shard], Awaitable[R]], known: str
     ) -> Answer:
         await self._running()
-        return await self._hosted.call(environment, method, args, known)
+        return await self._hosted.adopt(environment, version, change, known)
 
     async def statistics(self) -> list[ShardStatistics]:
         await self._running()
@@ -113,7 +129,7 @@ class RayChannel:
     """Calls into shard `index`'s host through its actor handle (see the module's doc)."""
 
     def __init__(self, handle: Host, index: int) -> None:
-        self._handle = handle
+        self.handle = handle
         self._index = index
         self._probe: concurrent.futures.Future[Any] | None = None
         self.unavailable = 0  # calls answered ShardUnavailable by this front door
@@ -132,14 +148,23 @@ class RayChannel:
         raise ShardUnavailable(f"shard {self._index} is recovering from its journal")
 
     def _start_probe(self) -> None:
-        self._probe = self._handle.ready.remote(()).future()
+        self._probe = self.handle.ready.remote(()).future()
 
     async def call(
-        self, environment: str, method: str, args: tuple[object, ...], known: str
+        self, environment: str, method: str, args: tuple[object, ...], known: str,
+        stamp: int | None,
+    ) -> Answer:  # fmt: skip
+        return await self._ask(self.handle.call, environment, method, args, known, stamp)
+
+    async def adopt(
+        self, environment: str, version: int, change: Callable[[Shard], Awaitable[R]], known: str
     ) -> Answer:
+        return await self._ask(self.handle.adopt, environment, version, change, known)
+
+    async def _ask(self, method: Any, *args: object) -> Answer:
         self._refuse_while_recovering()
         try:
-            answer: Answer = await self._handle.call.remote(environment, method, args, known)
+            answer: Answer = await method.remote(*args)
         except RayTaskError as error:  # the host raised: raise it here as itself
             cause = error.cause
             if isinstance(cause, Exception):
@@ -179,15 +204,18 @@ def host_actors(
     return handles
 
 
-async def ray_shards(
-    handles: Sequence[Host], environment: str
-) -> tuple[list[RemoteShard], list[RayChannel]]:
-    """One `RayShard` per host for `environment`, each with the view its host recovered (this
-    waits for every host to have recovered)."""
-    channels = [RayChannel(handle, k) for k, handle in enumerate(handles)]
-    views: list[dict[str, EnvironmentView]] = await asyncio.gather(*(handle.ready.remote((environment,)) for handle in handles))
-    shards = [
-        RemoteShard(channel, environment, view[environment])
-        for channel, view in zip(channels, views, strict=True)
-    ]
-    return shards, channels
+async def ray_members(
+    channels: Sequence[RayChannel], environments: Sequence[str]
+) -> dict[str, list[RemoteMember]]:
+    """Each environment's shards, one `RemoteMember` per host, each with the view its host
+    recovered (this waits until every host has recovered)."""
+    views: list[dict[str, EnvironmentView]] = await asyncio.gather(
+        *(channel.handle.ready.remote(tuple(environments)) for channel in channels)
+    )
+    return {
+        environment: [
+            RemoteMember(Replica(channel, environment, view[environment]))
+            for channel, view in zip(channels, views, strict=True)
+        ]
+        for environment in environments
+    }

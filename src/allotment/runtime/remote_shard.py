@@ -1,15 +1,15 @@
 """A shard in another process, seen from both ends, without naming the transport.
 
 `HostedShards` is the far end: an `ActorSystem`'s shards answering calls by method name.
-`RemoteShard` is the near end: a `Shard` whose every coroutine is one call through a
-`ShardChannel`. Ray is one channel (runtime/ray_shard.py, the only module importing `ray`);
+The near end is a `Replica` per (host, environment), reached by its router as a
+`RemoteMember` (catalog_versions.ShardMember) whose `RemoteShard`s make every coroutine of the
+`Shard` protocol one call through a `ShardChannel`, stamped with the router's catalog version. Ray is one channel (runtime/ray_shard.py, the only module importing `ray`);
 keeping the rest here lets the default server and the tests use it without Ray.
 
 The protocol's synchronous members (`catalog`, `price_table`, `customer_count`) cannot wait
 for a remote call, so the near end keeps a replica: every answer carries the customer count,
 and the catalog and prices whenever they changed since the version the caller last saw
-(SCL-33). Single events are micro-batched per shard (SCL-34): at most `window_s` and
-`batch_max` events per call, so a call carries many.
+(SCL-33). Single events are micro-batched per shard (SCL-34, runtime/event_batcher.py).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol, TypeVar, cast
 
-import anyio
 import msgspec
 
 from allotment.domain.catalog import Catalog
@@ -41,23 +40,31 @@ from allotment.domain.om_commands import OpenMeterCommand
 from allotment.domain.payment_records import PaymentRecord
 from allotment.domain.replies import Decision, Rejected, Reply
 from allotment.domain.state import CustomerState, OpenMeterDetails, Profile
-from allotment.runtime.ports import CatalogChange, CustomerLookup, OmTarget, OmView, Projector
+from allotment.runtime.catalog_versions import CatalogStale
+from allotment.runtime.event_batcher import BATCH_MAX, BATCH_WINDOW_S, Event, EventBatcher
+from allotment.runtime.ports import (
+    CatalogChange,
+    CustomerLookup,
+    OmTarget,
+    OmView,
+    Projector,
+    Shard,
+)
 from allotment.runtime.records import EvaluationContext
 from allotment.runtime.system import ActorSystem
 
 __all__ = (
     "Answer",
     "EnvironmentView",
-    "EventBatcher",
     "HostedShards",
+    "RemoteMember",
     "RemoteShard",
+    "Replica",
     "ShardChannel",
 )
 
 T = TypeVar("T")
-Event = tuple[CustomerLookup, RecordUsage, uuid.UUID | None]
-BATCH_WINDOW_S = 0.001  # SCL-34: the longest an event waits for others to share its call
-BATCH_MAX = 256  # SCL-34: events per call
+R = TypeVar("R")
 
 # What a remote caller may invoke: the `Shard` protocol's coroutines, and nothing else.
 REMOTE_METHODS = frozenset(
@@ -92,13 +99,16 @@ class Answer(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class HostedShards:
-    """The far end: calls by method name on the shards of `system` (a Ray actor's)."""
+    """The far end: calls by method name on the shards of `system` (a Ray actor's), each
+    refused with `CatalogStale` when stamped with an older catalog version than the one this
+    host adopted last (SCL-14 across processes, SCL-33)."""
 
     def __init__(self, system: ActorSystem) -> None:
         self.system = system
         self._epoch = uuid.uuid4().hex[:12]
         self._counter = 0
         self._seen: dict[str, tuple[Catalog, PriceTable, str]] = {}
+        self.versions: dict[str, int] = {}  # the catalog version each environment holds
 
     def view(self, environment: str) -> EnvironmentView:
         """The environment's current view, with a new version whenever its catalog or price
@@ -111,21 +121,35 @@ class HostedShards:
             self._seen[environment] = seen
         return EnvironmentView(version=seen[2], catalog=seen[0], prices=seen[1])
 
-    async def call(
-        self, environment: str, method: str, args: tuple[object, ...], known: str
-    ) -> Answer:
-        """Run `method` of the environment's shard. Exceptions travel to the caller as they
-        are (ShardUnavailable, Overloaded, CatalogInvalid ...): the near end re-raises them."""
-        if method not in REMOTE_METHODS:
-            raise ValueError(f"{method!r} is not a shard call")
-        shard = self.system.route(environment)
-        result = await getattr(shard, method)(*args)
+    def _answer(self, environment: str, result: object, known: str) -> Answer:
         view = self.view(environment)
         return Answer(
             result=result,
-            customers=shard.customer_count(),
+            customers=self.system.shard(environment).customer_count(),
             view=view if view.version != known else None,
         )
+
+    async def call(
+        self, environment: str, method: str, args: tuple[object, ...], known: str,
+        stamp: int | None = None,
+    ) -> Answer:  # fmt: skip
+        """Run `method` of the environment's shard. Exceptions travel to the caller as they
+        are (ShardUnavailable, Overloaded, CatalogInvalid, CatalogStale ...)."""
+        if method not in REMOTE_METHODS:
+            raise ValueError(f"{method!r} is not a shard call")
+        held = self.versions.get(environment, 0)
+        if stamp is not None and stamp < held:
+            raise CatalogStale(held)  # checked as the turn starts: nothing ran
+        result = await getattr(self.system.route(environment), method)(*args)
+        return self._answer(environment, result, known)
+
+    async def adopt(
+        self, environment: str, version: int, change: Callable[[Shard], Awaitable[R]], known: str
+    ) -> Answer:
+        """Run a broadcast catalog or price change, then hold `version` (SCL-13)."""
+        result = await change(self.system.route(environment))
+        self.versions[environment] = max(self.versions.get(environment, 0), version)
+        return self._answer(environment, result, known)
 
 
 class ShardChannel(Protocol):
@@ -133,110 +157,98 @@ class ShardChannel(Protocol):
     now (it is restarting, or recovering from its journal), and what the host raised."""
 
     async def call(
-        self, environment: str, method: str, args: tuple[object, ...], known: str
+        self, environment: str, method: str, args: tuple[object, ...], known: str,
+        stamp: int | None,
+    ) -> Answer: ...  # fmt: skip
+
+    async def adopt(
+        self, environment: str, version: int, change: Callable[[Shard], Awaitable[R]], known: str
     ) -> Answer: ...
 
 
-class _Batch:
-    __slots__ = ("done", "error", "events", "full", "replies")
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-        self.full = anyio.Event()
-        self.done = anyio.Event()
-        self.replies: list[Reply] = []
-        self.error: Exception | None = None
-
-
-class EventBatcher:
-    """Single events gathered into `ingest_batch` calls (SCL-34). The first event of a batch
-    leads it: it waits until `window_s` passed or `batch_max` events joined, sends them, and
-    hands each its reply. No task of its own: a batcher idles at no cost."""
+class Replica:
+    """What the near end holds of one remote shard of one environment: the channel, the view
+    and customer count of its last answer, and the event batcher every stamp shares."""
 
     def __init__(
-        self,
-        send: Callable[[list[Event]], Awaitable[list[Reply]]],
-        window_s: float = BATCH_WINDOW_S,
-        batch_max: int = BATCH_MAX,
-    ) -> None:
-        self._send = send
-        self._window_s = window_s
-        self._batch_max = batch_max
-        self._open: _Batch | None = None
-        self.calls = 0  # batches sent (the bench reports events per call)
-        self.events = 0
+        self, channel: ShardChannel, environment: str, view: EnvironmentView,
+        window_s: float = BATCH_WINDOW_S, batch_max: int = BATCH_MAX,
+    ) -> None:  # fmt: skip
+        self.channel = channel
+        self.environment = environment
+        self.view = view
+        self.customers = 0
+        self.batcher = EventBatcher(self._ingest_batch, window_s, batch_max)
 
-    async def submit(self, event: Event) -> Reply:
-        batch = self._open
-        leads = batch is None
-        if batch is None:
-            batch = self._open = _Batch()
-        index = len(batch.events)
-        batch.events.append(event)
-        if len(batch.events) >= self._batch_max:
-            self._open = None  # the next event starts a new batch
-            batch.full.set()
-        if leads:
-            # Shielded: the others wait on this batch, so a leader whose client went away
-            # still sends it (the window is bounded, and so is the call: ShardChannel).
-            with anyio.CancelScope(shield=True):
-                await self._lead(batch)
-        else:
-            await batch.done.wait()
-        if batch.error is not None:
-            raise batch.error
-        return batch.replies[index]
-
-    async def _lead(self, batch: _Batch) -> None:
-        with anyio.move_on_after(self._window_s):
-            await batch.full.wait()
-        if self._open is batch:
-            self._open = None
-        self.calls += 1
-        self.events += len(batch.events)
-        try:
-            batch.replies = await self._send(batch.events)
-        except Exception as error:  # every event of the batch answers with it
-            batch.error = error
-        finally:
-            batch.done.set()
-
-
-class RemoteShard:
-    """A `Shard` whose customers live behind `channel`, in environment `environment`."""
-
-    def __init__(
-        self,
-        channel: ShardChannel,
-        environment: str,
-        view: EnvironmentView,
-        *,
-        window_s: float = BATCH_WINDOW_S,
-        batch_max: int = BATCH_MAX,
-    ) -> None:
-        self._channel = channel
-        self._environment = environment
-        self._view = view
-        self._customers = 0
-        self.batcher = EventBatcher(self.ingest_batch, window_s, batch_max)
-
-    async def _call(self, method: str, *args: object) -> object:
-        answer = await self._channel.call(self._environment, method, args, self._view.version)
-        self._customers = answer.customers
+    def _take(self, answer: Answer) -> object:
+        self.customers = answer.customers
         if answer.view is not None:
-            self._view = answer.view
+            self.view = answer.view
         return answer.result
+
+    async def call(self, method: str, args: tuple[object, ...], stamp: int | None) -> object:
+        known = self.view.version
+        return self._take(await self.channel.call(self.environment, method, args, known, stamp))
+
+    async def adopt(self, version: int, change: Callable[[Shard], Awaitable[R]]) -> R:
+        answer = await self.channel.adopt(self.environment, version, change, self.view.version)
+        return cast(R, self._take(answer))
+
+    async def _ingest_batch(self, events: list[Event], stamp: int | None) -> list[Reply]:
+        return cast(list[Reply], await self.call("ingest_batch", (events,), stamp))
+
+
+class RemoteMember:
+    """One remote shard as its router reaches it (`catalog_versions.ShardMember`)."""
+
+    def __init__(self, replica: Replica) -> None:
+        self.replica = replica
+        self.shard = RemoteShard(replica, None)
+        self._stamped = self.shard
 
     @property
     def catalog(self) -> Catalog:
-        return self._view.catalog  # as of this shard's last answer (SCL-33)
+        return self.replica.view.catalog  # as of this shard's last answer (SCL-33)
 
     @property
     def price_table(self) -> PriceTable:
-        return self._view.prices
+        return self.replica.view.prices
 
     def customer_count(self) -> int:
-        return self._customers
+        return self.replica.customers
+
+    def stamped(self, version: int) -> Shard:
+        if self._stamped.stamp != version:  # one object per version, not per call
+            self._stamped = RemoteShard(self.replica, version)
+        return self._stamped
+
+    async def adopt(self, version: int, change: Callable[[Shard], Awaitable[R]]) -> R:
+        return await self.replica.adopt(version, change)
+
+
+class RemoteShard:
+    """A `Shard` whose customers live behind `replica`'s channel; every call carries `stamp`
+    (None: unchecked) for the host to refuse when its catalog is newer (SCL-14)."""
+
+    __slots__ = ("_replica", "stamp")
+
+    def __init__(self, replica: Replica, stamp: int | None) -> None:
+        self._replica = replica
+        self.stamp = stamp
+
+    async def _call(self, method: str, *args: object) -> object:
+        return await self._replica.call(method, args, self.stamp)
+
+    @property
+    def catalog(self) -> Catalog:
+        return self._replica.view.catalog  # as of this shard's last answer (SCL-33)
+
+    @property
+    def price_table(self) -> PriceTable:
+        return self._replica.view.prices
+
+    def customer_count(self) -> int:
+        return self._replica.customers
 
     async def create_customer(self, external_id: str, profile: Profile) -> Reply:
         return cast(Reply, await self._call("create_customer", external_id, profile))
@@ -257,7 +269,7 @@ class RemoteShard:
     async def ingest(
         self, lookup: CustomerLookup, event: RecordUsage, feature_uuid: uuid.UUID | None
     ) -> Reply:
-        return await self.batcher.submit((lookup, event, feature_uuid))
+        return await self._replica.batcher.submit((lookup, event, feature_uuid), self.stamp)
 
     async def ingest_batch(self, events: list[Event]) -> list[Reply]:
         return cast(list[Reply], await self._call("ingest_batch", events))
