@@ -40,14 +40,17 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(clock="manual", data_dir=tmp_path)
 
 
-@pytest.fixture(params=["memory", "journal", "queued"])
+@pytest.fixture(params=["memory", "journal", "queued", "shards3"])
 def system(request: pytest.FixtureRequest, settings: Settings, clock: ManualClock) -> ActorSystem:
     """Every test that uses the system runs twice: in memory, and on the durable path (a file
     journal under the test's tmp dir), where `wait_durable` really yields to the journal's
     writer task as in production (issue 10). The journal writes without fsync here, which
     changes nothing a test can observe and keeps the suite fast; tests/reliability fsyncs.
     "queued" reaches each shard only through the `Shard` protocol and a mailbox, standing in
-    for a shard in another process (issue 11)."""
+    for a shard in another process (issue 11). "shards3" splits each environment over three
+    shards behind a `ShardRouter` (issue 19, docs/scale-out.md SCL-22), in memory."""
+    if request.param == "shards3":
+        return build_system(msgspec.structs.replace(settings, shards=3), clock, persistent=False)
     if request.param != "journal":
         return build_system(settings, clock, persistent=False, queued=request.param == "queued")
     return build_system(msgspec.structs.replace(settings, durability="write"), clock)

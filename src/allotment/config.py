@@ -50,6 +50,9 @@ class Settings(msgspec.Struct, kw_only=True):
     snapshots_kept: int = 2
     analytics_every_s: float = 60.0  # analytics database rebuild period
     segment_size_max: int = 64 * 1024 * 1024  # bytes per journal segment
+    # Customer shards of each environment (docs/scale-out.md): above 1, each under
+    # `<data-dir>/shards/<k>/`, their number fixed when the directory is created (SCL-20).
+    shards: int = 1
     # Connections (issue 10, item 8; docs/internals.md "One server per data directory and
     # port; connections"). Sized so 10,000 idle or slow connections leave room for clients.
     connections_max: int = 16_384  # open connections; more wait in the listen backlog

@@ -5,6 +5,9 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
+
+import msgspec
 
 from allotment.config import Settings
 from allotment.http.app import create_app
@@ -19,9 +22,12 @@ from allotment.persistence.journal import Durability
 from allotment.persistence.journal_io import JournalIO
 from allotment.persistence.keys import KeyStore
 from allotment.persistence.memory import MemoryJournal
+from allotment.persistence.shard_layout import record_shards, shard_dir
 from allotment.persistence.storage import Storage
 from allotment.runtime.checkout import CheckoutService
 from allotment.runtime.clock import Clock, ManualClock, SystemClock
+from allotment.runtime.placement import IdMint
+from allotment.runtime.sharded_system import ShardedSystem
 from allotment.runtime.system import ActorSystem, CheckpointPolicy
 from allotment.webhooks.payloads import outbound_events
 from allotment.webhooks.pooled_sender import PooledSender
@@ -90,6 +96,47 @@ def _system(
     clock_store: ClockFile | None,
     webhooks: WebhookService | None,
 ) -> ActorSystem:
+    """One system over the data directory, or with `settings.shards` above 1, a
+    `ShardedSystem` over one member system per shard under `<data-dir>/shards/<k>/`."""
+    if settings.shards == 1:
+        return _member(settings, clock, persistent, journal_io, queued, clock_store, webhooks)
+    if persistent:
+        record_shards(settings.data_dir, settings.shards)  # SCL-20, SCL-21
+    members = [_shard_member(settings, clock, persistent, journal_io, queued, k)
+               for k in range(settings.shards)]  # fmt: skip
+    return ShardedSystem(
+        members, load_catalog(settings.catalog_path, clock.now()),
+        load_price_table(settings.model_prices_path), settings, clock_store,
+    )  # fmt: skip
+
+
+def _shard_member(
+    settings: Settings, clock: Clock, persistent: bool, journal_io: JournalIO | None,
+    queued: bool, index: int,
+) -> ActorSystem:  # fmt: skip
+    """Shard `index`'s own system under `<data-dir>/shards/<index>/`. No webhook outbox: the
+    message log is the environment's, fed in one journal's order (docs/scale-out.md)."""
+    member_settings = msgspec.structs.replace(
+        settings, data_dir=shard_dir(settings.data_dir, index)
+    )
+    mint = partial(_mint, index=index, shards=settings.shards)
+    return _member(member_settings, clock, persistent, journal_io, queued, None, None, mint)
+
+
+def _mint(environment: str, *, index: int, shards: int) -> IdMint:
+    return IdMint(environment, index, shards)
+
+
+def _member(
+    settings: Settings,
+    clock: Clock,
+    persistent: bool,
+    journal_io: JournalIO | None,
+    queued: bool,
+    clock_store: ClockFile | None,
+    webhooks: WebhookService | None,
+    mint: Callable[[str], IdMint] | None = None,
+) -> ActorSystem:
     storage = analytics = None
     if persistent:
         storage = Storage(
@@ -111,6 +158,7 @@ def _system(
         queued=queued,
         clock_store=clock_store,
         outbox=webhooks.outbox if webhooks is not None else None,
+        mint=mint,
         checkpoint=CheckpointPolicy(
             every_s=settings.snapshot_every_s,
             every_records=settings.snapshot_every_records,

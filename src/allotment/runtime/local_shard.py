@@ -58,6 +58,7 @@ from allotment.runtime.payments import (
     record_unapplied_payment,
     unapplied_payments,
 )
+from allotment.runtime.placement import IdMint
 from allotment.runtime.ports import CatalogChange, CustomerLookup, OmTarget, OmView, Projector
 from allotment.runtime.prices import ShardPrices, replace_prices
 from allotment.runtime.records import EvaluationContext, audit_record
@@ -96,6 +97,7 @@ class LocalShard:
         settings: ShardSettings,
         new_id: Callable[[], uuid.UUID] = uuid.uuid4,
         outbox: NotificationOutbox | None = None,
+        mint: IdMint | None = None,
     ) -> None:
         self.catalog = catalog
         # The catalog file's catalog; after a recovery from disk, only what the disk never
@@ -105,11 +107,13 @@ class LocalShard:
         self._clock = clock
         self.prices = ShardPrices(prices)
         self._settings = settings
-        self._new_id = new_id
+        # One shard of several mints ids that name it (runtime/placement.py, SCL-3).
+        self._new_id = new_id if mint is None else mint.new_id
+        self.mint = mint
         self.directory = CustomerDirectory()
         self.timers = Timers()
         sequences = Sequences.configured(settings)  # CN-20
-        self.turns = Turns(journal, self.directory, self.timers, settings, outbox, sequences)
+        self.turns = Turns(journal, self.directory, self.timers, settings, outbox, sequences, mint)
         self.event_keys = EventKeyIndex(settings.idempotency_window_days)
         self._audit_keys = AuditKeyWindow(settings.audit_key_window_size_max)
         self.audits: BoundedBuffer[AuditRecord] = BoundedBuffer(settings.audit_buffer_size_max)
@@ -157,7 +161,7 @@ class LocalShard:
         """The fact that creates a customer now, with a new id."""
         return CustomerCreated(
             at=self._clock.now(),
-            customer_id=self._new_id(),
+            customer_id=self._new_id() if self.mint is None else self.mint.customer_id(external_id),
             external_id=external_id,
             source=source,
             profile=profile,

@@ -30,11 +30,19 @@ from allotment.runtime.clock import Clock, ClockStore, ManualClock
 from allotment.runtime.errors import ShardUnavailable
 from allotment.runtime.local_shard import LocalShard, ShardSettings
 from allotment.runtime.meter_reads import CloudEventHistory
+from allotment.runtime.placement import IdMint
 from allotment.runtime.ports import Shard
 from allotment.runtime.queued_shard import QueuedShard
 from allotment.runtime.upkeep import CheckpointPolicy, Upkeep
 
-__all__ = ("ActorSystem", "CheckpointPolicy", "ClockNotManual", "ClockNotSaved", "ShardStatistics")
+__all__ = (
+    "ActorSystem",
+    "CheckpointPolicy",
+    "ClockNotManual",
+    "ClockNotSaved",
+    "ShardStatistics",
+    "SystemSettings",
+)
 
 logger = logging.getLogger("allotment.system")
 
@@ -96,8 +104,10 @@ class ActorSystem:
         queued: bool = False,
         clock_store: ClockStore | None = None,
         outbox: Callable[[str], NotificationOutbox] | None = None,
+        mint: Callable[[str], IdMint] | None = None,
     ) -> None:
         self.clock = clock
+        self._mint = mint  # one shard of several: each environment's ids name it (SCL-3)
         self._clock_store = clock_store  # where a manual clock's time is kept (OPS-D4)
         self._clock_lock = anyio.Lock()  # advances save and move one at a time
         self._catalog = catalog
@@ -133,7 +143,7 @@ class ActorSystem:
         outbox = self._outbox(environment) if self._outbox is not None else None
         return LocalShard(
             self._catalog, self.clock, journal, self._prices, self._settings, self._new_id,
-            outbox,
+            outbox, None if self._mint is None else self._mint(environment),
         )  # fmt: skip
 
     def shard(self, environment: str) -> LocalShard:

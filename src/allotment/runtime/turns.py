@@ -23,6 +23,7 @@ from allotment.runtime.actor import CustomerActor, StateCorrupted
 from allotment.runtime.directory import CustomerDirectory
 from allotment.runtime.errors import Overloaded, ShardUnavailable
 from allotment.runtime.numbering import Sequences
+from allotment.runtime.placement import TAG_MASK, IdMint
 from allotment.runtime.timers import Timers
 
 __all__ = ("TurnSettings", "Turns")
@@ -39,7 +40,7 @@ class Turns:
     """Runs turns against one journal; owned by one shard."""
 
     __slots__ = (
-        "_directory", "_journal", "_settings", "_timers", "failure", "outbox", "sequences",
+        "_directory", "_journal", "_mint", "_settings", "_timers", "failure", "outbox", "sequences",
         "turns_run",
     )  # fmt: skip
 
@@ -51,8 +52,10 @@ class Turns:
         settings: TurnSettings,
         outbox: NotificationOutbox | None = None,
         sequences: Sequences | None = None,
+        mint: IdMint | None = None,
     ) -> None:
         self._journal = journal
+        self._mint = mint  # one shard of several: ids minted in a turn carry its tag (SCL-3)
         # CN-21: the numbers turns take; told what each commit journalled, and after a turn
         # that journalled nothing, that nothing it handed out was used.
         self.sequences = sequences or Sequences()
@@ -129,6 +132,8 @@ class Turns:
         applied before this returns or raises. Returns its result and the position to await."""
         applied: list[Fact] = []
         self.turns_run += 1
+        if self._mint is not None:
+            self._mint.tag = actor.state.id.int & TAG_MASK
         try:
             result = step(applied)
         except StateCorrupted as error:
