@@ -12,12 +12,19 @@ import msgspec
 from allotment import logs
 from allotment.config import Settings
 from allotment.http.body_deadline import BodyDeadline
+from allotment.http.fast_path import FastPath
 from allotment.loading import LoadFailed
 from allotment.persistence.datadir_lock import DataDirInUse
 from allotment.persistence.errors import JournalCorrupt
 from allotment.wiring import build_app
 
-__all__ = ("SETTINGS_ENV", "app_from_environment", "decode_settings", "encode_settings")
+__all__ = (
+    "SETTINGS_ENV",
+    "app_from_environment",
+    "decode_settings",
+    "encode_settings",
+    "served_app",
+)
 
 SETTINGS_ENV = "ALLOTMENT_SETTINGS"
 
@@ -52,16 +59,23 @@ def _listening(settings: Settings) -> Callable[[], None]:
 
 
 def app_from_environment() -> BodyDeadline:
-    """The served app: granian bounds connections and request heads, this bounds bodies.
+    """The served app of one process: the system recovered from the data directory."""
+    return served_app(lambda settings, on_started: build_app(settings, on_started=on_started))
+
+
+def served_app(build: Callable[[Settings, Callable[[], None]], FastPath]) -> BodyDeadline:
+    """The served app `build` makes from the settings in ALLOTMENT_SETTINGS: granian bounds
+    connections and request heads, this bounds bodies (the Ray front door's workers build
+    theirs with `scale_out.app_from_environment`).
 
     A start that fails here (a journal that refuses recovery, a file that went away since
-    `serve` checked it) is one line on stderr and the end of the worker, which ends the server
-    with a non-zero status."""
+    `serve` checked it, a Ray cluster that cannot be reached) is one line on stderr and the
+    end of the worker, which ends the server with a non-zero status."""
     raw = os.environ.get(SETTINGS_ENV)
     settings = decode_settings(raw) if raw else Settings()
     logs.configure(settings.log_format)  # before recovery, whose progress is logged
     try:
-        app = build_app(settings, on_started=_listening(settings))
+        app = build(settings, _listening(settings))
     except (JournalCorrupt, LoadFailed, DataDirInUse, OSError) as error:
         print(f"allotment: {error}", file=sys.stderr)
         sys.stderr.flush()

@@ -13,7 +13,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from allotment import __version__, serving
+import msgspec
+
+from allotment import __version__, scale_out, serving
 from allotment.asgi import SETTINGS_ENV, encode_settings
 from allotment.config import DEFAULT_CATALOG, DEFAULT_MODEL_PRICES, Settings
 from allotment.domain.catalog import Catalog
@@ -119,9 +121,36 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"allotment: {refused}", file=sys.stderr)
         return refused.status
     files = serving.raise_files_limit(settings.connections_max)
+    if settings.on_ray and settings.clock == "manual" and settings.workers > 1:
+        claimed.lock.release()
+        print("allotment: --clock manual needs --workers 1: each worker would keep its own "
+              "clock", file=sys.stderr)  # fmt: skip
+        return 2
     _banner(settings, claimed.catalog, files)
-    _serve_forever(settings, claimed.listener, files.connections)
+    status = 0
+    if settings.on_ray:
+        status = _serve_on_ray(settings, claimed.listener, files.connections)
+    else:
+        _serve_forever(settings, claimed.listener, files.connections)
     claimed.lock.release()
+    return status
+
+
+def _serve_on_ray(settings: Settings, listener: socket.socket, connections: int) -> int:
+    """SCL-36: the keeper starts or re-attaches the shard actors; the workers join its cluster."""
+    try:
+        keeper = scale_out.start_keeper(settings)
+    except scale_out.KeeperFailed as failed:
+        print(f"allotment: {failed}", file=sys.stderr)
+        return 1
+    print(f"  shards      {settings.shards} Ray actors on {keeper.address}, "
+          f"{settings.workers} front-door worker(s)", flush=True)  # fmt: skip
+    os.environ[scale_out.AUTH_MODE_ENV] = keeper.auth_mode  # the forked workers join with it
+    try:
+        served = msgspec.structs.replace(settings, ray_address=keeper.address)
+        _serve_forever(served, listener, connections, scale_out.FACTORY)
+    finally:
+        keeper.stop()
     return 0
 
 
@@ -161,14 +190,17 @@ def _connections_line(settings: Settings, files: serving.FilesLimit) -> str:
     return line
 
 
-def _serve_forever(settings: Settings, listener: socket.socket, connections: int) -> None:
+def _serve_forever(
+    settings: Settings, listener: socket.socket, connections: int,
+    factory: str = serving.APP_FACTORY,
+) -> None:  # fmt: skip
     os.environ[SETTINGS_ENV] = encode_settings(settings)
     # The worker that builds the system must share this process's data-directory lock: a
     # forked child inherits the locked descriptor (and datadir_lock's registry naming it), a
     # spawned one would not. Python 3.11 forks by default on Linux; 3.14 does not, so say it.
     if multiprocessing.get_start_method(allow_none=True) != "fork":
         multiprocessing.set_start_method("fork", force=True)
-    serving.server(settings, listener, connections).serve()
+    serving.server(settings, listener, connections, factory).serve()
 
 
 def _sql(args: argparse.Namespace) -> int:

@@ -53,6 +53,14 @@ class Settings(msgspec.Struct, kw_only=True):
     # Customer shards of each environment (docs/scale-out.md): above 1, each under
     # `<data-dir>/shards/<k>/`, their number fixed when the directory is created (SCL-20).
     shards: int = 1
+    # Serving the shards as Ray actors (docs/scale-out.md, SCL-36): `serve --shards N` above 1
+    # (or `--workers` above 1, or a `--ray-address`) serves from `workers` granian processes,
+    # each a Ray driver holding handles to every shard actor. `ray_address` None starts a
+    # local Ray cluster for the server's lifetime; "auto" or an address joins one. Actors are
+    # named in `ray_namespace`, so a later server re-attaches to them.
+    workers: int = 1
+    ray_address: str | None = None
+    ray_namespace: str = "allotment"
     # Connections (issue 10, item 8; docs/internals.md "One server per data directory and
     # port; connections"). Sized so 10,000 idle or slow connections leave room for clients.
     connections_max: int = 16_384  # open connections; more wait in the listen backlog
@@ -80,3 +88,9 @@ class Settings(msgspec.Struct, kw_only=True):
     # is one line per line of text.
     seller_name: str = "allotment"
     seller_address: str = ""
+
+    @property
+    def on_ray(self) -> bool:
+        """Whether `serve` runs the shards as Ray actors (SCL-36): several shards or workers
+        need processes that share no memory, and a Ray address asks for it."""
+        return self.shards > 1 or self.workers > 1 or self.ray_address is not None

@@ -101,6 +101,7 @@ def serve_options(serve: argparse.ArgumentParser) -> None:
     _document_options(serve, defaults)
     _log_options(serve, defaults)
     _numbering_options(serve, defaults)
+    _scale_options(serve, defaults)
     add(
         "--print-config",
         action="store_true",
@@ -291,6 +292,49 @@ def _document_options(serve: argparse.ArgumentParser, defaults: Settings) -> Non
     )
 
 
+def _positive(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"at least 1, not {number}")
+    return number
+
+
+def _scale_options(serve: argparse.ArgumentParser, defaults: Settings) -> None:
+    """Shards as Ray actors and several front-door workers (docs/scale-out.md, SCL-36)."""
+    add = serve.add_argument
+    add(
+        "--shards",
+        type=_positive,
+        default=defaults.shards,
+        metavar="N",
+        help="customer shards; above 1 each is a Ray actor with its own journal under "
+        "<data-dir>/shards/<k>/ (N is fixed when the directory is created)",
+    )
+    add(
+        "--workers",
+        type=_positive,
+        default=defaults.workers,
+        metavar="M",
+        help="front-door processes serving HTTP; above 1 the shards are Ray actors",
+    )
+    add(
+        "--ray-address",
+        default=None,
+        metavar="auto|ADDRESS",
+        help="join this Ray cluster ('auto': the one this machine runs); by default a local "
+        "cluster is started and ends with the server",
+    )
+    add(
+        "--ray-namespace",
+        default=defaults.ray_namespace,
+        metavar="NAME",
+        help="where the shard actors are named: a later server in it re-attaches to them",
+    )
+
+
 def env_name(action: argparse.Action) -> str | None:
     """ALLOTMENT_<FLAG> for a flag's long option; None for what is not configuration."""
     longs = [o for o in action.option_strings if o.startswith("--")]
@@ -366,6 +410,10 @@ def settings_from(args: argparse.Namespace, environ: Mapping[str, str] = os.envi
         credit_note_number_prefix=args.credit_note_number_prefix,
         seller_name=args.seller_name,
         seller_address=args.seller_address,
+        shards=args.shards,
+        workers=args.workers,
+        ray_address=args.ray_address,
+        ray_namespace=args.ray_namespace,
     )
 
 

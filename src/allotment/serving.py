@@ -128,17 +128,23 @@ class _OnSocket(MPServer):
         self._sso = self._listener
 
 
-def server(settings: Settings, sock: socket.socket, connections: int) -> MPServer:
-    """Granian for the app factory in `allotment.asgi`, on `sock`, with the limits of
-    `settings` (`connections` from `raise_files_limit`)."""
+APP_FACTORY = "allotment.asgi:app_from_environment"
+
+
+def server(
+    settings: Settings, sock: socket.socket, connections: int, factory: str = APP_FACTORY
+) -> MPServer:
+    """Granian for the app `factory` (the one-process server's by default), on `sock`, with the
+    limits of `settings` (`connections` from `raise_files_limit`), in `settings.workers`
+    processes (more than one only for a Ray front door, whose workers share no state)."""
     return _OnSocket(
         sock,
-        "allotment.asgi:app_from_environment",
+        factory,
         factory=True,
         address=settings.host,
         port=settings.port,
         interface=Interfaces.ASGI,
-        workers=1,
+        workers=settings.workers,
         http=HTTPModes.http1,
         backlog=BACKLOG,
         backpressure=connections,

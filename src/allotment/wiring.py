@@ -33,7 +33,15 @@ from allotment.webhooks.payloads import outbound_events
 from allotment.webhooks.pooled_sender import PooledSender
 from allotment.webhooks.service import WebhookService
 
-__all__ = ("build_app", "build_system", "checkout_service", "key_store", "webhook_service")
+__all__ = (
+    "build_app",
+    "build_system",
+    "checkout_service",
+    "key_store",
+    "server_clock",
+    "shard_host_system",
+    "webhook_service",
+)
 
 
 def build_system(
@@ -59,20 +67,46 @@ def build_system(
     """
     clock_store = None
     if clock is None:
-        clock, clock_store = _clock(settings, persistent)
-    lock = datadir_lock.hold(settings.data_dir) if persistent else None
+        clock, clock_store = server_clock(settings, persistent)
+    if not persistent:
+        return _system(settings, clock, persistent, journal_io, queued, clock_store, webhooks)
+    return _locked(
+        settings,
+        lambda: _system(settings, clock, persistent, journal_io, queued, clock_store, webhooks),
+    )
+
+
+def _locked(settings: Settings, build: Callable[[], ActorSystem]) -> ActorSystem:
+    """`build()`, holding a share of `settings.data_dir`'s lock while the system lives.
+
+    Raises:
+        datadir_lock.DataDirInUse: another process serves `settings.data_dir`.
+    """
+    lock = datadir_lock.hold(settings.data_dir)
     try:
-        system = _system(settings, clock, persistent, journal_io, queued, clock_store, webhooks)
+        system = build()
     except BaseException:
-        if lock is not None:
-            lock.release()
+        lock.release()
         raise
-    if lock is not None:
-        weakref.finalize(system, lock.release)
+    weakref.finalize(system, lock.release)
     return system
 
 
-def _clock(settings: Settings, persistent: bool) -> tuple[Clock, ClockFile | None]:
+def shard_host_system(settings: Settings, index: int) -> ActorSystem:
+    """Shard `index` of `settings.shards` as a Ray actor hosts it (runtime/ray_shard.py,
+    SCL-31): persistent under `<data-dir>/shards/<index>/`, recovered now, with that
+    directory's lock and its own clock (a manual one saved there and moved by the front door).
+
+    Raises:
+        datadir_lock.DataDirInUse: another process hosts this shard.
+    """
+    own = msgspec.structs.replace(settings, data_dir=shard_dir(settings.data_dir, index))
+    clock, clock_store = server_clock(own, True)
+    mint = partial(_mint, index=index, shards=settings.shards)
+    return _locked(own, lambda: _member(own, clock, True, None, False, clock_store, None, mint))
+
+
+def server_clock(settings: Settings, persistent: bool) -> tuple[Clock, ClockFile | None]:
     """The settings' clock. A persistent manual clock resumes from the time it was last moved
     to, and saves every move (OPS-D4); a new one starts at the real time.
 

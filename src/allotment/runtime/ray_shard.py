@@ -1,10 +1,11 @@
-"""Shards as Ray actors: the only module (with the CLI) that imports `ray` (SCL-30).
+"""Shards as Ray actors: the only module that imports `ray` (SCL-30).
 
 `ShardHost` is the actor: a whole `ActorSystem` of its own, persistent under
 `<data-dir>/shards/<k>/` (journal, snapshots, timer sweep, history exporter), recovered from
 that directory when the actor starts, and again when Ray restarts it after its process died
-(`max_restarts`, SCL-31). It is named, in a namespace, and detached, so a front door that
-starts later re-attaches to it instead of starting another (SCL-32).
+(`max_restarts`, SCL-31). It is named in the driver's namespace (`--ray-namespace`) and
+detached, so a front door that starts later re-attaches to it instead of starting another
+(SCL-32).
 
 `RayChannel` is the front door's way to one host, for `remote_shard.RemoteShard`: a call is
 one actor call; an exception the host raised is raised again as itself; a host that died or
@@ -18,15 +19,21 @@ import asyncio
 import concurrent.futures
 import logging
 import os
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import anyio
+import msgspec
 import ray
 from ray.actor import ActorHandle
 from ray.exceptions import RayActorError, RayTaskError
 
+from allotment.domain.catalog import Catalog
+from allotment.domain.cost import PriceTable
+from allotment.persistence.ports import Journal
+from allotment.runtime.clock import Clock, ClockStore
 from allotment.runtime.errors import ShardUnavailable
 from allotment.runtime.ports import Shard
 from allotment.runtime.remote_shard import (
@@ -37,24 +44,28 @@ from allotment.runtime.remote_shard import (
     RemoteShard,
     Replica,
 )
-from allotment.runtime.system import ActorSystem, ShardStatistics
+from allotment.runtime.sharding import ShardRouter
+from allotment.runtime.system import ActorSystem, ShardStatistics, SystemSettings
 
 __all__ = (
-    "NAMESPACE",
     "RayChannel",
     "RayShard",
+    "RaySystem",
     "ShardHost",
     "actor_name",
+    "attach_hosts",
+    "connect",
     "host_actors",
     "ray_members",
+    "wait_ready",
 )
 
 logger = logging.getLogger("allotment.ray")
-NAMESPACE = "allotment"
 NODE_RESOURCE = "allotment-shard-{k}"  # a node offering it hosts shard k (its volume, SCL-38)
 RayShard = RemoteShard  # a RemoteShard over a RayChannel: what the front door routes to
 Host = ActorHandle["ShardHost"]
 R = TypeVar("R")
+ENVIRONMENTS = ("test", "live")  # every key names one (AUTH-4); hosts serve both
 
 
 def actor_name(k: int) -> str:
@@ -115,10 +126,15 @@ class ShardHost:
         await self._running()
         return self._hosted.system.statistics()
 
-    async def advance_clock(self, to: datetime) -> int:
-        """Move this shard's manual clock (each host keeps its own, saved in its directory)."""
+    async def catch_up(self, to: datetime) -> int:
+        """Fire what is due by `to`: a manual clock is moved there first (each host keeps its
+        own, saved in its directory, and the front door's moves them all); a system clock is
+        already there."""
         await self._running()
-        return await self._hosted.system.advance_clock(to)
+        system = self._hosted.system
+        if system.clock.manual and to > system.clock.now():
+            return await system.advance_clock(to)
+        return await system.run_due()
 
     def pid(self) -> int:
         """The actor's process id (the tests kill it)."""
@@ -147,6 +163,12 @@ class RayChannel:
         self.unavailable += 1
         raise ShardUnavailable(f"shard {self._index} is recovering from its journal")
 
+    async def statistics(self) -> list[ShardStatistics]:
+        return cast(list[ShardStatistics], await self._ask(self.handle.statistics))
+
+    async def catch_up(self, to: datetime) -> int:
+        return cast(int, await self._ask(self.handle.catch_up, to))
+
     def _start_probe(self) -> None:
         self._probe = self.handle.ready.remote(()).future()
 
@@ -154,17 +176,19 @@ class RayChannel:
         self, environment: str, method: str, args: tuple[object, ...], known: str,
         stamp: int | None,
     ) -> Answer:  # fmt: skip
-        return await self._ask(self.handle.call, environment, method, args, known, stamp)
+        return cast(
+            Answer, await self._ask(self.handle.call, environment, method, args, known, stamp)
+        )
 
     async def adopt(
         self, environment: str, version: int, change: Callable[[Shard], Awaitable[R]], known: str
     ) -> Answer:
-        return await self._ask(self.handle.adopt, environment, version, change, known)
+        return cast(Answer, await self._ask(self.handle.adopt, environment, version, change, known))
 
-    async def _ask(self, method: Any, *args: object) -> Answer:
+    async def _ask(self, method: Any, *args: object) -> Any:
         self._refuse_while_recovering()
         try:
-            answer: Answer = await method.remote(*args)
+            answer = await method.remote(*args)
         except RayTaskError as error:  # the host raised: raise it here as itself
             cause = error.cause
             if isinstance(cause, Exception):
@@ -179,9 +203,7 @@ class RayChannel:
         return answer
 
 
-def host_actors(
-    count: int, build_for: Callable[[int], Callable[[], ActorSystem]]
-) -> list[Host]:
+def host_actors(count: int, build_for: Callable[[int], Callable[[], ActorSystem]]) -> list[Host]:
     """Create shard hosts 0..count-1, or attach to those already running by name (SCL-32).
 
     Ray restarts a host whose process died without limit (SCL-31); its calls are not retried
@@ -196,12 +218,33 @@ def host_actors(
     for k in range(count):
         pinned = NODE_RESOURCE.format(k=k)
         handle = host_class.options(
-            name=actor_name(k), namespace=NAMESPACE, lifetime="detached", get_if_exists=True,
+            name=actor_name(k), lifetime="detached", get_if_exists=True,
             max_restarts=-1, max_task_retries=0, num_cpus=0,
             resources={pinned: 0.01} if pinned in resources else None,
         ).remote(build_for(k))  # fmt: skip
         handles.append(handle)
     return handles
+
+
+def connect(address: str | None, namespace: str) -> str:
+    """Join the Ray cluster at `address` ("auto": the one this machine runs), or start a local
+    one for this process's lifetime (None); returns its address for other processes to join.
+    """
+    if address is None:
+        ray.init(namespace=namespace, include_dashboard=False, log_to_driver=False)
+    else:
+        ray.init(address=address, namespace=namespace, log_to_driver=False)
+    return str(ray.get_runtime_context().gcs_address)
+
+
+def attach_hosts(count: int) -> list[Host]:
+    """The running hosts 0..count-1, by name (a front door worker's: the server made them)."""
+    return [ray.get_actor(actor_name(k)) for k in range(count)]
+
+
+def wait_ready(handles: Sequence[Host]) -> None:
+    """Block until every host has recovered and runs."""
+    ray.get([handle.ready.remote(ENVIRONMENTS) for handle in handles])
 
 
 async def ray_members(
@@ -219,3 +262,82 @@ async def ray_members(
         ]
         for environment in environments
     }
+
+
+class RaySystem(ActorSystem):
+    """The front door's system over shard hosts (Ray actors) (SCL-36): `route(environment)` is
+    the environment's `ShardRouter` over one `RemoteMember` per host; the system-wide
+    operations go to every host. It holds no customers, journal or analytics of its own.
+
+    `statistics()` must answer without waiting (readiness and /metrics call it), so it is what
+    the hosts said at most `statistics_every_s` ago; a host that cannot answer shows as failed.
+    """
+
+    def __init__(
+        self,
+        handles: Sequence[Host],
+        catalog: Catalog,
+        prices: PriceTable,
+        settings: SystemSettings,
+        clock: Clock,
+        clock_store: ClockStore | None = None,
+        statistics_every_s: float = 1.0,
+    ) -> None:
+        super().__init__(catalog, clock, prices, settings, _no_journal, clock_store=clock_store)
+        self.channels = [RayChannel(handle, k) for k, handle in enumerate(handles)]
+        self._routers: dict[str, ShardRouter] = {}
+        self._host_statistics: list[list[ShardStatistics]] = [[] for _ in handles]
+        self._statistics_every_s = statistics_every_s
+
+    def route(self, environment: str) -> Shard:
+        router = self._routers.get(environment)
+        if router is None:
+            raise RuntimeError("the Ray front door routes only while it runs")
+        return router
+
+    def statistics(self) -> list[ShardStatistics]:
+        """Every host's, each environment named with its shard (`test/2`)."""
+        return [
+            msgspec.structs.replace(s, environment=f"{s.environment}/{k}")
+            for k, statistics in enumerate(self._host_statistics)
+            for s in statistics
+        ]
+
+    async def _refresh_statistics(self, k: int) -> None:
+        channel = self.channels[k]
+        while True:
+            try:
+                self._host_statistics[k] = await channel.statistics()
+            except ShardUnavailable as unavailable:
+                self._host_statistics[k] = [
+                    msgspec.structs.replace(s, status="failed", failure=unavailable.reason)
+                    for s in self._host_statistics[k]
+                ]
+            await anyio.sleep(self._statistics_every_s)
+
+    async def run_due(self) -> int:
+        """Every host fires what is due by this front door's clock."""
+        now = self.clock.now()
+        counts = await asyncio.gather(*(channel.catch_up(now) for channel in self.channels))
+        return sum(counts)
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[ActorSystem]:
+        """Wait for every host to have recovered, then route; statistics refresh meanwhile."""
+        members = await ray_members(self.channels, ENVIRONMENTS)
+        for environment, shards in members.items():
+            self._routers[environment] = ShardRouter(environment, shards)
+        async with anyio.create_task_group() as tg:
+            for k in range(len(self.channels)):
+                self._host_statistics[k] = await self.channels[k].statistics()
+                tg.start_soon(self._refresh_statistics, k)
+            self._task_group = tg  # `serving` from here
+            try:
+                yield self
+            finally:
+                self._task_group = None
+                tg.cancel_scope.cancel()
+
+
+def _no_journal(environment: str) -> Journal:
+    raise AssertionError("a Ray front door's journals are its shard hosts'")

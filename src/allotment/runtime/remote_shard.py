@@ -3,8 +3,9 @@
 `HostedShards` is the far end: an `ActorSystem`'s shards answering calls by method name.
 The near end is a `Replica` per (host, environment), reached by its router as a
 `RemoteMember` (catalog_versions.ShardMember) whose `RemoteShard`s make every coroutine of the
-`Shard` protocol one call through a `ShardChannel`, stamped with the router's catalog version. Ray is one channel (runtime/ray_shard.py, the only module importing `ray`);
-keeping the rest here lets the default server and the tests use it without Ray.
+`Shard` protocol one call through a `ShardChannel`, stamped with the router's catalog version.
+Ray is one channel (runtime/ray_shard.py, the only module importing `ray`); keeping the rest
+here lets the tests use it without Ray.
 
 The protocol's synchronous members (`catalog`, `price_table`, `customer_count`) cannot wait
 for a remote call, so the near end keeps a replica: every answer carries the customer count,
