@@ -27,6 +27,7 @@ from typing import Any, TypeVar, cast
 import anyio
 import msgspec
 import ray
+from ray import ObjectRef
 from ray.actor import ActorHandle
 from ray.exceptions import RayActorError, RayTaskError
 
@@ -136,30 +137,64 @@ class ShardHost:
             return await system.advance_clock(to)
         return await system.run_due()
 
+    async def watch(self) -> None:
+        """Never answers: the front door's way to learn that this process died (RayChannel)."""
+        await anyio.sleep_forever()
+
     def pid(self) -> int:
         """The actor's process id (the tests kill it)."""
         return os.getpid()
 
 
 class RayChannel:
-    """Calls into shard `index`'s host through its actor handle (see the module's doc)."""
+    """Calls into shard `index`'s host through its actor handle (see the module's doc).
+
+    Ray holds a call to an actor it is restarting until the restart is done, so the front door
+    learns of a death itself, at once: `watch()` keeps one call in flight that the host never
+    answers, and that fails when the host's process dies. From then until a probe (`ready`)
+    answers, that is until the host has recovered from its journal, every call is refused with
+    `ShardUnavailable` without being sent (SCL-35). The watch's callback runs on Ray's thread
+    and only sets a flag: Ray calls are made on the event loop, as each call looks.
+    """
 
     def __init__(self, handle: Host, index: int) -> None:
         self.handle = handle
         self._index = index
-        self._probe: concurrent.futures.Future[Any] | None = None
+        self._down = False  # set by the watch's callback when the process died
+        self._closed = False
+        self._watch: ObjectRef[None] | None = None
+        self._probe: concurrent.futures.Future[Any] | None = None  # set while recovering
         self.unavailable = 0  # calls answered ShardUnavailable by this front door
 
+    def watch(self) -> None:
+        self._watch = self.handle.watch.remote()
+        self._watch.future().add_done_callback(self._lost)
+
+    def close(self) -> None:
+        """Stop watching (the front door stops): the host drops the call it would never end."""
+        self._closed = True
+        if self._watch is not None:
+            ray.cancel(self._watch)
+
+    def _lost(self, _: concurrent.futures.Future[Any]) -> None:
+        if not self._closed:
+            self._down = True
+
     def _refuse_while_recovering(self) -> None:
+        if not self._down:
+            return
         probe = self._probe
+        if probe is not None and probe.done():
+            if probe.exception() is None:  # recovered: watch the new process
+                self._probe = None
+                self._down = False
+                logger.warning("shard %d answers again", self._index)
+                self.watch()
+                return
+            probe = None  # its restart failed, or it died again: Ray tries again, so do we
         if probe is None:
-            return
-        if probe.done() and probe.exception() is None:
-            self._probe = None
-            logger.warning("shard %d answers again", self._index)
-            return
-        if probe.done():  # it died again, or its restart failed: ask again
-            self._start_probe()
+            logger.warning("shard %d is down; refusing its calls until it recovers", self._index)
+            self._probe = self.handle.ready.remote(()).future()
         self.unavailable += 1
         raise ShardUnavailable(f"shard {self._index} is recovering from its journal")
 
@@ -194,10 +229,9 @@ class RayChannel:
             if isinstance(cause, Exception):
                 raise cause from None
             raise
-        except RayActorError as error:  # died, restarting, or unreachable for now
+        except RayActorError as error:  # it died while the call was in flight
             logger.warning("shard %d unavailable: %s", self._index, error)
-            if self._probe is None:
-                self._start_probe()
+            self._down = True
             self.unavailable += 1
             raise ShardUnavailable(f"shard {self._index} is restarting") from None
         return answer
@@ -327,6 +361,8 @@ class RaySystem(ActorSystem):
         members = await ray_members(self.channels, ENVIRONMENTS)
         for environment, shards in members.items():
             self._routers[environment] = ShardRouter(environment, shards)
+        for channel in self.channels:
+            channel.watch()
         async with anyio.create_task_group() as tg:
             for k in range(len(self.channels)):
                 self._host_statistics[k] = await self.channels[k].statistics()
@@ -336,6 +372,8 @@ class RaySystem(ActorSystem):
                 yield self
             finally:
                 self._task_group = None
+                for channel in self.channels:
+                    channel.close()
                 tg.cancel_scope.cancel()
 
 
