@@ -1,0 +1,139 @@
+"""A shard reached through a channel, without Ray (docs/scale-out.md SCL-33, SCL-34): the
+near end's replica of catalog and prices, the catalog stamps the far end checks, and the
+micro-batching of single events. The channel here calls the far end directly, counting what
+each call carries; runtime/ray_shard.py is the same channel over Ray actor calls."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import anyio
+import pytest
+
+from allotment.config import Settings
+from allotment.domain.catalog import Feature
+from allotment.domain.catalog_facts import CatalogUpdated
+from allotment.domain.commands import RecordUsage
+from allotment.domain.replies import Rejected, RejectionKind, UsageAccepted
+from allotment.domain.state import Profile
+from allotment.runtime.catalog_versions import CatalogStale
+from allotment.runtime.clock import ManualClock
+from allotment.runtime.ports import CustomerLookup, Shard
+from allotment.runtime.remote_shard import Answer, HostedShards, RemoteMember, Replica
+from allotment.wiring import build_system
+from tests.conftest import START
+
+pytestmark = pytest.mark.anyio
+R = TypeVar("R")
+
+
+class DirectChannel:
+    """The far end in this process; `sizes` holds the events each `ingest_batch` carried."""
+
+    def __init__(self, hosted: HostedShards) -> None:
+        self.hosted = hosted
+        self.sizes: list[int] = []
+
+    async def call(
+        self, environment: str, method: str, args: tuple[object, ...], known: str,
+        stamp: int | None,
+    ) -> Answer:  # fmt: skip
+        if method == "ingest_batch":
+            assert isinstance(args[0], list)
+            self.sizes.append(len(args[0]))
+        return await self.hosted.call(environment, method, args, known, stamp)
+
+    async def adopt(
+        self, environment: str, version: int, change: Callable[[Shard], Awaitable[R]], known: str
+    ) -> Answer:
+        return await self.hosted.adopt(environment, version, change, known)
+
+
+@pytest.fixture
+async def hosted(tmp_path: Path) -> AsyncIterator[HostedShards]:
+    system = build_system(Settings(data_dir=tmp_path), ManualClock(START), persistent=False)
+    async with system.running():
+        yield HostedShards(system)
+
+
+def _member(channel: DirectChannel, window_s: float = 0.001, batch_max: int = 256) -> RemoteMember:
+    view = channel.hosted.view("test")
+    return RemoteMember(Replica(channel, "test", view, window_s, batch_max))
+
+
+def _usage(key: str) -> RecordUsage:
+    return RecordUsage(idempotency_key=key, event_name="api_calls", occurred_at=START)
+
+
+async def test_single_events_share_calls_of_at_most_the_bound(hosted: HostedShards) -> None:
+    """SCL-34: events arriving together go in one call up to `batch_max` (here 4, with a window
+    too long to end any batch), each answered as its own `ingest` would be."""
+    channel = DirectChannel(hosted)
+    shard = _member(channel, window_s=3600, batch_max=4).shard
+    await shard.create_customer("ann", Profile())
+    replies: list[tuple[str, object]] = []
+
+    async def send(key: str) -> None:
+        reply = await shard.ingest(CustomerLookup(external_id="ann"), _usage(key), None)
+        replies.append((key, reply))
+
+    async with anyio.create_task_group() as tg:
+        for key in ("a", "b", "c", "d", "e", "f", "g", "a"):  # "a" twice: one is a duplicate
+            tg.start_soon(send, key)
+    assert channel.sizes == [4, 4]
+    accepted = sorted(key for key, reply in replies if isinstance(reply, UsageAccepted))
+    assert accepted == ["a", "b", "c", "d", "e", "f", "g"]
+    refused = [reply for key, reply in replies if key == "a" and isinstance(reply, Rejected)]
+    assert len(refused) == 1 and refused[0].kind is RejectionKind.CONFLICT  # the second "a"
+
+
+async def test_a_lone_event_waits_no_longer_than_the_window(hosted: HostedShards) -> None:
+    """SCL-34: a batch that never fills is sent when its window ends (1 ms by default)."""
+    channel = DirectChannel(hosted)
+    shard = _member(channel).shard
+    await shard.create_customer("bob", Profile())
+    reply = await shard.ingest(CustomerLookup(external_id="bob"), _usage("only"), None)
+    assert isinstance(reply, UsageAccepted)
+    assert channel.sizes == [1]
+
+
+async def test_the_far_end_refuses_an_older_stamp_and_runs_nothing(hosted: HostedShards) -> None:
+    """SCL-33 (SCL-14 across processes): after adopting catalog version 2, a call stamped 1
+    is refused with the host's version, before it runs; one stamped 2 runs."""
+    member = _member(DirectChannel(hosted))
+    feature = Feature(id=uuid.uuid4(), key="fresh", name="Fresh")
+    update = CatalogUpdated(at=START, features=(feature,))
+    await member.adopt(2, lambda shard: shard.upsert_catalog(update))
+    with pytest.raises(CatalogStale) as stale:
+        await member.stamped(1).create_customer("cat", Profile())
+    assert stale.value.version == 2
+    assert hosted.system.shard("test").customer_count() == 0
+    await member.stamped(2).create_customer("cat", Profile())
+    assert member.customer_count() == 1
+
+
+async def test_the_replica_follows_a_change_made_through_another_front_door(
+    hosted: HostedShards,
+) -> None:
+    """SCL-33: the catalog a front door reads without a call is its replica's, brought up to
+    date by its next answer from the shard; an unchanged one is not sent again."""
+    ours, theirs = _member(DirectChannel(hosted)), _member(DirectChannel(hosted))
+    feature = Feature(id=uuid.uuid4(), key="fresh", name="Fresh")
+    update = CatalogUpdated(at=START, features=(feature,))
+    changed = await theirs.adopt(1, lambda shard: shard.upsert_catalog(update))
+    assert "fresh" in changed.features and "fresh" in theirs.catalog.features
+    assert "fresh" not in ours.catalog.features
+    await ours.shard.create_customer("dee", Profile())
+    assert "fresh" in ours.catalog.features
+    known = ours.replica.view.version
+    same = await hosted.call("test", "all_customers", (lambda s, c, n: s.external_id,), known)
+    assert same.view is None and same.result == ["dee"]
+
+
+async def test_the_far_end_answers_only_the_shard_protocol(hosted: HostedShards) -> None:
+    """A remote caller names a method; only the `Shard` protocol's coroutines are callable."""
+    with pytest.raises(ValueError, match="not a shard call"):
+        await hosted.call("test", "fail", ("anything",), "")
