@@ -170,6 +170,7 @@ def test_rsv_23_the_sweep_expires_holds_without_a_request(client: Client, system
        201)  # fmt: skip
     shard = shard_holding(system, "h9")
     owner = shard.directory.reservation_owner("sw")
+    assert owner is not None
     assert owner.state.next_due_at == datetime.fromisoformat(
         ok(client.get(f"{C}/reservations/sw"))["expiresAt"]
     )
