@@ -7,6 +7,11 @@ from typing import Any
 
 from litestar.testing import TestClient
 
+from allotment.runtime.local_shard import LocalShard
+from allotment.runtime.placement import placement_tag, shard_of
+from allotment.runtime.sharded_system import ShardedSystem
+from allotment.runtime.system import ActorSystem
+
 C = "/api/v1/client"
 A = "/api/v1/admin"
 
@@ -151,3 +156,12 @@ def assert_invariant(p: dict[str, Any]) -> None:
         "totalReversed"
     ), p
     assert d("balance") >= 0, p
+
+
+def shard_holding(system: ActorSystem, ref: str, environment: str = "test") -> LocalShard:
+    """The in-process shard holding customer `ref`: the system's own, or with several shards
+    the member its reference id places it on (docs/scale-out.md SCL-2)."""
+    if isinstance(system, ShardedSystem):
+        tag = placement_tag(environment, ref)
+        return system.members[shard_of(tag, len(system.members))].shard(environment)
+    return system.shard(environment)

@@ -19,6 +19,7 @@ from tests.http.helpers import (
     ok,
     plan_id,
     pool,
+    shard_holding,
 )
 
 SUBS = f"{C}/subscriptions"
@@ -45,7 +46,7 @@ def lines(system: ActorSystem, ref: str, invoice_id: str) -> list[tuple[str, Dec
     """The line items of an invoice as (description, chargeAmount). The Client API has no
     invoice-detail endpoint (INV-28 omits `items`), so this reads the sandbox shard's state;
     call it after an HTTP read of the customer so every due transition has been applied."""
-    actor = system.shard("test").find(CustomerLookup(external_id=ref))
+    actor = shard_holding(system, ref).find(CustomerLookup(external_id=ref))
     assert actor is not None, ref
     invoice = actor.state.invoices[uuid.UUID(invoice_id)]
     assert invoice.amount == sum((i.charge_amount for i in invoice.items), Decimal(0))  # INV-36

@@ -23,6 +23,7 @@ from tests.http.helpers import (
     ok,
     plan_doc,
     put_catalog,
+    shard_holding,
     subscribe,
 )
 from tests.http.lifecycle_support import lines, money
@@ -89,7 +90,7 @@ def _billed(system: ActorSystem, client: Client, ref: str) -> tuple[Decimal, dic
 
 
 def _state(system: ActorSystem, ref: str) -> bytes:
-    actor = system.shard("test").find(CustomerLookup(external_id=ref))
+    actor = shard_holding(system, ref).find(CustomerLookup(external_id=ref))
     assert actor is not None
     return msgspec.msgpack.encode(actor.state)
 
@@ -165,7 +166,7 @@ def test_rsv_36_reserve_is_all_or_none(client: Client, system: ActorSystem) -> N
     assert held["reservation"]["status"] == "HELD"
     assert [i["featureKey"] for i in held["reservation"]["items"]] == ["input_tokens", "images"]
     assert held["reservation"]["expiresAt"] == "2025-01-15T10:40:00Z"
-    actor = system.shard("test").find(CustomerLookup(external_id="r"))
+    actor = shard_holding(system, "r").find(CustomerLookup(external_id="r"))
     assert actor is not None
     assert actor.state.held_units == {"input_tokens": Decimal(10), "images": Decimal(5)}
     again = ok(_preflight(client, "r", items, reserve=reserve), 200)  # RSV-1

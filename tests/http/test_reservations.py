@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from tests.http.helpers import C, Client, advance, check, error, event, ok, pool
+from tests.http.helpers import C, Client, advance, check, error, event, ok, pool, shard_holding
 from tests.http.reservation_helpers import holder, reserve, settle
 
 
@@ -168,8 +168,9 @@ def test_rsv_23_the_sweep_expires_holds_without_a_request(client: Client, system
     holder(client, "h9")
     ok(reserve(client, "h9", featureKey="ai_chat", units=10, reservationId="sw", ttlSeconds=30),
        201)  # fmt: skip
-    shard = system.shard("test")
+    shard = shard_holding(system, "h9")
     owner = shard.directory.reservation_owner("sw")
+    assert owner is not None
     assert owner.state.next_due_at == datetime.fromisoformat(
         ok(client.get(f"{C}/reservations/sw"))["expiresAt"]
     )

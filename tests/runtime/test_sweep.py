@@ -30,6 +30,7 @@ from allotment.runtime.records import EvaluationContext
 from allotment.runtime.system import ActorSystem
 from allotment.wiring import build_system
 from tests.conftest import START
+from tests.http.helpers import shard_holding
 
 pytestmark = pytest.mark.anyio
 
@@ -130,7 +131,7 @@ def test_scenario5_the_overload_is_a_503_with_retry_after(
     body = {"eventName": "api_calls", "customerReferenceId": "u", "eventIdempotencyKey": "o1"}
     assert client.get("/api/v1/client/entitlements/u/api_calls").status_code == 200
     with monkeypatch.context() as patch:  # any backlog at all is over this bound
-        patch.setattr(system.shard("test")._settings, "journal_pending_bytes_max", -1)
+        patch.setattr(shard_holding(system, "u")._settings, "journal_pending_bytes_max", -1)
         response = client.post("/api/v1/client/events", json=body)
         assert response.status_code == 503, response.text
         assert response.headers["retry-after"] == "1"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -68,12 +69,14 @@ class ShardedSystem(ActorSystem):
         return router
 
     def statistics(self) -> list[ShardStatistics]:
-        """Every member's, each environment named with its shard (`test/2`)."""
-        return [
-            msgspec.structs.replace(s, environment=f"{s.environment}/{k}")
-            for k, member in enumerate(self.members)
-            for s in member.statistics()
-        ]
+        """One row per environment, its shards' counts added up (`/metrics` labels stay one
+        per environment); failed when any of its shards is, with that shard's reason."""
+        merged: dict[str, ShardStatistics] = {}
+        for member in self.members:
+            for row in member.statistics():
+                seen = merged.get(row.environment)
+                merged[row.environment] = row if seen is None else _added(seen, row)
+        return list(merged.values())
 
     async def run_due(self) -> int:
         return sum([await member.run_due() for member in self.members])
@@ -97,3 +100,20 @@ class ShardedSystem(ActorSystem):
             for member in self.members:
                 await stack.enter_async_context(member.running())
             yield self
+
+
+S = TypeVar("S", bound=msgspec.Struct)
+
+
+def _added(a: S, b: S) -> S:
+    """Field by field: integers added, structs merged, the first failure kept."""
+    changes: dict[str, Any] = {}
+    for field in a.__struct_fields__:
+        x, y = getattr(a, field), getattr(b, field)
+        if isinstance(x, int) and isinstance(y, int):
+            changes[field] = x + y
+        elif isinstance(x, msgspec.Struct) and isinstance(y, msgspec.Struct):
+            changes[field] = _added(x, y)
+        elif x is None or x == "ok":
+            changes[field] = y  # a failure (its status and reason) shows through
+    return msgspec.structs.replace(a, **changes)
