@@ -29,7 +29,7 @@ from allotment.runtime.ray_shard import RaySystem, actor_name, host_actors
 from allotment.wiring import shard_host_system
 from tests.operations.served import Served
 from tests.reliability.server import free_port
-from tests.waiting import POLL_S
+from tests.waiting import POLL_S, wait_until
 
 KEY = "sk_test_" + "ray" * 10 + "ab"
 C, A = "/api/v1/client", "/api/v1/admin"
@@ -119,13 +119,18 @@ def test_serve_shards_3_end_to_end_through_http(cluster: str, tmp_path: Path) ->
             _scenario(c, refs)
             ready = c.get("/health/ready")
             assert ready.status_code == 200, ready.text
-            statistics = c.get(f"{A}/statistics").json()["data"]["shards"]
-            assert {"test/0", "test/1", "test/2"} <= {s["environment"] for s in statistics}
+
+            def counted() -> bool:  # each worker's statistics are at most a second old
+                rows = c.get(f"{A}/statistics").json()["data"]["shards"]
+                test = next(row for row in rows if row["environment"] == "test")
+                return bool(test["customers"] == len(refs) + 3 and test["status"] == "ok")
+
+            wait_until(counted, "every shard actor's customers in the statistics")
     finally:
         assert served.stop() == 0
     assert (tmp_path / "data" / "shards" / "count").read_text().strip() == "3"
     hosts = [ray.get_actor(actor_name(k), namespace="e2e") for k in range(3)]
-    pids = ray.get([host.pid.remote() for host in hosts])
+    pids: list[int] = ray.get([host.pid.remote() for host in hosts])
     again = Served(tmp_path / "two.log", *args, "--port", str(free_port()))
     try:
         with httpx.Client(base_url=again.url, headers={"Authorization": f"Bearer {KEY}"}) as c:

@@ -45,6 +45,7 @@ from allotment.runtime.remote_shard import (
     RemoteShard,
     Replica,
 )
+from allotment.runtime.sharded_system import merged_statistics
 from allotment.runtime.sharding import ShardRouter
 from allotment.runtime.system import ActorSystem, ShardStatistics, SystemSettings
 
@@ -330,12 +331,8 @@ class RaySystem(ActorSystem):
         return router
 
     def statistics(self) -> list[ShardStatistics]:
-        """Every host's, each environment named with its shard (`test/2`)."""
-        return [
-            msgspec.structs.replace(s, environment=f"{s.environment}/{k}")
-            for k, statistics in enumerate(self._host_statistics)
-            for s in statistics
-        ]
+        """Every host's, added up per environment as `ShardedSystem`'s are."""
+        return merged_statistics(row for rows in self._host_statistics for row in rows)
 
     async def _refresh_statistics(self, k: int) -> None:
         channel = self.channels[k]

@@ -9,7 +9,7 @@ door over Ray actors overrides `member_shards` (runtime/ray_shard.py).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, TypeVar
 
@@ -25,7 +25,7 @@ from allotment.runtime.ports import Shard
 from allotment.runtime.sharding import ShardRouter
 from allotment.runtime.system import ActorSystem, ShardStatistics, SystemSettings
 
-__all__ = ("ShardedSystem",)
+__all__ = ("ShardedSystem", "merged_statistics")
 
 
 def _no_journal(environment: str) -> Journal:
@@ -71,12 +71,7 @@ class ShardedSystem(ActorSystem):
     def statistics(self) -> list[ShardStatistics]:
         """One row per environment, its shards' counts added up (`/metrics` labels stay one
         per environment); failed when any of its shards is, with that shard's reason."""
-        merged: dict[str, ShardStatistics] = {}
-        for member in self.members:
-            for row in member.statistics():
-                seen = merged.get(row.environment)
-                merged[row.environment] = row if seen is None else _added(seen, row)
-        return list(merged.values())
+        return merged_statistics(row for member in self.members for row in member.statistics())
 
     async def run_due(self) -> int:
         return sum([await member.run_due() for member in self.members])
@@ -103,6 +98,15 @@ class ShardedSystem(ActorSystem):
 
 
 S = TypeVar("S", bound=msgspec.Struct)
+
+
+def merged_statistics(rows: Iterable[ShardStatistics]) -> list[ShardStatistics]:
+    """The shards' rows added up per environment (the Ray front door's too)."""
+    merged: dict[str, ShardStatistics] = {}
+    for row in rows:
+        seen = merged.get(row.environment)
+        merged[row.environment] = row if seen is None else _added(seen, row)
+    return list(merged.values())
 
 
 def _added(a: S, b: S) -> S:
