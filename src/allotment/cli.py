@@ -137,7 +137,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _serve_on_ray(settings: Settings, listener: socket.socket, connections: int) -> int:
-    """SCL-36: the keeper starts or re-attaches the shard actors; the workers join its cluster."""
+    """SCL-39: the keeper starts or re-attaches the shard actors; the workers join its cluster."""
     try:
         keeper = scale_out.start_keeper(settings)
     except scale_out.KeeperFailed as failed:

@@ -53,7 +53,7 @@ class Settings(msgspec.Struct, kw_only=True):
     # Customer shards of each environment (docs/scale-out.md): above 1, each under
     # `<data-dir>/shards/<k>/`, their number fixed when the directory is created (SCL-20).
     shards: int = 1
-    # Serving the shards as Ray actors (docs/scale-out.md, SCL-36): `serve --shards N` above 1
+    # Serving the shards as Ray actors (docs/scale-out.md, SCL-39): `serve --shards N` above 1
     # (or `--workers` above 1, or a `--ray-address`) serves from `workers` granian processes,
     # each a Ray driver holding handles to every shard actor. `ray_address` None starts a
     # local Ray cluster for the server's lifetime; "auto" or an address joins one. Actors are
@@ -91,6 +91,6 @@ class Settings(msgspec.Struct, kw_only=True):
 
     @property
     def on_ray(self) -> bool:
-        """Whether `serve` runs the shards as Ray actors (SCL-36): several shards or workers
+        """Whether `serve` runs the shards as Ray actors (SCL-39): several shards or workers
         need processes that share no memory, and a Ray address asks for it."""
         return self.shards > 1 or self.workers > 1 or self.ray_address is not None

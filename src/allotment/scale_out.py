@@ -1,5 +1,5 @@
 """`allotment serve --shards N [--workers M] [--ray-address auto|ADDRESS]`: the shards as Ray
-actors, HTTP from M granian workers each holding handles to every shard (SCL-36).
+actors, HTTP from M granian workers each holding handles to every shard (SCL-39).
 
 Two processes besides the workers, because Ray is not fork-safe and granian forks its
 workers: the `serve` process never joins Ray; it starts the keeper (`python -m
@@ -48,7 +48,7 @@ class Keeper:
     def __init__(self, process: subprocess.Popen[str], address: str, auth_mode: str) -> None:
         self._process = process
         self.address = address
-        self.auth_mode = auth_mode  # Ray's RAY_AUTH_MODE, for the workers that join (SCL-36)
+        self.auth_mode = auth_mode  # Ray's RAY_AUTH_MODE, for the workers that join (SCL-39)
 
     def stop(self, timeout_s: float = 60.0) -> None:
         assert self._process.stdin is not None

@@ -303,7 +303,7 @@ def _positive(text: str) -> int:
 
 
 def _scale_options(serve: argparse.ArgumentParser, defaults: Settings) -> None:
-    """Shards as Ray actors and several front-door workers (docs/scale-out.md, SCL-36)."""
+    """Shards as Ray actors and several front-door workers (docs/scale-out.md, SCL-39)."""
     add = serve.add_argument
     add(
         "--shards",

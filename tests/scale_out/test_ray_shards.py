@@ -1,4 +1,4 @@
-"""Shards as Ray actors (docs/scale-out.md, SCL-30..SCL-38) on one local Ray cluster that
+"""Shards as Ray actors (docs/scale-out.md, SCL-30..SCL-40) on one local Ray cluster that
 this module starts once (2 CPUs, no dashboard): `allotment serve --shards 3 --workers 2`
 end to end through HTTP, and a shard process killed with SIGKILL under mixed load."""
 
@@ -107,7 +107,7 @@ def _scenario(client: httpx.Client, refs: list[str]) -> None:
 
 
 def test_serve_shards_3_end_to_end_through_http(cluster: str, tmp_path: Path) -> None:
-    """SCL-36, SCL-32, SCL-20: `serve --shards 3 --workers 2 --ray-address` serves a scenario
+    """SCL-39, SCL-32, SCL-33, SCL-20: `serve --shards 3 --workers 2 --ray-address` serves a scenario
     over three shard actors, each with its own directory; a second server re-attaches to the
     same actors by name (same processes, same customers)."""
     args = ("--shards", "3", "--workers", "2", "--ray-address", cluster, "--ray-namespace",

@@ -300,7 +300,7 @@ async def ray_members(
 
 
 class RaySystem(ActorSystem):
-    """The front door's system over shard hosts (Ray actors) (SCL-36): `route(environment)` is
+    """The front door's system over shard hosts (Ray actors) (SCL-39): `route(environment)` is
     the environment's `ShardRouter` over one `RemoteMember` per host; the system-wide
     operations go to every host. It holds no customers, journal or analytics of its own.
 
