@@ -5,8 +5,10 @@ each call carries; runtime/ray_shard.py is the same channel over Ray actor calls
 
 from __future__ import annotations
 
+import pickle
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import TypeVar
 
@@ -16,6 +18,7 @@ import pytest
 from allotment.config import Settings
 from allotment.domain.catalog import Feature
 from allotment.domain.catalog_facts import CatalogUpdated
+from allotment.domain.catalog_rules import CatalogInvalid
 from allotment.domain.commands import RecordUsage
 from allotment.domain.replies import Rejected, RejectionKind, UsageAccepted
 from allotment.domain.state import Profile
@@ -44,7 +47,10 @@ class DirectChannel:
         if method == "ingest_batch":
             assert isinstance(args[0], list)
             self.sizes.append(len(args[0]))
-        return await self.hosted.call(environment, method, args, known, stamp)
+        try:
+            return await self.hosted.call(environment, method, args, known, stamp)
+        except Exception as error:  # as a process boundary ships it
+            raise pickle.loads(pickle.dumps(error)) from None
 
     async def adopt(
         self, environment: str, version: int, change: Callable[[Shard], Awaitable[R]], known: str
@@ -137,3 +143,14 @@ async def test_the_far_end_answers_only_the_shard_protocol(hosted: HostedShards)
     """A remote caller names a method; only the `Shard` protocol's coroutines are callable."""
     with pytest.raises(ValueError, match="not a shard call"):
         await hosted.call("test", "fail", ("anything",), "")
+
+
+async def test_what_the_shard_raises_reaches_the_caller_as_itself(hosted: HostedShards) -> None:
+    """SCL-33: an exception crosses the process boundary with its type and attributes, even
+    one whose constructor is not called with its message (`CatalogInvalid(problems)`), so the
+    front door maps it to the same HTTP answer as in one process."""
+    shard = _member(DirectChannel(hosted)).shard
+    negative = Feature(id=uuid.uuid4(), key="neg", name="Neg", cost_per_unit=Decimal(-1))
+    with pytest.raises(CatalogInvalid) as invalid:
+        await shard.upsert_catalog(CatalogUpdated(at=START, features=(negative,)))
+    assert invalid.value.problems and str(invalid.value)

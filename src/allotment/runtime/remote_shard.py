@@ -15,8 +15,10 @@ and the catalog and prices whenever they changed since the version the caller la
 
 from __future__ import annotations
 
+import copyreg
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
 from typing import Protocol, TypeVar, cast
@@ -141,16 +143,46 @@ class HostedShards:
         held = self.versions.get(environment, 0)
         if stamp is not None and stamp < held:
             raise CatalogStale(held)  # checked as the turn starts: nothing ran
-        result = await getattr(self.system.route(environment), method)(*args)
+        with _shippable_errors():
+            result = await getattr(self.system.route(environment), method)(*args)
         return self._answer(environment, result, known)
 
     async def adopt(
         self, environment: str, version: int, change: Callable[[Shard], Awaitable[R]], known: str
     ) -> Answer:
         """Run a broadcast catalog or price change, then hold `version` (SCL-13)."""
-        result = await change(self.system.route(environment))
+        with _shippable_errors():
+            result = await change(self.system.route(environment))
         self.versions[environment] = max(self.versions.get(environment, 0), version)
         return self._answer(environment, result, known)
+
+
+@contextmanager
+def _shippable_errors() -> Iterator[None]:
+    """Let whatever the shard raises cross to the caller as itself. Pickle rebuilds an exception
+    by calling its class with `args`, which breaks those whose constructor takes something else
+    (`CatalogInvalid(problems)` has its message as its args): such a class is registered to be
+    rebuilt from its args and attributes instead, without calling its constructor."""
+    try:
+        yield
+    except Exception as error:
+        copyreg.pickle(type(error), _reduce_error)
+        raise
+
+
+def _reduce_error(
+    error: Exception,
+) -> tuple[Callable[..., Exception], tuple[object, ...]]:
+    return (_rebuilt_error, (type(error), error.args, vars(error)))
+
+
+def _rebuilt_error(
+    kind: type[Exception], args: tuple[object, ...], attributes: dict[str, object]
+) -> Exception:
+    error = kind.__new__(kind)
+    error.args = args
+    vars(error).update(attributes)
+    return error
 
 
 class ShardChannel(Protocol):
