@@ -1,6 +1,6 @@
 """The `allotment` command: `serve` runs the server; `keys create|list|revoke` manage API keys
 (applied to a running server at once); `journal repair` repairs a journal segment start-up
-refused."""
+refused; `reshard` moves customers onto a new number of shards."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from allotment.loading import source_name
 from allotment.persistence.journal import repair_journal
 from allotment.persistence.keys import ALL_SCOPES, KeyStore
 from allotment.persistence.query import QueryFailed, run_query
+from allotment.reshard import ReshardRefused, reshard
 from allotment.serve_options import EnvInvalid, apply_environment, render_config, serve_options
 from allotment.serve_options import settings_from as _settings
 from allotment.startup import StartRefused, claim
@@ -70,7 +71,37 @@ def _parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentParser
     )
     repair.add_argument("segment", type=Path, help="the segment file the refusal names")
     repair.add_argument("--offset", type=int, required=True, help="the byte it names")
+    _reshard_command(commands)
     return parser
+
+
+def _reshard_command(commands: argparse._SubParsersAction[_Parser]) -> None:
+    reshard = commands.add_parser(
+        "reshard", help="move every customer onto a new number of shards (stop the server first)"
+    )
+    reshard.add_argument("--data-dir", type=Path, default=Path("data"))
+    reshard.add_argument("--shards", type=int, required=True, help="the new number of shards")
+    reshard.add_argument("--catalog", type=Path, default=None, help="the catalog the server uses")
+    reshard.add_argument("--model-prices", type=Path, default=None, help="its model prices")
+
+
+def _reshard(args: argparse.Namespace) -> int:
+    """SCL-23..SCL-26: one line per refusal, non-zero, nothing changed."""
+    settings = Settings(
+        data_dir=args.data_dir,
+        catalog_path=args.catalog.resolve() if args.catalog else None,
+        model_prices_path=args.model_prices.resolve() if args.model_prices else None,
+    )
+    try:
+        report = reshard(settings, args.shards)
+    except ReshardRefused as refused:
+        print(f"allotment: reshard refused: {refused}", file=sys.stderr)
+        return 2
+    print(f"allotment: {args.data_dir} resharded from {report.before} to {report.after} shards")
+    for environment, counts in sorted(report.customers.items()):
+        print(f"  {environment}: customers per shard {counts}")
+    print(f"  the old shards are kept in {report.backup}")
+    return 0
 
 
 def _keys_commands(keys: argparse.ArgumentParser) -> None:
@@ -231,6 +262,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(args)
     if args.command == "sql":
         return _sql(args)
+    if args.command == "reshard":
+        return _reshard(args)
     if args.command == "journal":
         return _repair_journal(args)
     return run_keys_command(args)

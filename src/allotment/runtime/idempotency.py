@@ -106,6 +106,15 @@ class EventKeyIndex:
 
     # -- snapshots ---------------------------------------------------------------------------
 
+    def live(self) -> Iterator[tuple[bytes, date]]:
+        """Every key the tables hold and its day: `allotment reshard` merges shards' keys
+        (SCL-24). Not while a snapshot exports the tables (the overlay is not included)."""
+        for table in self._tables:
+            for offset in range(0, len(table), _SLOT):
+                day = table[offset + 16] | table[offset + 17] << 8
+                if day not in (_FREE, _GONE):
+                    yield bytes(table[offset : offset + 16]), date.fromordinal(day + _EPOCH)
+
     @contextmanager
     def exported(self) -> Iterator[KeyTables]:
         """The tables and their counts as of now, for a snapshot. The tables are copied one at
