@@ -26,7 +26,7 @@ CLIENT_KEY = "sk_test_" + "c" * 32  # client:read and client:write, no admin
 LIVE_KEY = "sk_live_" + "l" * 32  # every scope, production environment
 START = datetime(2025, 1, 15, 10, 30, tzinfo=UTC)
 _TESTS_RUN = itertools.count(1)
-_TESTS_PER_COLLECTION = 25
+_TESTS_PER_COLLECTION = 200  # each full collection walks the whole heap: not after every test
 
 
 @pytest.fixture(autouse=True)
