@@ -8,10 +8,15 @@ method), `.../async_succeed`, `.../async_fail` and `.../expire` change a session
 correctly signed webhook (`checkout.session.completed`, `.async_payment_succeeded`,
 `.async_payment_failed`, `.expired`);
 `POST /_test/events/{id}/resend` delivers the same event again.
+
+`hold_next(path, reaches=...)` holds the next request to `path` open, so a crash test can kill
+the caller at a known point: before the request reached Stripe, or after Stripe acted on it
+but before its answer left.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import itertools
@@ -51,6 +56,20 @@ def parse_form(body: str) -> dict[str, Any]:
     return root
 
 
+class Hold:
+    """A request the double holds open (`hold_next`): `arrived` is set once it is in and, if
+    it `reaches`, executed and kept for its idempotency key."""
+
+    def __init__(self, reaches: bool, released: threading.Event) -> None:
+        self.reaches = reaches
+        self.arrived = threading.Event()
+        self._released = released
+
+    def wait(self) -> None:
+        self.arrived.set()
+        self._released.wait()
+
+
 def sign(payload: bytes, secret: str, timestamp: int | None = None) -> str:
     t = timestamp if timestamp is not None else int(time.time())
     mac = hmac.new(secret.encode(), f"{t}.".encode() + payload, hashlib.sha256).hexdigest()
@@ -68,10 +87,12 @@ class StripeDouble:
         self.requests: list[
             tuple[str, str, dict[str, Any], str | None]
         ] = []  # method, path, params, key
+        self.replays: list[tuple[str, str]] = []  # path, key: answered from the key's record
         self.deliver: Deliver | None = None  # set by tests: how webhooks reach allotment
         self.webhook_url: str | None = None  # ... or where to POST them
         self._idempotent: dict[tuple[str, str], tuple[str, int, bytes]] = {}
         self._faults: list[tuple[int, str, str, float]] = []
+        self._holds: dict[str, Hold] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._released = threading.Event()  # set at exit: ends every `hang_next`
@@ -105,6 +126,20 @@ class StripeDouble:
         """The next request gets no answer until the double exits: whatever the machine's
         speed, the client's timeout is what ends it."""
         self._faults.append((0, "", "", float("inf")))
+
+    def hold_next(self, path: str, *, reaches: bool) -> Hold:
+        """The next request to `path` is held open until the double exits. `reaches=False`:
+        it never reached Stripe (not executed, not recorded, never answered). `reaches=True`:
+        Stripe executed it and keeps its answer for the idempotency key; the answer waits."""
+        hold = Hold(reaches, self._released)
+        self._holds[path] = hold
+        return hold
+
+    def forget_keys(self) -> None:
+        """Stripe prunes idempotency keys once at least 24 hours old: a key used again after
+        that makes a new request."""
+        with self._lock:
+            self._idempotent.clear()
 
     # -- session lifecycle and webhooks --------------------------------------------------------
 
@@ -312,10 +347,16 @@ class StripeDouble:
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 key = headers.get("idempotency-key")
                 cache_key = (self.path, key) if key and method == "POST" else None
+                path = self.path.split("?")[0]
                 with double._lock:
                     cached = double._idempotent.get(cache_key) if cache_key else None
+                    hold = double._holds.pop(path, None)
+                if hold is not None and not hold.reaches:
+                    hold.wait()  # the caller died meanwhile: nothing was done
+                    return
                 if cached is not None and cached[0] == body:
                     status, payload = cached[1], cached[2]
+                    double.replays.append((path, key or ""))
                 elif cached is not None:
                     status = 400
                     payload = json.dumps(
@@ -325,13 +366,17 @@ class StripeDouble:
                         )
                     ).encode()
                 else:
-                    status, data, executed = double._handle(
-                        method, self.path.split("?")[0], body, headers
-                    )
+                    status, data, executed = double._handle(method, path, body, headers)
                     payload = json.dumps(data).encode()
                     if cache_key and executed:
                         with double._lock:
                             double._idempotent[cache_key] = (body, status, payload)
+                if hold is not None:
+                    hold.wait()  # done and kept for its key; the answer waits
+                with contextlib.suppress(OSError):  # a caller killed meanwhile reads nothing
+                    self._answer(status, key, payload)
+
+            def _answer(self, status: int, key: str | None, payload: bytes) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Request-Id", f"req_{next(double._ids)}")

@@ -61,8 +61,9 @@ async def _desk(shard: Any, issuer: GatewayRefundIssuer) -> int:
 def test_cn47_a_retry_after_a_crash_refunds_once(
     stripe_app: FastPath, stripe_client: TestClient[FastPath], stripe_double: StripeDouble
 ) -> None:
-    """The desk run again (as at the start after a crash between the provider's answer and
-    its record) calls Stripe with the same idempotency key: one refund, the same answer."""
+    """A note Stripe's failure left PROCESSING with no refund id is sent by the next desk run
+    (as at the start); once Stripe answered with the refund's id, a run sends nothing more
+    (CN-48): one refund, one POST."""
     invoice = _paid_through_stripe(stripe_client, stripe_double, "rf2")
     stripe_double.fail_next(500)  # Stripe fails: the note stays PROCESSING, nothing refunded
     note = _refund_note(stripe_client, invoice, "5.00")
@@ -72,11 +73,25 @@ def test_cn47_a_retry_after_a_crash_refunds_once(
     shard = state["system"].route("test")
     portal = stripe_client.blocking_portal  # the app's event loop, where its shard runs
     assert portal.call(_desk, shard, issuer) == 1
-    assert portal.call(_desk, shard, issuer) == 1  # still PROCESSING: the same refund
+    assert portal.call(_desk, shard, issuer) == 0  # still PROCESSING, but Stripe has it
     assert len(stripe_double.refunds) == 1
-    # The second POST carried the same key: Stripe (the double) answered it from its
-    # idempotency cache without executing it again.
     posts = [r for r in stripe_double.requests if r[1] == "/v1/refunds"]
     assert [key for *_, key in posts] == [f"allotment-credit-note-{note['id']}"]
     shown = stripe_client.get(f"/v1/creditnotes/{note['id']}", headers={"x-api-key": KEY}).json()
     assert shown["refund_status"] == RefundStatus.PROCESSING.value
+
+
+def test_cn48_a_refund_stripe_answered_is_not_asked_again_after_its_key_expired(
+    stripe_app: FastPath, stripe_client: TestClient[FastPath], stripe_double: StripeDouble
+) -> None:
+    """A card refund stays `pending` for days; Stripe keeps an idempotency key for 24 hours.
+    A desk run after that (the server's start) must not refund again: a refund Stripe
+    answered with its id is followed by webhook, never asked for again."""
+    invoice = _paid_through_stripe(stripe_client, stripe_double, "rf3")
+    note = _refund_note(stripe_client, invoice, "5.00")
+    assert note["refund_status"] == "PROCESSING" and len(stripe_double.refunds) == 1
+    stripe_double.forget_keys()  # a day later
+    state: Any = stripe_app.litestar.state
+    issuer = GatewayRefundIssuer(state["checkout"].gateway)
+    assert stripe_client.blocking_portal.call(_desk, state["system"].route("test"), issuer) == 0
+    assert len(stripe_double.refunds) == 1

@@ -162,8 +162,9 @@ def _routes() -> list[ControllerRouterHandler]:
 
 
 async def refund_owed(system: ActorSystem, issuer: GatewayRefundIssuer) -> None:
-    """Refunds a crash left owed are issued again at start, with the same idempotency keys;
-    a provider failure leaves them for the next request or start (CN-47)."""
+    """Refunds a crash left owed (PENDING, or PROCESSING with no answer from Stripe) are asked
+    for again at start, with the same idempotency keys, before anything is served; a provider
+    failure leaves them for the next request or start (CN-47, CN-48)."""
     for environment in ("test", "live"):
         with contextlib.suppress(PaymentProviderError):
             await issue_refunds(system.route(environment), issuer, provider_paid_only=True)

@@ -18,10 +18,12 @@ __all__ = (
     "REJECTION_STATUS",
     "ApiError",
     "Failure",
+    "PlainFailure",
     "encoded_response",
     "exception_handlers",
     "failure_of",
     "json_response",
+    "plain_failure",
     "raise_rejection",
 )
 
@@ -117,6 +119,36 @@ def failure_of(exc: Exception, where: str) -> Failure:
         return _failure(status, message, **({"allow": allow} if allow else {}))
     logger.exception("unhandled error on %s", where, exc_info=exc)
     return _failure(500, "Internal server error.")  # API-9: generic, nothing leaked
+
+
+class PlainFailure(NamedTuple):
+    """A failure as the peer surfaces (OpenMeter, Flexprice) tell it: the status, the detail
+    the client may read (None: the surface's own words for the status; nothing about an
+    unexpected failure leaks) and the extra headers."""
+
+    status: int
+    detail: str | None
+    headers: dict[str, str] | None
+    unexpected: bool = False  # a bug, logged: its 500 says nothing of it
+
+
+def plain_failure(exc: Exception, where: str, log: logging.Logger) -> PlainFailure:
+    """The failure table of the peer surfaces, for what their routes do not raise in their
+    own error type (`where` names the request in `log`'s record of an unexpected error)."""
+    if isinstance(exc, ApiError):  # raised before the route: authentication (401, 403)
+        return PlainFailure(exc.status, exc.detail or exc.message, None)
+    if isinstance(exc, ShardUnavailable):
+        detail = f"the server is recovering its state from disk; retry later ({exc.reason})"
+        return PlainFailure(503, detail, {"retry-after": str(exc.retry_after_s)})
+    if isinstance(exc, Overloaded):
+        return PlainFailure(503, exc.reason, {"retry-after": str(exc.retry_after_s)})
+    if isinstance(exc, HTTPException):
+        status = exc.status_code
+        allow = (exc.headers or {}).get("allow") if status == 405 else None
+        return PlainFailure(status, exc.detail if status < 500 else None,
+                            {"allow": allow} if allow else None)  # fmt: skip
+    log.exception("unhandled error on %s", where, exc_info=exc)
+    return PlainFailure(500, None, None, unexpected=True)
 
 
 def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[ApiResponseError]:

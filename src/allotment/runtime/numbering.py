@@ -31,12 +31,14 @@ class Prefixes(Protocol):
 class Sequences:
     """The `NumberSource` of one shard's turns."""
 
-    __slots__ = ("_handed", "_journalled", "prefixes")
+    __slots__ = ("_journalled", "handed", "prefixes")
 
     def __init__(self, prefixes: dict[NumberKind, str] | None = None) -> None:
         self.prefixes = dict(prefixes or DEFAULT_PREFIXES)
         self._journalled = dict.fromkeys(NumberKind, 0)  # the highest sequence in the journal
-        self._handed = dict.fromkeys(NumberKind, 0)  # the highest handed out by this turn
+        # The highest handed out by this turn, or None while it has handed out none: nearly
+        # every turn (each check and event) hands out none, and then need not `settle`.
+        self.handed: dict[NumberKind, int] | None = None
 
     @classmethod
     def configured(cls, settings: Prefixes) -> Sequences:
@@ -46,8 +48,10 @@ class Sequences:
         })  # fmt: skip
 
     def allocate(self, kind: NumberKind) -> tuple[int, str]:
-        sequence = max(self._handed[kind], self._journalled[kind]) + 1
-        self._handed[kind] = sequence
+        if self.handed is None:
+            self.handed = dict(self._journalled)
+        sequence = max(self.handed[kind], self._journalled[kind]) + 1
+        self.handed[kind] = sequence
         return sequence, format_number(self.prefixes[kind], sequence)
 
     def last(self, kind: NumberKind) -> int:
@@ -58,15 +62,16 @@ class Sequences:
         """Learn the numbers of facts being journalled, and forget what the turn handed out
         beyond them (a number taken by a turn that journalled no use of it is free again)."""
         for fact in facts:
-            if isinstance(fact, InvoiceNumbered):
+            # Exact types (final classes): a usage fact pays two identity tests.
+            if type(fact) is InvoiceNumbered:
                 self._raise(fact.kind, fact.sequence)
-            elif isinstance(fact, CreditNoteFinalized) and fact.sequence is not None:
+            elif type(fact) is CreditNoteFinalized and fact.sequence is not None:
                 self._raise(NumberKind.CREDIT_NOTE, fact.sequence)
-        self.settle()
+        self.handed = None
 
     def settle(self) -> None:
         """End of a turn: numbers handed out and not journalled are taken back."""
-        self._handed = dict(self._journalled)
+        self.handed = None
 
     def recover(self, states: Iterable[CustomerState]) -> None:
         """After replay: continue from the highest sequence any customer's facts took."""

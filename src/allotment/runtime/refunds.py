@@ -1,9 +1,12 @@
 """Refunds owed by REFUND credit notes, sent to the provider (CN-8, CN-9).
 
-For each finalized note whose refund is PENDING (or PROCESSING, when a crash came between the
-provider call and its answer), a turn first records PROCESSING, so the note can no longer be
-voided (CN-11); then the `RefundIssuer` is called with a key stable per note, so the provider
-refunds once however often this runs; then its answer is recorded.
+For each finalized note whose refund is PENDING (or PROCESSING with no provider refund id,
+when a crash or a provider failure came between the provider call and its answer), a turn
+first records PROCESSING, so the note can no longer be voided (CN-11); then the `RefundIssuer`
+is called with a key stable per note, so the provider refunds once however often this runs;
+then its answer is recorded. A refund the provider answered with its id is never asked for
+again (CN-48): it exists, its progress comes by webhook, and the provider's record of the key
+does not last forever (Stripe's: 24 hours), while a refund can stay pending for days.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ async def issue_refunds(
             n
             for n in state.credit_notes.values()
             if n.status is CreditNoteStatus.FINALIZED and n.refund_status in _OPEN
+            and n.refund_reference is None
             and (n.refund_payment is not None or not provider_paid_only)
         ]  # fmt: skip
 

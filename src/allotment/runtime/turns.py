@@ -145,7 +145,8 @@ class Turns:
             self.sequences.settle()
             raise
         if not applied:
-            self.sequences.settle()
+            if self.sequences.handed is not None:  # a check hands out none: no call
+                self.sequences.settle()
             return result, 0
         return result, self.commit(actor, applied)
 

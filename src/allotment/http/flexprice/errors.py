@@ -15,7 +15,7 @@ from litestar.exceptions import HTTPException
 from litestar.openapi.datastructures import ResponseSpec
 
 from allotment.domain.replies import Rejected, RejectionKind
-from allotment.http.errors import ApiError
+from allotment.http.errors import ApiError, plain_failure
 from allotment.runtime.errors import Overloaded, ShardUnavailable
 
 __all__ = (
@@ -110,20 +110,9 @@ _ENCODER: Final = msgspec.json.Encoder()
 def _as_flex(exc: Exception, where: str) -> FlexError:
     if isinstance(exc, FlexError):
         return exc
-    if isinstance(exc, ApiError):  # raised before the route: authentication (401, 403)
-        return FlexError(exc.status, exc.detail or exc.message)
-    if isinstance(exc, ShardUnavailable):
-        message = f"the server is recovering its state from disk; retry later ({exc.reason})"
-        return FlexError(503, message, headers={"retry-after": str(exc.retry_after_s)})
-    if isinstance(exc, Overloaded):
-        return FlexError(503, exc.reason, headers={"retry-after": str(exc.retry_after_s)})
-    if isinstance(exc, HTTPException):
-        status = exc.status_code
-        allow = (exc.headers or {}).get("allow") if status == 405 else None
-        message = exc.detail if status < 500 else "internal error"
-        return FlexError(status, message, headers={"allow": allow} if allow else None)
-    logger.exception("unhandled error on %s", where, exc_info=exc)
-    return FlexError(500, "internal error")  # nothing about the failure leaks
+    failure = plain_failure(exc, where, logger)
+    detail = failure.detail if failure.detail is not None else "internal error"
+    return FlexError(failure.status, detail, headers=failure.headers)
 
 
 def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

@@ -18,7 +18,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException
 from litestar.openapi.datastructures import ResponseSpec
 
-from allotment.http.errors import ApiError
+from allotment.http.errors import ApiError, plain_failure
 from allotment.runtime.errors import Overloaded, ShardUnavailable
 
 __all__ = (
@@ -164,20 +164,11 @@ def as_problem(exc: Exception, where: str) -> Problem:
     request in the log of an unexpected error)."""
     if isinstance(exc, Problem):
         return exc
-    if isinstance(exc, ApiError):  # raised before the route: authentication (401, 403)
-        return Problem(exc.status, exc.detail or exc.message)
-    if isinstance(exc, ShardUnavailable):
-        detail = f"the server is recovering its state from disk; retry later ({exc.reason})"
-        return Problem(503, detail, headers={"retry-after": str(exc.retry_after_s)})
-    if isinstance(exc, Overloaded):
-        return Problem(503, exc.reason, headers={"retry-after": str(exc.retry_after_s)})
-    if isinstance(exc, HTTPException):
-        status = exc.status_code
-        allow = (exc.headers or {}).get("allow") if status == 405 else None
-        detail = exc.detail if status < 500 else _TITLES.get(status, "Error")
-        return Problem(status, detail, headers={"allow": allow} if allow else None)
-    logger.exception("unhandled error on %s", where, exc_info=exc)
-    return Problem(500, "internal server error")  # nothing about the failure leaks
+    failure = plain_failure(exc, where, logger)
+    if failure.unexpected:
+        return Problem(500, "internal server error")  # nothing about the failure leaks
+    detail = failure.detail if failure.detail is not None else _TITLES.get(failure.status, "Error")
+    return Problem(failure.status, detail, headers=failure.headers)
 
 
 def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
