@@ -159,6 +159,14 @@ class RecoverableShard(Protocol):
         """Load a snapshot's catalog, customers and (old-format) event keys."""
         ...
 
+    def numbers_taken(self) -> dict[str, int]:
+        """The highest invoice and credit-note sequence journalled, by kind (SCL-71)."""
+        ...
+
+    def restore_numbers(self, taken: dict[str, int]) -> None:
+        """Continue the sequences above a snapshot's `numbers_taken` (SCL-72)."""
+        ...
+
     def replay(self, record: JournalRecord) -> None:
         """Apply one journal record after the snapshot."""
         ...

@@ -112,7 +112,8 @@ class LocalShard:
         self.mint = mint
         self.directory = CustomerDirectory()
         self.timers = Timers()
-        sequences = Sequences.configured(settings)  # CN-20
+        placed = (0, 1) if mint is None else (mint.index, mint.shards)
+        sequences = Sequences.configured(settings, placed)  # CN-20, SCL-70
         self.turns = Turns(journal, self.directory, self.timers, settings, outbox, sequences, mint)
         self.event_keys = EventKeyIndex(settings.idempotency_window_days)
         self._audit_keys = AuditKeyWindow(settings.audit_key_window_size_max)
@@ -396,6 +397,12 @@ class LocalShard:
         self, catalog: Catalog, states: list[CustomerState], keys: dict[date, list[bytes]]
     ) -> None:
         recovery.restore(self, catalog, states, keys)
+
+    def numbers_taken(self) -> dict[str, int]:
+        return self.turns.sequences.taken()
+
+    def restore_numbers(self, taken: dict[str, int]) -> None:
+        self.turns.sequences.restore(taken)
 
     def replay(self, record: JournalRecord) -> None:
         recovery.replay(self, record)
