@@ -24,6 +24,7 @@ from allotment.persistence.keys import KeyStore
 from allotment.persistence.memory import MemoryJournal
 from allotment.persistence.shard_layout import record_shards, shard_dir
 from allotment.persistence.storage import Storage
+from allotment.runtime.analytics_merged import MergedAnalytics
 from allotment.runtime.checkout import CheckoutService
 from allotment.runtime.clock import Clock, ManualClock, SystemClock
 from allotment.runtime.placement import IdMint
@@ -138,9 +139,11 @@ def _system(
         record_shards(settings.data_dir, settings.shards)  # SCL-20, SCL-21
     members = [_shard_member(settings, clock, persistent, journal_io, queued, k)
                for k in range(settings.shards)]  # fmt: skip
+    merged = (MergedAnalytics(settings.data_dir, settings.shards, settings.analytics_every_s)
+              if persistent else None)  # fmt: skip
     return ShardedSystem(
         members, load_catalog(settings.catalog_path, clock.now()),
-        load_price_table(settings.model_prices_path), settings, clock_store,
+        load_price_table(settings.model_prices_path), settings, clock_store, merged,
     )  # fmt: skip
 
 
