@@ -16,6 +16,7 @@ from allotment.loading import load_catalog, load_price_table
 from allotment.payments.stripe_gateway import StripeGateway
 from allotment.persistence import datadir_lock
 from allotment.persistence.analytics_job import AnalyticsJob
+from allotment.persistence.analytics_merged import MergedAnalytics
 from allotment.persistence.clock_file import ClockFile
 from allotment.persistence.cloud_history import CloudHistory
 from allotment.persistence.journal import Durability
@@ -24,7 +25,6 @@ from allotment.persistence.keys import KeyStore
 from allotment.persistence.memory import MemoryJournal
 from allotment.persistence.shard_layout import record_shards, shard_dir
 from allotment.persistence.storage import Storage
-from allotment.runtime.analytics_merged import MergedAnalytics
 from allotment.runtime.checkout import CheckoutService
 from allotment.runtime.clock import Clock, ManualClock, SystemClock
 from allotment.runtime.placement import IdMint

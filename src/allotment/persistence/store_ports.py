@@ -35,6 +35,7 @@ from allotment.persistence.reports import (
 )
 
 __all__ = (
+    "AnalyticsMerger",
     "AnalyticsRunner",
     "AnalyticsSource",
     "AuditRecord",
@@ -288,6 +289,18 @@ class ShardStore(Protocol):
         Raises:
             CheckpointRefused: the shard or its journal failed; nothing was published.
         """
+        ...
+
+
+class AnalyticsMerger(Protocol):
+    """Merges the shards' analytics databases into one (persistence/analytics_merged.py)."""
+
+    async def merge(self, reports: Sequence[AnalyticsReport]) -> AnalyticsReport:
+        """The shards' databases, just written (`reports`), merged; the whole's report."""
+        ...
+
+    async def follow(self) -> None:
+        """Merge again whenever a shard's own database changed, for ever."""
         ...
 
 

@@ -20,7 +20,7 @@ from allotment.domain.catalog import Catalog
 from allotment.domain.cost import PriceTable
 from allotment.persistence.ports import Journal
 from allotment.persistence.reports import AnalyticsReport, CheckpointReport
-from allotment.runtime.analytics_merged import MergedAnalytics
+from allotment.persistence.store_ports import AnalyticsMerger
 from allotment.runtime.catalog_versions import LocalMember, ShardMember
 from allotment.runtime.clock import ClockStore
 from allotment.runtime.ports import Shard
@@ -44,7 +44,7 @@ class ShardedSystem(ActorSystem):
         prices: PriceTable,
         settings: SystemSettings,
         clock_store: ClockStore | None = None,
-        merged_analytics: MergedAnalytics | None = None,
+        merged_analytics: AnalyticsMerger | None = None,
     ) -> None:
         first = members[0]
         super().__init__(

@@ -22,6 +22,8 @@ logger = logging.getLogger("allotment.analytics")
 
 
 class MergedAnalytics:
+    """A `store_ports.AnalyticsMerger` over `<data-dir>/shards/<k>/` (SCL-74..SCL-76)."""
+
     def __init__(self, data_dir: Path, shards: int, every_s: float) -> None:
         self.data_dir = data_dir
         self.shard_dirs = [shard_dir(data_dir, k) for k in range(shards)]
