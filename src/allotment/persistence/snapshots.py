@@ -64,6 +64,7 @@ class SnapshotHeader(msgspec.Struct, kw_only=True):
     # The highest invoice and credit-note sequence taken, by kind: after a reshard the shard's
     # own customers may not hold the environment's highest (SCL-71, SCL-72).
     sequences: dict[str, int] = {}
+    catalog_version: int = 0  # the broadcast catalog version the shard held (SCL-77)
 
 
 @dataclass(frozen=True, slots=True)

@@ -178,6 +178,7 @@ class Storage:
             shard.environment_payments.update(header.unapplied_payments)
             shard.prices.restore(header.prices)
             shard.restore_numbers(header.sequences)
+            shard.catalog_version = header.catalog_version
             if header.key_tables:
                 shard.event_keys.import_tables(
                     snapshot.key_tables, header.key_slots_used, header.keys_per_day
@@ -307,6 +308,7 @@ class Storage:
                 unapplied_payments=shard.environment_payments.values(),
                 prices=shard.prices.recorded,
                 sequences=shard.numbers_taken(),
+                catalog_version=shard.catalog_version,
             )
             pending = _Pending(snapshot, header_frame(header))
             for start in range(0, len(states), CHUNK_CUSTOMERS):

@@ -160,6 +160,8 @@ class RecoverableShard(Protocol):
         """Load a snapshot's catalog, customers and (old-format) event keys."""
         ...
 
+    catalog_version: int  # of several shards: the broadcast version held (SCL-77)
+
     def numbers_taken(self) -> dict[str, int]:
         """The highest invoice and credit-note sequence journalled, by kind (SCL-71)."""
         ...

@@ -33,7 +33,7 @@ from allotment.domain.cost import PriceTable
 from allotment.domain.credit_note_commands import CreditNoteCommand
 from allotment.domain.entitlement import unknown_customer_decision
 from allotment.domain.evolve import new_customer
-from allotment.domain.facts import CustomerCreated
+from allotment.domain.facts import CatalogVersionHeld, CustomerCreated
 from allotment.domain.meters import CloudEvent
 from allotment.domain.om_commands import OpenMeterCommand
 from allotment.domain.payment_records import PaymentRecord
@@ -123,6 +123,7 @@ class LocalShard:
         self.openmeter = OpenMeterDesk(self)
         self.om_entitlements = OmDesk(self)
         self.environment_payments = EnvironmentPayments()  # unapplied, no customer (MNY-C3)
+        self.catalog_version = 0  # of several shards: the broadcast version held (SCL-77)
 
     # -- context and lookups -------------------------------------------------------------------
 
@@ -397,6 +398,15 @@ class LocalShard:
         self, catalog: Catalog, states: list[CustomerState], keys: dict[date, list[bytes]]
     ) -> None:
         recovery.restore(self, catalog, states, keys)
+
+    async def hold_catalog_version(self, version: int) -> None:
+        """SCL-77: journal that this shard holds catalog `version` (durable before it counts),
+        so a restart recovers it rather than starting at 0."""
+        if version > self.catalog_version:
+            self.turns.admit(write=True)
+            position = self.turns.commit_catalog(CatalogVersionHeld(at=self.now(), version=version))
+            self.catalog_version = version
+            await self.turns.durable(position)
 
     def numbers_taken(self) -> dict[str, int]:
         return self.turns.sequences.taken()

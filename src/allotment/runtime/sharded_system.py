@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
+from functools import partial
 from typing import Any, TypeVar
 
 import anyio
@@ -62,7 +63,10 @@ class ShardedSystem(ActorSystem):
 
     def member_shards(self, environment: str) -> list[ShardMember]:
         """Each shard of `environment`, as the router reaches it."""
-        return [LocalMember(member.route(environment)) for member in self.members]
+        return [
+            LocalMember(member.route(environment), partial(member.shard, environment))
+            for member in self.members
+        ]
 
     def route(self, environment: str) -> Shard:
         router = self._routers.get(environment)
