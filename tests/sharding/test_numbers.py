@@ -13,29 +13,19 @@ import pytest
 from litestar.testing import TestClient
 
 from allotment.cli import main
-from allotment.config import Settings
 from allotment.domain.credit_note_state import NumberKind
-from allotment.http.app import create_app
-from allotment.persistence.keys import KeyStore
-from allotment.runtime.clock import ManualClock
 from allotment.runtime.numbering import Sequences
 from allotment.runtime.placement import placement_tag, shard_of
 from allotment.runtime.sharded_system import ShardedSystem
-from allotment.wiring import build_system
-from tests.conftest import KEY, START
+from tests.conftest import KEY
 from tests.http.helpers import create_customer, subscribe
+from tests.sharding.test_reshard import _client as sharded_client
 
 FORMAT = re.compile(r"^(INV|CN)-\d{6}$")
 
 
 def _client(data_dir: Path, shards: int) -> tuple[TestClient[Any], ShardedSystem]:
-    settings = Settings(clock="manual", data_dir=data_dir, shards=shards)
-    system = build_system(settings, ManualClock(START))
-    assert isinstance(system, ShardedSystem)
-    store = KeyStore()
-    store.add(KEY)
-    client = TestClient(create_app(settings, system, store), base_url="http://testserver.local")
-    client.headers["Authorization"] = f"Bearer {KEY}"
+    client, system = sharded_client(data_dir, shards)
     client.headers["x-api-key"] = KEY  # the Flexprice paths'
     return client, system
 
