@@ -67,6 +67,7 @@ class _Environment:
     customers: list[CustomerState] = field(default_factory=list)
     payments: list[PaymentRecord] = field(default_factory=list)
     keys: EventKeyIndex = field(default_factory=lambda: EventKeyIndex(None))
+    numbers: dict[str, int] = field(default_factory=dict)  # the highest taken, by kind
 
 
 def reshard(settings: Settings, shards: int) -> ReshardReport:
@@ -120,6 +121,8 @@ def _load(settings: Settings, before: int) -> dict[str, _Environment]:
             loaded.position = max(loaded.position, journal.position)
             loaded.customers.extend(shard.states())
             loaded.payments.extend(shard.environment_payments.values())
+            for kind, sequence in shard.numbers_taken().items():  # SCL-72
+                loaded.numbers[kind] = max(loaded.numbers.get(kind, 0), sequence)
             for digest, day in shard.event_keys.live():
                 loaded.keys.remember(digest, day)
     return merged
@@ -166,6 +169,7 @@ def _frames(
                 keys_per_day=keys.keys_per_day,
                 unapplied_payments=payments,
                 prices=loaded.prices,
+                sequences=loaded.numbers,
             )
         )
         for start in range(0, len(states), CHUNK_CUSTOMERS):

@@ -108,15 +108,23 @@ def _host_build(settings: Settings, index: int) -> Callable[[], ActorSystem]:
 def ray_app(settings: Settings, on_started: Callable[[], None] | None = None) -> FastPath:
     """A front door worker's app: joins `settings.ray_address` and routes to the shard actors
     the keeper started. No webhooks and no analytics database of its own (docs/scale-out.md)."""
+    from allotment.persistence.analytics_merged import MergedAnalytics  # noqa: PLC0415  (duckdb)
     from allotment.runtime import ray_shard  # noqa: PLC0415  after granian's fork, never before
 
     assert settings.ray_address is not None, "the keeper gives the workers its address"
     ray_shard.connect(settings.ray_address, settings.ray_namespace)
     clock, clock_store = server_clock(settings, persistent=True)
+    # SCL-76: the merged analytics need every shard's directory visible from this worker
+    merged = MergedAnalytics(settings.data_dir, settings.shards, settings.analytics_every_s)
     system = ray_shard.RaySystem(
-        ray_shard.attach_hosts(settings.shards), load_catalog(settings.catalog_path, clock.now()),
-        load_price_table(settings.model_prices_path), settings, clock, clock_store,
-    )  # fmt: skip
+        ray_shard.attach_hosts(settings.shards),
+        load_catalog(settings.catalog_path, clock.now()),
+        load_price_table(settings.model_prices_path),
+        settings,
+        clock,
+        clock_store,
+        merged_analytics=merged,
+    )
     return create_app(
         settings, system, key_store(settings), checkout_service(settings, clock),
         on_started=on_started,

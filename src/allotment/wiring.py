@@ -16,6 +16,7 @@ from allotment.loading import load_catalog, load_price_table
 from allotment.payments.stripe_gateway import StripeGateway
 from allotment.persistence import datadir_lock
 from allotment.persistence.analytics_job import AnalyticsJob
+from allotment.persistence.analytics_merged import MergedAnalytics
 from allotment.persistence.clock_file import ClockFile
 from allotment.persistence.cloud_history import CloudHistory
 from allotment.persistence.journal import Durability
@@ -138,9 +139,11 @@ def _system(
         record_shards(settings.data_dir, settings.shards)  # SCL-20, SCL-21
     members = [_shard_member(settings, clock, persistent, journal_io, queued, k)
                for k in range(settings.shards)]  # fmt: skip
+    merged = (MergedAnalytics(settings.data_dir, settings.shards, settings.analytics_every_s)
+              if persistent else None)  # fmt: skip
     return ShardedSystem(
         members, load_catalog(settings.catalog_path, clock.now()),
-        load_price_table(settings.model_prices_path), settings, clock_store,
+        load_price_table(settings.model_prices_path), settings, clock_store, merged,
     )  # fmt: skip
 
 

@@ -44,7 +44,7 @@ async def test_a_member_refuses_an_older_stamp_and_the_router_retries(router: Sh
     stamped 0; the router takes version 1 and runs the call once, stamped anew."""
     member = router.members[1]
     assert isinstance(member, LocalMember)
-    member.version = 1
+    member.held().catalog_version = 1
     with pytest.raises(CatalogStale):
         member.stamped(0)
     reference = next(f"r{i}" for i in range(100) if router.routes.of_reference(f"r{i}") == 1)

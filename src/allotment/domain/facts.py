@@ -58,6 +58,7 @@ from allotment.domain.state import (
 )
 
 __all__ = (
+    "CatalogVersionHeld",
     "CheckoutClosed",
     "CheckoutOpened",
     "CloudEventRecorded",
@@ -219,6 +220,14 @@ class CheckoutClosed(_Fact, tag="checkout_closed", frozen=True, kw_only=True):
     session_id: str
 
 
+class CatalogVersionHeld(_Fact, tag="catalog_version_held", frozen=True, kw_only=True):
+    """A shard of several now holds the catalog of this version (docs/scale-out.md SCL-77):
+    journalled after each broadcast change, so a shard restarted alone still refuses calls
+    stamped with an older one. It changes no state the domain reads."""
+
+    version: int
+
+
 class PaymentRecorded(_Fact, tag="payment_recorded", frozen=True, kw_only=True):
     """A provider payment judged: applied, failed or unapplied (MNY-C2..C4). In a customer's
     record, it joins `CustomerState.payments`; as an environment fact (no customer owns it),
@@ -319,6 +328,7 @@ Fact = (
 
 EnvironmentFact = (
     CatalogUpdated
+    | CatalogVersionHeld
     | FeatureAutoCreated
     | PaymentRecorded
     | PricesReplaced

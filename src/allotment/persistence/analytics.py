@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -25,9 +26,9 @@ import pyarrow.parquet as pq
 from allotment.domain.state import PAYABLE, InvoiceStatus
 from allotment.persistence.analytics_rows import Columns
 from allotment.persistence.file_modes import PRIVATE
-from allotment.persistence.history_rows import JOURNAL_HISTORIES, history_view
+from allotment.persistence.history_rows import JOURNAL_HISTORIES, history_view, parquet_source
 
-__all__ = ("build_database", "to_arrow", "write_history")
+__all__ = ("build_database", "create_views", "publish", "to_arrow", "write_history")
 
 # Invoices that charged nothing (yet): a draft, or one voided or cancelled (CN-46).
 _UNISSUED = frozenset((InvoiceStatus.PENDING, InvoiceStatus.VOID, InvoiceStatus.CANCELLED,
@@ -261,16 +262,26 @@ def build_database(data_dir: Path, tables: dict[str, list[pa.Table]], info: list
         connection.register("incoming", pa.concat_tables(info))
         connection.execute("CREATE TABLE snapshot_info AS SELECT * FROM incoming")
         connection.unregister("incoming")
-        pattern = str((data_dir / "history" / "entitlement_checks" / "*" / "*.parquet").resolve())
-        literal = pattern.replace("'", "''")  # DDL cannot take parameters; quote the path
-        source = f"read_parquet('{literal}', union_by_name = true, hive_partitioning = false)"
-        connection.execute(f"CREATE VIEW entitlement_checks AS SELECT * FROM {source}")  # noqa: S608
-        for table in JOURNAL_HISTORIES:
-            connection.execute(history_view(data_dir / "history" / table, table))
-        connection.execute(_VIEWS)
+        create_views(connection, [data_dir])
         connection.execute("CHECKPOINT")
     finally:
         connection.close()
+    return publish(temporary, final)
+
+
+def create_views(connection: duckdb.DuckDBPyConnection, data_dirs: Sequence[Path]) -> None:
+    """The history views, each over the union of every data directory's Parquet files (one
+    directory, or one per shard: SCL-74), then the ready-made views over the tables."""
+    checks = [d / "history" / "entitlement_checks" / "*" / "*.parquet" for d in data_dirs]
+    source = parquet_source(checks)
+    connection.execute(f"CREATE VIEW entitlement_checks AS SELECT * FROM {source}")  # noqa: S608
+    for table in JOURNAL_HISTORIES:
+        connection.execute(history_view([d / "history" / table for d in data_dirs], table))
+    connection.execute(_VIEWS)
+
+
+def publish(temporary: Path, final: Path) -> Path:
+    """Swap a finished database in: readers see the old file or the new one, never half."""
     temporary.chmod(PRIVATE)  # OPS-K7: DuckDB creates it with the umask's bits
     os.replace(temporary, final)
     return final

@@ -15,7 +15,7 @@ behind the exported range), so the `events` view joins the snapshot's `customers
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -43,6 +43,7 @@ __all__ = (
     "event_rows",
     "history_view",
     "ledger_rows",
+    "parquet_source",
 )
 
 EVENT_COLUMNS = (
@@ -208,15 +209,19 @@ _LEGACY_COLUMNS = {
 }
 
 
-def _source(pattern: Path) -> str:
-    literal = str(pattern.resolve()).replace("'", "''")  # DDL takes no parameters: quote it
-    return f"read_parquet('{literal}', union_by_name = true, hive_partitioning = false)"
+def parquet_source(patterns: Sequence[Path]) -> str:
+    """`read_parquet` over the union of the files `patterns` match (every shard's, SCL-74)."""
+    # DDL takes no parameters: each path is quoted
+    literals = ", ".join("'" + str(p.resolve()).replace("'", "''") + "'" for p in patterns)
+    return f"read_parquet([{literals}], union_by_name = true, hive_partitioning = false)"
 
 
-def history_view(root: Path, table: str) -> str:
+def history_view(root: Path | Sequence[Path], table: str) -> str:
     """The `CREATE VIEW` statement of a journal-derived history table stored under `root`
-    (`<data-dir>/history/<table>`), which must hold at least its `schema.parquet`."""
-    exported = f"SELECT * FROM {_source(root / '*.parquet')}"  # noqa: S608
+    (`<data-dir>/history/<table>`; one per shard over the union of their files, SCL-74),
+    each of which must hold at least its `schema.parquet`."""
+    roots = [root] if isinstance(root, Path) else list(root)
+    exported = f"SELECT * FROM {parquet_source([r / '*.parquet' for r in roots])}"  # noqa: S608
     if table == "reservation_history":  # no legacy files: it came after the exporter
         return f"CREATE VIEW {table} AS {reservation_view_query(exported)}"
     columns = ["environment", *JOURNAL_HISTORIES[table][0]]
@@ -230,7 +235,7 @@ def history_view(root: Path, table: str) -> str:
     # The SQL is built from our own column names and a quoted path only (DDL takes no
     # parameters), hence the S608 waivers.
     query = f"WITH h AS ({exported}) SELECT {', '.join(selected)} FROM {joined}"  # noqa: S608
-    legacy = sorted(root.glob("day=*/part-*.parquet"))
+    legacy = [r / "day=*" / "part-*.parquet" for r in roots if any(r.glob("day=*/part-*.parquet"))]
     if legacy:  # only then: the anti-join costs every query
         names = [*columns, "external_id", "cost_known"] if table == "events" else columns
         kept = [_LEGACY_COLUMNS[table].get(name, name) + f" AS {name}" for name in names]
@@ -238,7 +243,7 @@ def history_view(root: Path, table: str) -> str:
         match = " AND ".join(f"n.{key} = l.{key}" for key in keys)
         query += (
             f" UNION ALL BY NAME SELECT {', '.join(kept)}"  # noqa: S608
-            f" FROM {_source(root / 'day=*' / 'part-*.parquet')} l"
+            f" FROM {parquet_source(legacy)} l"
             f" WHERE NOT EXISTS (SELECT 1 FROM ({exported}) n WHERE {match})"
         )
     return f"CREATE VIEW {table} AS {query}"

@@ -34,10 +34,13 @@ class ExportReport(msgspec.Struct, frozen=True, kw_only=True):
     files: int
 
 
-class AnalyticsReport(msgspec.Struct, frozen=True, kw_only=True):
+class AnalyticsReport(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     path: str
     taken_at: str
     customers: int
     history_rows: int  # audit records written and rows exported from the journal
-    exported: dict[str, int]  # environment -> journal position exported to the history
+    # environment -> journal position exported to the history (over shards: the sum of each
+    # shard's position, as each numbers its own records, SCL-75)
+    exported: dict[str, int]
     seconds: float
+    tables: dict[str, int] = {}  # over shards: rows of each table and view merged (SCL-75)

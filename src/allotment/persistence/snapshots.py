@@ -61,6 +61,10 @@ class SnapshotHeader(msgspec.Struct, kw_only=True):
     event_keys: dict[date, list[bytes]] = {}  # version 1: keys as digests by day
     unapplied_payments: list[PaymentRecord] = []  # payments no customer owns (MNY-C3)
     prices: PriceTable | None = None  # the model prices last journalled (OPS-D6)
+    # The highest invoice and credit-note sequence taken, by kind: after a reshard the shard's
+    # own customers may not hold the environment's highest (SCL-71, SCL-72).
+    sequences: dict[str, int] = {}
+    catalog_version: int = 0  # the broadcast catalog version the shard held (SCL-77)
 
 
 @dataclass(frozen=True, slots=True)

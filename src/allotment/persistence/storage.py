@@ -177,6 +177,8 @@ class Storage:
             shard.restore(header.catalog, snapshot.customers, header.event_keys)
             shard.environment_payments.update(header.unapplied_payments)
             shard.prices.restore(header.prices)
+            shard.restore_numbers(header.sequences)
+            shard.catalog_version = header.catalog_version
             if header.key_tables:
                 shard.event_keys.import_tables(
                     snapshot.key_tables, header.key_slots_used, header.keys_per_day
@@ -305,6 +307,8 @@ class Storage:
                 keys_per_day=keys.keys_per_day,
                 unapplied_payments=shard.environment_payments.values(),
                 prices=shard.prices.recorded,
+                sequences=shard.numbers_taken(),
+                catalog_version=shard.catalog_version,
             )
             pending = _Pending(snapshot, header_frame(header))
             for start in range(0, len(states), CHUNK_CUSTOMERS):

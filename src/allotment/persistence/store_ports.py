@@ -35,6 +35,7 @@ from allotment.persistence.reports import (
 )
 
 __all__ = (
+    "AnalyticsMerger",
     "AnalyticsRunner",
     "AnalyticsSource",
     "AuditRecord",
@@ -159,6 +160,16 @@ class RecoverableShard(Protocol):
         """Load a snapshot's catalog, customers and (old-format) event keys."""
         ...
 
+    catalog_version: int  # of several shards: the broadcast version held (SCL-77)
+
+    def numbers_taken(self) -> dict[str, int]:
+        """The highest invoice and credit-note sequence journalled, by kind (SCL-71)."""
+        ...
+
+    def restore_numbers(self, taken: dict[str, int]) -> None:
+        """Continue the sequences above a snapshot's `numbers_taken` (SCL-72)."""
+        ...
+
     def replay(self, record: JournalRecord) -> None:
         """Apply one journal record after the snapshot."""
         ...
@@ -280,6 +291,18 @@ class ShardStore(Protocol):
         Raises:
             CheckpointRefused: the shard or its journal failed; nothing was published.
         """
+        ...
+
+
+class AnalyticsMerger(Protocol):
+    """Merges the shards' analytics databases into one (persistence/analytics_merged.py)."""
+
+    async def merge(self, reports: Sequence[AnalyticsReport]) -> AnalyticsReport:
+        """The shards' databases, just written (`reports`), merged; the whole's report."""
+        ...
+
+    async def follow(self) -> None:
+        """Merge again whenever a shard's own database changed, for ever."""
         ...
 
 

@@ -15,7 +15,7 @@ from allotment.domain.catalog import Catalog
 from allotment.domain.cost import PriceTable
 from allotment.runtime.ports import Shard
 
-__all__ = ("CatalogStale", "CatalogVersions", "LocalMember", "ShardMember")
+__all__ = ("CatalogStale", "CatalogVersions", "HeldVersion", "LocalMember", "ShardMember")
 
 R = TypeVar("R")
 
@@ -50,13 +50,26 @@ class ShardMember(Protocol):
         ...
 
 
+class HeldVersion(Protocol):
+    """Where a shard keeps the catalog version it holds: journalled, so a restarted shard
+    still knows it (SCL-77; `LocalShard`)."""
+
+    catalog_version: int
+
+    async def hold_catalog_version(self, version: int) -> None: ...
+
+
 class LocalMember:
     """A shard in this process: the stamp is checked as the call starts, which is when it
     runs (one event loop, one turn at a time)."""
 
-    def __init__(self, shard: Shard) -> None:
+    def __init__(self, shard: Shard, held: Callable[[], HeldVersion]) -> None:
         self.shard = shard
-        self.version = 0
+        self.held = held  # asked each time: a rebuilt shard is another object
+
+    @property
+    def version(self) -> int:
+        return self.held().catalog_version
 
     @property
     def catalog(self) -> Catalog:
@@ -76,7 +89,7 @@ class LocalMember:
 
     async def adopt(self, version: int, change: Callable[[Shard], Awaitable[R]]) -> R:
         result = await change(self.shard)
-        self.version = max(self.version, version)
+        await self.held().hold_catalog_version(version)
         return result
 
 

@@ -33,7 +33,7 @@ from allotment.domain.cost import PriceTable
 from allotment.domain.credit_note_commands import CreditNoteCommand
 from allotment.domain.entitlement import unknown_customer_decision
 from allotment.domain.evolve import new_customer
-from allotment.domain.facts import CustomerCreated
+from allotment.domain.facts import CatalogVersionHeld, CustomerCreated
 from allotment.domain.meters import CloudEvent
 from allotment.domain.om_commands import OpenMeterCommand
 from allotment.domain.payment_records import PaymentRecord
@@ -112,7 +112,8 @@ class LocalShard:
         self.mint = mint
         self.directory = CustomerDirectory()
         self.timers = Timers()
-        sequences = Sequences.configured(settings)  # CN-20
+        placed = (0, 1) if mint is None else (mint.index, mint.shards)
+        sequences = Sequences.configured(settings, placed)  # CN-20, SCL-70
         self.turns = Turns(journal, self.directory, self.timers, settings, outbox, sequences, mint)
         self.event_keys = EventKeyIndex(settings.idempotency_window_days)
         self._audit_keys = AuditKeyWindow(settings.audit_key_window_size_max)
@@ -122,6 +123,7 @@ class LocalShard:
         self.openmeter = OpenMeterDesk(self)
         self.om_entitlements = OmDesk(self)
         self.environment_payments = EnvironmentPayments()  # unapplied, no customer (MNY-C3)
+        self.catalog_version = 0  # of several shards: the broadcast version held (SCL-77)
 
     # -- context and lookups -------------------------------------------------------------------
 
@@ -396,6 +398,21 @@ class LocalShard:
         self, catalog: Catalog, states: list[CustomerState], keys: dict[date, list[bytes]]
     ) -> None:
         recovery.restore(self, catalog, states, keys)
+
+    async def hold_catalog_version(self, version: int) -> None:
+        """SCL-77: journal that this shard holds catalog `version` (durable before it counts),
+        so a restart recovers it rather than starting at 0."""
+        if version > self.catalog_version:
+            self.turns.admit(write=True)
+            position = self.turns.commit_catalog(CatalogVersionHeld(at=self.now(), version=version))
+            self.catalog_version = version
+            await self.turns.durable(position)
+
+    def numbers_taken(self) -> dict[str, int]:
+        return self.turns.sequences.taken()
+
+    def restore_numbers(self, taken: dict[str, int]) -> None:
+        self.turns.sequences.restore(taken)
 
     def replay(self, record: JournalRecord) -> None:
         recovery.replay(self, record)

@@ -7,6 +7,12 @@ next turn continues from it. A turn runs with no await between taking a number a
 record, and the journal loses at most a suffix in a crash, so the numbers on disk are always
 1..n without a gap: a number taken by a turn that was never journalled is taken again by the
 next one, and it was never answered, because replies wait until their record is durable.
+
+Over N shards (docs/scale-out.md SCL-70..SCL-73) shard k of N takes the sequences s with
+`(s - 1) mod N == k`: the residue classes are disjoint, so two shards never hand out one
+number, and no shard asks another. Each shard's numbers are gap-free within its class. A
+reshard to M shards starts every new shard above the highest number any old shard took (the
+floor, kept in every snapshot's header), so numbers taken after it never meet one before it.
 """
 
 from __future__ import annotations
@@ -31,26 +37,36 @@ class Prefixes(Protocol):
 class Sequences:
     """The `NumberSource` of one shard's turns."""
 
-    __slots__ = ("_journalled", "handed", "prefixes")
+    __slots__ = ("_journalled", "handed", "offset", "prefixes", "stride")
 
-    def __init__(self, prefixes: dict[NumberKind, str] | None = None) -> None:
+    def __init__(
+        self, prefixes: dict[NumberKind, str] | None = None, *, stride: int = 1, offset: int = 0
+    ) -> None:
+        assert 0 <= offset < stride
         self.prefixes = dict(prefixes or DEFAULT_PREFIXES)
+        self.stride = stride  # the number of shards (SCL-70): 1 in one process
+        self.offset = offset  # this shard's index: it takes s with (s - 1) % stride == offset
         self._journalled = dict.fromkeys(NumberKind, 0)  # the highest sequence in the journal
         # The highest handed out by this turn, or None while it has handed out none: nearly
         # every turn (each check and event) hands out none, and then need not `settle`.
         self.handed: dict[NumberKind, int] | None = None
 
     @classmethod
-    def configured(cls, settings: Prefixes) -> Sequences:
-        return cls({
+    def configured(cls, settings: Prefixes, shard: tuple[int, int] = (0, 1)) -> Sequences:
+        """`shard` is (index, count) of the shard these sequences number for (SCL-70)."""
+        index, count = shard
+        prefixes = {
             NumberKind.INVOICE: settings.invoice_number_prefix,
             NumberKind.CREDIT_NOTE: settings.credit_note_number_prefix,
-        })  # fmt: skip
+        }
+        return cls(prefixes, stride=count, offset=index)
 
     def allocate(self, kind: NumberKind) -> tuple[int, str]:
         if self.handed is None:
             self.handed = dict(self._journalled)
-        sequence = max(self.handed[kind], self._journalled[kind]) + 1
+        highest = max(self.handed[kind], self._journalled[kind])
+        # SCL-70: the next sequence above `highest` in this shard's class (highest + 1 alone)
+        sequence = highest + 1 + (self.offset - highest) % self.stride
         self.handed[kind] = sequence
         return sequence, format_number(self.prefixes[kind], sequence)
 
@@ -72,6 +88,16 @@ class Sequences:
     def settle(self) -> None:
         """End of a turn: numbers handed out and not journalled are taken back."""
         self.handed = None
+
+    def taken(self) -> dict[str, int]:
+        """The highest sequence of each kind journalled: a snapshot keeps it (SCL-71)."""
+        return {kind.value: sequence for kind, sequence in self._journalled.items() if sequence}
+
+    def restore(self, taken: dict[str, int]) -> None:
+        """Continue above a snapshot's `taken` (numbers of customers that may live elsewhere
+        since a reshard, SCL-72)."""
+        for kind, sequence in taken.items():
+            self._raise(NumberKind(kind), sequence)
 
     def recover(self, states: Iterable[CustomerState]) -> None:
         """After replay: continue from the highest sequence any customer's facts took."""

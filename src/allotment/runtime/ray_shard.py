@@ -34,6 +34,8 @@ from ray.exceptions import RayActorError, RayTaskError
 from allotment.domain.catalog import Catalog
 from allotment.domain.cost import PriceTable
 from allotment.persistence.ports import Journal
+from allotment.persistence.reports import AnalyticsReport
+from allotment.persistence.store_ports import AnalyticsMerger
 from allotment.runtime.clock import Clock, ClockStore
 from allotment.runtime.errors import ShardUnavailable
 from allotment.runtime.ports import Shard
@@ -128,6 +130,11 @@ class ShardHost:
         await self._running()
         return self._hosted.system.statistics()
 
+    async def snapshot_analytics(self) -> AnalyticsReport:
+        """This shard's own `analytics.duckdb`, for the front door to merge (SCL-76)."""
+        await self._running()
+        return await self._hosted.system.snapshot_analytics()
+
     async def catch_up(self, to: datetime) -> int:
         """Fire what is due by `to`: a manual clock is moved there first (each host keeps its
         own, saved in its directory, and the front door's moves them all); a system clock is
@@ -204,6 +211,9 @@ class RayChannel:
 
     async def catch_up(self, to: datetime) -> int:
         return cast(int, await self._ask(self.handle.catch_up, to))
+
+    async def snapshot_analytics(self) -> AnalyticsReport:
+        return cast(AnalyticsReport, await self._ask(self.handle.snapshot_analytics))
 
     def _start_probe(self) -> None:
         self._probe = self.handle.ready.remote(()).future()
@@ -317,8 +327,10 @@ class RaySystem(ActorSystem):
         clock: Clock,
         clock_store: ClockStore | None = None,
         statistics_every_s: float = 1.0,
+        merged_analytics: AnalyticsMerger | None = None,
     ) -> None:
         super().__init__(catalog, clock, prices, settings, _no_journal, clock_store=clock_store)
+        self.merged_analytics = merged_analytics  # SCL-76: the shards' files must be visible
         self.channels = [RayChannel(handle, k) for k, handle in enumerate(handles)]
         self._routers: dict[str, ShardRouter] = {}
         self._host_statistics: list[list[ShardStatistics]] = [[] for _ in handles]
@@ -345,6 +357,16 @@ class RaySystem(ActorSystem):
                     for s in self._host_statistics[k]
                 ]
             await anyio.sleep(self._statistics_every_s)
+
+    @property
+    def analytics_enabled(self) -> bool:
+        return self.merged_analytics is not None
+
+    async def snapshot_analytics(self) -> AnalyticsReport:
+        """Every host writes its own database, then this front door merges them (SCL-76)."""
+        assert self.merged_analytics is not None
+        reports = await asyncio.gather(*(c.snapshot_analytics() for c in self.channels))
+        return await self.merged_analytics.merge(reports)
 
     async def run_due(self) -> int:
         """Every host fires what is due by this front door's clock."""

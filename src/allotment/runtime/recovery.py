@@ -20,6 +20,7 @@ from allotment.domain.cloud_usage import dedup_key
 from allotment.domain.cost import PricesReplaced
 from allotment.domain.evolve import evolve, new_customer
 from allotment.domain.facts import (
+    CatalogVersionHeld,
     CloudEventRecorded,
     CustomerCreated,
     PaymentRecorded,
@@ -80,6 +81,8 @@ def _replay_environment(shard: LocalShard, record: JournalRecord) -> None:
     for environment_fact in record.catalog:
         if isinstance(environment_fact, PaymentRecorded):
             shard.environment_payments.add(environment_fact.record)
+        elif isinstance(environment_fact, CatalogVersionHeld):  # SCL-77
+            shard.catalog_version = max(shard.catalog_version, environment_fact.version)
         elif isinstance(environment_fact, PricesReplaced):
             shard.prices.apply(environment_fact)
         elif isinstance(environment_fact, CloudEventRecorded):

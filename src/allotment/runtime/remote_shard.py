@@ -111,7 +111,6 @@ class HostedShards:
         self._epoch = uuid.uuid4().hex[:12]
         self._counter = 0
         self._seen: dict[str, tuple[Catalog, PriceTable, str]] = {}
-        self.versions: dict[str, int] = {}  # the catalog version each environment holds
 
     def view(self, environment: str) -> EnvironmentView:
         """The environment's current view, with a new version whenever its catalog or price
@@ -140,7 +139,7 @@ class HostedShards:
         are (ShardUnavailable, Overloaded, CatalogInvalid, CatalogStale ...)."""
         if method not in REMOTE_METHODS:
             raise ValueError(f"{method!r} is not a shard call")
-        held = self.versions.get(environment, 0)
+        held = self.system.shard(environment).catalog_version  # journalled (SCL-77)
         if stamp is not None and stamp < held:
             raise CatalogStale(held)  # checked as the turn starts: nothing ran
         with _shippable_errors():
@@ -153,7 +152,7 @@ class HostedShards:
         """Run a broadcast catalog or price change, then hold `version` (SCL-13)."""
         with _shippable_errors():
             result = await change(self.system.route(environment))
-        self.versions[environment] = max(self.versions.get(environment, 0), version)
+        await self.system.shard(environment).hold_catalog_version(version)
         return self._answer(environment, result, known)
 
 

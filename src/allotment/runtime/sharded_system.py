@@ -11,14 +11,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
+from functools import partial
 from typing import Any, TypeVar
 
+import anyio
 import msgspec
 
 from allotment.domain.catalog import Catalog
 from allotment.domain.cost import PriceTable
 from allotment.persistence.ports import Journal
 from allotment.persistence.reports import AnalyticsReport, CheckpointReport
+from allotment.persistence.store_ports import AnalyticsMerger
 from allotment.runtime.catalog_versions import LocalMember, ShardMember
 from allotment.runtime.clock import ClockStore
 from allotment.runtime.ports import Shard
@@ -42,6 +45,7 @@ class ShardedSystem(ActorSystem):
         prices: PriceTable,
         settings: SystemSettings,
         clock_store: ClockStore | None = None,
+        merged_analytics: AnalyticsMerger | None = None,
     ) -> None:
         first = members[0]
         super().__init__(
@@ -55,10 +59,14 @@ class ShardedSystem(ActorSystem):
         # member's data directory is on the same volume (docs/scale-out.md).
         self.storage = first.storage
         self.upkeep = first.upkeep
+        self.merged_analytics = merged_analytics  # SCL-74; None in memory
 
     def member_shards(self, environment: str) -> list[ShardMember]:
         """Each shard of `environment`, as the router reaches it."""
-        return [LocalMember(member.route(environment)) for member in self.members]
+        return [
+            LocalMember(member.route(environment), partial(member.shard, environment))
+            for member in self.members
+        ]
 
     def route(self, environment: str) -> Shard:
         router = self._routers.get(environment)
@@ -79,11 +87,20 @@ class ShardedSystem(ActorSystem):
     async def checkpoint_all(self) -> list[CheckpointReport]:
         return [report for member in self.members for report in await member.checkpoint_all()]
 
+    @property
+    def analytics_enabled(self) -> bool:
+        return self.merged_analytics is not None
+
     async def snapshot_analytics(self) -> AnalyticsReport:
-        """Every member's own `analytics.duckdb`; the report is the first member's (merging
-        them into one database is issue 19's item 5, not done here)."""
+        """Every member's own `analytics.duckdb`, then one merged database of them all
+        (SCL-74, SCL-75).
+
+        Raises:
+            ShardUnavailable: a shard failed; its memory is not the journal's truth.
+        """
+        assert self.merged_analytics is not None
         reports = [await member.snapshot_analytics() for member in self.members]
-        return reports[0]
+        return await self.merged_analytics.merge(reports)
 
     @property
     def serving(self) -> bool:
@@ -94,7 +111,13 @@ class ShardedSystem(ActorSystem):
         async with AsyncExitStack() as stack:
             for member in self.members:
                 await stack.enter_async_context(member.running())
-            yield self
+            if self.merged_analytics is None:
+                yield self
+                return
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self.merged_analytics.follow)
+                yield self
+                tg.cancel_scope.cancel()
 
 
 S = TypeVar("S", bound=msgspec.Struct)

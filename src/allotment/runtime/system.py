@@ -246,6 +246,11 @@ class ActorSystem:
                 except Exception:  # e.g. the journal turned out corrupt: say so, keep trying
                     logger.exception("rebuilding shard %s failed", environment)
 
+    @property
+    def analytics_enabled(self) -> bool:
+        """Whether `snapshot_analytics` can write a database (there is a data directory)."""
+        return self.analytics is not None
+
     async def snapshot_analytics(self) -> AnalyticsReport:
         """Rebuild `analytics.duckdb` now (the admin API calls this; the schedule skips a run
         with nothing new: `runtime.upkeep`).

@@ -131,7 +131,7 @@ async def grant_credits(request: AnyRequest) -> Response[dict[str, Any]]:
 async def snapshot_analytics(request: AnyRequest) -> Response[dict[str, Any]]:
     """Write a fresh analytics.duckdb now and return what it holds."""
     system = system_of(request)
-    if system.analytics is None:
+    if not system.analytics_enabled:
         raise ApiError(
             400,
             "Analytics snapshots need a data directory; this server keeps state in memory only.",
