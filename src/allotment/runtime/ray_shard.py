@@ -37,6 +37,7 @@ from allotment.persistence.ports import Journal
 from allotment.runtime.clock import Clock, ClockStore
 from allotment.runtime.errors import ShardUnavailable
 from allotment.runtime.ports import Shard
+from allotment.runtime.remote_history import RemoteHistory
 from allotment.runtime.remote_shard import (
     Answer,
     EnvironmentView,
@@ -45,6 +46,7 @@ from allotment.runtime.remote_shard import (
     RemoteShard,
     Replica,
 )
+from allotment.runtime.sharded_history import ShardedHistory
 from allotment.runtime.sharded_system import merged_statistics
 from allotment.runtime.sharding import ShardRouter
 from allotment.runtime.system import ActorSystem, ShardStatistics, SystemSettings
@@ -123,6 +125,10 @@ class ShardHost:
     ) -> Answer:
         await self._running()
         return await self._hosted.adopt(environment, version, change, known)
+
+    async def history(self, environment: str, method: str, args: tuple[object, ...]) -> object:
+        await self._running()
+        return await self._hosted.history(environment, method, args)
 
     async def statistics(self) -> list[ShardStatistics]:
         await self._running()
@@ -220,6 +226,9 @@ class RayChannel:
         self, environment: str, version: int, change: Callable[[Shard], Awaitable[R]], known: str
     ) -> Answer:
         return cast(Answer, await self._ask(self.handle.adopt, environment, version, change, known))
+
+    async def history(self, environment: str, method: str, args: tuple[object, ...]) -> object:
+        return await self._ask(self.handle.history, environment, method, args)
 
     async def _ask(self, method: Any, *args: object) -> Any:
         self._refuse_while_recovering()
@@ -320,6 +329,7 @@ class RaySystem(ActorSystem):
     ) -> None:
         super().__init__(catalog, clock, prices, settings, _no_journal, clock_store=clock_store)
         self.channels = [RayChannel(handle, k) for k, handle in enumerate(handles)]
+        self.history = ShardedHistory([RemoteHistory(channel) for channel in self.channels])
         self._routers: dict[str, ShardRouter] = {}
         self._host_statistics: list[list[ShardStatistics]] = [[] for _ in handles]
         self._statistics_every_s = statistics_every_s

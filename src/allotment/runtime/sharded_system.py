@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import msgspec
 
@@ -21,7 +21,9 @@ from allotment.persistence.ports import Journal
 from allotment.persistence.reports import AnalyticsReport, CheckpointReport
 from allotment.runtime.catalog_versions import LocalMember, ShardMember
 from allotment.runtime.clock import ClockStore
+from allotment.runtime.meter_reads import CloudEventHistory
 from allotment.runtime.ports import Shard
+from allotment.runtime.sharded_history import ShardedHistory
 from allotment.runtime.sharding import ShardRouter
 from allotment.runtime.system import ActorSystem, ShardStatistics, SystemSettings
 
@@ -55,6 +57,9 @@ class ShardedSystem(ActorSystem):
         # member's data directory is on the same volume (docs/scale-out.md).
         self.storage = first.storage
         self.upkeep = first.upkeep
+        histories = [member.history for member in self.members]
+        if all(history is not None for history in histories):  # SCL-60: with data directories
+            self.history = ShardedHistory(cast(list[CloudEventHistory], histories))
 
     def member_shards(self, environment: str) -> list[ShardMember]:
         """Each shard of `environment`, as the router reaches it."""
