@@ -25,8 +25,8 @@ from allotment.domain.replies import Rejected, RejectionKind, UsageAccepted
 from allotment.domain.state import Profile
 from allotment.runtime.catalog_versions import CatalogStale
 from allotment.runtime.clock import ManualClock
-from allotment.runtime.ports import CustomerLookup, Shard
 from allotment.runtime.meter_reads import EventQuery, HistoryUnavailable, MeterQuery
+from allotment.runtime.ports import CustomerLookup, Shard
 from allotment.runtime.remote_history import RemoteHistory
 from allotment.runtime.remote_shard import Answer, HostedShards, RemoteMember, Replica
 from allotment.runtime.sharded_history import ShardedHistory
