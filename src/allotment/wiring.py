@@ -6,6 +6,7 @@ import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from pathlib import Path
 
 import msgspec
 
@@ -24,6 +25,7 @@ from allotment.persistence.keys import KeyStore
 from allotment.persistence.memory import MemoryJournal
 from allotment.persistence.shard_layout import record_shards, shard_dir
 from allotment.persistence.storage import Storage
+from allotment.persistence.store_ports import NotificationOutbox
 from allotment.runtime.checkout import CheckoutService
 from allotment.runtime.clock import Clock, ManualClock, SystemClock
 from allotment.runtime.placement import IdMint
@@ -40,6 +42,7 @@ __all__ = (
     "key_store",
     "server_clock",
     "shard_host_system",
+    "shard_logs",
     "webhook_service",
 )
 
@@ -133,10 +136,11 @@ def _system(
     """One system over the data directory, or with `settings.shards` above 1, a
     `ShardedSystem` over one member system per shard under `<data-dir>/shards/<k>/`."""
     if settings.shards == 1:
-        return _member(settings, clock, persistent, journal_io, queued, clock_store, webhooks)
+        outbox = webhooks.outbox if webhooks is not None else None
+        return _member(settings, clock, persistent, journal_io, queued, clock_store, outbox)
     if persistent:
         record_shards(settings.data_dir, settings.shards)  # SCL-20, SCL-21
-    members = [_shard_member(settings, clock, persistent, journal_io, queued, k)
+    members = [_shard_member(settings, clock, persistent, journal_io, queued, k, webhooks)
                for k in range(settings.shards)]  # fmt: skip
     return ShardedSystem(
         members, load_catalog(settings.catalog_path, clock.now()),
@@ -146,15 +150,16 @@ def _system(
 
 def _shard_member(
     settings: Settings, clock: Clock, persistent: bool, journal_io: JournalIO | None,
-    queued: bool, index: int,
+    queued: bool, index: int, webhooks: WebhookService | None,
 ) -> ActorSystem:  # fmt: skip
-    """Shard `index`'s own system under `<data-dir>/shards/<index>/`. No webhook outbox: the
-    message log is the environment's, fed in one journal's order (docs/scale-out.md)."""
+    """Shard `index`'s own system under `<data-dir>/shards/<index>/`, handing its journal
+    records to its own webhook outbox (SCL-64)."""
     member_settings = msgspec.structs.replace(
         settings, data_dir=shard_dir(settings.data_dir, index)
     )
     mint = partial(_mint, index=index, shards=settings.shards)
-    return _member(member_settings, clock, persistent, journal_io, queued, None, None, mint)
+    outbox = None if webhooks is None else partial(webhooks.outbox, shard=index)
+    return _member(member_settings, clock, persistent, journal_io, queued, None, outbox, mint)
 
 
 def _mint(environment: str, *, index: int, shards: int) -> IdMint:
@@ -168,7 +173,7 @@ def _member(
     journal_io: JournalIO | None,
     queued: bool,
     clock_store: ClockFile | None,
-    webhooks: WebhookService | None,
+    outbox: Callable[[str], NotificationOutbox] | None,
     mint: Callable[[str], IdMint] | None = None,
 ) -> ActorSystem:
     storage = analytics = None
@@ -191,7 +196,7 @@ def _member(
         analytics_every_s=settings.analytics_every_s,
         queued=queued,
         clock_store=clock_store,
-        outbox=webhooks.outbox if webhooks is not None else None,
+        outbox=outbox,
         mint=mint,
         checkpoint=CheckpointPolicy(
             every_s=settings.snapshot_every_s,
@@ -229,14 +234,27 @@ def key_store(settings: Settings) -> KeyStore:
 def webhook_service(settings: Settings, *, persistent: bool = True) -> WebhookService:
     """Endpoints and message logs under `<data-dir>/webhooks` (in memory when not
     `persistent`), sent by the lean h11 sender (which checks addresses at send, WHK-D31);
-    the journal's notification facts rendered by `payloads.outbound_events`."""
+    the journal's notification facts rendered by `payloads.outbound_events`. With shards,
+    each shard's message logs are under its own `<data-dir>/shards/<k>/webhooks` (SCL-64)."""
+    directory = settings.data_dir / "webhooks" if persistent else None
     return WebhookService(
-        settings.data_dir / "webhooks" if persistent else None, SystemClock().now,
+        directory, SystemClock().now,
         PooledSender(allow_private=settings.allow_private_webhooks),
         outbound_events, allow_private=settings.allow_private_webhooks,
         backlog_max=settings.webhook_backlog_max,
         retention=timedelta(days=settings.webhook_retention_days),
+        shard_logs=shard_logs(settings, persistent),
     )  # fmt: skip
+
+
+def shard_logs(settings: Settings, persistent: bool) -> list[Path | None]:
+    """Where each shard's webhook message logs are kept (SCL-64)."""
+    if settings.shards == 1:
+        return [settings.data_dir / "webhooks" if persistent else None]
+    return [
+        shard_dir(settings.data_dir, k) / "webhooks" if persistent else None
+        for k in range(settings.shards)
+    ]
 
 
 def build_app(
