@@ -98,15 +98,24 @@ def _locked(settings: Settings, build: Callable[[], ActorSystem]) -> ActorSystem
 def shard_host_system(settings: Settings, index: int) -> ActorSystem:
     """Shard `index` of `settings.shards` as a Ray actor hosts it (runtime/ray_shard.py,
     SCL-31): persistent under `<data-dir>/shards/<index>/`, recovered now, with that
-    directory's lock and its own clock (a manual one saved there and moved by the front door).
+    directory's lock and its own clock (a manual one saved there and moved by the front door),
+    and its own webhook service there (its endpoints' copy and message logs, SCL-67).
 
     Raises:
         datadir_lock.DataDirInUse: another process hosts this shard.
     """
-    own = msgspec.structs.replace(settings, data_dir=shard_dir(settings.data_dir, index))
+    own = msgspec.structs.replace(settings, data_dir=shard_dir(settings.data_dir, index), shards=1)
     clock, clock_store = server_clock(own, True)
     mint = partial(_mint, index=index, shards=settings.shards)
-    return _locked(own, lambda: _member(own, clock, True, None, False, clock_store, None, mint))
+    webhooks = webhook_service(own)
+    webhooks.now = clock.now
+
+    def build() -> ActorSystem:
+        return _member(own, clock, True, None, False, clock_store, webhooks.outbox, mint)
+
+    system = _locked(own, build)
+    system.webhooks = webhooks
+    return system
 
 
 def server_clock(settings: Settings, persistent: bool) -> tuple[Clock, ClockFile | None]:

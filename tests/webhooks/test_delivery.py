@@ -63,11 +63,11 @@ async def test_journal_notifications_arrive_signed_in_commit_order(
     assert {tuple(sorted(d.body)) for d in accepted} == {("data", "timestamp", "type")}
     assert {d.body["type"] for d in accepted} == {USAGE_TYPE}
     assert [d.body["data"]["key"] for d in accepted] == keys
-    feed = rig.service.feed("test", 0, frozenset(), 100)
+    feed = await rig.service.feed("test", 0, frozenset(), 100)
     assert [r.event.id for r in feed] == [f"evt_{k}" for k in keys]
     seqs = [r.seq for r in feed]  # with shards, each packs every shard's seq (SCL-65)
     assert seqs == sorted(set(seqs)) and (shards > 1 or seqs == list(range(1, len(keys) + 1)))
-    assert [r.event.id for r in rig.service.feed("test", seqs[9], frozenset(), 100)] == [
+    assert [r.event.id for r in await rig.service.feed("test", seqs[9], frozenset(), 100)] == [
         "evt_k10", "evt_k11",
     ]  # fmt: skip
 
@@ -205,7 +205,7 @@ async def test_the_backlog_is_capped_and_the_feed_keeps_everything(
         assert (row.backlog, row.backlog_max, row.failed) == (2, 2, 4)
         failed = await rig.service.messages("test", endpoint.id, "failed", 10)
         assert all("backlog" in m.attempts[0].error for m in failed)
-        assert len(rig.service.feed("test", 0, frozenset(), 100)) == 6
+        assert len(await rig.service.feed("test", 0, frozenset(), 100)) == 6
         receiver.gate.set()
         await _delivered(receiver, 2)
     assert [d.id for d in receiver.accepted()] == ["evt_k0", "evt_k1"]
@@ -247,7 +247,7 @@ async def test_scl64_every_shards_notifications_are_delivered_fed_and_listed(
         assert fed == ([3, 3, 3] if shards == 3 else [9])  # each shard's from its journal
         paged: list[str] = []
         cursor = 0
-        while page := rig.service.feed("test", cursor, frozenset(), 2):
+        while page := await rig.service.feed("test", cursor, frozenset(), 2):
             paged.extend(r.event.id for r in page)
             cursor = page[-1].seq
         listed = await rig.service.messages("test", endpoint.id, "delivered", 100)

@@ -73,7 +73,7 @@ async def test_recovery_refeeds_the_journal_without_sending_twice(
     _restarted()
     async with running(make_rig(tmp_path, clock, shards=shards)) as again:
         await again.logged()
-        assert len(again.service.feed("test", 0, frozenset(), 100)) == 5
+        assert len(await again.service.feed("test", 0, frozenset(), 100)) == 5
         assert again.service.statistics()[0].backlog == 0
         logs = [log for log in again.message_logs() if log.exists()]
     del again
@@ -83,7 +83,7 @@ async def test_recovery_refeeds_the_journal_without_sending_twice(
         log.unlink()
     async with running(make_rig(tmp_path, clock, shards=shards)) as third:
         await _delivered(receiver, 10)
-        assert len(third.service.feed("test", 0, frozenset(), 100)) == 5
+        assert len(await third.service.feed("test", 0, frozenset(), 100)) == 5
     ids = [d.id for d in receiver.accepted()]
     assert ids[5:] == ids[:5] == [f"evt_k{n}" for n in range(5)]
 
@@ -106,5 +106,5 @@ async def test_a_checkpoint_leaves_no_notification_between_snapshot_and_log(
     _restarted()
     async with running(make_rig(tmp_path, clock, shards=shards)) as again:
         await again.logged()
-        feed = again.service.feed("test", 0, frozenset(), 100)
+        feed = await again.service.feed("test", 0, frozenset(), 100)
     assert [r.event.id for r in feed] == [f"evt_k{n}" for n in range(10)]

@@ -20,7 +20,7 @@ import concurrent.futures
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
@@ -91,8 +91,12 @@ class ShardHost:
         self._task: asyncio.Task[None] | None = None
 
     async def _serve(self, started: anyio.Event) -> None:
-        try:
-            async with self._hosted.system.running():
+        system = self._hosted.system
+        try:  # its webhook service first: recovery's re-feed of the journal goes to it (SCL-67)
+            async with AsyncExitStack() as stack:
+                if system.webhooks is not None:
+                    await stack.enter_async_context(system.webhooks.running())
+                await stack.enter_async_context(system.running())
                 started.set()
                 await anyio.sleep_forever()
         except BaseException as error:  # the next call says why, instead of waiting for ever
@@ -130,6 +134,10 @@ class ShardHost:
         await self._running()
         return await self._hosted.history(environment, method, args)
 
+    async def webhooks(self, method: str, args: tuple[object, ...]) -> object:
+        await self._running()
+        return await self._hosted.webhooks(method, args)
+
     async def statistics(self) -> list[ShardStatistics]:
         await self._running()
         return self._hosted.system.statistics()
@@ -141,8 +149,12 @@ class ShardHost:
         await self._running()
         system = self._hosted.system
         if system.clock.manual and to > system.clock.now():
-            return await system.advance_clock(to)
-        return await system.run_due()
+            fired = await system.advance_clock(to)
+        else:
+            fired = await system.run_due()
+        if system.webhooks is not None:
+            system.webhooks.wake()  # retries due by the new time go now
+        return fired
 
     async def watch(self) -> None:
         """Never answers: the front door's way to learn that this process died (RayChannel)."""
@@ -229,6 +241,9 @@ class RayChannel:
 
     async def history(self, environment: str, method: str, args: tuple[object, ...]) -> object:
         return await self._ask(self.handle.history, environment, method, args)
+
+    async def webhooks(self, method: str, args: tuple[object, ...]) -> object:
+        return await self._ask(self.handle.webhooks, method, args)
 
     async def _ask(self, method: Any, *args: object) -> Any:
         self._refuse_while_recovering()

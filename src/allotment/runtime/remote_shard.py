@@ -43,9 +43,9 @@ from allotment.domain.om_commands import OpenMeterCommand
 from allotment.domain.payment_records import PaymentRecord
 from allotment.domain.replies import Decision, Rejected, Reply
 from allotment.domain.state import CustomerState, OpenMeterDetails, Profile
-from allotment.persistence.errors import HistoryUnavailable
 from allotment.runtime.catalog_versions import CatalogStale
 from allotment.runtime.event_batcher import BATCH_MAX, BATCH_WINDOW_S, Event, EventBatcher
+from allotment.runtime.hosted_reads import history_read, webhook_operation
 from allotment.runtime.ports import (
     CatalogChange,
     CustomerLookup,
@@ -81,9 +81,6 @@ REMOTE_METHODS = frozenset(
         "openmeter_turn", "credit_note",
     }
 )  # fmt: skip
-
-
-HISTORY_METHODS = frozenset({"query_meter", "meter_parts", "list_events", "distinct_values"})
 
 
 class EnvironmentView(msgspec.Struct, frozen=True, kw_only=True):
@@ -152,15 +149,14 @@ class HostedShards:
         return self._answer(environment, result, known)
 
     async def history(self, environment: str, method: str, args: tuple[object, ...]) -> object:
-        """One of OpenMeter's reads of this shard's CloudEvent history (SCL-63): the front
-        door merges every shard's (runtime/sharded_history.py)."""
-        if method not in HISTORY_METHODS:
-            raise ValueError(f"{method!r} is not a history read")
-        history = self.system.history
-        if history is None:
-            raise HistoryUnavailable("this shard runs without a data directory: no history")
+        """One of OpenMeter's reads of this host's CloudEvent history (SCL-63)."""
         with _shippable_errors():
-            return await getattr(history, method)(environment, *args)
+            return await history_read(self.system, environment, method, args)
+
+    async def webhooks(self, method: str, args: tuple[object, ...]) -> object:
+        """One of the webhook admin's operations on this host's webhook service (SCL-67)."""
+        with _shippable_errors():
+            return await webhook_operation(self.system, method, args)
 
     async def adopt(
         self, environment: str, version: int, change: Callable[[Shard], Awaitable[R]], known: str

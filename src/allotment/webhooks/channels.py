@@ -116,7 +116,9 @@ class ChannelOps:
 
     # -- notification events (OM-144..OM-148) --------------------------------------------------
 
-    def notification_events(self, environment: str) -> list[tuple[EventLogged, list[Message]]]:
+    async def notification_events(
+        self, environment: str
+    ) -> list[tuple[EventLogged, list[Message]]]:
         """Every OpenMeter notification event kept (WHK-D42), with its messages, by channel;
         every shard's (SCL-65)."""
         return [
@@ -126,7 +128,7 @@ class ChannelOps:
             if "rule" in record.event.about
         ]
 
-    def notification_event(
+    async def notification_event(
         self, environment: str, event_id: str
     ) -> tuple[EventLogged, list[Message]]:
         """Raises: WebhookRefused: 404, no such notification event (or compacted away)."""
@@ -141,7 +143,7 @@ class ChannelOps:
     ) -> None:
         """Send the same event again (its id, body and signature scheme) to `channels`, or to
         every channel it went to; a channel it never went to is a 400 (OM-148)."""
-        record, _ = self.notification_event(environment, event_id)
+        record, _ = await self.notification_event(environment, event_id)
         targets = record.endpoints if channels is None else channels
         for index, channel in enumerate(targets):
             if channel not in record.endpoints:

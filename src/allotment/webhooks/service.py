@@ -216,6 +216,19 @@ class WebhookService(ChannelOps):
             await self._save(rotated)
         return rotated
 
+    async def put_endpoint(self, endpoint: Endpoint) -> None:
+        """Keep `endpoint` as another shard decided it (SCL-67: its id, secrets, fields). The
+        state this shard's own deliveries gave it (disabled after a 410) stays."""
+        async with self._lock:
+            held = self._endpoints.get(endpoint.id)
+            if held is not None and not held.enabled and endpoint.enabled:
+                endpoint = msgspec.structs.replace(
+                    endpoint, enabled=False, disabled_reason=held.disabled_reason
+                )
+            await self._save(endpoint)
+        for outbox in self.outboxes(endpoint.environment):
+            outbox.wake()
+
     async def _disable(self, endpoint_id: str, reason: str) -> None:
         async with self._lock:
             endpoint = self._endpoints.get(endpoint_id)
@@ -244,7 +257,7 @@ class WebhookService(ChannelOps):
             raise WebhookRefused(404, f"Message {message_id!r} not found for this endpoint.")
         return message
 
-    def feed(
+    async def feed(
         self, environment: str, after: int, types: frozenset[str], limit: int
     ) -> list[EventLogged]:
         unknown = sorted(types - EVENT_TYPES)
@@ -252,7 +265,7 @@ class WebhookService(ChannelOps):
             raise WebhookRefused(400, f"Invalid field 'types': unknown event type {unknown[0]!r}.")
         return merged_feed(self._books(environment), after, types, limit)
 
-    def feed_gap(self, environment: str, after: int) -> bool:
+    async def feed_gap(self, environment: str, after: int) -> bool:
         """Whether compaction dropped events after the cursor `after` (WHK-D42): the feed then
         resumes at the oldest event kept."""
         return feed_gap(self._books(environment), after)

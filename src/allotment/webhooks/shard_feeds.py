@@ -17,7 +17,17 @@ import msgspec
 from allotment.webhooks.book import Book, Message, Status
 from allotment.webhooks.message_log import EventLogged
 
-__all__ = ("CURSOR_BITS", "merged_feed", "newest_messages", "pack", "unpack")
+__all__ = (
+    "CURSOR_BITS",
+    "feed_after",
+    "feed_gap",
+    "interleaved",
+    "merged_feed",
+    "newest_first",
+    "newest_messages",
+    "pack",
+    "unpack",
+)
 
 CURSOR_BITS = 48  # 2.8e14 events a shard before a seq would spill into the next shard's bits
 _MASK = (1 << CURSOR_BITS) - 1
@@ -44,8 +54,9 @@ def _first_after(feed: list[EventLogged], after: int) -> int:
     return low
 
 
-def _after(feed: list[EventLogged], after: int, types: frozenset[str], limit: int) -> list[
+def feed_after(feed: list[EventLogged], after: int, types: frozenset[str], limit: int) -> list[
     EventLogged]:  # fmt: skip
+    """One shard's feed: at most `limit` records of `types` (all when empty) after `after`."""
     found: list[EventLogged] = []
     for record in feed[_first_after(feed, after) :]:
         if not types or record.event.type in types:
@@ -61,13 +72,20 @@ def merged_feed(
     """At most `limit` records after the cursor `after` over every shard's feed; each one's
     `seq` is the packed cursor that resumes after it."""
     if len(books) == 1:
-        return _after(books[0].feed, after, types, limit)
+        return feed_after(books[0].feed, after, types, limit)
     seqs = unpack(after, len(books))
-    pages = [
-        [(k, r) for r in _after(book.feed, seqs[k], types, limit)] for k, book in enumerate(books)
-    ]
+    pages = [feed_after(book.feed, seqs[k], types, limit) for k, book in enumerate(books)]
+    return interleaved(pages, after, limit)
+
+
+def interleaved(pages: Sequence[list[EventLogged]], after: int, limit: int) -> list[EventLogged]:
+    """Each shard's page after its part of the cursor `after`, interleaved by timestamp (each
+    shard's in its own order), at most `limit`; each record's `seq` is the packed cursor that
+    resumes after it."""
+    seqs = unpack(after, len(pages))
+    tagged = [[(k, record) for record in page] for k, page in enumerate(pages)]
     merged: list[EventLogged] = []
-    for k, record in heapq.merge(*pages, key=lambda pair: pair[1].event.timestamp):
+    for k, record in heapq.merge(*tagged, key=lambda pair: pair[1].event.timestamp):
         seqs[k] = record.seq
         merged.append(msgspec.structs.replace(record, seq=pack(seqs)))
         if len(merged) == limit:
@@ -93,5 +111,10 @@ def newest_messages(
         ]
         for book in books
     ]  # fmt: skip
+    return newest_first(lists, limit)
+
+
+def newest_first(lists: Sequence[list[Message]], limit: int) -> list[Message]:
+    """Shards' message lists, each newest first, merged by their events' timestamps."""
     merged = heapq.merge(*lists, key=lambda m: m.event.timestamp, reverse=True)
     return [message for _, message in zip(range(limit), merged, strict=False)]
