@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import anyio.to_thread
 import duckdb
@@ -59,6 +59,7 @@ _PROJECTION: Final = (
     " specversion, customer_id, validation_error, journal_position, fact_index"
 )
 _ATTEMPTS: Final = 5
+R = TypeVar("R")
 
 
 def _quoted(path: Path) -> str:
@@ -119,12 +120,16 @@ class CloudHistory:
         cloud_events(connection, files, exported, to_arrow(columns, environment))
         return connection
 
-    def _run(self, environment: str, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    def _raw(self, environment: str, run: Callable[[duckdb.DuckDBPyConnection], R]) -> R:
+        """`run` over a connection to every raw row (the journal's durable tail included)."""
         connection = self._connect(environment)
         try:
-            return connection.execute(sql, params).fetchall()
+            return run(connection)
         finally:
             connection.close()
+
+    def _run(self, environment: str, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        return self._raw(environment, lambda c: c.execute(sql, params).fetchall())
 
     def _query_meter(self, environment: str, meter: Meter, query: MeterQuery) -> list[MeterRow]:
         """From the meter's rollup when it has one and the query allows (OM-56), else from
@@ -142,11 +147,7 @@ class CloudHistory:
                     connection.close()
                 if rows is not None:
                     return rows
-        connection = self._connect(environment)
-        try:
-            return run_meter_query(connection, meter, query)
-        finally:
-            connection.close()
+        return self._raw(environment, lambda c: run_meter_query(c, meter, query))
 
     async def query_meter(
         self, environment: str, meter: Meter, query: MeterQuery
@@ -155,11 +156,7 @@ class CloudHistory:
 
     def _meter_parts(self, environment: str, meter: Meter, query: MeterQuery) -> list[MeterPart]:
         """From the raw rows: a rollup keeps no distinct values nor the latest's time."""
-        connection = self._connect(environment)
-        try:
-            return run_parts_query(connection, meter, query)
-        finally:
-            connection.close()
+        return self._raw(environment, lambda c: run_parts_query(c, meter, query))
 
     async def meter_parts(
         self, environment: str, meter: Meter, query: MeterQuery

@@ -382,7 +382,7 @@ class RaySystem(ActorSystem):
         """Wait for every host to have recovered, then route; statistics refresh meanwhile."""
         members = await ray_members(self.channels, ENVIRONMENTS)
         for environment, shards in members.items():
-            self._routers[environment] = ShardRouter(environment, shards)
+            self._routers[environment] = ShardRouter(environment, shards, self.clock.now)
         for channel in self.channels:
             channel.watch()
         async with anyio.create_task_group() as tg:

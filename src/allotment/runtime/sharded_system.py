@@ -69,7 +69,7 @@ class ShardedSystem(ActorSystem):
         router = self._routers.get(environment)
         if router is None:
             router = self._routers[environment] = ShardRouter(
-                environment, self.member_shards(environment)
+                environment, self.member_shards(environment), self.clock.now
             )
         return router
 
