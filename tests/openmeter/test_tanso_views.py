@@ -24,8 +24,8 @@ LIMIT = 3
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, server_shards: int) -> Iterator[Server]:
-    with running_server(tmp_path_factory.mktemp("om-views"), server_shards) as running:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with running_server(tmp_path_factory.mktemp("om-views")) as running:
         yield running
 
 

@@ -44,8 +44,8 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, server_shards: int) -> Iterator[Server]:
-    running = Server(tmp_path_factory.mktemp("om-value"), "--clock", "manual", shards=server_shards)
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    running = Server(tmp_path_factory.mktemp("om-value"), "--clock", "manual")
     try:
         yield running
     finally:
