@@ -7,7 +7,7 @@ official `standardwebhooks`."""
 from __future__ import annotations
 
 import pickle
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -57,13 +57,6 @@ async def _hosts(tmp_path: Path) -> AsyncIterator[list[HostedShards]]:
             await stack.enter_async_context(system.webhooks.running())
             await stack.enter_async_context(system.running())
         yield [HostedShards(system) for system in systems]
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    receiver = Receiver()
-    yield receiver
-    receiver.close()
 
 
 async def _delivered(receiver: Receiver, count: int) -> None:
