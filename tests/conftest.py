@@ -74,6 +74,14 @@ def system(request: pytest.FixtureRequest, settings: Settings, clock: ManualCloc
     return build_system(msgspec.structs.replace(settings, durability="write"), clock)
 
 
+@pytest.fixture(scope="module", params=[1, 3], ids=["one", "shards3"])
+def server_shards(request: pytest.FixtureRequest) -> int:
+    """The shards of a suite's real server (tests/reliability/server.py): one, and three in the
+    server's process, as the `system` fixture's "shards3" (SCL-22, SCL-60..SCL-66)."""
+    shards: int = request.param
+    return shards
+
+
 @pytest.fixture
 def keys() -> KeyStore:
     store = KeyStore()
@@ -113,6 +121,14 @@ SHARDED_GAPS = {
     "test_evt21_unknown_feature_key_auto_creates_the_feature",
     # RSV-28: a reservation id is the environment's; another shard's customer may reuse it.
     "test_rsv_3_rsv_28_bad_input_is_a_named_4xx_and_changes_nothing",
+    # Issue 19 item 5: a sharded system has no analytics snapshot of its own yet (POST
+    # /admin/snapshots answers 400), so neither the export these tests trigger nor the merged
+    # analytics.duckdb they read exists.
+    "test_exact_across_the_parquet_history_and_the_journal",
+    "test_analytics_has_meters_features_and_cloud_events",
+    # OM-21: a subject key is the environment's; a shard checks only its own customers' keys,
+    # so a customer on another shard may claim one already taken (as EVT-35's event keys).
+    "test_customers_through_both_apis",
 }
 
 

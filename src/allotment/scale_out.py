@@ -28,6 +28,7 @@ from allotment.http.fast_path import FastPath
 from allotment.loading import load_catalog, load_price_table
 from allotment.persistence.shard_layout import record_shards
 from allotment.runtime.system import ActorSystem
+from allotment.webhooks.remote import RemoteWebhooks
 from allotment.wiring import checkout_service, key_store, server_clock, shard_host_system
 
 __all__ = ("FACTORY", "Keeper", "KeeperFailed", "app_from_environment", "ray_app", "start_keeper")
@@ -107,7 +108,8 @@ def _host_build(settings: Settings, index: int) -> Callable[[], ActorSystem]:
 
 def ray_app(settings: Settings, on_started: Callable[[], None] | None = None) -> FastPath:
     """A front door worker's app: joins `settings.ray_address` and routes to the shard actors
-    the keeper started. No webhooks and no analytics database of its own (docs/scale-out.md)."""
+    the keeper started; its webhook admin is the hosts' (each delivers its own shard's
+    notifications), and its analytics database merges the shards' (docs/scale-out.md)."""
     from allotment.persistence.analytics_merged import MergedAnalytics  # noqa: PLC0415  (duckdb)
     from allotment.runtime import ray_shard  # noqa: PLC0415  after granian's fork, never before
 
@@ -117,17 +119,14 @@ def ray_app(settings: Settings, on_started: Callable[[], None] | None = None) ->
     # SCL-76: the merged analytics need every shard's directory visible from this worker
     merged = MergedAnalytics(settings.data_dir, settings.shards, settings.analytics_every_s)
     system = ray_shard.RaySystem(
-        ray_shard.attach_hosts(settings.shards),
-        load_catalog(settings.catalog_path, clock.now()),
-        load_price_table(settings.model_prices_path),
-        settings,
-        clock,
-        clock_store,
+        ray_shard.attach_hosts(settings.shards), load_catalog(settings.catalog_path, clock.now()),
+        load_price_table(settings.model_prices_path), settings, clock, clock_store,
         merged_analytics=merged,
-    )
+    )  # fmt: skip
+    webhooks = RemoteWebhooks([channel.webhooks for channel in system.channels])  # SCL-67
     return create_app(
         settings, system, key_store(settings), checkout_service(settings, clock),
-        on_started=on_started,
+        on_started=on_started, webhooks=webhooks,
     )  # fmt: skip
 
 

@@ -6,6 +6,7 @@ import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from pathlib import Path
 
 import msgspec
 
@@ -25,6 +26,7 @@ from allotment.persistence.keys import KeyStore
 from allotment.persistence.memory import MemoryJournal
 from allotment.persistence.shard_layout import record_shards, shard_dir
 from allotment.persistence.storage import Storage
+from allotment.persistence.store_ports import NotificationOutbox
 from allotment.runtime.checkout import CheckoutService
 from allotment.runtime.clock import Clock, ManualClock, SystemClock
 from allotment.runtime.placement import IdMint
@@ -41,6 +43,7 @@ __all__ = (
     "key_store",
     "server_clock",
     "shard_host_system",
+    "shard_logs",
     "webhook_service",
 )
 
@@ -96,15 +99,24 @@ def _locked(settings: Settings, build: Callable[[], ActorSystem]) -> ActorSystem
 def shard_host_system(settings: Settings, index: int) -> ActorSystem:
     """Shard `index` of `settings.shards` as a Ray actor hosts it (runtime/ray_shard.py,
     SCL-31): persistent under `<data-dir>/shards/<index>/`, recovered now, with that
-    directory's lock and its own clock (a manual one saved there and moved by the front door).
+    directory's lock and its own clock (a manual one saved there and moved by the front door),
+    and its own webhook service there (its endpoints' copy and message logs, SCL-67).
 
     Raises:
         datadir_lock.DataDirInUse: another process hosts this shard.
     """
-    own = msgspec.structs.replace(settings, data_dir=shard_dir(settings.data_dir, index))
+    own = msgspec.structs.replace(settings, data_dir=shard_dir(settings.data_dir, index), shards=1)
     clock, clock_store = server_clock(own, True)
     mint = partial(_mint, index=index, shards=settings.shards)
-    return _locked(own, lambda: _member(own, clock, True, None, False, clock_store, None, mint))
+    webhooks = webhook_service(own)
+    webhooks.now = clock.now
+
+    def build() -> ActorSystem:
+        return _member(own, clock, True, None, False, clock_store, webhooks.outbox, mint)
+
+    system = _locked(own, build)
+    system.webhooks = webhooks
+    return system
 
 
 def server_clock(settings: Settings, persistent: bool) -> tuple[Clock, ClockFile | None]:
@@ -134,10 +146,11 @@ def _system(
     """One system over the data directory, or with `settings.shards` above 1, a
     `ShardedSystem` over one member system per shard under `<data-dir>/shards/<k>/`."""
     if settings.shards == 1:
-        return _member(settings, clock, persistent, journal_io, queued, clock_store, webhooks)
+        outbox = webhooks.outbox if webhooks is not None else None
+        return _member(settings, clock, persistent, journal_io, queued, clock_store, outbox)
     if persistent:
         record_shards(settings.data_dir, settings.shards)  # SCL-20, SCL-21
-    members = [_shard_member(settings, clock, persistent, journal_io, queued, k)
+    members = [_shard_member(settings, clock, persistent, journal_io, queued, k, webhooks)
                for k in range(settings.shards)]  # fmt: skip
     merged = (MergedAnalytics(settings.data_dir, settings.shards, settings.analytics_every_s)
               if persistent else None)  # fmt: skip
@@ -149,15 +162,16 @@ def _system(
 
 def _shard_member(
     settings: Settings, clock: Clock, persistent: bool, journal_io: JournalIO | None,
-    queued: bool, index: int,
+    queued: bool, index: int, webhooks: WebhookService | None,
 ) -> ActorSystem:  # fmt: skip
-    """Shard `index`'s own system under `<data-dir>/shards/<index>/`. No webhook outbox: the
-    message log is the environment's, fed in one journal's order (docs/scale-out.md)."""
+    """Shard `index`'s own system under `<data-dir>/shards/<index>/`, handing its journal
+    records to its own webhook outbox (SCL-64)."""
     member_settings = msgspec.structs.replace(
         settings, data_dir=shard_dir(settings.data_dir, index)
     )
     mint = partial(_mint, index=index, shards=settings.shards)
-    return _member(member_settings, clock, persistent, journal_io, queued, None, None, mint)
+    outbox = None if webhooks is None else partial(webhooks.outbox, shard=index)
+    return _member(member_settings, clock, persistent, journal_io, queued, None, outbox, mint)
 
 
 def _mint(environment: str, *, index: int, shards: int) -> IdMint:
@@ -171,7 +185,7 @@ def _member(
     journal_io: JournalIO | None,
     queued: bool,
     clock_store: ClockFile | None,
-    webhooks: WebhookService | None,
+    outbox: Callable[[str], NotificationOutbox] | None,
     mint: Callable[[str], IdMint] | None = None,
 ) -> ActorSystem:
     storage = analytics = None
@@ -194,7 +208,7 @@ def _member(
         analytics_every_s=settings.analytics_every_s,
         queued=queued,
         clock_store=clock_store,
-        outbox=webhooks.outbox if webhooks is not None else None,
+        outbox=outbox,
         mint=mint,
         checkpoint=CheckpointPolicy(
             every_s=settings.snapshot_every_s,
@@ -232,14 +246,27 @@ def key_store(settings: Settings) -> KeyStore:
 def webhook_service(settings: Settings, *, persistent: bool = True) -> WebhookService:
     """Endpoints and message logs under `<data-dir>/webhooks` (in memory when not
     `persistent`), sent by the lean h11 sender (which checks addresses at send, WHK-D31);
-    the journal's notification facts rendered by `payloads.outbound_events`."""
+    the journal's notification facts rendered by `payloads.outbound_events`. With shards,
+    each shard's message logs are under its own `<data-dir>/shards/<k>/webhooks` (SCL-64)."""
+    directory = settings.data_dir / "webhooks" if persistent else None
     return WebhookService(
-        settings.data_dir / "webhooks" if persistent else None, SystemClock().now,
+        directory, SystemClock().now,
         PooledSender(allow_private=settings.allow_private_webhooks),
         outbound_events, allow_private=settings.allow_private_webhooks,
         backlog_max=settings.webhook_backlog_max,
         retention=timedelta(days=settings.webhook_retention_days),
+        shard_logs=shard_logs(settings, persistent),
     )  # fmt: skip
+
+
+def shard_logs(settings: Settings, persistent: bool) -> list[Path | None]:
+    """Where each shard's webhook message logs are kept (SCL-64)."""
+    if settings.shards == 1:
+        return [settings.data_dir / "webhooks" if persistent else None]
+    return [
+        shard_dir(settings.data_dir, k) / "webhooks" if persistent else None
+        for k in range(settings.shards)
+    ]
 
 
 def build_app(

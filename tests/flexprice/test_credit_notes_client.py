@@ -44,8 +44,9 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    server = Server(tmp_path_factory.mktemp("flexprice"), "--seller-name", "Acme Billing GmbH")
+def world(tmp_path_factory: pytest.TempPathFactory, server_shards: int) -> Iterator[World]:
+    server = Server(tmp_path_factory.mktemp("flexprice"), "--seller-name", "Acme Billing GmbH",
+                    shards=server_shards)  # fmt: skip
     try:
         yield World(server)
     finally:

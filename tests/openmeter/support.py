@@ -24,8 +24,8 @@ HEADERS = {"Authorization": f"Bearer {KEY}"}
 
 
 @contextmanager
-def running_server(data_dir: Path) -> Iterator[Server]:
-    server = Server(data_dir)
+def running_server(data_dir: Path, shards: int = 1) -> Iterator[Server]:
+    server = Server(data_dir, shards=shards)
     try:
         yield server
     finally:

@@ -31,8 +31,8 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(data_dir: Path) -> Iterator[Server]:
-    with running_server(data_dir) as running:
+def server(data_dir: Path, server_shards: int) -> Iterator[Server]:
+    with running_server(data_dir, server_shards) as running:
         yield running
 
 

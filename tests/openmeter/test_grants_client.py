@@ -34,9 +34,11 @@ PAST = datetime(2020, 1, 1, tzinfo=UTC)  # effective long ago: active at once (O
 
 
 @pytest.fixture(scope="module")
-def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Server]]:
+def box(
+    tmp_path_factory: pytest.TempPathFactory, server_shards: int
+) -> Iterator[dict[str, Server]]:
     """The module's server, in a box so the restart test can replace it."""
-    held = {"server": Server(tmp_path_factory.mktemp("om-grants"))}
+    held = {"server": Server(tmp_path_factory.mktemp("om-grants"), shards=server_shards)}
     try:
         yield held
     finally:
@@ -274,7 +276,7 @@ def test_grants_survive_kill_9_and_void_by_id_after(box: dict[str, Server]) -> N
     )
     data_dir = box["server"].data_dir
     box["server"].kill()
-    box["server"] = Server(data_dir)
+    box["server"] = Server(data_dir, shards=box["server"].shards)
     om = om_client(box["server"])
     after = json.dumps(
         om.customer_entitlement_v2.get_grants("grs", "grs_tok").as_dict(), default=str

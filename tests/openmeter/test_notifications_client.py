@@ -32,8 +32,8 @@ RESET: Final = m.NotificationEventType.ENTITLEMENTS_RESET
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    running = Server(tmp_path_factory.mktemp("om-notify"), PRIVATE)
+def server(tmp_path_factory: pytest.TempPathFactory, server_shards: int) -> Iterator[Server]:
+    running = Server(tmp_path_factory.mktemp("om-notify"), PRIVATE, shards=server_shards)
     try:
         yield running
     finally:

@@ -31,8 +31,8 @@ DST = datetime(2026, 3, 8, 12, tzinfo=UTC)  # New York springs forward at 07:00 
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with running_server(tmp_path_factory.mktemp("om-read")) as running:
+def server(tmp_path_factory: pytest.TempPathFactory, server_shards: int) -> Iterator[Server]:
+    with running_server(tmp_path_factory.mktemp("om-read"), server_shards) as running:
         yield running
 
 

@@ -23,8 +23,8 @@ from tests.reliability.server import KEY, Server
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with running_server(tmp_path_factory.mktemp("om-write")) as running:
+def server(tmp_path_factory: pytest.TempPathFactory, server_shards: int) -> Iterator[Server]:
+    with running_server(tmp_path_factory.mktemp("om-write"), server_shards) as running:
         yield running
 
 

@@ -27,13 +27,20 @@ def free_port() -> int:
 class Server:
     """`python -m allotment serve` in its own process group, so SIGKILL takes every worker."""
 
-    def __init__(self, data_dir: Path, *extra: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, *extra: str, env: dict[str, str] | None = None, shards: int = 1
+    ) -> None:
         self.data_dir = data_dir
+        self.shards = shards
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = data_dir / f"server-{self.port}.log"
-        command = [sys.executable, "-m", "allotment", "serve", "--data-dir", str(data_dir),
+        # Over shards, in the server's process (tests/reliability/in_process_shards.py).
+        module = ["allotment"] if shards == 1 else ["tests.reliability.in_process_shards"]
+        command = [sys.executable, "-m", *module, "serve", "--data-dir", str(data_dir),
                    "--port", str(self.port), "--api-key", KEY, *extra]  # fmt: skip
+        if shards > 1:
+            command += ["--shards", str(shards)]
         self._log_file = self.log.open("wb")
         self.process = subprocess.Popen(
             command,

@@ -30,6 +30,7 @@ from allotment.wiring import shard_host_system
 from tests.operations.served import Served
 from tests.reliability.server import free_port
 from tests.waiting import POLL_S, wait_until
+from tests.webhooks.receiver import Receiver
 
 KEY = "sk_test_" + "ray" * 10 + "ab"
 C, A = "/api/v1/client", "/api/v1/admin"
@@ -106,17 +107,40 @@ def _scenario(client: httpx.Client, refs: list[str]) -> None:
         _subscribe(client, ref, str(ray_plan))
 
 
-def test_serve_shards_3_end_to_end_through_http(cluster: str, tmp_path: Path) -> None:
-    """SCL-39, SCL-32, SCL-33, SCL-20: `serve --shards 3 --workers 2 --ray-address` serves a scenario
-    over three shard actors, each with its own directory; a second server re-attaches to the
-    same actors by name (same processes, same customers)."""
+def _invoices_delivered(c: httpx.Client, receiver: Receiver, count: int) -> None:
+    """SCL-67, SCL-68: every shard actor delivers its customers' invoices to the endpoint,
+    signed; the pull feed pages through all of them once."""
+    wait_until(lambda: len(receiver.accepted()) >= count, f"{count} invoice.created deliveries")
+    assert receiver.unverified == []
+    fed: list[str] = []
+    cursor = "0"
+    while page := c.get(f"{A}/events", params={"types": "invoice.created", "limit": 4,
+                                              "after": cursor}).json()["data"]:  # fmt: skip
+        if not page["events"]:
+            break
+        fed.extend(e["id"] for e in page["events"])
+        cursor = page["nextCursor"]
+    assert sorted(fed) == sorted({d.id for d in receiver.accepted()}) and len(fed) == count
+
+
+def test_serve_shards_3_end_to_end_through_http(
+    cluster: str, tmp_path: Path, receiver: Receiver
+) -> None:
+    """SCL-39, SCL-32, SCL-33, SCL-20, SCL-67: `serve --shards 3 --workers 2 --ray-address`
+    serves a scenario over three shard actors, each with its own directory, each delivering
+    its customers' webhooks; a second server re-attaches to the same actors by name (same
+    processes, same customers)."""
     args = ("--shards", "3", "--workers", "2", "--ray-address", cluster, "--ray-namespace",
-            "e2e", "--data-dir", str(tmp_path / "data"), "--api-key", KEY)  # fmt: skip
+            "e2e", "--data-dir", str(tmp_path / "data"), "--api-key", KEY,
+            "--allow-private-webhooks")  # fmt: skip
     refs = _refs_on_every_shard(2)
     served = Served(tmp_path / "one.log", *args, "--port", str(free_port()))
     try:
         with httpx.Client(base_url=served.url, headers={"Authorization": f"Bearer {KEY}"}) as c:
+            hook = {"url": receiver.url, "eventTypes": ["invoice.created"]}
+            receiver.secrets = [c.post(f"{A}/webhooks", json=hook).json()["data"]["secret"]]
             _scenario(c, refs)
+            _invoices_delivered(c, receiver, len(refs) + 3)  # and the three late subscribers
             ready = c.get("/health/ready")
             assert ready.status_code == 200, ready.text
 

@@ -20,12 +20,16 @@ from allotment.domain.catalog import Feature
 from allotment.domain.catalog_facts import CatalogUpdated
 from allotment.domain.catalog_rules import CatalogInvalid
 from allotment.domain.commands import RecordUsage
+from allotment.domain.meters import CloudEvent, Meter, MeterAggregation
 from allotment.domain.replies import Rejected, RejectionKind, UsageAccepted
 from allotment.domain.state import Profile
 from allotment.runtime.catalog_versions import CatalogStale
 from allotment.runtime.clock import ManualClock
+from allotment.runtime.meter_reads import EventQuery, HistoryUnavailable, MeterQuery
 from allotment.runtime.ports import CustomerLookup, Shard
+from allotment.runtime.remote_history import RemoteHistory
 from allotment.runtime.remote_shard import Answer, HostedShards, RemoteMember, Replica
+from allotment.runtime.sharded_history import ShardedHistory
 from allotment.wiring import build_system
 from tests.conftest import START
 
@@ -56,6 +60,15 @@ class DirectChannel:
         self, environment: str, version: int, change: Callable[[Shard], Awaitable[R]], known: str
     ) -> Answer:
         return await self.hosted.adopt(environment, version, change, known)
+
+    async def history(self, environment: str, method: str, args: tuple[object, ...]) -> object:
+        try:  # both ways as a process boundary ships them
+            answer = await self.hosted.history(
+                environment, method, pickle.loads(pickle.dumps(args))
+            )
+        except Exception as error:
+            raise pickle.loads(pickle.dumps(error)) from None
+        return pickle.loads(pickle.dumps(answer))
 
 
 @pytest.fixture
@@ -154,3 +167,38 @@ async def test_what_the_shard_raises_reaches_the_caller_as_itself(hosted: Hosted
     with pytest.raises(CatalogInvalid) as invalid:
         await shard.upsert_catalog(CatalogUpdated(at=START, features=(negative,)))
     assert invalid.value.problems and str(invalid.value)
+
+
+async def test_scl63_meter_reads_cross_to_every_host_and_merge(tmp_path: Path) -> None:
+    """SCL-63: OpenMeter's reads of two hosts' histories through their channels (as the Ray
+    front door's `RaySystem.history`): a UNIQUE_COUNT whose value both hosts saw counts it
+    once, the listing pages through both hosts' events, a host without a data directory
+    answers HistoryUnavailable as itself."""
+    systems = [
+        build_system(Settings(data_dir=tmp_path / str(k), durability="write"), ManualClock(START))
+        for k in range(2)
+    ]
+    async with systems[0].running(), systems[1].running():
+        hosts = [HostedShards(system) for system in systems]
+        for k, host in enumerate(hosts):
+            events = [CloudEvent(source="s", event_id=f"{k}-{n}", event_type="call",
+                                 subject=f"sub{k}", time=START, data={"v": value})
+                      for n, value in enumerate(["shared", f"own{k}"])]  # fmt: skip
+            await host.call("test", "ingest_cloud_events", (events,), "")
+        history = ShardedHistory([RemoteHistory(DirectChannel(host)) for host in hosts])
+        unique = Meter(id="01J0000000000000000000000M", slug="m", name="m", created_at=START,
+                       updated_at=START, aggregation=MeterAggregation.UNIQUE_COUNT,
+                       event_type="call", value_property="$.v")  # fmt: skip
+        [row] = await history.query_meter("test", unique, MeterQuery(now=START))
+        assert row.value == 3.0  # shared, own0, own1
+        first = await history.list_events("test", EventQuery(limit=3))
+        last = first[-1]
+        after = (last.time, last.journal_position, last.fact_index)
+        rest = await history.list_events("test", EventQuery(limit=3, after=after))
+        assert sorted(e.id for e in first + rest) == ["0-0", "0-1", "1-0", "1-1"]
+        subjects = await history.distinct_values("test", unique, "subject", None, None)
+        assert subjects == ["sub0", "sub1"]
+    memory = HostedShards(build_system(Settings(data_dir=tmp_path), ManualClock(START),
+                                       persistent=False))  # fmt: skip
+    with pytest.raises(HistoryUnavailable):
+        await RemoteHistory(DirectChannel(memory)).list_events("test", EventQuery())

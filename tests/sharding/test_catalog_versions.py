@@ -13,6 +13,8 @@ import pytest
 from allotment.config import Settings
 from allotment.domain.catalog import Catalog, Feature
 from allotment.domain.catalog_facts import CatalogUpdated
+from allotment.domain.context import TurnContext
+from allotment.domain.meters import Meter, MeterAggregation, MeterDefined, ulid
 from allotment.domain.state import CustomerState, Profile
 from allotment.runtime.catalog_versions import CatalogStale, LocalMember
 from allotment.runtime.clock import ManualClock
@@ -88,3 +90,21 @@ async def test_no_call_runs_on_an_old_catalog_after_the_upsert_returns(
     assert seen_new > 0
     assert all("fresh" in member.catalog.features for member in router.members)
     assert router.versions.version == 1
+
+
+async def test_a_broadcast_change_that_mints_an_id_mints_the_same_one_on_every_shard(
+    router: ShardRouter,
+) -> None:
+    """SCL-13 (SCL-60): a meter created through the router (its id minted in the change, as
+    OpenMeter's meters, features and notification rules are) has one id and one creation time
+    on every shard, so a read by id and every shard's history agree."""
+
+    def create(catalog: Catalog, ctx: TurnContext) -> MeterDefined:
+        meter = Meter(id=ulid(ctx.now, ctx.new_id()), slug="calls", name="calls",
+                      aggregation=MeterAggregation.COUNT, event_type="call",
+                      created_at=ctx.now, updated_at=ctx.now)  # fmt: skip
+        return MeterDefined(at=ctx.now, meter=meter)
+
+    await router.change_catalog(create)
+    meters = [member.catalog.meters for member in router.members]
+    assert len(meters[0]) == 1 and meters[1] == meters[0] == meters[2]

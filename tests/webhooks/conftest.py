@@ -18,12 +18,14 @@ from allotment.domain.facts import Fact, UsageRecorded
 from allotment.domain.state import Profile
 from allotment.runtime.clock import ManualClock
 from allotment.runtime.ports import CustomerLookup
+from allotment.runtime.sharded_system import ShardedSystem
 from allotment.runtime.system import ActorSystem
+from allotment.webhooks.book import Message
 from allotment.webhooks.dispatcher import Renderer
 from allotment.webhooks.payloads import OutboundEvent
 from allotment.webhooks.pooled_sender import PooledSender
 from allotment.webhooks.service import WebhookService
-from allotment.wiring import build_system
+from allotment.wiring import build_system, shard_logs
 from tests.webhooks.receiver import Receiver
 
 USAGE_TYPE = "entitlement.usage.threshold"
@@ -59,11 +61,39 @@ def receiver() -> Iterator[Receiver]:
     receiver.close()
 
 
+@pytest.fixture(params=[1, 3], ids=["one", "shards3"])
+def shards(request: pytest.FixtureRequest) -> int:
+    """Every delivery scenario with one shard, and over three (docs/scale-out.md SCL-64):
+    each shard its own outbox and message log, fed from its own journal."""
+    shards: int = request.param
+    return shards
+
+
 @dataclass
 class Rig:
     service: WebhookService
     system: ActorSystem
     clock: ManualClock
+    settings: Settings
+
+    def _members(self) -> list[ActorSystem]:
+        return self.system.members if isinstance(self.system, ShardedSystem) else [self.system]
+
+    async def logged(self) -> None:
+        """Until every shard's outbox logged every record its journal holds."""
+        for k, member in enumerate(self._members()):
+            position = member.shard("test").journal.position
+            await self.service.outbox("test", k).logged_through(position)
+
+    def message(self, endpoint_id: str, message_id: str) -> Message | None:
+        """The message, whichever shard's outbox holds it."""
+        books = [outbox.book for outbox in self.service.outboxes("test")]
+        return next((b.messages[endpoint_id, message_id] for b in books
+                     if (endpoint_id, message_id) in b.messages), None)  # fmt: skip
+
+    def message_logs(self) -> list[Path]:
+        return [path / "test" / "messages.log" for path in shard_logs(self.settings, True)
+                if path is not None]  # fmt: skip
 
     async def ingest(self, key: str, external_id: str = "acme") -> None:
         shard = self.system.route("test")
@@ -84,14 +114,15 @@ def make_rig(
     clock: ManualClock,
     render: Renderer | None = usage_renderer,
     backlog_max: int = 10_000,
+    shards: int = 1,
 ) -> Rig:
-    settings = Settings(clock="manual", data_dir=data_dir, durability="write")
+    settings = Settings(clock="manual", data_dir=data_dir, durability="write", shards=shards)
     service = WebhookService(
         data_dir / "webhooks", clock.now, PooledSender(allow_private=True), render,
-        allow_private=True, backlog_max=backlog_max,
+        allow_private=True, backlog_max=backlog_max, shard_logs=shard_logs(settings, True),
     )  # fmt: skip
     system = build_system(settings, clock, webhooks=service)
-    return Rig(service, system, clock)
+    return Rig(service, system, clock, settings)
 
 
 @asynccontextmanager

@@ -67,10 +67,10 @@ async def test_compaction_keeps_pending_and_recent_and_survives_a_restart(
         outbox = rig.service.outbox("test")
         assert await outbox.compact() == 5
         assert _log(tmp_path).stat().st_size < size
-        assert [r.event.id for r in rig.service.feed("test", 0, frozenset(), 100)] == [
+        assert [r.event.id for r in await rig.service.feed("test", 0, frozenset(), 100)] == [
             "evt_new0", "evt_new1",
         ]  # fmt: skip
-        assert rig.service.feed_gap("test", 0) and not rig.service.feed_gap("test", 5)
+        assert await rig.service.feed_gap("test", 0) and not await rig.service.feed_gap("test", 5)
         before = rig.service.statistics()[0]
         assert (before.delivered, before.backlog) == (8, 0)
         assert await outbox.compact() == 0
@@ -84,7 +84,7 @@ async def test_compaction_keeps_pending_and_recent_and_survives_a_restart(
         await again.ingest("after")
         await _delivered(receiver, 9)
         assert outbox.book.feed[-1].seq == 8
-        assert again.service.feed_gap("test", 3)
+        assert await again.service.feed_gap("test", 3)
     ids = [d.id for d in receiver.accepted()]  # the 2xx ones: the test event once
     assert len(ids) == len(set(ids)) == 9 and ids[-1] == "evt_after"  # nothing sent twice
     assert all(d.verified_by == (endpoint.secret,) for d in receiver.accepted())
@@ -126,7 +126,7 @@ async def test_a_crash_in_the_middle_leaves_the_old_log_or_the_new(
     temporary = _log(tmp_path).with_name("messages.log.compacting")
     assert temporary.exists() == (crash_at == "rename")
     async with running(make_rig(tmp_path, clock)) as again:
-        feed = [r.event.id for r in again.service.feed("test", 0, frozenset(), 100)]
+        feed = [r.event.id for r in await again.service.feed("test", 0, frozenset(), 100)]
     assert not temporary.exists()
     if crash_at == "rename":
         assert _log(tmp_path).read_bytes() == old

@@ -29,10 +29,13 @@ W = f"{A}/webhooks"
 THRESHOLD = "entitlement.usage.threshold"
 
 
-def _client(tmp_path: Path, clock: ManualClock, keys: KeyStore, *, private: bool) -> FastPath:
+def _client(
+    tmp_path: Path, clock: ManualClock, keys: KeyStore, *, private: bool, shards: int = 1
+) -> FastPath:
     settings = Settings(
-        clock="manual", data_dir=tmp_path, durability="write", allow_private_webhooks=private
-    )
+        clock="manual", data_dir=tmp_path, durability="write", allow_private_webhooks=private,
+        shards=shards,
+    )  # fmt: skip
     webhooks = webhook_service(settings)
     system = build_system(settings, clock, webhooks=webhooks)
     webhooks.now = clock.now
@@ -40,8 +43,12 @@ def _client(tmp_path: Path, clock: ManualClock, keys: KeyStore, *, private: bool
 
 
 @pytest.fixture
-def hooked(tmp_path: Path, clock: ManualClock, keys: KeyStore) -> Iterator[TestClient[FastPath]]:
-    app = _client(tmp_path, clock, keys, private=True)
+def hooked(
+    tmp_path: Path, clock: ManualClock, keys: KeyStore, shards: int
+) -> Iterator[TestClient[FastPath]]:
+    """The app with one shard, and over three (SCL-64..SCL-66: endpoints the environment's,
+    each shard's notifications from its own outbox)."""
+    app = _client(tmp_path, clock, keys, private=True, shards=shards)
     with TestClient(app, base_url="http://testserver.local") as client:
         client.headers["Authorization"] = f"Bearer {KEY}"
         client.event_hooks["response"].append(check_envelope)

@@ -17,6 +17,7 @@ import msgspec
 __all__ = (
     "EventQuery",
     "Filter",
+    "MeterPart",
     "MeterQuery",
     "MeterRow",
     "StoredCloudEvent",
@@ -65,6 +66,16 @@ class MeterRow(msgspec.Struct, frozen=True, kw_only=True):
     subject: str | None = None
     customer_id: str | None = None
     groups: dict[str, str | None] = msgspec.field(default_factory=dict)
+
+
+class MeterPart(msgspec.Struct, frozen=True, kw_only=True):
+    """One shard's row of a meter query with what merging it with the other shards' needs
+    (docs/scale-out.md SCL-60): `row.value` is AVG's sum, UNIQUE_COUNT's count and LATEST's
+    value; `part` is AVG's count of events with a value, UNIQUE_COUNT's distinct values, or
+    LATEST's [time, ingestion time] (epoch microseconds) of the event holding its value."""
+
+    row: MeterRow
+    part: int | list[str] | list[int]
 
 
 class EventQuery(msgspec.Struct, frozen=True, kw_only=True):

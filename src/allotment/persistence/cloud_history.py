@@ -20,14 +20,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import anyio.to_thread
 import duckdb
 import msgspec
 import pyarrow as pa
 
-from allotment.domain.meter_queries import EventQuery, MeterQuery, MeterRow, StoredCloudEvent
+from allotment.domain.meter_queries import (
+    EventQuery,
+    MeterPart,
+    MeterQuery,
+    MeterRow,
+    StoredCloudEvent,
+)
 from allotment.domain.meters import Meter
 from allotment.persistence.analytics import to_arrow
 from allotment.persistence.errors import HistoryUnavailable
@@ -35,10 +41,17 @@ from allotment.persistence.history_cursor import cursor, table_dir
 from allotment.persistence.history_rows import EVENT_COLUMNS, event_rows
 from allotment.persistence.journal import iter_records
 from allotment.persistence.meter_rollup import Rollup, levels, range_files, run_rollup_query
-from allotment.persistence.meter_sql import distinct_sql, events_sql, meter_sql
+from allotment.persistence.meter_sql import distinct_sql, events_sql, meter_sql, parts_sql
 from allotment.persistence.meter_windows import bounds, offsets
 
-__all__ = ("CloudHistory", "cloud_events", "meter_rows", "run_meter_query")
+__all__ = (
+    "CloudHistory",
+    "cloud_events",
+    "meter_rows",
+    "run_meter_query",
+    "run_parts_query",
+    "stored_events",
+)
 
 # The columns of `ce` (persistence/meter_sql.py) from the `events` history's columns.
 _PROJECTION: Final = (
@@ -46,6 +59,7 @@ _PROJECTION: Final = (
     " specversion, customer_id, validation_error, journal_position, fact_index"
 )
 _ATTEMPTS: Final = 5
+R = TypeVar("R")
 
 
 def _quoted(path: Path) -> str:
@@ -106,12 +120,16 @@ class CloudHistory:
         cloud_events(connection, files, exported, to_arrow(columns, environment))
         return connection
 
-    def _run(self, environment: str, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    def _raw(self, environment: str, run: Callable[[duckdb.DuckDBPyConnection], R]) -> R:
+        """`run` over a connection to every raw row (the journal's durable tail included)."""
         connection = self._connect(environment)
         try:
-            return connection.execute(sql, params).fetchall()
+            return run(connection)
         finally:
             connection.close()
+
+    def _run(self, environment: str, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        return self._raw(environment, lambda c: c.execute(sql, params).fetchall())
 
     def _query_meter(self, environment: str, meter: Meter, query: MeterQuery) -> list[MeterRow]:
         """From the meter's rollup when it has one and the query allows (OM-56), else from
@@ -129,21 +147,26 @@ class CloudHistory:
                     connection.close()
                 if rows is not None:
                     return rows
-        connection = self._connect(environment)
-        try:
-            return run_meter_query(connection, meter, query)
-        finally:
-            connection.close()
+        return self._raw(environment, lambda c: run_meter_query(c, meter, query))
 
     async def query_meter(
         self, environment: str, meter: Meter, query: MeterQuery
     ) -> list[MeterRow]:
         return await anyio.to_thread.run_sync(self._query_meter, environment, meter, query)
 
+    def _meter_parts(self, environment: str, meter: Meter, query: MeterQuery) -> list[MeterPart]:
+        """From the raw rows: a rollup keeps no distinct values nor the latest's time."""
+        return self._raw(environment, lambda c: run_parts_query(c, meter, query))
+
+    async def meter_parts(
+        self, environment: str, meter: Meter, query: MeterQuery
+    ) -> list[MeterPart]:
+        return await anyio.to_thread.run_sync(self._meter_parts, environment, meter, query)
+
     async def list_events(self, environment: str, query: EventQuery) -> list[StoredCloudEvent]:
         sql, params = events_sql(query)
         rows = await anyio.to_thread.run_sync(self._run, environment, sql, params)
-        return [_stored(row) for row in rows]
+        return stored_events(rows)
 
     async def distinct_values(
         self,
@@ -158,22 +181,38 @@ class CloudHistory:
         return [row[0] for row in rows]
 
 
+def _zone_pairs(
+    connection: duckdb.DuckDBPyConnection, meter: Meter, query: MeterQuery
+) -> list[tuple[int | None, int]]:
+    """A zone other than UTC needs its offsets over the range: the query's, else that of the
+    meter's events."""
+    if query.window_size is None or query.time_zone == "UTC":
+        return [(None, 0)]
+    low, high = query.start, query.end
+    if low is None or high is None:
+        first, last = connection.execute(
+            "SELECT min(time), max(time) FROM ce WHERE type = ?", [meter.event_type]
+        ).fetchone() or (None, None)
+        low, high = low or first or query.now, high or last or query.now
+    return offsets(query.time_zone, low - timedelta(days=1), high + timedelta(days=1))
+
+
 def run_meter_query(
     connection: duckdb.DuckDBPyConnection, meter: Meter, query: MeterQuery
 ) -> list[MeterRow]:
-    """The meter query over the view `ce` of `connection`. A zone other than UTC needs its
-    offsets over the range: the query's, else that of the meter's events."""
-    pairs: list[tuple[int | None, int]] = [(None, 0)]
-    if query.window_size is not None and query.time_zone != "UTC":
-        low, high = query.start, query.end
-        if low is None or high is None:
-            first, last = connection.execute(
-                "SELECT min(time), max(time) FROM ce WHERE type = ?", [meter.event_type]
-            ).fetchone() or (None, None)
-            low, high = low or first or query.now, high or last or query.now
-        pairs = offsets(query.time_zone, low - timedelta(days=1), high + timedelta(days=1))
-    sql, params = meter_sql(meter, query, pairs)
+    """The meter query over the view `ce` of `connection`."""
+    sql, params = meter_sql(meter, query, _zone_pairs(connection, meter, query))
     return meter_rows(connection.execute(sql, params).fetchall(), query)
+
+
+def run_parts_query(
+    connection: duckdb.DuckDBPyConnection, meter: Meter, query: MeterQuery
+) -> list[MeterPart]:
+    """As `run_meter_query`, each row with what merging it with other shards' needs (SCL-60)."""
+    sql, params = parts_sql(meter, query, _zone_pairs(connection, meter, query))
+    found = connection.execute(sql, params).fetchall()
+    rows = meter_rows([row[:-1] for row in found], query)
+    return [MeterPart(row=row, part=found[i][-1]) for i, row in enumerate(rows)]
 
 
 def meter_rows(rows: list[tuple[Any, ...]], query: MeterQuery) -> list[MeterRow]:
@@ -203,6 +242,11 @@ def meter_rows(rows: list[tuple[Any, ...]], query: MeterQuery) -> list[MeterRow]
 
 
 _DATA: Final = msgspec.json.Decoder(dict[str, Any])
+
+
+def stored_events(rows: list[tuple[Any, ...]]) -> list[StoredCloudEvent]:
+    """The listing SQL's rows (`meter_sql.events_sql`) as events."""
+    return [_stored(row) for row in rows]
 
 
 def _stored(row: tuple[Any, ...]) -> StoredCloudEvent:

@@ -29,6 +29,7 @@ __all__ = (
     "events_sql",
     "filter_sql",
     "meter_sql",
+    "parts_sql",
     "sql_path",
     "value_sql",
 )
@@ -139,13 +140,43 @@ def _where(
     return conditions
 
 
-def meter_sql(
+# What a shard adds to its value so that the shards' rows merge exactly (SCL-60): AVG its
+# sum and the count of events with a value; UNIQUE_COUNT the distinct values themselves;
+# LATEST the (time, ingestion time) of the event whose value it is, in epoch microseconds.
+_PART: Final = {
+    MeterAggregation.AVG: ("sum(v) {f}", "count(*) {f}"),
+    MeterAggregation.UNIQUE_COUNT: (
+        "CAST(count(DISTINCT v) {f} AS DOUBLE)",
+        "list(DISTINCT v) {f}",
+    ),
+    MeterAggregation.LATEST: (
+        "arg_max(v, [epoch_us(time), journal_position, fact_index]) {f}",
+        "arg_max([epoch_us(time), epoch_us(ingested_at)],"
+        " [epoch_us(time), journal_position, fact_index]) {f}",
+    ),
+}
+
+
+def parts_sql(
     meter: Meter, query: MeterQuery, zone_offsets: list[tuple[int | None, int]]
+) -> tuple[str, list[Any]]:
+    """As `meter_sql`, with one more column after the value: what merging this shard's row
+    with another's needs (`_PART`; AVG, UNIQUE_COUNT and LATEST only)."""
+    return meter_sql(meter, query, zone_offsets, parts=True)
+
+
+def meter_sql(
+    meter: Meter,
+    query: MeterQuery,
+    zone_offsets: list[tuple[int | None, int]],
+    *,
+    parts: bool = False,
 ) -> tuple[str, list[Any]]:
     """The meter query: rows (window key, window offset, <one column per group_by>, the
     earliest event time, value), ordered by window and groups; `meter_windows.bounds` turns
     a key into its window. Without a window size both are NULL. `zone_offsets` are the query
-    zone's offsets over the queried range (`meter_windows.offsets`)."""
+    zone's offsets over the queried range (`meter_windows.offsets`). With `parts`, see
+    `parts_sql`."""
     paths = _paths(meter, query)
     value = value_sql(meter)
     if query.window_size is None:
@@ -158,20 +189,24 @@ def meter_sql(
     extracted = ", ".join(sql_path(p) for p in paths)
     j = f"json_extract_string(data, [{extracted}])" if paths else "CAST(NULL AS VARCHAR[])"
     kept = [f"{key} AS wk", f"{offset} AS wo", *groups, f"{value or 'NULL'} AS v", "time",
-            "journal_position", "fact_index"]  # fmt: skip
+            "ingested_at", "journal_position", "fact_index"]  # fmt: skip
     # Which events have a value. In FILTER clauses, not WHERE: DuckDB would push a WHERE on
     # `v` down to the scan and parse every event's data twice.
     counted = "TRUE"
     if value is not None:
         unique = meter.aggregation is MeterAggregation.UNIQUE_COUNT
         counted = "v IS NOT NULL" if unique else "isfinite(v)"
-    aggregate = _aggregate(meter.aggregation, counted)
+    aggregate = f"{_aggregate(meter.aggregation, counted)} AS value"
+    if parts:
+        own, extra = _PART[meter.aggregation]
+        f = f"FILTER (WHERE {counted})"
+        aggregate = f"{own.format(f=f)} AS value, {extra.format(f=f)} AS part"
     columns = ", ".join(["wk", "wo", *[f"g{i}" for i in range(len(query.group_by))]])
     sql = (
         f"WITH m AS (SELECT *, epoch_us(time) AS t, {j} AS j FROM ce), "  # noqa: S608
         f"w AS (SELECT {', '.join(kept)} FROM m WHERE {' AND '.join(conditions)}) "
         f"SELECT {columns}, min(time) FILTER (WHERE {counted}) AS first,"
-        f" {aggregate} AS value FROM w GROUP BY {columns}"
+        f" {aggregate} FROM w GROUP BY {columns}"
         f" HAVING count(*) FILTER (WHERE {counted}) > 0 ORDER BY {columns} NULLS FIRST"
     )
     return sql, params

@@ -16,6 +16,7 @@ from typing import Protocol
 from allotment.domain.meter_queries import (
     EventQuery,
     Filter,
+    MeterPart,
     MeterQuery,
     MeterRow,
     StoredCloudEvent,
@@ -29,6 +30,7 @@ __all__ = (
     "EventQuery",
     "Filter",
     "HistoryUnavailable",
+    "MeterPart",
     "MeterQuery",
     "MeterRow",
     "StoredCloudEvent",
@@ -44,6 +46,13 @@ class CloudEventHistory(Protocol):
         self, environment: str, meter: Meter, query: MeterQuery
     ) -> list[MeterRow]:
         """The meter's aggregate per window and group, in window then group order."""
+        ...
+
+    async def meter_parts(
+        self, environment: str, meter: Meter, query: MeterQuery
+    ) -> list[MeterPart]:
+        """As `query_meter`, each row with what merging it with another shard's needs
+        (AVG, UNIQUE_COUNT and LATEST meters; docs/scale-out.md SCL-60)."""
         ...
 
     async def list_events(self, environment: str, query: EventQuery) -> list[StoredCloudEvent]:

@@ -20,7 +20,7 @@ import concurrent.futures
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
@@ -39,6 +39,7 @@ from allotment.persistence.store_ports import AnalyticsMerger
 from allotment.runtime.clock import Clock, ClockStore
 from allotment.runtime.errors import ShardUnavailable
 from allotment.runtime.ports import Shard
+from allotment.runtime.remote_history import RemoteHistory
 from allotment.runtime.remote_shard import (
     Answer,
     EnvironmentView,
@@ -47,6 +48,7 @@ from allotment.runtime.remote_shard import (
     RemoteShard,
     Replica,
 )
+from allotment.runtime.sharded_history import ShardedHistory
 from allotment.runtime.sharded_system import merged_statistics
 from allotment.runtime.sharding import ShardRouter
 from allotment.runtime.system import ActorSystem, ShardStatistics, SystemSettings
@@ -91,8 +93,12 @@ class ShardHost:
         self._task: asyncio.Task[None] | None = None
 
     async def _serve(self, started: anyio.Event) -> None:
-        try:
-            async with self._hosted.system.running():
+        system = self._hosted.system
+        try:  # its webhook service first: recovery's re-feed of the journal goes to it (SCL-67)
+            async with AsyncExitStack() as stack:
+                if system.webhooks is not None:
+                    await stack.enter_async_context(system.webhooks.running())
+                await stack.enter_async_context(system.running())
                 started.set()
                 await anyio.sleep_forever()
         except BaseException as error:  # the next call says why, instead of waiting for ever
@@ -126,6 +132,14 @@ class ShardHost:
         await self._running()
         return await self._hosted.adopt(environment, version, change, known)
 
+    async def history(self, environment: str, method: str, args: tuple[object, ...]) -> object:
+        await self._running()
+        return await self._hosted.history(environment, method, args)
+
+    async def webhooks(self, method: str, args: tuple[object, ...]) -> object:
+        await self._running()
+        return await self._hosted.webhooks(method, args)
+
     async def statistics(self) -> list[ShardStatistics]:
         await self._running()
         return self._hosted.system.statistics()
@@ -142,8 +156,12 @@ class ShardHost:
         await self._running()
         system = self._hosted.system
         if system.clock.manual and to > system.clock.now():
-            return await system.advance_clock(to)
-        return await system.run_due()
+            fired = await system.advance_clock(to)
+        else:
+            fired = await system.run_due()
+        if system.webhooks is not None:
+            system.webhooks.wake()  # retries due by the new time go now
+        return fired
 
     async def watch(self) -> None:
         """Never answers: the front door's way to learn that this process died (RayChannel)."""
@@ -230,6 +248,12 @@ class RayChannel:
         self, environment: str, version: int, change: Callable[[Shard], Awaitable[R]], known: str
     ) -> Answer:
         return cast(Answer, await self._ask(self.handle.adopt, environment, version, change, known))
+
+    async def history(self, environment: str, method: str, args: tuple[object, ...]) -> object:
+        return await self._ask(self.handle.history, environment, method, args)
+
+    async def webhooks(self, method: str, args: tuple[object, ...]) -> object:
+        return await self._ask(self.handle.webhooks, method, args)
 
     async def _ask(self, method: Any, *args: object) -> Any:
         self._refuse_while_recovering()
@@ -332,6 +356,7 @@ class RaySystem(ActorSystem):
         super().__init__(catalog, clock, prices, settings, _no_journal, clock_store=clock_store)
         self.merged_analytics = merged_analytics  # SCL-76: the shards' files must be visible
         self.channels = [RayChannel(handle, k) for k, handle in enumerate(handles)]
+        self.history = ShardedHistory([RemoteHistory(channel) for channel in self.channels])
         self._routers: dict[str, ShardRouter] = {}
         self._host_statistics: list[list[ShardStatistics]] = [[] for _ in handles]
         self._statistics_every_s = statistics_every_s
@@ -379,7 +404,7 @@ class RaySystem(ActorSystem):
         """Wait for every host to have recovered, then route; statistics refresh meanwhile."""
         members = await ray_members(self.channels, ENVIRONMENTS)
         for environment, shards in members.items():
-            self._routers[environment] = ShardRouter(environment, shards)
+            self._routers[environment] = ShardRouter(environment, shards, self.clock.now)
         for channel in self.channels:
             channel.watch()
         async with anyio.create_task_group() as tg:

@@ -45,6 +45,7 @@ from allotment.domain.replies import Decision, Rejected, Reply
 from allotment.domain.state import CustomerState, OpenMeterDetails, Profile
 from allotment.runtime.catalog_versions import CatalogStale
 from allotment.runtime.event_batcher import BATCH_MAX, BATCH_WINDOW_S, Event, EventBatcher
+from allotment.runtime.hosted_reads import history_read, webhook_operation
 from allotment.runtime.ports import (
     CatalogChange,
     CustomerLookup,
@@ -146,6 +147,16 @@ class HostedShards:
             result = await getattr(self.system.route(environment), method)(*args)
         return self._answer(environment, result, known)
 
+    async def history(self, environment: str, method: str, args: tuple[object, ...]) -> object:
+        """One of OpenMeter's reads of this host's CloudEvent history (SCL-63)."""
+        with _shippable_errors():
+            return await history_read(self.system, environment, method, args)
+
+    async def webhooks(self, method: str, args: tuple[object, ...]) -> object:
+        """One of the webhook admin's operations on this host's webhook service (SCL-67)."""
+        with _shippable_errors():
+            return await webhook_operation(self.system, method, args)
+
     async def adopt(
         self, environment: str, version: int, change: Callable[[Shard], Awaitable[R]], known: str
     ) -> Answer:
@@ -196,6 +207,10 @@ class ShardChannel(Protocol):
     async def adopt(
         self, environment: str, version: int, change: Callable[[Shard], Awaitable[R]], known: str
     ) -> Answer: ...
+
+    async def history(self, environment: str, method: str, args: tuple[object, ...]) -> object:
+        """`HostedShards.history` on the host."""
+        ...
 
 
 class Replica:

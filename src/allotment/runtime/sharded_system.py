@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import anyio
 import msgspec
@@ -24,7 +24,9 @@ from allotment.persistence.reports import AnalyticsReport, CheckpointReport
 from allotment.persistence.store_ports import AnalyticsMerger
 from allotment.runtime.catalog_versions import LocalMember, ShardMember
 from allotment.runtime.clock import ClockStore
+from allotment.runtime.meter_reads import CloudEventHistory
 from allotment.runtime.ports import Shard
+from allotment.runtime.sharded_history import ShardedHistory
 from allotment.runtime.sharding import ShardRouter
 from allotment.runtime.system import ActorSystem, ShardStatistics, SystemSettings
 
@@ -60,6 +62,9 @@ class ShardedSystem(ActorSystem):
         self.storage = first.storage
         self.upkeep = first.upkeep
         self.merged_analytics = merged_analytics  # SCL-74; None in memory
+        histories = [member.history for member in self.members]
+        if all(history is not None for history in histories):  # SCL-60: with data directories
+            self.history = ShardedHistory(cast(list[CloudEventHistory], histories))
 
     def member_shards(self, environment: str) -> list[ShardMember]:
         """Each shard of `environment`, as the router reaches it."""
@@ -72,7 +77,7 @@ class ShardedSystem(ActorSystem):
         router = self._routers.get(environment)
         if router is None:
             router = self._routers[environment] = ShardRouter(
-                environment, self.member_shards(environment)
+                environment, self.member_shards(environment), self.clock.now
             )
         return router
 

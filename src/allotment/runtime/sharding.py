@@ -37,6 +37,7 @@ from allotment.domain.om_commands import OpenMeterCommand
 from allotment.domain.payment_records import PaymentRecord
 from allotment.domain.replies import Decision, Rejected, Reply
 from allotment.domain.state import CustomerState, OpenMeterDetails, Profile
+from allotment.runtime.broadcast_change import Alike
 from allotment.runtime.catalog_versions import CatalogVersions, ShardMember
 from allotment.runtime.keyed_routes import KeyedRoutes
 from allotment.runtime.ports import (
@@ -59,9 +60,15 @@ Event = tuple[CustomerLookup, RecordUsage, uuid.UUID | None]
 class ShardRouter:
     """The `Shard` of one environment whose customers live on `members` (SCL-2)."""
 
-    def __init__(self, environment: str, members: Sequence[ShardMember]) -> None:
+    def __init__(
+        self,
+        environment: str,
+        members: Sequence[ShardMember],
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
         assert members, "a router needs at least one shard"
         self.environment = environment
+        self._now = now  # the time a broadcast catalog change is decided at, on every shard
         self.members = list(members)
         self.versions = CatalogVersions(self.members)
         self.routes = KeyedRoutes(environment, len(self.members))
@@ -216,7 +223,10 @@ class ShardRouter:
         return await self.versions.broadcast(lambda s: s.upsert_catalog(update))
 
     async def change_catalog(self, change: CatalogChange) -> Catalog:
-        return await self.versions.broadcast(lambda s: s.change_catalog(change))
+        """Every shard decides the same fact: one time, the same new ids (a meter, feature or
+        rule has one id environment-wide)."""
+        alike = Alike(change, None if self._now is None else self._now())
+        return await self.versions.broadcast(lambda s: s.change_catalog(alike))
 
     @property
     def price_table(self) -> PriceTable:

@@ -7,7 +7,7 @@ import logging
 import math
 import uuid
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 from functools import partial
 from typing import Protocol
@@ -49,6 +49,15 @@ logger = logging.getLogger("allotment.system")
 
 class ClockNotManual(RuntimeError):
     """The clock can only be moved when the server runs with `--clock manual`."""
+
+
+class HostedWebhooks(Protocol):
+    """What a shard host runs of its webhook service (webhooks/service.py); the rest of it is
+    called by name (`remote_shard.HostedShards.webhooks`)."""
+
+    def running(self) -> AbstractAsyncContextManager[None]: ...
+
+    def wake(self) -> None: ...
 
 
 class ClockNotSaved(RuntimeError):
@@ -129,6 +138,9 @@ class ActorSystem:
         # OpenMeter's reads of the journal's CloudEvents (issue 16): set by wiring when the
         # system has a data directory; None in memory.
         self.history: CloudEventHistory | None = None
+        # A shard host's own webhook service (issue 19, SCL-67): set by wiring for a shard in
+        # another process, whose journal feeds it; the front door reaches it by method name.
+        self.webhooks: HostedWebhooks | None = None
         self.upkeep: Upkeep | None = None  # checkpoints and analytics, when there is storage
         if storage is not None:
             assert analytics is not None

@@ -45,7 +45,11 @@ class ChannelOps:
 
         async def _save(self, endpoint: Endpoint | None, removed: str = "") -> None: ...
 
-        def outbox(self, environment: str) -> Dispatcher: ...
+        def outbox(self, environment: str, shard: int = 0) -> Dispatcher: ...
+
+        def outboxes(self, environment: str) -> list[Dispatcher]: ...
+
+        def _holding(self, environment: str, event_id: str) -> Dispatcher | None: ...
 
     # -- channels (OM-140) ---------------------------------------------------------------------
 
@@ -89,7 +93,8 @@ class ChannelOps:
                     previous_secret_until=now + ROTATION_GRACE,
                 )  # fmt: skip
             await self._save(updated)
-        self.outbox(environment).wake()
+        for outbox in self.outboxes(environment):
+            outbox.wake()
         return updated
 
     async def delete_channel(self, environment: str, channel_id: str) -> Endpoint:
@@ -111,38 +116,43 @@ class ChannelOps:
 
     # -- notification events (OM-144..OM-148) --------------------------------------------------
 
-    def notification_events(self, environment: str) -> list[tuple[EventLogged, list[Message]]]:
-        """Every OpenMeter notification event kept (WHK-D42), with its messages, by channel."""
-        book = self.outbox(environment).book
+    async def notification_events(
+        self, environment: str
+    ) -> list[tuple[EventLogged, list[Message]]]:
+        """Every OpenMeter notification event kept (WHK-D42), with its messages, by channel;
+        every shard's (SCL-65)."""
         return [
-            (record, _messages_of(book.messages, record))
-            for record in book.events.values()
+            (record, _messages_of(outbox.book.messages, record))
+            for outbox in self.outboxes(environment)
+            for record in outbox.book.events.values()
             if "rule" in record.event.about
         ]
 
-    def notification_event(
+    async def notification_event(
         self, environment: str, event_id: str
     ) -> tuple[EventLogged, list[Message]]:
         """Raises: WebhookRefused: 404, no such notification event (or compacted away)."""
-        book = self.outbox(environment).book
-        record = book.events.get(event_id)
-        if record is None or "rule" not in record.event.about:
+        outbox = self._holding(environment, event_id)
+        record = None if outbox is None else outbox.book.events[event_id]
+        if outbox is None or record is None or "rule" not in record.event.about:
             raise WebhookRefused(404, f"notification event {event_id!r} not found")
-        return record, _messages_of(book.messages, record)
+        return record, _messages_of(outbox.book.messages, record)
 
     async def resend_notification(
         self, environment: str, event_id: str, channels: list[str] | None
     ) -> None:
         """Send the same event again (its id, body and signature scheme) to `channels`, or to
         every channel it went to; a channel it never went to is a 400 (OM-148)."""
-        record, _ = self.notification_event(environment, event_id)
+        record, _ = await self.notification_event(environment, event_id)
         targets = record.endpoints if channels is None else channels
         for index, channel in enumerate(targets):
             if channel not in record.endpoints:
                 raise WebhookRefused(
                     400, f"the event was not sent to channel {channel!r}", f"channels[{index}]"
                 )
-        await self.outbox(environment).resend_event(event_id, list(targets))
+        holding = self._holding(environment, event_id)
+        assert holding is not None  # notification_event found it
+        await holding.resend_event(event_id, list(targets))
 
     async def send_rule_test(self, environment: str, event: OutboundEvent) -> None:
         """A rule's test event, to its live channels (OM-147); outside the feed."""

@@ -104,15 +104,17 @@ class WebhookAdmin(Protocol):
 
     async def resend(self, environment: str, endpoint_id: str, message_id: str) -> Message: ...
 
-    def feed(
+    async def feed(
         self, environment: str, after: int, types: frozenset[str], limit: int
     ) -> list[EventLogged]: ...
 
-    def feed_gap(self, environment: str, after: int) -> bool:
+    async def feed_gap(self, environment: str, after: int) -> bool:
         """Whether compaction dropped events after the cursor `after` (WHK-D42)."""
         ...
 
-    def statistics(self) -> list[EndpointStatistics]: ...
+    def statistics(self) -> list[EndpointStatistics]:
+        """Without waiting (/metrics): over Ray, what the shard hosts said a moment ago."""
+        ...
 
     # -- OpenMeter notification channels and events (webhooks/channels.py, OM-140..OM-148) --
 
@@ -132,11 +134,13 @@ class WebhookAdmin(Protocol):
 
     async def delete_channel(self, environment: str, channel_id: str) -> Endpoint: ...
 
-    def notification_events(self, environment: str) -> list[tuple[EventLogged, list[Message]]]:
+    async def notification_events(
+        self, environment: str
+    ) -> list[tuple[EventLogged, list[Message]]]:
         """Every notification event kept, with its messages (one per channel)."""
         ...
 
-    def notification_event(
+    async def notification_event(
         self, environment: str, event_id: str
     ) -> tuple[EventLogged, list[Message]]: ...
 

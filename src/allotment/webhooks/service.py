@@ -6,7 +6,7 @@ lifespan."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -15,7 +15,7 @@ import anyio
 import msgspec
 from anyio.abc import TaskGroup
 
-from allotment.webhooks.book import Message, Status
+from allotment.webhooks.book import Book, Message, Status
 from allotment.webhooks.channels import ChannelOps
 from allotment.webhooks.dispatcher import RETENTION, Dispatcher, Renderer
 from allotment.webhooks.endpoints import ROTATION_GRACE, Endpoint, EndpointFile
@@ -23,6 +23,7 @@ from allotment.webhooks.message_log import EventLogged, MessageLog
 from allotment.webhooks.payloads import EVENT_TYPES
 from allotment.webhooks.ports import EndpointChange, EndpointStatistics, WebhookRefused
 from allotment.webhooks.sender import Sender
+from allotment.webhooks.shard_feeds import feed_gap, merged_feed, newest_messages
 from allotment.webhooks.signing import new_secret
 from allotment.webhooks.urls import UrlRefused, check_url
 
@@ -45,8 +46,12 @@ class WebhookService(ChannelOps):
         allow_private: bool = False,
         backlog_max: int = BACKLOG_MAX,
         retention: timedelta = RETENTION,
+        shard_logs: Sequence[Path | None] | None = None,
     ) -> None:
         self._directory = directory
+        # Where each shard's message logs are kept (SCL-64): one outbox per environment and
+        # shard, fed from that shard's journal; one shard's are under `directory`.
+        self._shard_logs = list(shard_logs) if shard_logs is not None else [directory]
         self.now = now  # the server's clock; wiring sets it once the system has built it
         self._sender = sender
         self._render = render
@@ -56,16 +61,22 @@ class WebhookService(ChannelOps):
         self._file = EndpointFile(directory / "endpoints.json" if directory else None)
         self._endpoints = {e.id: e for e in self._file.load()}
         self._lock = anyio.Lock()  # one change to the endpoint file at a time
-        self._dispatchers: dict[str, Dispatcher] = {}
+        self._dispatchers: dict[tuple[str, int], Dispatcher] = {}
         self._task_group: TaskGroup | None = None
 
     # -- the dispatchers ----------------------------------------------------------------------
 
-    def outbox(self, environment: str) -> Dispatcher:
-        dispatcher = self._dispatchers.get(environment)
+    @property
+    def shards(self) -> int:
+        return len(self._shard_logs)
+
+    def outbox(self, environment: str, shard: int = 0) -> Dispatcher:
+        """The outbox shard `shard` of `environment` hands its journal records to."""
+        dispatcher = self._dispatchers.get((environment, shard))
         if dispatcher is None:
-            log = MessageLog(self._directory / environment if self._directory else None)
-            dispatcher = self._dispatchers[environment] = Dispatcher(
+            logs = self._shard_logs[shard]
+            log = MessageLog(logs / environment if logs else None)
+            dispatcher = self._dispatchers[environment, shard] = Dispatcher(
                 environment, lambda: self._of(environment), self._disable, log,
                 lambda: self.now(),  # noqa: PLW0108 - late: wiring sets `now` after this
                 self._sender, self._render, self._backlog_max, retention=self._retention,
@@ -73,6 +84,17 @@ class WebhookService(ChannelOps):
             if self._task_group is not None:
                 self._task_group.start_soon(dispatcher.run)
         return dispatcher
+
+    def outboxes(self, environment: str) -> list[Dispatcher]:
+        """Every shard's outbox of `environment`, shard 0 first."""
+        return [self.outbox(environment, k) for k in range(self.shards)]
+
+    def _books(self, environment: str) -> list[Book]:
+        return [outbox.book for outbox in self.outboxes(environment)]
+
+    def _holding(self, environment: str, event_id: str) -> Dispatcher | None:
+        """The outbox that logged event `event_id` (each event is one shard's)."""
+        return next((o for o in self.outboxes(environment) if event_id in o.book.events), None)
 
     def _of(self, environment: str) -> dict[str, Endpoint]:
         return {i: e for i, e in self._endpoints.items() if e.environment == environment}
@@ -172,14 +194,16 @@ class WebhookService(ChannelOps):
             if change.enabled is False and endpoint.enabled:
                 updated = msgspec.structs.replace(updated, disabled_reason="disabled by an admin")
             await self._save(updated)
-        self.outbox(environment).wake()
+        for outbox in self.outboxes(environment):
+            outbox.wake()
         return updated
 
     async def delete_endpoint(self, environment: str, endpoint_id: str) -> Endpoint:
         async with self._lock:
             endpoint = await self.get_endpoint(environment, endpoint_id)
             await self._save(None, removed=endpoint_id)
-        self.outbox(environment).book.forget_endpoint(endpoint_id)
+        for book in self._books(environment):
+            book.forget_endpoint(endpoint_id)
         return endpoint
 
     async def rotate_secret(self, environment: str, endpoint_id: str) -> Endpoint:
@@ -191,6 +215,19 @@ class WebhookService(ChannelOps):
             )  # fmt: skip
             await self._save(rotated)
         return rotated
+
+    async def put_endpoint(self, endpoint: Endpoint) -> None:
+        """Keep `endpoint` as another shard decided it (SCL-67: its id, secrets, fields). The
+        state this shard's own deliveries gave it (disabled after a 410) stays."""
+        async with self._lock:
+            held = self._endpoints.get(endpoint.id)
+            if held is not None and not held.enabled and endpoint.enabled:
+                endpoint = msgspec.structs.replace(
+                    endpoint, enabled=False, disabled_reason=held.disabled_reason
+                )
+            await self._save(endpoint)
+        for outbox in self.outboxes(endpoint.environment):
+            outbox.wake()
 
     async def _disable(self, endpoint_id: str, reason: str) -> None:
         async with self._lock:
@@ -210,64 +247,42 @@ class WebhookService(ChannelOps):
         self, environment: str, endpoint_id: str, status: Status | None, limit: int
     ) -> list[Message]:
         await self.get_endpoint(environment, endpoint_id)
-        book = self.outbox(environment).book
-        found = [
-            m for (e, _), m in reversed(book.messages.items())
-            if e == endpoint_id and (status is None or m.status == status)
-        ]  # fmt: skip
-        return found[:limit]
+        return newest_messages(self._books(environment), endpoint_id, status, limit)
 
     async def resend(self, environment: str, endpoint_id: str, message_id: str) -> Message:
         await self.get_endpoint(environment, endpoint_id)
-        message = await self.outbox(environment).resend(endpoint_id, message_id)
+        outbox = self._holding(environment, message_id)
+        message = None if outbox is None else await outbox.resend(endpoint_id, message_id)
         if message is None:
             raise WebhookRefused(404, f"Message {message_id!r} not found for this endpoint.")
         return message
 
-    def feed(
+    async def feed(
         self, environment: str, after: int, types: frozenset[str], limit: int
     ) -> list[EventLogged]:
         unknown = sorted(types - EVENT_TYPES)
         if unknown:
             raise WebhookRefused(400, f"Invalid field 'types': unknown event type {unknown[0]!r}.")
-        feed = self.outbox(environment).book.feed
-        start = _first_after(feed, after)
-        found: list[EventLogged] = []
-        for record in feed[start:]:
-            if not types or record.event.type in types:
-                found.append(record)
-                if len(found) == limit:
-                    break
-        return found
+        return merged_feed(self._books(environment), after, types, limit)
 
-    def feed_gap(self, environment: str, after: int) -> bool:
+    async def feed_gap(self, environment: str, after: int) -> bool:
         """Whether compaction dropped events after the cursor `after` (WHK-D42): the feed then
         resumes at the oldest event kept."""
-        return after < self.outbox(environment).book.compacted.dropped_seq
+        return feed_gap(self._books(environment), after)
 
     def statistics(self) -> list[EndpointStatistics]:
+        """One row per endpoint, every shard's outbox added up (SCL-66)."""
         rows = []
         for endpoint in self._endpoints.values():
-            book = self.outbox(endpoint.environment).book
+            books = self._books(endpoint.environment)
             rows.append(
                 EndpointStatistics(
                     environment=endpoint.environment, endpoint=endpoint.id,
-                    enabled=endpoint.enabled, backlog=book.pending.get(endpoint.id, 0),
+                    enabled=endpoint.enabled,
+                    backlog=sum(book.pending.get(endpoint.id, 0) for book in books),
                     backlog_max=self._backlog_max,
-                    delivered=book.counts.get((endpoint.id, "delivered"), 0),
-                    failed=book.counts.get((endpoint.id, "failed"), 0),
+                    delivered=sum(book.counts.get((endpoint.id, "delivered"), 0) for book in books),
+                    failed=sum(book.counts.get((endpoint.id, "failed"), 0) for book in books),
                 )
             )  # fmt: skip
         return rows
-
-
-def _first_after(feed: list[EventLogged], after: int) -> int:
-    """The index of the first record with seq > `after` (seqs are 1, 2, ... in order)."""
-    low, high = 0, len(feed)
-    while low < high:
-        middle = (low + high) // 2
-        if feed[middle].seq <= after:
-            low = middle + 1
-        else:
-            high = middle
-    return low

@@ -69,7 +69,7 @@ async def list_events(request: AnyRequest) -> Response[Any]:
     channels = set(params.getall("channel", []))
     found = [
         (record, messages)
-        for record, messages in _webhooks_events(request)
+        for record, messages in await _webhooks_events(request)
         if (start is None or record.event.timestamp >= start)
         and (end is None or record.event.timestamp <= end)
         and all(not v or record.event.about.get(k) in v for k, v in wanted.items())
@@ -91,7 +91,7 @@ async def list_events(request: AnyRequest) -> Response[Any]:
 async def get_event(request: AnyRequest, event_id: FromPath[str]) -> Response[Any]:
     environment = api_key_of(request.scope).environment
     try:
-        record, messages = webhooks_of(request).notification_event(environment, event_id)
+        record, messages = await webhooks_of(request).notification_event(environment, event_id)
     except WebhookRefused as error:
         raise refused(error) from None
     return json(_json(shard_of(request).catalog, record, messages))
@@ -135,13 +135,13 @@ async def test_rule(request: AnyRequest, rule_id: FromPath[str]) -> Response[Any
     environment = api_key_of(request.scope).environment
     webhooks = webhooks_of(request)
     await webhooks.send_rule_test(environment, event)
-    record, messages = webhooks.notification_event(environment, event.id)
+    record, messages = await webhooks.notification_event(environment, event.id)
     return json(_json(catalog, record, messages), 201)
 
 
-def _webhooks_events(request: AnyRequest) -> list[tuple[EventLogged, list[Message]]]:
+async def _webhooks_events(request: AnyRequest) -> list[tuple[EventLogged, list[Message]]]:
     environment = api_key_of(request.scope).environment
-    return webhooks_of(request).notification_events(environment)
+    return await webhooks_of(request).notification_events(environment)
 
 
 def _json(catalog: Catalog, record: EventLogged, messages: list[Message]) -> dict[str, Any]:

@@ -130,7 +130,7 @@ async def list_events(
     wanted = frozenset(t.strip() for t in (types or "").split(",") if t.strip())
     service = webhooks_of(request)
     try:
-        found = service.feed(environment, cursor, wanted, limit)
+        found = await service.feed(environment, cursor, wanted, limit)
     except WebhookRefused as refused:
         raise ApiError(refused.status, refused.message) from None
     events = [
@@ -141,5 +141,5 @@ async def list_events(
         for r in found
     ]  # fmt: skip
     next_cursor = events[-1].cursor if events else str(cursor)
-    gap = service.feed_gap(environment, cursor)
+    gap = await service.feed_gap(environment, cursor)
     return _ok({"events": events, "nextCursor": next_cursor, "gap": gap})
