@@ -121,11 +121,6 @@ SHARDED_GAPS = {
     "test_evt21_unknown_feature_key_auto_creates_the_feature",
     # RSV-28: a reservation id is the environment's; another shard's customer may reuse it.
     "test_rsv_3_rsv_28_bad_input_is_a_named_4xx_and_changes_nothing",
-    # Issue 19 item 5: a sharded system has no analytics snapshot of its own yet (POST
-    # /admin/snapshots answers 400), so neither the export these tests trigger nor the merged
-    # analytics.duckdb they read exists.
-    "test_exact_across_the_parquet_history_and_the_journal",
-    "test_analytics_has_meters_features_and_cloud_events",
     # OM-21: a subject key is the environment's; a shard checks only its own customers' keys,
     # so a customer on another shard may claim one already taken (as EVT-35's event keys).
     "test_customers_through_both_apis",

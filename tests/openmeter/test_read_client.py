@@ -186,8 +186,9 @@ def test_exact_across_the_parquet_history_and_the_journal(
     om.events.ingest_events([event(f"c{n}", "rd-a", "rd.call", DST) for n in range(3)])
     assert totals(om.meters.query_json("rd_calls")) == {(None,): 3.0}
     assert http.post(f"{A}/snapshots").status_code == 201  # exports the journal to Parquet
-    rollups = server.data_dir / "history" / "meter_rollups"
-    assert {p.parent.parent.name.split("-")[0] for p in rollups.rglob("*.parquet")} >= {meter.id}
+    # <data-dir>/history/meter_rollups, or each shard's under <data-dir>/shards/<k>/ (SCL-20)
+    rollups = [p for p in server.data_dir.rglob("*.parquet") if "meter_rollups" in p.parts]
+    assert {p.parent.parent.name.split("-")[0] for p in rollups} >= {meter.id}
     om.events.ingest_events([event(f"c{n}", "rd-a", "rd.call", DST) for n in range(2, 6)])
     assert totals(om.meters.query_json("rd_calls")) == {(None,): 6.0}  # c2 was a duplicate
     assert http.post(f"{A}/snapshots").status_code == 201
