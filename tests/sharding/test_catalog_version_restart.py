@@ -5,7 +5,6 @@ a remote host as a Ray actor is) refuses calls stamped older than its catalog.""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
@@ -17,12 +16,12 @@ from allotment.domain.catalog_facts import CatalogUpdated
 from allotment.domain.state import Profile
 from allotment.runtime.catalog_versions import CatalogStale
 from allotment.runtime.clock import ManualClock
-from allotment.runtime.ports import Shard
-from allotment.runtime.remote_shard import Answer, HostedShards, RemoteMember, Replica
+from allotment.runtime.remote_shard import HostedShards, RemoteMember, Replica
 from allotment.runtime.sharded_system import ShardedSystem
 from allotment.runtime.sharding import ShardRouter
 from allotment.wiring import build_system
 from tests.conftest import START
+from tests.scale_out.test_remote_shard import DirectChannel
 
 pytestmark = pytest.mark.anyio
 R = TypeVar("R")
@@ -63,24 +62,8 @@ async def test_scl77_an_in_process_shard_recovers_its_catalog_version(
         assert router.versions.version == 2 and router.versions.retries == 1
 
 
-class _Channel:
-    def __init__(self, hosted: HostedShards) -> None:
-        self.hosted = hosted
-
-    async def call(
-        self, environment: str, method: str, args: tuple[object, ...], known: str,
-        stamp: int | None,
-    ) -> Answer:  # fmt: skip
-        return await self.hosted.call(environment, method, args, known, stamp)
-
-    async def adopt(
-        self, environment: str, version: int, change: Callable[[Shard], Awaitable[R]], known: str
-    ) -> Answer:
-        return await self.hosted.adopt(environment, version, change, known)
-
-
 def _member(hosted: HostedShards) -> RemoteMember:
-    return RemoteMember(Replica(_Channel(hosted), "test", hosted.view("test"), 0.001, 256))
+    return RemoteMember(Replica(DirectChannel(hosted), "test", hosted.view("test"), 0.001, 256))
 
 
 async def test_scl77_a_restarted_remote_host_refuses_an_older_stamp(tmp_path: Path) -> None:
