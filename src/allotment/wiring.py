@@ -92,18 +92,28 @@ def _locked(settings: Settings, build: Callable[[], ActorSystem]) -> ActorSystem
     return system
 
 
-def shard_host_system(settings: Settings, index: int) -> ActorSystem:
+def shard_host_system(
+    settings: Settings, index: int, *, clock: ManualClock | None = None
+) -> ActorSystem:
     """Shard `index` of `settings.shards` as a Ray actor hosts it (runtime/ray_shard.py,
     SCL-31): persistent under `<data-dir>/shards/<index>/`, recovered now, with that
     directory's lock and its own clock (a manual one saved there and moved by the front door).
 
+    Given a `clock`, the shard lives in memory on that clock instead, as each member of the
+    in-process `ShardedSystem` does: the test suite's Ray hosts, fresh for every scenario
+    (tests/conftest.py, SCL-90).
+
     Raises:
         datadir_lock.DataDirInUse: another process hosts this shard.
     """
+    if clock is not None:
+        return _shard_member(settings, clock, False, None, False, index)
     own = msgspec.structs.replace(settings, data_dir=shard_dir(settings.data_dir, index))
-    clock, clock_store = server_clock(own, True)
+    store_clock, clock_store = server_clock(own, True)
     mint = partial(_mint, index=index, shards=settings.shards)
-    return _locked(own, lambda: _member(own, clock, True, None, False, clock_store, None, mint))
+    return _locked(
+        own, lambda: _member(own, store_clock, True, None, False, clock_store, None, mint)
+    )
 
 
 def server_clock(settings: Settings, persistent: bool) -> tuple[Clock, ClockFile | None]:
