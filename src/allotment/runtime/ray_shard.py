@@ -374,10 +374,24 @@ class RaySystem(ActorSystem):
         counts = await asyncio.gather(*(channel.catch_up(now) for channel in self.channels))
         return sum(counts)
 
+    async def _catch_up_hosts(self) -> None:
+        """Move every host's manual clock to this front door's. One that cannot now (it is
+        overloaded, or recovering) is moved by the next advance: the front door serves."""
+        now = self.clock.now()
+        results = await asyncio.gather(
+            *(channel.catch_up(now) for channel in self.channels), return_exceptions=True
+        )
+        for k, result in enumerate(results):
+            if isinstance(result, Exception):
+                logger.warning("shard %d's clock is not at the front door's yet: %r", k, result)
+
     @asynccontextmanager
     async def running(self) -> AsyncIterator[ActorSystem]:
-        """Wait for every host to have recovered, then route; statistics refresh meanwhile."""
+        """Wait for every host to have recovered, then route; statistics refresh meanwhile.
+        A manual clock moves every host's to this front door's time first (SCL-92)."""
         members = await ray_members(self.channels, ENVIRONMENTS)
+        if self.clock.manual:  # hosts started before this process: their clocks are behind
+            await self._catch_up_hosts()
         for environment, shards in members.items():
             self._routers[environment] = ShardRouter(environment, shards)
         for channel in self.channels:
