@@ -19,11 +19,11 @@ from allotment.http.app import create_app
 from allotment.http.fast_path import FastPath
 from allotment.persistence.keys import KeyStore
 from allotment.runtime.clock import ManualClock
-from allotment.runtime.placement import placement_tag, shard_of
 from tests.conftest import KEY, START
 from tests.http.helpers import A, C, advance, create_customer, error, event, get_customer, ok
 from tests.http.reservation_helpers import holder, reserve
 from tests.ray_suite import SHARDS, ray_system
+from tests.scale_out.test_ray_shards import _refs_on_every_shard
 
 Client = TestClient[FastPath]
 
@@ -41,13 +41,7 @@ def _served(
 
 def _one_per_shard(prefix: str) -> list[str]:
     """A reference id placed on each shard (SCL-2), in shard order."""
-    found: dict[int, str] = {}
-    n = 0
-    while len(found) < SHARDS:
-        ref = f"{prefix}{n}"
-        found.setdefault(shard_of(placement_tag("test", ref), SHARDS), ref)
-        n += 1
-    return [found[k] for k in range(SHARDS)]
+    return _refs_on_every_shard(1, prefix, SHARDS)
 
 
 def _test_row(client: Client) -> dict[str, Any]:
