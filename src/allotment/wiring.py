@@ -96,23 +96,31 @@ def _locked(settings: Settings, build: Callable[[], ActorSystem]) -> ActorSystem
     return system
 
 
-def shard_host_system(settings: Settings, index: int) -> ActorSystem:
+def shard_host_system(
+    settings: Settings, index: int, *, clock: ManualClock | None = None
+) -> ActorSystem:
     """Shard `index` of `settings.shards` as a Ray actor hosts it (runtime/ray_shard.py,
     SCL-31): persistent under `<data-dir>/shards/<index>/`, recovered now, with that
     directory's lock and its own clock (a manual one saved there and moved by the front door),
     and its own webhook service there (its endpoints' copy and message logs, SCL-67).
 
+    Given a `clock`, the shard lives in memory on that clock instead, as each member of the
+    in-process `ShardedSystem` does: the test suite's Ray hosts, fresh for every scenario
+    (tests/conftest.py, SCL-90).
+
     Raises:
         datadir_lock.DataDirInUse: another process hosts this shard.
     """
+    if clock is not None:  # the test suite's in-memory hosts: no webhook service (SCL-90)
+        return _shard_member(settings, clock, False, None, False, index, None)
     own = msgspec.structs.replace(settings, data_dir=shard_dir(settings.data_dir, index), shards=1)
-    clock, clock_store = server_clock(own, True)
+    store_clock, clock_store = server_clock(own, True)
     mint = partial(_mint, index=index, shards=settings.shards)
     webhooks = webhook_service(own)
-    webhooks.now = clock.now
+    webhooks.now = store_clock.now
 
     def build() -> ActorSystem:
-        return _member(own, clock, True, None, False, clock_store, webhooks.outbox, mint)
+        return _member(own, store_clock, True, None, False, clock_store, webhooks.outbox, mint)
 
     system = _locked(own, build)
     system.webhooks = webhooks

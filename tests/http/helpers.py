@@ -7,10 +7,13 @@ from typing import Any
 
 from litestar.testing import TestClient
 
+from allotment.domain.state import CustomerState
 from allotment.runtime.local_shard import LocalShard
 from allotment.runtime.placement import placement_tag, shard_of
+from allotment.runtime.ports import CustomerLookup
 from allotment.runtime.sharded_system import ShardedSystem
 from allotment.runtime.system import ActorSystem
+from tests import ray_suite
 
 C = "/api/v1/client"
 A = "/api/v1/admin"
@@ -160,8 +163,21 @@ def assert_invariant(p: dict[str, Any]) -> None:
 
 def shard_holding(system: ActorSystem, ref: str, environment: str = "test") -> LocalShard:
     """The in-process shard holding customer `ref`: the system's own, or with several shards
-    the member its reference id places it on (docs/scale-out.md SCL-2)."""
+    the member its reference id places it on (docs/scale-out.md SCL-2). A Ray front door
+    holds none: its scenarios read through `customer_state`, or are listed in RAY_GAPS."""
     if isinstance(system, ShardedSystem):
         tag = placement_tag(environment, ref)
         return system.members[shard_of(tag, len(system.members))].shard(environment)
     return system.shard(environment)
+
+
+def customer_state(system: ActorSystem, ref: str, environment: str = "test") -> CustomerState:
+    """Customer `ref`'s whole state: read in place from the shard holding it, or over Ray as
+    the `Shard` protocol's `read` on its host (SCL-92)."""
+    if ray_suite.on_ray(system):
+        state = ray_suite.customer_state(system, CustomerLookup(external_id=ref), environment)
+    else:
+        actor = shard_holding(system, ref, environment).find(CustomerLookup(external_id=ref))
+        state = None if actor is None else actor.state
+    assert state is not None, ref
+    return state

@@ -6,12 +6,12 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from allotment.runtime.ports import CustomerLookup
 from allotment.runtime.system import ActorSystem
 from tests.http.helpers import (
     C,
     Client,
     assert_invariant,
+    customer_state,
     error,
     event,
     get_customer,
@@ -19,7 +19,6 @@ from tests.http.helpers import (
     ok,
     plan_id,
     pool,
-    shard_holding,
 )
 
 SUBS = f"{C}/subscriptions"
@@ -46,9 +45,7 @@ def lines(system: ActorSystem, ref: str, invoice_id: str) -> list[tuple[str, Dec
     """The line items of an invoice as (description, chargeAmount). The Client API has no
     invoice-detail endpoint (INV-28 omits `items`), so this reads the sandbox shard's state;
     call it after an HTTP read of the customer so every due transition has been applied."""
-    actor = shard_holding(system, ref).find(CustomerLookup(external_id=ref))
-    assert actor is not None, ref
-    invoice = actor.state.invoices[uuid.UUID(invoice_id)]
+    invoice = customer_state(system, ref).invoices[uuid.UUID(invoice_id)]
     assert invoice.amount == sum((i.charge_amount for i in invoice.items), Decimal(0))  # INV-36
     return [(item.description, item.charge_amount) for item in invoice.items]
 

@@ -10,20 +10,19 @@ from typing import Any
 
 import msgspec
 
-from allotment.runtime.ports import CustomerLookup
 from allotment.runtime.system import ActorSystem
 from tests.http.helpers import (
     C,
     Client,
     advance,
     create_customer,
+    customer_state,
     error,
     event,
     invoices,
     ok,
     plan_doc,
     put_catalog,
-    shard_holding,
     subscribe,
 )
 from tests.http.lifecycle_support import lines, money
@@ -90,9 +89,7 @@ def _billed(system: ActorSystem, client: Client, ref: str) -> tuple[Decimal, dic
 
 
 def _state(system: ActorSystem, ref: str) -> bytes:
-    actor = shard_holding(system, ref).find(CustomerLookup(external_id=ref))
-    assert actor is not None
-    return msgspec.msgpack.encode(actor.state)
+    return msgspec.msgpack.encode(customer_state(system, ref))
 
 
 def test_rsv_31_estimates_equal_the_invoice_to_the_cent(
@@ -166,9 +163,8 @@ def test_rsv_36_reserve_is_all_or_none(client: Client, system: ActorSystem) -> N
     assert held["reservation"]["status"] == "HELD"
     assert [i["featureKey"] for i in held["reservation"]["items"]] == ["input_tokens", "images"]
     assert held["reservation"]["expiresAt"] == "2025-01-15T10:40:00Z"
-    actor = shard_holding(system, "r").find(CustomerLookup(external_id="r"))
-    assert actor is not None
-    assert actor.state.held_units == {"input_tokens": Decimal(10), "images": Decimal(5)}
+    held_units = {"input_tokens": Decimal(10), "images": Decimal(5)}
+    assert customer_state(system, "r").held_units == held_units
     again = ok(_preflight(client, "r", items, reserve=reserve), 200)  # RSV-1
     assert again["reservation"]["createdAt"] == held["reservation"]["createdAt"]
     seen = ok(_preflight(client, "r", [("images", 1)]))

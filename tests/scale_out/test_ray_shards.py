@@ -1,12 +1,12 @@
-"""Shards as Ray actors (docs/scale-out.md, SCL-30..SCL-40) on one local Ray cluster that
-this module starts once (2 CPUs, no dashboard): `allotment serve --shards 3 --workers 2`
-end to end through HTTP, and a shard process killed with SIGKILL under mixed load."""
+"""Shards as Ray actors (docs/scale-out.md, SCL-30..SCL-40) on the session's local Ray
+cluster (tests/conftest.py `ray_cluster`: 2 CPUs, no dashboard): `allotment serve --shards 3
+--workers 2` end to end through HTTP, and a shard process killed with SIGKILL under mixed
+load."""
 
 from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -34,22 +34,6 @@ from tests.webhooks.receiver import Receiver
 
 KEY = "sk_test_" + "ray" * 10 + "ab"
 C, A = "/api/v1/client", "/api/v1/admin"
-AUTH_MODE = "RAY_AUTH_MODE"  # ray.init sets it for the cluster it starts; we put it back
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[str]:
-    """A local Ray cluster for this module; its address, for servers to join."""
-    saved = os.environ.get(AUTH_MODE)
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, namespace="tests")
-    try:
-        yield str(ray.get_runtime_context().gcs_address)
-    finally:
-        ray.shutdown()
-        if saved is None:
-            os.environ.pop(AUTH_MODE, None)
-        else:
-            os.environ[AUTH_MODE] = saved
 
 
 def _refs_on_every_shard(per_shard: int, prefix: str = "cus", shards: int = 3) -> list[str]:
@@ -124,13 +108,13 @@ def _invoices_delivered(c: httpx.Client, receiver: Receiver, count: int) -> None
 
 
 def test_serve_shards_3_end_to_end_through_http(
-    cluster: str, tmp_path: Path, receiver: Receiver
+    ray_cluster: str, tmp_path: Path, receiver: Receiver
 ) -> None:
     """SCL-39, SCL-32, SCL-33, SCL-20, SCL-67: `serve --shards 3 --workers 2 --ray-address`
     serves a scenario over three shard actors, each with its own directory, each delivering
     its customers' webhooks; a second server re-attaches to the same actors by name (same
     processes, same customers)."""
-    args = ("--shards", "3", "--workers", "2", "--ray-address", cluster, "--ray-namespace",
+    args = ("--shards", "3", "--workers", "2", "--ray-address", ray_cluster, "--ray-namespace",
             "e2e", "--data-dir", str(tmp_path / "data"), "--api-key", KEY,
             "--allow-private-webhooks")  # fmt: skip
     refs = _refs_on_every_shard(2)
@@ -220,7 +204,7 @@ async def _customers(client: AsyncTestClient[FastPath], refs: list[str]) -> None
 
 
 @pytest.mark.anyio
-async def test_kill_9_one_shard_under_mixed_load(cluster: str, tmp_path: Path) -> None:
+async def test_kill_9_one_shard_under_mixed_load(ray_cluster: str, tmp_path: Path) -> None:
     """SCL-31, SCL-35, SCL-37: SIGKILL shard 1's process while events and checks run on all
     three: its customers get 503 with Retry-After while Ray restarts it and it recovers from
     its journal; the other shards keep answering; it comes back; every acknowledged event is

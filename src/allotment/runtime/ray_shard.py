@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import gc
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -162,6 +163,19 @@ class ShardHost:
         if system.webhooks is not None:
             system.webhooks.wake()  # retries due by the new time go now
         return fired
+
+    async def reset(self, build: Callable[[], ActorSystem]) -> None:
+        """Stop this host's system and host `build()`'s instead, in the same process: a new
+        shard (its data directory, catalog and clock are `build`'s) without Ray starting a
+        new actor. The test suite's three hosts serve one scenario after another this way
+        (SCL-90); a server never calls it."""
+        task = self._task
+        if task is not None:
+            task.cancel()  # its system's `running()` ends as at any stop (journals flushed)
+            await asyncio.wait([task])
+        self._started = self._failure = self._task = None
+        self._hosted = HostedShards(build())
+        gc.unfreeze()  # recovery froze what was alive, the old system's garbage too (heap.py)
 
     async def watch(self) -> None:
         """Never answers: the front door's way to learn that this process died (RayChannel)."""
@@ -340,6 +354,7 @@ class RaySystem(ActorSystem):
 
     `statistics()` must answer without waiting (readiness and /metrics call it), so it is what
     the hosts said at most `statistics_every_s` ago; a host that cannot answer shows as failed.
+    The admin API's `current_statistics()` asks every host (SCL-91).
     """
 
     def __init__(
@@ -371,17 +386,24 @@ class RaySystem(ActorSystem):
         """Every host's, added up per environment as `ShardedSystem`'s are."""
         return merged_statistics(row for rows in self._host_statistics for row in rows)
 
+    async def current_statistics(self) -> list[ShardStatistics]:
+        """Every host's, asked now: the admin API reads its own writes (SCL-91)."""
+        await asyncio.gather(*(self._refresh(k) for k in range(len(self.channels))))
+        return self.statistics()
+
+    async def _refresh(self, k: int) -> None:
+        try:
+            self._host_statistics[k] = await self.channels[k].statistics()
+        except ShardUnavailable as unavailable:
+            self._host_statistics[k] = [
+                msgspec.structs.replace(s, status="failed", failure=unavailable.reason)
+                for s in self._host_statistics[k]
+            ]
+
     async def _refresh_statistics(self, k: int) -> None:
-        channel = self.channels[k]
         while True:
-            try:
-                self._host_statistics[k] = await channel.statistics()
-            except ShardUnavailable as unavailable:
-                self._host_statistics[k] = [
-                    msgspec.structs.replace(s, status="failed", failure=unavailable.reason)
-                    for s in self._host_statistics[k]
-                ]
             await anyio.sleep(self._statistics_every_s)
+            await self._refresh(k)
 
     @property
     def analytics_enabled(self) -> bool:
@@ -399,17 +421,31 @@ class RaySystem(ActorSystem):
         counts = await asyncio.gather(*(channel.catch_up(now) for channel in self.channels))
         return sum(counts)
 
+    async def _catch_up_hosts(self) -> None:
+        """Move every host's manual clock to this front door's. One that cannot now (it is
+        overloaded, or recovering) is moved by the next advance: the front door serves."""
+        now = self.clock.now()
+        results = await asyncio.gather(
+            *(channel.catch_up(now) for channel in self.channels), return_exceptions=True
+        )
+        for k, result in enumerate(results):
+            if isinstance(result, Exception):
+                logger.warning("shard %d's clock is not at the front door's yet: %r", k, result)
+
     @asynccontextmanager
     async def running(self) -> AsyncIterator[ActorSystem]:
-        """Wait for every host to have recovered, then route; statistics refresh meanwhile."""
+        """Wait for every host to have recovered, then route; statistics refresh meanwhile.
+        A manual clock moves every host's to this front door's time first (SCL-92)."""
         members = await ray_members(self.channels, ENVIRONMENTS)
+        if self.clock.manual:  # hosts started before this process: their clocks are behind
+            await self._catch_up_hosts()
         for environment, shards in members.items():
             self._routers[environment] = ShardRouter(environment, shards, self.clock.now)
         for channel in self.channels:
             channel.watch()
         async with anyio.create_task_group() as tg:
+            await self.current_statistics()
             for k in range(len(self.channels)):
-                self._host_statistics[k] = await self.channels[k].statistics()
                 tg.start_soon(self._refresh_statistics, k)
             self._task_group = tg  # `serving` from here
             try:

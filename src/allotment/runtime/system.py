@@ -324,6 +324,11 @@ class ActorSystem:
     def statistics(self) -> list[ShardStatistics]:
         return [self._statistics(env, shard) for env, shard in self._shards.items()]
 
+    async def current_statistics(self) -> list[ShardStatistics]:
+        """`statistics()` as of this moment, for a reader that may wait: the same here; a
+        front door whose shards are other processes asks them (ray_shard.RaySystem, SCL-91)."""
+        return self.statistics()
+
     def _statistics(self, environment: str, shard: LocalShard) -> ShardStatistics:
         shard.notice_journal_failure()
         journal = shard.journal

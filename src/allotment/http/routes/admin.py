@@ -145,7 +145,8 @@ async def get_statistics(request: AnyRequest) -> Response[dict[str, Any]]:
     their drops, journal state): what `/health` showed before it went public-status-only
     (OPS-K8)."""
     system = system_of(request)
-    data: dict[str, Any] = {"now": system.clock.now(), "shards": system.statistics()}
+    # Awaited: on Ray the shards' figures are other processes' (SCL-91), read as of now.
+    data: dict[str, Any] = {"now": system.clock.now(), "shards": await system.current_statistics()}
     webhooks = request.app.state.get("webhooks")
     if webhooks is not None:  # each endpoint's backlog against its cap (WHK-D27)
         data["webhooks"] = webhooks.statistics()
