@@ -106,14 +106,7 @@ async def async_client(app: FastPath) -> AsyncIterator[AsyncTestClient[FastPath]
 
 # Scenarios whose promise a ShardRouter does not keep yet (docs/scale-out.md, "Not done yet"):
 # strict, so each one fails the suite the day it starts passing and must leave this list.
-SHARDED_GAPS = {
-    # EVT-35: an event key is the environment's; each shard remembers only its own keys.
-    "test_evt35_keys_are_scoped_to_the_environment_not_the_customer",
-    # EVT-21: the feature auto-created by an event's turn reaches only that shard's catalog.
-    "test_evt21_unknown_feature_key_auto_creates_the_feature",
-    # RSV-28: a reservation id is the environment's; another shard's customer may reuse it.
-    "test_rsv_3_rsv_28_bad_input_is_a_named_4xx_and_changes_nothing",
-}
+SHARDED_GAPS: set[str] = set()  # none left: the last three went with SCL-80..SCL-89
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

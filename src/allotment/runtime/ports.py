@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Protocol, TypeVar
+from typing import Literal, Protocol, TypeVar
 
 import msgspec
 
@@ -45,6 +45,7 @@ __all__ = (
     "CustomerLookup",
     "KeyAdmin",
     "KeyAuthority",
+    "KeyClaim",
     "KeyRefused",
     "OmTarget",
     "OmView",
@@ -103,6 +104,17 @@ class OmTarget:
         self.subject = subject
         self.entitlement_id = entitlement_id
         self.grant_id = grant_id
+
+
+class KeyClaim(msgspec.Struct, frozen=True, gc=False, array_like=True):
+    """A key the environment holds once (an event key, a CloudEvent's, a reservation id's),
+    asked of its home shard for the customer's shard `shard` (SCL-81, SCL-82): `lease` for a
+    request that gives the key back if its turn refuses it (`give_back`), `keep` for one
+    that never does (a CloudEvent: it is never refused, at most a duplicate)."""
+
+    key: str
+    shard: int
+    action: Literal["lease", "keep", "give_back"] = "lease"
 
 
 class Shard(Protocol):
@@ -212,6 +224,12 @@ class Shard(Protocol):
     async def list_unapplied_payments(self) -> list[PaymentRecord]:
         """Every unapplied payment of the environment, its own and its customers', oldest
         first (MNY-C3)."""
+        ...
+
+    async def claim_keys(self, claims: list[KeyClaim]) -> list[bool]:
+        """Keys the environment holds once, claimed on (or given back to) their home shard
+        for the shard each names, durably: True where that shard may use the key, False where
+        another holds it (runtime/key_claims.py; docs/scale-out.md SCL-80..SCL-86)."""
         ...
 
     # -- OpenMeter (issue 16, runtime/openmeter.py) ----------------------------------------
