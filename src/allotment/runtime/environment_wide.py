@@ -10,20 +10,26 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import datetime
 from typing import TypeVar
 
 import anyio
 
 from allotment.domain.catalog import Catalog
 from allotment.domain.catalog_facts import FeatureAutoCreated
+from allotment.domain.commands import CommitReservation
 from allotment.domain.context import TurnContext
+from allotment.domain.preflight_replies import Preflighted
 from allotment.domain.replies import Rejected, RejectionKind, Reply
+from allotment.domain.reservation_replies import Reserved
+from allotment.domain.reservations import event_keys
+from allotment.domain.state import CustomerState
 from allotment.runtime.catalog_versions import CatalogVersions, ShardMember
 from allotment.runtime.ingestion import DUPLICATE_EVENT, Event, auto_feature
 from allotment.runtime.keyed_routes import KeyedRoutes
 from allotment.runtime.ports import KeyClaim
 
-__all__ = ("DUPLICATE", "EnvironmentWide", "per_shard")
+__all__ = ("DUPLICATE", "EnvironmentWide", "commit_keys", "holds", "per_shard")
 
 Y = TypeVar("Y")
 DUPLICATE = Rejected(kind=RejectionKind.CONFLICT, message=DUPLICATE_EVENT)
@@ -136,3 +142,18 @@ def _feature_fact(key: str, catalog: Catalog, ctx: TurnContext) -> FeatureAutoCr
     changed meanwhile: never reverted), else as the event's turn made it (EVT-21)."""
     feature = catalog.features.get(key) or auto_feature(key)
     return FeatureAutoCreated(at=ctx.now, feature=feature)
+
+
+def commit_keys(command: CommitReservation, state: CustomerState, catalog: Catalog,
+                now: datetime) -> list[str] | None:  # fmt: skip
+    """The event keys `command` would record (RSV-13); None when the turn will refuse it."""
+    reservation = state.reservations.get(command.reservation_id)
+    keys = None if reservation is None else event_keys(reservation, command)
+    return None if keys is None or isinstance(keys, Rejected) else list(keys.values())
+
+
+def holds(reply: Reply) -> bool:
+    """A reserve's reply that holds its id (RSV-5: a denial remembers nothing)."""
+    if isinstance(reply, Preflighted):
+        return isinstance(reply.reservation, Reserved)
+    return isinstance(reply, Reserved)

@@ -100,6 +100,8 @@ class ReservationDesk:
         # A key named twice is claimed by its first item: only keys no item claimed are
         # duplicates. Nearly every commit claims its one key: no set is built for it.
         duplicates = frozenset(refused).difference(claimed) if refused else frozenset()
+        if command.duplicate_keys:  # held by another shard's customer (SCL-88)
+            duplicates = duplicates.union(command.duplicate_keys)
         command = msgspec.structs.replace(command, event_keys=keys, duplicate_keys=duplicates)
         try:
             reply = await shard.turns.turn(actor, command, shard.context())

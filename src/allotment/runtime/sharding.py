@@ -11,6 +11,7 @@ older version than its own, which the router retries once the change is everywhe
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
@@ -18,6 +19,7 @@ from decimal import Decimal
 from typing import TypeVar
 
 import anyio
+import msgspec
 
 from allotment.domain.catalog import Catalog
 from allotment.domain.catalog_facts import CatalogUpdated
@@ -36,12 +38,16 @@ from allotment.domain.credit_note_commands import CreateCreditNote, CreditNoteCo
 from allotment.domain.meters import CloudEvent
 from allotment.domain.om_commands import OpenMeterCommand
 from allotment.domain.payment_records import PaymentRecord
-from allotment.domain.preflight_replies import Preflighted
 from allotment.domain.replies import Decision, Rejected, Reply
-from allotment.domain.reservation_replies import Reserved
 from allotment.domain.state import CustomerState, OpenMeterDetails, Profile
 from allotment.runtime.catalog_versions import CatalogVersions, ShardMember
-from allotment.runtime.environment_wide import DUPLICATE, EnvironmentWide, per_shard
+from allotment.runtime.environment_wide import (
+    DUPLICATE,
+    EnvironmentWide,
+    commit_keys,
+    holds,
+    per_shard,
+)
 from allotment.runtime.key_claims import reservation_key
 from allotment.runtime.keyed_routes import KeyedRoutes
 from allotment.runtime.ports import (
@@ -209,7 +215,7 @@ class ShardRouter:
         if leased is False:
             return reservation_taken(held.reservation_id)  # RSV-1: another shard's customer's
         reply = await self._on(index, lambda s: s.reserve(lookup, command))
-        if leased and not _holds(reply):  # SCL-84: nothing held, the id is free again
+        if leased and not holds(reply):  # SCL-84: nothing held, the id is free again
             await self.shared.give_back(index, key)
         if isinstance(command, Reserve):
             self.routes.reservations[command.reservation_id] = index  # SCL-7
@@ -250,9 +256,34 @@ class ShardRouter:
         command: CommitReservation | ReleaseReservation | ExtendReservation,
         customer: CustomerLookup | None,
     ) -> Reply:
+        if isinstance(command, CommitReservation):
+            return await self._commit(reservation_id, command, customer)
         return await self._on_reservation(
             reservation_id, customer, lambda s: s.settle(reservation_id, command, customer)
         )
+
+    async def _commit(
+        self, reservation_id: str, command: CommitReservation, customer: CustomerLookup | None
+    ) -> Reply:
+        """SCL-88: the event keys the commit would record, read from the reservation, claimed
+        on their homes; a key another shard holds goes to the turn as a duplicate (RSV-13), and
+        the leases of a refused commit are given back."""
+        index = await self._reservation_shard(reservation_id, customer)
+        keys = await self._on(index, lambda s: s.read_reservation(
+            reservation_id, customer, functools.partial(commit_keys, command)))  # fmt: skip
+        claims = [KeyClaim(key, index) for key in keys] if isinstance(keys, list) else []
+        leased = await self.shared.ask_homes(claims)
+        refused = frozenset(
+            c.key for c, lease in zip(claims, leased, strict=True) if lease is False
+        )
+        if refused:
+            command = msgspec.structs.replace(command, duplicate_keys=refused)
+        reply = await self._on_reservation(
+            reservation_id, customer, lambda s: s.settle(reservation_id, command, customer)
+        )
+        kept = [not isinstance(reply, Rejected)] * len(claims)
+        await self.shared.settle_leases(claims, leased, kept)
+        return reply
 
     async def read_reservation(
         self, reservation_id: str, customer: CustomerLookup | None, projector: Projector[T]
@@ -354,13 +385,6 @@ class ShardRouter:
     ) -> T | Rejected:
         index = self.routes.of_om_target(target)
         return await self._on(index, lambda s: s.openmeter_turn(target, command, view))
-
-
-def _holds(reply: Reply) -> bool:
-    """A reserve's reply that holds its id (RSV-5: a denial remembers nothing)."""
-    if isinstance(reply, Preflighted):
-        return isinstance(reply.reservation, Reserved)
-    return isinstance(reply, Reserved)
 
 
 def _exists(state: CustomerState, catalog: Catalog, now: datetime) -> bool:
