@@ -1,12 +1,11 @@
 """Keys and features the environment holds once, kept across shards in other processes
 (docs/scale-out.md SCL-85, SCL-87), without Ray: a router over `RemoteMember`s whose channel
-pickles every call's arguments and answer, as a process boundary does."""
+pickles every call's arguments and answer, as a process boundary does (DirectChannel)."""
 
 from __future__ import annotations
 
 import itertools
-import pickle
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -18,54 +17,26 @@ from allotment.domain.commands import RecordUsage
 from allotment.domain.replies import Rejected, Reply
 from allotment.runtime.clock import ManualClock
 from allotment.runtime.environment_wide import DUPLICATE
-from allotment.runtime.ports import CustomerLookup, Shard
-from allotment.runtime.remote_shard import Answer, HostedShards, RemoteMember, Replica
+from allotment.runtime.ports import CustomerLookup
+from allotment.runtime.remote_shard import HostedShards, RemoteMember, Replica
 from allotment.runtime.sharded_system import ShardedSystem
 from allotment.runtime.sharding import ShardRouter
 from allotment.wiring import build_system
 from tests.conftest import START
+from tests.scale_out.test_remote_shard import DirectChannel
 
 pytestmark = pytest.mark.anyio
 R = TypeVar("R")
 
 
-class PicklingChannel:
-    """The far end in this process; what crosses is pickled. `claims` holds the size of every
-    `claim_keys` call."""
-
-    def __init__(self, hosted: HostedShards) -> None:
-        self.hosted = hosted
-        self.claims: list[int] = []
-
-    async def call(
-        self, environment: str, method: str, args: tuple[object, ...], known: str,
-        stamp: int | None,
-    ) -> Answer:  # fmt: skip
-        if method == "claim_keys":
-            assert isinstance(args[0], list)
-            self.claims.append(len(args[0]))
-        try:
-            answer = await self.hosted.call(environment, method, pickle.loads(pickle.dumps(args)),
-                                            known, stamp)  # fmt: skip
-        except Exception as error:
-            raise pickle.loads(pickle.dumps(error)) from None
-        shipped: Answer = pickle.loads(pickle.dumps(answer))
-        return shipped
-
-    async def adopt(
-        self, environment: str, version: int, change: Callable[[Shard], Awaitable[R]], known: str
-    ) -> Answer:
-        return await self.hosted.adopt(environment, version, change, known)
-
-
 @pytest.fixture
-async def remote(tmp_path: Path) -> AsyncIterator[tuple[ShardRouter, list[PicklingChannel]]]:
+async def remote(tmp_path: Path) -> AsyncIterator[tuple[ShardRouter, list[DirectChannel]]]:
     """A front door's router over three hosted shards (the members of a sharded system)."""
     settings = Settings(clock="manual", data_dir=tmp_path, shards=3)
     system = build_system(settings, ManualClock(START), persistent=False)
     assert isinstance(system, ShardedSystem)
     async with system.running():
-        channels = [PicklingChannel(HostedShards(member)) for member in system.members]
+        channels = [DirectChannel(HostedShards(member)) for member in system.members]
         members = [
             RemoteMember(Replica(channel, "test", channel.hosted.view("test"), window_s=0.05))
             for channel in channels
@@ -85,7 +56,7 @@ def _usage(key: str, feature_key: str | None = None) -> RecordUsage:
 
 
 async def test_one_key_from_every_shard_at_once_one_wins_and_claims_share_calls(
-    remote: tuple[ShardRouter, list[PicklingChannel]],
+    remote: tuple[ShardRouter, list[DirectChannel]],
 ) -> None:
     """SCL-81, SCL-85: 24 single events with one key from customers of all three shards: one
     is accepted; the claims of the two shards that are not the key's home reached it batched
@@ -109,7 +80,7 @@ async def test_one_key_from_every_shard_at_once_one_wins_and_claims_share_calls(
 
 
 async def test_an_auto_created_feature_reaches_every_remote_shard(
-    remote: tuple[ShardRouter, list[PicklingChannel]],
+    remote: tuple[ShardRouter, list[DirectChannel]],
 ) -> None:
     """SCL-87 across processes: the broadcast runs on every host, and each replica holds the
     feature when the event is answered."""

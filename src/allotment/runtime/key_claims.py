@@ -25,19 +25,31 @@ them with every other key.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
+
+import msgspec
 
 from allotment.domain.facts import KeysClaimed
 from allotment.runtime.idempotency import EventKeyIndex
-from allotment.runtime.ports import KeyClaim
 
 if TYPE_CHECKING:
     from allotment.runtime.local_shard import LocalShard
 
-__all__ = ("claim_keys", "claimed_elsewhere", "remember_claims", "reservation_key")
+__all__ = ("KeyClaim", "claim_keys", "claimed_elsewhere", "remember_claims", "reservation_key")
 
 _RESERVATION = "\x1frsv:"  # a control character leads: no Tanso event key starts with one
 Lease = tuple[str, int, int]  # (key, claimant shard, lease number)
+
+
+class KeyClaim(msgspec.Struct, frozen=True, gc=False, array_like=True):
+    """A key the environment holds once (an event key, a CloudEvent's, a reservation id's),
+    asked of its home shard for the customer's shard `shard` (SCL-81, SCL-82): `lease` for a
+    request that gives the key back if its turn refuses it (`give_back`), `keep` for one
+    that never does (a CloudEvent: it is never refused, at most a duplicate)."""
+
+    key: str
+    shard: int
+    action: Literal["lease", "keep", "give_back"] = "lease"
 
 
 def reservation_key(reservation_id: str) -> str:

@@ -50,7 +50,7 @@ from allotment.runtime.directory import CustomerDirectory
 from allotment.runtime.errors import ShardUnavailable
 from allotment.runtime.idempotency import AuditKeyWindow, EventKeyIndex
 from allotment.runtime.ingestion import CUSTOMER_NOT_FOUND, Event, Ingestion
-from allotment.runtime.key_claims import claim_keys
+from allotment.runtime.key_claims import KeyClaim, claim_keys
 from allotment.runtime.numbering import Sequences
 from allotment.runtime.om_desk import OmDesk
 from allotment.runtime.openmeter import OpenMeterDesk
@@ -60,14 +60,7 @@ from allotment.runtime.payments import (
     unapplied_payments,
 )
 from allotment.runtime.placement import IdMint
-from allotment.runtime.ports import (
-    CatalogChange,
-    CustomerLookup,
-    KeyClaim,
-    OmTarget,
-    OmView,
-    Projector,
-)
+from allotment.runtime.ports import CatalogChange, CustomerLookup, OmTarget, OmView, Projector
 from allotment.runtime.prices import ShardPrices, replace_prices
 from allotment.runtime.records import EvaluationContext, audit_record
 from allotment.runtime.reservations import ReservationDesk, SettleCommand

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 import msgspec
 
@@ -37,6 +37,7 @@ from allotment.domain.payment_records import PaymentRecord
 from allotment.domain.replies import Decision, Rejected, Reply
 from allotment.domain.state import CustomerState, OpenMeterDetails, Profile
 from allotment.persistence.ports import ApiKey, KeyAdmin, KeyAuthority, KeyRefused
+from allotment.runtime.key_claims import KeyClaim
 from allotment.runtime.records import EvaluationContext
 
 __all__ = (
@@ -104,17 +105,6 @@ class OmTarget:
         self.subject = subject
         self.entitlement_id = entitlement_id
         self.grant_id = grant_id
-
-
-class KeyClaim(msgspec.Struct, frozen=True, gc=False, array_like=True):
-    """A key the environment holds once (an event key, a CloudEvent's, a reservation id's),
-    asked of its home shard for the customer's shard `shard` (SCL-81, SCL-82): `lease` for a
-    request that gives the key back if its turn refuses it (`give_back`), `keep` for one
-    that never does (a CloudEvent: it is never refused, at most a duplicate)."""
-
-    key: str
-    shard: int
-    action: Literal["lease", "keep", "give_back"] = "lease"
 
 
 class Shard(Protocol):
