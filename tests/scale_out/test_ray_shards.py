@@ -154,7 +154,7 @@ class _Load:
         self.homes = KeyedRoutes("test", 3)  # an event key's home shard (SCL-80)
         self.unavailable: dict[int, int] = {}  # 503s with Retry-After, per customer's shard
         self.touched: list[set[int]] = []  # the shards each refused call needed (SCL-89)
-        self.probed: set[int] = set()
+        self.probed: set[frozenset[int]] = set()
         self.others_during_outage: list[int] = []  # statuses of other shards meanwhile
         self.retried: set[str] = set()  # keys sent again after a 503
         self.acknowledged: dict[str, int] = {}
@@ -181,11 +181,11 @@ class _Load:
         shard = self.shards[ref]
         self.unavailable[shard] = self.unavailable.get(shard, 0) + 1
         self.touched.append(touched)
-        if touched == {shard} and shard not in self.probed:
-            # SCL-35: while this shard recovers, every other one answers
-            self.probed.add(shard)
+        if frozenset(touched) not in self.probed:
+            # SCL-35: while the shards this call needed recover, every other one answers
+            self.probed.add(frozenset(touched))
             for other, k in self.shards.items():
-                if k != shard:
+                if k not in touched:
                     answer = await self.client.get(f"{C}/entitlements/{other}/api_calls")
                     self.others_during_outage.append(answer.status_code)
         await anyio.sleep(POLL_S)  # the client's back-off, not an expectation

@@ -145,11 +145,14 @@ def _feature_fact(key: str, catalog: Catalog, ctx: TurnContext) -> FeatureAutoCr
 
 
 def commit_keys(command: CommitReservation, state: CustomerState, catalog: Catalog,
-                now: datetime) -> list[str] | None:  # fmt: skip
-    """The event keys `command` would record (RSV-13); None when the turn will refuse it."""
+                now: datetime) -> list[str]:  # fmt: skip
+    """The event keys `command` would record (RSV-13); none when the turn will refuse it (a
+    projector's None would read as "no such customer")."""
     reservation = state.reservations.get(command.reservation_id)
-    keys = None if reservation is None else event_keys(reservation, command)
-    return None if keys is None or isinstance(keys, Rejected) else list(keys.values())
+    if reservation is None:
+        return []
+    keys = event_keys(reservation, command)
+    return [] if isinstance(keys, Rejected) else list(keys.values())
 
 
 def holds(reply: Reply) -> bool:
