@@ -153,14 +153,9 @@ async def async_client(app: FastPath) -> AsyncIterator[AsyncTestClient[FastPath]
 # in process ("shards3") and over Ray ("ray3") alike: strict, so each one fails the suite the
 # day it starts passing and must leave this list.
 SHARDED_GAPS = {
-    # EVT-35: an event key is the environment's; each shard remembers only its own keys.
-    "test_evt35_keys_are_scoped_to_the_environment_not_the_customer",
-    # EVT-21: the feature auto-created by an event's turn reaches only that shard's catalog.
-    "test_evt21_unknown_feature_key_auto_creates_the_feature",
-    # RSV-28: a reservation id is the environment's; another shard's customer may reuse it.
-    "test_rsv_3_rsv_28_bad_input_is_a_named_4xx_and_changes_nothing",
     # OM-21: a subject key is the environment's; a shard checks only its own customers' keys,
-    # so a customer on another shard may claim one already taken (as EVT-35's event keys).
+    # so a customer on another shard may claim one already taken (event keys, EVT-35, are
+    # claimed on a home shard, SCL-80; subject keys are not yet).
     "test_customers_through_both_apis",
 }
 # Scenarios that reach into a shard's objects in this process, which a Ray host's are not

@@ -35,26 +35,31 @@ from tests.conftest import START
 
 pytestmark = pytest.mark.anyio
 R = TypeVar("R")
+S = TypeVar("S")
 
 
 class DirectChannel:
-    """The far end in this process; `sizes` holds the events each `ingest_batch` carried."""
+    """The far end in this process; what crosses is pickled, as a process boundary ships it.
+    `sizes` holds the events each `ingest_batch` carried, `claims` the claims of each
+    `claim_keys` (SCL-85)."""
 
     def __init__(self, hosted: HostedShards) -> None:
         self.hosted = hosted
         self.sizes: list[int] = []
+        self.claims: list[int] = []
 
     async def call(
         self, environment: str, method: str, args: tuple[object, ...], known: str,
         stamp: int | None,
     ) -> Answer:  # fmt: skip
-        if method == "ingest_batch":
+        if method in ("ingest_batch", "claim_keys"):
             assert isinstance(args[0], list)
-            self.sizes.append(len(args[0]))
+            (self.sizes if method == "ingest_batch" else self.claims).append(len(args[0]))
         try:
-            return await self.hosted.call(environment, method, args, known, stamp)
-        except Exception as error:  # as a process boundary ships it
-            raise pickle.loads(pickle.dumps(error)) from None
+            answer = await self.hosted.call(environment, method, _shipped(args), known, stamp)
+        except Exception as error:
+            raise _shipped(error) from None
+        return _shipped(answer)
 
     async def adopt(
         self, environment: str, version: int, change: Callable[[Shard], Awaitable[R]], known: str
@@ -69,6 +74,11 @@ class DirectChannel:
         except Exception as error:
             raise pickle.loads(pickle.dumps(error)) from None
         return pickle.loads(pickle.dumps(answer))
+
+
+def _shipped(value: S) -> S:
+    shipped: S = pickle.loads(pickle.dumps(value))
+    return shipped
 
 
 @pytest.fixture

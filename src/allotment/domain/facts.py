@@ -88,6 +88,7 @@ __all__ = (
     "InvoiceNumbered",
     "InvoiceRevised",
     "InvoiceStatusChanged",
+    "KeysClaimed",
     "NotificationRaised",
     "PaymentRecorded",
     "RefundRequested",
@@ -236,6 +237,18 @@ class PaymentRecorded(_Fact, tag="payment_recorded", frozen=True, kw_only=True):
     record: PaymentRecord
 
 
+class KeysClaimed(_Fact, tag="keys_claimed", frozen=True, kw_only=True):
+    """Only when an environment is split over shards (docs/scale-out.md SCL-80..SCL-84): keys
+    the environment holds once (event idempotency keys, CloudEvent (source, id) keys,
+    reservation ids), each claimed on the shard its hash names for the shard whose customer
+    uses it, before that customer's turn. No billing meaning: an environment fact, in the
+    home shard's journal only so that the claim outlives a crash."""
+
+    # (key, the claimant shard's index, the lease's number: one per request holding it)
+    claims: tuple[tuple[str, int, int], ...] = ()
+    returned: tuple[tuple[str, int, int], ...] = ()  # leases given back by refused turns
+
+
 class CreditsExpired(_Fact, tag="credits_expired", frozen=True, kw_only=True):
     denomination: str
     grant_id: uuid.UUID
@@ -336,6 +349,7 @@ EnvironmentFact = (
     | MeterDeleted
     | CloudEventRecorded
     | NotificationRuleSet  # OM-140
+    | KeysClaimed  # SCL-80
 )
 """A fact of an environment rather than of one customer: journalled in a record of its own
 (`customer_id` None) and replayed by the shard."""

@@ -14,7 +14,7 @@ import msgspec
 
 from allotment.domain.catalog_facts import CatalogUpdated, FeatureAutoCreated
 from allotment.domain.cost import PricesReplaced
-from allotment.domain.facts import Fact, PaymentRecorded
+from allotment.domain.facts import Fact, KeysClaimed, PaymentRecorded
 from allotment.domain.meters import CloudEventRecorded, MeterDefined, MeterDeleted
 from allotment.domain.om_notify_rules import NotificationRuleSet
 from allotment.persistence.legacy_catalog import CatalogUpsertedV0, to_catalog_updated
@@ -40,6 +40,7 @@ class _RecordAnyVersion(msgspec.Struct, frozen=True, array_like=True):
         | MeterDeleted
         | CloudEventRecorded
         | NotificationRuleSet
+        | KeysClaimed
         | CatalogUpsertedV0
     ]
 

@@ -1,11 +1,13 @@
 """Single events gathered per shard into `ingest_batch` calls (SCL-34): a remote call costs
 about 0.8 ms whatever it carries, so a call carrying many events is what makes a remote shard's
-ingest rate grow (issue 19's measurements; docs/scale-out.md)."""
+ingest rate grow (issue 19's measurements; docs/scale-out.md). The key claims events make on
+their keys' home shards are gathered the same way (SCL-85)."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
 
 import anyio
 
@@ -13,26 +15,28 @@ from allotment.domain.commands import RecordUsage
 from allotment.domain.replies import Reply
 from allotment.runtime.ports import CustomerLookup
 
-__all__ = ("BATCH_MAX", "BATCH_WINDOW_S", "Event", "EventBatcher")
+__all__ = ("BATCH_MAX", "BATCH_WINDOW_S", "Batcher", "Event", "EventBatcher")
 
 Event = tuple[CustomerLookup, RecordUsage, uuid.UUID | None]
 BATCH_WINDOW_S = 0.001  # SCL-34: the longest an event waits for others to share its call
 BATCH_MAX = 256  # SCL-34: events per call
+In = TypeVar("In")
+Out = TypeVar("Out")
 
 
-class _Batch:
+class _Batch(Generic[In, Out]):
     __slots__ = ("done", "error", "events", "full", "replies", "stamp")
 
     def __init__(self) -> None:
-        self.events: list[Event] = []
+        self.events: list[In] = []
         self.stamp: int | None = None
         self.full = anyio.Event()
         self.done = anyio.Event()
-        self.replies: list[Reply] = []
+        self.replies: list[Out] = []
         self.error: Exception | None = None
 
 
-class EventBatcher:
+class Batcher(Generic[In, Out]):
     """Single events gathered into `ingest_batch` calls (SCL-34). The first event of a batch
     leads it: it waits until `window_s` passed or `batch_max` events joined, sends them, and
     hands each its reply. No task of its own: a batcher idles at no cost. A batch goes with
@@ -41,18 +45,18 @@ class EventBatcher:
 
     def __init__(
         self,
-        send: Callable[[list[Event], int | None], Awaitable[list[Reply]]],
+        send: Callable[[list[In], int | None], Awaitable[list[Out]]],
         window_s: float = BATCH_WINDOW_S,
         batch_max: int = BATCH_MAX,
     ) -> None:
         self._send = send
         self._window_s = window_s
         self._batch_max = batch_max
-        self._open: _Batch | None = None
+        self._open: _Batch[In, Out] | None = None
         self.calls = 0  # batches sent (the bench reports events per call)
         self.events = 0
 
-    async def submit(self, event: Event, stamp: int | None) -> Reply:
+    async def submit(self, event: In, stamp: int | None) -> Out:
         batch = self._open
         leads = batch is None
         if batch is None:
@@ -75,7 +79,7 @@ class EventBatcher:
             raise batch.error
         return batch.replies[index]
 
-    async def _lead(self, batch: _Batch) -> None:
+    async def _lead(self, batch: _Batch[In, Out]) -> None:
         with anyio.move_on_after(self._window_s):
             await batch.full.wait()
         if self._open is batch:
@@ -88,3 +92,6 @@ class EventBatcher:
             batch.error = error
         finally:
             batch.done.set()
+
+
+EventBatcher = Batcher[Event, Reply]

@@ -23,7 +23,7 @@ from allotment.runtime.ports import CustomerLookup
 if TYPE_CHECKING:
     from allotment.runtime.local_shard import LocalShard
 
-__all__ = ("CUSTOMER_NOT_FOUND", "DUPLICATE_EVENT", "Ingestion")
+__all__ = ("CUSTOMER_NOT_FOUND", "DUPLICATE_EVENT", "Ingestion", "auto_feature")
 
 DUPLICATE_EVENT = "Duplicate event. An event with this idempotency key has already been processed."
 CUSTOMER_NOT_FOUND = "Customer not found."
@@ -104,7 +104,7 @@ class Ingestion:
             and event.feature_key is not None
             and event.feature_key not in catalog.features
         ):
-            new_feature = _auto_feature(event.feature_key)  # EVT-21
+            new_feature = auto_feature(event.feature_key)  # EVT-21
             catalog = catalog.with_feature(new_feature)
             notes.append(f"Feature '{event.feature_key}' auto-created.")
         actor = shard.directory.find(lookup)
@@ -161,6 +161,6 @@ class Ingestion:
         return reply, shard.turns.commit(actor, applied)
 
 
-def _auto_feature(key: str) -> Feature:
+def auto_feature(key: str) -> Feature:
     name = key.replace("_", " ").replace("-", " ")
     return Feature(id=feature_id(key), key=key, name=name, auto_created=True)

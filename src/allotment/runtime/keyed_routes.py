@@ -46,6 +46,11 @@ class KeyedRoutes:
         assert lookup.stripe_customer_id is not None
         return self.stripe.get(lookup.stripe_customer_id)
 
+    def home_of(self, key: str) -> int:
+        """SCL-80: the home shard of a key the environment holds once (an event key, a
+        CloudEvent's, a reservation id's): its hash's, as a reference id's, in its own space."""
+        return shard_of(placement_tag(self.environment, "\x1fkey:" + key), self.shards)
+
     def of_new_customer(self, key: str | None) -> int:
         """SCL-5: a keyless customer goes to the next shard in turn, which mints it a tag
         that places it there."""

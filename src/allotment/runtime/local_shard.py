@@ -50,6 +50,7 @@ from allotment.runtime.directory import CustomerDirectory
 from allotment.runtime.errors import ShardUnavailable
 from allotment.runtime.idempotency import AuditKeyWindow, EventKeyIndex
 from allotment.runtime.ingestion import CUSTOMER_NOT_FOUND, Event, Ingestion
+from allotment.runtime.key_claims import KeyClaim, claim_keys
 from allotment.runtime.numbering import Sequences
 from allotment.runtime.om_desk import OmDesk
 from allotment.runtime.openmeter import OpenMeterDesk
@@ -323,6 +324,9 @@ class LocalShard:
         """Every unapplied payment of the environment, oldest first (MNY-C3)."""
         self.turns.admit(write=False)
         return unapplied_payments(self.environment_payments, self.directory)
+
+    async def claim_keys(self, claims: list[KeyClaim]) -> list[bool]:
+        return await claim_keys(self, claims)  # SCL-81, as the keys' home shard
 
     # -- OpenMeter (runtime/openmeter.py) ------------------------------------------------------
 

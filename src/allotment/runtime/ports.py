@@ -37,6 +37,7 @@ from allotment.domain.payment_records import PaymentRecord
 from allotment.domain.replies import Decision, Rejected, Reply
 from allotment.domain.state import CustomerState, OpenMeterDetails, Profile
 from allotment.persistence.ports import ApiKey, KeyAdmin, KeyAuthority, KeyRefused
+from allotment.runtime.key_claims import KeyClaim
 from allotment.runtime.records import EvaluationContext
 
 __all__ = (
@@ -45,6 +46,7 @@ __all__ = (
     "CustomerLookup",
     "KeyAdmin",
     "KeyAuthority",
+    "KeyClaim",
     "KeyRefused",
     "OmTarget",
     "OmView",
@@ -212,6 +214,12 @@ class Shard(Protocol):
     async def list_unapplied_payments(self) -> list[PaymentRecord]:
         """Every unapplied payment of the environment, its own and its customers', oldest
         first (MNY-C3)."""
+        ...
+
+    async def claim_keys(self, claims: list[KeyClaim]) -> list[bool]:
+        """Keys the environment holds once, claimed on (or given back to) their home shard
+        for the shard each names, durably: True where that shard may use the key, False where
+        another holds it (runtime/key_claims.py; docs/scale-out.md SCL-80..SCL-86)."""
         ...
 
     # -- OpenMeter (issue 16, runtime/openmeter.py) ----------------------------------------

@@ -39,6 +39,7 @@ from allotment.domain.state import CustomerState, OpenMeterDetails, Profile
 from allotment.runtime.ports import (
     CatalogChange,
     CustomerLookup,
+    KeyClaim,
     OmTarget,
     OmView,
     Projector,
@@ -189,6 +190,9 @@ class QueuedShard:
 
     async def list_unapplied_payments(self) -> list[PaymentRecord]:
         return await self._ask(lambda s: s.list_unapplied_payments())
+
+    async def claim_keys(self, claims: list[KeyClaim]) -> list[bool]:
+        return await self._ask(lambda s: s.claim_keys(claims))
 
     async def ingest_cloud_events(self, events: list[CloudEvent]) -> int:
         return await self._ask(lambda s: s.ingest_cloud_events(events))

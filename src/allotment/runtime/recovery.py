@@ -23,12 +23,14 @@ from allotment.domain.facts import (
     CatalogVersionHeld,
     CloudEventRecorded,
     CustomerCreated,
+    KeysClaimed,
     PaymentRecorded,
     UsageRecorded,
 )
 from allotment.domain.state import CustomerState
 from allotment.persistence.ports import JournalRecord
 from allotment.runtime.idempotency import key_digest
+from allotment.runtime.key_claims import remember_claims
 
 if TYPE_CHECKING:
     from allotment.runtime.local_shard import LocalShard
@@ -87,6 +89,8 @@ def _replay_environment(shard: LocalShard, record: JournalRecord) -> None:
             shard.prices.apply(environment_fact)
         elif isinstance(environment_fact, CloudEventRecorded):
             _remember(shard, environment_fact)  # OM-6, OM-9
+        elif isinstance(environment_fact, KeysClaimed):
+            remember_claims(shard.event_keys, environment_fact)  # SCL-81
         else:
             recorded = evolve_catalog(recorded, environment_fact)
     shard.catalog = shard.recorded_catalog = recorded

@@ -10,7 +10,8 @@ here lets the tests use it without Ray.
 The protocol's synchronous members (`catalog`, `price_table`, `customer_count`) cannot wait
 for a remote call, so the near end keeps a replica: every answer carries the customer count,
 and the catalog and prices whenever they changed since the version the caller last saw
-(SCL-33). Single events are micro-batched per shard (SCL-34, runtime/event_batcher.py).
+(SCL-33). Single events are micro-batched per shard (SCL-34, runtime/event_batcher.py), and
+so are single key claims (SCL-85).
 """
 
 from __future__ import annotations
@@ -44,11 +45,18 @@ from allotment.domain.payment_records import PaymentRecord
 from allotment.domain.replies import Decision, Rejected, Reply
 from allotment.domain.state import CustomerState, OpenMeterDetails, Profile
 from allotment.runtime.catalog_versions import CatalogStale
-from allotment.runtime.event_batcher import BATCH_MAX, BATCH_WINDOW_S, Event, EventBatcher
+from allotment.runtime.event_batcher import (
+    BATCH_MAX,
+    BATCH_WINDOW_S,
+    Batcher,
+    Event,
+    EventBatcher,
+)
 from allotment.runtime.hosted_reads import history_read, webhook_operation
 from allotment.runtime.ports import (
     CatalogChange,
     CustomerLookup,
+    KeyClaim,
     OmTarget,
     OmView,
     Projector,
@@ -78,7 +86,7 @@ REMOTE_METHODS = frozenset(
         "upsert_catalog", "replace_prices", "record_unapplied_payment",
         "list_unapplied_payments", "ingest_cloud_events", "change_catalog",
         "create_openmeter_customer", "update_openmeter_customer", "all_customers",
-        "openmeter_turn", "credit_note",
+        "openmeter_turn", "credit_note", "claim_keys",
     }
 )  # fmt: skip
 
@@ -215,7 +223,8 @@ class ShardChannel(Protocol):
 
 class Replica:
     """What the near end holds of one remote shard of one environment: the channel, the view
-    and customer count of its last answer, and the event batcher every stamp shares."""
+    and customer count of its last answer, and the batchers of events and of key claims every
+    stamp shares."""
 
     def __init__(
         self, channel: ShardChannel, environment: str, view: EnvironmentView,
@@ -226,6 +235,7 @@ class Replica:
         self.view = view
         self.customers = 0
         self.batcher = EventBatcher(self._ingest_batch, window_s, batch_max)
+        self.claims = Batcher[KeyClaim, bool](self._claim_keys, window_s, batch_max)
 
     def _take(self, answer: Answer) -> object:
         self.customers = answer.customers
@@ -243,6 +253,9 @@ class Replica:
 
     async def _ingest_batch(self, events: list[Event], stamp: int | None) -> list[Reply]:
         return cast(list[Reply], await self.call("ingest_batch", (events,), stamp))
+
+    async def _claim_keys(self, claims: list[KeyClaim], stamp: int | None) -> list[bool]:
+        return cast(list[bool], await self.call("claim_keys", (claims,), stamp))
 
 
 class RemoteMember:
@@ -355,6 +368,11 @@ class RemoteShard:
 
     async def list_unapplied_payments(self) -> list[PaymentRecord]:
         return cast(list[PaymentRecord], await self._call("list_unapplied_payments"))
+
+    async def claim_keys(self, claims: list[KeyClaim]) -> list[bool]:
+        if len(claims) == 1:  # one event's claim: shares a call with others' (SCL-85)
+            return [await self._replica.claims.submit(claims[0], self.stamp)]
+        return cast(list[bool], await self._call("claim_keys", claims))
 
     async def ingest_cloud_events(self, events: list[CloudEvent]) -> int:
         return cast(int, await self._call("ingest_cloud_events", events))

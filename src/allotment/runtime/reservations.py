@@ -19,12 +19,19 @@ from allotment.domain.replies import Rejected, RejectionKind, Reply
 from allotment.domain.reservations import event_keys
 from allotment.runtime.actor import CustomerActor
 from allotment.runtime.ingestion import CUSTOMER_NOT_FOUND
+from allotment.runtime.key_claims import claimed_elsewhere
 from allotment.runtime.ports import CustomerLookup, Projector
 
 if TYPE_CHECKING:
     from allotment.runtime.local_shard import LocalShard
 
-__all__ = ("ReservationDesk", "SettleCommand")
+__all__ = (
+    "ReservationDesk",
+    "SettleCommand",
+    "not_this_customers",
+    "reservation_not_found",
+    "reservation_taken",
+)
 
 T = TypeVar("T")
 SettleCommand = CommitReservation | ReleaseReservation | ExtendReservation
@@ -53,8 +60,13 @@ class ReservationDesk:
         )
         owner = shard.directory.reservation_owner(reservation_id)
         if owner is not None and owner is not actor:  # RSV-1: ids are the environment's
-            message = f"'{reservation_id}' is already used by a reservation of another customer."
-            return Rejected(kind=RejectionKind.CONFLICT, message=message, field="reservation_id")
+            return reservation_taken(reservation_id)
+        if (
+            owner is None
+            and shard.mint is not None
+            and claimed_elsewhere(shard.event_keys, reservation_id)
+        ):  # SCL-84: one of several shards, the id's home, and another shard claimed it
+            return reservation_taken(reservation_id)
         return await shard.turns.turn(actor, command, shard.context())
 
     async def settle(
@@ -76,7 +88,7 @@ class ReservationDesk:
         shard = self._shard
         reservation = actor.state.reservations.get(command.reservation_id)
         if reservation is None:  # forgotten since the index was read: cannot happen in a turn
-            return _not_found(command.reservation_id)
+            return reservation_not_found(command.reservation_id)
         keys = event_keys(reservation, command)
         if isinstance(keys, Rejected):
             return keys
@@ -88,6 +100,8 @@ class ReservationDesk:
         # A key named twice is claimed by its first item: only keys no item claimed are
         # duplicates. Nearly every commit claims its one key: no set is built for it.
         duplicates = frozenset(refused).difference(claimed) if refused else frozenset()
+        if command.duplicate_keys:  # held by another shard's customer (SCL-88)
+            duplicates = duplicates.union(command.duplicate_keys)
         command = msgspec.structs.replace(command, event_keys=keys, duplicate_keys=duplicates)
         try:
             reply = await shard.turns.turn(actor, command, shard.context())
@@ -122,14 +136,25 @@ class ReservationDesk:
         directory = self._shard.directory
         actor = directory.reservation_owner(reservation_id)
         if actor is None:
-            return _not_found(reservation_id)
+            return reservation_not_found(reservation_id)
         if customer is not None and directory.find(customer) is not actor:
-            message = f"reservation '{reservation_id}' is not this customer's."
-            return Rejected(kind=RejectionKind.NOT_FOUND, message=message, field="customer")
+            return not_this_customers(reservation_id)
         return actor
 
 
-def _not_found(reservation_id: str) -> Rejected:
+def reservation_taken(reservation_id: str) -> Rejected:
+    """RSV-1: the 409 for an id another customer of the environment uses."""
+    message = f"'{reservation_id}' is already used by a reservation of another customer."
+    return Rejected(kind=RejectionKind.CONFLICT, message=message, field="reservation_id")
+
+
+def not_this_customers(reservation_id: str) -> Rejected:
+    """RSV-28: the 404 for a body naming another customer than the reservation's."""
+    message = f"reservation '{reservation_id}' is not this customer's."
+    return Rejected(kind=RejectionKind.NOT_FOUND, message=message, field="customer")
+
+
+def reservation_not_found(reservation_id: str) -> Rejected:
     return Rejected(
         kind=RejectionKind.NOT_FOUND, message=f"Reservation '{reservation_id}' not found."
     )
