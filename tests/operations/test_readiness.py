@@ -29,7 +29,7 @@ def _client(app: FastPath) -> TestClient[FastPath]:
 
 
 def test_live_and_ready_while_serving(client: Client, settings: Settings) -> None:
-    """Every kind of system: in memory, on a journal, behind a mailbox."""
+    """Every kind of system: in memory, on a journal, behind a mailbox, over Ray (SCL-40)."""
     del client.headers["Authorization"]  # both are public
     assert client.get("/health/live").json() == {
         "status": "alive",
@@ -42,6 +42,7 @@ def test_live_and_ready_while_serving(client: Client, settings: Settings) -> Non
         "serving from memory (no data directory)",
         f"recovered; journal writable; disk space above {settings.disk_free_min_bytes >> 20} MB; "
         "analytics worker alive",
+        "every shard actor answers; each keeps its own data directory, not checked from here",
     }
 
 

@@ -128,6 +128,7 @@ def test_serve_shards_3_end_to_end_through_http(
             _invoices_delivered(c, receiver, len(refs) + 3)  # and the three late subscribers
             ready = c.get("/health/ready")
             assert ready.status_code == 200, ready.text
+            assert "every shard actor answers" in ready.json()["reason"]  # SCL-40
 
             def counted() -> bool:  # each worker's statistics are at most a second old
                 rows = c.get(f"{A}/statistics").json()["data"]["shards"]

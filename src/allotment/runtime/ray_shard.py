@@ -357,6 +357,10 @@ class RaySystem(ActorSystem):
     The admin API's `current_statistics()` asks every host (SCL-91).
     """
 
+    ready_without_storage = (  # SCL-36: a failed or recovering host makes it not ready
+        "every shard actor answers; each keeps its own data directory, not checked from here"
+    )
+
     def __init__(
         self,
         handles: Sequence[Host],

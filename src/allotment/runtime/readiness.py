@@ -44,7 +44,7 @@ async def readiness(system: ActorSystem, disk_free_min_bytes: int) -> Readiness:
     if problems:
         return Readiness(ready=False, reason="; ".join(problems))
     if storage is None:
-        return Readiness(ready=True, reason="serving from memory (no data directory)")
+        return Readiness(ready=True, reason=system.ready_without_storage)
     return Readiness(
         ready=True,
         reason=f"recovered; journal writable; disk space above {disk_free_min_bytes >> 20} MB; "

@@ -97,6 +97,9 @@ class ActorSystem:
     `journal_factory`, and state lives as long as the process. wiring.py picks the adapters.
     """
 
+    # Readiness's reason when this process has no data directory to check (OPS-P10).
+    ready_without_storage = "serving from memory (no data directory)"
+
     def __init__(
         self,
         catalog: Catalog,
