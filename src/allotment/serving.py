@@ -129,6 +129,11 @@ class _OnSocket(MPServer):
 
 
 APP_FACTORY = "allotment.asgi:app_from_environment"
+# A Ray front door's workers hold no state of their own (the shard actors do), so a worker
+# that does not stop within this many seconds of a shutdown is killed: one still joining the
+# cluster when SIGTERM came sits in Ray's connect, deaf to it, and granian would wait forever
+# (SCL-39). The one-process server's worker is never killed: it holds the journal.
+FRONT_DOOR_KILL_TIMEOUT_S = 10
 
 
 def server(
@@ -157,4 +162,5 @@ def server(
         # the worker has recovered the data; allotment says when it serves (OPS-P4)
         log_level=LogLevels.warning,
         log_dictconfig=logs.dict_config(settings.log_format),  # granian's lines in our format
+        workers_kill_timeout=None if factory == APP_FACTORY else FRONT_DOOR_KILL_TIMEOUT_S,
     )
