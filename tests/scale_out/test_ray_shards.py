@@ -38,9 +38,13 @@ AUTH_MODE = "RAY_AUTH_MODE"  # ray.init sets it for the cluster it starts; we pu
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[str]:
-    """A local Ray cluster for this module; its address, for servers to join."""
+    """A local Ray cluster for this module; its address, for servers to join. Its own: "local"
+    starts one even where RAY_ADDRESS or a `ray start` on this machine names another (an
+    address of None would join that one), so each pytest-xdist worker, and each test run on a
+    shared machine, has a cluster of its own; Ray gives each its own ports and session dir."""
     saved = os.environ.get(AUTH_MODE)
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, namespace="tests")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
+             namespace="tests")  # fmt: skip
     try:
         yield str(ray.get_runtime_context().gcs_address)
     finally:
