@@ -37,11 +37,15 @@ AUTH_MODE = "RAY_AUTH_MODE"  # ray.init sets it for the cluster it starts; we pu
 
 @contextmanager
 def local_cluster() -> Iterator[str]:
-    """A local Ray cluster (2 CPUs, no dashboard) while the context is open; its address."""
+    """A local Ray cluster (2 CPUs, no dashboard) while the context is open; its address.
+    Its own: "local" starts one even where RAY_ADDRESS or a `ray start` on this machine names
+    another (an address of None would join that one), so each pytest-xdist worker, and each
+    test run on a shared machine, has a cluster of its own, with its own ports and session."""
     import ray  # noqa: PLC0415  only sessions that run a Ray test load it
 
     saved = os.environ.get(AUTH_MODE)
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, namespace="tests")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
+             namespace="tests")  # fmt: skip
     try:
         yield str(ray.get_runtime_context().gcs_address)
     finally:

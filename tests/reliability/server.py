@@ -17,11 +17,22 @@ import httpx
 KEY = "sk_test_" + "crash" * 8
 
 
+# Under pytest-xdist each worker takes only the ports of its own residue class: a port is free
+# when asked but bound by the server a second or two later, and in that window the kernel may
+# hand the same port to another worker's free_port. Halved first: Linux gives bind(0) odd
+# ports by preference (connect() takes the even ones), so port % 2 would starve worker 0.
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A loopback port that is free now, and that no other xdist worker of this run picks."""
+    while True:  # each try has a 1 in _WORKERS chance: a handful of binds
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port: int = sock.getsockname()[1]
+        if (port // 2) % _WORKERS == _WORKER:
+            return port
 
 
 class Server:
