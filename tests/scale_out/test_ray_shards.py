@@ -161,7 +161,6 @@ class _Load:
         self.client = client
         self.shards = shards
         self.homes = KeyedRoutes("test", 3)  # an event key's home shard (SCL-80)
-        self.unavailable: dict[int, int] = {}  # 503s with Retry-After, per customer's shard
         self.touched: list[set[int]] = []  # the shards each refused call needed (SCL-89)
         self.probed: set[frozenset[int]] = set()
         self.others_during_outage: list[int] = []  # statuses of other shards meanwhile
@@ -187,8 +186,6 @@ class _Load:
 
     async def _unavailable(self, ref: str, response: httpx.Response, touched: set[int]) -> None:
         assert int(response.headers["retry-after"]) > 0
-        shard = self.shards[ref]
-        self.unavailable[shard] = self.unavailable.get(shard, 0) + 1
         self.touched.append(touched)
         if frozenset(touched) not in self.probed:
             # SCL-35: while the shards this call needed recover, every other one answers
@@ -247,7 +244,10 @@ async def test_kill_9_one_shard_under_mixed_load(ray_cluster: str, tmp_path: Pat
         # shard's customers) meet it dead, restarting or recovering, whatever the timing.
         os.kill(await handles[1].pid.remote(), signal.SIGKILL)
         await round_of(range(per_customer // 2, per_customer))
-        assert load.unavailable.get(1, 0) > 0, "the killed shard never answered 503"
+        # A call needing shard 1 met it down: one of its customers', or an event of another
+        # shard's customer whose key's home is shard 1 (SCL-89); which of them comes first is
+        # the scheduler's choice (a call Ray held through the restart answers 200)
+        assert any(1 in touched for touched in load.touched), "shard 1 never answered 503"
         # Refused calls all needed shard 1: its customers', and events of the others whose
         # key's home is shard 1 (SCL-89); checks of the others never wait
         assert all(1 in touched for touched in load.touched), load.touched
