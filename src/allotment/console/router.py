@@ -15,9 +15,9 @@ from typing import Any
 from jinja2 import pass_context
 from jinja2.runtime import Context
 from litestar import Request, Response, Router
-from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.router import Router as RouterType
 from litestar.static_files import create_static_files_router
@@ -26,6 +26,7 @@ from litestar.template.config import TemplateConfig
 from litestar.types import ControllerRouterHandler
 from markupsafe import Markup, escape
 
+from allotment.console import customers
 from allotment.console.context import console_of
 from allotment.console.guard import (
     CSRF_FIELD,
@@ -44,7 +45,9 @@ TEMPLATES = _HERE / "templates"
 STATIC = _HERE / "static"
 logger = logging.getLogger("allotment.console")
 
-PAGES: list[ControllerRouterHandler] = []
+PAGES: list[ControllerRouterHandler] = [
+    *customers.PAGES,
+]
 
 
 @pass_context

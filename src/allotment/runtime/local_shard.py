@@ -58,7 +58,15 @@ from allotment.runtime.payments import (
     record_unapplied_payment,
     unapplied_payments,
 )
-from allotment.runtime.ports import CatalogChange, CustomerLookup, OmTarget, OmView, Projector
+from allotment.runtime.ports import (
+    CatalogChange,
+    CustomerLookup,
+    CustomerPage,
+    CustomerSearch,
+    OmTarget,
+    OmView,
+    Projector,
+)
 from allotment.runtime.prices import ShardPrices, replace_prices
 from allotment.runtime.records import EvaluationContext, audit_record
 from allotment.runtime.reservations import ReservationDesk, SettleCommand
@@ -341,6 +349,15 @@ class LocalShard:
 
     async def all_customers(self, projector: Projector[T]) -> list[T]:
         return self.openmeter.all_customers(projector)
+
+    async def find_customers(
+        self, search: CustomerSearch, projector: Projector[T]
+    ) -> CustomerPage[T]:
+        self.turns.admit(write=False)
+        total, actors = self.directory.search(search.text, search.offset, search.limit)
+        now = self.now()
+        items = [projector(actor.state, self.catalog, now) for actor in actors]
+        return CustomerPage(total=total, items=items)
 
     async def credit_note(self, command: CreditNoteCommand) -> Reply:
         return await run_credit_note(self, command)  # issue 18

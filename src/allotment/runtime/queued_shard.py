@@ -39,6 +39,8 @@ from allotment.domain.state import CustomerState, OpenMeterDetails, Profile
 from allotment.runtime.ports import (
     CatalogChange,
     CustomerLookup,
+    CustomerPage,
+    CustomerSearch,
     OmTarget,
     OmView,
     Projector,
@@ -211,6 +213,11 @@ class QueuedShard:
 
     async def all_customers(self, projector: Projector[T]) -> list[T]:
         return await self._ask(lambda s: s.all_customers(projector))
+
+    async def find_customers(
+        self, search: CustomerSearch, projector: Projector[T]
+    ) -> CustomerPage[T]:
+        return await self._ask(lambda s: s.find_customers(search, projector))
 
     async def credit_note(self, command: CreditNoteCommand) -> Reply:
         return await self._ask(lambda s: s.credit_note(command))
