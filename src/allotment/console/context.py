@@ -50,9 +50,13 @@ class Console:
     """One request's view of the console: who is signed in, and the ports to read and act
     through."""
 
-    __slots__ = ("checkout", "keys", "path", "session", "settings", "shard", "system", "webhooks")
+    __slots__ = (
+        "checkout", "keys", "path", "request", "session", "settings", "shard", "system",
+        "webhooks",
+    )  # fmt: skip
 
     def __init__(self, request: Request[Any, Any, Any]) -> None:
+        self.request = request
         self.session: Session = session_of(request.scope)
         self.system: ActorSystem = system_of(request)
         self.shard: Shard = self.system.route(self.session.environment)
@@ -70,6 +74,12 @@ class Console:
     @property
     def csrf_token(self) -> str:
         return self.session.csrf_token
+
+    async def form(self) -> dict[str, str]:
+        """The posted form's fields (the first value of each; the guard has read it already
+        for the CSRF token, and Litestar keeps it)."""
+        form = await self.request.form()
+        return {name: value for name, value in form.items() if isinstance(value, str)}
 
     def render(self, template: str, status_code: int = 200, **values: Any) -> Template:
         """`template` with the layout's values (`console`, `nav`, `banner`) and `values`."""

@@ -26,7 +26,7 @@ from litestar.template.config import TemplateConfig
 from litestar.types import ControllerRouterHandler
 from markupsafe import Markup, escape
 
-from allotment.console import customers
+from allotment.console import customer_actions, customers
 from allotment.console.context import console_of
 from allotment.console.guard import (
     CSRF_FIELD,
@@ -47,6 +47,7 @@ logger = logging.getLogger("allotment.console")
 
 PAGES: list[ControllerRouterHandler] = [
     *customers.PAGES,
+    *customer_actions.PAGES,
 ]
 
 
