@@ -15,9 +15,9 @@ REF = "acme-co"
 
 
 @pytest.fixture(scope="module")
-def seeded(console_server: ConsoleServer) -> ConsoleServer:
+def seeded(console_server: ConsoleServer) -> tuple[ConsoleServer, str]:
     """Three customers through the API; acme-co on pro_monthly (its first invoice DUE) with
-    1,000 TOKENS granted."""
+    1,000 TOKENS granted, and one check denied (its reason returned)."""
     api, ok = console_server.api, console_server.ok
     for ref, email in (
         (REF, "Ops@Acme.example"),
@@ -34,10 +34,12 @@ def seeded(console_server: ConsoleServer) -> ConsoleServer:
     plans = ok(api.get(f"{C}/plans"))
     pro = next(p["plan"]["id"] for p in plans if p["plan"]["key"] == "pro_monthly")
     ok(api.post(f"{C}/subscriptions", json={"customerReferenceId": REF, "planId": pro}), 201)
+    denied = ok(api.get(f"{C}/entitlements/{REF}/api_calls"))  # unpaid: a denial (CON-26)
+    assert denied["isAllowed"] is False
     grant = {"customerReferenceId": REF, "denomination": "TOKENS", "amount": 1000,
              "source": "PURCHASE"}  # fmt: skip
     ok(api.post("/api/v1/admin/credits/grants", json=grant), 201)
-    return console_server
+    return console_server, denied["meta"]["reason"]["description"]
 
 
 def _confirm(page: Page, button: str) -> None:
@@ -48,9 +50,9 @@ def _confirm(page: Page, button: str) -> None:
 
 
 def test_search_open_grant_pay_cancel_revert(
-    page: Page, seeded: ConsoleServer, shots_dir: Path
+    page: Page, seeded: tuple[ConsoleServer, str], shots_dir: Path
 ) -> None:
-    server = seeded
+    server, reason = seeded
     sign_in(page, server)
     expect(page.get_by_text("3 customers in this environment")).to_be_visible()
     axe_check(page)
@@ -66,6 +68,7 @@ def test_search_open_grant_pay_cancel_revert(
     chart = page.locator("svg.chart").first
     assert chart.get_attribute("data-points") == "1"
     expect(page.get_by_test_id("sub-state")).to_have_text("PENDING_PAYMENT")
+    expect(page.get_by_test_id("denial-reason")).to_have_text([reason])  # CON-26: the API's words
     axe_check(page)
 
     page.get_by_label("Amount").fill("250")  # CON-28: grant, confirm, see it

@@ -49,6 +49,9 @@ _DONE = {  # ?done=... after an action: fixed words, never text from the request
 }
 
 
+DENIALS_SHOWN = 20
+
+
 class Action(msgspec.Struct, frozen=True, kw_only=True):
     """An action waiting for confirmation: what it does, in words and as the API call."""
 
@@ -77,15 +80,16 @@ async def customer(
     console: Console, reference: str, ledger: int = 1, invoices: int = 1, done: str = ""
 ) -> Template:
     """One customer: profile, subscriptions, usage, credits, invoices, reservations."""
-    view = await console.shard.read(
-        CustomerLookup(external_id=reference), customer_view(_page(ledger), _page(invoices))
-    )
+    lookup = CustomerLookup(external_id=reference)
+    view = await console.shard.read(lookup, customer_view(_page(ledger), _page(invoices)))
     if view is None:
         raise ConsoleRefused(404, f"No customer has the reference id {reference!r}.")
+    denials = await console.shard.recent_denials(lookup, DENIALS_SHOWN)  # CON-26: no turn
     return console.render(
         "customer.html",
         title=f"Customer {view.reference}",
         view=view,
+        denials=denials,
         done=_DONE.get(done, ""),
         ledger_page=_page(ledger),
         invoice_page=_page(invoices),
