@@ -1,10 +1,10 @@
 """What a console page handler gets: `Console`, its session's environment and the runtime ports.
 
-A page is a Litestar handler on the console router taking `console: Console` (the router
-provides it) and returning `console.render(template, **values)`:
+A page is a Litestar handler on the console router taking `console: ConsoleArg` (a `Console`
+the router provides) and returning `console.render(template, **values)`:
 
     @get("/customers", name="console.customers")
-    async def customers(console: Console, q: str = "") -> Template:
+    async def customers(console: ConsoleArg, q: FromQuery[str] = "") -> Template:
         found = await console.shard.read(CustomerLookup(external_id=q), project)
         return console.render("customers.html", found=found)
 
@@ -16,9 +16,10 @@ handler to `PAGES` in `console/router.py`; forms use `{{ csrf_field() }}` (CON-9
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias
 
 from litestar import Request
+from litestar.di import NamedDependency
 from litestar.response import Template
 
 from allotment.config import Settings
@@ -30,7 +31,7 @@ from allotment.runtime.ports import KeyAdmin, Shard
 from allotment.runtime.system import ActorSystem
 from allotment.webhooks.ports import WebhookAdmin
 
-__all__ = ("ENVIRONMENTS", "NAV", "Console", "console_of")
+__all__ = ("ENVIRONMENTS", "NAV", "Console", "ConsoleArg", "console_of")
 
 NAV = (  # the layout's navigation: (path, label); console-pages fills in the pages
     ("/console/", "Overview"),
@@ -94,6 +95,10 @@ class Console:
                 **values,
             },
         )
+
+
+ConsoleArg: TypeAlias = NamedDependency[Console]
+"""How a handler asks for its `Console` (the router's `console` dependency)."""
 
 
 async def console_of(request: Request[Any, Any, Any]) -> Console:

@@ -18,10 +18,11 @@ from urllib.parse import quote
 
 import msgspec
 from litestar import get, post
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
-from allotment.console.context import Console
+from allotment.console.context import Console, ConsoleArg
 from allotment.console.customer_view import customer_view
 from allotment.console.guard import ConsoleRefused
 from allotment.domain.commands import (
@@ -77,7 +78,11 @@ def _detail(reference: str) -> str:
 
 @get("/customers/{reference:str}", name="console.customer")
 async def customer(
-    console: Console, reference: str, ledger: int = 1, invoices: int = 1, done: str = ""
+    console: ConsoleArg,
+    reference: FromPath[str],
+    ledger: FromQuery[int] = 1,
+    invoices: FromQuery[int] = 1,
+    done: FromQuery[str] = "",
 ) -> Template:
     """One customer: profile, subscriptions, usage, credits, invoices, reservations."""
     lookup = CustomerLookup(external_id=reference)
@@ -98,7 +103,7 @@ async def customer(
 
 
 async def _confirm_or_run(
-    console: Console,
+    console: ConsoleArg,
     reference: str,
     action: Action,
     run: Callable[[], Any],
@@ -115,7 +120,11 @@ async def _confirm_or_run(
 
 
 def _confirmation(
-    console: Console, reference: str, action: Action, error: str = "", status: int = 200
+    console: Console,
+    reference: str,
+    action: Action,
+    error: str = "",
+    status: int = 200,
 ) -> Template:
     body = None  # the API's body, encoded as the API encodes (amounts as exact numbers)
     if action.body is not None:
@@ -173,7 +182,7 @@ def _grant(form: dict[str, str], reference: str) -> tuple[Action, GrantCredits]:
 
 
 @post("/customers/{reference:str}/grant", name="console.grant")
-async def grant(console: Console, reference: str) -> Template | Redirect:
+async def grant(console: ConsoleArg, reference: FromPath[str]) -> Template | Redirect:
     """CON-28: grantCredits, as `POST /api/v1/admin/credits/grants` does it."""
     action, command = _grant(await console.form(), reference)
     lookup = CustomerLookup(external_id=reference)
@@ -183,7 +192,9 @@ async def grant(console: Console, reference: str) -> Template | Redirect:
 
 
 @post("/customers/{reference:str}/invoices/{invoice:str}/mark-paid", name="console.mark_paid")
-async def mark_paid(console: Console, reference: str, invoice: str) -> Template | Redirect:
+async def mark_paid(
+    console: ConsoleArg, reference: FromPath[str], invoice: FromPath[str]
+) -> Template | Redirect:
     """CON-28: markInvoicePaid, as `POST /api/v1/client/billing/invoices/{id}/mark-paid`."""
     invoice_id = _uuid(invoice, "invoice")
     action = Action(
@@ -198,7 +209,7 @@ async def mark_paid(console: Console, reference: str, invoice: str) -> Template 
 
 
 async def _on_owner(
-    console: Console,
+    console: ConsoleArg,
     reference: str,
     entity: uuid.UUID,
     command: Command,
@@ -212,7 +223,9 @@ async def _on_owner(
 
 
 @post("/customers/{reference:str}/subscriptions/{sub:str}/cancel", name="console.cancel")
-async def cancel(console: Console, reference: str, sub: str) -> Template | Redirect:
+async def cancel(
+    console: ConsoleArg, reference: FromPath[str], sub: FromPath[str]
+) -> Template | Redirect:
     """CON-28: cancelSubscription, as `POST .../subscriptions/cancellation/{id}` does it."""
     sid = _uuid(sub, "subscription")
     try:
@@ -231,7 +244,9 @@ async def cancel(console: Console, reference: str, sub: str) -> Template | Redir
 
 
 @post("/customers/{reference:str}/subscriptions/{sub:str}/revert", name="console.revert")
-async def revert(console: Console, reference: str, sub: str) -> Template | Redirect:
+async def revert(
+    console: ConsoleArg, reference: FromPath[str], sub: FromPath[str]
+) -> Template | Redirect:
     """CON-28: revertScheduledCancellation, as `DELETE .../cancellation/{id}/scheduled`."""
     sid = _uuid(sub, "subscription")
     action = Action(
@@ -245,7 +260,9 @@ async def revert(console: Console, reference: str, sub: str) -> Template | Redir
 
 
 @post("/customers/{reference:str}/subscriptions/{sub:str}/change-plan", name="console.change")
-async def change_plan(console: Console, reference: str, sub: str) -> Template | Redirect:
+async def change_plan(
+    console: ConsoleArg, reference: FromPath[str], sub: FromPath[str]
+) -> Template | Redirect:
     """CON-28: changeSubscriptionPlan, as `POST .../subscriptions/{id}/plan-change` does it."""
     sid = _uuid(sub, "subscription")
     form = await console.form()

@@ -1,6 +1,6 @@
 """The console's router, templates and static files, as `http.app.create_app` mounts them.
 
-`PAGES` lists every page handler (a handler taking `console: Console`, see `context.py`);
+`PAGES` lists every page handler (a handler taking `console: ConsoleArg`, see `context.py`);
 each page module adds its handlers there. The router puts every route behind `ConsoleGuard`
 (session, CSRF, security headers) and answers every failure as an HTML page, never the API's
 JSON envelope.
