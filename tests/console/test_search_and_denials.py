@@ -20,8 +20,8 @@ from tests.conftest import START
 pytestmark = pytest.mark.anyio
 
 
-def _reference(state: CustomerState, _: Catalog, __: datetime) -> str | None:
-    return state.external_id
+def _reference(state: CustomerState, _: Catalog, __: datetime) -> str:
+    return state.external_id or ""
 
 
 async def _customer(shard: Shard, ref: str, email: str) -> None:
