@@ -5,16 +5,20 @@ check denials."""
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
+from allotment.config import Settings
 from allotment.domain.catalog import Catalog
 from allotment.domain.commands import RecordUsage
 from allotment.domain.replies import Done
 from allotment.domain.state import CustomerState, Profile
+from allotment.runtime.clock import ManualClock
 from allotment.runtime.ports import CustomerLookup, CustomerSearch, Shard
 from allotment.runtime.records import EvaluationContext
 from allotment.runtime.system import ActorSystem
+from allotment.wiring import build_system
 from tests.conftest import START
 
 pytestmark = pytest.mark.anyio
@@ -80,3 +84,17 @@ async def test_recent_denials_are_the_customers_own_newest_first(system: ActorSy
         assert all(d.external_id == "d1" and not d.allowed and d.reason for d in denials)
         assert len(await shard.recent_denials(CustomerLookup(external_id="d1"), 1)) == 1
         assert await shard.recent_denials(CustomerLookup(external_id="nobody"), 10) == []
+
+
+async def test_the_email_index_is_rebuilt_by_recovery(tmp_path: Path) -> None:
+    """Recovery replays facts without indexing them, then reindexes every customer."""
+    settings = Settings(clock="manual", data_dir=tmp_path, durability="write")
+    first = build_system(settings, ManualClock(START))
+    async with first.running():
+        await _customer(first.route("test"), "kept", "Kept@x.io")
+    again = build_system(settings, ManualClock(START))
+    async with again.running():
+        found = await again.route("test").find_customers(
+            CustomerSearch(text="kept@x.io"), _reference
+        )
+        assert found.items == ["kept"]
