@@ -222,14 +222,15 @@ async def _on_owner(
     )  # fmt: skip
 
 
-@post("/customers/{reference:str}/subscriptions/{sub:str}/cancel", name="console.cancel")
-async def cancel(
-    console: ConsoleArg, reference: FromPath[str], sub: FromPath[str]
-) -> Template | Redirect:
-    """CON-28: cancelSubscription, as `POST .../subscriptions/cancellation/{id}` does it."""
-    sid = _uuid(sub, "subscription")
+SubscriptionCommand = CancelSubscription | RevertCancellation | ChangePlan
+
+
+def _cancel(
+    console: Console, reference: str, sid: uuid.UUID, form: dict[str, str]
+) -> tuple[Action, SubscriptionCommand]:
+    """cancelSubscription, as `POST .../subscriptions/cancellation/{id}` does it."""
     try:
-        mode = CancelMode((await console.form()).get("mode", "END_OF_PERIOD"))
+        mode = CancelMode(form.get("mode", "END_OF_PERIOD"))
     except ValueError:
         raise ConsoleRefused(400, "The cancel mode is IMMEDIATE or END_OF_PERIOD.") from None
     when = "now" if mode is CancelMode.IMMEDIATE else "at the end of the current period"
@@ -239,33 +240,26 @@ async def cancel(
         path=f"/api/v1/client/subscriptions/cancellation/{sid}?cancelMode={mode.value}",
         body=None, fields={"mode": mode.value}, done="cancel",
     )  # fmt: skip
-    command = CancelSubscription(subscription_id=sid, mode=mode)
-    return await _on_owner(console, reference, sid, command, action, "Subscription not found.")
+    return action, CancelSubscription(subscription_id=sid, mode=mode)
 
 
-@post("/customers/{reference:str}/subscriptions/{sub:str}/revert", name="console.revert")
-async def revert(
-    console: ConsoleArg, reference: FromPath[str], sub: FromPath[str]
-) -> Template | Redirect:
-    """CON-28: revertScheduledCancellation, as `DELETE .../cancellation/{id}/scheduled`."""
-    sid = _uuid(sub, "subscription")
+def _revert(
+    console: Console, reference: str, sid: uuid.UUID, form: dict[str, str]
+) -> tuple[Action, SubscriptionCommand]:
+    """revertScheduledCancellation, as `DELETE .../cancellation/{id}/scheduled` does it."""
     action = Action(
         title="Revert scheduled cancellation",
         summary=f"Keep subscription {sid} of {reference}: its scheduled cancellation is undone.",
         method="DELETE", path=f"/api/v1/client/subscriptions/cancellation/{sid}/scheduled",
         body=None, fields={}, done="revert",
     )  # fmt: skip
-    command = RevertCancellation(subscription_id=sid)
-    return await _on_owner(console, reference, sid, command, action, "Subscription not found.")
+    return action, RevertCancellation(subscription_id=sid)
 
 
-@post("/customers/{reference:str}/subscriptions/{sub:str}/change-plan", name="console.change")
-async def change_plan(
-    console: ConsoleArg, reference: FromPath[str], sub: FromPath[str]
-) -> Template | Redirect:
-    """CON-28: changeSubscriptionPlan, as `POST .../subscriptions/{id}/plan-change` does it."""
-    sid = _uuid(sub, "subscription")
-    form = await console.form()
+def _change_plan(
+    console: Console, reference: str, sid: uuid.UUID, form: dict[str, str]
+) -> tuple[Action, SubscriptionCommand]:
+    """changeSubscriptionPlan, as `POST .../subscriptions/{id}/plan-change` does it."""
     to_plan = _uuid(form.get("plan", ""), "plan")
     try:
         change_type = ChangeType(form.get("change_type", "UPGRADE"))
@@ -280,8 +274,23 @@ async def change_plan(
         body={"changeToPlanId": str(to_plan), "changeType": change_type.value},
         fields={"plan": str(to_plan), "change_type": change_type.value}, done="change",
     )  # fmt: skip
-    command = ChangePlan(subscription_id=sid, to_plan_id=to_plan, change_type=change_type)
+    return action, ChangePlan(subscription_id=sid, to_plan_id=to_plan, change_type=change_type)
+
+
+_SUBSCRIPTION_ACTIONS = {"cancel": _cancel, "revert": _revert, "change-plan": _change_plan}
+
+
+@post("/customers/{reference:str}/subscriptions/{sub:str}/{verb:str}", name="console.subscription")
+async def subscription_action(
+    console: ConsoleArg, reference: FromPath[str], sub: FromPath[str], verb: FromPath[str]
+) -> Template | Redirect:
+    """CON-28: cancel, revert a scheduled cancellation, or change plan."""
+    build = _SUBSCRIPTION_ACTIONS.get(verb)
+    if build is None:
+        raise ConsoleRefused(404, "No such subscription action.")
+    sid = _uuid(sub, "subscription")
+    action, command = build(console, reference, sid, await console.form())
     return await _on_owner(console, reference, sid, command, action, "Subscription not found.")
 
 
-PAGES = [customer, grant, mark_paid, cancel, revert, change_plan]
+PAGES = [customer, grant, mark_paid, subscription_action]
