@@ -4,7 +4,8 @@ check denials."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -35,15 +36,19 @@ async def _customer(shard: Shard, ref: str, email: str) -> None:
 async def test_search_by_reference_or_email_and_pages_in_creation_order(
     system: ActorSystem,
 ) -> None:
+    """Over shards, creation order is `created_at` order (SCL-100): the customers are made a
+    second apart, as a real clock would have them."""
     async with system.running():
         shard = system.route("test")
         for i in range(7):
+            await system.advance_clock(START + timedelta(seconds=i + 1))
             await _customer(shard, f"c{i}", "shared@example.com" if i % 3 == 0 else f"{i}@x.io")
 
         everyone = await shard.find_customers(CustomerSearch(offset=2, limit=3), _reference)
         assert (everyone.total, everyone.items) == (7, ["c2", "c3", "c4"])
         last = await shard.find_customers(CustomerSearch(offset=6, limit=3), _reference)
-        assert last.items == ["c6"]
+        assert (last.items, last.next) == (["c6"], "")
+        assert [ref async for ref in _every_page(shard, "", 2)] == [f"c{i}" for i in range(7)]
 
         by_ref = await shard.find_customers(CustomerSearch(text="c4"), _reference)
         assert (by_ref.total, by_ref.items) == (1, ["c4"])
@@ -52,8 +57,26 @@ async def test_search_by_reference_or_email_and_pages_in_creation_order(
         assert by_email.total == 3 and sorted(by_email.items) == ["c0", "c3", "c6"]
         paged = CustomerSearch(text="shared@example.com", limit=2)
         assert len((await shard.find_customers(paged, _reference)).items) == 2
+        assert sorted([r async for r in _every_page(shard, "Shared@example.com", 1)]) == [
+            "c0", "c3", "c6"
+        ]  # fmt: skip
         nobody = await shard.find_customers(CustomerSearch(text="c4@"), _reference)
         assert (nobody.total, nobody.items) == (0, [])
+
+
+async def _every_page(shard: Shard, text: str, limit: int) -> AsyncIterator[str]:
+    """Every match, page after page through each page's cursor (`next`)."""
+    after = ""
+    while True:
+        page = await shard.find_customers(
+            CustomerSearch(text=text, limit=limit, after=after), _reference
+        )
+        assert len(page.items) <= limit
+        for item in page.items:
+            yield item
+        if not page.next:
+            return
+        after = page.next
 
 
 async def test_an_auto_created_customer_is_found_by_the_email_it_registers_later(

@@ -45,12 +45,19 @@ def _row(state: CustomerState, _: Catalog, __: datetime) -> CustomerRow:
 
 @get("/customers", name="console.customers")
 async def customers(
-    console: ConsoleArg, q: FromQuery[str] = "", page: FromQuery[int] = 1
+    console: ConsoleArg,
+    q: FromQuery[str] = "",
+    page: FromQuery[int] = 1,
+    after: FromQuery[str] = "",
 ) -> Template:
-    """The customer list, or the customers a search names."""
+    """The customer list, or the customers a search names. "Next" carries the page's cursor
+    (`after`), so a deep page over shards costs what the first does (SCL-100); `page` alone
+    (a link back) is found by its offset."""
     page = max(page, 1)
     text = q.strip()
-    search = CustomerSearch(text=text, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+    search = CustomerSearch(
+        text=text, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE, after=after[:200]
+    )
     found = await console.shard.find_customers(search, _row)
     pages = max(1, -(-found.total // PAGE_SIZE))
     return console.render(
@@ -61,6 +68,7 @@ async def customers(
         total=found.total,
         page=min(page, pages),
         pages=pages,
+        after=found.next,
     )
 
 

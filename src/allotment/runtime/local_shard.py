@@ -365,10 +365,12 @@ class LocalShard:
         self, search: CustomerSearch, projector: Projector[T]
     ) -> CustomerPage[T]:
         self.turns.admit(write=False)
-        total, actors = self.directory.search(search.text, search.offset, search.limit)
+        start = search.start()
+        total, actors = self.directory.search(search.text, start, search.limit)
         now = self.now()
         items = [projector(actor.state, self.catalog, now) for actor in actors]
-        return CustomerPage(total=total, items=items)
+        end = start + len(items)
+        return CustomerPage(total=total, items=items, next=str(end) if end < total else "")
 
     async def recent_denials(self, lookup: CustomerLookup, limit: int) -> list[AuditRecord]:
         self.turns.admit(write=False)

@@ -92,11 +92,20 @@ class CustomerSearch(msgspec.Struct, frozen=True, kw_only=True):
     text: str = ""
     offset: int = 0
     limit: int = 25
+    after: str = ""
+    """A previous page's `CustomerPage.next`: the page starts where that one ended, and
+    `offset` is ignored. Opaque: one shard writes a position, a router one per shard
+    (SCL-100), so a deep page costs what the first does."""
+
+    def start(self) -> int:
+        """Where a single shard's page starts: `after` when it is one shard's position."""
+        return int(self.after) if self.after.isdigit() else self.offset
 
 
 class CustomerPage(msgspec.Struct, Generic[T], frozen=True, kw_only=True):
     total: int  # every customer matching, across pages
     items: list[T]
+    next: str = ""  # `CustomerSearch.after` for the following page; "" after the last
 
 
 class OmTarget:
