@@ -15,6 +15,7 @@ from allotment.persistence import datadir_lock
 from allotment.persistence.analytics_job import AnalyticsJob
 from allotment.persistence.clock_file import ClockFile
 from allotment.persistence.cloud_history import CloudHistory
+from allotment.persistence.console_reads import SnapshotReads
 from allotment.persistence.journal import Durability
 from allotment.persistence.journal_io import JournalIO
 from allotment.persistence.keys import KeyStore
@@ -122,6 +123,7 @@ def _system(
         system.history = CloudHistory(
             settings.data_dir, lambda environment: journals.journal(environment).durable_position
         )
+        system.analytics_reads = SnapshotReads(settings.data_dir)
     return system
 
 

@@ -25,6 +25,7 @@ from allotment.persistence.ports import Journal
 from allotment.persistence.reports import AnalyticsReport, CheckpointReport
 from allotment.persistence.store_ports import AnalyticsRunner, NotificationOutbox, ShardStore
 from allotment.runtime import heap
+from allotment.runtime.analytics_reads import AnalyticsReads
 from allotment.runtime.buffers import BufferStatistics
 from allotment.runtime.clock import Clock, ClockStore, ManualClock
 from allotment.runtime.errors import ShardUnavailable
@@ -119,6 +120,8 @@ class ActorSystem:
         # OpenMeter's reads of the journal's CloudEvents (issue 16): set by wiring when the
         # system has a data directory; None in memory.
         self.history: CloudEventHistory | None = None
+        # The console's reads of the analytics snapshot (issue 20): None in memory.
+        self.analytics_reads: AnalyticsReads | None = None
         self.upkeep: Upkeep | None = None  # checkpoints and analytics, when there is storage
         if storage is not None:
             assert analytics is not None

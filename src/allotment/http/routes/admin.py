@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -32,7 +32,7 @@ from allotment.http.errors import ApiError, encoded_response, json_response, rai
 from allotment.http.mapping.credits import pool_dto
 from allotment.http.schemas import AdminCreditGrantRequest, ClockAdvanceRequest
 from allotment.http.validation import check_decimal, decode_body
-from allotment.runtime.ports import CustomerLookup
+from allotment.runtime.ports import CustomerLookup, Shard
 from allotment.runtime.system import ClockNotManual, ClockNotSaved
 
 __all__ = (
@@ -42,6 +42,7 @@ __all__ = (
     "get_statistics",
     "grant_credits",
     "put_catalog",
+    "save_catalog",
     "snapshot_analytics",
 )
 
@@ -66,15 +67,28 @@ async def get_catalog(request: AnyRequest) -> Response[dict[str, Any]]:
     responses=errors(400, 401, 403),
 )
 async def put_catalog(request: AnyRequest) -> Response[dict[str, Any]]:
-    document = decode_body(await json_body(request), CatalogDocument)
+    body = await json_body(request)
     try:
-        update = to_catalog_update(document, system_of(request).clock.now())
-        catalog = await shard_of(request).upsert_catalog(update)
-    except CatalogDocumentInvalid as invalid:  # ids, "inf": found before the domain's rules
+        catalog = await save_catalog(shard_of(request), body, system_of(request).clock.now())
+    except CatalogDocumentInvalid as invalid:
         raise _invalid_catalog(invalid) from None
-    except CatalogInvalid as invalid:  # PLN-10, PLN-12, named in the document's words
-        raise _invalid_catalog(reported(invalid)) from None
     return _catalog_ok(catalog)
+
+
+async def save_catalog(shard: Shard, body: bytes, now: datetime) -> Catalog:
+    """Decode, check and save a catalog document: upsertCatalog's whole path, which the
+    console's catalog editor takes too (docs/console.md CON-52).
+
+    Raises:
+        ApiError: 400, the body is not a catalog document (the field named).
+        CatalogDocumentInvalid: every problem, in the document's words; nothing changed.
+    """
+    document = decode_body(body, CatalogDocument)
+    try:
+        update = to_catalog_update(document, now)  # ids, "inf": found before the domain's rules
+        return await shard.upsert_catalog(update)
+    except CatalogInvalid as invalid:  # PLN-10, PLN-12, named in the document's words
+        raise reported(invalid) from None
 
 
 def _invalid_catalog(invalid: CatalogDocumentInvalid) -> ApiError:

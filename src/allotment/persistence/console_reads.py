@@ -1,0 +1,187 @@
+"""`runtime.analytics_reads.AnalyticsReads` over `<data-dir>/analytics.duckdb` (issue 20).
+
+Each read opens the snapshot read-only for its queries and closes it: the worker only ever
+replaces the file (`os.replace`), so a read keeps the snapshot it opened and never blocks the
+next one being swapped in. Everything here blocks; the async methods run it on a thread.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+import duckdb
+
+from allotment.domain.state import PAYABLE
+from allotment.persistence.errors import HistoryUnavailable
+from allotment.persistence.reports import (
+    InvoiceListing,
+    InvoicePage,
+    InvoiceQuery,
+    SnapshotOverview,
+)
+
+__all__ = ("SnapshotReads",)
+
+SNAPSHOT = "analytics.duckdb"
+EVENTS_WINDOW = timedelta(hours=1)
+BURN_WINDOW = timedelta(days=30)
+_RECEIVABLE = ", ".join(f"'{status.value}'" for status in sorted(PAYABLE))
+
+_ACTIVE_SQL = """
+    SELECT p.key, p.currency, p.price_amount, p.interval_months, count(*)
+    FROM subscriptions s JOIN plans p USING (environment, plan_id)
+    WHERE s.environment = ? AND s.access = 'ACTIVE' GROUP BY ALL ORDER BY 1
+"""
+_RECEIVABLES_SQL = f"""
+    SELECT i.currency, date_diff('day', i.due_date, ?), sum(i.amount_remaining)
+    FROM invoices i WHERE i.environment = ? AND i.status IN ({_RECEIVABLE})
+      AND i.amount_remaining > 0 GROUP BY ALL
+"""  # noqa: S608 (the domain's own status names, not input)
+_EVENTS_SQL = """
+    SELECT time_bucket(INTERVAL 1 MINUTE, accepted_at), count(*) FROM events
+    WHERE environment = ? AND accepted_at >= ? AND accepted_at < ? GROUP BY ALL
+"""
+_BURN_SQL = """
+    SELECT denomination, CAST(created_at AS DATE), -sum(amount) FROM credit_transactions
+    WHERE environment = ? AND type = 'DEBIT' AND created_at >= ? AND created_at < ?
+    GROUP BY ALL
+"""
+_INVOICE_COLUMNS = (
+    "i.invoice_id, i.customer_id, c.external_id, i.invoice_type, i.status, i.amount,"
+    " i.currency, i.due_date, i.created_at"
+)
+
+
+class SnapshotReads:
+    """Reads `data_dir`'s analytics snapshot; without a data directory every read raises
+    `HistoryUnavailable`."""
+
+    def __init__(self, data_dir: Path | None) -> None:
+        self._path = data_dir / SNAPSHOT if data_dir is not None else None
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        if self._path is None:
+            raise HistoryUnavailable("allotment runs without a data directory: no analytics")
+        try:
+            connection = duckdb.connect(str(self._path), read_only=True)
+        except duckdb.IOException as error:
+            raise HistoryUnavailable(f"no analytics snapshot yet ({error})") from None
+        connection.execute("SET TimeZone = 'UTC'")
+        return connection
+
+    def _overview(self, environment: str, now: datetime) -> SnapshotOverview:
+        connection = self._connect()
+        try:
+            taken_at = _taken_at(connection, environment)
+            return SnapshotOverview(
+                taken_at=taken_at,
+                **_active(connection.execute(_ACTIVE_SQL, [environment]).fetchall()),
+                receivables=_receivables(
+                    connection.execute(_RECEIVABLES_SQL, [taken_at, environment]).fetchall()
+                ),
+                events_per_minute={
+                    _utc(minute): count
+                    for minute, count in connection.execute(
+                        _EVENTS_SQL, [environment, now - EVENTS_WINDOW, now]
+                    ).fetchall()
+                },
+                burn_per_day=_burn(
+                    connection.execute(_BURN_SQL, [environment, now - BURN_WINDOW, now]).fetchall()
+                ),
+            )
+        finally:
+            connection.close()
+
+    def _invoices(self, environment: str, query: InvoiceQuery) -> InvoicePage:
+        where, params = _invoice_filter(environment, query)
+        connection = self._connect()
+        try:
+            taken_at = _taken_at(connection, environment)
+            total_row = connection.execute(
+                f"SELECT count(*) FROM invoices i WHERE {where}",
+                params,  # noqa: S608
+            ).fetchone()
+            rows = connection.execute(
+                f"SELECT {_INVOICE_COLUMNS} FROM invoices i"  # noqa: S608
+                " JOIN customers c USING (environment, customer_id)"
+                f" WHERE {where} ORDER BY i.created_at DESC, i.invoice_id LIMIT ? OFFSET ?",
+                [*params, query.limit, query.offset],
+            ).fetchall()
+        finally:
+            connection.close()
+        return InvoicePage(
+            taken_at=taken_at,
+            total=int(total_row[0]) if total_row else 0,
+            rows=[_listing(row) for row in rows],
+        )
+
+    async def overview(self, environment: str, now: datetime) -> SnapshotOverview:
+        return await anyio.to_thread.run_sync(self._overview, environment, now)
+
+    async def invoices(self, environment: str, query: InvoiceQuery) -> InvoicePage:
+        return await anyio.to_thread.run_sync(self._invoices, environment, query)
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+def _taken_at(connection: duckdb.DuckDBPyConnection, environment: str) -> datetime:
+    row = connection.execute(
+        "SELECT snapshot_taken_at FROM snapshot_info WHERE environment = ?", [environment]
+    ).fetchone()
+    if row is None:
+        raise HistoryUnavailable(f"the analytics snapshot has no {environment!r} environment yet")
+    return _utc(row[0])
+
+
+def _active(rows: list[tuple[Any, ...]]) -> dict[str, Any]:
+    by_plan: dict[str, int] = {}
+    mrr: dict[str, Decimal] = {}
+    for key, currency, price, months, count in rows:
+        by_plan[key] = by_plan.get(key, 0) + count
+        if months > 0:  # a plan billed every n months earns 1/n of its price a month
+            mrr[currency] = mrr.get(currency, Decimal(0)) + price * count / months
+    return {"active_by_plan": by_plan, "mrr_by_currency": dict(sorted(mrr.items()))}
+
+
+def _receivables(rows: list[tuple[Any, ...]]) -> dict[str, dict[int, Decimal]]:
+    found: dict[str, dict[int, Decimal]] = {}
+    for currency, days, amount in rows:
+        found.setdefault(currency, {})[int(days)] = amount
+    return found
+
+
+def _burn(rows: list[tuple[Any, ...]]) -> dict[str, dict[date, Decimal]]:
+    found: dict[str, dict[date, Decimal]] = {}
+    for denomination, day, amount in rows:
+        found.setdefault(denomination, {})[day] = amount
+    return dict(sorted(found.items()))
+
+
+def _invoice_filter(environment: str, query: InvoiceQuery) -> tuple[str, list[Any]]:
+    clauses: list[str] = ["i.environment = ?"]
+    params: list[Any] = [environment]
+    if query.statuses:
+        clauses.append(f"i.status IN ({', '.join('?' for _ in query.statuses)})")
+        params.extend(query.statuses)
+    if query.created_from is not None:
+        clauses.append("i.created_at >= ?")
+        params.append(query.created_from)
+    if query.created_before is not None:
+        clauses.append("i.created_at < ?")
+        params.append(query.created_before)
+    return " AND ".join(clauses), params
+
+
+def _listing(row: tuple[Any, ...]) -> InvoiceListing:
+    invoice_id, customer_id, external_id, kind, status, amount, currency, due, created = row
+    return InvoiceListing(
+        invoice_id=invoice_id, customer_id=customer_id, external_id=external_id,
+        invoice_type=kind, status=status, amount=amount, currency=currency,
+        due_date=_utc(due), created_at=_utc(created),
+    )  # fmt: skip
