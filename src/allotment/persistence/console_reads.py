@@ -43,11 +43,11 @@ _RECEIVABLES_SQL = f"""
 """  # noqa: S608 (the domain's own status names, not input)
 _EVENTS_SQL = """
     SELECT time_bucket(INTERVAL 1 MINUTE, accepted_at), count(*) FROM events
-    WHERE environment = ? AND accepted_at >= ? AND accepted_at < ? GROUP BY ALL
+    WHERE environment = ? AND accepted_at > ? AND accepted_at <= ? GROUP BY ALL
 """
 _BURN_SQL = """
     SELECT denomination, CAST(created_at AS DATE), -sum(amount) FROM credit_transactions
-    WHERE environment = ? AND type = 'DEBIT' AND created_at >= ? AND created_at < ?
+    WHERE environment = ? AND type = 'DEBIT' AND created_at > ? AND created_at <= ?
     GROUP BY ALL
 """
 _INVOICE_COLUMNS = (
@@ -101,10 +101,8 @@ class SnapshotReads:
         connection = self._connect()
         try:
             taken_at = _taken_at(connection, environment)
-            total_row = connection.execute(
-                f"SELECT count(*) FROM invoices i WHERE {where}",
-                params,  # noqa: S608
-            ).fetchone()
+            count = f"SELECT count(*) FROM invoices i WHERE {where}"  # noqa: S608 (? params)
+            total_row = connection.execute(count, params).fetchone()
             rows = connection.execute(
                 f"SELECT {_INVOICE_COLUMNS} FROM invoices i"  # noqa: S608
                 " JOIN customers c USING (environment, customer_id)"

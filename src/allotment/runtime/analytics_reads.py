@@ -38,8 +38,9 @@ class AnalyticsReads(Protocol):
     directory, or no snapshot yet)."""
 
     async def overview(self, environment: str, now: datetime) -> SnapshotOverview:
-        """The overview's figures: events per minute over [now - 1 h, now) and the credit
-        burn per day over [now - 30 days, now) from the exported histories, the rest from the
+        """The overview's figures: events per minute over (now - 1 h, now] and the credit
+        burn per day over (now - 30 days, now] from the exported histories (`now` included:
+        on a manual clock, what just happened happened at `now`), the rest from the
         snapshot."""
         ...
 
