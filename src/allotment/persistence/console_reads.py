@@ -1,12 +1,22 @@
 """`runtime.analytics_reads.AnalyticsReads` over `<data-dir>/analytics.duckdb` (issue 20).
 
-Each read opens the snapshot read-only for its queries and closes it: the worker only ever
-replaces the file (`os.replace`), so a read keeps the snapshot it opened and never blocks the
-next one being swapped in. Everything here blocks; the async methods run it on a thread.
+Opening the file costs far more than the console's queries (47 ms to open and 33 ms to close,
+against 3-5 ms a query, measured at 3,000 customers on a loaded 2-core machine), so one
+read-only connection is kept per snapshot and replaced when the file is: the worker only ever
+swaps a new file in with `os.replace`, never writes the one we hold, and shared read-only
+locks let `allotment sql` open it too. Reads take one lock for their whole length: DuckDB
+keeps one database instance per path while any connection to it lives, so the old
+connection must be closed, with no read on it, before the new file is opened, or the open
+would get the old instance back. Everything here blocks; the async methods run it on a
+thread.
 """
 
 from __future__ import annotations
 
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -62,20 +72,35 @@ class SnapshotReads:
 
     def __init__(self, data_dir: Path | None) -> None:
         self._path = data_dir / SNAPSHOT if data_dir is not None else None
+        self._lock = threading.Lock()
+        self._held: tuple[tuple[int, int], duckdb.DuckDBPyConnection] | None = None
 
-    def _connect(self) -> duckdb.DuckDBPyConnection:
+    @contextmanager
+    def _connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The current snapshot's connection, for one read (under the lock)."""
         if self._path is None:
             raise HistoryUnavailable("allotment runs without a data directory: no analytics")
-        try:
-            connection = duckdb.connect(str(self._path), read_only=True)
-        except duckdb.IOException as error:
-            raise HistoryUnavailable(f"no analytics snapshot yet ({error})") from None
-        connection.execute("SET TimeZone = 'UTC'")
-        return connection
+        with self._lock:
+            try:
+                status = os.stat(self._path)
+            except FileNotFoundError:
+                raise HistoryUnavailable("no analytics snapshot was taken yet") from None
+            version = (status.st_ino, status.st_mtime_ns)
+            if self._held is None or self._held[0] != version:
+                self.close()
+                connection = duckdb.connect(str(self._path), read_only=True)
+                connection.execute("SET TimeZone = 'UTC'")
+                self._held = (version, connection)
+            yield self._held[1]
+
+    def close(self) -> None:
+        """Let the held snapshot go (called under the lock, or when nothing reads)."""
+        if self._held is not None:
+            self._held[1].close()
+            self._held = None
 
     def _overview(self, environment: str, now: datetime) -> SnapshotOverview:
-        connection = self._connect()
-        try:
+        with self._connection() as connection:
             taken_at = _taken_at(connection, environment)
             return SnapshotOverview(
                 taken_at=taken_at,
@@ -93,13 +118,10 @@ class SnapshotReads:
                     connection.execute(_BURN_SQL, [environment, now - BURN_WINDOW, now]).fetchall()
                 ),
             )
-        finally:
-            connection.close()
 
     def _invoices(self, environment: str, query: InvoiceQuery) -> InvoicePage:
         where, params = _invoice_filter(environment, query)
-        connection = self._connect()
-        try:
+        with self._connection() as connection:
             taken_at = _taken_at(connection, environment)
             count = f"SELECT count(*) FROM invoices i WHERE {where}"  # noqa: S608 (? params)
             total_row = connection.execute(count, params).fetchone()
@@ -109,8 +131,6 @@ class SnapshotReads:
                 f" WHERE {where} ORDER BY i.created_at DESC, i.invoice_id LIMIT ? OFFSET ?",
                 [*params, query.limit, query.offset],
             ).fetchall()
-        finally:
-            connection.close()
         return InvoicePage(
             taken_at=taken_at,
             total=int(total_row[0]) if total_row else 0,
