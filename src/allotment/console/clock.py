@@ -1,8 +1,9 @@
 """The manual clock (CON-67..CON-70): shown, and moved forward by a day or to a period end,
 only when the server runs with `--clock manual`; refused otherwise, as the admin API refuses.
 
-Moving it is `ActorSystem.advance_clock`, the call `POST /api/v1/admin/clock/advance` makes:
-everything due by the new time is applied before the answer (each customer one sweep turn).
+Moving it is `http.routes.admin.move_clock`, what `POST /api/v1/admin/clock/advance` does:
+everything due by the new time is applied before the answer (each customer one sweep turn),
+and webhook retries that fell due are woken.
 "To the period end" is the end of the current period of a customer's subscriptions (one read
 turn of that customer), or, with no customer named, the earliest period end of the
 environment: one pass of `Shard.all_customers` (no turn), which a sandbox can afford.
@@ -23,8 +24,9 @@ from allotment.console.context import Console
 from allotment.console.guard import ConsoleRefused
 from allotment.domain.catalog import Catalog
 from allotment.domain.state import CustomerState
+from allotment.http.errors import ApiError
+from allotment.http.routes.admin import move_clock
 from allotment.runtime.ports import CustomerLookup
-from allotment.runtime.system import ClockNotManual, ClockNotSaved
 
 __all__ = ("PAGES", "advance", "clock")
 
@@ -77,15 +79,9 @@ async def advance(console: Console, data: _FORM) -> Redirect:
     _manual(console)
     target = await _target(console, data.get("by", ""), data.get("customer", "").strip())
     try:
-        updated = await console.system.advance_clock(target)
-    except ClockNotManual:
-        raise ConsoleRefused(404, NOT_MANUAL) from None
-    except ValueError:
-        raise ConsoleRefused(400, "The clock only moves forward.") from None
-    except ClockNotSaved as error:  # OPS-D4: nothing moved
-        raise ConsoleRefused(503, f"The clock did not move: {error}.") from None
-    if console.webhooks is not None:  # retries falling due in the jump go now, as the API does
-        console.webhooks.wake()
+        updated = await move_clock(console.system, target, console.webhooks)
+    except ApiError as refused:  # the admin API's refusal, in its words
+        raise ConsoleRefused(refused.status, refused.message) from None
     return Redirect(f"/console/clock?moved={updated}", status_code=HTTP_303_SEE_OTHER)
 
 

@@ -34,7 +34,7 @@ class SnapshotOverview(msgspec.Struct, frozen=True, kw_only=True):
 
 class InvoiceQuery(msgspec.Struct, frozen=True, kw_only=True):
     """Invoices of some statuses (none: every status) created in [created_from,
-    created_before), newest first, one page of them."""
+    created_before), newest first (ties by invoice id, descending), one page of them."""
 
     statuses: tuple[str, ...] = ()
     created_from: datetime | None = None

@@ -33,7 +33,8 @@ from allotment.http.mapping.credits import pool_dto
 from allotment.http.schemas import AdminCreditGrantRequest, ClockAdvanceRequest
 from allotment.http.validation import check_decimal, decode_body
 from allotment.runtime.ports import CustomerLookup, Shard
-from allotment.runtime.system import ClockNotManual, ClockNotSaved
+from allotment.runtime.system import ActorSystem, ClockNotManual, ClockNotSaved
+from allotment.webhooks.ports import WebhookAdmin
 
 __all__ = (
     "advance_clock",
@@ -41,6 +42,7 @@ __all__ = (
     "get_clock",
     "get_statistics",
     "grant_credits",
+    "move_clock",
     "put_catalog",
     "save_catalog",
     "snapshot_analytics",
@@ -201,6 +203,18 @@ async def advance_clock(request: AnyRequest) -> Response[dict[str, Any]]:
         else None
     )
     assert target is not None
+    updated = await move_clock(system, target, request.app.state.get("webhooks"))
+    return _ok({**_clock_data(request), "customersUpdated": updated})
+
+
+async def move_clock(system: ActorSystem, target: datetime, webhooks: WebhookAdmin | None) -> int:
+    """advanceClock's move, which the console's clock page makes too (docs/console.md
+    CON-68): the manual clock to `target`, everything due applied; the number of customers
+    that had something due.
+
+    Raises:
+        ApiError: 400, not a manual clock or `target` is past; 503, the time was not saved.
+    """
     try:
         updated = await system.advance_clock(target)
     except ClockNotManual:
@@ -209,7 +223,6 @@ async def advance_clock(request: AnyRequest) -> Response[dict[str, Any]]:
         raise ApiError(400, "Invalid field 'to': the clock only moves forward.") from None
     except ClockNotSaved as error:  # OPS-D4: nothing moved
         raise ApiError(503, f"The clock did not move: {error}.") from None
-    webhooks = request.app.state.get("webhooks")
     if webhooks is not None:  # retries falling due in the jump go now, not at the next poll
         webhooks.wake()
-    return _ok({**_clock_data(request), "customersUpdated": updated})
+    return updated
