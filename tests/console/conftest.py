@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, Request, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, Request, expect, sync_playwright
 
 from tests.reliability.server import KEY, Server
 
@@ -34,6 +34,7 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", "--proxy-server=direct://"]  # fmt: skip
 BOUND_MS = 60_000  # Playwright's waits: a bound only a broken build reaches, never a duration
+expect.set_options(timeout=BOUND_MS)
 
 
 class ConsoleServer:

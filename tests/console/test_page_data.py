@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from allotment.config import Settings
+from allotment.console.bar_charts import bar_chart
 from allotment.console.catalog_editor import catalog_text, layout, submit_catalog
-from allotment.console.charts import bar_chart
 from allotment.console.invoices import scan_invoices
 from allotment.console.overview_data import age_bucket, figures_of, forget, scan_shard
 from allotment.domain.commands import MarkInvoicePaid, RecordUsage, Subscribe

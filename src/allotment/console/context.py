@@ -1,10 +1,10 @@
 """What a console page handler gets: `Console`, its session's environment and the runtime ports.
 
-A page is a Litestar handler on the console router taking `console: Console` (the router
-provides it) and returning `console.render(template, **values)`:
+A page is a Litestar handler on the console router taking `console: ConsoleArg` (a `Console`
+the router provides) and returning `console.render(template, **values)`:
 
     @get("/customers", name="console.customers")
-    async def customers(console: Console, q: str = "") -> Template:
+    async def customers(console: ConsoleArg, q: FromQuery[str] = "") -> Template:
         found = await console.shard.read(CustomerLookup(external_id=q), project)
         return console.render("customers.html", found=found)
 
@@ -16,9 +16,10 @@ handler to `PAGES` in `console/router.py`; forms use `{{ csrf_field() }}` (CON-9
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias
 
 from litestar import Request
+from litestar.di import NamedDependency
 from litestar.response import Template
 
 from allotment.config import Settings
@@ -30,7 +31,7 @@ from allotment.runtime.ports import KeyAdmin, Shard
 from allotment.runtime.system import ActorSystem
 from allotment.webhooks.ports import WebhookAdmin
 
-__all__ = ("ENVIRONMENTS", "NAV", "Console", "console_of")
+__all__ = ("ENVIRONMENTS", "NAV", "Console", "ConsoleArg", "console_of")
 
 NAV = (  # the layout's navigation: (path, label); console-pages fills in the pages
     ("/console/", "Overview"),
@@ -50,9 +51,13 @@ class Console:
     """One request's view of the console: who is signed in, and the ports to read and act
     through."""
 
-    __slots__ = ("checkout", "keys", "path", "session", "settings", "shard", "system", "webhooks")
+    __slots__ = (
+        "checkout", "keys", "path", "request", "session", "settings", "shard", "system",
+        "webhooks",
+    )  # fmt: skip
 
     def __init__(self, request: Request[Any, Any, Any]) -> None:
+        self.request = request
         self.session: Session = session_of(request.scope)
         self.system: ActorSystem = system_of(request)
         self.shard: Shard = self.system.route(self.session.environment)
@@ -71,6 +76,12 @@ class Console:
     def csrf_token(self) -> str:
         return self.session.csrf_token
 
+    async def form(self) -> dict[str, str]:
+        """The posted form's fields (the first value of each; the guard has read it already
+        for the CSRF token, and Litestar keeps it)."""
+        form = await self.request.form()
+        return {name: value for name, value in form.items() if isinstance(value, str)}
+
     def render(self, template: str, status_code: int = 200, **values: Any) -> Template:
         """`template` with the layout's values (`console`, `nav`, `banner`) and `values`."""
         return Template(
@@ -84,6 +95,10 @@ class Console:
                 **values,
             },
         )
+
+
+ConsoleArg: TypeAlias = NamedDependency[Console]
+"""How a handler asks for its `Console` (the router's `console` dependency)."""
 
 
 async def console_of(request: Request[Any, Any, Any]) -> Console:

@@ -10,9 +10,10 @@ from datetime import datetime
 
 import msgspec
 from litestar import get
+from litestar.params import FromQuery
 from litestar.response import Template
 
-from allotment.console.context import Console
+from allotment.console.context import ConsoleArg
 from allotment.domain.catalog import Catalog
 from allotment.domain.state import CustomerState
 from allotment.runtime.ports import CustomerSearch
@@ -43,7 +44,9 @@ def _row(state: CustomerState, _: Catalog, __: datetime) -> CustomerRow:
 
 
 @get("/customers", name="console.customers")
-async def customers(console: Console, q: str = "", page: int = 1) -> Template:
+async def customers(
+    console: ConsoleArg, q: FromQuery[str] = "", page: FromQuery[int] = 1
+) -> Template:
     """The customer list, or the customers a search names."""
     page = max(page, 1)
     text = q.strip()

@@ -12,7 +12,7 @@ from litestar import get, post
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
-from allotment.console.charts import BarChart, bar_chart
+from allotment.console.bar_charts import BarChart, bar_chart
 from allotment.console.context import Console
 from allotment.console.guard import ConsoleRefused
 from allotment.console.overview_data import AGE_BUCKETS, figures_of, forget

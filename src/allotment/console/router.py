@@ -1,6 +1,6 @@
 """The console's router, templates and static files, as `http.app.create_app` mounts them.
 
-`PAGES` lists every page handler (a handler taking `console: Console`, see `context.py`);
+`PAGES` lists every page handler (a handler taking `console: ConsoleArg`, see `context.py`);
 each page module adds its handlers there. The router puts every route behind `ConsoleGuard`
 (session, CSRF, security headers) and answers every failure as an HTML page, never the API's
 JSON envelope.
@@ -26,7 +26,15 @@ from litestar.template.config import TemplateConfig
 from litestar.types import ControllerRouterHandler
 from markupsafe import Markup, escape
 
-from allotment.console import clock, customers, invoices, overview, plans, webhooks_keys
+from allotment.console import (
+    clock,
+    customer_actions,
+    customers,
+    invoices,
+    overview,
+    plans,
+    webhooks_keys,
+)
 from allotment.console.context import console_of
 from allotment.console.formatting import FILTERS
 from allotment.console.guard import (
@@ -48,6 +56,7 @@ logger = logging.getLogger("allotment.console")
 
 PAGES: list[ControllerRouterHandler] = [
     *customers.PAGES,
+    *customer_actions.PAGES,
     *overview.PAGES,
     *plans.PAGES,
     *invoices.PAGES,

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from litestar import Request, Response, get, post
 from litestar.datastructures import Cookie
 from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import Body, FromQuery
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
@@ -64,7 +64,7 @@ def _form_page(request: Request[Any, Any, Any], next_path: str, error: str = "")
 
 
 @get("/sign-in", name="console.sign_in", opt=_PUBLIC, sync_to_thread=False)
-def sign_in_form(request: Request[Any, Any, Any], next: str | None = None) -> Template:
+def sign_in_form(request: Request[Any, Any, Any], next: FromQuery[str | None] = None) -> Template:
     """The sign-in page."""
     return _form_page(request, safe_next(next))
 

@@ -46,6 +46,7 @@ from allotment.runtime.actor import CustomerActor
 from allotment.runtime.buffers import BoundedBuffer
 from allotment.runtime.clock import Clock
 from allotment.runtime.credit_notes import run_credit_note
+from allotment.runtime.denials import RecentDenials
 from allotment.runtime.directory import CustomerDirectory
 from allotment.runtime.errors import ShardUnavailable
 from allotment.runtime.idempotency import AuditKeyWindow, EventKeyIndex
@@ -121,6 +122,7 @@ class LocalShard:
         self.event_keys = EventKeyIndex(settings.idempotency_window_days)
         self._audit_keys = AuditKeyWindow(settings.audit_key_window_size_max)
         self.audits: BoundedBuffer[AuditRecord] = BoundedBuffer(settings.audit_buffer_size_max)
+        self.denials = RecentDenials()
         self._ingestion = Ingestion(self)
         self._reservations = ReservationDesk(self)
         self.openmeter = OpenMeterDesk(self)
@@ -242,8 +244,11 @@ class LocalShard:
         decision = await self.turns.turn(actor, command, ctx)
         assert isinstance(decision, Decision)
         if audit.idempotency_key is None or self._audit_keys.first_sighting(audit.idempotency_key):
-            self.audits.append(audit_record(ctx.now, actor, external_id, feature_key, requested,
-                                             decision, audit))  # fmt: skip
+            record = audit_record(ctx.now, actor, external_id, feature_key, requested, decision,
+                                  audit)  # fmt: skip
+            self.audits.append(record)
+            if not decision.allowed:  # CON-26: the console shows a customer's latest
+                self.denials.append(record)
         return decision
 
     async def ingest(
@@ -358,6 +363,11 @@ class LocalShard:
         now = self.now()
         items = [projector(actor.state, self.catalog, now) for actor in actors]
         return CustomerPage(total=total, items=items)
+
+    async def recent_denials(self, lookup: CustomerLookup, limit: int) -> list[AuditRecord]:
+        self.turns.admit(write=False)
+        actor = self.directory.find(lookup)
+        return self.denials.of_customer(actor.state.id, limit) if actor is not None else []
 
     async def credit_note(self, command: CreditNoteCommand) -> Reply:
         return await run_credit_note(self, command)  # issue 18

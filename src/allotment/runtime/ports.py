@@ -37,10 +37,12 @@ from allotment.domain.payment_records import PaymentRecord
 from allotment.domain.replies import Decision, Rejected, Reply
 from allotment.domain.state import CustomerState, OpenMeterDetails, Profile
 from allotment.persistence.ports import ApiKey, KeyAdmin, KeyAuthority, KeyRefused
+from allotment.persistence.store_ports import AuditRecord
 from allotment.runtime.records import EvaluationContext
 
 __all__ = (
     "ApiKey",
+    "AuditRecord",
     "CatalogChange",
     "CustomerLookup",
     "CustomerPage",
@@ -267,6 +269,12 @@ class Shard(Protocol):
     ) -> CustomerPage[T]:
         """One page of `search`'s customers, `projector` over each (no catch-up: a listing,
         like `all_customers`, but bounded by the page and found through indexes)."""
+        ...
+
+    async def recent_denials(self, lookup: CustomerLookup, limit: int) -> list[AuditRecord]:
+        """The customer's latest check denials since the server started, newest first, from
+        a bounded ring of the environment's last denials (CON-26; the analytics history keeps
+        every audit record); [] when there is no such customer."""
         ...
 
     # -- OpenMeter entitlements (issue 17, runtime/om_desk.py) -----------------------------

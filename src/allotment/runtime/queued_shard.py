@@ -37,6 +37,7 @@ from allotment.domain.payment_records import PaymentRecord
 from allotment.domain.replies import Decision, Rejected, Reply
 from allotment.domain.state import CustomerState, OpenMeterDetails, Profile
 from allotment.runtime.ports import (
+    AuditRecord,
     CatalogChange,
     CustomerLookup,
     CustomerPage,
@@ -218,6 +219,9 @@ class QueuedShard:
         self, search: CustomerSearch, projector: Projector[T]
     ) -> CustomerPage[T]:
         return await self._ask(lambda s: s.find_customers(search, projector))
+
+    async def recent_denials(self, lookup: CustomerLookup, limit: int) -> list[AuditRecord]:
+        return await self._ask(lambda s: s.recent_denials(lookup, limit))
 
     async def credit_note(self, command: CreditNoteCommand) -> Reply:
         return await self._ask(lambda s: s.credit_note(command))
