@@ -12,15 +12,13 @@ environment: one pass of `Shard.all_customers` (no turn), which a sandbox can af
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated
 
 from litestar import get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import FromQuery
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
-from allotment.console.context import Console
+from allotment.console.context import Console, ConsoleArg
 from allotment.console.guard import ConsoleRefused
 from allotment.domain.catalog import Catalog
 from allotment.domain.state import CustomerState
@@ -31,7 +29,6 @@ from allotment.runtime.ports import CustomerLookup
 __all__ = ("PAGES", "advance", "clock")
 
 NOT_MANUAL = "The clock can only be read or moved when the server runs with --clock manual."
-_FORM = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 
 def _manual(console: Console) -> None:
@@ -67,16 +64,17 @@ async def _target(console: Console, by: str, customer: str) -> datetime:
 
 
 @get("/clock", name="console.clock")
-async def clock(console: Console, moved: int = -1) -> Template:
+async def clock(console: ConsoleArg, moved: FromQuery[int] = -1) -> Template:
     """The manual clock's time and the buttons that move it; `moved` after a move."""
     _manual(console)
     return console.render("clock.html", title="Clock", now=console.system.clock.now(), moved=moved)
 
 
 @post("/clock/advance", name="console.clock_advance", status_code=303)
-async def advance(console: Console, data: _FORM) -> Redirect:
+async def advance(console: ConsoleArg) -> Redirect:
     """Move the clock forward (CON-68, CON-69) and apply what fell due."""
     _manual(console)
+    data = await console.form()
     target = await _target(console, data.get("by", ""), data.get("customer", "").strip())
     try:
         updated = await move_clock(console.system, target, console.webhooks)

@@ -18,9 +18,10 @@ from datetime import datetime, timedelta
 
 import msgspec
 from litestar import get
+from litestar.params import FromQuery
 from litestar.response import Template
 
-from allotment.console.context import Console
+from allotment.console.context import ConsoleArg
 from allotment.domain.catalog import Catalog
 from allotment.domain.state import PAYABLE, CustomerState, Invoice, InvoiceStatus
 from allotment.runtime.analytics_reads import HistoryUnavailable, InvoiceListing, InvoiceQuery
@@ -123,7 +124,12 @@ async def scan_invoices(shard: Shard, query: InvoiceQuery) -> tuple[int, list[In
 
 
 @get("/invoices", name="console.invoices")
-async def invoices(console: Console, status: str = "", age: str = "", page: int = 1) -> Template:
+async def invoices(
+    console: ConsoleArg,
+    status: FromQuery[str] = "",
+    age: FromQuery[str] = "",
+    page: FromQuery[int] = 1,
+) -> Template:
     """The invoices matching the filter; an unknown status or age shows every invoice."""
     status = status if status in STATUSES else ""
     age = age if age in AGES else ""

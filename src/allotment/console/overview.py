@@ -9,11 +9,12 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from litestar import get, post
+from litestar.params import FromQuery
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
 from allotment.console.bar_charts import BarChart, bar_chart
-from allotment.console.context import Console
+from allotment.console.context import ConsoleArg
 from allotment.console.guard import ConsoleRefused
 from allotment.console.overview_data import AGE_BUCKETS, figures_of, forget
 
@@ -45,7 +46,7 @@ def burn_charts(per_day: dict[str, dict[date, Decimal]], now: datetime) -> list[
 
 
 @get("/", name="console.overview")
-async def overview(console: Console, snapshot: str = "") -> Template:
+async def overview(console: ConsoleArg, snapshot: FromQuery[str] = "") -> Template:
     """The environment at a glance; `snapshot=taken` after a snapshot was asked for."""
     figures = await figures_of(console.system, console.environment)
     now = console.system.clock.now()
@@ -67,7 +68,7 @@ async def overview(console: Console, snapshot: str = "") -> Template:
 
 
 @post("/snapshots", name="console.snapshot", status_code=303)
-async def take_snapshot(console: Console, back: str = "") -> Redirect:
+async def take_snapshot(console: ConsoleArg, back: FromQuery[str] = "") -> Redirect:
     """Take an analytics snapshot now, as `POST /api/v1/admin/snapshots` does (the same
     runtime call), and show the overview from it."""
     if console.system.analytics_reads is None:

@@ -5,16 +5,13 @@ without a customer turn, and its cost grows with the catalog, not the customers.
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from litestar import get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import FromQuery
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
 from allotment.console.catalog_editor import EditorOutcome, catalog_text, submit_catalog
-from allotment.console.context import Console
+from allotment.console.context import Console, ConsoleArg
 
 __all__ = ("PAGES", "plans", "save_catalog_form")
 
@@ -38,19 +35,16 @@ def _page(console: Console, editor: EditorOutcome, saved: bool, status: int = 20
 
 
 @get("/plans", name="console.plans")
-async def plans(console: Console, saved: bool = False) -> Template:
+async def plans(console: ConsoleArg, saved: FromQuery[bool] = False) -> Template:
     """The catalog, and the editor holding its document."""
     return _page(console, EditorOutcome(text=catalog_text(console.shard.catalog)), saved)
 
 
 @post("/plans/catalog", name="console.catalog_save", status_code=303)
-async def save_catalog_form(
-    console: Console,
-    data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],
-) -> Redirect | Template:
+async def save_catalog_form(console: ConsoleArg) -> Redirect | Template:
     """Save the edited document (CON-52), or show it again with each error by its line
     (CON-53); nothing changed then."""
-    text = data.get(FIELD, "").replace("\r\n", "\n")
+    text = (await console.form()).get(FIELD, "").replace("\r\n", "\n")
     outcome = await submit_catalog(console.shard, text, console.system.clock.now())
     if outcome.catalog is None:
         return _page(console, outcome, saved=False, status=400)

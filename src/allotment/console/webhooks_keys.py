@@ -10,16 +10,13 @@ turn; a page costs the number of endpoints times `MESSAGES`, and the number of k
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import msgspec
 from litestar import get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
-from allotment.console.context import Console
+from allotment.console.context import Console, ConsoleArg
 from allotment.console.guard import ConsoleRefused
 from allotment.http.routes.keys_admin import KeyCreateRequest
 from allotment.runtime.ports import ApiKey, KeyRefused
@@ -34,7 +31,6 @@ DONE = {
     "resent": "The message is queued to be sent again, with the same webhook-id.",
     "revoked": "The key is revoked: it is refused from its next request on.",
 }
-_FORM = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 
 async def _endpoints(console: Console) -> list[tuple[Endpoint, list[Message]]]:
@@ -67,7 +63,7 @@ async def _page(
 
 
 @get("/webhooks", name="console.webhooks")
-async def webhooks_and_keys(console: Console, done: str = "") -> Template:
+async def webhooks_and_keys(console: ConsoleArg, done: FromQuery[str] = "") -> Template:
     """Endpoints with their deliveries, and the keys; `done` names what was just done (fixed
     words: nothing from the URL is shown)."""
     return await _page(console, done=DONE.get(done, ""))
@@ -75,7 +71,9 @@ async def webhooks_and_keys(console: Console, done: str = "") -> Template:
 
 @post("/webhooks/{endpoint_id:str}/messages/{message_id:str}/resend", name="console.resend",
       status_code=303)  # fmt: skip
-async def resend(console: Console, endpoint_id: str, message_id: str) -> Redirect:
+async def resend(
+    console: ConsoleArg, endpoint_id: FromPath[str], message_id: FromPath[str]
+) -> Redirect:
     """Send a message again, with the same webhook-id and a fresh retry schedule (CON-61)."""
     if console.webhooks is None:
         raise ConsoleRefused(404, "Webhooks are not enabled on this server.")
@@ -87,8 +85,9 @@ async def resend(console: Console, endpoint_id: str, message_id: str) -> Redirec
 
 
 @post("/keys", name="console.key_create", status_code=201)
-async def create_key(console: Console, data: _FORM) -> Template:
+async def create_key(console: ConsoleArg) -> Template:
     """Create a key (CON-62): the answer is the only page that ever shows it (CON-63)."""
+    data = await console.form()
     name = data.get("name", "").strip()
     scopes = [scope for scope in SCOPES if data.get(f"scope:{scope}")]
     try:  # the admin API's own request struct: the same limits, the same words
@@ -105,7 +104,7 @@ async def create_key(console: Console, data: _FORM) -> Template:
 
 
 @post("/keys/{key_id:str}/revoke", name="console.key_revoke", status_code=303)
-async def revoke_key(console: Console, key_id: str) -> Redirect:
+async def revoke_key(console: ConsoleArg, key_id: FromPath[str]) -> Redirect:
     """Revoke a key of this environment (CON-64); it is refused from its next request on."""
     if key_id not in {k.key_id for k in await _keys(console)}:
         raise ConsoleRefused(404, "API key not found.")  # another environment's: not here
