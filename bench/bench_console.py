@@ -39,7 +39,7 @@ import anyio
 import httpx
 
 from allotment.config import Settings
-from allotment.console.invoices import scan_invoices
+from allotment.console.invoices import live_statuses, scan_invoices
 from allotment.console.overview_data import forget, scan_shard
 from allotment.domain.commands import MarkInvoicePaid, RecordUsage, Subscribe
 from allotment.domain.replies import Subscribed, UsageAccepted
@@ -178,6 +178,31 @@ async def _pages(client: httpx.AsyncClient, system: ActorSystem, runs: int) -> d
     return out
 
 
+async def _parts(system: ActorSystem, runs: int) -> dict[str, Any]:
+    """Where an invoices page's time goes: the snapshot query (on a worker thread), and the
+    live read of each listed row (one turn of its customer each)."""
+    reads = system.analytics_reads
+    assert reads is not None
+    shard = system.route("test")
+    now = system.clock.now()
+    listed = (await reads.invoices("test", InvoiceQuery(statuses=("DUE",)))).rows
+
+    async def query_due() -> None:
+        await reads.invoices("test", InvoiceQuery(statuses=("DUE",)))
+
+    async def query_recent() -> None:
+        await reads.invoices("test", InvoiceQuery(created_from=now - timedelta(days=30)))
+
+    async def live_rows() -> None:
+        await live_statuses(shard, listed, now)
+
+    return {
+        "snapshot query, DUE": await _timed(runs, query_due),
+        "snapshot query, last 30 days": await _timed(runs, query_recent),
+        f"live reads of the {len(listed)} listed rows": await _timed(runs, live_rows),
+    }
+
+
 async def _fallbacks(system: ActorSystem, runs: int) -> dict[str, Any]:
     """What a server without a data directory does instead of the snapshot read."""
     shard = system.shard("test")
@@ -218,10 +243,12 @@ async def run(customers: int, runs: int) -> dict[str, Any]:
             await webhooks.create_endpoint("test", "http://127.0.0.1:9/hook", (), "bench")
             await _sign_in(client)
             pages = await _pages(client, system, runs)
+            parts = await _parts(system, runs)
             fallbacks = await _fallbacks(system, runs)
     return {
         "customers": customers, "build_s": round(build_s, 1),
         "analytics_snapshot_s": round(snapshot_s, 2), "pages": pages,
+        "invoices_page_parts": parts,
         "without_a_data_directory": fallbacks,
     }  # fmt: skip
 

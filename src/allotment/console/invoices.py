@@ -27,7 +27,7 @@ from allotment.domain.state import PAYABLE, CustomerState, Invoice, InvoiceStatu
 from allotment.runtime.analytics_reads import HistoryUnavailable, InvoiceListing, InvoiceQuery
 from allotment.runtime.ports import Projector, Shard
 
-__all__ = ("AGES", "PAGES", "PAGE_SIZE", "InvoiceRow", "invoices", "scan_invoices")
+__all__ = ("AGES", "PAGES", "PAGE_SIZE", "InvoiceRow", "invoices", "live_statuses", "scan_invoices")
 
 PAGE_SIZE = 50
 PAGES_MAX = 200  # a bound on the fallback scan's kept rows: PAGE_SIZE x PAGES_MAX
@@ -75,7 +75,10 @@ def _live(invoice_id: uuid.UUID, now: datetime) -> Projector[Live]:
     return project
 
 
-async def _rows(shard: Shard, listed: list[InvoiceListing], now: datetime) -> list[InvoiceRow]:
+async def live_statuses(
+    shard: Shard, listed: list[InvoiceListing], now: datetime
+) -> list[InvoiceRow]:
+    """Each listed invoice with its status and open checkout as they are now (CON-58)."""
     rows = []
     for listing in listed:  # one turn per row, of the invoice's own customer
         invoice_id = uuid.UUID(listing.invoice_id)
@@ -150,7 +153,7 @@ async def invoices(
     pages = min(max(1, -(-total // PAGE_SIZE)), PAGES_MAX)
     return console.render(
         "invoices.html", title="Invoices", status=status, age=age, statuses=STATUSES,
-        ages=AGES, rows=await _rows(console.shard, listed, now), total=total,
+        ages=AGES, rows=await live_statuses(console.shard, listed, now), total=total,
         page=min(page, pages), pages=pages, as_of=as_of, note=note,
     )  # fmt: skip
 

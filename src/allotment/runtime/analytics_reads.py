@@ -1,4 +1,4 @@
-"""The console's reads of the analytics snapshot (issue 20, docs/console.md CON-42..CON-46).
+"""The console's reads of the analytics snapshot (issue 20, docs/console.md CON-41, CON-47).
 
 Figures over every customer (subscriptions by plan, MRR, receivables, the invoice list) and
 the histories customer state does not keep (events per minute, credit burn per day) are read
