@@ -60,7 +60,11 @@ class ConsoleServer:
 def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleServer]:
     data = tmp_path_factory.mktemp("console-data")
     # Debug logging and the access log on: the logs a sign-in writes are checked for the key.
-    server = Server(data, "--clock", "manual", "--access-log", env={"ALLOTMENT_LOG_LEVEL": "DEBUG"})
+    # Loopback webhook endpoints allowed: the webhooks page's test sends to a closed local port.
+    server = Server(
+        data, "--clock", "manual", "--access-log", "--allow-private-webhooks",
+        env={"ALLOTMENT_LOG_LEVEL": "DEBUG"},
+    )  # fmt: skip
     console = ConsoleServer(server)
     try:
         yield console

@@ -26,8 +26,17 @@ from litestar.template.config import TemplateConfig
 from litestar.types import ControllerRouterHandler
 from markupsafe import Markup, escape
 
-from allotment.console import customer_actions, customers
+from allotment.console import (
+    clock,
+    customer_actions,
+    customers,
+    invoices,
+    overview,
+    plans,
+    webhooks_keys,
+)
 from allotment.console.context import console_of
+from allotment.console.formatting import FILTERS
 from allotment.console.guard import (
     CSRF_FIELD,
     ConsoleGuard,
@@ -48,6 +57,11 @@ logger = logging.getLogger("allotment.console")
 PAGES: list[ControllerRouterHandler] = [
     *customers.PAGES,
     *customer_actions.PAGES,
+    *overview.PAGES,
+    *plans.PAGES,
+    *invoices.PAGES,
+    *webhooks_keys.PAGES,
+    *clock.PAGES,
 ]
 
 
@@ -61,6 +75,7 @@ def csrf_field(context: Context) -> Markup:
 
 def _configure(engine: JinjaTemplateEngine) -> None:
     engine.engine.globals["csrf_field"] = csrf_field
+    engine.engine.filters.update(FILTERS)
 
 
 def console_templates() -> TemplateConfig[JinjaTemplateEngine]:
