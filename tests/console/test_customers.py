@@ -82,7 +82,14 @@ def test_search_open_grant_pay_cancel_revert(
     expect(balance).to_have_text("1250")
     assert chart.get_attribute("data-points") == "2" and chart.get_attribute("data-last") == "1250"
 
+    expect(page.get_by_test_id("event-row")).to_have_count(0)  # CON-80: none yet
+    event = {"eventName": "api_calls", "customerReferenceId": REF,
+             "eventIdempotencyKey": "console-evt-1"}  # fmt: skip
+    response = server.api.post(f"{C}/events", json=event)
+    assert response.status_code in (200, 201), response.text
     _confirm(page, "Mark paid…")  # CON-28: the subscription waiting on it turns ACTIVE
+    expect(page.get_by_test_id("event-row")).to_have_count(1)  # CON-80: read from the journal
+    expect(page.get_by_test_id("event-row")).to_contain_text("console-evt-1")
     expect(page.get_by_role("status")).to_have_text("Invoice marked paid.")
     expect(page.get_by_test_id("invoice-status").first).to_have_text("PAID")
     expect(page.get_by_test_id("sub-state")).to_have_text("ACTIVE")

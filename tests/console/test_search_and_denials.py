@@ -4,6 +4,7 @@ check denials."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -13,9 +14,10 @@ import pytest
 from allotment.config import Settings
 from allotment.domain.catalog import Catalog
 from allotment.domain.commands import RecordUsage
-from allotment.domain.replies import Done
+from allotment.domain.replies import Done, UsageAccepted
 from allotment.domain.state import CustomerState, Profile
 from allotment.runtime.clock import ManualClock
+from allotment.runtime.meter_reads import CloudEventHistory, HistoryUnavailable
 from allotment.runtime.ports import CustomerLookup, CustomerSearch, Shard
 from allotment.runtime.records import EvaluationContext
 from allotment.runtime.system import ActorSystem
@@ -121,3 +123,54 @@ async def test_the_email_index_is_rebuilt_by_recovery(tmp_path: Path) -> None:
             CustomerSearch(text="kept@x.io"), _reference
         )
         assert found.items == ["kept"]
+
+
+def _id(state: CustomerState, _: Catalog, __: datetime) -> uuid.UUID:
+    return state.id
+
+
+async def test_recent_events_are_the_customers_own_newest_first(system: ActorSystem) -> None:
+    """CON-80: the customer page's events, from the journal's event history (exported Parquet
+    files, then the journal's tail), newest first and bounded; over shards from the customer's
+    own shard (SCL-103). A system without a data directory has no history."""
+    async with system.running():
+        shard = system.route("test")
+        history = system.history
+        if history is None:  # memory, queued and shards3 run without a data directory
+            return
+        if not system.analytics_enabled:  # the Ray suite's hosts run without one too
+            with pytest.raises(HistoryUnavailable):  # the console then says so
+                await history.customer_events("test", uuid.uuid4(), 1)
+            return  # a host with one: tests/scale_out/test_remote_shard.py
+        await _events_newest_first(system, shard, history)
+
+
+async def test_recent_events_over_three_shards_with_data_directories(tmp_path: Path) -> None:
+    """SCL-103: as above, each shard's history under `shards/<k>/`, read on the customer's."""
+    settings = Settings(clock="manual", data_dir=tmp_path, durability="write", shards=3)
+    system = build_system(settings, ManualClock(START))
+    async with system.running():
+        assert system.history is not None
+        await _events_newest_first(system, system.route("test"), system.history)
+
+
+async def _events_newest_first(
+    system: ActorSystem, shard: Shard, history: CloudEventHistory
+) -> None:
+    """e1's events k0, k2, k3 (k0 exported to a Parquet file, the others in the journal's
+    tail) and e2's k1."""
+    for ref in ("e1", "e2"):
+        await _customer(shard, ref, f"{ref}@x.io")
+    for n, ref in enumerate(("e1", "e2", "e1", "e1")):
+        if n == 2:
+            await system.snapshot_analytics()  # the first two now in a Parquet file
+        event = RecordUsage(idempotency_key=f"k{n}", event_name="api_calls",
+                            occurred_at=START + timedelta(minutes=n))  # fmt: skip
+        assert isinstance(await shard.ingest(CustomerLookup(external_id=ref), event, None),
+                          UsageAccepted)  # fmt: skip
+    e1 = await shard.read(CustomerLookup(external_id="e1"), _id)
+    assert e1 is not None
+    events = await history.customer_events("test", e1, 20)
+    assert [e.key for e in events] == ["k3", "k2", "k0"]
+    assert all(e.name == "api_calls" and e.units == 1 for e in events)
+    assert [e.key for e in await history.customer_events("test", e1, 2)] == ["k3", "k2"]

@@ -37,6 +37,7 @@ from allotment.domain.credits import GrantSource
 from allotment.domain.replies import Rejected
 from allotment.domain.state import CancelMode, ChangeType
 from allotment.http.errors import ENCODER, REJECTION_STATUS
+from allotment.runtime.meter_reads import CustomerEvent, HistoryUnavailable
 from allotment.runtime.ports import CustomerLookup
 
 __all__ = ("PAGES",)
@@ -51,6 +52,7 @@ _DONE = {  # ?done=... after an action: fixed words, never text from the request
 
 
 DENIALS_SHOWN = 20
+EVENTS_SHOWN = 20
 
 
 class Action(msgspec.Struct, frozen=True, kw_only=True):
@@ -90,16 +92,31 @@ async def customer(
     if view is None:
         raise ConsoleRefused(404, f"No customer has the reference id {reference!r}.")
     denials = await console.shard.recent_denials(lookup, DENIALS_SHOWN)  # CON-26: no turn
+    events = await _recent_events(console, view.id)
     return console.render(
         "customer.html",
         title=f"Customer {view.reference}",
         view=view,
         denials=denials,
+        events=events,
         done=_DONE.get(done, ""),
         ledger_page=_page(ledger),
         invoice_page=_page(invoices),
         detail=_detail(view.reference),
     )
+
+
+async def _recent_events(console: Console, customer_id: uuid.UUID) -> list[CustomerEvent] | None:
+    """The customer's latest events from the journal's event history, the port OpenMeter's
+    event listing reads (CON-80); None without a data directory. No customer turn."""
+    history = console.system.history
+    if history is None:
+        return None
+    try:
+        return await history.customer_events(console.session.environment, customer_id,
+                                             EVENTS_SHOWN)  # fmt: skip
+    except HistoryUnavailable:
+        return None
 
 
 async def _confirm_or_run(

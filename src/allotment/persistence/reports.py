@@ -11,6 +11,7 @@ import msgspec
 __all__ = (
     "AnalyticsReport",
     "CheckpointReport",
+    "CustomerEvent",
     "ExportReport",
     "InvoiceListing",
     "InvoicePage",
@@ -97,3 +98,18 @@ class AnalyticsReport(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=T
     exported: dict[str, int]
     seconds: float
     tables: dict[str, int] = {}  # over shards: rows of each table and view merged (SCL-75)
+
+
+class CustomerEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """An accepted usage event (`name` its event name, `key` its idempotency key, the units it
+    counted toward `feature`), or a CloudEvent (`name` its type, `key` its id, `source`)."""
+
+    journal_position: int
+    fact_index: int
+    occurred_at: datetime
+    accepted_at: datetime
+    name: str
+    key: str
+    feature: str | None = None
+    units: Decimal | None = None
+    source: str | None = None
