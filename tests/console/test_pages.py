@@ -107,6 +107,10 @@ def test_overview_invoices_filter_and_clock(
     expect(recv).to_contain_text("USD")
     axe_check(page)
     screenshot(page, shots_dir, "overview")
+    _event(server, "inv-paid", "ov-3")  # CON-42: a new snapshot replaces the kept figures
+    page.get_by_role("button", name="Take a snapshot now").click()
+    expect(page.get_by_role("status")).to_contain_text("A new analytics snapshot was taken")
+    expect(page.locator("#events-chart-title")).to_contain_text("total 4 events")
 
     page.get_by_role("link", name="Invoices").click()
     page.get_by_label("Status").select_option("DUE")
