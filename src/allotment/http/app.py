@@ -14,7 +14,7 @@ from litestar.types import ControllerRouterHandler
 
 from allotment.config import Settings
 from allotment.console.router import console_router, console_templates, static_router
-from allotment.console.sessions import SessionStore
+from allotment.console.sessions import SessionStore, sessions_dir
 from allotment.http.api_docs import DocumentedJson, OfflineSwagger
 from allotment.http.auth import ApiKeyMiddleware
 from allotment.http.errors import exception_handlers
@@ -207,7 +207,8 @@ def create_app(
                 on_started()
             yield
 
-    sessions = SessionStore()  # the console's sign-ins (docs/console.md, CON-3)
+    # the console's sign-ins, shared by every worker of the server (docs/console.md, CON-81)
+    sessions = SessionStore(sessions_dir(settings.data_dir))
     console = [console_router(), static_router()]
     litestar = Litestar(
         route_handlers=[*_routes(), *console],
