@@ -14,7 +14,7 @@ import pytest
 from litestar.testing import TestClient
 
 from allotment.config import Settings
-from allotment.console.sessions import IDLE_S, LIFETIME_S, SessionStore
+from allotment.console.sessions import IDLE_S, LIFETIME_S, SessionStore, forget_all, sessions_dir
 from allotment.console.sign_in import safe_next
 from allotment.http.app import create_app
 from allotment.http.fast_path import FastPath
@@ -183,3 +183,41 @@ def _found(store: SessionStore, token: str) -> str | None:
 )  # fmt: skip
 def test_sign_in_returns_only_to_the_console(asked: str | None, goes: str) -> None:
     assert safe_next(asked) == goes
+
+
+def test_workers_of_one_server_share_sessions(tmp_path: Path, keys: KeyStore) -> None:
+    """CON-81: two app instances over one data directory, as the workers of one server: a
+    sign-in on one is honoured by the other (same session, same CSRF token), the session's
+    file is 0600 in a 0700 directory and holds neither the key nor the cookie's token, and a
+    sign-out on the other ends it on both."""
+    settings = Settings(clock="manual", data_dir=tmp_path)
+    apps = [create_app(settings, build_system(settings, ManualClock(START), persistent=False),
+                       keys) for _ in range(2)]  # fmt: skip
+    with TestClient(apps[0], base_url=BASE) as one, TestClient(apps[1], base_url=BASE) as two:
+        token = sign_in(one)
+        value = one.cookies.get("allotment_console")
+        assert value
+        two.cookies.set("allotment_console", value, path="/console")
+        page = two.get("/console/customers", follow_redirects=False)
+        assert page.status_code == 200 and _token(page.text) == token
+        directory = sessions_dir(tmp_path)
+        (stored,) = directory.iterdir()
+        assert directory.stat().st_mode & 0o777 == 0o700
+        assert stored.stat().st_mode & 0o777 == 0o600
+        assert KEY.encode() not in stored.read_bytes() and value not in stored.name
+        assert value.encode() not in stored.read_bytes()
+
+        out = two.post("/console/sign-out", data={"csrf_token": token}, follow_redirects=False)
+        assert out.status_code == 303
+        assert list(directory.iterdir()) == []
+        replay = one.get("/console/customers", follow_redirects=False)
+        assert replay.status_code == 303
+        assert replay.headers["location"] == "/console/sign-in?next=/console/customers"
+
+
+def test_a_restart_signs_everybody_out(tmp_path: Path) -> None:
+    """CON-81: `allotment serve` empties the sessions directory as it starts (CON-3)."""
+    store = SessionStore(sessions_dir(tmp_path))
+    session = store.open(KEY, "test")
+    forget_all(tmp_path)
+    assert SessionStore(sessions_dir(tmp_path)).find(session.token) is None
