@@ -221,3 +221,31 @@ def test_a_restart_signs_everybody_out(tmp_path: Path) -> None:
     session = store.open(KEY, "test")
     forget_all(tmp_path)
     assert SessionStore(sessions_dir(tmp_path)).find(session.token) is None
+
+
+def test_the_customer_list_pages_by_its_cursor_over_shards(tmp_path: Path, keys: KeyStore) -> None:
+    """CON-20 over three shards (docs/scale-out.md SCL-100): "Next page" carries the merged
+    page's cursor, and the two pages list each of 30 customers once."""
+    settings = Settings(clock="manual", data_dir=tmp_path, shards=3)
+    system = build_system(settings, ManualClock(START), persistent=False)
+    with TestClient(create_app(settings, system, keys), base_url=BASE) as client:
+        for i in range(30):
+            created = client.post(
+                "/api/v1/client/customers",
+                json={
+                    "customerReferenceId": f"c{i:02}",
+                    "firstName": "C",
+                    "lastName": "Ltd",
+                    "email": f"c{i}@x.io",
+                },
+                headers={"Authorization": f"Bearer {KEY}"},
+            )
+            assert created.status_code == 201, created.text
+        sign_in(client)
+        first = client.get("/console/customers")
+        found = re.search(r'href="\?q=&amp;page=2&amp;after=([^"]+)" rel="next"', first.text)
+        assert found, first.text
+        second = client.get(f"/console/customers?q=&page=2&after={found.group(1)}")
+        refs = re.findall(r'href="/console/customers/(c\d\d)"', first.text + second.text)
+        assert sorted(refs) == [f"c{i:02}" for i in range(30)]
+        assert "Page 2 of 2" in second.text
