@@ -79,5 +79,10 @@ def _event(row: tuple[Any, ...]) -> CustomerEvent:
     return CustomerEvent(
         journal_position=position, fact_index=index, occurred_at=occurred.astimezone(UTC),
         accepted_at=accepted.astimezone(UTC), name=name or "", key=key or "", feature=feature,
-        units=None if units is None else Decimal(str(units)), source=source,
+        units=None if units is None else _plain(Decimal(str(units))), source=source,
     )  # fmt: skip
+
+
+def _plain(units: Decimal) -> Decimal:
+    """The history's fixed scale (1.000000000000) as the API writes units: 1, 2.5."""
+    return units.to_integral() if units == units.to_integral() else units.normalize()
