@@ -18,6 +18,7 @@ import msgspec
 from allotment import __version__, scale_out, serving
 from allotment.asgi import SETTINGS_ENV, encode_settings
 from allotment.config import DEFAULT_CATALOG, DEFAULT_MODEL_PRICES, Settings
+from allotment.console.sessions import forget_all
 from allotment.domain.catalog import Catalog
 from allotment.keys_cli import run_keys_command
 from allotment.loading import source_name
@@ -158,6 +159,7 @@ def _serve(args: argparse.Namespace) -> int:
               "clock", file=sys.stderr)  # fmt: skip
         return 2
     _banner(settings, claimed.catalog, files)
+    forget_all(settings.data_dir)  # CON-81: a restart signs every console session out
     status = 0
     if settings.on_ray:
         status = _serve_on_ray(settings, claimed.listener, files.connections)

@@ -111,6 +111,7 @@ def ray_app(settings: Settings, on_started: Callable[[], None] | None = None) ->
     the keeper started; its webhook admin is the hosts' (each delivers its own shard's
     notifications), and its analytics database merges the shards' (docs/scale-out.md)."""
     from allotment.persistence.analytics_merged import MergedAnalytics  # noqa: PLC0415  (duckdb)
+    from allotment.persistence.console_reads import SnapshotReads  # noqa: PLC0415  (duckdb)
     from allotment.runtime import ray_shard  # noqa: PLC0415  after granian's fork, never before
 
     assert settings.ray_address is not None, "the keeper gives the workers its address"
@@ -123,6 +124,7 @@ def ray_app(settings: Settings, on_started: Callable[[], None] | None = None) ->
         load_price_table(settings.model_prices_path), settings, clock, clock_store,
         merged_analytics=merged,
     )  # fmt: skip
+    system.analytics_reads = SnapshotReads(settings.data_dir)  # the merged one (SCL-102)
     webhooks = RemoteWebhooks([channel.webhooks for channel in system.channels])  # SCL-67
     return create_app(
         settings, system, key_store(settings), checkout_service(settings, clock),

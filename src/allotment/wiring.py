@@ -20,6 +20,7 @@ from allotment.persistence.analytics_job import AnalyticsJob
 from allotment.persistence.analytics_merged import MergedAnalytics
 from allotment.persistence.clock_file import ClockFile
 from allotment.persistence.cloud_history import CloudHistory
+from allotment.persistence.console_reads import SnapshotReads
 from allotment.persistence.journal import Durability
 from allotment.persistence.journal_io import JournalIO
 from allotment.persistence.keys import KeyStore
@@ -162,10 +163,13 @@ def _system(
                for k in range(settings.shards)]  # fmt: skip
     merged = (MergedAnalytics(settings.data_dir, settings.shards, settings.analytics_every_s)
               if persistent else None)  # fmt: skip
-    return ShardedSystem(
+    system = ShardedSystem(
         members, load_catalog(settings.catalog_path, clock.now()),
         load_price_table(settings.model_prices_path), settings, clock_store, merged,
     )  # fmt: skip
+    if persistent:  # the console reads the merged snapshot (SCL-74, SCL-102)
+        system.analytics_reads = SnapshotReads(settings.data_dir)
+    return system
 
 
 def _shard_member(
@@ -229,6 +233,7 @@ def _member(
         system.history = CloudHistory(
             settings.data_dir, lambda environment: journals.journal(environment).durable_position
         )
+        system.analytics_reads = SnapshotReads(settings.data_dir)
     return system
 
 

@@ -79,6 +79,7 @@ def test_the_wheel_installs_and_serves_from_another_directory(venv: Path, tmp_pa
     try:
         assert "demo_catalog.toml (built into allotment) (5 plans)" in server.output()
         _pass_a_check(server.url, server.sandbox_key())
+        _console_ships(server.url)
         assert (elsewhere / "state" / "api_keys.json").exists()  # relative to where it ran
     finally:
         assert server.stop() == 0
@@ -94,6 +95,14 @@ def _pass_a_check(url: str, key: str) -> None:
     check = httpx.get(f"{api}/entitlements/wheel_1/api_calls", headers=headers, timeout=30)
     assert check.status_code == 200, check.text
     assert check.json()["data"]["featureKey"] == "api_calls"
+
+
+def _console_ships(url: str) -> None:
+    """The console's templates and static files are package data (CON-1): the wheel has them."""
+    page = httpx.get(f"{url}/console/sign-in", timeout=30)
+    assert page.status_code == 200 and "Admin API key" in page.text
+    for name in ("console.css", "htmx-2.0.11.min.js", "htmx-LICENSE.txt"):
+        assert httpx.get(f"{url}/console/static/{name}", timeout=30).status_code == 200, name
 
 
 def _dockerfile() -> tuple[dict[str, str], list[str], list[str]]:

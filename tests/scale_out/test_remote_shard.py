@@ -212,3 +212,19 @@ async def test_scl63_meter_reads_cross_to_every_host_and_merge(tmp_path: Path) -
                                        persistent=False))  # fmt: skip
     with pytest.raises(HistoryUnavailable):
         await RemoteHistory(DirectChannel(memory)).list_events("test", EventQuery())
+
+
+async def test_scl103_a_customers_events_cross_from_its_host(tmp_path: Path) -> None:
+    """SCL-103: the console's recent events of a customer, read on its host through the
+    channel (pickled both ways), newest first and bounded."""
+    system = build_system(Settings(data_dir=tmp_path, durability="write"), ManualClock(START))
+    async with system.running():
+        host = HostedShards(system)
+        shard = _member(DirectChannel(host)).shard
+        await shard.create_customer("eve", Profile())
+        for key in ("a", "b", "c"):
+            await shard.ingest(CustomerLookup(external_id="eve"), _usage(key), None)
+        eve = await shard.read(CustomerLookup(external_id="eve"), lambda s, c, n: s.id)
+        assert eve is not None
+        events = await RemoteHistory(DirectChannel(host)).customer_events("test", eve, 2)
+        assert [event.key for event in events] == ["c", "b"]

@@ -6,6 +6,7 @@ shard's events once, newest first."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 from math import isclose
 from typing import Any
@@ -31,9 +32,11 @@ from allotment.persistence.cloud_history import (
     run_parts_query,
     stored_events,
 )
+from allotment.persistence.customer_events import latest_events
 from allotment.persistence.history_rows import EVENT_COLUMNS, event_rows
 from allotment.persistence.meter_sql import distinct_sql, events_sql
 from allotment.persistence.ports import JournalRecord
+from allotment.persistence.reports import CustomerEvent
 from allotment.runtime.sharded_history import ShardedHistory
 from tests.openmeter.meter_reference import BASE, meter, reference
 from tests.persistence.test_meter_sql import NOW, as_dict, cloud_events_strategy
@@ -54,7 +57,13 @@ class OneShard:
             ), columns)  # fmt: skip
         self.connection = duckdb.connect()
         self.connection.execute("SET TimeZone = 'UTC'")
-        cloud_events(self.connection, [], 0, to_arrow(columns, "test"))
+        self.tail = to_arrow(columns, "test")
+        cloud_events(self.connection, [], 0, self.tail)
+
+    async def customer_events(
+        self, environment: str, customer_id: uuid.UUID, limit: int
+    ) -> list[CustomerEvent]:
+        return latest_events(self.tail, [], 0, str(customer_id), limit)
 
     async def query_meter(
         self, environment: str, meter: Meter, query: MeterQuery

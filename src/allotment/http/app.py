@@ -13,6 +13,8 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ControllerRouterHandler
 
 from allotment.config import Settings
+from allotment.console.router import console_router, console_templates, static_router
+from allotment.console.sessions import SessionStore, sessions_dir
 from allotment.http.api_docs import DocumentedJson, OfflineSwagger
 from allotment.http.auth import ApiKeyMiddleware
 from allotment.http.errors import exception_handlers
@@ -205,14 +207,18 @@ def create_app(
                 on_started()
             yield
 
+    # the console's sign-ins, shared by every worker of the server (docs/console.md, CON-81)
+    sessions = SessionStore(sessions_dir(settings.data_dir))
+    console = [console_router(), static_router()]
     litestar = Litestar(
-        route_handlers=_routes(),
+        route_handlers=[*_routes(), *console],
         middleware=[ApiKeyMiddleware(keys, settings.account_mode)],
         exception_handlers=exception_handlers,  # type: ignore[arg-type]
         openapi_config=_OPENAPI,
         plugins=[DecimalAsNumber()],
         lifespan=[lifespan],
         request_max_body_size=settings.request_body_size_max,
+        template_config=console_templates(),
         state={
             "system": system,
             "settings": settings,
@@ -220,6 +226,7 @@ def create_app(
             "checkout": checkout or CheckoutService(None, system.clock),
             "metrics": metrics_registry(system, requests, webhooks),
             "webhooks": webhooks,
+            "console_sessions": sessions,
         },  # type: ignore[arg-type]
         logging_config=None,
     )

@@ -17,6 +17,7 @@ then taken again from the new cursor.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,6 +37,7 @@ from allotment.domain.meter_queries import (
 )
 from allotment.domain.meters import Meter
 from allotment.persistence.analytics import to_arrow
+from allotment.persistence.customer_events import latest_events
 from allotment.persistence.errors import HistoryUnavailable
 from allotment.persistence.history_cursor import cursor, table_dir
 from allotment.persistence.history_rows import EVENT_COLUMNS, event_rows
@@ -43,6 +45,7 @@ from allotment.persistence.journal import iter_records
 from allotment.persistence.meter_rollup import Rollup, levels, range_files, run_rollup_query
 from allotment.persistence.meter_sql import distinct_sql, events_sql, meter_sql, parts_sql
 from allotment.persistence.meter_windows import bounds, offsets
+from allotment.persistence.reports import CustomerEvent
 
 __all__ = (
     "CloudHistory",
@@ -100,6 +103,16 @@ class CloudHistory:
         """A connection with the view `ce` of the environment's CloudEvents up to the
         journal's durable position; with `since`, only the history files past it are read
         (the caller reads nothing at or before it from `ce`)."""
+        exported, tail, directory = self._tail(environment)
+        files = [path for _, last, path in range_files(directory, environment) if last > since]
+        connection = duckdb.connect()
+        connection.execute("SET TimeZone = 'UTC'")
+        cloud_events(connection, files, exported, tail)
+        return connection
+
+    def _tail(self, environment: str) -> tuple[int, pa.Table, Path]:
+        """The exporter's cursor, the `events` rows of the journal after it up to the durable
+        position, and the history's directory."""
         if self._data_dir is None:
             raise HistoryUnavailable("allotment runs without a data directory: no history")
         upto = self._durable(environment)
@@ -114,11 +127,21 @@ class CloudHistory:
                 event_rows(record, columns)
             if first is None or first == exported + 1:
                 break  # else: segments went away after an export; read from its cursor
-        files = [path for _, last, path in range_files(directory, environment) if last > since]
-        connection = duckdb.connect()
-        connection.execute("SET TimeZone = 'UTC'")
-        cloud_events(connection, files, exported, to_arrow(columns, environment))
-        return connection
+        return exported, to_arrow(columns, environment), directory
+
+    def _customer_events(
+        self, environment: str, customer_id: uuid.UUID, limit: int
+    ) -> list[CustomerEvent]:
+        exported, tail, directory = self._tail(environment)
+        files = range_files(directory, environment)
+        return latest_events(tail, files, exported, str(customer_id), limit)
+
+    async def customer_events(
+        self, environment: str, customer_id: uuid.UUID, limit: int
+    ) -> list[CustomerEvent]:
+        return await anyio.to_thread.run_sync(
+            self._customer_events, environment, customer_id, limit
+        )
 
     def _raw(self, environment: str, run: Callable[[duckdb.DuckDBPyConnection], R]) -> R:
         """`run` over a connection to every raw row (the journal's durable tail included)."""

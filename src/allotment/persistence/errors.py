@@ -60,4 +60,5 @@ class CheckpointRefused(RuntimeError):
 
 
 class HistoryUnavailable(Exception):
-    """There is no CloudEvent history to read: allotment runs without a data directory."""
+    """There is no history to read (CloudEvents, the console's analytics reads): allotment
+    runs without a data directory, or (the console) no analytics snapshot was taken yet."""

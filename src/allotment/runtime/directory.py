@@ -10,6 +10,7 @@ from allotment.domain.facts import (
     CreditNoteCreated,
     CreditNoteFinalized,
     CustomerOpenMeterSet,
+    CustomerProfileSet,
     Fact,
     InvoiceIssued,
     PaymentRecorded,
@@ -40,6 +41,7 @@ _INDEXED = frozenset(
         StripeCustomerLinked,
         PaymentRecorded,
         CustomerOpenMeterSet,
+        CustomerProfileSet,
         ReservationHeld,
         *_SETTLING,
         CreditNoteCreated,
@@ -53,12 +55,14 @@ _INDEXED = frozenset(
 class CustomerDirectory:
     __slots__ = (
         "_actors",
+        "_by_email",
         "_by_external_id",
         "_by_stripe_id",
         "_by_subject",
         "_entitlement_owner",
         "_grant_owner",
         "_note_keys",
+        "_order",
         "_owner_of",
         "_reservation_owner",
         "_subjects_of",
@@ -71,6 +75,10 @@ class CustomerDirectory:
         self._actors: dict[uuid.UUID, CustomerActor] = {}
         self._by_external_id: dict[str, uuid.UUID] = {}
         self._by_stripe_id: dict[str, uuid.UUID] = {}
+        # The console's search (CON-20): creation order for its pages, and emails (lowercase)
+        # -> every customer that ever had it; `search` keeps those that still have it.
+        self._order: list[uuid.UUID] = []
+        self._by_email: dict[str, set[uuid.UUID]] = {}
         # OM-8: CloudEvent subjects of live OpenMeter customers (`usageAttribution.subjectKeys`)
         self._by_subject: dict[str, uuid.UUID] = {}
         self._subjects_of: dict[uuid.UUID, tuple[str, ...]] = {}
@@ -148,9 +156,33 @@ class CustomerDirectory:
         customer_id = self._grant_owner.get(grant_id)
         return self._actors[customer_id] if customer_id is not None else None
 
+    def search(self, text: str, offset: int, limit: int) -> tuple[int, list[CustomerActor]]:
+        """How many customers match and the page [offset, offset + limit) of them (see
+        `ports.CustomerSearch`): a slice of the creation order, or two index lookups."""
+        if not text:
+            page = self._order[offset : offset + limit]
+            return len(self._order), [self._actors[customer_id] for customer_id in page]
+        found: list[CustomerActor] = []
+        by_reference = self.find(CustomerLookup(external_id=text))
+        if by_reference is not None:
+            found.append(by_reference)
+        email = text.strip().lower()
+        for customer_id in sorted(self._by_email.get(email, ()), key=str):
+            actor = self._actors[customer_id]
+            now = actor.state.profile.email
+            if now is not None and now.lower() == email and actor is not by_reference:
+                found.append(actor)
+        return len(found), found[offset : offset + limit]
+
+    def _index_email(self, state: CustomerState) -> None:
+        if state.profile.email:
+            self._by_email.setdefault(state.profile.email.lower(), set()).add(state.id)
+
     def register(self, state: CustomerState) -> CustomerActor:
         actor = CustomerActor(state)
         self._actors[state.id] = actor
+        self._order.append(state.id)
+        self._index_email(state)
         if state.external_id is not None:
             self._by_external_id[state.external_id] = state.id
         if state.stripe_customer_id is not None:
@@ -173,8 +205,9 @@ class CustomerDirectory:
                 self.plans_in_use.add(fact.subscription.plan_id)
             elif isinstance(fact, InvoiceIssued):
                 self._owner_of[fact.invoice.id] = state.id
-            elif isinstance(fact, CustomerOpenMeterSet):
-                self._index_subjects(state)
+            elif isinstance(fact, CustomerOpenMeterSet | CustomerProfileSet):
+                self._index_subjects(state)  # both idempotent: the one that did not change
+                self._index_email(state)  # indexes the same again
             elif isinstance(
                 fact, EntitlementCreated | GrantIssued | CreditNoteCreated | CreditNoteFinalized
             ):
@@ -225,6 +258,7 @@ class CustomerDirectory:
         applies facts without indexing them)."""
         for actor in self._actors.values():
             state = actor.state
+            self._index_email(state)
             if state.external_id is not None:
                 self._by_external_id[state.external_id] = state.id
             if state.stripe_customer_id is not None:

@@ -12,7 +12,9 @@ from allotment.runtime.system import ActorSystem
 
 __all__ = ("HISTORY_METHODS", "WEBHOOK_METHODS", "history_read", "webhook_operation")
 
-HISTORY_METHODS = frozenset({"query_meter", "meter_parts", "list_events", "distinct_values"})
+HISTORY_METHODS = frozenset(
+    {"query_meter", "meter_parts", "list_events", "distinct_values", "customer_events"}
+)
 # What a front door may ask of a host's webhook service (webhooks/remote.py, SCL-67..SCL-69).
 WEBHOOK_METHODS = frozenset(
     {

@@ -46,6 +46,7 @@ from allotment.runtime.actor import CustomerActor
 from allotment.runtime.buffers import BoundedBuffer
 from allotment.runtime.clock import Clock
 from allotment.runtime.credit_notes import run_credit_note
+from allotment.runtime.denials import RecentDenials
 from allotment.runtime.directory import CustomerDirectory
 from allotment.runtime.errors import ShardUnavailable
 from allotment.runtime.idempotency import AuditKeyWindow, EventKeyIndex
@@ -60,7 +61,15 @@ from allotment.runtime.payments import (
     unapplied_payments,
 )
 from allotment.runtime.placement import IdMint
-from allotment.runtime.ports import CatalogChange, CustomerLookup, OmTarget, OmView, Projector
+from allotment.runtime.ports import (
+    CatalogChange,
+    CustomerLookup,
+    CustomerPage,
+    CustomerSearch,
+    OmTarget,
+    OmView,
+    Projector,
+)
 from allotment.runtime.prices import ShardPrices, replace_prices
 from allotment.runtime.records import EvaluationContext, audit_record
 from allotment.runtime.reservations import ReservationDesk, SettleCommand
@@ -119,6 +128,7 @@ class LocalShard:
         self.event_keys = EventKeyIndex(settings.idempotency_window_days)
         self._audit_keys = AuditKeyWindow(settings.audit_key_window_size_max)
         self.audits: BoundedBuffer[AuditRecord] = BoundedBuffer(settings.audit_buffer_size_max)
+        self.denials = RecentDenials()
         self._ingestion = Ingestion(self)
         self._reservations = ReservationDesk(self)
         self.openmeter = OpenMeterDesk(self)
@@ -241,8 +251,11 @@ class LocalShard:
         decision = await self.turns.turn(actor, command, ctx)
         assert isinstance(decision, Decision)
         if audit.idempotency_key is None or self._audit_keys.first_sighting(audit.idempotency_key):
-            self.audits.append(audit_record(ctx.now, actor, external_id, feature_key, requested,
-                                             decision, audit))  # fmt: skip
+            record = audit_record(ctx.now, actor, external_id, feature_key, requested, decision,
+                                  audit)  # fmt: skip
+            self.audits.append(record)
+            if not decision.allowed:  # CON-26: the console shows a customer's latest
+                self.denials.append(record)
         return decision
 
     async def ingest(
@@ -351,6 +364,22 @@ class LocalShard:
 
     async def all_customers(self, projector: Projector[T]) -> list[T]:
         return self.openmeter.all_customers(projector)
+
+    async def find_customers(
+        self, search: CustomerSearch, projector: Projector[T]
+    ) -> CustomerPage[T]:
+        self.turns.admit(write=False)
+        start = search.start()
+        total, actors = self.directory.search(search.text, start, search.limit)
+        now = self.now()
+        items = [projector(actor.state, self.catalog, now) for actor in actors]
+        end = start + len(items)
+        return CustomerPage(total=total, items=items, next=str(end) if end < total else "")
+
+    async def recent_denials(self, lookup: CustomerLookup, limit: int) -> list[AuditRecord]:
+        self.turns.admit(write=False)
+        actor = self.directory.find(lookup)
+        return self.denials.of_customer(actor.state.id, limit) if actor is not None else []
 
     async def credit_note(self, command: CreditNoteCommand) -> Reply:
         return await run_credit_note(self, command)  # issue 18

@@ -10,6 +10,7 @@ to the system (`ActorSystem.history`) when there is a data directory.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Protocol
 
@@ -24,9 +25,11 @@ from allotment.domain.meter_queries import (
 )
 from allotment.domain.meters import Meter
 from allotment.persistence.errors import HistoryUnavailable
+from allotment.persistence.reports import CustomerEvent
 
 __all__ = (
     "CloudEventHistory",
+    "CustomerEvent",
     "EventQuery",
     "Filter",
     "HistoryUnavailable",
@@ -69,4 +72,12 @@ class CloudEventHistory(Protocol):
     ) -> list[str]:
         """The distinct `subject` (dimension "subject") or group-by values of the meter's
         events in [start, end), sorted (OM-48, OM-49)."""
+        ...
+
+    async def customer_events(
+        self, environment: str, customer_id: uuid.UUID, limit: int
+    ) -> list[CustomerEvent]:
+        """The customer's newest `limit` events (accepted usage and CloudEvents), newest
+        first, from the journal's tail and then the history's files, stopping once found
+        (the console's customer page, CON-80)."""
         ...

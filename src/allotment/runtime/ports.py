@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 import msgspec
 
@@ -37,13 +37,17 @@ from allotment.domain.payment_records import PaymentRecord
 from allotment.domain.replies import Decision, Rejected, Reply
 from allotment.domain.state import CustomerState, OpenMeterDetails, Profile
 from allotment.persistence.ports import ApiKey, KeyAdmin, KeyAuthority, KeyRefused
+from allotment.persistence.store_ports import AuditRecord
 from allotment.runtime.key_claims import KeyClaim
 from allotment.runtime.records import EvaluationContext
 
 __all__ = (
     "ApiKey",
+    "AuditRecord",
     "CatalogChange",
     "CustomerLookup",
+    "CustomerPage",
+    "CustomerSearch",
     "KeyAdmin",
     "KeyAuthority",
     "KeyClaim",
@@ -80,6 +84,30 @@ class CustomerLookup:
         self.external_id = external_id
         self.customer_id = customer_id
         self.stripe_customer_id = stripe_customer_id
+
+
+class CustomerSearch(msgspec.Struct, frozen=True, kw_only=True):
+    """A page of customers (the console's search, CON-20): `text` empty lists every customer
+    in creation order; otherwise the customer whose reference id is exactly `text`, and those
+    whose email is `text` (case-insensitive). Both are index lookups, never a scan."""
+
+    text: str = ""
+    offset: int = 0
+    limit: int = 25
+    after: str = ""
+    """A previous page's `CustomerPage.next`: the page starts where that one ended, and
+    `offset` is ignored. Opaque: one shard writes a position, a router one per shard
+    (SCL-100), so a deep page costs what the first does."""
+
+    def start(self) -> int:
+        """Where a single shard's page starts: `after` when it is one shard's position."""
+        return int(self.after) if self.after.isdigit() else self.offset
+
+
+class CustomerPage(msgspec.Struct, Generic[T], frozen=True, kw_only=True):
+    total: int  # every customer matching, across pages
+    items: list[T]
+    next: str = ""  # `CustomerSearch.after` for the following page; "" after the last
 
 
 class OmTarget:
@@ -251,6 +279,19 @@ class Shard(Protocol):
 
     async def all_customers(self, projector: Projector[T]) -> list[T]:
         """`projector` over every customer of the environment, in creation order."""
+        ...
+
+    async def find_customers(
+        self, search: CustomerSearch, projector: Projector[T]
+    ) -> CustomerPage[T]:
+        """One page of `search`'s customers, `projector` over each (no catch-up: a listing,
+        like `all_customers`, but bounded by the page and found through indexes)."""
+        ...
+
+    async def recent_denials(self, lookup: CustomerLookup, limit: int) -> list[AuditRecord]:
+        """The customer's latest check denials since the server started, newest first, from
+        a bounded ring of the environment's last denials (CON-26; the analytics history keeps
+        every audit record); [] when there is no such customer."""
         ...
 
     # -- OpenMeter entitlements (issue 17, runtime/om_desk.py) -----------------------------

@@ -37,8 +37,11 @@ from allotment.domain.payment_records import PaymentRecord
 from allotment.domain.replies import Decision, Rejected, Reply
 from allotment.domain.state import CustomerState, OpenMeterDetails, Profile
 from allotment.runtime.ports import (
+    AuditRecord,
     CatalogChange,
     CustomerLookup,
+    CustomerPage,
+    CustomerSearch,
     KeyClaim,
     OmTarget,
     OmView,
@@ -215,6 +218,14 @@ class QueuedShard:
 
     async def all_customers(self, projector: Projector[T]) -> list[T]:
         return await self._ask(lambda s: s.all_customers(projector))
+
+    async def find_customers(
+        self, search: CustomerSearch, projector: Projector[T]
+    ) -> CustomerPage[T]:
+        return await self._ask(lambda s: s.find_customers(search, projector))
+
+    async def recent_denials(self, lookup: CustomerLookup, limit: int) -> list[AuditRecord]:
+        return await self._ask(lambda s: s.recent_denials(lookup, limit))
 
     async def credit_note(self, command: CreditNoteCommand) -> Reply:
         return await self._ask(lambda s: s.credit_note(command))

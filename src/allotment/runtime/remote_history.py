@@ -5,11 +5,13 @@ merges every host's answers."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Protocol, cast
 
 from allotment.domain.meters import Meter
 from allotment.runtime.meter_reads import (
+    CustomerEvent,
     EventQuery,
     MeterPart,
     MeterQuery,
@@ -56,3 +58,10 @@ class RemoteHistory:
     ) -> list[str]:
         args = (meter, dimension, start, end)
         return cast(list[str], await self._channel.history(environment, "distinct_values", args))
+
+    async def customer_events(
+        self, environment: str, customer_id: uuid.UUID, limit: int
+    ) -> list[CustomerEvent]:
+        args = (customer_id, limit)
+        events = await self._channel.history(environment, "customer_events", args)
+        return cast(list[CustomerEvent], events)

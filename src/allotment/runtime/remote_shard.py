@@ -54,8 +54,11 @@ from allotment.runtime.event_batcher import (
 )
 from allotment.runtime.hosted_reads import history_read, webhook_operation
 from allotment.runtime.ports import (
+    AuditRecord,
     CatalogChange,
     CustomerLookup,
+    CustomerPage,
+    CustomerSearch,
     KeyClaim,
     OmTarget,
     OmView,
@@ -86,7 +89,7 @@ REMOTE_METHODS = frozenset(
         "upsert_catalog", "replace_prices", "record_unapplied_payment",
         "list_unapplied_payments", "ingest_cloud_events", "change_catalog",
         "create_openmeter_customer", "update_openmeter_customer", "all_customers",
-        "openmeter_turn", "credit_note", "claim_keys",
+        "openmeter_turn", "credit_note", "claim_keys", "find_customers", "recent_denials",
     }
 )  # fmt: skip
 
@@ -397,6 +400,14 @@ class RemoteShard:
 
     async def all_customers(self, projector: Projector[T]) -> list[T]:
         return cast(list[T], await self._call("all_customers", projector))
+
+    async def find_customers(
+        self, search: CustomerSearch, projector: Projector[T]
+    ) -> CustomerPage[T]:
+        return cast(CustomerPage[T], await self._call("find_customers", search, projector))
+
+    async def recent_denials(self, lookup: CustomerLookup, limit: int) -> list[AuditRecord]:
+        return cast(list[AuditRecord], await self._call("recent_denials", lookup, limit))
 
     async def openmeter_turn(
         self, target: OmTarget, command: OpenMeterCommand | None, view: OmView[T]

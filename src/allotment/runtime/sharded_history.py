@@ -10,6 +10,7 @@ journal position the v2 cursor carries is made unique across shards (SCL-62).
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import TypeVar, cast
@@ -20,12 +21,14 @@ import msgspec
 from allotment.domain.meters import Meter, MeterAggregation
 from allotment.runtime.meter_reads import (
     CloudEventHistory,
+    CustomerEvent,
     EventQuery,
     MeterPart,
     MeterQuery,
     MeterRow,
     StoredCloudEvent,
 )
+from allotment.runtime.placement import shard_of, tag_of_id
 
 __all__ = ("ShardedHistory", "merge_parts", "merge_rows")
 
@@ -97,6 +100,14 @@ class ShardedHistory:
             lambda _, h: h.distinct_values(environment, meter, dimension, start, end)
         )
         return sorted({value for values in lists for value in values})
+
+    async def customer_events(
+        self, environment: str, customer_id: uuid.UUID, limit: int
+    ) -> list[CustomerEvent]:
+        """From the customer's own shard, which its id names (SCL-3): every event of the
+        customer was journalled there, so there is nothing to merge (SCL-103)."""
+        history = self.members[shard_of(tag_of_id(customer_id), len(self.members))]
+        return await history.customer_events(environment, customer_id, limit)
 
 
 # -- meter rows (SCL-60, SCL-61) ----------------------------------------------------------------

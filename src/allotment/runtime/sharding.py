@@ -52,8 +52,11 @@ from allotment.runtime.environment_wide import (
 from allotment.runtime.key_claims import reservation_key
 from allotment.runtime.keyed_routes import KeyedRoutes
 from allotment.runtime.ports import (
+    AuditRecord,
     CatalogChange,
     CustomerLookup,
+    CustomerPage,
+    CustomerSearch,
     KeyClaim,
     OmTarget,
     OmView,
@@ -66,6 +69,7 @@ from allotment.runtime.reservations import (
     reservation_not_found,
     reservation_taken,
 )
+from allotment.runtime.sharded_search import ShardedSearch, could_be_email
 
 __all__ = ("ShardRouter",)
 
@@ -99,10 +103,14 @@ class ShardRouter:
 
     async def _gather(self, call: Callable[[Shard], Awaitable[R]]) -> list[R]:
         """`call` on every shard at once, results in shard order (SCL-10)."""
+        return await self._gather_each(lambda _, shard: call(shard))
+
+    async def _gather_each(self, call: Callable[[int, Shard], Awaitable[R]]) -> list[R]:
+        """As `_gather`, `call` told which shard it runs on."""
         results: list[R | None] = [None] * len(self.members)
 
         async def one(index: int) -> None:
-            results[index] = await self._on(index, call)
+            results[index] = await self._on(index, lambda shard: call(index, shard))
 
         async with anyio.create_task_group() as tg:
             for index in range(len(self.members)):
@@ -346,6 +354,26 @@ class ShardRouter:
         lists = await self._gather(lambda s: s.all_customers(stamped))
         return [view for _, _, view in sorted((r for rows in lists for r in rows),
                                               key=lambda row: row[:2])]  # fmt: skip
+
+    async def find_customers(
+        self, search: CustomerSearch, projector: Projector[T]
+    ) -> CustomerPage[T]:
+        """A reference id from its own shard; an email or the whole list from every shard,
+        their pages merged, the next page's cursor one position per shard (SCL-100)."""
+        if search.text and not could_be_email(search.text):
+            index = self.routes.of_reference(search.text)
+            return await self._on(index, lambda s: s.find_customers(search, projector))
+        merging = ShardedSearch(search, projector, len(self.members))
+        keyed = merging.keyed()
+        pages = await self._gather_each(lambda i, s: s.find_customers(merging.part(i), keyed))
+        return merging.merge(pages)
+
+    async def recent_denials(self, lookup: CustomerLookup, limit: int) -> list[AuditRecord]:
+        """From the customer's shard alone: its checks all ran there (SCL-101)."""
+        index = await self._find(lookup)
+        if index is None:
+            return []
+        return await self._on(index, lambda s: s.recent_denials(lookup, limit))
 
     # -- OpenMeter ---------------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from allotment.persistence.ports import Journal
 from allotment.persistence.reports import AnalyticsReport, CheckpointReport
 from allotment.persistence.store_ports import AnalyticsRunner, NotificationOutbox, ShardStore
 from allotment.runtime import heap
+from allotment.runtime.analytics_reads import AnalyticsReads
 from allotment.runtime.buffers import BufferStatistics
 from allotment.runtime.clock import Clock, ClockStore, ManualClock
 from allotment.runtime.errors import ShardUnavailable
@@ -144,6 +145,8 @@ class ActorSystem:
         # A shard host's own webhook service (issue 19, SCL-67): set by wiring for a shard in
         # another process, whose journal feeds it; the front door reaches it by method name.
         self.webhooks: HostedWebhooks | None = None
+        # The console's reads of the analytics snapshot (issue 20): None in memory.
+        self.analytics_reads: AnalyticsReads | None = None
         self.upkeep: Upkeep | None = None  # checkpoints and analytics, when there is storage
         if storage is not None:
             assert analytics is not None

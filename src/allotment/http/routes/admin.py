@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -32,8 +32,9 @@ from allotment.http.errors import ApiError, encoded_response, json_response, rai
 from allotment.http.mapping.credits import pool_dto
 from allotment.http.schemas import AdminCreditGrantRequest, ClockAdvanceRequest
 from allotment.http.validation import check_decimal, decode_body
-from allotment.runtime.ports import CustomerLookup
-from allotment.runtime.system import ClockNotManual, ClockNotSaved
+from allotment.runtime.ports import CustomerLookup, Shard
+from allotment.runtime.system import ActorSystem, ClockNotManual, ClockNotSaved
+from allotment.webhooks.ports import WebhookAdmin
 
 __all__ = (
     "advance_clock",
@@ -41,7 +42,9 @@ __all__ = (
     "get_clock",
     "get_statistics",
     "grant_credits",
+    "move_clock",
     "put_catalog",
+    "save_catalog",
     "snapshot_analytics",
 )
 
@@ -66,15 +69,28 @@ async def get_catalog(request: AnyRequest) -> Response[dict[str, Any]]:
     responses=errors(400, 401, 403),
 )
 async def put_catalog(request: AnyRequest) -> Response[dict[str, Any]]:
-    document = decode_body(await json_body(request), CatalogDocument)
+    body = await json_body(request)
     try:
-        update = to_catalog_update(document, system_of(request).clock.now())
-        catalog = await shard_of(request).upsert_catalog(update)
-    except CatalogDocumentInvalid as invalid:  # ids, "inf": found before the domain's rules
+        catalog = await save_catalog(shard_of(request), body, system_of(request).clock.now())
+    except CatalogDocumentInvalid as invalid:
         raise _invalid_catalog(invalid) from None
-    except CatalogInvalid as invalid:  # PLN-10, PLN-12, named in the document's words
-        raise _invalid_catalog(reported(invalid)) from None
     return _catalog_ok(catalog)
+
+
+async def save_catalog(shard: Shard, body: bytes, now: datetime) -> Catalog:
+    """Decode, check and save a catalog document: upsertCatalog's whole path, which the
+    console's catalog editor takes too (docs/console.md CON-52).
+
+    Raises:
+        ApiError: 400, the body is not a catalog document (the field named).
+        CatalogDocumentInvalid: every problem, in the document's words; nothing changed.
+    """
+    document = decode_body(body, CatalogDocument)
+    try:
+        update = to_catalog_update(document, now)  # ids, "inf": found before the domain's rules
+        return await shard.upsert_catalog(update)
+    except CatalogInvalid as invalid:  # PLN-10, PLN-12, named in the document's words
+        raise reported(invalid) from None
 
 
 def _invalid_catalog(invalid: CatalogDocumentInvalid) -> ApiError:
@@ -188,6 +204,18 @@ async def advance_clock(request: AnyRequest) -> Response[dict[str, Any]]:
         else None
     )
     assert target is not None
+    updated = await move_clock(system, target, request.app.state.get("webhooks"))
+    return _ok({**_clock_data(request), "customersUpdated": updated})
+
+
+async def move_clock(system: ActorSystem, target: datetime, webhooks: WebhookAdmin | None) -> int:
+    """advanceClock's move, which the console's clock page makes too (docs/console.md
+    CON-68): the manual clock to `target`, everything due applied; the number of customers
+    that had something due.
+
+    Raises:
+        ApiError: 400, not a manual clock or `target` is past; 503, the time was not saved.
+    """
     try:
         updated = await system.advance_clock(target)
     except ClockNotManual:
@@ -196,7 +224,6 @@ async def advance_clock(request: AnyRequest) -> Response[dict[str, Any]]:
         raise ApiError(400, "Invalid field 'to': the clock only moves forward.") from None
     except ClockNotSaved as error:  # OPS-D4: nothing moved
         raise ApiError(503, f"The clock did not move: {error}.") from None
-    webhooks = request.app.state.get("webhooks")
     if webhooks is not None:  # retries falling due in the jump go now, not at the next poll
         webhooks.wake()
-    return _ok({**_clock_data(request), "customersUpdated": updated})
+    return updated
