@@ -25,10 +25,11 @@ from allotment.domain.replies import Rejected, RejectionKind, UsageAccepted
 from allotment.domain.state import Profile
 from allotment.runtime.catalog_versions import CatalogStale
 from allotment.runtime.clock import ManualClock
+from allotment.runtime.hosted_shards import HostedShards
 from allotment.runtime.meter_reads import EventQuery, HistoryUnavailable, MeterQuery
 from allotment.runtime.ports import CustomerLookup, Shard
 from allotment.runtime.remote_history import RemoteHistory
-from allotment.runtime.remote_shard import Answer, HostedShards, RemoteMember, Replica
+from allotment.runtime.remote_shard import Answer, RemoteMember, Replica
 from allotment.runtime.sharded_history import ShardedHistory
 from allotment.wiring import build_system
 from tests.conftest import START

@@ -39,12 +39,12 @@ from allotment.persistence.reports import AnalyticsReport
 from allotment.persistence.store_ports import AnalyticsMerger
 from allotment.runtime.clock import Clock, ClockStore
 from allotment.runtime.errors import ShardUnavailable
+from allotment.runtime.hosted_shards import HostedShards
 from allotment.runtime.ports import Shard
 from allotment.runtime.remote_history import RemoteHistory
 from allotment.runtime.remote_shard import (
     Answer,
     EnvironmentView,
-    HostedShards,
     RemoteMember,
     RemoteShard,
     Replica,
