@@ -17,20 +17,14 @@ from typing import TypeVar
 import msgspec
 
 from allotment.domain.cloud_usage import dedup_key
-from allotment.domain.commands import (
-    CommitReservation,
-    ExtendReservation,
-    Preflight,
-    RecordUsage,
-    ReleaseReservation,
-    Reserve,
-)
+from allotment.domain.commands import CommitReservation, Preflight, RecordUsage, Reserve
 from allotment.domain.meters import CloudEvent
 from allotment.domain.replies import Rejected, Reply
 from allotment.runtime.environment_wide import DUPLICATE, commit_keys, holds, per_shard
 from allotment.runtime.key_claims import reservation_key
 from allotment.runtime.ports import CustomerLookup, KeyClaim, Projector, Shard
 from allotment.runtime.reservations import (
+    SettleCommand,
     not_this_customers,
     reservation_not_found,
     reservation_taken,
@@ -132,10 +126,7 @@ class ClaimingRouter(RouterReach):
         return answer if holder in (None, index) else not_this_customers(reservation_id)
 
     async def settle(
-        self,
-        reservation_id: str,
-        command: CommitReservation | ReleaseReservation | ExtendReservation,
-        customer: CustomerLookup | None,
+        self, reservation_id: str, command: SettleCommand, customer: CustomerLookup | None
     ) -> Reply:
         if isinstance(command, CommitReservation):
             return await self._commit(reservation_id, command, customer)
