@@ -62,7 +62,8 @@ def start_hosts(count: int) -> list[Any]:
     fails the scenario that killed it, as it should)."""
     import ray  # noqa: PLC0415
 
-    from allotment.runtime.ray_shard import ShardHost, wait_ready  # noqa: PLC0415
+    from allotment.runtime.ray_shard import wait_ready  # noqa: PLC0415
+    from allotment.runtime.shard_host import ShardHost  # noqa: PLC0415
 
     host: Any = ray.remote(ShardHost)  # Ray's stubs type neither options nor remote
     sharded = Settings(clock="manual", shards=count)

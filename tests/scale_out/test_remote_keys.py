@@ -17,8 +17,9 @@ from allotment.domain.commands import RecordUsage
 from allotment.domain.replies import Rejected, Reply
 from allotment.runtime.clock import ManualClock
 from allotment.runtime.environment_wide import DUPLICATE
+from allotment.runtime.hosted_shards import HostedShards
 from allotment.runtime.ports import CustomerLookup
-from allotment.runtime.remote_shard import HostedShards, RemoteMember, Replica
+from allotment.runtime.remote_shard import RemoteMember, Replica
 from allotment.runtime.sharded_system import ShardedSystem
 from allotment.runtime.sharding import ShardRouter
 from allotment.wiring import build_system

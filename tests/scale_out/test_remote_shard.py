@@ -8,6 +8,7 @@ from __future__ import annotations
 import pickle
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import TypeVar
@@ -16,19 +17,20 @@ import anyio
 import pytest
 
 from allotment.config import Settings
-from allotment.domain.catalog import Feature
+from allotment.domain.catalog import Catalog, Feature
 from allotment.domain.catalog_facts import CatalogUpdated
 from allotment.domain.catalog_rules import CatalogInvalid
 from allotment.domain.commands import RecordUsage
 from allotment.domain.meters import CloudEvent, Meter, MeterAggregation
 from allotment.domain.replies import Rejected, RejectionKind, UsageAccepted
-from allotment.domain.state import Profile
+from allotment.domain.state import CustomerState, Profile
 from allotment.runtime.catalog_versions import CatalogStale
 from allotment.runtime.clock import ManualClock
+from allotment.runtime.hosted_shards import HostedShards
 from allotment.runtime.meter_reads import EventQuery, HistoryUnavailable, MeterQuery
 from allotment.runtime.ports import CustomerLookup, Shard
 from allotment.runtime.remote_history import RemoteHistory
-from allotment.runtime.remote_shard import Answer, HostedShards, RemoteMember, Replica
+from allotment.runtime.remote_shard import Answer, RemoteMember, Replica
 from allotment.runtime.sharded_history import ShardedHistory
 from allotment.wiring import build_system
 from tests.conftest import START
@@ -214,6 +216,11 @@ async def test_scl63_meter_reads_cross_to_every_host_and_merge(tmp_path: Path) -
         await RemoteHistory(DirectChannel(memory)).list_events("test", EventQuery())
 
 
+def _customer_id(state: CustomerState, catalog: Catalog, now: datetime) -> uuid.UUID:
+    """A projector that pickles (by name), as the channel ships its arguments."""
+    return state.id
+
+
 async def test_scl103_a_customers_events_cross_from_its_host(tmp_path: Path) -> None:
     """SCL-103: the console's recent events of a customer, read on its host through the
     channel (pickled both ways), newest first and bounded."""
@@ -224,7 +231,7 @@ async def test_scl103_a_customers_events_cross_from_its_host(tmp_path: Path) -> 
         await shard.create_customer("eve", Profile())
         for key in ("a", "b", "c"):
             await shard.ingest(CustomerLookup(external_id="eve"), _usage(key), None)
-        eve = await shard.read(CustomerLookup(external_id="eve"), lambda s, c, n: s.id)
+        eve = await shard.read(CustomerLookup(external_id="eve"), _customer_id)
         assert eve is not None
         events = await RemoteHistory(DirectChannel(host)).customer_events("test", eve, 2)
         assert [event.key for event in events] == ["c", "b"]

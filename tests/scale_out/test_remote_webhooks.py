@@ -20,8 +20,9 @@ import pytest
 from allotment.config import Settings
 from allotment.domain.commands import RecordUsage, Subscribe
 from allotment.domain.state import Profile
+from allotment.runtime.hosted_shards import HostedShards
 from allotment.runtime.ports import CustomerLookup
-from allotment.runtime.remote_shard import HostedShards, RemoteMember, Replica
+from allotment.runtime.remote_shard import RemoteMember, Replica
 from allotment.runtime.sharding import ShardRouter
 from allotment.webhooks.ports import EndpointChange
 from allotment.webhooks.remote import HostCall, RemoteWebhooks

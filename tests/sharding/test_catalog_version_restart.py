@@ -16,7 +16,8 @@ from allotment.domain.catalog_facts import CatalogUpdated
 from allotment.domain.state import Profile
 from allotment.runtime.catalog_versions import CatalogStale
 from allotment.runtime.clock import ManualClock
-from allotment.runtime.remote_shard import HostedShards, RemoteMember, Replica
+from allotment.runtime.hosted_shards import HostedShards
+from allotment.runtime.remote_shard import RemoteMember, Replica
 from allotment.runtime.sharded_system import ShardedSystem
 from allotment.runtime.sharding import ShardRouter
 from allotment.wiring import build_system

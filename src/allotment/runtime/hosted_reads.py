@@ -1,6 +1,6 @@
 """What a shard host answers besides its shards' calls (docs/scale-out.md SCL-63, SCL-67):
 OpenMeter's reads of its CloudEvent history and the webhook admin's operations on its own
-webhook service, each by method name from an allowed set (`remote_shard.HostedShards`)."""
+webhook service, each by method name from an allowed set (`hosted_shards.HostedShards`)."""
 
 from __future__ import annotations
 

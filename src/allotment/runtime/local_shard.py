@@ -2,8 +2,9 @@
 
 It composes the parts named by their concern: the customers and their indexes
 (`directory.py`), the transactional turn (`turns.py`), event ingestion (`ingestion.py`), the
-timers of due transitions (`timers.py`) and loading from disk (`recovery.py`). Each method
-runs one customer turn synchronously, then awaits the journal for state changes.
+timers of due transitions (`timers.py`) and loading from disk (`recovery.py`); its lookups and
+reads are its base class, `ShardReads` (`shard_reads.py`). Each method runs one customer turn
+synchronously, then awaits the journal for state changes.
 """
 
 from __future__ import annotations
@@ -58,14 +59,11 @@ from allotment.runtime.openmeter import OpenMeterDesk
 from allotment.runtime.payments import (
     EnvironmentPayments,
     record_unapplied_payment,
-    unapplied_payments,
 )
 from allotment.runtime.placement import IdMint
 from allotment.runtime.ports import (
     CatalogChange,
     CustomerLookup,
-    CustomerPage,
-    CustomerSearch,
     OmTarget,
     OmView,
     Projector,
@@ -73,6 +71,7 @@ from allotment.runtime.ports import (
 from allotment.runtime.prices import ShardPrices, replace_prices
 from allotment.runtime.records import EvaluationContext, audit_record
 from allotment.runtime.reservations import ReservationDesk, SettleCommand
+from allotment.runtime.shard_reads import ShardReads
 from allotment.runtime.timers import Timers
 from allotment.runtime.turns import Turns
 
@@ -95,7 +94,7 @@ class ShardSettings(Protocol):
     credit_note_number_prefix: str
 
 
-class LocalShard:
+class LocalShard(ShardReads):
     """All customers of one environment in this process."""
 
     def __init__(
@@ -150,19 +149,6 @@ class LocalShard:
             payment_terms_days=self._settings.payment_terms_days,
             numbers=self.turns.sequences,
         )
-
-    def find(self, lookup: CustomerLookup) -> CustomerActor | None:
-        return self.directory.find(lookup)
-
-    def customer_count(self) -> int:
-        return len(self.directory)
-
-    def states(self) -> list[CustomerState]:
-        return [actor.state for actor in self.directory.actors()]
-
-    @property
-    def plans_in_use(self) -> set[uuid.UUID]:
-        return self.directory.plans_in_use
 
     def created(
         self,
@@ -290,26 +276,6 @@ class LocalShard:
         """`projector` on the state of the reservation's customer (RSV-21, RSV-28)."""
         return await self._reservations.read(reservation_id, customer, projector)
 
-    async def read_on_owner(self, entity_id: uuid.UUID, projector: Projector[T]) -> T | None:
-        """Project the state of the customer owning a subscription or invoice."""
-        actor = self.directory.owner(entity_id)
-        if actor is None:
-            return None
-        return await self.read(CustomerLookup(customer_id=actor.state.id), projector)
-
-    async def read(self, lookup: CustomerLookup, projector: Projector[T]) -> T | None:
-        """Project one customer's state inside a turn; None when there is no such customer."""
-        self.turns.admit(write=False)
-        actor = self.directory.find(lookup)
-        if actor is None:
-            return None
-        ctx = self.context()
-        _, position = self.turns.applying(actor, lambda applied: actor.catch_up(ctx, applied))
-        view = projector(actor.state, self.catalog, ctx.now)
-        if position:  # the view may show ids minted by catch-up: they must survive a crash
-            await self.turns.durable(position)
-        return view
-
     async def upsert_catalog(self, update: CatalogUpdated) -> Catalog:
         """Check, journal and apply a catalog change (PLN-10, PLN-12).
 
@@ -323,20 +289,11 @@ class LocalShard:
         await self.turns.durable(position)
         return catalog
 
-    @property
-    def price_table(self) -> PriceTable:
-        return self.prices.current
-
     async def replace_prices(self, table: PriceTable) -> PriceTable:
         return await replace_prices(self, table)  # OPS-D6
 
     async def record_unapplied_payment(self, record: PaymentRecord) -> PaymentRecord:
         return await record_unapplied_payment(self, record)  # MNY-C3
-
-    async def list_unapplied_payments(self) -> list[PaymentRecord]:
-        """Every unapplied payment of the environment, oldest first (MNY-C3)."""
-        self.turns.admit(write=False)
-        return unapplied_payments(self.environment_payments, self.directory)
 
     async def claim_keys(self, claims: list[KeyClaim]) -> list[bool]:
         return await claim_keys(self, claims)  # SCL-81, as the keys' home shard
@@ -362,25 +319,6 @@ class LocalShard:
     ) -> T | Rejected:
         return await self.openmeter.update_customer(lookup, change, projector)
 
-    async def all_customers(self, projector: Projector[T]) -> list[T]:
-        return self.openmeter.all_customers(projector)
-
-    async def find_customers(
-        self, search: CustomerSearch, projector: Projector[T]
-    ) -> CustomerPage[T]:
-        self.turns.admit(write=False)
-        start = search.start()
-        total, actors = self.directory.search(search.text, start, search.limit)
-        now = self.now()
-        items = [projector(actor.state, self.catalog, now) for actor in actors]
-        end = start + len(items)
-        return CustomerPage(total=total, items=items, next=str(end) if end < total else "")
-
-    async def recent_denials(self, lookup: CustomerLookup, limit: int) -> list[AuditRecord]:
-        self.turns.admit(write=False)
-        actor = self.directory.find(lookup)
-        return self.denials.of_customer(actor.state.id, limit) if actor is not None else []
-
     async def credit_note(self, command: CreditNoteCommand) -> Reply:
         return await run_credit_note(self, command)  # issue 18
 
@@ -390,9 +328,6 @@ class LocalShard:
         return await self.om_entitlements.turn(target, command, view)
 
     # -- time ----------------------------------------------------------------------------------
-
-    def next_timer(self) -> datetime | None:
-        return self.timers.next_at()
 
     async def run_due(self) -> int:
         """Apply every transition due by now (SCH-1), in batches of customers whose facts share

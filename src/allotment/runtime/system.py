@@ -54,7 +54,7 @@ class ClockNotManual(RuntimeError):
 
 class HostedWebhooks(Protocol):
     """What a shard host runs of its webhook service (webhooks/service.py); the rest of it is
-    called by name (`remote_shard.HostedShards.webhooks`)."""
+    called by name (`hosted_shards.HostedShards.webhooks`)."""
 
     def running(self) -> AbstractAsyncContextManager[None]: ...
 
