@@ -64,6 +64,17 @@ PAGES = {
     "clock": "/console/clock",
     "customers (console-core's)": "/console/customers",
 }
+
+
+def _customer_pages(customers: int) -> dict[str, str]:
+    """One customer's pages: a customer from the middle of the creation order."""
+    ref = f"c{customers // 2 + 1}"
+    return {
+        "customers, search by email": f"/console/customers?q={ref}%40example.com",
+        "customer detail": f"/console/customers/{ref}",
+    }
+
+
 PLANS = ("pro_monthly", "starter_monthly", "enterprise_monthly", "usage_monthly", "free")
 
 
@@ -158,9 +169,11 @@ async def _timed(runs: int, render: Callable[[], Awaitable[None]]) -> dict[str, 
     return _figures(samples)
 
 
-async def _pages(client: httpx.AsyncClient, system: ActorSystem, runs: int) -> dict[str, Any]:
+async def _pages(
+    client: httpx.AsyncClient, system: ActorSystem, runs: int, customers: int
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for name, path in PAGES.items():
+    for name, path in (PAGES | _customer_pages(customers)).items():
 
         async def render(path: str = path) -> None:
             response = await client.get(path)
@@ -242,7 +255,7 @@ async def run(customers: int, runs: int) -> dict[str, Any]:
             snapshot_s = time.perf_counter() - started
             await webhooks.create_endpoint("test", "http://127.0.0.1:9/hook", (), "bench")
             await _sign_in(client)
-            pages = await _pages(client, system, runs)
+            pages = await _pages(client, system, runs, customers)
             parts = await _parts(system, runs)
             fallbacks = await _fallbacks(system, runs)
     return {
