@@ -40,8 +40,7 @@ from allotment.persistence.analytics import to_arrow
 from allotment.persistence.customer_events import latest_events
 from allotment.persistence.errors import HistoryUnavailable
 from allotment.persistence.history_cursor import cursor, table_dir
-from allotment.persistence.history_rows import EVENT_COLUMNS, event_rows
-from allotment.persistence.journal import iter_records
+from allotment.persistence.journal_tail import TailRows
 from allotment.persistence.meter_rollup import Rollup, levels, range_files, run_rollup_query
 from allotment.persistence.meter_sql import distinct_sql, events_sql, meter_sql, parts_sql
 from allotment.persistence.meter_windows import bounds, offsets
@@ -61,7 +60,6 @@ _PROJECTION: Final = (
     "source, id, type, subject, occurred_at AS time, accepted_at AS ingested_at, data,"
     " specversion, customer_id, validation_error, journal_position, fact_index"
 )
-_ATTEMPTS: Final = 5
 R = TypeVar("R")
 
 
@@ -98,6 +96,7 @@ class CloudHistory:
         self._data_dir = data_dir
         self._durable = durable
         self._rollups = rollups
+        self._tails: dict[str, TailRows] = {}  # each environment's unexported journal rows
 
     def _connect(self, environment: str, since: int = 0) -> duckdb.DuckDBPyConnection:
         """A connection with the view `ce` of the environment's CloudEvents up to the
@@ -112,21 +111,18 @@ class CloudHistory:
 
     def _tail(self, environment: str) -> tuple[int, pa.Table, Path]:
         """The exporter's cursor, the `events` rows of the journal after it up to the durable
-        position, and the history's directory."""
+        position, and the history's directory. The rows are kept between reads, so a read
+        decodes only what became durable since the last (persistence/journal_tail.py)."""
         if self._data_dir is None:
             raise HistoryUnavailable("allotment runs without a data directory: no history")
         upto = self._durable(environment)
         directory = table_dir(self._data_dir, "events")
-        journal = self._data_dir / "journal" / environment
-        for _ in range(_ATTEMPTS):
-            exported = cursor(directory, environment)
-            columns: dict[str, list[Any]] = {name: [] for name in EVENT_COLUMNS}
-            first = None
-            for record in iter_records(journal, exported, upto):
-                first = record.position if first is None else first
-                event_rows(record, columns)
-            if first is None or first == exported + 1:
-                break  # else: segments went away after an export; read from its cursor
+        tail = self._tails.get(environment)
+        if tail is None:
+            tail = self._tails.setdefault(
+                environment, TailRows(self._data_dir / "journal" / environment)
+            )
+        exported, columns = tail.rows(lambda: cursor(directory, environment), upto)
         return exported, to_arrow(columns, environment), directory
 
     def _customer_events(
