@@ -52,11 +52,7 @@ class TailRows:
         """Append the records in (kept upto, upto]; False when they do not follow on."""
         if upto <= self._upto:
             return True
-        columns = _empty()
-        first = None
-        for record in self._read(self._journal, self._upto, upto):
-            first = record.position if first is None else first
-            event_rows(record, columns)
+        first, columns = self._decode(self._upto, upto)
         if first is not None and first != self._upto + 1:
             return False  # a segment went away: read afresh from the cursor
         for name, values in columns.items():
@@ -70,15 +66,21 @@ class TailRows:
         cursor, columns = -1, _empty()
         for _ in range(_ATTEMPTS):
             cursor = exported()
-            columns = _empty()
-            first = None
-            for record in self._read(self._journal, cursor, upto):
-                first = record.position if first is None else first
-                event_rows(record, columns)
+            first, columns = self._decode(cursor, upto)
             if first is None or first == cursor + 1:
                 break
         self._exported, self._upto, self._columns = cursor, max(upto, cursor), columns
         return cursor
+
+    def _decode(self, after: int, upto: int) -> tuple[int | None, Columns]:
+        """The rows of the records in (after, upto], and the first record's position (None
+        when there is none): a first past `after + 1` means a segment went away."""
+        columns = _empty()
+        first = None
+        for record in self._read(self._journal, after, upto):
+            first = record.position if first is None else first
+            event_rows(record, columns)
+        return first, columns
 
     def _drop_through(self, cursor: int) -> None:
         """Forget the rows the exporter has written (positions at or before `cursor`)."""
