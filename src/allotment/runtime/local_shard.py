@@ -51,6 +51,7 @@ from allotment.runtime.denials import RecentDenials
 from allotment.runtime.directory import CustomerDirectory
 from allotment.runtime.errors import ShardUnavailable
 from allotment.runtime.idempotency import AuditKeyWindow, EventKeyIndex
+from allotment.runtime.ids import new_id as process_ids
 from allotment.runtime.ingestion import CUSTOMER_NOT_FOUND, Event, Ingestion
 from allotment.runtime.key_claims import KeyClaim, claim_keys
 from allotment.runtime.numbering import Sequences
@@ -104,7 +105,7 @@ class LocalShard(ShardReads):
         journal: Journal,
         prices: PriceTable,
         settings: ShardSettings,
-        new_id: Callable[[], uuid.UUID] = uuid.uuid4,
+        new_id: Callable[[], uuid.UUID] = process_ids,
         outbox: NotificationOutbox | None = None,
         mint: IdMint | None = None,
     ) -> None:

@@ -14,7 +14,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from collections.abc import Callable
+
+from allotment.runtime.ids import IdSource
+from allotment.runtime.ids import new_id as process_ids
 
 __all__ = ("IdMint", "placement_tag", "shard_of", "tag_of_id", "tag_of_ulid")
 
@@ -56,31 +58,32 @@ def tag_of_ulid(text: str) -> int | None:
 
 
 class IdMint:
-    """The ids one shard of N mints: random UUIDs whose low 32 bits are the tag of the
-    customer whose turn is running (`tag`, set by the turn before it decides, SCL-3).
+    """The ids one shard of N mints: fresh UUIDs (`ids`, the process's cheap source by
+    default) whose low 32 bits are the tag of the customer whose turn is running (`tag`, set
+    by the turn before it decides, SCL-3).
 
     A customer without a reference id (an OpenMeter customer created without a key) gets a
     random tag that places it on this very shard (`tag mod N == index`, SCL-5), so it never
     has to move before its first turn."""
 
-    __slots__ = ("_random", "environment", "index", "shards", "tag")
+    __slots__ = ("_ids", "environment", "index", "shards", "tag")
 
     def __init__(
         self,
         environment: str,
         index: int,
         shards: int,
-        random_id: Callable[[], uuid.UUID] = uuid.uuid4,
+        ids: IdSource = process_ids,
     ) -> None:
         assert 0 <= index < shards
         self.environment = environment
         self.index = index
         self.shards = shards
         self.tag = 0
-        self._random = random_id
+        self._ids = ids
 
     def new_id(self) -> uuid.UUID:
-        return uuid.UUID(int=(self._random().int & ~TAG_MASK) | self.tag, version=4)
+        return self._ids.tagged(self.tag)
 
     def customer_id(self, reference: str | None) -> uuid.UUID:
         """A new customer's id, and from now on the tag of its turns' ids."""

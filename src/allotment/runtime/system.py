@@ -29,6 +29,7 @@ from allotment.runtime.analytics_reads import AnalyticsReads
 from allotment.runtime.buffers import BufferStatistics
 from allotment.runtime.clock import Clock, ClockStore, ManualClock
 from allotment.runtime.errors import ShardUnavailable
+from allotment.runtime.ids import new_id as process_ids
 from allotment.runtime.local_shard import LocalShard, ShardSettings
 from allotment.runtime.meter_reads import CloudEventHistory
 from allotment.runtime.placement import IdMint
@@ -109,7 +110,7 @@ class ActorSystem:
         settings: SystemSettings,
         journal_factory: Callable[[str], Journal],
         timer_interval_s: float = 1.0,
-        new_id: Callable[[], uuid.UUID] = uuid.uuid4,
+        new_id: Callable[[], uuid.UUID] = process_ids,
         storage: ShardStore | None = None,
         analytics: AnalyticsRunner | None = None,
         checkpoint: CheckpointPolicy | None = None,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, NoReturn
@@ -60,6 +59,7 @@ from allotment.http.schemas.reservations import (
 )
 from allotment.http.validation import check_decimal, decode_body
 from allotment.runtime.clock import Clock
+from allotment.runtime.ids import new_id
 from allotment.runtime.ports import CustomerLookup, Shard
 
 __all__ = (
@@ -120,7 +120,7 @@ async def reserve(shard: Shard, settings: Settings, raw: bytes) -> tuple[int, by
     """createReservation's status and encoded answer: shared by the route and the fast path."""
     body = decode_body(raw, ReservationRequest)
     command = Reserve(
-        reservation_id=body.reservationId or str(uuid.uuid4()),
+        reservation_id=body.reservationId or str(new_id()),
         items=_hold_items(body),
         ttl_seconds=_ttl(body.ttlSeconds),
         overage=Overage(body.overage or "allow"),
