@@ -1,8 +1,13 @@
 """The file journal: append-only segments of checksummed records (framing: journal_format.py).
 
-Group commit: `append` only encodes into a buffer. One writer task takes whatever has
-accumulated, writes it, and fsyncs it on a worker thread, so every turn that arrived while a
-commit was in flight shares the next fsync, and the event loop never blocks on the disk.
+Group commit, pipelined: `append` only encodes into a buffer. The writer task takes whatever
+has accumulated as one batch and hands it to two long-lived threads: the writer thread writes
+it, the syncer thread fsyncs it. Two batches are in the pipe at once, so the next batch is
+written while the previous one's fsync is in flight, and every turn that arrived meanwhile
+shares the next fsync; the event loop never blocks on the disk. Batches finish in order: a
+batch is reported durable only after every batch before it, and a failure fails every batch
+after it. The threads report back with `call_soon_threadsafe` (the journal runs on anyio's
+asyncio backend), not a worker thread and a cancel scope per commit.
 
 After a write or fsync failure the journal is failed until a new one is opened: nothing more
 is appended, written or synced through it (after a failed fsync the page cache's state is
@@ -12,16 +17,20 @@ active segment back to the last durable record.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from io import FileIO
 from itertools import pairwise
 from pathlib import Path
+from queue import SimpleQueue
 
 import anyio
 
@@ -47,6 +56,7 @@ from allotment.persistence.journal_io import (
 )
 from allotment.persistence.journal_read import ReadResult, iter_records, read_journal
 from allotment.persistence.journal_repair import RepairReport, repair_journal
+from allotment.persistence.journal_waiters import DurableWaiters
 from allotment.persistence.ports import JournalRecord
 
 __all__ = (
@@ -74,12 +84,28 @@ def _segment_name(first_position: int) -> str:
     return f"journal-{first_position:020d}.wal"
 
 
-@dataclass(slots=True)
-class _Progress:
-    """What one commit on the worker thread got done before it returned or raised."""
+_DEPTH = 2  # batches in the pipe: one being synced while the next is written
 
-    written: bool = False
+
+@dataclass(slots=True, eq=False)
+class _Batch:
+    """One group commit on its way through the writer and syncer threads. The thread that
+    finishes it sets `done` last; the loop reads the rest only after seeing `done`."""
+
+    data: bytes
+    records: int
+    last: int  # the batch's last position
+    rotate: bool  # a rotation was asked for; the writer also sets it when the segment is full
+    started: float
+    end_offset: int = 0  # the active segment's size once the batch is written
+    durable: bool = False  # written (and synced, when syncing)
     rotated: bool = False
+    error: BaseException | None = None
+    done: bool = False
+    rotation_done: threading.Event | None = None  # the writer waits on it: a new segment
+
+
+_Queue = SimpleQueue[_Batch | None]  # None: the thread ends
 
 
 class FileJournal:
@@ -117,10 +143,16 @@ class FileJournal:
         self._pending: list[bytes] = []
         self._pending_bytes = 0
         self._pending_last = self._position
-        # Events are made on first use: anyio needs a running loop, and recovery builds the
-        # journal before the loop starts.
-        self._wakeup_event: anyio.Event | None = None
-        self._committed_event: anyio.Event | None = None
+        self._sync = durability is Durability.FSYNC
+        # The loop's side of the pipe, made by `run` (recovery builds the journal before the
+        # loop starts): its wakeup, the batches in flight, and how threads call back.
+        self._wakeup: asyncio.Event | None = None
+        self._inflight: deque[_Batch] = deque()
+        self._call_soon: Callable[[Callable[[], None]], object] | None = None
+        self._waiters = DurableWaiters()
+        # The threads' side: set by the thread that failed, read by both.
+        self._write_failed = False
+        self._sync_failed = False
         self._failure: BaseException | None = None
         self._rotate_requested = False
         self._rotations = 0
@@ -131,6 +163,7 @@ class FileJournal:
         directory.mkdir(parents=True, exist_ok=True)
         self._path, self._file = self._open_active(next_position)
         self._durable_offset = self._file.tell()  # the active segment's bytes known durable
+        self._written_offset = self._durable_offset  # and its bytes written
 
     def _open_active(self, next_position: int) -> tuple[Path, FileIO]:
         """The segment new records go to: the last one, unless it is of an older format."""
@@ -154,19 +187,9 @@ class FileJournal:
             fsync_directory(self.directory)
         return path, file
 
-    def _wakeup(self) -> anyio.Event:
-        if self._wakeup_event is None:
-            self._wakeup_event = anyio.Event()
-        return self._wakeup_event
-
-    def _committed(self) -> anyio.Event:
-        if self._committed_event is None:
-            self._committed_event = anyio.Event()
-        return self._committed_event
-
     def _notify_writer(self) -> None:
-        if self._wakeup_event is not None:  # no writer waiting yet: it checks pending first
-            self._wakeup_event.set()
+        if self._wakeup is not None:  # no writer yet: it looks at pending first
+            self._wakeup.set()
 
     @property
     def position(self) -> int:
@@ -221,7 +244,7 @@ class FileJournal:
                 raise self._unavailable()
             if self.durability is Durability.NONE:
                 return
-            await self._committed().wait()
+            await self._waiters.wait(position)
 
     async def flush(self) -> None:
         """Wait until everything appended so far is written, whatever the durability mode
@@ -233,8 +256,8 @@ class FileJournal:
         """
         target = self._position
         while self._failure is None and self._durable < target:
-            self._wakeup().set()
-            await self._committed().wait()
+            self._notify_writer()
+            await self._waiters.wait(target)
         if self._failure is not None:
             raise self._unavailable()
 
@@ -249,24 +272,11 @@ class FileJournal:
         generation = self._rotations
         self._rotate_requested = True
         while self._rotations == generation and self._failure is None:
-            self._wakeup().set()
-            await self._committed().wait()
+            self._notify_writer()
+            await self._waiters.wait(0)  # woken by the next batch that finishes
         if self._failure is not None:
             raise self._unavailable()
         return position
-
-    def _commit(self, batch: bytes, sync: bool, rotate: bool, first: int, done: _Progress) -> None:
-        """Runs on a worker thread: one write of the whole batch, fsync if asked, then a
-        rotation if asked or if the segment is full. `done` says how far it got."""
-        if batch:
-            self._io.write(self._file, batch)
-            if sync:
-                self._io.fsync(self._file.fileno())
-            self._durable_offset = self._file.tell()
-            done.written = True
-        if rotate or self._durable_offset >= self._segment_size_max:
-            self._rotate_segment(first)
-            done.rotated = True
 
     def _rotate_segment(self, first_position: int) -> None:
         """Close the segment durably and start the next one."""
@@ -278,38 +288,131 @@ class FileJournal:
         self._durable_offset = 0
         self._path, self._file = path, FileIO(path, "a", opener=private_opener)
         self._io.write(self._file, encode_header(first_position))
-        self._durable_offset = HEADER_SIZE
+        self._durable_offset = self._written_offset = HEADER_SIZE
         fsync_directory(self.directory)
 
     async def run(self) -> None:
-        """The writer loop: one write (and fsync) per batch of appended records. Returns
-        once the journal has failed: a failed journal writes nothing more."""
-        sync = self.durability is Durability.FSYNC
-        while self._failure is None:
-            if not self._pending and not self._rotate_requested:
-                await self._wakeup().wait()
-            self._wakeup_event = anyio.Event()
-            batch, self._pending = self._pending, []
-            last = self._pending_last
-            rotate, self._rotate_requested = self._rotate_requested, False
-            done, data = _Progress(), b"".join(batch)
-            started = time.perf_counter()
+        """The writer loop: hands batches of appended records to the writer and syncer
+        threads, two in the pipe. Returns once the journal has failed: a failed journal
+        writes nothing more. Cancelled, it still waits for the batches in flight."""
+        wakeup = self._wakeup = asyncio.Event()
+        self._call_soon = asyncio.get_running_loop().call_soon_threadsafe
+        to_write: _Queue = SimpleQueue()
+        to_sync: _Queue = SimpleQueue()
+        for target, role in ((self._write_loop, "writer"), (self._sync_loop, "syncer")):
+            name, queues = f"journal-{role}-{self.directory.name}", (to_write, to_sync)
+            threading.Thread(target=target, args=queues, name=name, daemon=True).start()
+        try:
+            while self._failure is None:
+                if len(self._inflight) < _DEPTH and (self._pending or self._rotate_requested):
+                    self._submit(to_write)
+                else:
+                    wakeup.clear()
+                    await wakeup.wait()
+        finally:
+            with anyio.CancelScope(shield=True):  # the threads must be idle before a close
+                while self._inflight:
+                    wakeup.clear()
+                    await wakeup.wait()
+            to_write.put(None)
+            to_sync.put(None)
+
+    def _submit(self, to_write: _Queue) -> None:
+        records, self._pending = self._pending, []
+        rotate, self._rotate_requested = self._rotate_requested, False
+        batch = _Batch(
+            b"".join(records), len(records), self._pending_last, rotate, time.perf_counter()
+        )
+        self._inflight.append(batch)
+        to_write.put(batch)
+
+    def _write_loop(self, to_write: _Queue, to_sync: _Queue) -> None:
+        """The writer thread: one write per batch, in order. A batch that is not synced and
+        fills no segment is finished here; the others go on to the syncer."""
+        while (batch := to_write.get()) is not None:
+            if self._write_failed or self._sync_failed:  # nothing more reaches the file
+                self._finish(batch)
+                continue
             try:
-                await anyio.to_thread.run_sync(self._commit, data, sync, rotate, last + 1, done)
+                if batch.data:
+                    self._io.write(self._file, batch.data)
             except Exception as error:  # any I/O failure stops acknowledgements
-                logger.exception("journal write failed; no further change will be acknowledged")
-                self._failure = error
-                self._pending, self._pending_bytes = [], 0
-            if done.written:
-                self._durable = last
-                self._pending_bytes -= len(data)
+                self._write_failed = True
+                batch.error = error
+                self._finish(batch)
+                continue
+            self._written_offset += len(batch.data)
+            batch.end_offset = self._written_offset
+            batch.rotate = batch.rotate or batch.end_offset >= self._segment_size_max
+            if not (self._sync or batch.rotate):
+                self._durable_offset, batch.durable = batch.end_offset, True
+                self._finish(batch)
+                continue
+            rotation = batch.rotation_done = threading.Event() if batch.rotate else None
+            to_sync.put(batch)
+            if rotation is not None:  # the next batch goes to the next segment
+                rotation.wait()
+
+    def _sync_loop(self, to_write: _Queue, to_sync: _Queue) -> None:
+        """The syncer thread: the fsync of each written batch, in order (it covers everything
+        written before it), then the batch's rotation. After a failed fsync it syncs nothing
+        more: the page cache's state is unknown."""
+        del to_write  # the writer's; the signature is shared
+        while (batch := to_sync.get()) is not None:
+            if not self._sync_failed:
+                try:
+                    if self._sync and batch.data:
+                        self._io.fsync(self._file.fileno())
+                    self._durable_offset, batch.durable = batch.end_offset, True
+                    if batch.rotate:
+                        self._rotate_segment(batch.last + 1)
+                        batch.rotated = True
+                except Exception as error:  # any I/O failure stops acknowledgements
+                    self._sync_failed = True
+                    batch.error = error
+            self._finish(batch)
+
+    def _finish(self, batch: _Batch) -> None:
+        """On a thread: mark `batch` done and have the loop publish it."""
+        batch.done = True
+        if batch.rotation_done is not None:
+            batch.rotation_done.set()
+        assert self._call_soon is not None
+        try:
+            self._call_soon(self._resolve)
+        except RuntimeError:  # the loop is closed: nobody waits any more
+            logger.warning("journal %s: a batch finished after its loop closed", self._path)
+
+    def _resolve(self) -> None:
+        """On the loop: publish the finished batches in order, then wake who they cover."""
+        inflight = self._inflight
+        while inflight and inflight[0].done:
+            if inflight[0].error is not None and not all(b.done for b in inflight):
+                break  # the other thread may still be at the file: fail once both are idle
+            batch = inflight.popleft()
+            if self._failure is None:  # after a failure nothing more is acknowledged
+                self._publish(batch)
+        self._waiters.wake(self._durable, everyone=self._failure is not None)
+        if self._wakeup is not None:
+            self._wakeup.set()
+
+    def _publish(self, batch: _Batch) -> None:
+        if batch.durable:
+            self._durable = batch.last
+            if batch.data:
+                self._pending_bytes -= len(batch.data)
                 self.commits += 1
-                self.records_committed += len(batch)
-                self.commit_seconds.observe(time.perf_counter() - started)
-                self.commit_records.observe(len(batch))
-            self._rotations += 1 if done.rotated else 0
-            committed, self._committed_event = self._committed(), anyio.Event()
-            committed.set()
+                self.records_committed += batch.records
+                self.commit_seconds.observe(time.perf_counter() - batch.started)
+                self.commit_records.observe(batch.records)
+        self._rotations += 1 if batch.rotated else 0
+        if batch.error is not None:
+            logger.error(
+                "journal write failed; no further change will be acknowledged",
+                exc_info=batch.error,
+            )
+            self._failure = batch.error
+            self._pending, self._pending_bytes = [], 0
 
     def delete_segments_before(self, position: int) -> int:
         """Delete closed segments whose every record has a position <= `position`."""
