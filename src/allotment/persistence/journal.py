@@ -4,10 +4,12 @@ Group commit, pipelined: `append` only encodes into a buffer. The writer task ta
 has accumulated as one batch and hands it to two long-lived threads: the writer thread writes
 it, the syncer thread fsyncs it. Two batches are in the pipe at once, so the next batch is
 written while the previous one's fsync is in flight, and every turn that arrived meanwhile
-shares the next fsync; the event loop never blocks on the disk. Batches finish in order: a
-batch is reported durable only after every batch before it, and a failure fails every batch
-after it. The threads report back with `call_soon_threadsafe` (the journal runs on anyio's
-asyncio backend), not a worker thread and a cancel scope per commit.
+shares the next fsync; the event loop never blocks on the disk. Batches finish in order, as if
+committed one after the other: a batch is reported durable only after every batch before it,
+and a failure fails its batch and every batch after it (a failed write does not fail the batch
+ahead whose fsync was in flight: that batch is on disk). The threads report back with
+`call_soon_threadsafe` (the journal runs on anyio's asyncio backend), not a worker thread and a
+cancel scope per commit.
 
 After a write or fsync failure the journal is failed until a new one is opened: nothing more
 is appended, written or synced through it (after a failed fsync the page cache's state is
@@ -19,13 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
 from io import FileIO
 from itertools import pairwise
@@ -36,14 +36,10 @@ import anyio
 
 from allotment.domain.facts import EnvironmentFact, Fact
 from allotment.histogram import BATCH_BUCKETS, LATENCY_BUCKETS, Histogram
-from allotment.persistence.codec import FORMAT_VERSION, encode_record
+from allotment.persistence.codec import encode_record
 from allotment.persistence.errors import JournalUnavailable
-from allotment.persistence.file_modes import private_opener
 from allotment.persistence.journal_format import (
-    HEADER_SIZE,
     encode_frame,
-    encode_header,
-    header_version,
     segment_first_position,
 )
 from allotment.persistence.journal_io import (
@@ -52,10 +48,10 @@ from allotment.persistence.journal_io import (
     fsync_directory,
     probe,
     segments,
-    truncate_file,
 )
 from allotment.persistence.journal_read import ReadResult, iter_records, read_journal
 from allotment.persistence.journal_repair import RepairReport, repair_journal
+from allotment.persistence.journal_segment import ActiveSegment, Batch, BatchQueue
 from allotment.persistence.journal_waiters import DurableWaiters
 from allotment.persistence.ports import JournalRecord
 
@@ -80,32 +76,7 @@ class Durability(StrEnum):
     NONE = "none"  # acknowledged at once; written in the background; a crash loses data
 
 
-def _segment_name(first_position: int) -> str:
-    return f"journal-{first_position:020d}.wal"
-
-
 _DEPTH = 2  # batches in the pipe: one being synced while the next is written
-
-
-@dataclass(slots=True, eq=False)
-class _Batch:
-    """One group commit on its way through the writer and syncer threads. The thread that
-    finishes it sets `done` last; the loop reads the rest only after seeing `done`."""
-
-    data: bytes
-    records: int
-    last: int  # the batch's last position
-    rotate: bool  # a rotation was asked for; the writer also sets it when the segment is full
-    started: float
-    end_offset: int = 0  # the active segment's size once the batch is written
-    durable: bool = False  # written (and synced, when syncing)
-    rotated: bool = False
-    error: BaseException | None = None
-    done: bool = False
-    rotation_done: threading.Event | None = None  # the writer waits on it: a new segment
-
-
-_Queue = SimpleQueue[_Batch | None]  # None: the thread ends
 
 
 class FileJournal:
@@ -118,7 +89,8 @@ class FileJournal:
         next_position: the position the next append takes.
         segment_size_max: a segment past this size is closed and a new one started.
         io: where bytes and fsyncs go; a `FaultyIO` injects failures in tests.
-        commit_seconds: where each group commit's duration (write and sync) is counted; the
+        commit_seconds: where each group commit's duration is counted, from its hand-off to
+            the threads until it is durable (a wait behind the batch ahead included); the
             storage passes the environment's own, so the counts outlive a rebuild.
         commit_records: where each group commit's number of records is counted.
     """
@@ -136,7 +108,6 @@ class FileJournal:
     ) -> None:
         self.directory = directory
         self.durability = durability
-        self._segment_size_max = segment_size_max
         self._io: JournalIO = io or RealIO()
         self._position = next_position - 1  # last position handed out
         self._durable = self._position
@@ -147,12 +118,9 @@ class FileJournal:
         # The loop's side of the pipe, made by `run` (recovery builds the journal before the
         # loop starts): its wakeup, the batches in flight, and how threads call back.
         self._wakeup: asyncio.Event | None = None
-        self._inflight: deque[_Batch] = deque()
+        self._inflight: deque[Batch] = deque()
         self._call_soon: Callable[[Callable[[], None]], object] | None = None
         self._waiters = DurableWaiters()
-        # The threads' side: set by the thread that failed, read by both.
-        self._write_failed = False
-        self._sync_failed = False
         self._failure: BaseException | None = None
         self._rotate_requested = False
         self._rotations = 0
@@ -161,31 +129,14 @@ class FileJournal:
         self.commit_seconds = commit_seconds or Histogram(LATENCY_BUCKETS)
         self.commit_records = commit_records or Histogram(BATCH_BUCKETS)
         directory.mkdir(parents=True, exist_ok=True)
-        self._path, self._file = self._open_active(next_position)
-        self._durable_offset = self._file.tell()  # the active segment's bytes known durable
-        self._written_offset = self._durable_offset  # and its bytes written
+        self._segment = ActiveSegment(
+            directory, self._io, self._sync, segment_size_max, next_position
+        )
 
-    def _open_active(self, next_position: int) -> tuple[Path, FileIO]:
-        """The segment new records go to: the last one, unless it is of an older format."""
-        files = segments(self.directory)
-        path = files[-1] if files else self.directory / _segment_name(next_position)
-        if files:
-            with path.open("rb") as reader:
-                head = reader.read(HEADER_SIZE)
-            if head and header_version(head) != FORMAT_VERSION:
-                if path.stat().st_size > HEADER_SIZE:  # an old segment stays as it is
-                    path = self.directory / _segment_name(next_position)
-                else:  # a torn or old header with no record after it
-                    truncate_file(path, 0)
-        created = not path.exists()
-        file = FileIO(
-            path, "a", opener=private_opener
-        )  # unbuffered: nothing is left in a buffer to write at close
-        if file.tell() == 0:
-            self._io.write(file, encode_header(next_position))
-        if created:  # the new file's name must survive a power cut with its records
-            fsync_directory(self.directory)
-        return path, file
+    @property
+    def _file(self) -> FileIO:
+        """The active segment's file (tests point its descriptor at a full disk)."""
+        return self._segment.file
 
     def _notify_writer(self) -> None:
         if self._wakeup is not None:  # no writer yet: it looks at pending first
@@ -278,30 +229,13 @@ class FileJournal:
             raise self._unavailable()
         return position
 
-    def _rotate_segment(self, first_position: int) -> None:
-        """Close the segment durably and start the next one."""
-        if self._durable_offset <= HEADER_SIZE:
-            return  # an empty segment is already a clean boundary
-        self._io.fsync(self._file.fileno())
-        self._file.close()
-        path = self.directory / _segment_name(first_position)
-        self._durable_offset = 0
-        self._path, self._file = path, FileIO(path, "a", opener=private_opener)
-        self._io.write(self._file, encode_header(first_position))
-        self._durable_offset = self._written_offset = HEADER_SIZE
-        fsync_directory(self.directory)
-
     async def run(self) -> None:
         """The writer loop: hands batches of appended records to the writer and syncer
         threads, two in the pipe. Returns once the journal has failed: a failed journal
         writes nothing more. Cancelled, it still waits for the batches in flight."""
         wakeup = self._wakeup = asyncio.Event()
         self._call_soon = asyncio.get_running_loop().call_soon_threadsafe
-        to_write: _Queue = SimpleQueue()
-        to_sync: _Queue = SimpleQueue()
-        for target, role in ((self._write_loop, "writer"), (self._sync_loop, "syncer")):
-            name, queues = f"journal-{role}-{self.directory.name}", (to_write, to_sync)
-            threading.Thread(target=target, args=queues, name=name, daemon=True).start()
+        to_write, to_sync = self._start_threads()
         try:
             while self._failure is None:
                 if len(self._inflight) < _DEPTH and (self._pending or self._rotate_requested):
@@ -317,62 +251,28 @@ class FileJournal:
             to_write.put(None)
             to_sync.put(None)
 
-    def _submit(self, to_write: _Queue) -> None:
+    def _start_threads(self) -> tuple[BatchQueue, BatchQueue]:
+        """The writer and syncer threads of this run; returns their queues."""
+        to_write: BatchQueue = SimpleQueue()
+        to_sync: BatchQueue = SimpleQueue()
+        segment, finish, name = self._segment, self._finish, f"journal-{self.directory.name}"
+        for target, queues in (
+            (segment.write_loop, (to_write, to_sync)),
+            (segment.sync_loop, (to_sync,)),
+        ):
+            threading.Thread(target=target, args=(*queues, finish), name=name, daemon=True).start()
+        return to_write, to_sync
+
+    def _submit(self, to_write: BatchQueue) -> None:
         records, self._pending = self._pending, []
         rotate, self._rotate_requested = self._rotate_requested, False
-        batch = _Batch(
+        batch = Batch(
             b"".join(records), len(records), self._pending_last, rotate, time.perf_counter()
         )
         self._inflight.append(batch)
         to_write.put(batch)
 
-    def _write_loop(self, to_write: _Queue, to_sync: _Queue) -> None:
-        """The writer thread: one write per batch, in order. A batch that is not synced and
-        fills no segment is finished here; the others go on to the syncer."""
-        while (batch := to_write.get()) is not None:
-            if self._write_failed or self._sync_failed:  # nothing more reaches the file
-                self._finish(batch)
-                continue
-            try:
-                if batch.data:
-                    self._io.write(self._file, batch.data)
-            except Exception as error:  # any I/O failure stops acknowledgements
-                self._write_failed = True
-                batch.error = error
-                self._finish(batch)
-                continue
-            self._written_offset += len(batch.data)
-            batch.end_offset = self._written_offset
-            batch.rotate = batch.rotate or batch.end_offset >= self._segment_size_max
-            if not (self._sync or batch.rotate):
-                self._durable_offset, batch.durable = batch.end_offset, True
-                self._finish(batch)
-                continue
-            rotation = batch.rotation_done = threading.Event() if batch.rotate else None
-            to_sync.put(batch)
-            if rotation is not None:  # the next batch goes to the next segment
-                rotation.wait()
-
-    def _sync_loop(self, to_write: _Queue, to_sync: _Queue) -> None:
-        """The syncer thread: the fsync of each written batch, in order (it covers everything
-        written before it), then the batch's rotation. After a failed fsync it syncs nothing
-        more: the page cache's state is unknown."""
-        del to_write  # the writer's; the signature is shared
-        while (batch := to_sync.get()) is not None:
-            if not self._sync_failed:
-                try:
-                    if self._sync and batch.data:
-                        self._io.fsync(self._file.fileno())
-                    self._durable_offset, batch.durable = batch.end_offset, True
-                    if batch.rotate:
-                        self._rotate_segment(batch.last + 1)
-                        batch.rotated = True
-                except Exception as error:  # any I/O failure stops acknowledgements
-                    self._sync_failed = True
-                    batch.error = error
-            self._finish(batch)
-
-    def _finish(self, batch: _Batch) -> None:
+    def _finish(self, batch: Batch) -> None:
         """On a thread: mark `batch` done and have the loop publish it."""
         batch.done = True
         if batch.rotation_done is not None:
@@ -381,7 +281,7 @@ class FileJournal:
         try:
             self._call_soon(self._resolve)
         except RuntimeError:  # the loop is closed: nobody waits any more
-            logger.warning("journal %s: a batch finished after its loop closed", self._path)
+            logger.warning("journal %s: a batch finished after its loop closed", self.directory)
 
     def _resolve(self) -> None:
         """On the loop: publish the finished batches in order, then wake who they cover."""
@@ -396,7 +296,7 @@ class FileJournal:
         if self._wakeup is not None:
             self._wakeup.set()
 
-    def _publish(self, batch: _Batch) -> None:
+    def _publish(self, batch: Batch) -> None:
         if batch.durable:
             self._durable = batch.last
             if batch.data:
@@ -432,13 +332,13 @@ class FileJournal:
         if self._failure is not None:
             self.close_after_failure()
             return
-        self._io.fsync(self._file.fileno())
-        self._file.close()
+        self._segment.close()
 
     def close_after_failure(self) -> None:
-        """Cut the active segment back to its last durable record, sync that, and close, so
-        records written but never acknowledged are not kept. Call it only when `run()` is not
-        running (it returns by itself after a failure). Safe to call again after it raised.
+        """Cut the active segment back to its last durable record (its last completed fsync,
+        or its last write when not syncing), sync that, and close, so records written but
+        never acknowledged are not kept. Call it only when `run()` is not running (it returns
+        by itself after a failure). Safe to call again after it raised.
 
         The sync goes through a new file descriptor, and only covers the truncation: the bytes
         kept were synced before the failure, the bytes the failed sync left unknown are cut.
@@ -446,19 +346,4 @@ class FileJournal:
         Raises:
             OSError: the disk still refuses; retry later (`probe` tells when to).
         """
-        if not self._file.closed:
-            try:
-                self._file.close()
-            except OSError:  # the descriptor is released anyway; its error is the old one
-                logger.warning("journal %s: closing after failure", self._path.name)
-        fd = os.open(self._path, os.O_RDWR)
-        try:
-            os.ftruncate(fd, self._durable_offset)
-            self._io.fsync(fd)
-        finally:
-            os.close(fd)
-        logger.warning(
-            "journal %s: cut back to byte %d, its last durable record",
-            self._path.name,
-            self._durable_offset,
-        )
+        self._segment.close_after_failure()
