@@ -103,6 +103,12 @@ def _read_back(directory: Path) -> list[int]:
     return [r.customer_id.int for r in read_journal(directory).records if r.customer_id]
 
 
+@pytest.fixture
+def gated(tmp_path: Path) -> tuple[GatedIO, FileJournal]:
+    io = GatedIO()
+    return io, io.journal(tmp_path)
+
+
 async def _first_record_durable(io: GatedIO, turns: Turns) -> int:
     """Record 1 through a whole commit; returns the segment's size after it."""
     turns.append(1)
@@ -113,10 +119,9 @@ async def _first_record_durable(io: GatedIO, turns: Turns) -> int:
 
 
 async def test_the_next_batch_is_written_during_the_fsync_and_acknowledged_after_it(
-    tmp_path: Path,
+    gated: tuple[GatedIO, FileJournal], tmp_path: Path
 ) -> None:
-    io = GatedIO()
-    journal = io.journal(tmp_path)
+    io, journal = gated
     async with anyio.create_task_group() as tg:
         tg.start_soon(journal.run)
         async with anyio.create_task_group() as waiting:
@@ -147,10 +152,9 @@ async def test_the_next_batch_is_written_during_the_fsync_and_acknowledged_after
 
 
 async def test_a_failed_fsync_fails_the_batch_written_behind_it_and_cuts_both_back(
-    tmp_path: Path,
+    gated: tuple[GatedIO, FileJournal], tmp_path: Path
 ) -> None:
-    io = GatedIO()
-    journal = io.journal(tmp_path)
+    io, journal = gated
     async with anyio.create_task_group() as tg:
         tg.start_soon(journal.run)  # returns by itself once the journal has failed
         turns = Turns(journal, tg)
@@ -176,13 +180,12 @@ async def test_a_failed_fsync_fails_the_batch_written_behind_it_and_cuts_both_ba
 
 
 async def test_a_failed_write_behind_an_fsync_in_flight_fails_only_what_follows(
-    tmp_path: Path,
+    gated: tuple[GatedIO, FileJournal], tmp_path: Path
 ) -> None:
     """Outcomes are decided in batch order, as if the batches were committed one after the
     other: the batch whose fsync was in flight is on disk and acknowledged; the batch whose
     write failed, and everything after it, is refused and cut."""
-    io = GatedIO()
-    journal = io.journal(tmp_path)
+    io, journal = gated
     async with anyio.create_task_group() as tg:
         tg.start_soon(journal.run)
         turns = Turns(journal, tg)
