@@ -1,5 +1,5 @@
 """Usage events into a shard (EVT-*): idempotency keys claimed before the turn, customers and
-features auto-created with their first accepted event, batches sharing one durable wait."""
+features auto-created with their first accepted event (batches: runtime/batch_ingest.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import uuid
 from typing import TYPE_CHECKING
 
 import msgspec
-from anyio.lowlevel import checkpoint
 
 from allotment.domain.catalog import Catalog, Feature, feature_id
 from allotment.domain.catalog_facts import FeatureAutoCreated
@@ -21,13 +20,14 @@ from allotment.runtime.actor import CustomerActor
 from allotment.runtime.ports import CustomerLookup
 
 if TYPE_CHECKING:
+    from allotment.runtime.batch_turns import BatchTurns
     from allotment.runtime.local_shard import LocalShard
+    from allotment.runtime.turns import Turns
 
 __all__ = ("CUSTOMER_NOT_FOUND", "DUPLICATE_EVENT", "Ingestion", "auto_feature")
 
 DUPLICATE_EVENT = "Duplicate event. An event with this idempotency key has already been processed."
 CUSTOMER_NOT_FOUND = "Customer not found."
-YIELD_EVERY = 100  # events of a batch between two yields to the loop
 
 Event = tuple[CustomerLookup, RecordUsage, uuid.UUID | None]
 
@@ -35,10 +35,13 @@ Event = tuple[CustomerLookup, RecordUsage, uuid.UUID | None]
 class Ingestion:
     """The event paths of one shard."""
 
-    __slots__ = ("_shard",)
+    __slots__ = ("_shard", "_turns")
 
-    def __init__(self, shard: LocalShard) -> None:
+    def __init__(self, shard: LocalShard, turns: Turns | BatchTurns | None = None) -> None:
         self._shard = shard
+        # Where turns run and commit: the shard's own, or a batch's, which journals each
+        # customer's facts once at the end of the batch (runtime/batch_turns.py).
+        self._turns = turns or shard.turns
 
     async def ingest(
         self, lookup: CustomerLookup, event: RecordUsage, feature_uuid: uuid.UUID | None
@@ -49,24 +52,6 @@ class Ingestion:
         if position:
             await self._shard.turns.durable(position)
         return reply
-
-    async def ingest_batch(self, events: list[Event]) -> list[Reply]:
-        """Many events, each judged exactly as `ingest` would, sharing one group commit: the
-        replies come back once the last of them is durable."""
-        turns = self._shard.turns
-        turns.admit(write=True)
-        replies: list[Reply] = []
-        last = 0
-        for index, (lookup, event, feature_uuid) in enumerate(events):
-            reply, position = self.ingest_now(lookup, event, feature_uuid)
-            replies.append(reply)
-            last = max(last, position)
-            if index % YIELD_EVERY == YIELD_EVERY - 1:
-                await checkpoint()  # a large batch does not hold the loop for its whole length
-                turns.admit(write=False)  # the shard may have failed meanwhile
-        if last:
-            await turns.durable(last)
-        return replies
 
     def ingest_now(
         self, lookup: CustomerLookup, event: RecordUsage, feature_uuid: uuid.UUID | None
@@ -110,7 +95,7 @@ class Ingestion:
         actor = shard.directory.find(lookup)
         if actor is not None:
             # Catch-up facts are journalled even when the event is then rejected or raises.
-            reply, position = shard.turns.run(actor, event, shard.context(catalog))
+            reply, position = self._turns.run(actor, event, shard.context(catalog))
             if isinstance(reply, Rejected):
                 return reply, position
         else:
@@ -120,7 +105,7 @@ class Ingestion:
             notes.append("Customer auto-created.")
         if new_feature is not None:  # after the customer's record: await this later position
             fact = FeatureAutoCreated(at=shard.now(), feature=new_feature)
-            position = shard.turns.commit_catalog(fact)
+            position = self._turns.commit_catalog(fact)
             shard.catalog = catalog
         if notes and isinstance(reply, UsageAccepted) and not reply.over_limit:
             return msgspec.structs.replace(reply, message=" ".join(notes)), position  # EVT-44
@@ -152,13 +137,13 @@ class Ingestion:
         shard = self._shard
         actor = CustomerActor(new_customer(created))
         applied: list[Fact] = [created]
-        shard.turns.turns_run += 1  # a turn, though not through `Turns.applying`
+        self._turns.turns_run += 1  # a turn, though not through `Turns.applying`
         # Should this raise, even StateCorrupted, the unregistered actor is simply dropped.
         reply = actor.turn(event, shard.context(catalog), applied)
         if isinstance(reply, Rejected):
             return reply, 0
         actor = shard.directory.register(actor.state)
-        return reply, shard.turns.commit(actor, applied)
+        return reply, self._turns.commit(actor, applied)
 
 
 def auto_feature(key: str) -> Feature:

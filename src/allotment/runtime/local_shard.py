@@ -44,6 +44,7 @@ from allotment.persistence.ports import Journal, JournalRecord
 from allotment.persistence.store_ports import AuditRecord, NotificationOutbox
 from allotment.runtime import recovery
 from allotment.runtime.actor import CustomerActor
+from allotment.runtime.batch_ingest import ingest_batch
 from allotment.runtime.buffers import BoundedBuffer
 from allotment.runtime.clock import Clock
 from allotment.runtime.credit_notes import run_credit_note
@@ -253,7 +254,7 @@ class LocalShard(ShardReads):
 
     async def ingest_batch(self, events: list[Event]) -> list[Reply]:
         """Many events, each judged exactly as `ingest` would, sharing one group commit."""
-        return await self._ingestion.ingest_batch(events)
+        return await ingest_batch(self, events)  # one record per customer (issue 21)
 
     def ingest_now(
         self, lookup: CustomerLookup, event: RecordUsage, feature_uuid: uuid.UUID | None

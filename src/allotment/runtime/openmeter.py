@@ -18,8 +18,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
-from anyio.lowlevel import checkpoint
-
 from allotment.domain.catalog import Catalog
 from allotment.domain.catalog_facts import (
     CatalogUpdated,
@@ -41,15 +39,17 @@ from allotment.domain.meters import CloudEvent, CloudEventRecorded
 from allotment.domain.replies import Rejected, RejectionKind
 from allotment.domain.state import CustomerSource, CustomerState, OpenMeterDetails, Profile
 from allotment.runtime.actor import CustomerActor
+from allotment.runtime.batch_ingest import run_batch
+from allotment.runtime.batch_turns import BatchTurns
 from allotment.runtime.ports import CatalogChange, CustomerLookup, Projector
 
 if TYPE_CHECKING:
     from allotment.runtime.local_shard import LocalShard
+    from allotment.runtime.turns import Turns
 
-__all__ = ("YIELD_EVERY", "OpenMeterDesk", "subject_conflict")
+__all__ = ("OpenMeterDesk", "subject_conflict")
 
 T = TypeVar("T")
-YIELD_EVERY = 100  # events of a batch between two yields to the loop
 
 
 class OpenMeterDesk:
@@ -73,37 +73,30 @@ class OpenMeterDesk:
     # -- CloudEvents ---------------------------------------------------------------------------
 
     async def ingest(self, events: list[CloudEvent]) -> int:
-        """Journal every event not seen before, sharing one group commit (OM-5); returns how
-        many were new. Acknowledged once the last is durable."""
-        turns = self._shard.turns
-        turns.admit(write=True)
-        last, new = 0, 0
-        for index, event in enumerate(events):
-            position = self.ingest_now(event)
-            if position:
-                new += 1
-                last = max(last, position)
-            if index % YIELD_EVERY == YIELD_EVERY - 1:
-                await checkpoint()
-                turns.admit(write=False)  # the shard may have failed meanwhile
-        if last:
-            await turns.durable(last)
-        return new
+        """Journal every event not seen before, one record per customer per stretch and one
+        durable wait (OM-5, issue 21); returns how many were new. Acknowledged once the last
+        is durable."""
 
-    def ingest_now(self, event: CloudEvent) -> int:
-        """Claim, attribute and journal one event; the position to await, 0 for a duplicate."""
+        def judge(turns: BatchTurns) -> Callable[[CloudEvent], int]:
+            return lambda event: self.ingest_now(event, turns)
+
+        return sum(1 for position in await run_batch(self._shard, events, judge) if position)
+
+    def ingest_now(self, event: CloudEvent, turns: Turns | BatchTurns) -> int:
+        """Claim, attribute and journal one event through `turns`; the position to await
+        (PENDING through a batch's turns), 0 for a duplicate."""
         shard = self._shard
         now = shard.now()
         key = dedup_key(event.source, event.event_id)
         if not shard.event_keys.reserve(key, now):
             return 0  # OM-6: already journalled, the first one counts
         try:
-            return self._journal(event, now)
+            return self._journal(event, now, turns)
         except BaseException:
             shard.event_keys.release(key, now)
             raise
 
-    def _journal(self, event: CloudEvent, now: datetime) -> int:
+    def _journal(self, event: CloudEvent, now: datetime, turns: Turns | BatchTurns) -> int:
         shard = self._shard
         actor = shard.directory.by_subject(event.subject)
         counting, metered = self._index(shard.catalog)
@@ -128,7 +121,7 @@ class OpenMeterDesk:
             validation_error=error,
         )
         if actor is None:
-            return shard.turns.commit_catalog(recorded)  # OM-9
+            return turns.commit_catalog(recorded)  # OM-9
         ctx = shard.context()
         pairs = counting.get(event.event_type, ())
 
@@ -137,7 +130,7 @@ class OpenMeterDesk:
             for command in usage_of(recorded, pairs):  # OM-30
                 actor.turn(command, ctx, applied)
 
-        _, position = shard.turns.applying(actor, step)
+        _, position = turns.applying(actor, step)
         return position
 
     # -- meters and features -------------------------------------------------------------------
