@@ -60,7 +60,7 @@ class ShardReads:
         return len(self.directory)
 
     def states(self) -> list[CustomerState]:
-        return [actor.state for actor in self.directory.actors()]
+        return list(self.directory.states())
 
     @property
     def plans_in_use(self) -> set[uuid.UUID]:
