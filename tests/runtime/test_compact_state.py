@@ -7,6 +7,7 @@ replies and identical states, which are what the analytics rows are projected fr
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from datetime import timedelta
 from decimal import Decimal
@@ -15,6 +16,7 @@ from typing import Any
 
 import anyio
 import msgspec
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -29,6 +31,7 @@ from allotment.runtime.local_shard import LocalShard
 from allotment.runtime.ports import CustomerLookup
 from allotment.runtime.records import EvaluationContext
 from allotment.runtime.system import ActorSystem
+from allotment.wiring import build_system
 from tests.conftest import START
 
 REFS = ("c0", "c1", "c2", "c3")
@@ -127,3 +130,52 @@ def test_a_warm_set_of_one_keeps_every_customer_stored(tmp_path: Path) -> None:
     anyio.run(run)
 
 
+def _durable(data_dir: Path, clock: ManualClock) -> ActorSystem:
+    return build_system(Settings(data_dir=data_dir, clock="manual"), clock)
+
+
+def _invoices(shard: LocalShard) -> list[tuple[Any, ...]]:
+    """What the renewals made, without their (random) ids."""
+    return [
+        (s.external_id, i.type, i.status, i.amount, i.period_start)
+        for s in shard.states()
+        for i in s.invoices.values()
+    ]
+
+
+@pytest.mark.anyio
+async def test_lazy_recovery_serves_as_if_every_customer_were_decoded(tmp_path: Path) -> None:
+    """Recovery loads the snapshot's index and stored forms and decodes only the customers
+    the journal's tail names; a touch then, and a timer falling due then, answer exactly as
+    a recovery that decoded every customer."""
+    origin = tmp_path / "origin"
+    system = _durable(origin, ManualClock(START))
+    async with system.running():
+        shard = system.shard("test")
+        plan = shard.catalog.plan_by_key("usage_monthly")
+        assert plan is not None
+        for ref in REFS:
+            await shard.create_customer(ref, Profile(first_name="C"))
+            await shard.command(CustomerLookup(external_id=ref), Subscribe(plan_id=plan.id))
+        await system.checkpoint_all()
+        await _step(system, shard, ("ingest", "c1", "api_calls", 7))  # in the journal's tail
+        expected = await _step(system, shard, ("check", "c0", "api_calls"))
+    outcomes = []
+    for decode_all in (False, True):
+        clock = ManualClock(START)
+        copy = tmp_path / f"decode-all-{decode_all}"  # each restart from the same disk
+        shutil.copytree(origin, copy)
+        restarted = _durable(copy, clock)
+        async with restarted.running():
+            shard = restarted.shard("test")
+            assert len(shard.directory) == len(REFS)
+            assert shard.directory.warm == 1  # c1 only, which the journal's tail names
+            if decode_all:
+                for ref in REFS:
+                    shard.directory.find(CustomerLookup(external_id=ref))
+                assert shard.directory.warm == len(REFS)
+            assert await _step(restarted, shard, ("check", "c0", "api_calls")) == expected
+            clock.advance_to(START + timedelta(days=40))  # every period ends: renewals
+            assert await shard.run_due() == len(REFS)
+            outcomes.append(_invoices(shard))
+    assert outcomes[0] == outcomes[1] and len(outcomes[0]) > len(REFS)
