@@ -75,6 +75,12 @@ async def _step(system: ActorSystem, shard: LocalShard, command: tuple[Any, ...]
         return await shard.create_customer(args[0], Profile(email=f"{args[0]}@example.com"))
     if shard.directory.find(lookup) is None:
         return None
+    return await _on_customer(shard, lookup, kind, args)
+
+
+async def _on_customer(
+    shard: LocalShard, lookup: CustomerLookup, kind: str, args: list[Any]
+) -> Any:
     if kind == "subscribe":
         plan = shard.catalog.plan_by_key(args[1])
         return None if plan is None else await shard.command(lookup, Subscribe(plan_id=plan.id))
