@@ -22,11 +22,14 @@ from hypothesis import strategies as st
 
 from allotment.config import Settings
 from allotment.domain.commands import MarkInvoicePaid, RecordUsage, Subscribe
+from allotment.domain.evolve import new_customer
+from allotment.domain.facts import CustomerCreated
 from allotment.domain.replies import Subscribed
-from allotment.domain.state import Profile
+from allotment.domain.state import CustomerSource, CustomerState, Profile
 from allotment.loading import load_catalog, load_price_table
 from allotment.persistence.memory import MemoryJournal
 from allotment.runtime.clock import ManualClock
+from allotment.runtime.directory import CustomerDirectory
 from allotment.runtime.local_shard import LocalShard
 from allotment.runtime.ports import CustomerLookup
 from allotment.runtime.records import EvaluationContext
@@ -185,3 +188,25 @@ async def test_lazy_recovery_serves_as_if_every_customer_were_decoded(tmp_path: 
             assert await shard.run_due() == len(REFS)
             outcomes.append(_invoices(shard))
     assert outcomes[0] == outcomes[1] and len(outcomes[0]) > len(REFS)
+
+
+def _created(n: int) -> CustomerState:
+    customer = CustomerCreated(
+        at=START, customer_id=uuid.UUID(int=n), external_id=f"c{n}", source=CustomerSource.API
+    )
+    return new_customer(customer)
+
+
+def test_an_actor_something_holds_is_never_put_back() -> None:
+    """A turn awaiting the disk holds its actor: were it evicted, the next touch would decode
+    a second actor of the same customer, and the first one's later reads would go stale."""
+    directory = CustomerDirectory(warm_max=1)
+    held = directory.register(_created(0))
+    directory.register(_created(1))  # over the bound, but c0 is held: c1 waits its turn
+    assert directory.warm == 2
+    assert directory.find(CustomerLookup(external_id="c0")) is held
+    del held
+    directory.register(_created(2))  # now both older ones go back
+    assert directory.warm == 1
+    again = directory.find(CustomerLookup(external_id="c0"))
+    assert again is not None and again.state == _created(0)

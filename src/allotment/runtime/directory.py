@@ -52,6 +52,7 @@ WARM_CUSTOMERS_MAX = 4096  # the default `Settings.warm_customers_max`
 # References to an actor (or its state) that only the directory's own bookkeeping holds while
 # `_evict` looks at it: the dict's (or the actor's slot), the local name, getrefcount's argument.
 _ONLY_OURS = 3
+_TRIES = 64  # warm customers looked at per admission
 
 _SETTLING = (ReservationCommitted, ReservationReleased, ReservationExpired)  # may forget (RSV-27)
 # Every fact type `index` reads. Facts are final structs, never subclassed, so one set lookup
@@ -179,8 +180,10 @@ class CustomerDirectory:
 
     def _evict(self, count: int) -> None:
         """Put `count` of the oldest warmed customers back in their stored form, skipping
-        (for a later round) those something outside the directory still holds."""
-        order, tries = self._warm_order, len(self._warm_order)
+        (for a later round) those something outside the directory still holds. At most
+        `_TRIES` are looked at: while a scan holds many states (an analytics snapshot's list),
+        the warm set may pass its bound for a while rather than every touch scan it whole."""
+        order, tries = self._warm_order, min(len(self._warm_order), _TRIES)
         while count > 0 and tries > 0:
             tries -= 1
             customer_id = order.popleft()
@@ -204,7 +207,10 @@ class CustomerDirectory:
             customer_id = self._by_stripe_id.get(lookup.stripe_customer_id)
         else:
             customer_id = lookup.customer_id
-        return self.get(customer_id) if customer_id is not None else None
+        if customer_id is None:
+            return None
+        actor = self._actors.get(customer_id)  # `get` inlined: every check comes through here
+        return actor if actor is not None else self._warm(customer_id)
 
     def by_subject(self, subject: str) -> CustomerActor | None:
         """The live customer a CloudEvent subject is attributed to (OM-8)."""
