@@ -223,7 +223,9 @@ class AnalyticsSource(Protocol):
 
     def customer_count(self) -> int: ...
 
-    def states(self) -> list[CustomerState]: ...
+    def each_state(self) -> Iterator[CustomerState]:
+        """Every customer's state now, one at a time (see `CustomerDirectory.states`)."""
+        ...
 
 
 class RunningJournal(Journal, Protocol):

@@ -141,9 +141,13 @@ class CustomerDirectory:
         return len(self._actors)
 
     def states(self) -> Iterator[CustomerState]:
-        """Every customer's state in creation order. Cold ones are decoded for the caller
-        only: a full scan (a checkpoint, an analytics snapshot, a listing) warms nobody."""
-        for customer_id in self._order:
+        """Every customer's state now, in creation order (customers created while the caller
+        iterates are not included). Cold ones are decoded for the caller only: a full scan
+        (an analytics snapshot, a listing) warms nobody, and holds one at a time."""
+        return self._states(self._order[:])
+
+    def _states(self, order: list[uuid.UUID]) -> Iterator[CustomerState]:
+        for customer_id in order:
             actor = self._actors.get(customer_id)
             yield actor.state if actor is not None else decode_state(self._stored[customer_id])
 
