@@ -113,7 +113,8 @@ class CustomerDirectory:
         # The console's search (CON-20): creation order for its pages, and emails (lowercase)
         # -> every customer that ever had it; `search` keeps those that still have it.
         self._order: list[uuid.UUID] = []
-        self._by_email: dict[str, set[uuid.UUID]] = {}
+        # (one customer's id alone, not a set: a set per customer was 216 bytes of each 1.6 KB)
+        self._by_email: dict[str, uuid.UUID | set[uuid.UUID]] = {}
         # OM-8: CloudEvent subjects of live OpenMeter customers (`usageAttribution.subjectKeys`)
         self._by_subject: dict[str, uuid.UUID] = {}
         self._subjects_of: dict[uuid.UUID, tuple[str, ...]] = {}
@@ -267,7 +268,8 @@ class CustomerDirectory:
         if by_reference is not None:
             found.append(by_reference)
         email = text.strip().lower()
-        for customer_id in sorted(self._by_email.get(email, ()), key=str):
+        held = self._by_email.get(email, ())
+        for customer_id in sorted((held,) if isinstance(held, uuid.UUID) else held, key=str):
             actor = self._touch(customer_id)
             now = actor.state.profile.email
             if now is not None and now.lower() == email and actor is not by_reference:
@@ -284,7 +286,14 @@ class CustomerDirectory:
 
     def _email(self, customer_id: uuid.UUID, email: str | None) -> None:
         if email:
-            self._by_email.setdefault(email.lower(), set()).add(customer_id)
+            key = email.lower()
+            held = self._by_email.get(key)
+            if held is None or held == customer_id:
+                self._by_email[key] = customer_id
+            elif isinstance(held, set):
+                held.add(customer_id)
+            else:
+                self._by_email[key] = {held, customer_id}
 
     def register(self, state: CustomerState) -> CustomerActor:
         actor = CustomerActor(state)
