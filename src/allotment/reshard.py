@@ -24,6 +24,7 @@ from allotment.domain.cost import PriceTable
 from allotment.domain.payment_records import PaymentRecord
 from allotment.domain.state import CustomerState
 from allotment.persistence import datadir_lock
+from allotment.persistence.compact_state import DICTIONARY
 from allotment.persistence.file_modes import PRIVATE_DIRECTORY
 from allotment.persistence.shard_layout import COUNT_FILE, recorded_shards
 from allotment.persistence.snapshots import (
@@ -170,10 +171,11 @@ def _frames(
                 unapplied_payments=payments,
                 prices=loaded.prices,
                 sequences=loaded.numbers,
+                dictionary=DICTIONARY,
             )
         )
         for start in range(0, len(states), CHUNK_CUSTOMERS):
-            yield frame(encode_customers(states[start : start + CHUNK_CUSTOMERS]))
+            yield encode_customers(states[start : start + CHUNK_CUSTOMERS])
         for table in keys.tables:
             yield frame(table)
 

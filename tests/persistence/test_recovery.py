@@ -34,6 +34,7 @@ from allotment.domain.facts import UsageRecorded
 from allotment.domain.replies import Rejected, Subscribed, UsageAccepted
 from allotment.domain.state import Profile
 from allotment.persistence import snapshots
+from allotment.persistence.compact_state import decode_state
 from allotment.persistence.faults import FaultyIO
 from allotment.persistence.journal import iter_records
 from allotment.runtime import actor as actor_module
@@ -367,7 +368,8 @@ async def test_a_version_1_snapshot_with_keys_by_day_still_recovers(tmp_path: Pa
         event_keys={START.date(): [key_digest("old")]},
     )
     version_1 = [snapshots._PREFIX.pack(snapshots.MAGIC, 1), *snapshots.header_frame(header)]
-    version_1 += snapshots.frame(snapshots.encode_customers(loaded.customers))
+    states = [decode_state(stored) for _, stored in loaded.stored]  # version 1: decoded states
+    version_1 += snapshots.frame(msgspec.msgpack.encode(states))
     path.write_bytes(b"".join(version_1))
     restarted = _system(tmp_path, clock)
     async with restarted.running():

@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import datetime
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -205,18 +206,19 @@ async def _send_environment(
     Only what is buffered now is sent: records arriving meanwhile belong to the next snapshot,
     or a busy server would keep the stream growing forever. Accepted events and credit
     transactions are not sent: the worker reads them from the journal."""
-    states = shard.states()
+    count = shard.customer_count()
+    states = islice(shard.each_state(), count)  # decoded a slice at a time (compact state)
     start = EnvironmentStart(
         environment=environment,
         journal_position=positions[0].get(environment, 0),
         durable_position=positions[1].get(environment, 0),
         catalog=shard.catalog,
-        customers=len(states),
+        customers=count,
         unapplied_payments=shard.environment_payments.values(),
     )
     await stdin.send(encode_frame(start))
-    for first in range(0, len(states), SLICE_CUSTOMERS):
-        await stdin.send(encode_frame(StateChunk(states=states[first : first + SLICE_CUSTOMERS])))
+    while chunk := list(islice(states, SLICE_CUSTOMERS)):
+        await stdin.send(encode_frame(StateChunk(states=chunk)))
     taken: list[AuditRecord] = []
     drained[environment] = (shard.audits, taken)
     left = len(shard.audits)

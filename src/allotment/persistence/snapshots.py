@@ -14,7 +14,8 @@ import os
 import struct
 import time
 import zlib
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from io import FileIO
 from pathlib import Path
@@ -25,6 +26,7 @@ from allotment.domain.catalog import Catalog
 from allotment.domain.cost import PriceTable
 from allotment.domain.payment_records import PaymentRecord
 from allotment.domain.state import CustomerState
+from allotment.persistence.compact_state import Keys, encode_stored, keys_of, read_keys
 from allotment.persistence.errors import SnapshotCorrupt
 from allotment.persistence.file_modes import PRIVATE
 
@@ -42,8 +44,10 @@ __all__ = (
 logger = logging.getLogger("allotment.snapshots")
 
 MAGIC = b"ALLOTSNP"
-VERSION = 2  # 2: event keys as packed tables in frames after the customers
-_VERSIONS = (1, 2)  # readable
+# 2: event keys as packed tables in frames after the customers; 3: each chunk of customers is
+# an index frame (their `Keys` and lengths) and a frame of their stored forms (compact_state)
+VERSION = 3
+_VERSIONS = (1, 2, 3)  # readable
 _PREFIX = struct.Struct("<8sH")
 _FRAME = struct.Struct("<II")
 _IOV_MAX = 512  # buffers per writev call (POSIX guarantees at least 16; Linux allows 1024)
@@ -65,23 +69,56 @@ class SnapshotHeader(msgspec.Struct, kw_only=True):
     # own customers may not hold the environment's highest (SCL-71, SCL-72).
     sequences: dict[str, int] = {}
     catalog_version: int = 0  # the broadcast catalog version the shard held (SCL-77)
+    dictionary: bytes = b""  # version 3: the preset dictionary the stored forms were made with
+
+
+class ChunkIndex(msgspec.Struct, array_like=True):
+    """Version 3: the customers of the next frame, which holds their stored forms end to end
+    (`lengths` in order), so recovery indexes them and keeps their bytes without decoding."""
+
+    keys: list[Keys]
+    lengths: list[int]
 
 
 @dataclass(frozen=True, slots=True)
 class LoadedSnapshot:
     path: Path
     header: SnapshotHeader
-    customers: list[CustomerState]
+    customers: list[CustomerState]  # versions 1 and 2: decoded
     key_tables: list[bytearray]
+    stored: list[tuple[Keys, bytes]] = field(
+        default_factory=list
+    )  # version 3: each customer's keys and stored form
 
 
 _encoder = msgspec.msgpack.Encoder()
 _customers = msgspec.msgpack.Decoder(list[CustomerState])
 _header = msgspec.msgpack.Decoder(SnapshotHeader)
+_chunk_index = msgspec.msgpack.Decoder(ChunkIndex)
+_index_encoder = msgspec.msgpack.Encoder(uuid_format="bytes")
 
 
-def encode_customers(states: list[CustomerState]) -> bytes:
-    return _encoder.encode(states)
+def encode_customers(customers: Sequence[bytes | CustomerState]) -> list[bytes]:
+    """A version-3 chunk, as frames' buffers: each customer's stored form (made now from a
+    state; a stored form is written as it is, its keys read back from it)."""
+    forms = [c if isinstance(c, bytes) else encode_stored(c) for c in customers]
+    keys = [
+        read_keys(form) if isinstance(customer, bytes) else keys_of(customer)
+        for customer, form in zip(customers, forms, strict=True)
+    ]
+    index = ChunkIndex(keys=keys, lengths=[len(f) for f in forms])
+    return frame(_index_encoder.encode(index)) + frame(b"".join(forms))
+
+
+def _stored(index: bytearray, forms: bytearray) -> list[tuple[Keys, bytes]]:
+    chunk = _chunk_index.decode(index)
+    view, offset, out = memoryview(forms), 0, []
+    for keys, length in zip(chunk.keys, chunk.lengths, strict=True):
+        out.append((keys, bytes(view[offset : offset + length])))
+        offset += length
+    if offset != len(forms):
+        raise SnapshotCorrupt("a chunk's stored forms do not match its index")
+    return out
 
 
 def frame(payload: bytes) -> list[bytes]:
@@ -165,13 +202,17 @@ def _read(path: Path) -> LoadedSnapshot:
             raise SnapshotCorrupt(f"{path.name}: not a snapshot of version {_VERSIONS}")
         frames = _Frames(file, path.name)
         header = _header.decode(frames.next())
-        customers = [
-            state for _ in range(header.chunks) for state in _customers.decode(frames.next())
-        ]
+        customers: list[CustomerState] = []
+        stored: list[tuple[Keys, bytes]] = []
+        for _ in range(header.chunks):
+            if version < 3:
+                customers += _customers.decode(frames.next())
+            else:
+                stored += _stored(frames.next(), frames.next())
         key_tables = [frames.next() for _ in range(header.key_tables)]
         if file.read(1):
             raise SnapshotCorrupt(f"{path.name}: data after the frames its header announces")
-    return LoadedSnapshot(path=path, header=header, customers=customers, key_tables=key_tables)
+    return LoadedSnapshot(path, header, customers, key_tables, stored)
 
 
 class _Frames:

@@ -22,6 +22,7 @@ from anyio.lowlevel import checkpoint
 
 from allotment.domain.state import CustomerState
 from allotment.histogram import BATCH_BUCKETS, LATENCY_BUCKETS, Histogram
+from allotment.persistence.compact_state import DICTIONARY, restored
 from allotment.persistence.errors import CheckpointRefused, JournalUnavailable
 from allotment.persistence.history_cursor import exported_position
 from allotment.persistence.journal import Durability, FileJournal, probe, read_journal
@@ -174,7 +175,8 @@ class Storage:
         shard = make_shard(journal)
         if snapshot is not None:
             header = snapshot.header
-            shard.restore(header.catalog, snapshot.customers, header.event_keys)
+            stored = ((k, restored(form, header.dictionary)) for k, form in snapshot.stored)
+            shard.restore(header.catalog, snapshot.customers, header.event_keys, stored)
             shard.environment_payments.update(header.unapplied_payments)
             shard.prices.restore(header.prices)
             shard.restore_numbers(header.sequences)
@@ -250,7 +252,7 @@ class Storage:
         env = self._environments[environment]
         _refuse_if_failed(shard, env.journal)
         position = await env.journal.rotate()  # records <= position are in closed segments
-        states = shard.states()
+        states = shard.stored_customers()
         snapshot = await anyio.to_thread.run_sync(SnapshotFile, env.snapshots, position)
         try:
             await self._encode(snapshot, shard, position, states)
@@ -291,7 +293,7 @@ class Storage:
         snapshot: SnapshotFile,
         shard: RecoverableShard,
         position: int,
-        states: list[CustomerState],
+        states: list[bytes | CustomerState],
     ) -> None:
         """Encode the customers in slices and the key tables one by one, handing each 32 MB
         to a worker thread to write, with requests served between slices."""
@@ -309,10 +311,11 @@ class Storage:
                 prices=shard.prices.recorded,
                 sequences=shard.numbers_taken(),
                 catalog_version=shard.catalog_version,
+                dictionary=DICTIONARY,
             )
             pending = _Pending(snapshot, header_frame(header))
             for start in range(0, len(states), CHUNK_CUSTOMERS):
-                await pending.add(frame(encode_customers(states[start : start + CHUNK_CUSTOMERS])))
+                await pending.add(encode_customers(states[start : start + CHUNK_CUSTOMERS]))
                 await checkpoint()  # let requests run between slices
             for number, table in enumerate(keys.tables):
                 await pending.add(frame(table))

@@ -26,6 +26,7 @@ from allotment.domain.facts import Fact
 from allotment.domain.payment_records import PaymentRecord
 from allotment.domain.state import CustomerState
 from allotment.histogram import Histogram
+from allotment.persistence.compact_state import Keys
 from allotment.persistence.ports import Journal, JournalRecord
 from allotment.persistence.reports import (
     AnalyticsReport,
@@ -154,10 +155,19 @@ class RecoverableShard(Protocol):
 
     def states(self) -> list[CustomerState]: ...
 
+    def stored_customers(self) -> list[bytes | CustomerState]:
+        """Every customer, in its stored form when current, else its state (to encode)."""
+        ...
+
     def restore(
-        self, catalog: Catalog, states: list[CustomerState], keys: dict[date, list[bytes]]
+        self,
+        catalog: Catalog,
+        states: list[CustomerState],
+        keys: dict[date, list[bytes]],
+        stored: Iterable[tuple[Keys, bytes]] = (),
     ) -> None:
-        """Load a snapshot's catalog, customers and (old-format) event keys."""
+        """Load a snapshot's catalog, customers (decoded, or stored with their keys) and
+        (old-format) event keys."""
         ...
 
     catalog_version: int  # of several shards: the broadcast version held (SCL-77)
@@ -213,7 +223,9 @@ class AnalyticsSource(Protocol):
 
     def customer_count(self) -> int: ...
 
-    def states(self) -> list[CustomerState]: ...
+    def each_state(self) -> Iterator[CustomerState]:
+        """Every customer's state now, one at a time (see `CustomerDirectory.states`)."""
+        ...
 
 
 class RunningJournal(Journal, Protocol):

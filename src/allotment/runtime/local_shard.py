@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Protocol, TypeVar
@@ -40,6 +40,7 @@ from allotment.domain.om_commands import OpenMeterCommand
 from allotment.domain.payment_records import PaymentRecord
 from allotment.domain.replies import Decision, Done, Rejected, RejectionKind, Reply
 from allotment.domain.state import CustomerSource, CustomerState, OpenMeterDetails, Profile
+from allotment.persistence.compact_state import Keys
 from allotment.persistence.ports import Journal, JournalRecord
 from allotment.persistence.store_ports import AuditRecord, NotificationOutbox
 from allotment.runtime import recovery
@@ -92,6 +93,7 @@ class ShardSettings(Protocol):
     payment_terms_days: int
     idempotency_window_days: int | None
     journal_pending_bytes_max: int
+    warm_customers_max: int
     invoice_number_prefix: str  # CN-20
     credit_note_number_prefix: str
 
@@ -121,7 +123,7 @@ class LocalShard(ShardReads):
         # One shard of several mints ids that name it (runtime/placement.py, SCL-3).
         self._new_id = new_id if mint is None else mint.new_id
         self.mint = mint
-        self.directory = CustomerDirectory()
+        self.directory = CustomerDirectory(settings.warm_customers_max)
         self.timers = Timers()
         placed = (0, 1) if mint is None else (mint.index, mint.shards)
         sequences = Sequences.configured(settings, placed)  # CN-20, SCL-70
@@ -365,9 +367,16 @@ class LocalShard(ShardReads):
     # -- recovery ------------------------------------------------------------------------------
 
     def restore(
-        self, catalog: Catalog, states: list[CustomerState], keys: dict[date, list[bytes]]
+        self,
+        catalog: Catalog,
+        states: list[CustomerState],
+        keys: dict[date, list[bytes]],
+        stored: Iterable[tuple[Keys, bytes]] = (),
     ) -> None:
-        recovery.restore(self, catalog, states, keys)
+        recovery.restore(self, catalog, states, keys, stored)
+
+    def stored_customers(self) -> list[bytes | CustomerState]:
+        return self.directory.stored_or_states()
 
     async def hold_catalog_version(self, version: int) -> None:
         """SCL-77: journal that this shard holds catalog `version` (durable before it counts),

@@ -25,6 +25,7 @@ from allotment.domain.credit_note_state import NumberKind
 from allotment.domain.facts import Fact
 from allotment.domain.numbering import DEFAULT_PREFIXES, format_number
 from allotment.domain.state import CustomerState
+from allotment.persistence.compact_state import Keys
 
 __all__ = ("Sequences",)
 
@@ -99,7 +100,7 @@ class Sequences:
         for kind, sequence in taken.items():
             self._raise(NumberKind(kind), sequence)
 
-    def recover(self, states: Iterable[CustomerState]) -> None:
+    def recover(self, states: Iterable[CustomerState | Keys]) -> None:
         """After replay: continue from the highest sequence any customer's facts took."""
         for state in states:
             for kind, sequence in state.sequences_used.items():

@@ -218,7 +218,7 @@ class OpenMeterDesk:
         shard = self._shard
         shard.turns.admit(write=False)
         now = shard.now()
-        return [projector(a.state, shard.catalog, now) for a in shard.directory.actors()]
+        return [projector(state, shard.catalog, now) for state in shard.directory.states()]
 
 
 def subject_conflict(

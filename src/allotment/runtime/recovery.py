@@ -10,6 +10,7 @@ and lose the `createdAt` recorded at the first start (PLN-3, MNY-C5)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,7 @@ from allotment.domain.facts import (
     UsageRecorded,
 )
 from allotment.domain.state import CustomerState
+from allotment.persistence.compact_state import Keys, encode_stored, keys_of
 from allotment.persistence.ports import JournalRecord
 from allotment.runtime.idempotency import key_digest
 from allotment.runtime.key_claims import remember_claims
@@ -42,12 +44,21 @@ _NOTHING = Catalog(features={}, credit_models={}, plans={})
 
 
 def restore(
-    shard: LocalShard, catalog: Catalog, states: list[CustomerState], keys: dict[date, list[bytes]]
+    shard: LocalShard,
+    catalog: Catalog,
+    states: list[CustomerState],
+    keys: dict[date, list[bytes]],
+    stored: Iterable[tuple[Keys, bytes]] = (),
 ) -> None:
-    """Load a snapshot's contents into an empty shard."""
+    """Load a snapshot's contents into an empty shard: the customers of an older snapshot
+    decoded (`states`), put in their stored form; those of a snapshot with an index left
+    stored (`stored`), decoded on their first touch."""
     shard.catalog = shard.recorded_catalog = catalog
+    directory = shard.directory
     for state in states:
-        shard.directory.register(state)
+        directory.register_stored(keys_of(state), encode_stored(state))
+    for entry, form in stored:
+        directory.register_stored(entry, form)
     for day, digests in keys.items():
         for digest in digests:
             shard.event_keys.remember(digest, day)
@@ -105,18 +116,14 @@ def _remember(shard: LocalShard, fact: CloudEventRecorded) -> None:
 def reindex(shard: LocalShard) -> None:
     """Rebuild the indexes and timers from the customers' states after recovery, and add
     the catalog file's unrecorded entities (`seed_catalog`)."""
-    shard.directory.reindex()
-    shard.turns.sequences.recover(actor.state for actor in shard.directory.actors())  # CN-21
+    every = list(shard.directory.reindex())
+    shard.turns.sequences.recover(every)  # CN-21
     seed_catalog(shard)
     newer = shard.prices.newer_file(shard.now())
     if newer is not None:  # OPS-D6; not awaited, as `seed_catalog`: a lost record seeds again
         shard.turns.commit_catalog(newer)
         shard.prices.apply(newer)
-    shard.timers.rebuild(
-        (actor.state.id, actor.state.next_due_at)
-        for actor in shard.directory.actors()
-        if actor.state.next_due_at is not None
-    )
+    shard.timers.rebuild((k.id, k.next_due_at) for k in every if k.next_due_at is not None)
 
 
 def seed_catalog(shard: LocalShard) -> None:

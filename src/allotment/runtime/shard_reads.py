@@ -11,6 +11,7 @@ and the context a turn runs in.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
@@ -60,7 +61,12 @@ class ShardReads:
         return len(self.directory)
 
     def states(self) -> list[CustomerState]:
-        return [actor.state for actor in self.directory.actors()]
+        return list(self.directory.states())
+
+    def each_state(self) -> Iterator[CustomerState]:
+        """`states` one at a time: cold customers are decoded only while the caller needs
+        them (a full list at 1M customers would decode them all at once)."""
+        return self.directory.states()
 
     @property
     def plans_in_use(self) -> set[uuid.UUID]:
