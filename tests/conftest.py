@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 import pytest
+from hypothesis import settings
 from litestar.testing import AsyncTestClient, TestClient
 
 from allotment.config import Settings
@@ -30,6 +31,11 @@ LIVE_KEY = "sk_live_" + "l" * 32  # every scope, production environment
 START = datetime(2025, 1, 15, 10, 30, tzinfo=UTC)
 _TESTS_RUN = itertools.count(1)
 _TESTS_PER_COLLECTION = 200  # each full collection walks the whole heap: not after every test
+
+# Hypothesis' default 200 ms deadline per example is a wall-time assertion: on a busy CI machine
+# a correct example can take longer. Examples are bounded by their count, never by the clock.
+settings.register_profile("allotment", deadline=None)
+settings.load_profile("allotment")
 
 
 @pytest.fixture(autouse=True)
