@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, cast
 
 import anyio
@@ -84,4 +85,26 @@ async def test_other_scopes_pass_through() -> None:
     lifespan = cast("Scope", {"type": "lifespan"})
     await BodyDeadline(app, 0.0)(lifespan, receive, send)
     assert seen == ["lifespan"]
+    assert sent == []
+
+
+async def test_the_deadline_leaves_no_cancellation_behind() -> None:
+    """The cancellation that ends a late body is taken back: the task serving the connection
+    goes on as if it had never been cancelled (asyncio counts pending cancellations)."""
+    receive, send, sent = _client([b'{"a":'], then_wait=True)
+    await BodyDeadline(_Echo(), 0.01)(SCOPE, receive, send)
+    task = asyncio.current_task()
+    assert task is not None
+    assert task.cancelling() == 0
+    assert cast("dict[str, Any]", sent[0])["status"] == 408
+    await anyio.lowlevel.checkpoint()  # and no cancellation is left pending
+
+
+async def test_another_cancellation_goes_on() -> None:
+    """A cancellation that is not the deadline's (the server shutting down) ends the request
+    without a 408."""
+    receive, send, sent = _client([b'{"a":'], then_wait=True)
+    with anyio.move_on_after(0.01) as scope:
+        await BodyDeadline(_Echo(), 60)(SCOPE, receive, send)
+    assert scope.cancelled_caught
     assert sent == []

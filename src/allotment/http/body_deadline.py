@@ -11,7 +11,8 @@ started, and granian closes the connection, as it does for any body left unread.
 
 from __future__ import annotations
 
-import anyio
+import asyncio
+
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
@@ -33,19 +34,31 @@ class BodyDeadline:
         if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
-        request = _Request(receive, send, anyio.current_time() + self.seconds)
-        with anyio.CancelScope() as request.scope:
+        loop = asyncio.get_running_loop()
+        request = _Request(receive, send, loop, loop.time() + self.seconds)
+        try:
             await self.app(scope, request.receive, request.send)
+        except asyncio.CancelledError:
+            # Ours (the deadline's) is taken back; any other cancellation goes on (as
+            # asyncio.timeout does it).
+            if request.task is None or not request.timed_out or request.task.uncancel():
+                raise
         if request.timed_out and not request.responding:
             await _request_timeout(send, scope["path"])
 
 
 class _Request:
-    def __init__(self, receive: Receive, send: Send, deadline: float) -> None:
+    __slots__ = ("_deadline", "_loop", "_receive", "_send", "body_complete", "responding",
+                 "task", "timed_out")  # fmt: skip
+
+    def __init__(
+        self, receive: Receive, send: Send, loop: asyncio.AbstractEventLoop, deadline: float
+    ) -> None:
         self._receive = receive
         self._send = send
+        self._loop = loop
         self._deadline = deadline
-        self.scope = anyio.CancelScope()
+        self.task: asyncio.Task[object] | None = None  # the app's, once it reads the body
         self.body_complete = False
         self.responding = False
         self.timed_out = False
@@ -53,15 +66,23 @@ class _Request:
     async def receive(self) -> ReceiveMessage:
         if self.body_complete:
             return await self._receive()  # after the body: a disconnect, whenever it comes
-        with anyio.move_on_at(self._deadline):
+        if self.task is None:
+            self.task = asyncio.current_task()
+        # The deadline can only strike while the app is parked here, waiting for the body:
+        # cancelling it then ends it here, before anything has acted on the body.
+        timer = self._loop.call_at(self._deadline, self._expire)
+        try:
             message = await self._receive()
-            if message["type"] != "http.request" or not message.get("more_body", False):
-                self.body_complete = True
-            return message
+        finally:
+            timer.cancel()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            self.body_complete = True
+        return message
+
+    def _expire(self) -> None:
+        assert self.task is not None, "armed only once the task is known"
         self.timed_out = True
-        self.scope.cancel()  # the app is parked here, waiting for the body: end it here
-        await anyio.lowlevel.checkpoint()  # delivers the cancellation
-        raise AssertionError("unreachable: the request's scope is cancelled")
+        self.task.cancel()
 
     async def send(self, message: Message) -> None:
         if message["type"] == "http.response.start":
