@@ -34,7 +34,8 @@ def _parts(i: int) -> Parts:
 
 
 def _old_record(parts: Parts) -> AuditRecord:
-    """The record as `LocalShard.evaluate` built it for every check before the ring."""
+    """The record as `LocalShard.evaluate` built it for every check before the ring: a copy of
+    that code on purpose (not `records.audit_record`), so the oracle cannot move with it."""
     at, customer_id, external_id, feature_key, requested, decision, audit = parts
     return AuditRecord(
         at=at,
