@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
+
+import msgspec
 
 from allotment.domain.catalog import Catalog
 from allotment.domain.cost import PriceTable
@@ -16,12 +17,13 @@ from allotment.domain.replies import Reply
 __all__ = ("Outcome", "TurnContext")
 
 
-@dataclass(frozen=True, slots=True)
-class TurnContext:
+class TurnContext(msgspec.Struct, frozen=True):
     """Inputs of `decide` other than state and command.
 
     `new_id` is injected so that the domain stays deterministic under test and replay; facts
-    carry every id they mint, so `evolve` never calls it.
+    carry every id they mint, so `evolve` never calls it. A struct, not a frozen dataclass:
+    every turn builds one, and a frozen dataclass sets each field through `object.__setattr__`
+    (change one with `msgspec.structs.replace`).
     """
 
     now: datetime
@@ -31,12 +33,11 @@ class TurnContext:
     payment_terms_days: int = 0  # INV-5 account setting
     # CN-20: the environment's invoice and credit-note sequences. Like `new_id`, injected; the
     # runtime's source takes back at the end of a turn whatever the turn did not journal.
-    numbers: NumberSource = field(default_factory=Counter)
+    numbers: NumberSource = msgspec.field(default_factory=Counter)
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(msgspec.Struct, frozen=True):
     """The result of `decide`: facts to apply (in order), and the reply to send."""
 
     reply: Reply
-    facts: list[Fact] = field(default_factory=list)
+    facts: list[Fact] = msgspec.field(default_factory=list)

@@ -7,9 +7,10 @@ period with usage 0.
 from __future__ import annotations
 
 import bisect
-import dataclasses
 from datetime import datetime
 from decimal import Decimal
+
+import msgspec
 
 from allotment.domain.context import Outcome, TurnContext
 from allotment.domain.credits import (
@@ -107,7 +108,8 @@ def reset_facts(
         covered = sum((take for _, take in draws), ZERO)
         draws_at = [(g.id, take) for g, take in draws]
         # stamped at the reset's instant, which a due reset has already passed (SCH-1)
-        facts += debit_facts(scratch, draws_at, dataclasses.replace(ctx, now=at), "overage", None)
+        at_reset = msgspec.structs.replace(ctx, now=at)
+        facts += debit_facts(scratch, draws_at, at_reset, "overage", None)
     facts.append(
         EntitlementReset(
             at=at,

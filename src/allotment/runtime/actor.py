@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import uuid
 import weakref
+from datetime import datetime
 
 from allotment.domain.catalog import Catalog
 from allotment.domain.commands import Command, EvaluateEntitlement, RecordUsage
@@ -135,15 +136,31 @@ class CustomerActor:
             self.catch_up(ctx, applied)
         return outcome.reply
 
-    def _check(self, command: EvaluateEntitlement, ctx: TurnContext) -> Reply:
-        last, position = self._last_check, self.state.journal_position
+    def remembered_check(self, feature_key: str, catalog: Catalog, now: datetime) -> Reply | None:
+        """The answer a plain check of `feature_key` at `now` would get, when it is the last
+        one given and still true: nothing applied since, the same catalog, and nothing due by
+        `now` (a due transition would be applied first). None: the check must run its turn."""
+        due = self.state.next_due_at
+        if due is not None and due <= now:
+            return None
+        return self._remembered(feature_key, catalog)
+
+    def _remembered(self, feature_key: str, catalog: Catalog) -> Reply | None:
+        last = self._last_check
         if (
             last is not None
-            and last[0]() is ctx.catalog
-            and last[1] == command.feature_key
-            and last[2] == position  # replay moves it without a turn
+            and last[0]() is catalog
+            and last[1] == feature_key
+            and last[2] == self.state.journal_position  # replay moves it without a turn
         ):
             return last[3]
+        return None
+
+    def _check(self, command: EvaluateEntitlement, ctx: TurnContext) -> Reply:
+        remembered = self._remembered(command.feature_key, ctx.catalog)
+        if remembered is not None:
+            return remembered
         reply = decide(self.state, command, ctx).reply
+        position = self.state.journal_position
         self._last_check = (weakref.ref(ctx.catalog), command.feature_key, position, reply)
         return reply

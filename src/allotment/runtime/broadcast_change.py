@@ -9,11 +9,12 @@ shard decides is the same. It is a plain object, so it crosses to a Ray host as 
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime
+
+import msgspec
 
 from allotment.domain.catalog import Catalog
 from allotment.domain.catalog_facts import CatalogFact
@@ -34,5 +35,5 @@ class Alike:
     def __call__(self, catalog: Catalog, ctx: TurnContext) -> CatalogFact:
         ids: Iterator[uuid.UUID] = (uuid.uuid5(self.seed, str(n)) for n in itertools.count())
         new_id: Callable[[], uuid.UUID] = ids.__next__
-        alike = dataclasses.replace(ctx, now=self.now or ctx.now, new_id=new_id)
+        alike = msgspec.structs.replace(ctx, now=self.now or ctx.now, new_id=new_id)
         return self.change(catalog, alike)

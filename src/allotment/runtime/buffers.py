@@ -1,10 +1,13 @@
 """Bounded in-memory buffers between the hot path and the analytics drain.
 
 When full, a buffer drops its oldest record and counts the drop, so the hot path never waits
-on a slow consumer. Only audit records of checks (ENT-30) go this way now: journalling every
-check would cost the hot path, so they are best effort (ENT-33: an audit failure never
-changes a decision), and a dropped one is gone; `/health` shows how many. Accepted events and
-credit transactions reach the history from the journal (`persistence.history_export`).
+on a slow consumer. Audit records of checks (ENT-30) go this way: journalling every check
+would cost the hot path, so they are best effort (ENT-33: an audit failure never changes a
+decision), and a dropped one is gone; `/health` shows how many. They live in `AuditRing`
+(runtime/audit_ring.py), which keeps a record's parts in reused slots and has exactly this
+FIFO's behaviour and `BufferStatistics` (tests/runtime/test_audit_ring.py compares the two).
+Accepted events and credit transactions reach the history from the journal
+(`persistence.history_export`).
 """
 
 from __future__ import annotations

@@ -42,11 +42,11 @@ from allotment.domain.replies import Decision, Done, Rejected, RejectionKind, Re
 from allotment.domain.state import CustomerSource, CustomerState, OpenMeterDetails, Profile
 from allotment.persistence.compact_state import Keys
 from allotment.persistence.ports import Journal, JournalRecord
-from allotment.persistence.store_ports import AuditRecord, NotificationOutbox
+from allotment.persistence.store_ports import NotificationOutbox
 from allotment.runtime import recovery
 from allotment.runtime.actor import CustomerActor
+from allotment.runtime.audit_ring import AuditRing
 from allotment.runtime.batch_ingest import ingest_batch
-from allotment.runtime.buffers import BoundedBuffer
 from allotment.runtime.clock import Clock
 from allotment.runtime.credit_notes import run_credit_note
 from allotment.runtime.denials import RecentDenials
@@ -130,7 +130,7 @@ class LocalShard(ShardReads):
         self.turns = Turns(journal, self.directory, self.timers, settings, outbox, sequences, mint)
         self.event_keys = EventKeyIndex(settings.idempotency_window_days)
         self._audit_keys = AuditKeyWindow(settings.audit_key_window_size_max)
-        self.audits: BoundedBuffer[AuditRecord] = BoundedBuffer(settings.audit_buffer_size_max)
+        self.audits = AuditRing(settings.audit_buffer_size_max)
         self.denials = RecentDenials()
         self._ingestion = Ingestion(self)
         self._reservations = ReservationDesk(self)
@@ -144,9 +144,9 @@ class LocalShard(ShardReads):
     def now(self) -> datetime:
         return self._clock.now()
 
-    def context(self, catalog: Catalog | None = None) -> TurnContext:
+    def context(self, catalog: Catalog | None = None, now: datetime | None = None) -> TurnContext:
         return TurnContext(
-            now=self._clock.now(),
+            now=now or self._clock.now(),
             catalog=catalog or self.catalog,
             prices=self.prices.current,
             new_id=self._new_id,
@@ -231,21 +231,33 @@ class LocalShard(ShardReads):
         requested: Decimal | None,
         audit: EvaluationContext,
     ) -> Decision:
-        """checkEntitlement / evaluateEntitlement, writing the audit record (ENT-30..ENT-34)."""
-        self.turns.admit(write=False)
+        """checkEntitlement / evaluateEntitlement, writing the audit record (ENT-30..ENT-34).
+
+        A plain check that the customer's last answer still holds (`remembered_check`) builds
+        nothing: no context, command or record; its record's parts go to the audit ring."""
+        turns = self.turns
+        turns.admit(write=False)
         actor = self.directory.find(CustomerLookup(external_id=external_id))
         if actor is None:
             return unknown_customer_decision(requested)  # ENT-5, ENT-34: no audit record
-        ctx = self.context()
-        command = EvaluateEntitlement(feature_key=feature_key, requested_units=requested)
-        decision = await self.turns.turn(actor, command, ctx)
+        now = self._clock.now()
+        decision = None
+        if requested is None:
+            decision = actor.remembered_check(feature_key, self.catalog, now)
+        if decision is None:
+            command = EvaluateEntitlement(feature_key=feature_key, requested_units=requested)
+            # A read's turn: its catch-up is journalled, never awaited (`Turns.turn`).
+            decision, _ = turns.run(actor, command, self.context(now=now))
+        else:
+            turns.answered(actor)
         assert isinstance(decision, Decision)
         if audit.idempotency_key is None or self._audit_keys.first_sighting(audit.idempotency_key):
-            record = audit_record(ctx.now, actor, external_id, feature_key, requested, decision,
-                                  audit)  # fmt: skip
-            self.audits.append(record)
+            customer_id = actor.state.id
+            self.audits.append(now, customer_id, external_id, feature_key, requested, decision,
+                               audit)  # fmt: skip
             if not decision.allowed:  # CON-26: the console shows a customer's latest
-                self.denials.append(record)
+                self.denials.append(audit_record(now, customer_id, external_id, feature_key,
+                                                 requested, decision, audit))  # fmt: skip
         return decision
 
     async def ingest(

@@ -1,9 +1,10 @@
-"""What an entitlement request says about itself, for its audit record. The record itself,
-which the hot path hands to analytics through a bounded buffer, is
-`persistence.store_ports.AuditRecord`."""
+"""What an entitlement request says about itself, for its audit record, and how the record is
+built from its parts. The record itself, which analytics drains from the hot path's ring
+(runtime/audit_ring.py), is `persistence.store_ports.AuditRecord`."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -12,7 +13,6 @@ import msgspec
 
 from allotment.domain.replies import Decision
 from allotment.persistence.store_ports import AuditRecord
-from allotment.runtime.actor import CustomerActor
 
 __all__ = ("EvaluationContext", "audit_record")
 
@@ -29,17 +29,18 @@ class EvaluationContext(msgspec.Struct, frozen=True, gc=False, kw_only=True):
 
 def audit_record(
     at: datetime,
-    actor: CustomerActor,
+    customer_id: uuid.UUID,
     external_id: str,
     feature_key: str,
     requested: Decimal | None,
     decision: Decision,
     audit: EvaluationContext,
 ) -> AuditRecord:
-    """The audit record of one check or evaluate (ENT-30), as the hot path buffers it."""
+    """The audit record of one check or evaluate (ENT-30), from the parts the hot path keeps
+    (runtime/audit_ring.py)."""
     return AuditRecord(
         at=at,
-        customer_id=actor.state.id,
+        customer_id=customer_id,
         external_id=external_id,
         feature_key=feature_key,
         allowed=decision.allowed,

@@ -52,7 +52,9 @@ class ShardReads:
 
         def now(self) -> datetime: ...
 
-        def context(self, catalog: Catalog | None = None) -> TurnContext: ...
+        def context(
+            self, catalog: Catalog | None = None, now: datetime | None = None
+        ) -> TurnContext: ...
 
     def find(self, lookup: CustomerLookup) -> CustomerActor | None:
         return self.directory.find(lookup)

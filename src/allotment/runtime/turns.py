@@ -127,6 +127,13 @@ class Turns:
             await self.durable(position)
         return reply
 
+    def answered(self, actor: CustomerActor) -> None:
+        """Count a turn answered without running, as a repeated check is (the actor's last
+        answer still holds): what `applying` does before its step, and nothing applied."""
+        self.turns_run += 1
+        if self._mint is not None:
+            self._mint.tag = actor.state.id.int & TAG_MASK
+
     def applying(self, actor: CustomerActor, step: Callable[[list[Fact]], R]) -> tuple[R, int]:
         """Run `step`, which applies facts to `actor` and lists them, and journal every fact it
         applied before this returns or raises. Returns its result and the position to await."""
