@@ -85,9 +85,10 @@ def test_a_batch_shares_one_group_commit(tmp_path: Path, keys: KeyStore) -> None
             "results"
         ]
         assert [r["status"] for r in results] == [201] * 300
-        assert (
-            journal.commits - before <= 2
-        )  # one fsync for the batch (a concurrent tick may add one)
+        # Shared commits, not one per event: the batch yields between its 3 stretches of 100,
+        # and the pipelined writer takes whatever is pending each time (at most one write per
+        # stretch), plus one a concurrent tick may add.
+        assert journal.commits - before <= 3 + 1
         # One record per customer per stretch of 100 events (issue 21): 7 customers auto-created
         # in the first, 3 stretches, the same facts as 300 records of one event each.
         assert journal.durable_position == journal.position == first + 7 * 3

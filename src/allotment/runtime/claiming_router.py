@@ -59,6 +59,19 @@ class ClaimingRouter(RouterReach):
         return reply
 
     async def ingest_batch(self, events: list[Event]) -> list[Reply]:
+        """The batch in stretches in which no key is named from two shards, one after the
+        other (SCL-85a): a key's home does not ask itself, so two shards' claims of one key in
+        one call would not be granted in the batch's order, as one by one they are."""
+        shards = [await self._find(lookup) or 0 for lookup, _, _ in events]
+        replies: list[Reply] = []
+        start = 0
+        while start < len(events):
+            end = _stretch_end(events, shards, start)
+            replies.extend(await self._ingest_stretch(events[start:end]))
+            start = end
+        return replies
+
+    async def _ingest_stretch(self, events: list[Event]) -> list[Reply]:
         """The keys claimed on their homes, one call per home (SCL-85); then each shard's
         events in one call, the shards at once; replies in the batch's order."""
         claims = [KeyClaim(event.idempotency_key, await self._find(lookup) or 0)
@@ -188,3 +201,14 @@ class ClaimingRouter(RouterReach):
         if parts:
             await per_shard({index: [index] for index in parts}, run, counts)
         return sum(counts)
+
+
+def _stretch_end(events: list[Event], shards: list[int], start: int) -> int:
+    """Where the stretch from `start` ends: before the first event whose key an earlier event
+    of the stretch named from another shard."""
+    named: dict[str, int] = {}
+    for position in range(start, len(events)):
+        key = events[position][1].idempotency_key
+        if named.setdefault(key, shards[position]) != shards[position]:
+            return position
+    return len(events)
