@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 import pytest
-from hypothesis import settings
+from hypothesis import settings as hypothesis_settings
 from litestar.testing import AsyncTestClient, TestClient
 
 from allotment.config import Settings
@@ -34,8 +34,8 @@ _TESTS_PER_COLLECTION = 200  # each full collection walks the whole heap: not af
 
 # Hypothesis' default 200 ms deadline per example is a wall-time assertion: on a busy CI machine
 # a correct example can take longer. Examples are bounded by their count, never by the clock.
-settings.register_profile("allotment", deadline=None)
-settings.load_profile("allotment")
+hypothesis_settings.register_profile("allotment", deadline=None)
+hypothesis_settings.load_profile("allotment")
 
 
 @pytest.fixture(autouse=True)

@@ -94,9 +94,9 @@ class _World:
         await self.shard.ingest(CustomerLookup(external_id=ref), event, None)
 
     async def check(self, ref: str, feature: str) -> Decision:
-        if self.fresh:
-            for actor in self.shard.directory.actors():
-                actor._last_check = None
+        actor = self.shard.directory.find(CustomerLookup(external_id=ref))
+        if self.fresh and actor is not None:  # the checked customer decides afresh
+            actor._last_check = None
         return await self.shard.evaluate(ref, feature, None, GET)
 
     async def step(self, step: tuple[Any, ...]) -> Decision | None:
