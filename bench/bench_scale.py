@@ -161,6 +161,9 @@ def _settled_rss() -> int:
     return _status_bytes("VmRSS")
 
 
+WARM_CUSTOMERS = 4096
+
+
 def _settings(data_dir: Path, catalog: Path, durability: str) -> Settings:
     return Settings(
         data_dir=data_dir,
@@ -170,6 +173,9 @@ def _settings(data_dir: Path, catalog: Path, durability: str) -> Settings:
         snapshot_every_s=1e9,  # checkpoints and analytics run only when this benchmark asks
         snapshot_every_records=2**62,
         analytics_every_s=1e9,
+        # The compact configuration the 2 KB target is judged in (issue 21): the server's
+        # default warm set holds 131,072 customers decoded, more than the 100k built here.
+        warm_customers_max=WARM_CUSTOMERS,
     )
 
 

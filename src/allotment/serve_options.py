@@ -127,6 +127,14 @@ def _storage_options(serve: argparse.ArgumentParser, defaults: Settings) -> None
         "every key, about 32 bytes each)",
     )
     add(
+        "--warm-customers",
+        type=_positive,
+        default=defaults.warm_customers_max,
+        metavar="N",
+        help="customers kept decoded per shard; the others wait in their compact stored form "
+        "(about 1 KB) and are decoded on first touch",
+    )
+    add(
         "--checkpoint-every",
         type=float,
         default=defaults.snapshot_every_s,
@@ -388,6 +396,7 @@ def settings_from(args: argparse.Namespace, environ: Mapping[str, str] = os.envi
         api_keys=list(args.api_key),
         durability=args.durability,
         snapshot_every_s=args.checkpoint_every,
+        warm_customers_max=args.warm_customers,
         analytics_every_s=args.analytics_every,
         recovery_progress_every_s=args.recovery_progress_every,
         disk_free_min_bytes=args.disk_free_min_mb << 20,

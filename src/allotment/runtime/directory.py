@@ -48,7 +48,7 @@ from allotment.runtime.ports import CustomerLookup
 
 __all__ = ("WARM_CUSTOMERS_MAX", "CustomerDirectory")
 
-WARM_CUSTOMERS_MAX = 4096  # the default `Settings.warm_customers_max`
+WARM_CUSTOMERS_MAX = 131_072  # the default `Settings.warm_customers_max`
 # References to an actor (or its state) that only the directory's own bookkeeping holds while
 # `_evict` looks at it: the dict's (or the actor's slot), the local name, getrefcount's argument.
 _ONLY_OURS = 3
