@@ -81,6 +81,8 @@ def decide(state: CustomerState, command: Command, ctx: TurnContext) -> Outcome:
             )
         case RecordUsage():
             return record_usage(state, command, ctx)
+        case RecordCloudEvent():  # OM-8: kept as received; one with every CloudEvent's usage
+            return Outcome(Done(), [command.event])
         # Next the turns an app runs around each expensive call (issue 14): a class pattern
         # costs a type check, and the commands are disjoint classes, so order is only speed.
         case (
@@ -101,10 +103,8 @@ def decide(state: CustomerState, command: Command, ctx: TurnContext) -> Outcome:
             | RecordRefund()
         ):
             return _on_invoice(state, command, ctx)
-        case RegisterCustomer():
-            return _register(state, command, ctx)
-        case GrantCredits():
-            return _grant_credits(state, command, ctx)
+        case RegisterCustomer() | GrantCredits():
+            return _on_account(state, command, ctx)
         case CancelSubscription() | RevertCancellation() | ChangePlan() | CancelScheduledChange():
             return _on_subscription(state, command, ctx)
         case (
@@ -119,8 +119,7 @@ def decide(state: CustomerState, command: Command, ctx: TurnContext) -> Outcome:
         case Tick():
             return Outcome(Done())
         case (
-            RecordCloudEvent()
-            | SetOpenMeterDetails()
+            SetOpenMeterDetails()
             | CreateEntitlement()
             | DeleteEntitlement()
             | OverrideEntitlement()
@@ -137,18 +136,26 @@ def decide(state: CustomerState, command: Command, ctx: TurnContext) -> Outcome:
 
 def _on_openmeter(
     state: CustomerState,
-    command: RecordCloudEvent | SetOpenMeterDetails | OpenMeterCommand,
+    command: SetOpenMeterDetails | OpenMeterCommand,
     ctx: TurnContext,
 ) -> Outcome:
-    """OpenMeter's writes (issue 16): a CloudEvent kept as received (OM-8), the customer's
-    OpenMeter details (OM-20..OM-24); and its entitlements and grants (issue 17, OM-80..)."""
+    """OpenMeter's writes (issue 16): the customer's OpenMeter details (OM-20..OM-24); and
+    its entitlements and grants (issue 17, OM-80..)."""
     match command:
-        case RecordCloudEvent():
-            return Outcome(Done(), [command.event])
         case SetOpenMeterDetails():
             return Outcome(Done(), [CustomerOpenMeterSet(at=ctx.now, details=command.details)])
         case _:
             return decide_openmeter(state, command, ctx)
+
+
+def _on_account(
+    state: CustomerState, command: RegisterCustomer | GrantCredits, ctx: TurnContext
+) -> Outcome:
+    """A registration of the customer (CUS-5/CUS-6) and an administrative grant to it: one
+    case of `decide`, which keeps its branches few now that CloudEvents come early in it."""
+    if isinstance(command, RegisterCustomer):
+        return _register(state, command, ctx)
+    return _grant_credits(state, command, ctx)
 
 
 def _on_invoice(

@@ -112,6 +112,8 @@ def evolve(state: CustomerState, fact: Fact) -> None:
         case EntitlementUsed():
             record_entitlement_usage(state, fact)  # OM-92: per event, like UsageRecorded
             return
+        case CloudEventRecorded():
+            return  # OM-8: listed and queried from the journal; usage it makes is its own fact
         case (
             EntitlementCreated()
             | EntitlementDeleted()
@@ -123,8 +125,6 @@ def evolve(state: CustomerState, fact: Fact) -> None:
             | CreditsRestored()
         ):
             evolve_openmeter(state, fact)
-        case CloudEventRecorded():
-            return  # OM-8: listed and queried from the journal; usage it makes is its own fact
         case CustomerOpenMeterSet():
             state.openmeter = fact.details
         # Next the facts of a reserve and its commit (facts are disjoint classes: order is speed).

@@ -18,7 +18,7 @@ import weakref
 from datetime import datetime
 
 from allotment.domain.catalog import Catalog
-from allotment.domain.commands import Command, EvaluateEntitlement, RecordUsage
+from allotment.domain.commands import Command, EvaluateEntitlement, RecordCloudEvent, RecordUsage
 from allotment.domain.context import TurnContext
 from allotment.domain.decide import decide
 from allotment.domain.evolve import evolve
@@ -105,6 +105,9 @@ class CustomerActor:
             return self._check(command, ctx)
         if isinstance(command, RecordUsage):
             return self._ingest(command, ctx, applied)
+        due = self.state.next_due_at
+        if type(command) is RecordCloudEvent and (due is None or due > ctx.now):
+            return self._keep(command, ctx, applied)
         before, start = dict(self.state.subscriptions), len(applied)
         self._catch_up(ctx, applied)
         try:
@@ -134,6 +137,17 @@ class CustomerActor:
                 self._apply(fact, applied)
         if outcome.facts:  # as in `turn`: whatever became due
             self.catch_up(ctx, applied)
+        return outcome.reply
+
+    def _keep(self, command: RecordCloudEvent, ctx: TurnContext, applied: list[Fact]) -> Reply:
+        """A CloudEvent's own turn with nothing due, which comes before every CloudEvent's usage
+        turn. Its one fact, the event as received (OM-8), changes nothing `evolve` keeps, so
+        nothing becomes due after it and no notification or invoice number can follow from
+        it: the full turn would find nothing to catch up or notify, at the cost of a copy of
+        the subscriptions and two scans of the facts."""
+        outcome = decide(self.state, command, ctx)
+        for fact in outcome.facts:
+            self._apply(fact, applied)
         return outcome.reply
 
     def remembered_check(self, feature_key: str, catalog: Catalog, now: datetime) -> Reply | None:
