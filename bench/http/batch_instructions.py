@@ -21,6 +21,7 @@ import json
 import os
 import pstats
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -119,7 +120,7 @@ async def _passed(gate: Path | None, reached: str, wanted: str) -> None:
         await anyio.sleep(0.05)
 
 
-def _instructions(side: str, batches: int, size: int, customers: int) -> int:
+def _instructions(side: str, batches: int, size: int, customers: int, keep: Path | None) -> int:
     """Instructions of `batches` batches of `side` after set-up and warm-up: callgrind counts
     from the start nothing (`--instr-atstart=no`: start-up and set-up run ~4x slower instead of
     ~50x) and only the measured batches, switched on and off by `callgrind_control`."""
@@ -141,6 +142,8 @@ def _instructions(side: str, batches: int, size: int, customers: int) -> int:
                                check=True, capture_output=True)  # fmt: skip
                 (Path(scratch) / wanted).touch()
             assert process.wait() == 0, errors.read_text()[-3000:]
+        if keep is not None:  # for callgrind_annotate: which C functions (decode, encode) cost
+            shutil.copy(out, keep / f"callgrind.{side}.out")
         match = re.search(r"Collected : (\d+)", errors.read_text())
         assert match is not None, errors.read_text()[-3000:]
         return int(match.group(1))
@@ -153,6 +156,7 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=200)
     parser.add_argument("--sides", nargs="+", choices=SIDES, default=list(SIDES))
     parser.add_argument("--profile", choices=SIDES, help="cProfile one side, no callgrind")
+    parser.add_argument("--keep", type=Path, help="copy each callgrind.<side>.out there")
     parser.add_argument("--inner", nargs=2, metavar=("SIDE", "N"), help=argparse.SUPPRESS)
     parser.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -169,7 +173,7 @@ def main() -> None:
         return
     figures = {}
     for side in args.sides:
-        total = _instructions(side, args.batches, args.batch, args.customers)
+        total = _instructions(side, args.batches, args.batch, args.customers, args.keep)
         figures[side] = round(total / (args.batches * args.batch))
         print(f"{side}: {figures[side]:,} instructions per event", flush=True)
     ratio = figures["cloudevents"] / figures["tanso_batch"] if len(figures) == 2 else None
