@@ -8,10 +8,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from litestar.testing import TestClient
 
 from allotment.config import Settings
 from allotment.http.app import create_app
+from allotment.http.openmeter.events import parse_events
+from allotment.http.openmeter.problems import Problem
 from allotment.persistence.keys import KeyStore
 from allotment.runtime.clock import ManualClock
 from allotment.wiring import build_system
@@ -88,3 +91,24 @@ def test_free_form_fields_nested_too_deeply_are_refused_naming_the_field(client:
     body = {"eventName": "api_calls", "customerReferenceId": "deep",
             "eventIdempotencyKey": "deep-2", "meta": {"x": shallow}}  # fmt: skip
     assert client.post(f"{C}/events", json=body).status_code == 201
+
+
+def test_cloudevents_data_beyond_64_bits_is_refused_naming_the_event() -> None:
+    """OM-2, API-10: a CloudEvent's `data` with an integer msgpack cannot hold refuses the
+    batch, naming the event; 19 digits or more that fit, or that are text, are accepted (the
+    body's digit runs only tell when the data must be checked)."""
+
+    def event(i: int, data: str) -> str:
+        return (f'{{"specversion":"1.0","source":"s","type":"t","id":"{i}",'
+                f'"subject":"x","data":{data}}}')  # fmt: skip
+
+    batch = "application/cloudevents-batch+json"
+    fits = f'{{"n":{2**64 - 1},"m":{-(2**63)},"s":"{"7" * 40}"}}'
+    events = parse_events(f"[{event(0, fits)},{event(1, fits)}]".encode(), batch)
+    assert [e.data for e in events] == [{"n": 2**64 - 1, "m": -(2**63), "s": "7" * 40}] * 2
+    for huge in (2**64, 10**30, -(2**63) - 1):
+        wide = '{"n":%d}' % huge  # noqa: UP031 (braces of JSON: clearer than doubled)
+        body = f"[{event(0, fits)},{event(1, wide)}]"
+        with pytest.raises(Problem) as refused:
+            parse_events(body.encode(), batch)
+        assert refused.value.detail == "[1].data: holds an integer beyond 64 bits"

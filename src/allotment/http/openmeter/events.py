@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Final
 
 import msgspec
@@ -28,7 +27,12 @@ _NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
 _SINGLE: Final = "application/cloudevents+json"
 _BATCH: Final = "application/cloudevents-batch+json"
 _JSON: Final = "application/json"
-_LONG_INTEGER: Final = re.compile(rb"\d{19}")  # may not fit msgpack's 64 bits: check the data
+# A run of 19 digits may be an integer beyond msgpack's 64 bits: the events' data is checked
+# then. Digits are mapped to 0 and the run searched as a substring, as the Tanso batch does
+# (routes/events_batch.py): a regular expression over the body cost 18k instructions per
+# event, more than the rest of the parsing.
+_DIGITS: Final = bytes.maketrans(b"123456789", b"000000000")
+_LONG_INTEGER: Final = b"0" * 19
 
 
 class _Event(msgspec.Struct, frozen=True):
@@ -78,7 +82,7 @@ def parse_events(body: bytes, content_type: str) -> list[CloudEvent]:
         raise Problem(415, f"send {_SINGLE}, {_BATCH} or {_JSON} (got {sent})")
     if batch and not 1 <= len(raw) <= BATCH_MAX:
         raise bad_request("body", f"send between 1 and {BATCH_MAX} events (got {len(raw)})")
-    wide = _LONG_INTEGER.search(body) is not None
+    wide = _LONG_INTEGER in body.translate(_DIGITS)
     return [_checked(event, f"[{i}]." if batch else "", wide) for i, event in enumerate(raw)]
 
 
