@@ -81,11 +81,12 @@ def usage_commands(event: CloudEventRecorded, catalog: Catalog) -> list[RecordUs
 
 
 def usage_of(
-    event: CloudEventRecorded, pairs: Sequence[tuple[Feature, Meter]]
+    event: CloudEventRecorded, pairs: Sequence[tuple[Feature, Meter]], key: str | None = None
 ) -> list[RecordUsage]:
-    """`usage_commands` with the catalog's counting pairs for the event's type at hand."""
+    """`usage_commands` with the catalog's counting pairs for the event's type at hand, and
+    the event's `dedup_key` when the caller has it already."""
     commands = []
-    key = dedup_key(event.source, event.event_id)
+    key = key or dedup_key(event.source, event.event_id)
     for feature, meter in pairs:
         units = _units(event, feature, meter)
         if units is not None:

@@ -91,12 +91,14 @@ class OpenMeterDesk:
         if not shard.event_keys.reserve(key, now):
             return 0  # OM-6: already journalled, the first one counts
         try:
-            return self._journal(event, now, turns)
+            return self._journal(event, key, now, turns)
         except BaseException:
             shard.event_keys.release(key, now)
             raise
 
-    def _journal(self, event: CloudEvent, now: datetime, turns: Turns | BatchTurns) -> int:
+    def _journal(
+        self, event: CloudEvent, key: str, now: datetime, turns: Turns | BatchTurns
+    ) -> int:
         shard = self._shard
         actor = shard.directory.by_subject(event.subject)
         counting, metered = self._index(shard.catalog)
@@ -122,12 +124,14 @@ class OpenMeterDesk:
         )
         if actor is None:
             return turns.commit_catalog(recorded)  # OM-9
-        ctx = shard.context()
+        # The turn runs at the event's ingest time: the usage it makes is stamped with the
+        # time the event was, and one clock read less per event.
+        ctx = shard.context(now=now)
         pairs = counting.get(event.event_type, ())
 
         def step(applied: list[Fact]) -> None:
             actor.turn(RecordCloudEvent(event=recorded), ctx, applied)
-            for command in usage_of(recorded, pairs):  # OM-30
+            for command in usage_of(recorded, pairs, key):  # OM-30
                 actor.turn(command, ctx, applied)
 
         _, position = turns.applying(actor, step)
