@@ -42,6 +42,7 @@ __all__ = (
 _COUNTED: Final = frozenset({MeterAggregation.SUM, MeterAggregation.COUNT})
 NO_CUSTOMER: Final = "no customer has the subject key {subject!r}"
 NO_METER: Final = "no meter matches the event type {event_type!r}"
+_ONE: Final = Decimal(1)  # what a COUNT meter adds per event (Decimals are immutable)
 
 
 def dedup_key(source: str, event_id: str) -> str:
@@ -108,12 +109,14 @@ def _units(event: CloudEventRecorded, feature: Feature, meter: Meter) -> Decimal
     positive value)."""
     if meter.event_from is not None and event.time < meter.event_from:
         return None
-    for dimension, wanted in (feature.meter_group_by_filters or {}).items():
-        path = meter.group_by.get(dimension)
-        if path is None or _as_text(extract(event.data, path)) != wanted:
-            return None
+    filters = feature.meter_group_by_filters
+    if filters:  # most features filter nothing: no loop, no empty dict per event
+        for dimension, wanted in filters.items():
+            path = meter.group_by.get(dimension)
+            if path is None or _as_text(extract(event.data, path)) != wanted:
+                return None
     if meter.aggregation is MeterAggregation.COUNT:
-        return Decimal(1)
+        return _ONE
     value = numeric_value(extract(event.data, meter.value_property or ""))
     return value if value is not None and value > 0 else None
 
