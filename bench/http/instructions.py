@@ -118,7 +118,9 @@ async def _lifespan(app: App) -> Callable[[], Awaitable[None]]:
     return stop
 
 
-async def _inner(operation: str, ops: int, customers: int, data_dir: Path) -> None:
+async def _inner(
+    operation: str, ops: int, customers: int, data_dir: Path, concurrency: int
+) -> None:
     if operation == "litestar_post":
         from bench.http.ceilings import BODIES_ENV, litestar_app  # noqa: PLC0415
 
@@ -133,18 +135,26 @@ async def _inner(operation: str, ops: int, customers: int, data_dir: Path) -> No
     stop = await _lifespan(app)
     if operation != "litestar_post":
         await _populate(fast._system.shard("test"), customers)
-    for i in range(ops):
-        await _one(app, operation, i, customers)
+    if concurrency == 1:
+        for i in range(ops):
+            await _one(app, operation, i, customers)
+    else:  # clients at once, as wrk's connections: their commits share fsyncs
+        async def client(first: int) -> None:
+            for i in range(first, ops, concurrency):
+                await _one(app, operation, i, customers)
+
+        await asyncio.gather(*(client(c) for c in range(concurrency)))
     await stop()
 
 
-def _instructions(operation: str, ops: int, customers: int) -> int:
+def _instructions(operation: str, ops: int, customers: int, concurrency: int) -> int:
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(scratch) / "callgrind.out"
         command = [
             "valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
             sys.executable, "-m", "bench.http.instructions",
             "--inner", operation, str(ops), "--customers", str(customers), "--dir", scratch,
+            "--concurrency", str(concurrency),
         ]  # fmt: skip
         environment = {**os.environ, "PYTHONHASHSEED": "0"}  # see bench.bench_instructions
         done = subprocess.run(command, capture_output=True, text=True, check=False, env=environment)
@@ -159,20 +169,22 @@ def main() -> None:
     parser.add_argument("--ops", type=int, default=300)
     parser.add_argument("--customers", type=int, default=100)
     parser.add_argument("--operations", nargs="+", choices=OPERATIONS, default=list(OPERATIONS))
+    parser.add_argument("--concurrency", type=int, default=1, help="clients at once")
     parser.add_argument("--inner", nargs=2, metavar=("OP", "N"), help=argparse.SUPPRESS)
     parser.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.inner:
         operation, ops = args.inner[0], int(args.inner[1])
-        uvloop.run(_inner(operation, ops, args.customers, args.dir / "data"))  # granian's loop
+        uvloop.run(_inner(operation, ops, args.customers, args.dir / "data", args.concurrency))  # granian's loop
         return
     figures = {}
     for operation in args.operations:
-        low = _instructions(operation, args.ops, args.customers)
-        high = _instructions(operation, 3 * args.ops, args.customers)
+        low = _instructions(operation, args.ops, args.customers, args.concurrency)
+        high = _instructions(operation, 3 * args.ops, args.customers, args.concurrency)
         figures[operation] = round((high - low) / (2 * args.ops))
         print(f"{operation}: {figures[operation]:,} instructions per op", flush=True)
-    print(json.dumps({"ops": args.ops, "customers": args.customers, "per_op": figures}))
+    print(json.dumps({"ops": args.ops, "customers": args.customers,
+                      "concurrency": args.concurrency, "per_op": figures}))
 
 
 if __name__ == "__main__":

@@ -285,3 +285,21 @@ def test_reserve_and_commit_are_served_without_litestar(
         committed = client.post(f"{C}/reservations/f1/commit", json={"usageUnits": 1})
         assert committed.status_code == 200, committed.text
         assert reached == []
+
+
+def test_repeated_checks_answer_as_litestar_does_after_every_change_ent_26(pair: Pair) -> None:
+    """A repeated check answers the bytes made for the decision the actor remembered
+    (http/check_answers.py); an event, or another customer's or feature's check in between,
+    must never leave a stale answer on either path."""
+    fast, _ = pair
+    url = f"{C}/entitlements/acme/api_calls"
+    used = []
+    for step in range(3):
+        for _ in range(2):
+            assert _same(pair, "GET", url) == 200
+            assert _same(pair, "GET", f"{C}/entitlements/acme/ai_chat") == 200
+        used.append(fast.get(url).json()["data"]["usage"]["used"])
+        headers = {"X-Idempotency-Key": f"repeat-{step}"}
+        assert _same(pair, "POST", f"{C}/events", json={**_EVENT, "usageUnits": 2},
+                     headers=headers) == 201  # fmt: skip
+    assert used == [0, 2, 4]

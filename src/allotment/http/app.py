@@ -17,6 +17,7 @@ from allotment.console.router import console_router, console_templates, static_r
 from allotment.console.sessions import SessionStore, sessions_dir
 from allotment.http.api_docs import DocumentedJson, OfflineSwagger
 from allotment.http.auth import ApiKeyMiddleware
+from allotment.http.check_answers import CheckAnswers
 from allotment.http.errors import exception_handlers
 from allotment.http.fast_path import FastPath, Middleware
 from allotment.http.flexprice.router import flexprice_router
@@ -227,6 +228,7 @@ def create_app(
             "metrics": metrics_registry(system, requests, webhooks),
             "webhooks": webhooks,
             "console_sessions": sessions,
+            "check_answers": CheckAnswers(),  # the route's and the fast path's (FastPath)
         },  # type: ignore[arg-type]
         logging_config=None,
     )

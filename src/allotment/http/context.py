@@ -10,6 +10,7 @@ from litestar.openapi.datastructures import ResponseSpec
 
 from allotment.config import Settings
 from allotment.http.auth import api_key_of
+from allotment.http.check_answers import CheckAnswers
 from allotment.http.schemas import ApiResponseError
 from allotment.http.validation import check_media_type
 from allotment.runtime.checkout import CheckoutService
@@ -67,6 +68,11 @@ async def json_body(request: AnyRequest) -> bytes:
 def keys_of(request: AnyRequest) -> KeyAdmin:
     keys: KeyAdmin = request.app.state["keys"]
     return keys
+
+
+def check_answers_of(request: AnyRequest) -> CheckAnswers:
+    answers: CheckAnswers = request.app.state["check_answers"]
+    return answers
 
 
 def shard_of(request: AnyRequest) -> Shard:

@@ -8,7 +8,15 @@ from decimal import Decimal
 from litestar import Response, get, post
 from litestar.params import FromPath
 
-from allotment.http.context import AnyRequest, documents_body, errors, json_body, shard_of
+from allotment.http.check_answers import CheckAnswers
+from allotment.http.context import (
+    AnyRequest,
+    check_answers_of,
+    documents_body,
+    errors,
+    json_body,
+    shard_of,
+)
 from allotment.http.errors import ENCODER, ApiError, encoded_response, json_response
 from allotment.http.mapping.entitlements import entitlement_response
 from allotment.http.schemas import ApiResponseEntitlementResponse, EntitlementEvaluationRequest
@@ -32,16 +40,24 @@ async def check_entitlement(
     request: AnyRequest, customerReferenceId: FromPath[str]
 ) -> Response[ApiResponseEntitlementResponse]:
     feature_key: str = request.path_params["feature-key"]
-    return encoded_response(await check(shard_of(request), customerReferenceId, feature_key))
+    shard, answers = shard_of(request), check_answers_of(request)
+    return encoded_response(await check(shard, answers, customerReferenceId, feature_key))
 
 
-async def check(shard: Shard, customer_reference_id: str, feature_key: str) -> bytes:
-    """checkEntitlement's answer (ENT-26), encoded: shared by the route and the fast path."""
+async def check(
+    shard: Shard, answers: CheckAnswers, customer_reference_id: str, feature_key: str
+) -> bytes:
+    """checkEntitlement's answer (ENT-26), encoded: shared by the route and the fast path. A
+    repeat of the customer's last check gets the bytes made for it (http/check_answers.py)."""
     if len(customer_reference_id) > _PATH_LENGTH_MAX or len(feature_key) > _PATH_LENGTH_MAX:
         raise ApiError(400, f"Invalid path: identifiers are at most {_PATH_LENGTH_MAX} characters.")
     decision = await shard.evaluate(customer_reference_id, feature_key, None, _GET)
-    data = entitlement_response(decision, customer_reference_id, feature_key, None)
-    return ENCODER.encode(ApiResponseEntitlementResponse(success=True, data=data))
+    answer = answers.get(customer_reference_id, feature_key, decision)
+    if answer is None:
+        data = entitlement_response(decision, customer_reference_id, feature_key, None)
+        answer = ENCODER.encode(ApiResponseEntitlementResponse(success=True, data=data))
+        answers.put(customer_reference_id, feature_key, decision, answer)
+    return answer
 
 
 @post(
