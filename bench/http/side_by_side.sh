@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Two builds of allotment side by side over HTTP, both servers up at once, runs alternating:
-# the check (check.lua over 100k customers) and the fsync ingest (post.lua), wrk -t2 -c64 10 s,
+# the check (check.lua over 100k customers), the hot check (check.lua on 1,000 customers: an
+# app's users checking again and again) and the fsync ingest (post.lua), wrk -t2 -c64 10 s,
 # three rounds each, after one warming pass per server (so lazily decoded customers are warm).
 #
 #   bench/http/side_by_side.sh OLD_CHECKOUT NEW_CHECKOUT
@@ -26,10 +27,11 @@ for p in 48101 48102; do
   done
   wrk -t2 -c64 -d8s -s "$LUA/check.lua" "http://127.0.0.1:$p" -- $KEY 100000 api_calls >/dev/null
 done
-for kind in check ingest; do
+for kind in check hot ingest; do
   for r in 1 2 3; do
     for p in 48101 48102; do
       if [ $kind = check ]; then args=(-s "$LUA/check.lua" "http://127.0.0.1:$p" -- $KEY 100000 api_calls)
+      elif [ $kind = hot ]; then args=(-s "$LUA/check.lua" "http://127.0.0.1:$p" -- $KEY 1000 api_calls)
       else args=(-s "$LUA/post.lua" "http://127.0.0.1:$p" -- $KEY 100000 event "run$r$p"); fi
       printf '%s round %s %s: ' $kind $r "$([ $p = 48101 ] && echo old || echo new)"
       wrk -t2 -c64 -d10s "${args[@]}" | awk '/Requests\/sec/ {print $2}'

@@ -108,3 +108,39 @@ async def test_another_cancellation_goes_on() -> None:
         await BodyDeadline(_Echo(), 60)(SCOPE, receive, send)
     assert scope.cancelled_caught
     assert sent == []
+
+
+@pytest.mark.parametrize(
+    ("method", "headers", "wrapped"),
+    [
+        ("GET", [(b"host", b"x")], False),  # the check: an empty body, nothing to wait for
+        ("HEAD", [], False),
+        ("GET", [(b"content-length", b"5")], True),  # a GET that sends a body is bounded too
+        ("GET", [(b"transfer-encoding", b"chunked")], True),
+        ("POST", [], True),
+    ],
+)
+async def test_only_a_request_that_declares_a_body_is_bounded(
+    method: str, headers: list[tuple[bytes, bytes]], wrapped: bool
+) -> None:
+    seen: list[tuple[Receive, Send]] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append((receive, send))
+
+    receive, send, _ = _client([b""], then_wait=False)
+    scope = cast("Scope", {"type": "http", "method": method, "path": "/", "headers": headers})
+    await BodyDeadline(app, 0.05)(scope, receive, send)
+    assert (seen[0] != (receive, send)) is wrapped
+
+
+async def test_a_get_with_a_body_that_stops_arriving_is_answered_408() -> None:
+    app = _Echo()
+    receive, send, sent = _client([b'{"a":'], then_wait=True)
+    scope = cast(
+        "Scope",
+        {"type": "http", "method": "GET", "path": "/", "headers": [(b"content-length", b"9")]},
+    )
+    await BodyDeadline(app, 0.05)(scope, receive, send)
+    assert not app.finished
+    assert cast("dict[str, Any]", sent[0])["status"] == 408

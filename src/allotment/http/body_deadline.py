@@ -7,6 +7,11 @@ body is still incomplete then, the request is abandoned while the app is waiting
 nothing has acted on the body yet, because nothing has all of it, so cancelling the app at
 that point undoes nothing. The client gets 408 with `connection: close` when no response has
 started, and granian closes the connection, as it does for any body left unread.
+
+A GET or HEAD that declares no body (neither Content-Length nor Transfer-Encoding: its body is
+empty, RFC 9112 6.3) has nothing to wait for and passes through unwrapped: that is the check,
+the call an app makes on every request of its own, which would otherwise pay for a wrapper it
+can never need.
 """
 
 from __future__ import annotations
@@ -14,12 +19,14 @@ from __future__ import annotations
 import asyncio
 
 from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
+from litestar.types import ASGIApp, HTTPScope, Message, Receive, ReceiveMessage, Scope, Send
 
 from allotment.http.errors import ApiError, failure_of
 
 __all__ = ("BodyDeadline",)
 
+_BODYLESS_METHODS = frozenset({"GET", "HEAD"})
+_BODY_HEADERS = frozenset({b"content-length", b"transfer-encoding"})
 _TIMEOUT = ApiError(408, "Request timeout: the request body did not arrive in time.")
 
 
@@ -31,7 +38,7 @@ class BodyDeadline:
         self.seconds = seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
+        if scope["type"] != ScopeType.HTTP or _declares_no_body(scope):
             await self.app(scope, receive, send)
             return
         loop = asyncio.get_running_loop()
@@ -45,6 +52,15 @@ class BodyDeadline:
                 raise
         if request.timed_out and not request.responding:
             await _request_timeout(send, scope["path"])
+
+
+def _declares_no_body(scope: HTTPScope) -> bool:
+    if scope["method"] not in _BODYLESS_METHODS:
+        return False
+    for name, _ in scope["headers"]:  # noqa: SIM110 (a loop: all() over a generator costs more)
+        if name in _BODY_HEADERS:
+            return False
+    return True
 
 
 class _Request:

@@ -279,8 +279,10 @@ def _routed_as_litestar_would(scope: HTTPScope) -> bool:
     such requests are left to it."""
     if scope.get("root_path"):
         return False
-    host = next((value for name, value in scope["headers"] if name == b"host"), None)
-    return host is None or valid_host(host)
+    for name, value in scope["headers"]:  # a loop, not next(generator): once per request
+        if name == b"host":
+            return valid_host(value)
+    return True
 
 
 async def _answer(send: Send, answer: Awaitable[tuple[int, bytes]], path: str) -> None:
@@ -300,7 +302,8 @@ async def _send(
     media: tuple[bytes, bytes] = _JSON,
 ) -> None:
     headers = [media, (b"content-length", str(len(body)).encode())]
-    headers.extend((name.encode(), value.encode()) for name, value in extra.items())
+    if extra:  # only failures carry more headers
+        headers.extend((name.encode(), value.encode()) for name, value in extra.items())
     start: HTTPResponseStartEvent = {
         "type": "http.response.start",
         "status": status,

@@ -34,12 +34,13 @@ def request_id_of(scope: HTTPScope) -> bytes:
     Returns:
         The id, as the header value to send back.
     """
-    presented = [value for name, value in scope["headers"] if name == HEADER]
-    if len(presented) == 1:
-        value = presented[0]
-        # translate(None, _ALLOWED) deletes every allowed byte: anything left is not allowed.
-        if 0 < len(value) <= _LENGTH_MAX and not value.translate(None, _ALLOWED):
-            return value
+    value, count = b"", 0
+    for name, presented in scope["headers"]:  # a loop, not a list: this runs on every request
+        if name == HEADER:
+            value, count = presented, count + 1
+    # translate(None, _ALLOWED) deletes every allowed byte: anything left is not allowed.
+    if count == 1 and 0 < len(value) <= _LENGTH_MAX and not value.translate(None, _ALLOWED):
+        return value
     # A correlation id, not a secret: 128 bits from the (per-process, reseeded after fork)
     # Mersenne Twister, because os.urandom costs a system call on every request.
     return b"%032x" % getrandbits(128)
