@@ -10,6 +10,8 @@ socket, so the figure is the app's own CPU per request and does not move with th
 `POST /reservations` and its `POST /reservations/{id}/commit` (compare with one ingest, issue
 14); `pair_hot` the same on one customer; `check` the fast path's GET; `litestar_post` the
 trivial Litestar POST of `bench.http.ceilings` (what the framework costs, issue 21).
+`--concurrency N` runs N clients at once, as wrk's connections, so that their commits share
+fsyncs as a loaded server's do (the default, 1, gives every write an fsync of its own).
 
 Inner mode (what callgrind runs): `--inner OP N`.
 """
@@ -139,6 +141,7 @@ async def _inner(
         for i in range(ops):
             await _one(app, operation, i, customers)
     else:  # clients at once, as wrk's connections: their commits share fsyncs
+
         async def client(first: int) -> None:
             for i in range(first, ops, concurrency):
                 await _one(app, operation, i, customers)
@@ -175,7 +178,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.inner:
         operation, ops = args.inner[0], int(args.inner[1])
-        uvloop.run(_inner(operation, ops, args.customers, args.dir / "data", args.concurrency))  # granian's loop
+        data_dir = args.dir / "data"
+        uvloop.run(_inner(operation, ops, args.customers, data_dir, args.concurrency))  # granian's
         return
     figures = {}
     for operation in args.operations:
@@ -183,8 +187,16 @@ def main() -> None:
         high = _instructions(operation, 3 * args.ops, args.customers, args.concurrency)
         figures[operation] = round((high - low) / (2 * args.ops))
         print(f"{operation}: {figures[operation]:,} instructions per op", flush=True)
-    print(json.dumps({"ops": args.ops, "customers": args.customers,
-                      "concurrency": args.concurrency, "per_op": figures}))
+    print(
+        json.dumps(
+            {
+                "ops": args.ops,
+                "customers": args.customers,
+                "concurrency": args.concurrency,
+                "per_op": figures,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":
