@@ -7,11 +7,13 @@ test, not by timing."""
 
 from __future__ import annotations
 
+import sys
 import threading
 import uuid
 from datetime import UTC, datetime
 from io import FileIO
 from pathlib import Path
+from types import FrameType
 
 import anyio
 import pytest
@@ -22,7 +24,8 @@ from allotment.domain.state import CustomerSource
 from allotment.persistence.errors import JournalUnavailable
 from allotment.persistence.faults import FaultyIO
 from allotment.persistence.journal import Durability, FileJournal, read_journal, segments
-from tests.waiting import BOUND_S
+from allotment.persistence.journal_segment import Batch
+from tests.waiting import BOUND_S, wait_until_async
 
 pytestmark = pytest.mark.anyio
 AT = datetime(2025, 1, 15, tzinfo=UTC)
@@ -223,3 +226,35 @@ async def test_rotations_in_the_pipe_keep_every_record_in_order(tmp_path: Path) 
     assert sorted(turns.acknowledged) == list(range(1, 201))
     assert len(segments(tmp_path)) > 4
     assert [r.position for r in read_journal(tmp_path).records] == list(range(1, 201))
+
+
+def _batches_held_by_threads(name: str) -> list[object]:
+    """The batches the journal's threads (named `name`) still hold in their frames."""
+    idents = {t.ident for t in threading.enumerate() if t.name == name}
+    held: list[object] = []
+    for ident, frame in sys._current_frames().items():
+        walking: FrameType | None = frame if ident in idents else None
+        while walking is not None:
+            held += [v for v in walking.f_locals.values() if isinstance(v, Batch)]
+            walking = walking.f_back
+    return held
+
+
+@pytest.mark.parametrize("durability", [Durability.FSYNC, Durability.NONE])
+async def test_an_idle_journal_keeps_no_batch_alive(tmp_path: Path, durability: Durability) -> None:
+    """A batch that rotated once stayed in the syncer's frame while it waited for the next:
+    up to the pending bound (64 MB) kept for good on an idle server (issue 21)."""
+    journal = FileJournal(tmp_path, durability, segment_size_max=2048)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(journal.run)
+        for i in range(1, 41):
+            position = journal.append(uuid.UUID(int=i), [_fact(i)])
+        await journal.rotate()
+        await journal.wait_durable(position)
+        with anyio.fail_after(BOUND_S):
+            await wait_until_async(
+                lambda: not _batches_held_by_threads(f"journal-{tmp_path.name}"),
+                "the journal's threads let go of their last batches",
+            )
+        tg.cancel_scope.cancel()
+    journal.close()

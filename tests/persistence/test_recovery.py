@@ -368,7 +368,7 @@ async def test_a_version_1_snapshot_with_keys_by_day_still_recovers(tmp_path: Pa
         event_keys={START.date(): [key_digest("old")]},
     )
     version_1 = [snapshots._PREFIX.pack(snapshots.MAGIC, 1), *snapshots.header_frame(header)]
-    states = [decode_state(stored) for _, stored in loaded.stored]  # version 1: decoded states
+    states = [decode_state(stored) for stored in loaded.stored.forms]  # version 1: decoded states
     version_1 += snapshots.frame(msgspec.msgpack.encode(states))
     path.write_bytes(b"".join(version_1))
     restarted = _system(tmp_path, clock)

@@ -175,8 +175,15 @@ class Storage:
         shard = make_shard(journal)
         if snapshot is not None:
             header = snapshot.header
-            stored = ((k, restored(form, header.dictionary)) for k, form in snapshot.stored)
-            shard.restore(header.catalog, snapshot.customers, header.event_keys, stored)
+            stored = snapshot.stored
+            forms = (restored(form, header.dictionary) for form in stored.forms)
+            shard.restore(
+                header.catalog,
+                snapshot.customers,
+                header.event_keys,
+                zip(stored.ids, forms, strict=True),
+                stored.keys(),
+            )
             shard.environment_payments.update(header.unapplied_payments)
             shard.prices.restore(header.prices)
             shard.restore_numbers(header.sequences)

@@ -164,10 +164,12 @@ class RecoverableShard(Protocol):
         catalog: Catalog,
         states: list[CustomerState],
         keys: dict[date, list[bytes]],
-        stored: Iterable[tuple[Keys, bytes]] = (),
+        stored: Iterable[tuple[uuid.UUID, bytes]] = (),
+        stored_keys: Iterable[Keys] = (),
     ) -> None:
-        """Load a snapshot's catalog, customers (decoded, or stored with their keys) and
-        (old-format) event keys."""
+        """Load a snapshot's catalog, customers (decoded, or stored by id, with their keys
+        in the same order, read only when the indexes are rebuilt) and (old-format) event
+        keys."""
         ...
 
     catalog_version: int  # of several shards: the broadcast version held (SCL-77)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 import uuid
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from allotment.domain.facts import (
     CreditNoteCreated,
@@ -88,8 +88,9 @@ class CustomerDirectory:
         "_note_keys",
         "_order",
         "_owner_of",
-        "_pending_keys",
+        "_recorded_keys",
         "_reservation_owner",
+        "_restaged",
         "_stored",
         "_subjects_of",
         "_warm_order",
@@ -107,7 +108,10 @@ class CustomerDirectory:
         self._stored: dict[uuid.UUID, bytes] = {}
         self._clean: dict[uuid.UUID, int] = {}
         self._warm_order: deque[uuid.UUID] = deque()  # oldest warmed first
-        self._pending_keys: dict[uuid.UUID, Keys] = {}  # a lazy recovery's, until `reindex`
+        # A lazy recovery's: the keys its snapshot recorded for its first customers, in order,
+        # read by `reindex`, and those put back re-encoded since (their recorded keys are stale).
+        self._recorded_keys: tuple[int, Iterator[Keys]] = (0, iter(()))
+        self._restaged: set[uuid.UUID] = set()
         self._by_external_id: dict[str, uuid.UUID] = {}
         self._by_stripe_id: dict[str, uuid.UUID] = {}
         # The console's search (CON-20): creation order for its pages, and emails (lowercase)
@@ -199,8 +203,8 @@ class CustomerDirectory:
                 continue
             if self._clean.pop(customer_id, None) != state.journal_position:
                 self._stored[customer_id] = encode_stored(state)
-                if self._pending_keys:  # replay changed it: its snapshot's keys are stale
-                    self._pending_keys.pop(customer_id, None)
+                if self._recorded_keys[0]:  # replay changed it: its snapshot's keys are stale
+                    self._restaged.add(customer_id)
             del self._actors[customer_id], actor, state
             count -= 1
 
@@ -306,12 +310,16 @@ class CustomerDirectory:
         self._admit(state.id, actor)
         return actor
 
-    def register_stored(self, keys: Keys, stored: bytes) -> None:
-        """A customer of a snapshot, left in its stored form; `reindex` indexes its keys
-        (after replay, unless replay touched it: then from its state)."""
-        self._order.append(keys.id)
-        self._stored[keys.id] = stored
-        self._pending_keys[keys.id] = keys
+    def register_stored(self, customer_id: uuid.UUID, stored: bytes) -> None:
+        """A customer of a snapshot, left in its stored form; `reindex` indexes it (after
+        replay) from the keys `expect_keys` names, unless replay changed it."""
+        self._order.append(customer_id)
+        self._stored[customer_id] = stored
+
+    def expect_keys(self, keys: Iterable[Keys]) -> None:
+        """The keys of every customer registered so far, in their order, as the snapshot
+        recorded them: iterated once, by `reindex`."""
+        self._recorded_keys = (len(self._order), iter(keys))
 
     def index(self, state: CustomerState, facts: Sequence[Fact]) -> None:
         """Index what `facts`, just applied to `state`, introduced."""
@@ -377,23 +385,28 @@ class CustomerDirectory:
         else:
             self._grant_owner[fact.grant.public_id] = state.id
 
-    def reindex(self) -> Iterator[Keys]:
+    def reindex(self) -> Iterator[tuple[uuid.UUID, Keys]]:
         """Rebuild every index from the customers (after recovery, whose replay applies facts
         without indexing them): a warm one's from its state, a cold one's from the keys its
-        snapshot recorded (or its stored form holds). Yields every customer's keys as it
-        indexes them (the timers and sequences are rebuilt from them)."""
-        pending, self._pending_keys = self._pending_keys, {}
-        for customer_id in self._order:
+        snapshot recorded (or its stored form holds). Yields every customer's id and keys as
+        it indexes them (the timers and sequences are rebuilt from them)."""
+        (recorded, pending), restaged = self._recorded_keys, self._restaged
+        self._recorded_keys, self._restaged = (0, iter(())), set()
+        for position, customer_id in enumerate(self._order):
+            snapshot_keys = next(pending) if position < recorded else None
+            # The id kept is the directory's: the snapshot's copy is freed with its keys.
+            assert snapshot_keys is None or snapshot_keys.id == customer_id, customer_id
             actor = self._actors.get(customer_id)
             if actor is not None:
                 keys = keys_of(actor.state)
+            elif snapshot_keys is not None and customer_id not in restaged:
+                keys = snapshot_keys
             else:
-                keys = pending.get(customer_id) or read_keys(self._stored[customer_id])
-            self._index_keys(keys)
-            yield keys
+                keys = read_keys(self._stored[customer_id])
+            self._index_keys(customer_id, keys)
+            yield customer_id, keys
 
-    def _index_keys(self, keys: Keys) -> None:
-        customer_id = keys.id
+    def _index_keys(self, customer_id: uuid.UUID, keys: Keys) -> None:
         self._email(customer_id, keys.email)
         if keys.external_id is not None:
             self._by_external_id[keys.external_id] = customer_id

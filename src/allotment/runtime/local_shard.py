@@ -383,9 +383,10 @@ class LocalShard(ShardReads):
         catalog: Catalog,
         states: list[CustomerState],
         keys: dict[date, list[bytes]],
-        stored: Iterable[tuple[Keys, bytes]] = (),
+        stored: Iterable[tuple[uuid.UUID, bytes]] = (),
+        stored_keys: Iterable[Keys] = (),
     ) -> None:
-        recovery.restore(self, catalog, states, keys, stored)
+        recovery.restore(self, catalog, states, keys, stored, stored_keys)
 
     def stored_customers(self) -> list[bytes | CustomerState]:
         return self.directory.stored_or_states()

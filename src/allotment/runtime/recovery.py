@@ -9,9 +9,11 @@ and lose the `createdAt` recorded at the first start (PLN-3, MNY-C5)."""
 
 from __future__ import annotations
 
+import itertools
 import logging
-from collections.abc import Iterable
-from datetime import date
+import uuid
+from collections.abc import Iterable, Iterator
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 from allotment.domain.catalog import Catalog
@@ -48,17 +50,20 @@ def restore(
     catalog: Catalog,
     states: list[CustomerState],
     keys: dict[date, list[bytes]],
-    stored: Iterable[tuple[Keys, bytes]] = (),
+    stored: Iterable[tuple[uuid.UUID, bytes]] = (),
+    stored_keys: Iterable[Keys] = (),
 ) -> None:
     """Load a snapshot's contents into an empty shard: the customers of an older snapshot
     decoded (`states`), put in their stored form; those of a snapshot with an index left
-    stored (`stored`), decoded on their first touch."""
+    stored (`stored`), decoded on their first touch, their keys (`stored_keys`, in the same
+    order) read only by `reindex`."""
     shard.catalog = shard.recorded_catalog = catalog
     directory = shard.directory
     for state in states:
-        directory.register_stored(keys_of(state), encode_stored(state))
-    for entry, form in stored:
-        directory.register_stored(entry, form)
+        directory.register_stored(state.id, encode_stored(state))
+    for customer_id, form in stored:
+        directory.register_stored(customer_id, form)
+    directory.expect_keys(itertools.chain([keys_of(state) for state in states], stored_keys))
     for day, digests in keys.items():
         for digest in digests:
             shard.event_keys.remember(digest, day)
@@ -116,14 +121,21 @@ def _remember(shard: LocalShard, fact: CloudEventRecorded) -> None:
 def reindex(shard: LocalShard) -> None:
     """Rebuild the indexes and timers from the customers' states after recovery, and add
     the catalog file's unrecorded entities (`seed_catalog`)."""
-    every = list(shard.directory.reindex())
-    shard.turns.sequences.recover(every)  # CN-21
+    dues: dict[uuid.UUID, datetime] = {}  # one table, not an object per customer
+
+    def every() -> Iterator[Keys]:  # read once: a chunk of snapshot keys at a time
+        for customer_id, keys in shard.directory.reindex():
+            if keys.next_due_at is not None:
+                dues[customer_id] = keys.next_due_at
+            yield keys
+
+    shard.turns.sequences.recover(every())  # CN-21
     seed_catalog(shard)
     newer = shard.prices.newer_file(shard.now())
     if newer is not None:  # OPS-D6; not awaited, as `seed_catalog`: a lost record seeds again
         shard.turns.commit_catalog(newer)
         shard.prices.apply(newer)
-    shard.timers.rebuild((k.id, k.next_due_at) for k in every if k.next_due_at is not None)
+    shard.timers.rebuild(dues.items())
 
 
 def seed_catalog(shard: LocalShard) -> None:
