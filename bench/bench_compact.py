@@ -85,7 +85,7 @@ def _figures(state: CustomerState) -> dict[str, int]:
 
     def indexed() -> CustomerDirectory:
         directory = CustomerDirectory()
-        directory._index_keys(keys_of(state))
+        directory._index_keys(state.id, keys_of(state))
         return directory
 
     empty = _heap(CustomerDirectory)
@@ -103,7 +103,7 @@ def _index_bytes(states: list[CustomerState]) -> float:
     def indexed() -> CustomerDirectory:
         directory = CustomerDirectory()
         for state in states:
-            directory._index_keys(keys_of(state))
+            directory._index_keys(state.id, keys_of(state))
         return directory
 
     return round((_heap(indexed) - _heap(CustomerDirectory)) / len(states), 1)
