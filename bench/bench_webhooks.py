@@ -1,41 +1,69 @@
-"""Webhooks (issue 15, "Performance"): a real `allotment serve` (fsync durability), a receiver
-in its own process on 127.0.0.1, and a load generator in this one.
+"""Webhooks (issue 15, "Performance"): a real `allotment serve` (fsync durability), receivers
+in their own processes on 127.0.0.1, and a load generator in this one.
 
 - latency: every event crosses a usage threshold (a fresh customer on the free plan, 850 of
-  its 1000 calls), sent open-loop at `--rate` events/s; for each, the time from its 201 to the
-  receiver's arrival of its `entitlement.usage.threshold` delivery (p50, p99, max).
-- throughput: closed-loop ingest (`--concurrency` clients) of two events per customer (850,
-  then 150: each crosses a threshold), with no endpoint, then with 3 endpoints subscribed to
-  every event, in one run; the ratio of the two.
+  its 1000 calls), sent open-loop at `--rate` events/s for `--seconds`: request k is due at
+  `t0 + k / rate` whatever the server's pace (bench/http/openloop.py's `run_timetable`: raw
+  keep-alive HTTP/1.1 on uvloop, pre-encoded requests, no coordinated omission). For each
+  event, matched by `referenceCustomerId`, the time from its 201 to the receiver's arrival of
+  its `entitlement.usage.threshold` delivery, and from its scheduled send (p50, p99, max, mean).
+  The offered rate achieved (events per second of the schedule, as written to the sockets)
+  and the generator's lag show whether the generator kept up.
+- throughput: closed-loop ingest (`--concurrency` connections of the same raw client, each
+  sending its next event when its answer arrives) of two events per customer (850, then 150:
+  each crosses a threshold; the 150 is answered 200, "limit reached", and still recorded),
+  with no endpoint, then on a fresh server with 3 endpoints subscribed to every event (3
+  deliveries per event), in one run; the ratio of the two. Every delivery must arrive: the run
+  waits for them (a generous bound, not an expectation), reports how many came and how long
+  they trailed the last answer, and exits non-zero if any is missing.
 
-    PYTHONPATH=src python -m bench.bench_webhooks --save bench/results/<date>-webhooks.json
+Customers are set up before each measurement (with the same client, closed-loop, not timed),
+and the endpoints are registered after that, so the deliveries in flight during a
+measurement are those of the measured events. The generator's and the receivers' CPU times
+are reported: on a 2-core machine they compete with the server. The machine's speed of the day
+is `timeit_sum_range_1000_us` (`python -m timeit "sum(range(1000))"`).
 
-The receiver answers 204 at once (no verification: the tests verify every delivery); times
-are `time.time()` in both processes on the same machine.
+    PYTHONPATH=src:. python -m bench.bench_webhooks --save bench/results/<date>-webhooks.json
+
+The receivers answer 204 at once (no verification: the tests verify every delivery); times
+are `time.time()` in every process of the same machine (the generator's perf_counter times are
+converted by one offset taken before each run).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
+import math
 import multiprocessing
 import os
 import platform
+import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
+import uvloop
 from tests.reliability.server import KEY, Server
 
+from bench.http.openloop import Timetable, run_timetable
+
 C, A = "/api/v1/client", "/api/v1/admin"
-HEADERS = {"Authorization": f"Bearer {KEY}"}
+THRESHOLD = "entitlement.usage.threshold"
+_ALL_AT_ONCE = 1e9  # requests/s of a timetable that is a closed loop: every request due at t0
+_DELIVERY_BOUND_S = 120.0  # how long deliveries may trail the last answer: a bound, not a target
+_ANSWER_BOUND_S = 120.0  # how long answers may trail the last scheduled request, plus ...
+_ANSWER_RATE_MIN = 50.0  # ... the time to answer them all at this pace (closed loops)
 
 
 # -- the receiver (its own process) -------------------------------------------------------------
@@ -43,6 +71,7 @@ HEADERS = {"Authorization": f"Bearer {KEY}"}
 
 class _Receiver(asyncio.Protocol):
     arrivals: list[tuple[float, bytes]]
+    thresholds = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
@@ -64,70 +93,118 @@ class _Receiver(asyncio.Protocol):
             body = self.buffer[head_end + 4 : head_end + 4 + length]
             self.buffer = self.buffer[head_end + 4 + length :]
             _Receiver.arrivals.append((time.time(), body))
+            if THRESHOLD.encode() in body:  # counted as they come, for the waiting side
+                _Receiver.thresholds += 1
             answer = b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n"
             self.transport.write(answer)  # type: ignore[attr-defined]
 
 
-def _receive(port_pipe: Connection, stop_pipe: Connection) -> None:
+def _receive(pipe: Connection) -> None:
+    """Serve until told "stop", answering "count" with the thresholds received so far."""
+
     async def main() -> None:
         _Receiver.arrivals = []
         server = await asyncio.get_running_loop().create_server(_Receiver, "127.0.0.1", 0)
-        port_pipe.send(server.sockets[0].getsockname()[1])
-        await asyncio.to_thread(stop_pipe.recv)  # until the load generator is done
+        pipe.send(server.sockets[0].getsockname()[1])
+        while await asyncio.to_thread(pipe.recv) == "count":
+            pipe.send(_Receiver.thresholds)
+        cpu_s = time.process_time()  # receiving only, not the decoding below
         out = []
         for at, body in _Receiver.arrivals:
             event = json.loads(body)
             out.append((at, event["type"], event["data"].get("referenceCustomerId")))
-        port_pipe.send(out)
+        pipe.send((cpu_s, out))
 
-    asyncio.run(main())
+    uvloop.run(main())
 
 
 class Receiver:
     def __init__(self) -> None:
-        self._port_pipe, child_port = multiprocessing.Pipe()
-        self._stop_pipe, child_stop = multiprocessing.Pipe()
-        self.process = multiprocessing.Process(target=_receive, args=(child_port, child_stop))
+        self._pipe, child = multiprocessing.Pipe()
+        self.process = multiprocessing.Process(target=_receive, args=(child,))
         self.process.start()
-        self.url = f"http://127.0.0.1:{self._port_pipe.recv()}/hooks"
+        self.cpu_s = 0.0  # the process's CPU time, known after `finish`
+        self.url = f"http://127.0.0.1:{self._pipe.recv()}/hooks"
+
+    def thresholds(self) -> int:
+        self._pipe.send("count")
+        count: int = self._pipe.recv()
+        return count
 
     def finish(self) -> list[tuple[float, str, str]]:
-        self._stop_pipe.send("stop")
-        arrivals: list[tuple[float, str, str]] = self._port_pipe.recv()
+        """Stop; every arrival as (time.time(), type, referenceCustomerId). Sets `cpu_s`."""
+        self._pipe.send("stop")
+        arrivals: list[tuple[float, str, str]]
+        self.cpu_s, arrivals = self._pipe.recv()
         self.process.join()
         return arrivals
+
+
+def _wait_deliveries(receivers: list[Receiver], expected_each: int) -> float:
+    """Seconds until every receiver has `expected_each` thresholds (or the bound passed)."""
+    started = time.monotonic()
+    while time.monotonic() - started < _DELIVERY_BOUND_S:
+        if all(r.thresholds() >= expected_each for r in receivers):
+            break
+        time.sleep(0.05)
+    return round(time.monotonic() - started, 2)
 
 
 # -- the load -------------------------------------------------------------------------------------
 
 
-async def _customers(client: httpx.AsyncClient, prefix: str, count: int) -> None:
-    plans = (await client.get(f"{C}/plans")).json()["data"]
-    free = next(p["plan"]["id"] for p in plans if p["plan"]["key"] == "free")
-    semaphore = asyncio.Semaphore(32)
-
-    async def one(n: int) -> None:
-        async with semaphore:
-            ref = f"{prefix}{n}"
-            body = {"externalClientCustomerId": ref, "firstName": "B", "lastName": "B",
-                    "email": "b@example.com"}  # fmt: skip
-            assert (await client.post(f"{C}/customers", json=body)).status_code == 201
-            body = {"customerReferenceId": ref, "planId": free}
-            assert (await client.post(f"{C}/subscriptions", json=body)).status_code == 201
-
-    await asyncio.gather(*(one(n) for n in range(count)))
+def _post(port: int, path: str, body: dict[str, Any]) -> bytes:
+    payload = msgspec.json.encode(body)
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {KEY}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
+    ).encode() + payload
 
 
-async def _event(client: httpx.AsyncClient, ref: str, key: str, units: int) -> float:
+def _event(port: int, ref: str, key: str, units: int) -> bytes:
     body = {"eventName": "api_calls", "customerReferenceId": ref, "eventIdempotencyKey": key,
             "usageUnits": units}  # fmt: skip
-    response = await client.post(f"{C}/events", json=body)
-    assert response.status_code in (200, 201), response.text
-    return time.time()
+    return _post(port, f"{C}/events", body)
+
+
+def _drive(server: Server, requests: list[bytes], rate: float, connections: int) -> Timetable:
+    """Send `requests` on the timetable of `rate` (uvloop; no collection pauses meanwhile)."""
+
+    async def run() -> Timetable:
+        return await run_timetable(
+            requests.__getitem__, port=server.port, rate=rate, total=len(requests),
+            connections=connections,
+            timeout_s=len(requests) / min(rate, _ANSWER_RATE_MIN) + _ANSWER_BOUND_S,
+        )  # fmt: skip
+
+    gc.disable()  # nothing here makes cycles; a collection would only delay a send
+    try:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            return runner.run(run())
+    finally:
+        gc.enable()
+
+
+def _customers(server: Server, prefix: str, count: int) -> float:
+    """Customers prefix0 .. on the free plan (closed loop); the seconds it took."""
+    started = time.perf_counter()
+    plans = httpx.get(f"{server.url}{C}/plans", headers={"Authorization": f"Bearer {KEY}"})
+    free = next(p["plan"]["id"] for p in plans.json()["data"] if p["plan"]["key"] == "free")
+    customers = [_post(server.port, f"{C}/customers", {"externalClientCustomerId": f"{prefix}{n}",
+                 "firstName": "B", "lastName": "B", "email": "b@example.com"})
+                 for n in range(count)]  # fmt: skip
+    subscriptions = [_post(server.port, f"{C}/subscriptions",
+                           {"customerReferenceId": f"{prefix}{n}", "planId": free})
+                     for n in range(count)]  # fmt: skip
+    for requests in (customers, subscriptions):  # each subscription needs its customer first
+        statuses = _drive(server, requests, _ALL_AT_ONCE, 32).statuses
+        assert statuses == {201: count}, statuses
+    return round(time.perf_counter() - started, 2)
 
 
 def _endpoint(server: Server, url: str) -> None:
-    response = httpx.post(f"{server.url}{A}/webhooks", json={"url": url}, headers=HEADERS)
+    response = httpx.post(f"{server.url}{A}/webhooks", json={"url": url},
+                          headers={"Authorization": f"Bearer {KEY}"})  # fmt: skip
     assert response.status_code == 201, response.text
 
 
@@ -136,124 +213,148 @@ def _percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-async def _latency_run(server: Server, rate: int, seconds: float) -> dict[str, Any]:
-    count = int(rate * seconds)
-    receiver = Receiver()
-    _endpoint(server, receiver.url)
-    async with httpx.AsyncClient(base_url=server.url, headers=HEADERS, timeout=60,
-                                 limits=httpx.Limits(max_connections=64)) as client:  # fmt: skip
-        await _customers(client, "lat", count)
-        acked: dict[str, float] = {}
-
-        sent: dict[str, float] = {}
-
-        async def send(n: int) -> None:
-            sent[f"lat{n}"] = time.time()
-            acked[f"lat{n}"] = await _event(client, f"lat{n}", f"l{n}", 850)
-
-        started = time.perf_counter()
-        tasks = []
-        for n in range(count):  # open loop: the schedule does not wait for answers
-            delay = started + n / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(send(n)))
-        await asyncio.gather(*tasks)
-        offered_s = time.perf_counter() - started
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:  # let the last deliveries land
-        await asyncio.sleep(0.5)
-        if len(acked) == count:
-            break
-    await asyncio.sleep(1.0)
-    arrivals = receiver.finish()
-    thresholds = [(at, ref) for at, kind, ref in arrivals
-                  if kind == "entitlement.usage.threshold" and ref in acked]  # fmt: skip
-    # From the 201 as the client saw it (negative: the delivery arrived before the answer got
-    # back to a busy client), and from the request's send, which bounds it from above.
-    from_201 = [(at - acked[ref]) * 1000 for at, ref in thresholds]
-    from_send = [(at - sent[ref]) * 1000 for at, ref in thresholds]
-    return {
-        "rate_offered": rate, "events": count, "seconds": round(offered_s, 2),
-        "deliveries": len(thresholds),
-        "from_201_ms": _summary(from_201), "from_send_ms": _summary(from_send),
-    }  # fmt: skip
-
-
 def _summary(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {}
     return {
         "p50": round(_percentile(values, 50), 2), "p99": round(_percentile(values, 99), 2),
         "max": round(max(values), 2), "mean": round(statistics.fmean(values), 2),
     }  # fmt: skip
 
 
-async def _throughput_run(
-    server: Server, endpoints: int, customers: int, concurrency: int
-) -> dict[str, Any]:
-    receivers = [Receiver() for _ in range(endpoints)]
-    for receiver in receivers:
-        _endpoint(server, receiver.url)
-    limits = httpx.Limits(max_connections=concurrency)
-    async with httpx.AsyncClient(
-        base_url=server.url, headers=HEADERS, timeout=60, limits=limits
-    ) as client:
-        prefix = f"tp{endpoints}_"
-        await _customers(client, prefix, customers)
-        work = [(f"{prefix}{n}", f"{prefix}a{n}", 850) for n in range(customers)]
-        work += [(f"{prefix}{n}", f"{prefix}b{n}", 150) for n in range(customers)]
-        queue: asyncio.Queue[tuple[str, str, int]] = asyncio.Queue()
-        for item in work:
-            queue.put_nowait(item)
+def _ms(values: Any) -> list[float]:
+    return [v * 1000 for v in values if not math.isnan(v)]
 
-        async def worker() -> None:
-            while not queue.empty():
-                ref, key, units = queue.get_nowait()
-                await _event(client, ref, key, units)
 
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
-    delivered = sum(len(r.finish()) for r in receivers)
+def _latency_run(server: Server, rate: int, seconds: float, connections: int) -> dict[str, Any]:
+    count = int(rate * seconds)
+    receiver = Receiver()
+    setup_s = _customers(server, "lat", count)
+    _endpoint(server, receiver.url)
+    requests = [_event(server.port, f"lat{k}", f"l{k}", 850) for k in range(count)]
+    cpu, offset = time.process_time(), time.time() - time.perf_counter()
+    table = _drive(server, requests, rate, connections)
+    cpu = time.process_time() - cpu
+    trailed_s = _wait_deliveries([receiver], count)
+    arrived = {ref: at for at, kind, ref in receiver.finish() if kind == THRESHOLD}
+    due = [offset + table.t0 + k / rate for k in range(count)]  # time.time() of each schedule
+    from_201, from_send = [], []
+    for k in range(count):
+        at = arrived.get(f"lat{k}")
+        if at is not None and not math.isnan(table.latency_s[k]):
+            from_201.append((at - due[k] - table.latency_s[k]) * 1000)
+            from_send.append((at - due[k]) * 1000)
+    # Offered: as written to the sockets; a request waits in the generator only when all
+    # connections are busy (the server's delay), or when the timer thread or loop is late.
+    last_sent_s = max(k / rate + lag for k, lag in enumerate(table.send_lag_s))
     return {
-        "endpoints": endpoints, "events": len(work), "seconds": round(elapsed, 2),
-        "events_per_s": round(len(work) / elapsed, 1), "deliveries_seen": delivered,
+        "rate_asked": rate, "events": count, "connections": connections,
+        "schedule_s": round(count / rate, 2), "setup_s": setup_s,
+        "offered_rate_achieved": round(count / (last_sent_s + 1 / rate), 1),
+        "timer_lag_ms": _summary(_ms(table.timer_lag_s)),
+        "send_lag_ms": _summary(_ms(table.send_lag_s)),
+        "generator_cpu_us_per_event": round(cpu / count * 1e6, 1),
+        "statuses": {str(k): v for k, v in sorted(table.statuses.items())},
+        "answer_from_send_ms": _summary(_ms(table.latency_s)),  # scheduled send to 201
+        "deliveries": len(from_201), "all_delivered": len(from_201) == count,
+        "deliveries_trailed_s": trailed_s, "receiver_cpu_s": round(receiver.cpu_s, 2),
+        "from_201_ms": _summary(from_201), "from_send_ms": _summary(from_send),
     }  # fmt: skip
 
 
-def _throughput(
-    server: Server, endpoints: int, args: argparse.Namespace
-) -> Coroutine[Any, Any, dict[str, Any]]:
-    return _throughput_run(server, endpoints, args.customers, args.concurrency)
+def _throughput_run(
+    server: Server, endpoints: int, customers: int, concurrency: int
+) -> dict[str, Any]:
+    receivers = [Receiver() for _ in range(endpoints)]
+    prefix = f"tp{endpoints}_"
+    setup_s = _customers(server, prefix, customers)
+    for receiver in receivers:
+        _endpoint(server, receiver.url)
+    # All the 850s first: a customer's 150 goes thousands of requests after its 850, so each
+    # event crosses exactly one threshold (80%, then 100%).
+    requests = [_event(server.port, f"{prefix}{n}", f"{prefix}a{n}", 850) for n in range(customers)]
+    requests += [
+        _event(server.port, f"{prefix}{n}", f"{prefix}b{n}", 150) for n in range(customers)
+    ]
+    cpu = time.process_time()
+    table = _drive(server, requests, _ALL_AT_ONCE, concurrency)
+    cpu = time.process_time() - cpu
+    answered = [k / _ALL_AT_ONCE + v for k, v in enumerate(table.latency_s) if not math.isnan(v)]
+    elapsed = max(answered)
+    trailed_s = _wait_deliveries(receivers, len(requests))
+    refs = {f"{prefix}{n}" for n in range(customers)}
+    seen = sum(
+        1 for r in receivers for _, kind, ref in r.finish() if kind == THRESHOLD and ref in refs
+    )
+    # Every request is due at t0 in a closed loop: its own latency runs from its write.
+    written = [v - lag for v, lag in zip(table.latency_s, table.send_lag_s, strict=True)]
+    return {
+        "endpoints": endpoints, "events": len(requests), "connections": concurrency,
+        "setup_s": setup_s, "seconds": round(elapsed, 2),
+        "events_per_s": round(len(answered) / elapsed, 1),
+        "generator_cpu_us_per_event": round(cpu / len(requests) * 1e6, 1),
+        "generator_cpu_share": round(cpu / elapsed, 3),  # of one core, over the run
+        "statuses": {str(k): v for k, v in sorted(table.statuses.items())},
+        "unanswered": len(requests) - len(answered),
+        "answer_ms": _summary(_ms(written)),  # from the request's write to its answer
+        "receivers_cpu_s": round(sum(r.cpu_s for r in receivers), 2),
+        "deliveries_expected": len(requests) * endpoints, "deliveries_seen": seen,
+        "deliveries_trailed_s": trailed_s,
+    }  # fmt: skip
+
+
+# -- the run --------------------------------------------------------------------------------------
+
+
+def _timeit_sum_range_1000_us() -> float:
+    """`python -m timeit "sum(range(1000))"`, in µs: how fast this machine is today."""
+    done = subprocess.run([sys.executable, "-m", "timeit", "sum(range(1000))"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    found = re.search(r"best of \d+: ([\d.]+) (nsec|usec|msec|sec) per loop", done.stdout)
+    assert found is not None, done.stdout
+    scale = {"nsec": 1e-3, "usec": 1.0, "msec": 1e3, "sec": 1e6}[found[2]]
+    return round(float(found[1]) * scale, 2)
+
+
+def _machine() -> dict[str, Any]:
+    load = os.getloadavg()  # before the timeit below: other work on the machine, noise
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True, check=False, cwd=Path(__file__).parent)  # fmt: skip
+    return {
+        "cpus": multiprocessing.cpu_count(), "python": platform.python_version(),
+        "platform": platform.platform(), "load_average_at_start": load,
+        "timeit_sum_range_1000_us": _timeit_sum_range_1000_us(),
+        "commit": commit.stdout.strip() or None,
+    }  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rate", type=int, default=500)
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--customers", type=int, default=2000, help="throughput: per run")
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--rate", type=int, default=500, help="latency: events/s asked")
+    parser.add_argument("--seconds", type=float, default=10.0, help="latency: of the schedule")
+    parser.add_argument("--connections", type=int, default=32, help="latency: keep-alive")
+    parser.add_argument("--customers", type=int, default=5000, help="throughput: per run")
+    parser.add_argument("--concurrency", type=int, default=64, help="throughput: connections")
     parser.add_argument("--save", type=Path)
     args = parser.parse_args()
+    sys.setswitchinterval(1e-4)  # the timer thread gets the GIL within 0.1 ms, not 5 ms
     results: dict[str, Any] = {
         "command": " ".join(["python -m bench.bench_webhooks", *sys.argv[1:]]),
-        "machine": {
-            "cpus": multiprocessing.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "load_average_at_start": os.getloadavg(),  # other work on the machine: noise
-        },
+        "machine": _machine(),
+    }
+    print("machine", results["machine"], flush=True)
+    customers, concurrency = args.customers, args.concurrency
+    runs: dict[str, Callable[[Server], dict[str, Any]]] = {
+        "latency": lambda s: _latency_run(s, args.rate, args.seconds, args.connections),
+        "throughput_no_endpoints": lambda s: _throughput_run(s, 0, customers, concurrency),
+        "throughput_3_endpoints": lambda s: _throughput_run(s, 3, customers, concurrency),
     }
     with tempfile.TemporaryDirectory() as root:
-        runs: dict[str, Callable[[Server], Coroutine[Any, Any, dict[str, Any]]]] = {
-            "latency": lambda s: _latency_run(s, args.rate, args.seconds),
-            "throughput_no_endpoints": lambda s: _throughput(s, 0, args),
-            "throughput_3_endpoints": lambda s: _throughput(s, 3, args),
-        }
         for name, run in runs.items():
             (Path(root) / name).mkdir()
             server = Server(Path(root) / name, "--allow-private-webhooks")
             try:
-                results[name] = asyncio.run(run(server))
+                results[name] = run(server)
             finally:
                 server.stop()
             print(name, results[name], flush=True)
@@ -263,6 +364,11 @@ def main() -> None:
     print("ratio 3 endpoints / none:", results["throughput_ratio"])
     if args.save:
         args.save.write_text(json.dumps(results, indent=2) + "\n")
+    three = results["throughput_3_endpoints"]
+    if not results["latency"]["all_delivered"] or (
+        three["deliveries_seen"] != three["deliveries_expected"]
+    ):
+        sys.exit("some deliveries never arrived (see deliveries / deliveries_seen)")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,10 @@ The generator's own delay is reported as `timer_lag_ms` (when the event loop got
 minus when it was due); running it against the raw ASGI ceiling at the same rate shows the
 floor of the whole measurement.
 
+Other benches drive it programmatically with `run_timetable`, which takes any request bytes
+per index (bench/bench_webhooks.py: one customer and idempotency key per event) and returns
+the per-request timings.
+
     .venv/bin/python -m bench.http.openloop --port 18080 --kind check --rate 5000 \
         --duration 10 --key sk_test_... --customers 100000
 
@@ -29,12 +33,13 @@ import time
 from array import array
 from collections import Counter, deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, cast
 
 import msgspec
 import uvloop  # as granian uses it: a dependency of allotment
 
-__all__ = ("OpenLoopResult", "main")
+__all__ = ("OpenLoopResult", "Timetable", "main", "run_timetable")
 
 _CONNECT_TIMEOUT_S = 10.0
 _GRACE_S = 5.0  # how long answers may trail the last scheduled request
@@ -139,15 +144,18 @@ class _Generator:
         self.t0 = 0.0
         self.latency_s = array("d", [math.nan]) * total
         self.timer_lag_s = array("d", [math.nan]) * total
+        self.send_lag_s = array("d", [math.nan]) * total
         self.statuses: Counter[int] = Counter()
         self._idle: list[_Connection] = []
         self._pending: deque[int] = deque()
         self._total = total
         self._done = 0
         self.finished = asyncio.Event()
+        self.connections: list[_Connection] = []
 
     def add(self, connection: _Connection) -> None:
         self._idle.append(connection)
+        self.connections.append(connection)
 
     def fire(self, start: int, stop: int) -> None:
         """Requests start .. stop-1 are due: send each on an idle connection, or queue it."""
@@ -164,6 +172,7 @@ class _Generator:
         assert connection.transport is not None
         connection.index = k
         connection.transport.write(self._make(k))
+        self.send_lag_s[k] = time.perf_counter() - (self.t0 + k / self.rate)
 
     def completed(self, connection: _Connection, status: int) -> None:
         k = connection.index
@@ -223,11 +232,53 @@ def _cdf(values: list[float]) -> list[tuple[float, float]]:
             for q in quantiles]  # fmt: skip
 
 
-async def _run(args: argparse.Namespace) -> OpenLoopResult:
-    rate = float(args.rate)
-    skip = int(args.warmup * rate)
-    total = skip + int(args.duration * rate)
-    generator = _Generator(_request_factory(args), total, rate)
+@dataclass(frozen=True, kw_only=True)
+class Timetable:
+    """One run, request by request: request k was due at `t0 + k / rate` (`time.perf_counter()`).
+
+    Each array holds a time in seconds after the request's due time, or NaN where the event
+    never happened (a request never answered within the timeout).
+    """
+
+    t0: float
+    rate: float
+    latency_s: array[float]  # the answer's last byte
+    timer_lag_s: array[float]  # the event loop got the request from the timer thread
+    send_lag_s: array[float]  # written to a connection (later than the timer's when all were busy)
+    statuses: Counter[int]
+
+
+async def run_timetable(
+    make: Callable[[int], bytes],
+    *,
+    port: int,
+    rate: float,
+    total: int,
+    connections: int,
+    timeout_s: float,
+) -> Timetable:
+    """Send requests 0 .. total-1 to 127.0.0.1:`port`, request k due at `t0 + k / rate`.
+
+    Runs on the current event loop (uvloop in `main`). A `rate` far above what the server
+    answers makes every request due at once: a closed loop of `connections` clients, each
+    taking the next request as its answer arrives.
+
+    Args:
+        make: The bytes of request k (a whole HTTP/1.1 request; the answer must carry a
+            Content-Length).
+        port: The server's port on 127.0.0.1.
+        rate: Requests per second of the timetable.
+        total: How many requests.
+        connections: Keep-alive connections, opened before t0.
+        timeout_s: How long to wait for the last answer; the unanswered stay NaN.
+
+    Returns:
+        The timings of every request; the connections are closed.
+
+    Raises:
+        RuntimeError: the generator failed (an exception in a callback).
+    """
+    generator = _Generator(make, total, rate)
     loop = asyncio.get_running_loop()
     failures: list[str] = []
 
@@ -235,32 +286,54 @@ async def _run(args: argparse.Namespace) -> OpenLoopResult:
         failures.append(str(context.get("exception") or context.get("message")))
         generator.finished.set()  # a broken generator measures nothing: stop at once
 
+    previous = loop.get_exception_handler()
     loop.set_exception_handler(failed)
-    for _ in range(args.connections):
-        _, connection = await asyncio.wait_for(
-            loop.create_connection(lambda: _Connection(generator), "127.0.0.1", args.port),
-            _CONNECT_TIMEOUT_S,
-        )
-        generator.add(connection)
-    stop = threading.Event()
-    generator.t0 = time.perf_counter() + 0.05
-    ticker = threading.Thread(target=_tick, args=(loop, generator, total, stop), daemon=True)
-    ticker.start()
-    with contextlib.suppress(TimeoutError):  # the unanswered are counted as incomplete
-        await asyncio.wait_for(generator.finished.wait(), args.warmup + args.duration + _GRACE_S)
-    stop.set()
-    ticker.join()
+    try:
+        for _ in range(connections):
+            _, connection = await asyncio.wait_for(
+                loop.create_connection(lambda: _Connection(generator), "127.0.0.1", port),
+                _CONNECT_TIMEOUT_S,
+            )
+            generator.add(connection)
+        stop = threading.Event()
+        generator.t0 = time.perf_counter() + 0.05
+        ticker = threading.Thread(target=_tick, args=(loop, generator, total, stop), daemon=True)
+        ticker.start()
+        with contextlib.suppress(TimeoutError):  # the unanswered stay NaN
+            await asyncio.wait_for(generator.finished.wait(), timeout_s)
+        stop.set()
+        ticker.join()
+    finally:
+        for each in generator.connections:
+            if each.transport is not None:
+                each.transport.close()
+        loop.set_exception_handler(previous)
     if failures:
         raise RuntimeError(f"the generator failed: {failures[0]}")
-    counted = [v for v in generator.latency_s[skip:] if not math.isnan(v)]
+    return Timetable(
+        t0=generator.t0, rate=rate, latency_s=generator.latency_s,
+        timer_lag_s=generator.timer_lag_s, send_lag_s=generator.send_lag_s,
+        statuses=generator.statuses,
+    )  # fmt: skip
+
+
+async def _run(args: argparse.Namespace) -> OpenLoopResult:
+    rate = float(args.rate)
+    skip = int(args.warmup * rate)
+    total = skip + int(args.duration * rate)
+    timetable = await run_timetable(
+        _request_factory(args), port=args.port, rate=rate, total=total,
+        connections=args.connections, timeout_s=args.warmup + args.duration + _GRACE_S,
+    )  # fmt: skip
+    counted = [v for v in timetable.latency_s[skip:] if not math.isnan(v)]
     counted.sort()
-    lags = sorted(v for v in generator.timer_lag_s[skip:] if not math.isnan(v))
+    lags = sorted(v for v in timetable.timer_lag_s[skip:] if not math.isnan(v))
     return OpenLoopResult(
         kind=args.kind, rate=rate, duration_s=args.duration, warmup_s=args.warmup,
         connections=args.connections, scheduled=total - skip, completed=len(counted),
         incomplete=total - skip - len(counted),
         achieved_rate=round(len(counted) / args.duration, 1),
-        statuses={str(k): v for k, v in sorted(generator.statuses.items())},
+        statuses={str(k): v for k, v in sorted(timetable.statuses.items())},
         latency_ms=_percentiles(counted), timer_lag_ms=_percentiles(lags), cdf_ms=_cdf(counted),
     )  # fmt: skip
 
