@@ -16,7 +16,7 @@ from allotment.http.fast_path import FastPath
 from allotment.persistence.keys import KeyStore
 from allotment.runtime.system import ActorSystem
 from tests.conftest import CLIENT_KEY, KEY, LIVE_KEY, READ_ONLY_KEY
-from tests.http.conftest import check_envelope, find_nulls
+from tests.http.conftest import check_envelope, find_nulls, served_in_memory
 from tests.http.helpers import (
     A,
     C,
@@ -76,16 +76,23 @@ def _send(client: Client, method: str, path: str, body: Any, headers: dict[str, 
     return client.request(method, path, json=body, headers=headers)
 
 
+@pytest.fixture(scope="module")
+def unchanged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
+    """For the requests below that change nothing: refused before any route runs (AUTH-7), or
+    matching no route."""
+    with served_in_memory(tmp_path_factory.mktemp("unchanged")) as client:
+        yield client
+
+
 # -- 401 --------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(("method", "path", "body"), _requests())
 def test_auth1_auth5_missing_key_is_401_on_every_route(
-    client: Client, method: str, path: str, body: Any
+    unchanged: Client, method: str, path: str, body: Any
 ) -> None:
     """AUTH-1, AUTH-5, API-13: no key at all -> 401 "Invalid or missing API key." and no data."""
-    del client.headers["Authorization"]
-    response = _send(client, method, path, body, {})
+    response = _send(unchanged, method, path, body, {})
     assert error(response, 401) == UNAUTHORIZED
     assert response.json() == {"success": False, "error": {"message": UNAUTHORIZED}}
 
@@ -107,12 +114,11 @@ def test_auth1_auth5_missing_key_is_401_on_every_route(
     ],
 )
 def test_auth5_wrong_or_malformed_key_is_401_with_same_message(
-    client: Client, headers: dict[str, str]
+    unchanged: Client, headers: dict[str, str]
 ) -> None:
     """AUTH-5: unknown and malformed keys get the same 401, never saying which case applied."""
-    del client.headers["Authorization"]
-    assert error(client.get(f"{C}/plans", headers=headers), 401) == UNAUTHORIZED
-    post = client.post(f"{C}/customers", json={**CUSTOMER, "customerReferenceId": "x"},
+    assert error(unchanged.get(f"{C}/plans", headers=headers), 401) == UNAUTHORIZED
+    post = unchanged.post(f"{C}/customers", json={**CUSTOMER, "customerReferenceId": "x"},
                        headers=headers)  # fmt: skip
     assert error(post, 401) == UNAUTHORIZED
 
@@ -305,9 +311,9 @@ def test_auth6b_observe_mode_allows_only_customers_and_events(observe_client: Cl
 @pytest.mark.parametrize(
     "path", [f"{C}/nope", f"{C}/customer", f"{C}/plans/extra/segments", "/api/v2/client/plans"]
 )
-def test_api11_unknown_route_is_404_in_the_envelope(client: Client, path: str) -> None:
+def test_api11_unknown_route_is_404_in_the_envelope(unchanged: Client, path: str) -> None:
     """API-11: unknown routes -> 404 with the error envelope."""
-    response = client.get(path)
+    response = unchanged.get(path, headers=bearer(KEY))
     error(response, 404)
     assert set(response.json()) == {"success", "error"}
 
@@ -323,9 +329,11 @@ def test_api11_unknown_route_is_404_in_the_envelope(client: Client, path: str) -
         ("DELETE", f"{A}/catalog"),
     ],
 )
-def test_api11_wrong_method_is_405_in_the_envelope(client: Client, method: str, path: str) -> None:
+def test_api11_wrong_method_is_405_in_the_envelope(
+    unchanged: Client, method: str, path: str
+) -> None:
     """API-11: a known route with the wrong method -> 405 with the error envelope."""
-    response = client.request(method, path)
+    response = unchanged.request(method, path, headers=bearer(KEY))
     error(response, 405)
     assert response.json()["error"]["message"]
 

@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from litestar.testing import TestClient
 
-from allotment.http.fast_path import FastPath
+from tests.http.conftest import served_in_memory
 
 # A copy of the contract (shared/spec/tanso-openapi.json beside the repository), kept in the
 # repository so that a clean clone tests against it with nothing else checked out.
@@ -96,10 +95,11 @@ def spec() -> dict[str, Any]:
     return document
 
 
-@pytest.fixture
-def ours(app: FastPath) -> dict[str, Any]:
-    # A plain client: the OpenAPI document is not an API envelope, and /schema is public.
-    with TestClient(app, base_url="http://testserver.local") as client:
+@pytest.fixture(scope="module")
+def ours(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The served document, read once: it is made from the routes alone. A plain client: the
+    document is not an API envelope, and /schema is public."""
+    with served_in_memory(tmp_path_factory.mktemp("openapi")) as client:
         response = client.get("/schema/openapi.json")
     assert response.status_code == 200, response.text
     document: dict[str, Any] = response.json()

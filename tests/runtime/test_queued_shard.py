@@ -1,6 +1,6 @@
 """The second implementation of the `Shard` protocol (issue 11): every call crosses a mailbox.
-The HTTP suite runs against it through the "queued" system of tests/conftest.py; these tests
-check the forwarding itself."""
+The HTTP suite runs against it through the "queued" system of tests/conftest.py (on demand:
+`ALLOTMENT_TEST_SYSTEMS`); these tests check the forwarding itself, in every run."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """`QueuedShard`: a `Shard` reached only through a bounded mailbox, as a shard living in another
 process (a Ray actor) is reached. It proves the front door needs nothing but the protocol:
-the suite's HTTP tests run against it too (tests/conftest.py, the "queued" system).
+the suite's HTTP tests run against it on demand (`ALLOTMENT_TEST_SYSTEMS=...,queued`,
+tests/conftest.py; the default runs them over Ray's real shards instead, "ray3").
 
 Each call is a message; the shard's own task takes messages in order and starts each as a task
 of its own, so calls for different customers overlap as they do on a local shard, and the
