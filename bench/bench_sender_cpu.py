@@ -28,7 +28,7 @@ from typing import Any
 
 import uvloop
 
-from allotment.webhooks.dispatcher import body_of
+from allotment.webhooks.outbound import body_of
 from allotment.webhooks.payloads import OutboundEvent
 from allotment.webhooks.pooled_sender import PooledSender
 from allotment.webhooks.protocol_sender import ProtocolSender
