@@ -211,6 +211,9 @@ class Dispatcher:
         for endpoint in self._endpoints().values():
             if not endpoint.enabled:
                 continue
+            # Due retries join `ready` even when every worker is busy: left in `timed`, they
+            # would make the soonest due time past, and this loop spin until a worker is free.
+            self._release_due(endpoint.id, now)
             while self._in_flight.get(endpoint.id, 0) < IN_FLIGHT_MAX:
                 message = self._take(endpoint.id, now)
                 if message is None:
@@ -222,12 +225,18 @@ class Dispatcher:
                 soonest = timed[0][0]
         return soonest
 
+    def _release_due(self, endpoint_id: str, now: datetime) -> None:
+        """Move the endpoint's lanes whose retry is due from `timed` to `ready`."""
+        timed = self.book.timed.get(endpoint_id)
+        if timed and timed[0][0] <= now:
+            ready = self.book.ready.setdefault(endpoint_id, deque())
+            while timed and timed[0][0] <= now:
+                ready.append(heapq.heappop(timed)[1])
+
     def _take(self, endpoint_id: str, now: datetime) -> Message | None:
         """The endpoint's next lane head that may go now, marked in flight; None if none."""
-        timed = self.book.timed.get(endpoint_id)
-        ready = self.book.ready.setdefault(endpoint_id, deque())
-        while timed and timed[0][0] <= now:
-            ready.append(heapq.heappop(timed)[1])
+        self._release_due(endpoint_id, now)
+        ready = self.book.ready.get(endpoint_id)
         while ready:
             message = self._head(endpoint_id, ready.popleft())
             if message is None or (message.due is not None and message.due > now):
