@@ -26,9 +26,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from allotment.webhooks.dispatcher import body_of
+import uvloop
+
+from allotment.webhooks.outbound import body_of
 from allotment.webhooks.payloads import OutboundEvent
 from allotment.webhooks.pooled_sender import PooledSender
+from allotment.webhooks.protocol_sender import ProtocolSender
 from allotment.webhooks.sender import HttpxSender, Sender
 from allotment.webhooks.signing import new_secret, signed_headers
 from bench.bench_webhooks import Receiver
@@ -38,7 +41,15 @@ def _pooled() -> Sender:
     return PooledSender(allow_private=True)
 
 
-SENDERS: dict[str, Callable[[], Sender]] = {"httpx": HttpxSender, "h11_pool": _pooled}
+def _protocol() -> Sender:
+    return ProtocolSender(allow_private=True)
+
+
+SENDERS: dict[str, Callable[[], Sender]] = {
+    "httpx": HttpxSender,
+    "h11_pool": _pooled,
+    "protocol": _protocol,
+}
 
 
 async def _round(sender: Sender, url: str, count: int, concurrency: int) -> tuple[float, float]:
@@ -85,9 +96,13 @@ async def _measure(url: str, count: int, concurrency: int, rounds: int) -> dict[
         }
         for name in senders
     }
-    before = result["httpx"]["cpu_us_per_delivery_median"]
-    after = result["h11_pool"]["cpu_us_per_delivery_median"]
-    return {"senders": result, "cpu_ratio_after_over_before": round(after / before, 3)}
+    httpx_, h11_, protocol = (result[name]["cpu_us_per_delivery_median"]
+                              for name in ("httpx", "h11_pool", "protocol"))  # fmt: skip
+    return {
+        "senders": result,
+        "cpu_ratio_after_over_before": round(h11_ / httpx_, 3),  # h11_pool over httpx
+        "cpu_ratio_protocol_over_h11_pool": round(protocol / h11_, 3),
+    }
 
 
 def main() -> None:
@@ -96,16 +111,19 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16, help="requests at a time")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--save", help="write the result as JSON here")
+    parser.add_argument("--uvloop", action="store_true", help="the server's loop under granian")
     args = parser.parse_args()
     receiver = Receiver()
     try:
-        measured = asyncio.run(_measure(receiver.url, args.count, args.concurrency, args.rounds))
+        measuring = _measure(receiver.url, args.count, args.concurrency, args.rounds)
+        measured = uvloop.run(measuring) if args.uvloop else asyncio.run(measuring)
     finally:
         receiver.finish()
     result = {
         "bench": "webhook sender CPU per delivery (in-process, time.process_time)",
         "command": "PYTHONPATH=src python -m bench.bench_sender_cpu " + " ".join(sys.argv[1:]),
         "count": args.count, "concurrency": args.concurrency, "rounds": args.rounds,
+        "loop": "uvloop" if args.uvloop else "asyncio",
         "python": platform.python_version(), "load_avg": os.getloadavg(),
         **measured,
     }  # fmt: skip

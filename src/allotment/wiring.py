@@ -34,7 +34,7 @@ from allotment.runtime.placement import IdMint
 from allotment.runtime.sharded_system import ShardedSystem
 from allotment.runtime.system import ActorSystem, CheckpointPolicy
 from allotment.webhooks.payloads import outbound_events
-from allotment.webhooks.pooled_sender import PooledSender
+from allotment.webhooks.protocol_sender import ProtocolSender
 from allotment.webhooks.service import WebhookService
 
 __all__ = (
@@ -264,7 +264,7 @@ def webhook_service(settings: Settings, *, persistent: bool = True) -> WebhookSe
     directory = settings.data_dir / "webhooks" if persistent else None
     return WebhookService(
         directory, SystemClock().now,
-        PooledSender(allow_private=settings.allow_private_webhooks),
+        ProtocolSender(allow_private=settings.allow_private_webhooks),
         outbound_events, allow_private=settings.allow_private_webhooks,
         backlog_max=settings.webhook_backlog_max,
         retention=timedelta(days=settings.webhook_retention_days),

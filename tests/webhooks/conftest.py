@@ -23,7 +23,7 @@ from allotment.runtime.system import ActorSystem
 from allotment.webhooks.book import Message
 from allotment.webhooks.dispatcher import Renderer
 from allotment.webhooks.payloads import OutboundEvent
-from allotment.webhooks.pooled_sender import PooledSender
+from allotment.webhooks.protocol_sender import ProtocolSender
 from allotment.webhooks.service import WebhookService
 from allotment.wiring import build_system, shard_logs
 from tests.webhooks.receiver import Receiver
@@ -118,7 +118,7 @@ def make_rig(
 ) -> Rig:
     settings = Settings(clock="manual", data_dir=data_dir, durability="write", shards=shards)
     service = WebhookService(
-        data_dir / "webhooks", clock.now, PooledSender(allow_private=True), render,
+        data_dir / "webhooks", clock.now, ProtocolSender(allow_private=True), render,
         allow_private=True, backlog_max=backlog_max, shard_logs=shard_logs(settings, True),
     )  # fmt: skip
     system = build_system(settings, clock, webhooks=service)

@@ -11,7 +11,7 @@ import anyio
 import pytest
 
 from allotment.runtime.clock import ManualClock
-from allotment.webhooks.pooled_sender import PooledSender
+from allotment.webhooks.protocol_sender import ProtocolSender
 from allotment.webhooks.service import WebhookService
 from allotment.webhooks.signing import new_secret, signed_headers
 from tests.conftest import START
@@ -26,17 +26,17 @@ async def test_whk_d31_a_host_resolving_to_loopback_is_refused_at_send(receiver:
     """WHK-D31: `localhost` resolves to 127.0.0.1: without --allow-private-webhooks the send
     is refused before any connection (the receiver sees nothing); with it, it is sent."""
     url = receiver.url.replace("127.0.0.1", "localhost")
-    refusing = PooledSender(allow_private=False)
+    refusing = ProtocolSender(allow_private=False)
     answer = await refusing.send(url, {"content-type": "application/json"}, b"{}")
     await refusing.aclose()
     assert answer.status_code == 0 and "private address 127.0.0.1" in answer.error
-    literal = await PooledSender(allow_private=False).send(receiver.url, {}, b"{}")
+    literal = await ProtocolSender(allow_private=False).send(receiver.url, {}, b"{}")
     assert literal.status_code == 0 and "private address 127.0.0.1" in literal.error
     assert receiver.deliveries == []
     receiver.secrets = [new_secret()]
     body = b'{"type": "webhook.test", "timestamp": "2025-01-15T10:30:00Z", "data": {}}'
     headers = signed_headers(receiver.secrets, "msg_1", int(time.time()), body)
-    allowing = PooledSender(allow_private=True)
+    allowing = ProtocolSender(allow_private=True)
     assert (await allowing.send(url, headers, body)).status_code == 200
     await allowing.aclose()
     assert len(receiver.deliveries) == 1
@@ -50,7 +50,7 @@ async def test_whk_d31_an_endpoint_whose_dns_changed_gets_a_logged_refusal(
     127.0.0.1: the attempt is logged with why, retried later, and nothing reaches it."""
     clock = ManualClock(START)
     service = WebhookService(
-        tmp_path / "webhooks", clock.now, PooledSender(allow_private=False), usage_renderer,
+        tmp_path / "webhooks", clock.now, ProtocolSender(allow_private=False), usage_renderer,
         allow_private=True,
     )  # fmt: skip
     async with service.running():

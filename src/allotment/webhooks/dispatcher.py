@@ -9,7 +9,9 @@ that moment, and appends them to the message log with one fsync per batch. Nothi
 before both the journal and the message log hold it.
 
 Delivery: every endpoint's lanes are walked; a lane's head that is due is sent, at most
-`IN_FLIGHT_MAX` at a time per endpoint; each attempt's outcome is logged before the next one.
+`IN_FLIGHT_MAX` at a time per endpoint, by workers that each take the endpoint's next due head
+when done, so a burst does not cost a task per delivery; each attempt's outcome is written to
+the log (one write for all the outcomes of the moment) before its worker takes the next.
 The clock deciding when a retry is due is the server's clock (manual in tests), so a test
 moves time to drive retries; the signature's timestamp is the real time, as receivers check it
 against their own clocks.
@@ -26,7 +28,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
 import anyio
-import msgspec
 from anyio.abc import TaskGroup
 
 from allotment.domain.facts import Fact
@@ -34,7 +35,7 @@ from allotment.persistence.errors import JournalUnavailable
 from allotment.webhooks.book import Book, Message
 from allotment.webhooks.endpoints import Endpoint
 from allotment.webhooks.message_log import Attempted, EventLogged, MessageLog, Outcome, Requeued
-from allotment.webhooks.outbound import OutboundEvent
+from allotment.webhooks.outbound import OutboundEvent, body_of
 from allotment.webhooks.sender import Response, Sender
 from allotment.webhooks.signing import signed_headers
 
@@ -47,33 +48,10 @@ logger = logging.getLogger("allotment.webhooks")
 IN_FLIGHT_MAX = 16  # concurrent requests to one endpoint (each to a different customer lane)
 RETENTION = timedelta(days=7)  # WHK-D42: delivered and failed messages, and the feed
 COMPACT_EVERY_S = 3600.0  # how often the log is compacted (real time)
+_BODIES_MAX = 4096  # bodies kept for the event's other endpoints (see Dispatcher._body)
 Renderer = Callable[[uuid.UUID, str | None, Sequence[Fact]], list[OutboundEvent]]
 Durable = Callable[[int], Awaitable[None]]
 _Incoming = tuple[int, str, list[OutboundEvent], Durable | None]  # position, lane, events, durable
-
-
-class _Body(msgspec.Struct, frozen=True):
-    type: str
-    timestamp: datetime
-    data: dict[str, object]
-
-
-class _OpenMeterBody(msgspec.Struct, frozen=True):
-    id: str
-    type: str
-    timestamp: datetime
-    data: dict[str, object]
-
-
-_ENCODER = msgspec.json.Encoder(decimal_format="number")  # OpenMeter's numbers (OM-144)
-
-
-def body_of(event: OutboundEvent) -> bytes:
-    """The request body (WHK-D11): `{type, timestamp, data}`, the same bytes on every retry;
-    an OpenMeter event's is its payload, `{id, type, timestamp, data}` (OM-144)."""
-    if event.endpoints is not None:
-        return _ENCODER.encode(_OpenMeterBody(event.id, event.type, event.timestamp, event.data))
-    return _ENCODER.encode(_Body(event.type, event.timestamp, event.data))
 
 
 class Dispatcher:
@@ -110,7 +88,8 @@ class Dispatcher:
         self._ingested = anyio.Event()  # set after each batch is logged
         self._ingest_wakeup = anyio.Event()
         self._deliver_wakeup = anyio.Event()
-        self._in_flight: dict[str, int] = {}
+        self._in_flight: dict[str, int] = {}  # endpoint -> its workers (requests at once)
+        self._bodies: dict[str, bytes] = {}  # event id -> its body, see `_body`
         self.running = False
 
     # -- the outbox (persistence.store_ports.NotificationOutbox) ---------------------------------
@@ -226,25 +205,45 @@ class Dispatcher:
                 await self._deliver_wakeup.wait()
 
     def _start_due(self, tg: TaskGroup, now: datetime) -> datetime | None:
-        """Start every due lane head an endpoint has room for; the soonest later due time."""
+        """Start a worker per due lane head an endpoint has room for; the soonest later due
+        time."""
         soonest: datetime | None = None
         for endpoint in self._endpoints().values():
             if not endpoint.enabled:
                 continue
-            timed = self.book.timed.get(endpoint.id)
-            ready = self.book.ready.setdefault(endpoint.id, deque())
-            while timed and timed[0][0] <= now:
-                ready.append(heapq.heappop(timed)[1])
-            while ready and self._in_flight.get(endpoint.id, 0) < IN_FLIGHT_MAX:
-                message = self._head(endpoint.id, ready.popleft())
-                if message is None or (message.due is not None and message.due > now):
-                    continue  # stale: its retry has its own entry in `timed`
-                message.in_flight = True
+            # Due retries join `ready` even when every worker is busy: left in `timed`, they
+            # would make the soonest due time past, and this loop spin until a worker is free.
+            self._release_due(endpoint.id, now)
+            while self._in_flight.get(endpoint.id, 0) < IN_FLIGHT_MAX:
+                message = self._take(endpoint.id, now)
+                if message is None:
+                    break
                 self._in_flight[endpoint.id] = self._in_flight.get(endpoint.id, 0) + 1
-                tg.start_soon(self._attempt, endpoint, message)
+                tg.start_soon(self._work, endpoint.id, message)
+            timed = self.book.timed.get(endpoint.id)
             if timed and (soonest is None or timed[0][0] < soonest):
                 soonest = timed[0][0]
         return soonest
+
+    def _release_due(self, endpoint_id: str, now: datetime) -> None:
+        """Move the endpoint's lanes whose retry is due from `timed` to `ready`."""
+        timed = self.book.timed.get(endpoint_id)
+        if timed and timed[0][0] <= now:
+            ready = self.book.ready.setdefault(endpoint_id, deque())
+            while timed and timed[0][0] <= now:
+                ready.append(heapq.heappop(timed)[1])
+
+    def _take(self, endpoint_id: str, now: datetime) -> Message | None:
+        """The endpoint's next lane head that may go now, marked in flight; None if none."""
+        self._release_due(endpoint_id, now)
+        ready = self.book.ready.get(endpoint_id)
+        while ready:
+            message = self._head(endpoint_id, ready.popleft())
+            if message is None or (message.due is not None and message.due > now):
+                continue  # stale: its retry has its own entry in `timed`
+            message.in_flight = True
+            return message
+        return None
 
     def _head(self, endpoint_id: str, lane_key: str) -> Message | None:
         """The lane's head if it may be sent (None for a stale entry: sent, in flight, gone)."""
@@ -256,10 +255,29 @@ class Dispatcher:
             return None
         return message
 
+    async def _work(self, endpoint_id: str, message: Message | None) -> None:
+        """Attempt `message`, then the endpoint's next due lane heads one after another while
+        there are any. Under load one task carries many deliveries: a task per delivery
+        (anyio's start_soon, its handle and scope bookkeeping) cost more CPU than the send.
+        The endpoint is looked up before each attempt, so a change (URL, secret, disabled,
+        deleted) applies from the next delivery (WHK-D7)."""
+        try:
+            while message is not None:
+                endpoint = self._endpoints().get(endpoint_id)
+                if endpoint is None or not endpoint.enabled:
+                    message.in_flight = False  # back in its lane, for when it is enabled
+                    self.book.schedule(message)
+                    return
+                await self._attempt(endpoint, message)
+                message = self._take(endpoint_id, self._now())
+        finally:
+            self._in_flight[endpoint_id] -= 1
+            self.wake()  # a retry may now be the soonest due; a slot is free
+
     async def _attempt(self, endpoint: Endpoint, message: Message) -> None:
         landed = False  # local: once landed, the message's next attempt may set in_flight
         try:
-            body = body_of(message.event)
+            body = self._body(message.event)
             signed_at = int(time.time())  # the receiver's tolerance is on its real clock
             headers = {  # a channel's custom headers never replace the signature's (OM-140)
                 **endpoint.custom_headers,
@@ -270,8 +288,8 @@ class Dispatcher:
             response = await self._sender.send(endpoint.url, headers, body)
             outcome = self._outcome(message, response)
             # Out of flight before the outcome schedules what comes next (the retry, or the
-            # lane's next head), so the delivery loop never finds that entry still in flight.
-            self._land(endpoint, message)
+            # lane's next head), so `_take` never finds that entry still in flight.
+            message.in_flight = False
             landed = True
             self._record(
                 Attempted(
@@ -280,20 +298,25 @@ class Dispatcher:
                     error=response.error, outcome=outcome,
                 )
             )  # fmt: skip
-            await self._log.sync(durable=False)
+            await self._log.wait_written()
             if outcome == "disabled":
                 await self._disable(endpoint.id, "the endpoint answered 410 Gone")
         finally:
             # Cancelled or failed before an outcome: try it again. Not `message.in_flight`:
             # while this attempt awaited the log, its retry may have started (and set it).
             if not landed:
-                self._land(endpoint, message)
+                message.in_flight = False
                 self.book.schedule(message)
-            self.wake()
 
-    def _land(self, endpoint: Endpoint, message: Message) -> None:
-        message.in_flight = False
-        self._in_flight[endpoint.id] -= 1
+    def _body(self, event: OutboundEvent) -> bytes:
+        """The event's body, encoded once for all its endpoints (and its retries soon after):
+        the bytes are the same every time (WHK-D11), so only the signature is per endpoint."""
+        body = self._bodies.get(event.id)
+        if body is None:
+            if len(self._bodies) >= _BODIES_MAX:
+                self._bodies.clear()  # a cache: a body is cheap to encode again
+            body = self._bodies[event.id] = body_of(event)
+        return body
 
     def _outcome(self, message: Message, response: Response) -> Outcome:
         if 200 <= response.status_code < 300:

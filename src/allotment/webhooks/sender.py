@@ -1,7 +1,7 @@
 """Sending one signed request (WHK-D20..WHK-D24): the retry schedule, what an answer means,
-and the httpx sender (the one before `pooled_sender`, kept as the baseline of
-bench/bench_sender_cpu.py). Redirects are not followed (a 3xx is a failed attempt), and a request
-gets 10 s in all before it counts as a timeout."""
+and the httpx sender (the first one; `pooled_sender` then `protocol_sender`, the server's,
+replaced it: kept as a baseline of bench/bench_sender_cpu.py). Redirects are not followed
+(a 3xx is a failed attempt), and a request gets 10 s in all before it counts as a timeout."""
 
 from __future__ import annotations
 
