@@ -43,12 +43,13 @@ class AnswerParser:
     request once the answer is complete.
     """
 
-    __slots__ = ("_buffer", "_remaining", "_state", "keep_alive", "status")
+    __slots__ = ("_buffer", "_remaining", "_scanned", "_state", "keep_alive", "status")
 
     def __init__(self) -> None:
         self._buffer = b""  # bytes not yet consumed (a partial head, chunk line or trailer)
         self._state = _HEAD
         self._remaining = 0  # body bytes left: of the content-length, or of the chunk
+        self._scanned = 0  # of `_buffer`, the bytes already searched for the head's end
         self.status = 0
         self.keep_alive = True
 
@@ -104,12 +105,14 @@ class AnswerParser:
         return b""  # _UNTIL_CLOSE: everything is body
 
     def _head(self, buffer: bytes) -> bytes:
-        end = buffer.find(b"\r\n\r\n")
+        end = buffer.find(b"\r\n\r\n", self._scanned)
         if end < 0:
             if len(buffer) > HEAD_MAX:
                 raise AnswerInvalid(f"an answer head over {HEAD_MAX} bytes")
             self._buffer = buffer
+            self._scanned = max(0, len(buffer) - 3)
             return b""
+        self._scanned = 0
         if end > HEAD_MAX:
             raise AnswerInvalid(f"an answer head over {HEAD_MAX} bytes")
         lines = buffer[:end].split(b"\r\n")

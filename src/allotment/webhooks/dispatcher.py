@@ -287,18 +287,18 @@ class Dispatcher:
             }
             response = await self._sender.send(endpoint.url, headers, body)
             outcome = self._outcome(message, response)
-            # Out of flight before the outcome schedules what comes next (the retry, or the
-            # lane's next head), so `_take` never finds that entry still in flight.
+            record = Attempted(
+                endpoint=endpoint.id, message=message.event.id, at=self._now(),
+                status_code=response.status_code, latency_ms=response.latency_ms,
+                error=response.error, outcome=outcome,
+            )  # fmt: skip
+            # Written before the book hears of it: until then the message stays in flight,
+            # so its lane's next head (or its retry) cannot be taken (WHK-D22).
+            self._log.append(record)
+            await self._log.wait_written()
             message.in_flight = False
             landed = True
-            self._record(
-                Attempted(
-                    endpoint=endpoint.id, message=message.event.id, at=self._now(),
-                    status_code=response.status_code, latency_ms=response.latency_ms,
-                    error=response.error, outcome=outcome,
-                )
-            )  # fmt: skip
-            await self._log.wait_written()
+            self.book.apply(record)
             if outcome == "disabled":
                 await self._disable(endpoint.id, "the endpoint answered 410 Gone")
         finally:

@@ -159,7 +159,9 @@ class ProtocolSender:
             status = await self._exchange(loop, target.origin, request, deadline)
         except TimeoutError:
             return Response(0, _ms(started), "timeout")
-        except (_Refused, _Closed, AnswerInvalid, OSError) as error:  # ssl.SSLError: OSError
+        # ssl.SSLError is an OSError. UnicodeError: a host the idna codec refuses ("a..b", a
+        # label over 63 characters), which check_url lets through with --allow-private-webhooks.
+        except (_Refused, _Closed, AnswerInvalid, OSError, UnicodeError) as error:
             return Response(0, _ms(started), f"{type(error).__name__}: {error}"[:300])
         return Response(status, _ms(started))  # a 3xx is an answer: not followed (WHK-D23)
 
