@@ -30,10 +30,10 @@ import uvloop
 
 from allotment.webhooks.outbound import body_of
 from allotment.webhooks.payloads import OutboundEvent
-from allotment.webhooks.pooled_sender import PooledSender
 from allotment.webhooks.protocol_sender import ProtocolSender
-from allotment.webhooks.sender import HttpxSender, Sender
+from allotment.webhooks.sender import Sender
 from allotment.webhooks.signing import new_secret, signed_headers
+from bench.baseline_senders import HttpxSender, PooledSender
 from bench.bench_webhooks import Receiver
 
 

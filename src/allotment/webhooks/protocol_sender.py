@@ -2,14 +2,14 @@
 asyncio transports, a pool of keep-alive connections per endpoint origin, no redirects, 10 s
 in all per request.
 
-Why not h11 on anyio streams (`pooled_sender.py`, kept as bench/bench_sender_cpu.py's
-baseline): delivery runs on the server's event loop, under the same GIL as ingest, and with 3
-endpoints per event the sender was most of the delivery path's CPU (issue 15's throughput
-ratio). There, each request went through h11's event objects and state machine, anyio's
-stream wrappers, and a cancel scope for the timeout. Here a request is one `bytes` (the
-request line and `host` built once per URL), written with one `transport.write`; the answer
-is read by `answer_parser.AnswerParser` inside `data_received`, which resolves one future
-when the answer is complete; the timeout is one timer handle on that future.
+Why not h11 on anyio streams (the sender before it, kept as bench/baseline_senders.py for
+bench/bench_sender_cpu.py): delivery runs on the server's event loop, under the same GIL as
+ingest, and with 3 endpoints per event the sender was most of the delivery path's CPU (issue
+15's throughput ratio). There, each request went through h11's event objects and state machine,
+anyio's stream wrappers, and a cancel scope for the timeout. Here a request is one `bytes` (the
+request line and `host` built once per URL), written with one `transport.write`; the answer is
+read by `answer_parser.AnswerParser` inside `data_received`, which resolves one future when the
+answer is complete; the timeout is one timer handle on that future.
 
 Safety at send time (WHK-D31): unless private addresses are allowed, the host is resolved at
 each new connection and refused if any address it resolves to is private, loopback,

@@ -1,17 +1,10 @@
-"""The h11 sender (WHK-D20..WHK-D24, WHK-D31): h11 over anyio streams, a pool of keep-alive
-connections per endpoint origin, no redirects, 10 s in all per request. The server sends with
-`protocol_sender.ProtocolSender` now (about a sixth of this one's CPU per delivery); this one
-stays as bench/bench_sender_cpu.py's baseline.
-
-httpx spent about 1.5 ms of the server's CPU per delivery (its request and response models,
-its pool's machinery, URL handling, cookies, auth and redirects); this sends the same signed
-headers with `host`, `content-length` and a `user-agent`, for about a tenth of that
-(bench/bench_sender_cpu.py).
-
-Safety at send time (WHK-D31): unless private addresses are allowed, the host is resolved at
-each new connection and refused if any address it resolves to is private, loopback,
-link-local or otherwise not global; the connection then goes to the address that was checked,
-so a DNS change between the check and the connect cannot reach inside either.
+"""The webhook senders allotment used before `allotment.webhooks.protocol_sender`, kept only as
+bench/bench_sender_cpu.py's baselines (issue 15): `HttpxSender`, the first one (httpx spent
+about 1.5 ms of the server's CPU per delivery: its request and response models, its pool's
+machinery, URL handling, cookies, auth and redirects), and `PooledSender`, h11 over anyio
+streams with a pool of keep-alive connections per origin (about a tenth of that). Both send
+the same signed headers, follow no redirects and give a request 10 s in all, as the server's
+sender does; private addresses are refused at connect time unless allowed (WHK-D31).
 """
 
 from __future__ import annotations
@@ -25,11 +18,36 @@ from urllib.parse import urlsplit
 
 import anyio
 import h11
+import httpx
 from anyio.abc import ByteStream
 
 from allotment.webhooks.sender import TIMEOUT_S, Response
 
-__all__ = ("PooledSender",)
+__all__ = ("HttpxSender", "PooledSender")
+
+
+class HttpxSender:
+    def __init__(self, timeout_s: float = TIMEOUT_S) -> None:
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout_s),
+            follow_redirects=False,  # WHK-D23
+            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
+            trust_env=False,  # no proxy from the environment between us and the endpoint
+        )
+
+    async def send(self, url: str, headers: dict[str, str], body: bytes) -> Response:
+        started = time.perf_counter()
+        try:
+            answer = await self._client.post(url, content=body, headers=headers)
+        except httpx.TimeoutException:
+            return Response(0, _ms(started), "timeout")
+        except httpx.HTTPError as error:
+            return Response(0, _ms(started), f"{type(error).__name__}: {error}"[:300])
+        return Response(answer.status_code, _ms(started))
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
 
 _KEEPALIVE_PER_ORIGIN = 16  # as many as the dispatcher sends at once to one endpoint
 _READ_SIZE = 65_536
