@@ -1,10 +1,14 @@
 """The dispatcher's delivery workers (WHK-D22, WHK-D26): a worker keeps taking its endpoint's
 due lane heads, never more than IN_FLIGHT_MAX at once, and a retry that falls due while every
-slot is busy waits in `ready` (the delivery loop must not see it as a past due time and spin)."""
+slot is busy waits in `ready` (the delivery loop must not see it as a past due time and spin),
+and a lane's next head is not taken before the previous head's outcome is written to the
+message log, so a crash in between can never resend them out of order."""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
+from pathlib import Path
 
 import anyio
 import pytest
@@ -16,6 +20,7 @@ from allotment.webhooks.outbound import OutboundEvent
 from allotment.webhooks.sender import Response
 from allotment.webhooks.signing import new_secret
 from tests.conftest import START
+from tests.waiting import BOUND_S
 
 pytestmark = pytest.mark.anyio
 
@@ -34,26 +39,27 @@ class Recording:
         await anyio.lowlevel.checkpoint()
         return Response(204, 0)
 
-    async def aclose(self) -> None:
-        pass
-
 
 async def _no_disable(endpoint_id: str, reason: str) -> None:
     raise AssertionError("nothing answers 410 here")
 
 
-def _dispatcher(sender: Recording) -> Dispatcher:
-    return Dispatcher("test", lambda: {ENDPOINT.id: ENDPOINT}, _no_disable, MessageLog(None),
-                      lambda: START, sender, None, backlog_max=10_000)  # fmt: skip
+def _dispatcher(sender: Recording, log: MessageLog | None = None) -> Dispatcher:
+    return Dispatcher("test", lambda: {ENDPOINT.id: ENDPOINT}, _no_disable,
+                      log or MessageLog(None), lambda: START, sender, None,
+                      backlog_max=10_000)  # fmt: skip
 
 
 def _event(n: int) -> OutboundEvent:
     return OutboundEvent(id=f"msg_{n}", type="webhook.test", timestamp=START, data={})
 
 
+def _logged(n: int, lane: str) -> EventLogged:
+    return EventLogged(seq=n, position=n, customer=lane, event=_event(n), endpoints=[ENDPOINT.id])
+
+
 def _log(dispatcher: Dispatcher, n: int, lane: str) -> None:
-    dispatcher.book.apply(EventLogged(seq=n, position=n, customer=lane, event=_event(n),
-                                      endpoints=[ENDPOINT.id]))  # fmt: skip
+    dispatcher.book.apply(_logged(n, lane))
 
 
 async def test_a_retry_due_while_every_slot_is_busy_waits_in_ready() -> None:
@@ -86,3 +92,35 @@ async def test_workers_send_every_lane_in_order_within_the_cap() -> None:
         in_lane = [n for n in ids if (n - 1) % 3 == lane]
         assert in_lane == sorted(in_lane)
     assert all(m.status == "delivered" for m in dispatcher.book.messages.values())
+
+
+async def test_whk_d22_next_head_of_a_lane_waits_for_the_previous_outcome_on_disk(
+    tmp_path: Path,
+) -> None:
+    log = MessageLog(tmp_path)
+    release = threading.Event()
+    write = log._write
+
+    def slow_write(batch: bytes, durable: bool) -> None:
+        if b"delivered" in batch:  # an outcome: hold it until released
+            release.wait(BOUND_S)  # released by the test; the bound only ends a failed run
+        write(batch, durable)
+
+    log._write = slow_write  # type: ignore[method-assign]
+    sender = Recording()
+    dispatcher = _dispatcher(sender, log)
+    for n in (1, 2):
+        dispatcher._record(_logged(n, "lane-a"))
+    await log.sync()
+    async with anyio.create_task_group() as tg:
+        dispatcher._start_due(tg, START)  # a worker takes msg_1
+        for _ in range(50):
+            await anyio.lowlevel.checkpoint()  # msg_1 answered, its outcome being written
+        dispatcher._start_due(tg, START)  # the delivery loop, woken by anything (an ingest)
+        for _ in range(50):
+            await anyio.lowlevel.checkpoint()
+        on_disk = (tmp_path / "messages.log").read_bytes()
+        sent_before_written = list(sender.sent)
+        release.set()
+    assert b'"delivered"' not in on_disk
+    assert sent_before_written == [b"msg_1"], "msg_2 went before msg_1's outcome was written"

@@ -36,7 +36,7 @@ from allotment.webhooks.book import Book, Message
 from allotment.webhooks.endpoints import Endpoint
 from allotment.webhooks.message_log import Attempted, EventLogged, MessageLog, Outcome, Requeued
 from allotment.webhooks.outbound import OutboundEvent, body_of
-from allotment.webhooks.sender import Response, Sender
+from allotment.webhooks.sender import Poster, Response
 from allotment.webhooks.signing import signed_headers
 
 __all__ = ("COMPACT_EVERY_S", "IN_FLIGHT_MAX", "RETENTION", "TEST_EVENT", "Dispatcher", "Renderer")
@@ -62,7 +62,7 @@ class Dispatcher:
         disable: Callable[[str, str], Awaitable[None]],
         log: MessageLog,
         now: Callable[[], datetime],
-        sender: Sender,
+        sender: Poster,
         render: Renderer | None,
         backlog_max: int,
         poll_s: float = 1.0,

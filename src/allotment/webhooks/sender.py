@@ -10,7 +10,7 @@ from typing import Protocol
 
 import msgspec
 
-__all__ = ("RETRY_DELAYS", "Response", "Sender", "next_delay")
+__all__ = ("RETRY_DELAYS", "Poster", "Response", "Sender", "next_delay")
 
 # Svix's schedule (WHK-D20): the first attempt at once, then these after each failure; the
 # message is failed after the last.
@@ -34,9 +34,15 @@ class Response(msgspec.Struct, frozen=True):
     error: str = ""
 
 
-class Sender(Protocol):
+class Poster(Protocol):
+    """What a dispatcher needs of a sender: one request at a time."""
+
     async def send(self, url: str, headers: dict[str, str], body: bytes) -> Response:
         """POST `body`; never raises for the endpoint's failures (they are the Response)."""
         ...
+
+
+class Sender(Poster, Protocol):
+    """A sender as the service owns it: it closes its connections at shutdown."""
 
     async def aclose(self) -> None: ...
