@@ -104,17 +104,27 @@ class AnswerParser:
             return self._trailers(buffer)
         return b""  # _UNTIL_CLOSE: everything is body
 
-    def _head(self, buffer: bytes) -> bytes:
+    def _blank_line(self, buffer: bytes, what: str) -> int:
+        """Where the blank line ending the head or the trailers starts in `buffer`; -1 when it
+        has not arrived, and `buffer` is kept for the next bytes. Each search starts where the
+        last one stopped: an endpoint sending its head a byte at a time costs a linear scan,
+        not a quadratic one."""
         end = buffer.find(b"\r\n\r\n", self._scanned)
         if end < 0:
             if len(buffer) > HEAD_MAX:
-                raise AnswerInvalid(f"an answer head over {HEAD_MAX} bytes")
+                raise AnswerInvalid(f"{what} over {HEAD_MAX} bytes")
             self._buffer = buffer
             self._scanned = max(0, len(buffer) - 3)
-            return b""
+            return end
         self._scanned = 0
         if end > HEAD_MAX:
-            raise AnswerInvalid(f"an answer head over {HEAD_MAX} bytes")
+            raise AnswerInvalid(f"{what} over {HEAD_MAX} bytes")
+        return end
+
+    def _head(self, buffer: bytes) -> bytes:
+        end = self._blank_line(buffer, "an answer head")
+        if end < 0:
+            return b""
         lines = buffer[:end].split(b"\r\n")
         version, status = _status_line(lines[0])
         if status < 200:  # interim (100 Continue, 103 Early Hints): the final one follows
@@ -182,11 +192,8 @@ class AnswerParser:
         if buffer.startswith(b"\r\n"):  # no trailers: the usual end
             self._state = _DONE
             return buffer[2:]
-        end = buffer.find(b"\r\n\r\n")
+        end = self._blank_line(buffer, "trailers")
         if end < 0:
-            if len(buffer) > HEAD_MAX:
-                raise AnswerInvalid(f"trailers over {HEAD_MAX} bytes")
-            self._buffer = buffer
             return b""
         self._state = _DONE
         return buffer[end + 4 :]
