@@ -3,7 +3,11 @@
 - a reserve+commit pair against one event ingest (the same usage and cost), spread over the
   customers: target pair <= 2x ingest, i.e. pairs/s >= ingests/s / 2;
 - pairs on one hot customer against pairs spread over `--customers` customers, 64 clients
-  each: target >= 5,000 pairs/s hot, and no collapse against the spread.
+  each: target >= 5,000 pairs/s hot, and no collapse against the spread;
+- the trivial Litestar POST of `bench.http.ceilings`, served by granian as allotment is, with
+  the event's request: what one process of the framework answers on this machine with no
+  work in the handler. A pair is two requests, so half of it is the most pairs/s any
+  one-process Litestar server could answer here: the 5,000 hot pairs/s are read against it.
 
 Rounds are interleaved (one run of every scenario, then the next round), each figure is the
 median of the rounds, and the load average is recorded before and after: the machine may be
@@ -31,18 +35,21 @@ from typing import Any
 
 from bench.http.report import provenance, publish
 from bench.http.servers import Server, free_port, running
+from bench.http.suite import capture_bodies
 from bench.http.wrk import ROOT, wrk_command
 
 KEY = "sk_test_" + "reservations" * 3
 AUTH = {"Authorization": f"Bearer {KEY}"}
 CONNECTIONS = 64
 THREADS = 2
-# name -> (kind, customers: None for all of them)
-SCENARIOS: dict[str, tuple[str, int | None]] = {
-    "ingest_spread": ("event", None),
-    "pair_spread": ("pair", None),
-    "pair_hot": ("pair", 1),
+# name -> (kind, customers: None for all of them, the server: allotment or the framework's)
+SCENARIOS: dict[str, tuple[str, int | None, str]] = {
+    "ingest_spread": ("event", None, "allotment"),
+    "pair_spread": ("pair", None, "allotment"),
+    "pair_hot": ("pair", 1, "allotment"),
+    "framework_post": ("event", None, "litestar"),
 }
+CHECK_C0 = "/api/v1/client/entitlements/c0/api_calls"
 
 
 def _log(message: str) -> None:
@@ -57,6 +64,14 @@ def _server(workdir: Path, data_dir: Path) -> Server:
         "--checkpoint-every", "86400", "--analytics-every", "86400",
     ]  # fmt: skip
     return Server("allotment", command, port, workdir / "allotment.log")
+
+
+def _framework(workdir: Path, bodies: Path) -> Server:
+    """The trivial Litestar ceiling, answering allotment's own bytes (bench.http.ceilings)."""
+    port = free_port()
+    command = [sys.executable, "-m", "bench.http.ceilings", "litestar", "--port", str(port),
+               "--bodies", str(bodies)]  # fmt: skip
+    return Server("litestar", command, port, workdir / "litestar.log")
 
 
 def _populate(data_dir: Path, customers: int) -> float:
@@ -113,20 +128,29 @@ def measure(customers: int, rounds: int, duration_s: float) -> dict[str, Any]:
         _log(f"building {customers:,} customers")
         populate_s = _populate(workdir / "data", customers)
         server = _server(workdir, workdir / "data")
+        bodies = workdir / "bodies.json"
+        framework = _framework(workdir, bodies)
+        ports = {"allotment": server.port, "litestar": framework.port}
         samples: dict[str, list[dict[str, Any]]] = {name: [] for name in SCENARIOS}
         load_before = os.getloadavg()
-        with running([(server, "/api/v1/client/entitlements/c0/api_calls", 600.0, AUTH)]):
-            for round_no in range(rounds):
-                for name, (kind, scenario_customers) in SCENARIOS.items():
-                    result = _wrk(server.port, kind, scenario_customers or customers, duration_s)
-                    samples[name].append(result)
-                    _log(f"round {round_no + 1}/{rounds} {name}: {result['per_s']:,.0f}/s "
-                         f"(non-2xx {result['non_2xx']}, denied {result['denied']})")  # fmt: skip
-                    time.sleep(0.5)
+        with running([(server, CHECK_C0, 600.0, AUTH)]):
+            capture_bodies(server.port, bodies, customers, AUTH)
+            with running([(framework, CHECK_C0, 60.0, AUTH)]):
+                for round_no in range(rounds):
+                    for name, (kind, scenario_customers, target) in SCENARIOS.items():
+                        result = _wrk(
+                            ports[target], kind, scenario_customers or customers, duration_s
+                        )
+                        samples[name].append(result)
+                        _log(f"round {round_no + 1}/{rounds} {name}: "
+                             f"{result['per_s']:,.0f}/s (non-2xx {result['non_2xx']}, "
+                             f"denied {result['denied']})")  # fmt: skip
+                        time.sleep(0.5)
         load_after = os.getloadavg()
     figures = {name: _median(runs) for name, runs in samples.items()}
     ingest = figures["ingest_spread"]["median_per_s"]
     pair, hot = figures["pair_spread"]["median_per_s"], figures["pair_hot"]["median_per_s"]
+    framework_pairs = figures["framework_post"]["median_per_s"] / 2  # two requests a pair
     return {
         "populate_s": round(populate_s, 1),
         "server": shlex.join(server.command),
@@ -138,6 +162,12 @@ def measure(customers: int, rounds: int, duration_s: float) -> dict[str, Any]:
             "pair_cost_over_ingest": {"measured": round(ingest / pair, 2), "goal": "<= 2"},
             "hot_pairs_per_s": {"measured": hot, "goal": ">= 5000"},
             "hot_over_spread": {"measured": round(hot / pair, 2), "goal": "no collapse"},
+            # what one process of the framework answers here, with no work, in pairs
+            "framework_pairs_per_s": round(framework_pairs, 1),
+            "hot_pairs_over_framework_pairs": round(hot / framework_pairs, 2),
+            "ingest_over_framework_post": round(
+                ingest / figures["framework_post"]["median_per_s"], 2
+            ),
         },
     }
 

@@ -40,7 +40,7 @@ from bench.http.scenarios import FULL, QUICK, ClosedLoop, OpenLoop, Sizes, close
 from bench.http.servers import Server, free_port, request, running
 from bench.http.wrk import WrkRun, run_wrk, wrk_command
 
-__all__ = ("KEY", "run_suite")
+__all__ = ("KEY", "capture_bodies", "run_suite")
 
 KEY = "sk_test_" + "benchmark" * 4  # accepted by the server given `--api-key KEY`
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -77,16 +77,16 @@ def _servers(workdir: Path, data_dir: Path, bodies: Path) -> dict[str, Server]:
     }  # fmt: skip
 
 
-def _capture_bodies(port: int, bodies: Path, customers: int) -> None:
+def capture_bodies(port: int, bodies: Path, customers: int, auth: dict[str, str] = AUTH) -> None:
     """Ask allotment for a check and an event, so the ceilings answer the same bytes."""
-    status, _, check = request(port, "GET", CHECK_C0, headers=AUTH)
+    status, _, check = request(port, "GET", CHECK_C0, headers=auth)
     assert status == 200, (status, check)
     event = (
         b'{"eventName":"chat_completion","featureKey":"ai_chat","customerReferenceId":"c0",'
         b'"usageUnits":1830,"costInput":{"model":"gpt-4o","modelProvider":"openai",'
         b'"inputTokens":1200,"outputTokens":630}}'
     )
-    headers = {**AUTH, "Content-Type": "application/json", "X-Idempotency-Key": "capture-0"}
+    headers = {**auth, "Content-Type": "application/json", "X-Idempotency-Key": "capture-0"}
     status, _, accepted = request(port, "POST", "/api/v1/client/events", event, headers)
     assert status == 201, (status, accepted)
     document = {"check": check.decode(), "event": accepted.decode(), "customers": customers}
@@ -192,7 +192,7 @@ def run_suite(sizes: Sizes, quick: bool) -> dict[str, Any]:
         servers = _servers(workdir, data_dir, bodies)
         allotment = servers["allotment"]
         with running([(allotment, CHECK_C0, _READY_S["allotment"], AUTH)]):
-            _capture_bodies(allotment.port, bodies, sizes.customers)
+            capture_bodies(allotment.port, bodies, sizes.customers)
             ceilings: list[tuple[Server, str, float, dict[str, str]]] = [
                 (servers[name], CHECK_C0, _READY_S[name], {}) for name in ("raw_asgi", "litestar")
             ]
