@@ -6,31 +6,73 @@ extend, expiry by the manual clock, plain events and checks, interleaved. After 
 a hard-limited pool's available balance is never negative; granted = consumed + held +
 balance not held; usage never counts held units; no hold is both settled and expired; and
 replaying the journal gives the same state.
+
+Every command also runs in a twin world whose actor takes the general turn for everything:
+the actor's shortcuts for events and reservation commands (`_lean`) must give the same
+replies and apply the same facts.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
 
+import msgspec
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from allotment.domain import invariants
-from allotment.domain.commands import EvaluateEntitlement, ExtendReservation, RecordUsage, Tick
-from allotment.domain.facts import UsageRecorded
-from allotment.domain.replies import Decision
+from allotment.domain.commands import (
+    Command,
+    EvaluateEntitlement,
+    ExtendReservation,
+    RecordUsage,
+    Tick,
+)
+from allotment.domain.context import TurnContext
+from allotment.domain.facts import Fact, UsageRecorded
+from allotment.domain.replies import Decision, Reply
 from allotment.domain.reservation_state import HoldStatus, Overage
-from tests.domain.harness import D, encoded, replay
+from allotment.runtime.actor import CustomerActor
+from tests.domain.harness import D, World, encoded, replay
 from tests.domain.reservation_world import commit, release, reservation_world, reserve
 
 FEATURES = ("chat", "image", "api")
 
 
+class GeneralActor(CustomerActor):
+    """Takes the general turn for every command but a plain check (which must not change)."""
+
+    def turn(self, command: Command, ctx: TurnContext, applied: list[Fact]) -> Reply:
+        if isinstance(command, EvaluateEntitlement) and command.requested_units is None:
+            return super().turn(command, ctx, applied)
+        return self.general_turn(command, ctx, applied)
+
+
+class TwinWorld(World):
+    """Runs every command here and in `twin`, whose actor always takes the general turn,
+    and asserts that both give the same reply."""
+
+    def __init__(self, world: World, twin: World) -> None:
+        self.__dict__.update(world.__dict__)
+        self.twin = twin
+        twin.actor = GeneralActor(twin.actor.state)
+
+    def run(self, command: Command) -> Reply:
+        reply = super().run(command)
+        twin = self.twin.run(command)
+        assert msgspec.msgpack.encode(twin) == msgspec.msgpack.encode(reply), command
+        return reply
+
+    def advance(self, seconds: float) -> None:
+        super().advance(seconds)
+        self.twin.advance(seconds)
+
+
 class ReservationMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.world = reservation_world(D(500))
+        self.world = TwinWorld(reservation_world(D(500)), reservation_world(D(500)))
         self.ids: list[str] = []
         self.events = 0
 
@@ -122,6 +164,11 @@ class ReservationMachine(RuleBasedStateMachine):
                     assert item.settlement is not None and not item.settlement.hold_expired
                 if item.status in (HoldStatus.RELEASED, HoldStatus.HELD):
                     assert item.settlement is None
+
+    @invariant()
+    def the_shortcuts_apply_what_the_general_turn_applies(self) -> None:
+        assert self.world.facts == self.world.twin.facts
+        assert encoded(self.world.state) == encoded(self.world.twin.state)
 
     @invariant()
     def state_is_what_replay_gives(self) -> None:

@@ -114,20 +114,9 @@ def evolve(state: CustomerState, fact: Fact) -> None:
             return
         case CloudEventRecorded():
             return  # OM-8: listed and queried from the journal; usage it makes is its own fact
-        case (
-            EntitlementCreated()
-            | EntitlementDeleted()
-            | EntitlementReset()
-            | GrantIssued()
-            | GrantActivated()
-            | GrantVoided()
-            | GrantRecurred()
-            | CreditsRestored()
-        ):
-            evolve_openmeter(state, fact)
-        case CustomerOpenMeterSet():
-            state.openmeter = fact.details
-        # Next the facts of a reserve and its commit (facts are disjoint classes: order is speed).
+        # Then the facts of a reserve and its commit, before the rarer ones (facts are
+        # disjoint classes, so the order of the cases is only speed: each tried case costs an
+        # isinstance).
         case (
             ReservationHeld()
             | ReservationCommitted()
@@ -141,6 +130,19 @@ def evolve(state: CustomerState, fact: Fact) -> None:
             after = state.hold_expiries.get(fact.reservation_id)
             state.next_due_at = next_due_after_hold(state, before, after)
             return
+        case (
+            EntitlementCreated()
+            | EntitlementDeleted()
+            | EntitlementReset()
+            | GrantIssued()
+            | GrantActivated()
+            | GrantVoided()
+            | GrantRecurred()
+            | CreditsRestored()
+        ):
+            evolve_openmeter(state, fact)
+        case CustomerOpenMeterSet():
+            state.openmeter = fact.details
         case CustomerCreated():
             raise AssertionError("CustomerCreated starts a state; use new_customer")
         case StripeCustomerLinked() | CheckoutOpened() | CheckoutClosed() | PaymentRecorded():

@@ -18,7 +18,16 @@ import weakref
 from datetime import datetime
 
 from allotment.domain.catalog import Catalog
-from allotment.domain.commands import Command, EvaluateEntitlement, RecordCloudEvent, RecordUsage
+from allotment.domain.commands import (
+    Command,
+    CommitReservation,
+    EvaluateEntitlement,
+    ExtendReservation,
+    RecordCloudEvent,
+    RecordUsage,
+    ReleaseReservation,
+    Reserve,
+)
 from allotment.domain.context import TurnContext
 from allotment.domain.decide import decide
 from allotment.domain.evolve import evolve
@@ -103,11 +112,18 @@ class CustomerActor:
         if isinstance(command, EvaluateEntitlement) and command.requested_units is None:
             self.catch_up(ctx, applied)  # a plain check copies nothing unless something is due
             return self._check(command, ctx)
-        if isinstance(command, RecordUsage):
-            return self._ingest(command, ctx, applied)
+        if type(command) in _LEAN:
+            return self._lean(command, ctx, applied)
         due = self.state.next_due_at
         if type(command) is RecordCloudEvent and (due is None or due > ctx.now):
             return self._keep(command, ctx, applied)
+        return self.general_turn(command, ctx, applied)
+
+    def general_turn(self, command: Command, ctx: TurnContext, applied: list[Fact]) -> Reply:
+        """The turn any command can take. The shortcuts `turn` takes for the hot paths (a
+        check, `_lean`, `_keep`) must apply the same facts and give the same reply as this:
+        tests/domain/test_reservation_machine.py runs every event and reservation command
+        both ways and compares them."""
         before, start = dict(self.state.subscriptions), len(applied)
         self._catch_up(ctx, applied)
         try:
@@ -122,16 +138,19 @@ class CustomerActor:
         self._notify(before, ctx, applied, start)
         return outcome.reply
 
-    def _ingest(self, command: RecordUsage, ctx: TurnContext, applied: list[Fact]) -> Reply:
-        """An event's turn, the hot path. The event's own facts (its usage, its credit debits,
-        the thresholds it reached, WHK-E1) never change a subscription, so the subscriptions
-        need no copy: the catch-up before it notifies its own facts."""
+    def _lean(self, command: Command, ctx: TurnContext, applied: list[Fact]) -> Reply:
+        """The turn of an event or of a reservation command, the hot paths (`_LEAN`). Their
+        own facts (usage, credit debits, the thresholds reached (WHK-E1), holds and their
+        settlements) never change a subscription nor finalize an invoice, so the
+        subscriptions need no copy and there is no invoice to number: the catch-up before
+        them notifies its own facts, and only credit debits can cross a pool's level."""
         self.catch_up(ctx, applied)
         start = len(applied)
         outcome = decide(self.state, command, ctx)
         for fact in outcome.facts:
             self._apply(fact, applied)
         if len(outcome.facts) > 1:  # credit debits can cross a pool's level (WHK-E10)
+            # (`notifications` returns at once when the facts are only usage and holds)
             subscriptions = self.state.subscriptions  # unchanged by these facts: the "before"
             for fact in notifications(subscriptions, self.state, applied[start:], ctx):
                 self._apply(fact, applied)
@@ -178,3 +197,8 @@ class CustomerActor:
         position = self.state.journal_position
         self._last_check = (weakref.ref(ctx.catalog), command.feature_key, position, reply)
         return reply
+
+
+_LEAN = frozenset((RecordUsage, Reserve, CommitReservation, ReleaseReservation, ExtendReservation))
+"""Commands whose facts never change a subscription nor finalize an invoice (`_lean`); exact
+types: `Preflight` may reserve, but is not a hot path and keeps the general turn."""
