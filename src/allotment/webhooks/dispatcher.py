@@ -268,27 +268,28 @@ class Dispatcher:
                     message.in_flight = False  # back in its lane, for when it is enabled
                     self.book.schedule(message)
                     return
-                await self._attempt(endpoint, message)
-                message = self._take(endpoint_id, self._now())
+                answered_at = await self._attempt(endpoint, message)
+                message = self._take(endpoint_id, answered_at)
         finally:
             self._in_flight[endpoint_id] -= 1
             self.wake()  # a retry may now be the soonest due; a slot is free
 
-    async def _attempt(self, endpoint: Endpoint, message: Message) -> None:
+    async def _attempt(self, endpoint: Endpoint, message: Message) -> datetime:
+        """Send `message` and log its outcome; the server's time when it was answered."""
         landed = False  # local: once landed, the message's next attempt may set in_flight
         try:
             body = self._body(message.event)
             signed_at = int(time.time())  # the receiver's tolerance is on its real clock
-            headers = {  # a channel's custom headers never replace the signature's (OM-140)
-                **endpoint.custom_headers,
-                **signed_headers(
-                    endpoint.signing_secrets(self._now()), message.event.id, signed_at, body
-                ),
-            }
+            headers = signed_headers(
+                endpoint.signing_secrets(self._now()), message.event.id, signed_at, body
+            )
+            if endpoint.custom_headers:  # a channel's never replace the signature's (OM-140)
+                headers = {**endpoint.custom_headers, **headers}
             response = await self._sender.send(endpoint.url, headers, body)
             outcome = self._outcome(message, response)
+            answered_at = self._now()
             record = Attempted(
-                endpoint=endpoint.id, message=message.event.id, at=self._now(),
+                endpoint=endpoint.id, message=message.event.id, at=answered_at,
                 status_code=response.status_code, latency_ms=response.latency_ms,
                 error=response.error, outcome=outcome,
             )  # fmt: skip
@@ -301,6 +302,7 @@ class Dispatcher:
             self.book.apply(record)
             if outcome == "disabled":
                 await self._disable(endpoint.id, "the endpoint answered 410 Gone")
+            return answered_at
         finally:
             # Cancelled or failed before an outcome: try it again. Not `message.in_flight`:
             # while this attempt awaited the log, its retry may have started (and set it).
