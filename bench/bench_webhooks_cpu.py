@@ -31,6 +31,7 @@ from typing import Any
 
 from tests.reliability.server import Server
 
+import allotment
 from bench.bench_webhooks import (
     _ALL_AT_ONCE,
     THRESHOLD,
@@ -101,6 +102,9 @@ def main() -> None:
     args = parser.parse_args()
     results: dict[str, Any] = {
         "command": " ".join(["python -m bench.bench_webhooks_cpu", *sys.argv[1:]]),
+        # The server measured is the allotment the PYTHONPATH gives (and the servers inherit):
+        # for a before/after, an export of the older commit's src/ may come first.
+        "server_src": str(Path(allotment.__file__).parent),
         "machine": _machine(),
         "runs": [],
     }
