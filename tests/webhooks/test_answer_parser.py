@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from allotment.webhooks import answer_parser
 from allotment.webhooks.answer_parser import HEAD_MAX, AnswerInvalid, AnswerParser
 
 # (answer, status, keep-alive); each is complete without a close.
@@ -98,3 +99,40 @@ def test_an_endless_head_is_invalid_not_buffered() -> None:
         parser.feed(line)
     with pytest.raises(AnswerInvalid, match="over"):
         parser.feed(line)
+
+
+@pytest.mark.parametrize(("answer", "status", "keep_alive"), COMPLETE)
+def test_an_answer_parsed_whole_is_known_and_gives_the_same_the_next_time(
+    answer: bytes, status: int, keep_alive: bool
+) -> None:
+    answer_parser._KNOWN.clear()
+    first = AnswerParser()
+    assert first.feed(answer)
+    assert answer_parser._KNOWN[answer] == (status, keep_alive)
+    again = AnswerParser()
+    assert again.feed(answer)  # from what was remembered: the same as parsing it
+    assert (again.status, again.keep_alive, again.done) == (status, keep_alive, True)
+
+
+def test_only_whole_answers_in_one_piece_are_remembered() -> None:
+    answer_parser._KNOWN.clear()
+    answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
+    split = AnswerParser()
+    assert not split.feed(answer[:10])
+    assert split.feed(answer[10:])
+    with_more = AnswerParser()  # bytes after the answer: never reusable, never remembered
+    assert with_more.feed(answer + b"HTTP/1.1")
+    assert not with_more.keep_alive
+    unfinished = AnswerParser()
+    assert not unfinished.feed(b"HTTP/1.1 200 OK\r\ncontent-length: 9\r\n\r\nok")
+    assert not answer_parser._KNOWN
+
+
+def test_the_answers_remembered_are_bounded() -> None:
+    answer_parser._KNOWN.clear()
+    for n in range(answer_parser._KNOWN_MAX * 2):
+        assert AnswerParser().feed(b"HTTP/1.1 204 No Content\r\nx-n: %d\r\n\r\n" % n)
+        assert len(answer_parser._KNOWN) <= answer_parser._KNOWN_MAX
+    big = b"HTTP/1.1 200 OK\r\ncontent-length: 2000\r\n\r\n" + b"x" * 2000
+    assert AnswerParser().feed(big)
+    assert big not in answer_parser._KNOWN

@@ -83,8 +83,13 @@ async def test_workers_send_every_lane_in_order_within_the_cap() -> None:
     for n in range(120):
         _log(dispatcher, n + 1, f"lane-{n % 3}")
     async with anyio.create_task_group() as tg:
+        tg.start_soon(dispatcher._outcomes.run)  # the outcomes' writer, as `run` starts it
         dispatcher._start_due(tg, START)
         assert 0 < dispatcher._in_flight[ENDPOINT.id] <= IN_FLIGHT_MAX
+        with anyio.fail_after(BOUND_S):  # a bound, not an expectation
+            while dispatcher._in_flight[ENDPOINT.id] or dispatcher.book.pending[ENDPOINT.id]:  # noqa: ASYNC110
+                await anyio.sleep(0.001)
+        tg.cancel_scope.cancel()
     assert dispatcher._in_flight[ENDPOINT.id] == 0
     assert len(sender.sent) == 120
     for lane in range(3):
@@ -113,6 +118,7 @@ async def test_whk_d22_next_head_of_a_lane_waits_for_the_previous_outcome_on_dis
         dispatcher._record(_logged(n, "lane-a"))
     await log.sync()
     async with anyio.create_task_group() as tg:
+        tg.start_soon(dispatcher._outcomes.run)  # the outcomes' writer, as `run` starts it
         dispatcher._start_due(tg, START)  # a worker takes msg_1
         for _ in range(50):
             await anyio.lowlevel.checkpoint()  # msg_1 answered, its outcome being written
@@ -122,5 +128,10 @@ async def test_whk_d22_next_head_of_a_lane_waits_for_the_previous_outcome_on_dis
         on_disk = (tmp_path / "messages.log").read_bytes()
         sent_before_written = list(sender.sent)
         release.set()
+        with anyio.fail_after(BOUND_S):  # once written, msg_2 goes (a bound, not a target)
+            while len(sender.sent) < 2:  # noqa: ASYNC110 - polls a fake's list
+                await anyio.sleep(0.001)
+        tg.cancel_scope.cancel()
     assert b'"delivered"' not in on_disk
     assert sent_before_written == [b"msg_1"], "msg_2 went before msg_1's outcome was written"
+    assert sender.sent == [b"msg_1", b"msg_2"]

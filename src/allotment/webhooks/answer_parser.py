@@ -27,6 +27,21 @@ _CHUNK_LINE_MAX = 1024
 _NO_BODY = frozenset((204, 304))
 _HEX_DIGITS = b"0123456789abcdefABCDEF"
 
+# Whole answers already parsed, each as one `feed` into a fresh parser, with what they gave:
+# parsing depends on nothing but the bytes, and an endpoint tends to answer every delivery with
+# the same few (a `date` header changes them once a second), so looking them up spares the
+# server's one thread the parse of every delivery's answer. Bounded: small answers, few kept.
+_KNOWN: dict[bytes, tuple[int, bool]] = {}  # answer -> (status, keep_alive)
+_KNOWN_MAX = 256
+_KNOWN_SIZE_MAX = 1024
+
+
+def _remember(answer: bytes, status: int, keep_alive: bool) -> None:
+    if len(_KNOWN) >= _KNOWN_MAX:
+        _KNOWN.clear()  # a cache: the next answers are parsed again
+    _KNOWN[answer] = (status, keep_alive)
+
+
 # States.
 _HEAD, _LENGTH, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILERS, _UNTIL_CLOSE, _DONE = range(8)
 
@@ -66,6 +81,11 @@ class AnswerParser:
         if self._state == _DONE:
             self.keep_alive = False  # bytes after the answer: the framing is lost
             return True
+        fresh = self._state == _HEAD and not self._buffer
+        if fresh and (known := _KNOWN.get(data)) is not None:
+            self.status, self.keep_alive = known
+            self._state = _DONE
+            return True
         buffer = self._buffer + data if self._buffer else data
         self._buffer = b""
         while buffer:
@@ -73,6 +93,8 @@ class AnswerParser:
             if self._state == _DONE:
                 if buffer:
                     self.keep_alive = False
+                elif fresh and len(data) <= _KNOWN_SIZE_MAX:
+                    _remember(data, self.status, self.keep_alive)
                 return True
         return self._state == _DONE
 

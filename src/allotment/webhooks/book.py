@@ -89,8 +89,13 @@ class Book:
             self._enqueue(message)
 
     def _enqueue(self, message: Message) -> None:
-        lanes = self.lanes.setdefault(message.endpoint, {})
-        lane = lanes.setdefault(message.lane, deque())
+        # get, then create: `setdefault(key, deque())` would build a deque for every message
+        lanes = self.lanes.get(message.endpoint)
+        if lanes is None:
+            lanes = self.lanes[message.endpoint] = {}
+        lane = lanes.get(message.lane)
+        if lane is None:
+            lane = lanes[message.lane] = deque()
         lane.append(message.event.id)
         self.pending[message.endpoint] = self.pending.get(message.endpoint, 0) + 1
         if len(lane) == 1:  # a new head
@@ -99,7 +104,10 @@ class Book:
     def _dequeue(self, message: Message) -> None:
         lanes = self.lanes[message.endpoint]
         lane = lanes[message.lane]
-        lane.remove(message.event.id)  # the head, but a failed-over-cap one may be anywhere
+        if lane[0] == message.event.id:  # the head, as a rule: no search
+            lane.popleft()
+        else:  # a failed-over-cap one may be anywhere
+            lane.remove(message.event.id)
         if not lane:
             del lanes[message.lane]
         else:
@@ -109,7 +117,10 @@ class Book:
     def schedule(self, head: Message) -> None:
         """Note a lane's head: ready now, or when its retry is due."""
         if head.due is None:
-            self.ready.setdefault(head.endpoint, deque()).append(head.lane)
+            ready = self.ready.get(head.endpoint)
+            if ready is None:
+                ready = self.ready[head.endpoint] = deque()
+            ready.append(head.lane)
         else:
             heapq.heappush(self.timed.setdefault(head.endpoint, []), (head.due, head.lane))
 

@@ -11,7 +11,8 @@ before both the journal and the message log hold it.
 Delivery: every endpoint's lanes are walked; a lane's head that is due is sent, at most
 `IN_FLIGHT_MAX` at a time per endpoint, by workers that each take the endpoint's next due head
 when done, so a burst does not cost a task per delivery; each attempt's outcome is written to
-the log (one write for all the outcomes of the moment) before its worker takes the next.
+the log (one write for all the outcomes of the moment, `outcomes.py`) before the book hears of
+it, so its lane's next head waits for that write.
 The clock deciding when a retry is due is the server's clock (manual in tests), so a test
 moves time to drive retries; the signature's timestamp is the real time, as receivers check it
 against their own clocks.
@@ -36,6 +37,7 @@ from allotment.webhooks.book import Book, Message
 from allotment.webhooks.endpoints import Endpoint
 from allotment.webhooks.message_log import Attempted, EventLogged, MessageLog, Outcome, Requeued
 from allotment.webhooks.outbound import OutboundEvent, body_of
+from allotment.webhooks.outcomes import Outcomes
 from allotment.webhooks.sender import Poster, Response
 from allotment.webhooks.signing import signed_headers
 
@@ -71,7 +73,6 @@ class Dispatcher:
     ) -> None:
         self.environment = environment
         self._endpoints = endpoints  # this environment's, by id, as they are now
-        self._disable = disable
         self._log = log
         self._now = now
         self._sender = sender
@@ -90,6 +91,7 @@ class Dispatcher:
         self._deliver_wakeup = anyio.Event()
         self._in_flight: dict[str, int] = {}  # endpoint -> its workers (requests at once)
         self._bodies: dict[str, bytes] = {}  # event id -> its body, see `_body`
+        self._outcomes = Outcomes(log, self.book, disable, self.wake)
         self.running = False
 
     # -- the outbox (persistence.store_ports.NotificationOutbox) ---------------------------------
@@ -127,6 +129,7 @@ class Dispatcher:
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._ingest_forever)
+                tg.start_soon(self._outcomes.run)
                 tg.start_soon(self._compact_forever)
                 await self._deliver_forever(tg)
         finally:
@@ -268,23 +271,29 @@ class Dispatcher:
                     message.in_flight = False  # back in its lane, for when it is enabled
                     self.book.schedule(message)
                     return
-                await self._attempt(endpoint, message)
-                message = self._take(endpoint_id, self._now())
+                record = await self._attempt(endpoint, message)
+                if record.outcome == "disabled":  # a 410: it is being disabled (WHK-D21)
+                    return
+                message = self._take(endpoint_id, record.at)
+                if message is None and self._outcomes.unwritten:  # its lane's next, perhaps
+                    await self._outcomes.wait_written()
+                    message = self._take(endpoint_id, self._now())
         finally:
             self._in_flight[endpoint_id] -= 1
             self.wake()  # a retry may now be the soonest due; a slot is free
 
-    async def _attempt(self, endpoint: Endpoint, message: Message) -> None:
+    async def _attempt(self, endpoint: Endpoint, message: Message) -> Attempted:
+        """Send `message` and hand its outcome to be logged (and return it). The message
+        stays in flight until its outcome is written (`Outcomes`)."""
         landed = False  # local: once landed, the message's next attempt may set in_flight
         try:
             body = self._body(message.event)
             signed_at = int(time.time())  # the receiver's tolerance is on its real clock
-            headers = {  # a channel's custom headers never replace the signature's (OM-140)
-                **endpoint.custom_headers,
-                **signed_headers(
-                    endpoint.signing_secrets(self._now()), message.event.id, signed_at, body
-                ),
-            }
+            headers = signed_headers(
+                endpoint.signing_secrets(self._now()), message.event.id, signed_at, body
+            )
+            if endpoint.custom_headers:  # a channel's never replace the signature's (OM-140)
+                headers = {**endpoint.custom_headers, **headers}
             response = await self._sender.send(endpoint.url, headers, body)
             outcome = self._outcome(message, response)
             record = Attempted(
@@ -292,19 +301,11 @@ class Dispatcher:
                 status_code=response.status_code, latency_ms=response.latency_ms,
                 error=response.error, outcome=outcome,
             )  # fmt: skip
-            # Written before the book hears of it: until then the message stays in flight,
-            # so its lane's next head (or its retry) cannot be taken (WHK-D22).
-            self._log.append(record)
-            await self._log.wait_written()
-            message.in_flight = False
+            self._outcomes.add(message, record)  # WHK-D22: in flight until written
             landed = True
-            self.book.apply(record)
-            if outcome == "disabled":
-                await self._disable(endpoint.id, "the endpoint answered 410 Gone")
+            return record
         finally:
-            # Cancelled or failed before an outcome: try it again. Not `message.in_flight`:
-            # while this attempt awaited the log, its retry may have started (and set it).
-            if not landed:
+            if not landed:  # cancelled or failed before an outcome: try it again
                 message.in_flight = False
                 self.book.schedule(message)
 

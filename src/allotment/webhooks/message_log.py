@@ -98,10 +98,6 @@ class MessageLog:
         self._lock = anyio.Lock()
         self._fd: int | None = None  # opened on the first write, kept open
         self._unsynced = False  # written without fsync since the last fsync
-        self._appended = 0  # records appended so far, and of those ...
-        self._written = 0  # ... the ones written (fsynced or not)
-        self._writing = False  # a `wait_written` is writing for everyone
-        self._wrote = anyio.Event()  # set after each of its writes
 
     @property
     def _temporary(self) -> Path:
@@ -129,27 +125,6 @@ class MessageLog:
     def append(self, record: LogRecord) -> None:
         if self._path is not None:
             self._pending.append(_ENCODER.encode(record) + b"\n")
-            self._appended += 1
-
-    async def wait_written(self) -> None:
-        """Until every record appended so far is written (not fsynced: see `sync`).
-
-        A group write: the first caller writes everything pending for all, the others wait
-        for it (and write the records appended meanwhile after it). Each delivery's outcome
-        waits here; a write, a thread hop, of its own per delivery cost more of the event
-        loop's CPU than sending it."""
-        target = self._appended
-        while self._written < target:
-            if self._writing:
-                await self._wrote.wait()
-                continue
-            self._writing = True
-            try:
-                await self.sync(durable=False)
-            finally:
-                self._writing = False
-                self._wrote.set()
-                self._wrote = anyio.Event()
 
     async def sync(self, *, durable: bool = True) -> None:
         """Write every record appended so far, one write for all; with `durable`, fsync too.
@@ -160,10 +135,8 @@ class MessageLog:
         journal's for the disk."""
         async with self._lock:
             batch, self._pending = b"".join(self._pending), []
-            appended = self._appended
             if batch or (durable and self._unsynced):
                 await anyio.to_thread.run_sync(self._write, batch, durable)
-            self._written = appended
 
     def _write(self, batch: bytes, durable: bool) -> None:
         assert self._path is not None

@@ -30,6 +30,7 @@ from allotment.webhooks.urls import UrlRefused, check_url
 __all__ = ("BACKLOG_MAX", "WebhookService")
 
 BACKLOG_MAX = 10_000  # pending messages per endpoint (WHK-D27)
+_NONE: dict[str, Endpoint] = {}  # an environment without endpoints (never changed)
 DESCRIPTION_MAX = 256
 
 
@@ -60,6 +61,8 @@ class WebhookService(ChannelOps):
         self._retention = retention
         self._file = EndpointFile(directory / "endpoints.json" if directory else None)
         self._endpoints = {e.id: e for e in self._file.load()}
+        self._by_environment: dict[str, dict[str, Endpoint]] = {}  # see `_of`
+        self._indexed: dict[str, Endpoint] | None = None  # the `_endpoints` it was built from
         self._lock = anyio.Lock()  # one change to the endpoint file at a time
         self._dispatchers: dict[tuple[str, int], Dispatcher] = {}
         self._task_group: TaskGroup | None = None
@@ -97,7 +100,17 @@ class WebhookService(ChannelOps):
         return next((o for o in self.outboxes(environment) if event_id in o.book.events), None)
 
     def _of(self, environment: str) -> dict[str, Endpoint]:
-        return {i: e for i, e in self._endpoints.items() if e.environment == environment}
+        """The environment's endpoints, by id; not to be changed by the caller.
+
+        Every delivery asks (WHK-D7), so the answer is kept until `_endpoints` is replaced
+        (every change replaces it: `_save`), rather than filtered again each time."""
+        if self._indexed is not self._endpoints:
+            self._by_environment = {}
+            for endpoint_id, endpoint in self._endpoints.items():
+                of = self._by_environment.setdefault(endpoint.environment, {})
+                of[endpoint_id] = endpoint
+            self._indexed = self._endpoints
+        return self._by_environment.get(environment, _NONE)
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:

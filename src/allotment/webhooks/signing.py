@@ -6,9 +6,9 @@ separated, which the spec (and the `standardwebhooks` package) accept."""
 from __future__ import annotations
 
 import base64
+import binascii
 import functools
 import hashlib
-import hmac
 import secrets
 from collections.abc import Sequence
 
@@ -21,20 +21,39 @@ def new_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
+_BLOCK = 64  # SHA-256's block size, in bytes (RFC 2104's B)
+_INNER = bytes(b ^ 0x36 for b in range(256))  # RFC 2104's ipad and opad, as translate tables
+_OUTER = bytes(b ^ 0x5C for b in range(256))
+
+
 @functools.lru_cache(maxsize=1024)  # every delivery signs with one of a few secrets
-def _key(secret: str) -> bytes:
-    return base64.b64decode(secret.removeprefix(SECRET_PREFIX))
+def _pads(secret: str) -> tuple[hashlib._Hash, hashlib._Hash]:
+    """HMAC-SHA256 (RFC 2104) of the decoded secret, its key already hashed into the inner
+    and outer states: a signature copies them, where `hmac.digest` set the key up again for
+    every delivery (on OpenSSL 3 that call cost twice the whole HMAC done this way)."""
+    key = base64.b64decode(secret.removeprefix(SECRET_PREFIX))
+    if len(key) > _BLOCK:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(_BLOCK, b"\0")
+    return hashlib.sha256(key.translate(_INNER)), hashlib.sha256(key.translate(_OUTER))
 
 
-def _sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
-    signed = f"{message_id}.{timestamp}.".encode() + body
-    digest = hmac.digest(_key(secret), signed, hashlib.sha256)  # one-shot: no HMAC object
-    return "v1," + base64.b64encode(digest).decode()
+def _sign(secret: str, signed: bytes) -> str:
+    inner, outer = _pads(secret)
+    inner, outer = inner.copy(), outer.copy()
+    inner.update(signed)
+    outer.update(inner.digest())
+    return "v1," + binascii.b2a_base64(outer.digest(), newline=False).decode()
 
 
 def signature_header(secrets_: Sequence[str], message_id: str, timestamp: int, body: bytes) -> str:
-    """One `v1,` signature per secret, newest first."""
-    return " ".join(_sign(secret, message_id, timestamp, body) for secret in secrets_)
+    """One `v1,` signature per secret, newest first. Every delivery signs, on the server's
+    one thread: the signed bytes are built once for all secrets, and the usual single secret
+    needs no join."""
+    signed = b"%s.%d.%s" % (message_id.encode(), timestamp, body)
+    if len(secrets_) == 1:
+        return _sign(secrets_[0], signed)
+    return " ".join([_sign(secret, signed) for secret in secrets_])
 
 
 def signed_headers(
