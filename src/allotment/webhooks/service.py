@@ -60,9 +60,9 @@ class WebhookService(ChannelOps):
         self._backlog_max = backlog_max
         self._retention = retention
         self._file = EndpointFile(directory / "endpoints.json" if directory else None)
-        self._endpoints = {e.id: e for e in self._file.load()}
+        self._endpoints: dict[str, Endpoint] = {}
         self._by_environment: dict[str, dict[str, Endpoint]] = {}  # see `_of`
-        self._indexed: dict[str, Endpoint] | None = None  # the `_endpoints` it was built from
+        self._replace({e.id: e for e in self._file.load()})
         self._lock = anyio.Lock()  # one change to the endpoint file at a time
         self._dispatchers: dict[tuple[str, int], Dispatcher] = {}
         self._task_group: TaskGroup | None = None
@@ -100,17 +100,16 @@ class WebhookService(ChannelOps):
         return next((o for o in self.outboxes(environment) if event_id in o.book.events), None)
 
     def _of(self, environment: str) -> dict[str, Endpoint]:
-        """The environment's endpoints, by id; not to be changed by the caller.
-
-        Every delivery asks (WHK-D7), so the answer is kept until `_endpoints` is replaced
-        (every change replaces it: `_save`), rather than filtered again each time."""
-        if self._indexed is not self._endpoints:
-            self._by_environment = {}
-            for endpoint_id, endpoint in self._endpoints.items():
-                of = self._by_environment.setdefault(endpoint.environment, {})
-                of[endpoint_id] = endpoint
-            self._indexed = self._endpoints
+        """The environment's endpoints, by id; not to be changed by the caller. Every delivery
+        asks (WHK-D7): they are indexed when the endpoints change, not filtered per ask."""
         return self._by_environment.get(environment, _NONE)
+
+    def _replace(self, endpoints: dict[str, Endpoint]) -> None:
+        """Make `endpoints` the service's, with their index by environment."""
+        by_environment: dict[str, dict[str, Endpoint]] = {}
+        for endpoint_id, endpoint in endpoints.items():
+            by_environment.setdefault(endpoint.environment, {})[endpoint_id] = endpoint
+        self._endpoints, self._by_environment = endpoints, by_environment
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -138,7 +137,7 @@ class WebhookService(ChannelOps):
             endpoints[endpoint.id] = endpoint
         endpoints.pop(removed, None)
         await anyio.to_thread.run_sync(self._file.save, list(endpoints.values()))
-        self._endpoints = endpoints  # the running server sees the change once it is on disk
+        self._replace(endpoints)  # the running server sees the change once it is on disk
 
     async def list_endpoints(self, environment: str) -> list[Endpoint]:
         return sorted(self._of(environment).values(), key=lambda e: e.created_at)
