@@ -9,11 +9,9 @@ sender does; private addresses are refused at connect time unless allowed (WHK-D
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 import ssl
 import time
-from typing import NamedTuple
 from urllib.parse import urlsplit
 
 import anyio
@@ -21,7 +19,11 @@ import h11
 import httpx
 from anyio.abc import ByteStream
 
+# The server's sender's own origin and failures: the baselines differ from it only in how
+# they carry a request.
+from allotment.webhooks.protocol_sender import _Closed, _Origin, _Refused
 from allotment.webhooks.sender import TIMEOUT_S, Response
+from allotment.webhooks.urls import addresses_of, first_private
 
 __all__ = ("HttpxSender", "PooledSender")
 
@@ -62,25 +64,10 @@ async def _address(host: str, port: int, allow_private: bool) -> str:
         infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as error:
         raise _Refused(f"its host {host!r} does not resolve") from error
-    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
-    for address in addresses:
-        if not address.is_global:
-            raise _Refused(f"refused: {host} resolves to the private address {address}")
+    addresses = addresses_of(infos)
+    if private := first_private(addresses):
+        raise _Refused(f"refused: {host} resolves to the private address {private}")
     return str(addresses[0])
-
-
-class _Refused(Exception):
-    """Not sent: the message says why."""
-
-
-class _Closed(Exception):
-    """The endpoint closed the connection before answering."""
-
-
-class _Origin(NamedTuple):
-    tls: bool
-    host: str
-    port: int
 
 
 class _Connection:

@@ -21,7 +21,6 @@ certificate is verified against the URL's host name, not the address.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import re
 import socket
 import ssl
@@ -31,6 +30,7 @@ from urllib.parse import urlsplit
 
 from allotment.webhooks.answer_parser import AnswerInvalid, AnswerParser
 from allotment.webhooks.sender import TIMEOUT_S, Response
+from allotment.webhooks.urls import addresses_of, first_private
 
 __all__ = ("ProtocolSender",)
 
@@ -218,10 +218,9 @@ class ProtocolSender:
             infos = await loop.getaddrinfo(origin.host, origin.port, type=socket.SOCK_STREAM)
         except (OSError, UnicodeError) as error:
             raise _Refused(f"its host {origin.host!r} does not resolve") from error
-        addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
-        for address in addresses:
-            if not address.is_global:
-                raise _Refused(f"refused: {origin.host} resolves to the private address {address}")
+        addresses = addresses_of(infos)
+        if private := first_private(addresses):
+            raise _Refused(f"refused: {origin.host} resolves to the private address {private}")
         return str(addresses[0])
 
     def _target(self, url: str) -> _Target:

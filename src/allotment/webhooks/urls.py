@@ -7,18 +7,31 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Iterable
+from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ("UrlRefused", "check_url")
+__all__ = ("Address", "UrlRefused", "addresses_of", "check_url", "first_private")
 
 URL_LENGTH_MAX = 2048
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 class UrlRefused(ValueError):
     """Why a URL cannot be an endpoint; the message is the API's."""
 
 
-def _addresses(host: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+def addresses_of(infos: Iterable[tuple[Any, ...]]) -> list[Address]:
+    """The IP addresses of `getaddrinfo`'s answers (an IPv6 scope id dropped)."""
+    return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+
+
+def first_private(addresses: Iterable[Address]) -> Address | None:
+    """The first address that is not public (WHK-D31), if any."""
+    return next((address for address in addresses if not address.is_global), None)
+
+
+def _addresses(host: str) -> list[Address]:
     try:
         return [ipaddress.ip_address(host.strip("[]"))]
     except ValueError:
@@ -27,7 +40,7 @@ def _addresses(host: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]
         infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError) as error:
         raise UrlRefused(f"its host {host!r} does not resolve") from error
-    return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+    return addresses_of(infos)
 
 
 def check_url(url: str, *, allow_private: bool) -> str:
@@ -49,11 +62,9 @@ def check_url(url: str, *, allow_private: bool) -> str:
         raise UrlRefused("it has no host")
     if parts.username or parts.password:
         raise UrlRefused("it must not carry credentials")
-    if not allow_private:
-        for address in _addresses(parts.hostname):
-            if not address.is_global:
-                raise UrlRefused(
-                    f"its host {parts.hostname} is a private or loopback address "
-                    f"({address}); start the server with --allow-private-webhooks to allow it"
-                )
+    if not allow_private and (address := first_private(_addresses(parts.hostname))):
+        raise UrlRefused(
+            f"its host {parts.hostname} is a private or loopback address "
+            f"({address}); start the server with --allow-private-webhooks to allow it"
+        )
     return url
