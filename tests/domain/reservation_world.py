@@ -40,8 +40,9 @@ DOCUMENT = {
 }  # fmt: skip
 
 
-def reservation_world(balance: Decimal = Decimal(500)) -> World:
-    world = World(catalog_from(DOCUMENT))
+def reservation_world(balance: Decimal = Decimal(500), kind: type[World] = World) -> World:
+    """`kind`: a World, or a subclass that runs its commands another way as well."""
+    world = kind(catalog_from(DOCUMENT))
     world.run(Subscribe(plan_id=world.plan_id("pro")))
     if balance:
         world.run(GrantCredits(denomination="TOKENS", amount=balance, source=GrantSource.PURCHASE))

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from allotment.domain import invariants
+from allotment.domain.catalog import Catalog
 from allotment.domain.commands import (
     Command,
     EvaluateEntitlement,
@@ -53,10 +54,10 @@ class TwinWorld(World):
     """Runs every command here and in `twin`, whose actor always takes the general turn,
     and asserts that both give the same reply."""
 
-    def __init__(self, world: World, twin: World) -> None:
-        self.__dict__.update(world.__dict__)
-        self.twin = twin
-        twin.actor = GeneralActor(twin.actor.state)
+    def __init__(self, catalog: Catalog) -> None:
+        super().__init__(catalog)
+        self.twin = World(catalog)
+        self.twin.actor = GeneralActor(self.twin.actor.state)
 
     def run(self, command: Command) -> Reply:
         reply = super().run(command)
@@ -72,7 +73,9 @@ class TwinWorld(World):
 class ReservationMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.world = TwinWorld(reservation_world(D(500)), reservation_world(D(500)))
+        world = reservation_world(D(500), TwinWorld)
+        assert isinstance(world, TwinWorld)
+        self.world = world
         self.ids: list[str] = []
         self.events = 0
 

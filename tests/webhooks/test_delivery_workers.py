@@ -20,7 +20,7 @@ from allotment.webhooks.outbound import OutboundEvent
 from allotment.webhooks.sender import Response
 from allotment.webhooks.signing import new_secret
 from tests.conftest import START
-from tests.waiting import BOUND_S
+from tests.waiting import BOUND_S, wait_until_async
 
 pytestmark = pytest.mark.anyio
 
@@ -87,8 +87,12 @@ async def test_workers_send_every_lane_in_order_within_the_cap() -> None:
         dispatcher._start_due(tg, START)
         assert 0 < dispatcher._in_flight[ENDPOINT.id] <= IN_FLIGHT_MAX
         with anyio.fail_after(BOUND_S):  # a bound, not an expectation
-            while dispatcher._in_flight[ENDPOINT.id] or dispatcher.book.pending[ENDPOINT.id]:  # noqa: ASYNC110
-                await anyio.sleep(0.001)
+            await wait_until_async(
+                lambda: (
+                    not (dispatcher._in_flight[ENDPOINT.id] or dispatcher.book.pending[ENDPOINT.id])
+                ),
+                "every message delivered and every worker done",
+            )
         tg.cancel_scope.cancel()
     assert dispatcher._in_flight[ENDPOINT.id] == 0
     assert len(sender.sent) == 120
@@ -129,8 +133,7 @@ async def test_whk_d22_next_head_of_a_lane_waits_for_the_previous_outcome_on_dis
         sent_before_written = list(sender.sent)
         release.set()
         with anyio.fail_after(BOUND_S):  # once written, msg_2 goes (a bound, not a target)
-            while len(sender.sent) < 2:  # noqa: ASYNC110 - polls a fake's list
-                await anyio.sleep(0.001)
+            await wait_until_async(lambda: len(sender.sent) == 2, "msg_2 sent")
         tg.cancel_scope.cancel()
     assert b'"delivered"' not in on_disk
     assert sent_before_written == [b"msg_1"], "msg_2 went before msg_1's outcome was written"
