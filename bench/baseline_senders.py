@@ -12,7 +12,6 @@ from __future__ import annotations
 import socket
 import ssl
 import time
-from urllib.parse import urlsplit
 
 import anyio
 import h11
@@ -21,7 +20,7 @@ from anyio.abc import ByteStream
 
 # The server's sender's own origin and failures: the baselines differ from it only in how
 # they carry a request.
-from allotment.webhooks.protocol_sender import _Closed, _Origin, _Refused
+from allotment.webhooks.protocol_sender import _Closed, _Origin, _Refused, split_url
 from allotment.webhooks.sender import TIMEOUT_S, Response
 from allotment.webhooks.urls import addresses_of, first_private
 
@@ -173,18 +172,10 @@ class PooledSender:
 
 
 def _request(url: str, headers: dict[str, str], length: int) -> tuple[_Origin, h11.Request]:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{url!r} is not an http(s) URL")
-    tls = parts.scheme == "https"
-    port = parts.port or (443 if tls else 80)
-    host = parts.netloc.rpartition("@")[2]
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    origin, host, target = split_url(url)
     wire = [("host", host), ("user-agent", "allotment-webhooks"),
             ("content-length", str(length)), *headers.items()]  # fmt: skip
-    return _Origin(tls, parts.hostname, port), h11.Request(
-        method="POST", target=target, headers=wire
-    )
+    return origin, h11.Request(method="POST", target=target, headers=wire)
 
 
 def _ms(started: float) -> int:

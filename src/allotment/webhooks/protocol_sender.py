@@ -32,7 +32,7 @@ from allotment.webhooks.answer_parser import AnswerInvalid, AnswerParser
 from allotment.webhooks.sender import TIMEOUT_S, Response
 from allotment.webhooks.urls import addresses_of, first_private
 
-__all__ = ("ProtocolSender",)
+__all__ = ("ProtocolSender", "split_url")
 
 _KEEPALIVE_PER_ORIGIN = 16  # as many as the dispatcher sends at once to one endpoint
 _TARGETS_MAX = 1024  # URLs whose request prefix is kept (endpoints are few; URLs change rarely)
@@ -229,17 +229,11 @@ class ProtocolSender:
         Raises:
             ValueError: not an http(s) URL, or not one that can go on a request line.
         """
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"{url!r} is not an http(s) URL")
-        tls = parts.scheme == "https"
-        port = parts.port or (443 if tls else 80)
-        host = parts.netloc.rpartition("@")[2]
-        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        origin, host, path = split_url(url)
         if _UNSAFE_TARGET.search(path) or _UNSAFE_TARGET.search(host):
             raise ValueError(f"{url!r} has a space or a control character")
         prefix = f"POST {path} HTTP/1.1\r\nhost: {host}\r\nuser-agent: allotment-webhooks\r\n"
-        target = _Target(_Origin(tls, parts.hostname, port), prefix.encode("ascii"))
+        target = _Target(origin, prefix.encode("ascii"))
         if len(self._targets) >= _TARGETS_MAX:
             self._targets.clear()
         self._targets[url] = target
@@ -281,6 +275,21 @@ class ProtocolSender:
             for connection in idle:
                 connection.close()
         self._idle.clear()
+
+
+def split_url(url: str) -> tuple[_Origin, str, str]:
+    """Where a request to `url` goes, its `host` header and its request target.
+
+    Raises:
+        ValueError: not an http(s) URL with a host.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{url!r} is not an http(s) URL")
+    tls = parts.scheme == "https"
+    port = parts.port or (443 if tls else 80)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return _Origin(tls, parts.hostname, port), parts.netloc.rpartition("@")[2], path
 
 
 def _pop_open(idle: list[_Connection]) -> _Connection | None:
