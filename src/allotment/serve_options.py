@@ -205,6 +205,12 @@ def _access_options(serve: argparse.ArgumentParser, defaults: Settings) -> None:
         metavar="DAYS",
         help="days delivered and failed webhook messages, and the event feed, are kept",
     )
+    add(
+        "--webhook-worker",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.webhook_worker,
+        help="send webhooks from a process of their own, on another core (default)",
+    )
 
 
 def _prefix(text: str) -> str:
@@ -415,6 +421,7 @@ def settings_from(args: argparse.Namespace, environ: Mapping[str, str] = os.envi
         allow_private_webhooks=args.allow_private_webhooks,
         webhook_backlog_max=args.webhook_backlog_max,
         webhook_retention_days=args.webhook_retention_days,
+        webhook_worker=args.webhook_worker,
         invoice_number_prefix=args.invoice_number_prefix,
         credit_note_number_prefix=args.credit_note_number_prefix,
         seller_name=args.seller_name,

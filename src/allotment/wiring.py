@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import partial
-from pathlib import Path
 
 import msgspec
 
@@ -33,9 +32,9 @@ from allotment.runtime.clock import Clock, ManualClock, SystemClock
 from allotment.runtime.placement import IdMint
 from allotment.runtime.sharded_system import ShardedSystem
 from allotment.runtime.system import ActorSystem, CheckpointPolicy
-from allotment.webhooks.payloads import outbound_events
-from allotment.webhooks.protocol_sender import ProtocolSender
+from allotment.webhooks.from_settings import shard_logs, webhook_service
 from allotment.webhooks.service import WebhookService
+from allotment.webhooks.worker_webhooks import WorkerWebhooks
 
 __all__ = (
     "build_app",
@@ -56,7 +55,7 @@ def build_system(
     persistent: bool = True,
     journal_io: JournalIO | None = None,
     queued: bool = False,
-    webhooks: WebhookService | None = None,
+    webhooks: WebhookService | WorkerWebhooks | None = None,
 ) -> ActorSystem:
     """The actor system for `settings`, recovered from `settings.data_dir` when `persistent`
         (otherwise state lives in memory only: tests and in-process use). `journal_io` replaces
@@ -150,7 +149,7 @@ def _system(
     journal_io: JournalIO | None,
     queued: bool,
     clock_store: ClockFile | None,
-    webhooks: WebhookService | None,
+    webhooks: WebhookService | WorkerWebhooks | None,
 ) -> ActorSystem:
     """One system over the data directory, or with `settings.shards` above 1, a
     `ShardedSystem` over one member system per shard under `<data-dir>/shards/<k>/`."""
@@ -174,7 +173,7 @@ def _system(
 
 def _shard_member(
     settings: Settings, clock: Clock, persistent: bool, journal_io: JournalIO | None,
-    queued: bool, index: int, webhooks: WebhookService | None,
+    queued: bool, index: int, webhooks: WebhookService | WorkerWebhooks | None,
 ) -> ActorSystem:  # fmt: skip
     """Shard `index`'s own system under `<data-dir>/shards/<index>/`, handing its journal
     records to its own webhook outbox (SCL-64)."""
@@ -256,38 +255,15 @@ def key_store(settings: Settings) -> KeyStore:
     return store
 
 
-def webhook_service(settings: Settings, *, persistent: bool = True) -> WebhookService:
-    """Endpoints and message logs under `<data-dir>/webhooks` (in memory when not
-    `persistent`), sent by the lean h11 sender (which checks addresses at send, WHK-D31);
-    the journal's notification facts rendered by `payloads.outbound_events`. With shards,
-    each shard's message logs are under its own `<data-dir>/shards/<k>/webhooks` (SCL-64)."""
-    directory = settings.data_dir / "webhooks" if persistent else None
-    return WebhookService(
-        directory, SystemClock().now,
-        ProtocolSender(allow_private=settings.allow_private_webhooks),
-        outbound_events, allow_private=settings.allow_private_webhooks,
-        backlog_max=settings.webhook_backlog_max,
-        retention=timedelta(days=settings.webhook_retention_days),
-        shard_logs=shard_logs(settings, persistent),
-    )  # fmt: skip
-
-
-def shard_logs(settings: Settings, persistent: bool) -> list[Path | None]:
-    """Where each shard's webhook message logs are kept (SCL-64)."""
-    if settings.shards == 1:
-        return [settings.data_dir / "webhooks" if persistent else None]
-    return [
-        shard_dir(settings.data_dir, k) / "webhooks" if persistent else None
-        for k in range(settings.shards)
-    ]
-
-
 def build_app(
     settings: Settings, clock: Clock | None = None, on_started: Callable[[], None] | None = None
 ) -> FastPath:
     """The served app, its system recovered from `settings.data_dir`; `on_started` runs when
-    it serves (after recovery and once the system's tasks run)."""
-    webhooks = webhook_service(settings)
+    it serves (after recovery and once the system's tasks run). Webhooks are delivered from a
+    worker process (webhooks/worker.py, WHK-D50) unless `settings.webhook_worker` is off."""
+    webhooks: WebhookService | WorkerWebhooks = (
+        WorkerWebhooks(settings) if settings.webhook_worker else webhook_service(settings)
+    )
     system = build_system(settings, clock, webhooks=webhooks)
     webhooks.now = system.clock.now  # the server's one clock (manual in tests: retries follow it)
     return create_app(

@@ -1,0 +1,153 @@
+"""The delivery worker of a served data directory (docs/webhooks.md WHK-D50..WHK-D55): started
+only once webhooks are used, restarted and handed again what it had not logged when it dies,
+gone when its server is killed, and on the server's manual clock. Real `allotment serve`
+processes and a real receiver verifying every delivery with standardwebhooks."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import httpx
+
+from tests.reliability.server import KEY, Server
+from tests.waiting import wait_until
+from tests.webhooks.receiver import Receiver
+
+C, A = "/api/v1/client", "/api/v1/admin"
+HEADERS = {"Authorization": f"Bearer {KEY}"}
+THRESHOLD = "entitlement.usage.threshold"
+
+
+def _post(server: Server, path: str, body: dict[str, object]) -> dict[str, object]:
+    response = httpx.post(f"{server.url}{path}", json=body, headers=HEADERS, timeout=60)
+    assert response.status_code in (200, 201, 202), response.text
+    data: dict[str, object] = response.json().get("data") or {}
+    return data
+
+
+def _customer(server: Server, ref: str) -> None:
+    plans = httpx.get(f"{server.url}{C}/plans", headers=HEADERS, timeout=60).json()["data"]
+    free = next(p["plan"]["id"] for p in plans if p["plan"]["key"] == "free")
+    _post(server, f"{C}/customers", {"externalClientCustomerId": ref, "firstName": "J",
+                                      "lastName": "S", "email": "j@example.com"})  # fmt: skip
+    _post(server, f"{C}/subscriptions", {"customerReferenceId": ref, "planId": free})
+
+
+def _event(server: Server, ref: str, key: str, units: int) -> None:
+    _post(server, f"{C}/events", {"eventName": "api_calls", "customerReferenceId": ref,
+                                   "eventIdempotencyKey": key, "usageUnits": units})  # fmt: skip
+
+
+def _processes() -> dict[int, tuple[int, int, str, str]]:
+    """Every process: pid -> (parent pid, process group, state, command line)."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            command = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:  # gone meanwhile
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
+        found[int(entry)] = (int(fields[1]), int(fields[2]), fields[0], command)
+    return found
+
+
+def _workers(server: Server) -> list[int]:
+    """The live webhook workers of `server` (its process group)."""
+    return [
+        pid for pid, (_, group, state, command) in _processes().items()
+        if group == server.process.pid and state != "Z" and "allotment.webhooks.worker" in command
+    ]  # fmt: skip
+
+
+def _statuses(server: Server, endpoint_id: str) -> list[str]:
+    messages = httpx.get(f"{server.url}{A}/webhooks/{endpoint_id}/messages", headers=HEADERS,
+                         timeout=60).json()["data"]  # fmt: skip
+    return sorted(m["status"] for m in messages)
+
+
+def _gone(pid: int) -> bool:
+    found = _processes().get(pid)
+    return found is None or found[2] == "Z"
+
+
+def test_the_worker_starts_with_webhooks_and_ends_with_its_server(tmp_path: Path) -> None:
+    """WHK-D50: no worker for a data directory whose webhooks were never used; the first
+    webhook call starts it. WHK-D53: SIGKILL of the process that runs the app (and started
+    the worker) ends the worker too."""
+    receiver = Receiver()
+    server = Server(tmp_path, "--allow-private-webhooks")
+    try:
+        # A customer without a subscription: nothing to notify (a subscription's start is
+        # `subscription.activated`, WHK-E30).
+        _post(server, f"{C}/customers", {"externalClientCustomerId": "acme", "firstName": "J",
+                                          "lastName": "S", "email": "j@example.com"})  # fmt: skip
+        assert _workers(server) == []
+        _post(server, f"{A}/webhooks", {"url": receiver.url})
+        (worker,) = wait_until(lambda: _workers(server), "the webhook worker")
+        parent = _processes()[worker][0]
+        os.kill(parent, signal.SIGKILL)
+        wait_until(lambda: _gone(worker), "the worker to end with its server")
+    finally:
+        server.kill()
+        receiver.close()
+
+
+def test_a_killed_worker_is_replaced_and_handed_what_it_had_not_logged(tmp_path: Path) -> None:
+    """WHK-D52: a worker killed while a delivery is in flight, and while a committed
+    notification waits in its socket unlogged (the worker stopped), is replaced; the new one
+    delivers both, the first again with the same webhook-id, each verified."""
+    receiver = Receiver()
+    server = Server(tmp_path, "--allow-private-webhooks")
+    try:
+        endpoint = _post(server, f"{A}/webhooks", {"url": receiver.url, "eventTypes": [THRESHOLD]})
+        receiver.secrets = [str(endpoint["secret"])]
+        _customer(server, "acme")
+        receiver.gate.clear()  # the 80% delivery is held at the receiver
+        _event(server, "acme", "e1", 850)
+        wait_until(lambda: receiver.held >= 1, "the 80% delivery in flight")
+        (worker,) = _workers(server)
+        os.kill(worker, signal.SIGSTOP)  # it can no longer log what it is handed ...
+        _event(server, "acme", "e2", 150)  # ... such as the 100% notification
+        os.kill(worker, signal.SIGKILL)
+        receiver.gate.set()
+        first = wait_until(lambda: receiver.deliveries, "the held request to finish")[0]
+        wait_until(
+            lambda: (
+                [d.id for d in receiver.accepted()].count(first.id) >= 2
+                and 100 in {d.body["data"]["threshold"]["percent"] for d in receiver.accepted()}
+            ),
+            "the new worker: the held delivery again, and the 100% one",
+        )
+        assert worker not in _workers(server)
+        assert receiver.unverified == []
+        wait_until(lambda: _statuses(server, str(endpoint["id"])) == ["delivered"] * 2,
+                   "both messages delivered in the new worker's log")  # fmt: skip
+    finally:
+        server.kill()
+        receiver.close()
+
+
+def test_the_worker_retries_on_the_servers_manual_clock(tmp_path: Path) -> None:
+    """WHK-D54: a failed attempt's retry is due 5 s later on the server's clock; with
+    `--clock manual` it goes when the clock is advanced, and not before."""
+    receiver = Receiver()
+    receiver.statuses.append(500)
+    server = Server(tmp_path, "--allow-private-webhooks", "--clock", "manual")
+    try:
+        endpoint = _post(server, f"{A}/webhooks", {"url": receiver.url, "eventTypes": [THRESHOLD]})
+        receiver.secrets = [str(endpoint["secret"])]
+        _customer(server, "acme")
+        _event(server, "acme", "e1", 850)
+        wait_until(lambda: len(receiver.deliveries) >= 1, "the first attempt")
+        assert receiver.accepted() == []
+        _post(server, f"{A}/clock/advance", {"seconds": 6})
+        wait_until(receiver.accepted, "the retry after the clock moved")
+        assert [d.status for d in receiver.deliveries] == [500, 200]
+    finally:
+        server.kill()
+        receiver.close()
