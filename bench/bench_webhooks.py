@@ -342,6 +342,8 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=5000, help="throughput: per run")
     parser.add_argument("--concurrency", type=int, default=64, help="throughput: connections")
     parser.add_argument("--throughput-only", action="store_true", help="skip the latency run")
+    parser.add_argument("--server-args", default="", help="more flags for allotment serve "
+                        "(e.g. --no-webhook-worker: delivery in the server's process)")  # fmt: skip
     parser.add_argument("--save", type=Path)
     args = parser.parse_args()
     sys.setswitchinterval(1e-4)  # the timer thread gets the GIL within 0.1 ms, not 5 ms
@@ -361,7 +363,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as root:
         for name, run in runs.items():
             (Path(root) / name).mkdir()
-            server = Server(Path(root) / name, "--allow-private-webhooks")
+            flags = ["--allow-private-webhooks", *args.server_args.split()]
+            server = Server(Path(root) / name, *flags)
             try:
                 results[name] = run(server)
             finally:

@@ -10,7 +10,10 @@ the last delivery has arrived, so every delivery's work is inside the window and
 
 - per ingest: CPU of the no-endpoint run / events;
 - per delivery: (CPU with endpoints - CPU without) / deliveries, and the part of it in the
-  kernel (stime: the sockets' writes and reads, the message log's writes).
+  kernel (stime: the sockets' writes and reads, the message log's writes);
+- of that, the part left in the server's own processes (the hand-off to the webhook worker,
+  WHK-D51) and the worker's part (`server_per_delivery_us`, `worker_per_delivery_us`; the
+  worker is 0 with `--no-webhook-worker`, which `--server-args` passes to the server).
 
 Rounds alternate the two kinds so drifts of the machine hit both alike; medians are reported.
 
@@ -47,25 +50,31 @@ from bench.bench_webhooks import (
 _TICK_S = 1 / os.sysconf("SC_CLK_TCK")
 
 
-def _group_cpu_s(group: int) -> tuple[float, float]:
-    """(utime, stime) of every live process in process group `group`, in seconds."""
-    user = system = 0
+def _group_cpu_s(group: int) -> tuple[float, float, float]:
+    """(utime, stime) of every live process in process group `group`, and the part of their
+    sum spent by the webhook worker (webhooks/worker.py, WHK-D50), in seconds."""
+    user = system = worker = 0
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             stat = Path(f"/proc/{entry}/stat").read_text()
+            command = Path(f"/proc/{entry}/cmdline").read_bytes()
         except OSError:  # gone meanwhile
             continue
         fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
         if int(fields[2]) == group:  # pgrp
             user += int(fields[11])
             system += int(fields[12])
-    return user * _TICK_S, system * _TICK_S
+            if b"allotment.webhooks.worker" in command:
+                worker += int(fields[11]) + int(fields[12])
+    return user * _TICK_S, system * _TICK_S, worker * _TICK_S
 
 
-def _run(root: Path, endpoints: int, customers: int, concurrency: int) -> dict[str, Any]:
-    server = Server(root, "--allow-private-webhooks")
+def _run(
+    root: Path, endpoints: int, customers: int, concurrency: int, extra: list[str]
+) -> dict[str, Any]:
+    server = Server(root, "--allow-private-webhooks", *extra)
     receivers = [Receiver() for _ in range(endpoints)]
     try:
         _customers(server, "c", customers)
@@ -88,6 +97,7 @@ def _run(root: Path, endpoints: int, customers: int, concurrency: int) -> dict[s
         "answered_s": round(answered_s, 2),
         "server_cpu_s": round(after[0] + after[1] - before[0] - before[1], 3),
         "server_system_s": round(after[1] - before[1], 3),
+        "worker_cpu_s": round(after[2] - before[2], 3),  # of server_cpu_s
         "deliveries_expected": len(requests) * endpoints, "deliveries_seen": seen,
     }  # fmt: skip
 
@@ -98,6 +108,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--endpoints", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--server-args", default="", help="more flags for allotment serve")
     parser.add_argument("--save", type=Path)
     args = parser.parse_args()
     results: dict[str, Any] = {
@@ -110,6 +121,7 @@ def main() -> None:
     }
     print("machine", results["machine"], flush=True)
     per_ingest, per_delivery, system_per_delivery = [], [], []
+    server_per_delivery, worker_per_delivery = [], []
     with tempfile.TemporaryDirectory() as root:
         for k in range(args.rounds):
             pair = {}
@@ -117,7 +129,8 @@ def main() -> None:
             for endpoints in (0, args.endpoints) if k % 2 == 0 else (args.endpoints, 0):
                 directory = Path(root) / f"r{k}e{endpoints}"
                 directory.mkdir()
-                pair[endpoints] = run = _run(directory, endpoints, args.customers, args.concurrency)
+                pair[endpoints] = run = _run(directory, endpoints, args.customers, args.concurrency,
+                                         args.server_args.split())  # fmt: skip
                 results["runs"].append(run)
                 print(run, flush=True)
             none, some = pair[0], pair[args.endpoints]
@@ -126,13 +139,24 @@ def main() -> None:
             per_delivery.append(extra / some["deliveries_expected"] * 1e6)
             extra_system = some["server_system_s"] - none["server_system_s"]
             system_per_delivery.append(extra_system / some["deliveries_expected"] * 1e6)
+            # The server's own process(es) and the worker's, each with endpoints minus without:
+            # what stays on ingest's side per delivery, and what the second core takes.
+            in_server = (some["server_cpu_s"] - some["worker_cpu_s"]) - (
+                none["server_cpu_s"] - none["worker_cpu_s"]
+            )
+            server_per_delivery.append(in_server / some["deliveries_expected"] * 1e6)
+            in_worker = some["worker_cpu_s"] - none["worker_cpu_s"]
+            worker_per_delivery.append(in_worker / some["deliveries_expected"] * 1e6)
     results["load_average_at_end"] = os.getloadavg()
     results["per_ingest_us"] = [round(v, 1) for v in per_ingest]
     results["per_delivery_us"] = [round(v, 1) for v in per_delivery]
     results["per_delivery_system_us"] = [round(v, 1) for v in system_per_delivery]
+    results["server_per_delivery_us"] = [round(v, 1) for v in server_per_delivery]
+    results["worker_per_delivery_us"] = [round(v, 1) for v in worker_per_delivery]
     results["per_ingest_us_median"] = round(statistics.median(per_ingest), 1)
     results["per_delivery_us_median"] = round(statistics.median(per_delivery), 1)
     for name in ("per_ingest_us", "per_delivery_us", "per_delivery_system_us",
+                 "server_per_delivery_us", "worker_per_delivery_us",
                  "per_ingest_us_median", "per_delivery_us_median"):  # fmt: skip
         print(name, results[name])
     if args.save:

@@ -145,7 +145,10 @@ class WorkerLink:
         delay = RESTART_FIRST_S
         while True:
             started = time.monotonic()
-            code = await self._serve_one()
+            try:
+                code: object = await self._serve_one()
+            except OSError as error:  # no process (out of memory, descriptors): try again
+                code = error
             logger.error("the webhook worker exited (%s); starting another", code)
             if time.monotonic() - started > STEADY_S:
                 delay = RESTART_FIRST_S

@@ -10,6 +10,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
+from typing import Protocol
 
 import anyio
 import msgspec
@@ -30,17 +31,34 @@ from allotment.webhooks.worker_frames import (
 )
 from allotment.webhooks.worker_link import WorkerLink
 
-__all__ = ("WorkerOutbox", "WorkerWebhooks")
+__all__ = ("Link", "WorkerOutbox", "WorkerWebhooks", "Writer")
 
 Durable = Callable[[int], Awaitable[None]]
 _encode = msgspec.msgpack.Encoder().encode
+
+
+class Writer(Protocol):
+    def write(self, data: bytes) -> None: ...
+
+    async def drain(self) -> None: ...
+
+
+class Link(Protocol):
+    """What an outbox needs of the worker link (`WorkerLink`; a test's double)."""
+
+    running: bool
+    generation: int
+
+    def need(self) -> None: ...
+
+    async def connection(self) -> tuple[Writer, int]: ...
 
 
 class WorkerOutbox:
     """One environment's and shard's `NotificationOutbox`: its records' notifications go to
     the worker once durable, and stay here until the worker reports them logged."""
 
-    def __init__(self, link: WorkerLink, environment: str, shard: int) -> None:
+    def __init__(self, link: Link, environment: str, shard: int) -> None:
         self._link = link
         self._environment = environment
         self._shard = shard
@@ -105,6 +123,8 @@ class WorkerOutbox:
             self._unlogged.clear()
             self._generation = generation
         del self._queue[:count]
+        if not records:  # every record dropped (the journal failed): waiters look again
+            self.acked(0)
         self._unlogged.extend(records)
         if records:
             handed = Handed(self._environment, self._shard, records)
