@@ -28,6 +28,7 @@ import msgspec
 
 from allotment.config import Settings
 from allotment.persistence.file_modes import PRIVATE_DIRECTORY
+from allotment.runtime import heap
 from allotment.webhooks.from_settings import webhook_service
 from allotment.webhooks.ports import WebhookRefused
 from allotment.webhooks.service import WebhookService
@@ -123,6 +124,9 @@ async def serve(sock: socket.socket) -> None:
     assert isinstance(settings, Settings)
     await anyio.to_thread.run_sync(_locked, settings.data_dir / "webhooks")
     service = webhook_service(settings)
+    # The message logs just read are long-lived (kept for the retention): out of the cycle
+    # collector's walks, as the server keeps its customers' state (runtime/heap.py).
+    heap.settle()
     time = _ServerTime(manual_now) if manual_now is not None else None
     service.now = time.now if time is not None else _system_now
     worker = _Worker(service, writer)
