@@ -72,7 +72,8 @@ class WorkerLink:
         self._settings = settings
         self._acked = acked
         self._reconnected = reconnected
-        self.now: Callable[[], datetime] | None = None  # the server's clock, if manual
+        # The server's clock; its time goes to the worker with `--clock manual` only.
+        self.now: Callable[[], datetime] | None = None
         self.running = False
         self.generation = 0  # one per worker started
         self._writer: asyncio.StreamWriter | None = None
@@ -122,15 +123,17 @@ class WorkerLink:
         """
         if method == "statistics" and self._writer is None:  # never start one for a look
             raise WebhookRefused(503, "No webhook worker is running.")
+        call_id = next(self._ids)
         try:
             with anyio.fail_after(CALL_BOUND_S):
                 writer, _ = await self.connection()
-                call_id = next(self._ids)
                 answer = self._calls[call_id] = asyncio.get_running_loop().create_future()
                 writer.write(frame(CALL, pickle.dumps((call_id, method, args))))
                 ok, value = await answer
         except TimeoutError:
             raise WebhookRefused(503, "The webhook worker did not answer; try again.") from None
+        finally:
+            self._calls.pop(call_id, None)  # answered, or given up on (a late answer is dropped)
         if ok:
             return value
         kind, status, message, field = value
@@ -177,7 +180,11 @@ class WorkerLink:
         process, sock = self._spawn()
         writer: asyncio.StreamWriter | None = None
         try:
-            reader, writer = await asyncio.open_unix_connection(sock=sock)
+            try:
+                reader, writer = await asyncio.open_unix_connection(sock=sock)
+            except BaseException:
+                sock.close()  # no stream owns it yet
+                raise
             now = self.now() if self.now is not None and self._settings.clock == "manual" else None
             writer.write(frame(SETTINGS, pickle.dumps((self._settings, now))))
             self._connected(writer)
