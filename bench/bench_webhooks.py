@@ -343,7 +343,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64, help="throughput: connections")
     parser.add_argument("--throughput-only", action="store_true", help="skip the latency run")
     parser.add_argument("--server-args", default="", help="more flags for allotment serve "
-                        "(e.g. --no-webhook-worker: delivery in the server's process)")  # fmt: skip
+                        "(e.g. --webhook-worker: delivery in a process of its own)")  # fmt: skip
     parser.add_argument("--save", type=Path)
     args = parser.parse_args()
     sys.setswitchinterval(1e-4)  # the timer thread gets the GIL within 0.1 ms, not 5 ms

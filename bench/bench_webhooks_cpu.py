@@ -13,7 +13,7 @@ the last delivery has arrived, so every delivery's work is inside the window and
   kernel (stime: the sockets' writes and reads, the message log's writes);
 - of that, the part left in the server's own processes (the hand-off to the webhook worker,
   WHK-D51) and the worker's part (`server_per_delivery_us`, `worker_per_delivery_us`; the
-  worker is 0 with `--no-webhook-worker`, which `--server-args` passes to the server).
+  worker runs only with `--server-args=--webhook-worker`).
 
 Rounds alternate the two kinds so drifts of the machine hit both alike; medians are reported.
 

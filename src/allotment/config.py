@@ -79,7 +79,9 @@ class Settings(msgspec.Struct, kw_only=True):
     allow_private_webhooks: bool = False  # endpoints on private/loopback addresses (WHK-D31)
     webhook_backlog_max: int = 10_000  # undelivered messages per endpoint (WHK-D27)
     webhook_retention_days: int = 7  # delivered/failed messages and the feed (WHK-D42)
-    webhook_worker: bool = True  # a served data dir delivers from its own process (WHK-D50)
+    # Delivery from a process of its own (WHK-D50): opt-in, as on the 2-core machine it was
+    # measured on it bought no throughput and cost latency (bench/README.md).
+    webhook_worker: bool = False
     stripe_secret_key: str | None = None
     stripe_webhook_secret: str | None = None
     stripe_success_url: str = (

@@ -260,7 +260,7 @@ def build_app(
 ) -> FastPath:
     """The served app, its system recovered from `settings.data_dir`; `on_started` runs when
     it serves (after recovery and once the system's tasks run). Webhooks are delivered from a
-    worker process (webhooks/worker.py, WHK-D50) unless `settings.webhook_worker` is off."""
+    worker process (webhooks/worker.py, WHK-D50) when `settings.webhook_worker` is on."""
     webhooks: WebhookService | WorkerWebhooks = (
         WorkerWebhooks(settings) if settings.webhook_worker else webhook_service(settings)
     )

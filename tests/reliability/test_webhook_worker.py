@@ -1,5 +1,5 @@
-"""The delivery worker of a served data directory (docs/webhooks.md WHK-D50..WHK-D55): started
-only once webhooks are used, restarted and handed again what it had not logged when it dies,
+"""The delivery worker of a served data directory (`--webhook-worker`, docs/webhooks.md
+WHK-D50..WHK-D55): started only once webhooks are used, restarted and handed again what it had not logged when it dies,
 gone when its server is killed, and on the server's manual clock. Real `allotment serve`
 processes and a real receiver verifying every delivery with standardwebhooks."""
 
@@ -80,7 +80,7 @@ def test_the_worker_starts_with_webhooks_and_ends_with_its_server(tmp_path: Path
     webhook call starts it. WHK-D53: SIGKILL of the process that runs the app (and started
     the worker) ends the worker too."""
     receiver = Receiver()
-    server = Server(tmp_path, "--allow-private-webhooks")
+    server = Server(tmp_path, "--allow-private-webhooks", "--webhook-worker")
     try:
         # A customer without a subscription: nothing to notify (a subscription's start is
         # `subscription.activated`, WHK-E30).
@@ -102,7 +102,7 @@ def test_a_killed_worker_is_replaced_and_handed_what_it_had_not_logged(tmp_path:
     notification waits in its socket unlogged (the worker stopped), is replaced; the new one
     delivers both, the first again with the same webhook-id, each verified."""
     receiver = Receiver()
-    server = Server(tmp_path, "--allow-private-webhooks")
+    server = Server(tmp_path, "--allow-private-webhooks", "--webhook-worker")
     try:
         endpoint = _post(server, f"{A}/webhooks", {"url": receiver.url, "eventTypes": [THRESHOLD]})
         receiver.secrets = [str(endpoint["secret"])]
@@ -137,7 +137,7 @@ def test_the_worker_retries_on_the_servers_manual_clock(tmp_path: Path) -> None:
     `--clock manual` it goes when the clock is advanced, and not before."""
     receiver = Receiver()
     receiver.statuses.append(500)
-    server = Server(tmp_path, "--allow-private-webhooks", "--clock", "manual")
+    server = Server(tmp_path, "--allow-private-webhooks", "--webhook-worker", "--clock", "manual")
     try:
         endpoint = _post(server, f"{A}/webhooks", {"url": receiver.url, "eventTypes": [THRESHOLD]})
         receiver.secrets = [str(endpoint["secret"])]
