@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+import anyio
 import pytest
 
 from allotment.config import Settings
@@ -26,6 +27,7 @@ from allotment.webhooks.payloads import OutboundEvent
 from allotment.webhooks.protocol_sender import ProtocolSender
 from allotment.webhooks.service import WebhookService
 from allotment.wiring import build_system, shard_logs
+from tests.waiting import BOUND_S, wait_until_async
 from tests.webhooks.receiver import Receiver
 
 USAGE_TYPE = "entitlement.usage.threshold"
@@ -80,10 +82,15 @@ class Rig:
         return self.system.members if isinstance(self.system, ShardedSystem) else [self.system]
 
     async def logged(self) -> None:
-        """Until every shard's outbox logged every record its journal holds."""
+        """Until every shard's outbox logged every record its journal holds. An outbox not
+        running yet (its task is started, not yet scheduled) has nothing to wait for in
+        `logged_through`: it is waited for first, or a restart's re-feed would be missed."""
         for k, member in enumerate(self._members()):
             position = member.shard("test").journal.position
-            await self.service.outbox("test", k).logged_through(position)
+            outbox = self.service.outbox("test", k)
+            with anyio.fail_after(BOUND_S):
+                await wait_until_async(lambda box=outbox: box.running, "the outbox running")
+            await outbox.logged_through(position)
 
     def message(self, endpoint_id: str, message_id: str) -> Message | None:
         """The message, whichever shard's outbox holds it."""
