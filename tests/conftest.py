@@ -236,7 +236,8 @@ VALIDATION_BATTERIES = frozenset({
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if SYSTEMS_ENV not in os.environ:
-        kept, dropped = [], []
+        kept: list[pytest.Item] = []
+        dropped: list[pytest.Item] = []
         for item in items:
             name, _, params = item.name.partition("[")
             ray = "ray3" in params.rstrip("]").split("-")

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 import anyio
@@ -22,7 +23,7 @@ from allotment.runtime.ports import CustomerLookup
 from allotment.runtime.sharded_system import ShardedSystem
 from allotment.runtime.system import ActorSystem
 from allotment.webhooks.book import Message
-from allotment.webhooks.dispatcher import Renderer
+from allotment.webhooks.dispatcher import Dispatcher, Renderer
 from allotment.webhooks.payloads import OutboundEvent
 from allotment.webhooks.protocol_sender import ProtocolSender
 from allotment.webhooks.service import WebhookService
@@ -71,6 +72,10 @@ def shards(request: pytest.FixtureRequest) -> int:
     return shards
 
 
+def _running(outbox: Dispatcher) -> bool:
+    return outbox.running
+
+
 @dataclass
 class Rig:
     service: WebhookService
@@ -89,7 +94,7 @@ class Rig:
             position = member.shard("test").journal.position
             outbox = self.service.outbox("test", k)
             with anyio.fail_after(BOUND_S):
-                await wait_until_async(lambda box=outbox: box.running, "the outbox running")
+                await wait_until_async(partial(_running, outbox), "the outbox running")
             await outbox.logged_through(position)
 
     def message(self, endpoint_id: str, message_id: str) -> Message | None:
