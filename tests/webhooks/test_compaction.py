@@ -46,6 +46,10 @@ async def _old_and_new(rig: Rig, receiver: Receiver) -> Endpoint:
     for n in range(2):
         await rig.ingest(f"new{n}")
     await _delivered(receiver, 7)  # the retry of the test event is due too: 500 -> 200
+    with anyio.fail_after(BOUND_S):  # a receiver's arrival comes before its outcome is logged
+        await wait_until_async(
+            lambda: rig.service.statistics()[0].backlog == 0, "every outcome in the book"
+        )
     return endpoint
 
 
