@@ -8,10 +8,8 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import partial
 from pathlib import Path
 
-import anyio
 import pytest
 
 from allotment.config import Settings
@@ -23,12 +21,11 @@ from allotment.runtime.ports import CustomerLookup
 from allotment.runtime.sharded_system import ShardedSystem
 from allotment.runtime.system import ActorSystem
 from allotment.webhooks.book import Message
-from allotment.webhooks.dispatcher import Dispatcher, Renderer
+from allotment.webhooks.dispatcher import Renderer
 from allotment.webhooks.payloads import OutboundEvent
 from allotment.webhooks.protocol_sender import ProtocolSender
 from allotment.webhooks.service import WebhookService
 from allotment.wiring import build_system, shard_logs
-from tests.waiting import BOUND_S, wait_until_async
 from tests.webhooks.receiver import Receiver
 
 USAGE_TYPE = "entitlement.usage.threshold"
@@ -72,10 +69,6 @@ def shards(request: pytest.FixtureRequest) -> int:
     return shards
 
 
-def _running(outbox: Dispatcher) -> bool:
-    return outbox.running
-
-
 @dataclass
 class Rig:
     service: WebhookService
@@ -87,15 +80,10 @@ class Rig:
         return self.system.members if isinstance(self.system, ShardedSystem) else [self.system]
 
     async def logged(self) -> None:
-        """Until every shard's outbox logged every record its journal holds. An outbox not
-        running yet (its task is started, not yet scheduled) has nothing to wait for in
-        `logged_through`: it is waited for first, or a restart's re-feed would be missed."""
+        """Until every shard's outbox logged every record its journal holds."""
         for k, member in enumerate(self._members()):
             position = member.shard("test").journal.position
-            outbox = self.service.outbox("test", k)
-            with anyio.fail_after(BOUND_S):
-                await wait_until_async(partial(_running, outbox), "the outbox running")
-            await outbox.logged_through(position)
+            await self.service.outbox("test", k).logged_through(position)
 
     def message(self, endpoint_id: str, message_id: str) -> Message | None:
         """The message, whichever shard's outbox holds it."""

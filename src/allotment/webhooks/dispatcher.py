@@ -92,7 +92,7 @@ class Dispatcher:
         self._in_flight: dict[str, int] = {}  # endpoint -> its workers (requests at once)
         self._bodies: dict[str, bytes] = {}  # event id -> its body, see `_body`
         self._outcomes = Outcomes(log, self.book, disable, self.wake)
-        self.running = False
+        self._due_to_run = False  # handed to a task group (`start`) and not stopped since
 
     # -- the outbox (persistence.store_ports.NotificationOutbox) ---------------------------------
 
@@ -116,7 +116,10 @@ class Dispatcher:
             self._ingest_wakeup.set()
 
     async def logged_through(self, position: int) -> None:
-        while self.running and (
+        """WHK-D18. It waits from `start` on, not only once `run` is under way: a checkpoint
+        right after a restart, before the task was first scheduled, must still wait for the
+        re-fed records; a stopped outbox logs nothing more, so nothing is waited for."""
+        while self._due_to_run and (
             (self._incoming and self._incoming[0][0] <= position)
             or 0 < self._batch_first <= position
         ):
@@ -124,8 +127,13 @@ class Dispatcher:
 
     # -- tasks ---------------------------------------------------------------------------------
 
+    def start(self, task_group: TaskGroup) -> None:
+        """Run in `task_group`; from now on `logged_through` waits for the log."""
+        self._due_to_run = True
+        task_group.start_soon(self.run)
+
     async def run(self) -> None:
-        self.running = True
+        self._due_to_run = True
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._ingest_forever)
@@ -133,7 +141,7 @@ class Dispatcher:
                 tg.start_soon(self._compact_forever)
                 await self._deliver_forever(tg)
         finally:
-            self.running = False
+            self._due_to_run = False
             self._ingested.set()
             self._log.close()
 
