@@ -210,7 +210,7 @@ RAY_GAPS = {
 
 
 # Input-validation batteries: one scenario per bad field, route or body, each refused at the
-# front door or by a pure check before any state changes. Their ray3 runs (about 120 scenarios,
+# front door or by a pure check before any state changes. Their ray3 runs (98 scenarios, about
 # 5% of the suite's time) prove nothing that the memory and journal runs do not, while a
 # refusal crossing the Ray boundary is proved by the ray3 runs of every other scenario that
 # expects one (SCL-94). They run under ray3 when ALLOTMENT_TEST_SYSTEMS names the systems.
@@ -235,19 +235,20 @@ VALIDATION_BATTERIES = frozenset({
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if SYSTEMS_ENV not in os.environ:
-        kept: list[pytest.Item] = []
-        dropped: list[pytest.Item] = []
-        for item in items:
-            name, _, params = item.name.partition("[")
-            ray = "ray3" in params.rstrip("]").split("-")
-            (dropped if ray and name in VALIDATION_BATTERIES else kept).append(item)
-        if dropped:
-            config.hook.pytest_deselected(items=dropped)
-            items[:] = kept
+    every_system = SYSTEMS_ENV in os.environ
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
     for item in items:
         name, _, params = item.name.partition("[")
-        if name in SHARDED_GAPS and ("shards3" in params or "ray3" in params):
+        ray = "ray3" in params
+        if ray and name in VALIDATION_BATTERIES and not every_system:
+            dropped.append(item)
+            continue
+        kept.append(item)
+        if name in SHARDED_GAPS and ("shards3" in params or ray):
             item.add_marker(pytest.mark.xfail(strict=True, reason="docs/scale-out.md gap"))
-        if name in RAY_GAPS and "ray3" in params:
+        if name in RAY_GAPS and ray:
             item.add_marker(pytest.mark.skip(reason=f"SCL-93: {RAY_GAPS[name]}"))
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
