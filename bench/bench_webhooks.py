@@ -18,6 +18,10 @@ in their own processes on 127.0.0.1, and a load generator in this one.
   they trailed the last answer, and exits non-zero if any is missing. The ratio is also given
   until the last delivery arrived (`throughput_ratio_until_delivered`): deliveries that trail
   the run are work the answers' rate does not count.
+  `--events-per-customer N` (N > 2 dividing 1000) spreads each customer's 1000 calls over N
+  equal events instead: every customer still crosses both thresholds, but only 2 of its N
+  events do (2 x 3 / N deliveries per event), the rest are plain ingest. N = 2 (the default)
+  is the densest case, every event a crossing.
 
 Customers are set up before each measurement (with the same client, closed-loop, not timed),
 and the endpoints are registered after that, so the deliveries in flight during a
@@ -264,26 +268,37 @@ def _latency_run(server: Server, rate: int, seconds: float, connections: int) ->
     }  # fmt: skip
 
 
+def _units(events_per_customer: int) -> list[int]:
+    """One customer's events: its 1000 calls, crossing 80% and then 100% on two of them."""
+    if events_per_customer == 2:
+        return [850, 150]  # each event crosses exactly one threshold
+    if events_per_customer < 2 or 1000 % events_per_customer:
+        sys.exit(f"--events-per-customer {events_per_customer}: 2, or N > 2 dividing 1000")
+    return [1000 // events_per_customer] * events_per_customer
+
+
 def _throughput_run(
-    server: Server, endpoints: int, customers: int, concurrency: int
+    server: Server, endpoints: int, customers: int, concurrency: int, events_per_customer: int
 ) -> dict[str, Any]:
     receivers = [Receiver() for _ in range(endpoints)]
     prefix = f"tp{endpoints}_"
     setup_s = _customers(server, prefix, customers)
     for receiver in receivers:
         _endpoint(server, receiver.url)
-    # All the 850s first: a customer's 150 goes thousands of requests after its 850, so each
-    # event crosses exactly one threshold (80%, then 100%).
-    requests = [_event(server.port, f"{prefix}{n}", f"{prefix}a{n}", 850) for n in range(customers)]
-    requests += [
-        _event(server.port, f"{prefix}{n}", f"{prefix}b{n}", 150) for n in range(customers)
+    # Every customer's k-th event before any (k+1)-th: a customer's events go thousands of
+    # requests apart, each crossing at most one threshold (80%, then 100%).
+    requests = [
+        _event(server.port, f"{prefix}{n}", f"{prefix}{k}_{n}", units)
+        for k, units in enumerate(_units(events_per_customer))
+        for n in range(customers)
     ]
+    crossings = 2 * customers  # per receiver: 80% and 100% for every customer
     cpu = time.process_time()
     table = _drive(server, requests, _ALL_AT_ONCE, concurrency)
     cpu = time.process_time() - cpu
     answered = [k / _ALL_AT_ONCE + v for k, v in enumerate(table.latency_s) if not math.isnan(v)]
     elapsed = max(answered)
-    trailed_s = _wait_deliveries(receivers, len(requests))
+    trailed_s = _wait_deliveries(receivers, crossings)
     refs = {f"{prefix}{n}" for n in range(customers)}
     seen = sum(
         1 for r in receivers for _, kind, ref in r.finish() if kind == THRESHOLD and ref in refs
@@ -304,7 +319,9 @@ def _throughput_run(
         "unanswered": len(requests) - len(answered),
         "answer_ms": _summary(_ms(written)),  # from the request's write to its answer
         "receivers_cpu_s": round(sum(r.cpu_s for r in receivers), 2),
-        "deliveries_expected": len(requests) * endpoints, "deliveries_seen": seen,
+        "events_per_customer": events_per_customer,
+        "deliveries_per_event": round(crossings * endpoints / len(requests), 3),
+        "deliveries_expected": crossings * endpoints, "deliveries_seen": seen,
         "deliveries_trailed_s": trailed_s,
     }  # fmt: skip
 
@@ -341,6 +358,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32, help="latency: keep-alive")
     parser.add_argument("--customers", type=int, default=5000, help="throughput: per run")
     parser.add_argument("--concurrency", type=int, default=64, help="throughput: connections")
+    parser.add_argument("--events-per-customer", type=int, default=2,
+                        help="throughput: 2 (each a crossing) or N > 2 dividing 1000")  # fmt: skip
+    parser.add_argument("--skip-latency", action="store_true", help="throughput runs only")
     parser.add_argument("--save", type=Path)
     args = parser.parse_args()
     sys.setswitchinterval(1e-4)  # the timer thread gets the GIL within 0.1 ms, not 5 ms
@@ -349,12 +369,15 @@ def main() -> None:
         "machine": _machine(),
     }
     print("machine", results["machine"], flush=True)
-    customers, concurrency = args.customers, args.concurrency
+    customers, concurrency, each = args.customers, args.concurrency, args.events_per_customer
+    _units(each)  # refuses a bad N before any server starts
     runs: dict[str, Callable[[Server], dict[str, Any]]] = {
         "latency": lambda s: _latency_run(s, args.rate, args.seconds, args.connections),
-        "throughput_no_endpoints": lambda s: _throughput_run(s, 0, customers, concurrency),
-        "throughput_3_endpoints": lambda s: _throughput_run(s, 3, customers, concurrency),
+        "throughput_no_endpoints": lambda s: _throughput_run(s, 0, customers, concurrency, each),
+        "throughput_3_endpoints": lambda s: _throughput_run(s, 3, customers, concurrency, each),
     }
+    if args.skip_latency:
+        del runs["latency"]
     with tempfile.TemporaryDirectory() as root:
         for name, run in runs.items():
             (Path(root) / name).mkdir()
@@ -374,7 +397,7 @@ def main() -> None:
     if args.save:
         args.save.write_text(json.dumps(results, indent=2) + "\n")
     three = results["throughput_3_endpoints"]
-    if not results["latency"]["all_delivered"] or (
+    if not results.get("latency", {"all_delivered": True})["all_delivered"] or (
         three["deliveries_seen"] != three["deliveries_expected"]
     ):
         sys.exit("some deliveries never arrived (see deliveries / deliveries_seen)")
