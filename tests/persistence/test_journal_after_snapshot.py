@@ -75,6 +75,7 @@ async def test_records_up_to_the_snapshot_are_checked_but_not_decoded(
 ) -> None:
     await _three_segments(tmp_path)
     decoded: list[int] = []
+
     def counting(payload: bytes) -> object:
         record = decode_record(payload)
         decoded.append(record.position)
