@@ -23,6 +23,13 @@ in their own processes on 127.0.0.1, and a load generator in this one.
   events do (2 x 3 / N deliveries per event), the rest are plain ingest. N = 2 (the default)
   is the densest case, every event a crossing.
 
+- slow endpoint (`--slow-endpoint`, alone): checks and events open-loop at `--rate` for
+  `--seconds` (4 checks to each event; every event crosses a threshold), with one endpoint
+  whose receiver answers each delivery 5 s after it arrived, and with none, alternating 3
+  times on fresh servers: the checks' latency from the scheduled send (issue 15: "a slow
+  endpoint (5 s per request) does not move the check p99"), and the ratio of the medians of
+  their p99s.
+
 Customers are set up before each measurement (with the same client, closed-loop, not timed),
 and the endpoints are registered after that, so the deliveries in flight during a
 measurement are those of the measured events. The generator's and the receivers' CPU times
@@ -53,6 +60,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -70,6 +78,7 @@ _ALL_AT_ONCE = 1e9  # requests/s of a timetable that is a closed loop: every req
 _DELIVERY_BOUND_S = 120.0  # how long deliveries may trail the last answer: a bound, not a target
 _ANSWER_BOUND_S = 120.0  # how long answers may trail the last scheduled request, plus ...
 _ANSWER_RATE_MIN = 50.0  # ... the time to answer them all at this pace (closed loops)
+_SLOW_S = 5.0  # the slow endpoint's answer time (issue 15: "5 s per request")
 
 
 # -- the receiver (its own process) -------------------------------------------------------------
@@ -78,6 +87,7 @@ _ANSWER_RATE_MIN = 50.0  # ... the time to answer them all at this pace (closed 
 class _Receiver(asyncio.Protocol):
     arrivals: list[tuple[float, bytes]]
     thresholds = 0
+    delay_s = 0.0  # a slow endpoint answers each request this long after it arrived
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
@@ -102,14 +112,18 @@ class _Receiver(asyncio.Protocol):
             if THRESHOLD.encode() in body:  # counted as they come, for the waiting side
                 _Receiver.thresholds += 1
             answer = b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n"
-            self.transport.write(answer)  # type: ignore[attr-defined]
+            if self.delay_s:  # the same delay for every request keeps the answers in order
+                write = self.transport.write  # type: ignore[attr-defined]
+                asyncio.get_running_loop().call_later(self.delay_s, write, answer)
+            else:
+                self.transport.write(answer)  # type: ignore[attr-defined]
 
 
-def _receive(pipe: Connection) -> None:
+def _receive(pipe: Connection, delay_s: float) -> None:
     """Serve until told "stop", answering "count" with the thresholds received so far."""
 
     async def main() -> None:
-        _Receiver.arrivals = []
+        _Receiver.arrivals, _Receiver.delay_s = [], delay_s
         server = await asyncio.get_running_loop().create_server(_Receiver, "127.0.0.1", 0)
         pipe.send(server.sockets[0].getsockname()[1])
         while await asyncio.to_thread(pipe.recv) == "count":
@@ -125,9 +139,9 @@ def _receive(pipe: Connection) -> None:
 
 
 class Receiver:
-    def __init__(self) -> None:
+    def __init__(self, delay_s: float = 0.0) -> None:
         self._pipe, child = multiprocessing.Pipe()
-        self.process = multiprocessing.Process(target=_receive, args=(child,))
+        self.process = multiprocessing.Process(target=_receive, args=(child, delay_s))
         self.process.start()
         self.cpu_s = 0.0  # the process's CPU time, known after `finish`
         self.url = f"http://127.0.0.1:{self._pipe.recv()}/hooks"
@@ -326,6 +340,41 @@ def _throughput_run(
     }  # fmt: skip
 
 
+def _check(port: int, ref: str) -> bytes:
+    return (
+        f"GET {C}/entitlements/{ref}/api_calls HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Authorization: Bearer {KEY}\r\n\r\n"
+    ).encode()
+
+
+def _slow_endpoint_run(server: Server, slow: bool, rate: int, seconds: float) -> dict[str, Any]:
+    """Checks and threshold-crossing events open-loop at `rate` (4 checks to 1 event), with
+    one endpoint that answers each delivery 5 s late, or none: the checks' latency."""
+    count = int(rate * seconds)
+    customers = count // 5 + 1
+    receiver = Receiver(delay_s=_SLOW_S) if slow else None
+    setup_s = _customers(server, "slw", customers)
+    if receiver is not None:
+        _endpoint(server, receiver.url)
+    requests = [
+        _event(server.port, f"slw{k // 5}", f"s{k}", 850) if k % 5 == 0
+        else _check(server.port, f"slw{k % customers}")
+        for k in range(count)
+    ]  # fmt: skip
+    table = _drive(server, requests, rate, 32)
+    checks = [v for k, v in enumerate(table.latency_s) if k % 5 and not math.isnan(v)]
+    arrived = receiver.thresholds() if receiver is not None else 0
+    if receiver is not None:
+        receiver.finish()
+    return {
+        "slow_endpoint": slow, "endpoint_answers_after_s": _SLOW_S if slow else None,
+        "rate": rate, "requests": count, "checks": len(checks), "setup_s": setup_s,
+        "statuses": {str(k): v for k, v in sorted(table.statuses.items())},
+        "check_ms": _summary(_ms(checks)),  # from the scheduled send to the answer
+        "deliveries_received_during_run": arrived,  # at most 16 in flight (WHK-D26)
+    }  # fmt: skip
+
+
 # -- the run --------------------------------------------------------------------------------------
 
 
@@ -361,6 +410,8 @@ def main() -> None:
     parser.add_argument("--events-per-customer", type=int, default=2,
                         help="throughput: 2 (each a crossing) or N > 2 dividing 1000")  # fmt: skip
     parser.add_argument("--skip-latency", action="store_true", help="throughput runs only")
+    parser.add_argument("--slow-endpoint", action="store_true",
+                        help="only: check latency, a 5 s endpoint against none")  # fmt: skip
     parser.add_argument("--save", type=Path)
     args = parser.parse_args()
     sys.setswitchinterval(1e-4)  # the timer thread gets the GIL within 0.1 ms, not 5 ms
@@ -378,6 +429,12 @@ def main() -> None:
     }
     if args.skip_latency:
         del runs["latency"]
+    if args.slow_endpoint:  # alternating, each on a fresh server
+        runs = {
+            f"{name}_{k}": partial(_slow_endpoint_run, slow=slow, rate=args.rate,
+                                   seconds=args.seconds)
+            for k in (1, 2, 3) for name, slow in (("no_endpoint", False), ("slow_endpoint", True))
+        }  # fmt: skip
     with tempfile.TemporaryDirectory() as root:
         for name, run in runs.items():
             (Path(root) / name).mkdir()
@@ -387,6 +444,15 @@ def main() -> None:
             finally:
                 server.stop()
             print(name, results[name], flush=True)
+    if args.slow_endpoint:
+        p99 = {slow: statistics.median(results[f"{name}_{k}"]["check_ms"]["p99"] for k in (1, 2, 3))
+               for name, slow in (("no_endpoint", False), ("slow_endpoint", True))}  # fmt: skip
+        results["check_p99_ms_median"] = {"no_endpoint": p99[False], "slow_endpoint": p99[True]}
+        results["check_p99_ratio_slow_to_none"] = round(p99[True] / p99[False], 3)
+        print("check p99, slow endpoint / none:", results["check_p99_ratio_slow_to_none"])
+        if args.save:
+            args.save.write_text(json.dumps(results, indent=2) + "\n")
+        return
     with_three = results["throughput_3_endpoints"]["events_per_s"]
     without = results["throughput_no_endpoints"]["events_per_s"]
     results["throughput_ratio"] = round(with_three / without, 3)
