@@ -84,6 +84,10 @@ class Dispatcher:
         self.book = Book()
         for record in log.read():
             self.book.apply(record)
+        # WHK-D44: the endpoint file says which endpoints exist; a deletion is written there
+        # only, so the log's messages for an endpoint deleted before this start go now, as
+        # `delete_endpoint` made them go in the process that deleted it.
+        self.book.forget_endpoints_except(endpoints().keys())
         self._incoming: deque[_Incoming] = deque()
         self._batch_first = 0  # the first position of the batch being logged; 0: none
         self._ingested = anyio.Event()  # set after each batch is logged
@@ -277,7 +281,8 @@ class Dispatcher:
                 endpoint = self._endpoints().get(endpoint_id)
                 if endpoint is None or not endpoint.enabled:
                     message.in_flight = False  # back in its lane, for when it is enabled
-                    self.book.schedule(message)
+                    if endpoint is not None:  # deleted: the book forgot its lanes (WHK-D9)
+                        self.book.schedule(message)
                     return
                 record = await self._attempt(endpoint, message)
                 if record.outcome == "disabled":  # a 410: it is being disabled (WHK-D21)
