@@ -184,6 +184,8 @@ class Dispatcher:
         await self._log.sync()
 
     def _log_event(self, event: OutboundEvent, seq: int, position: int, lane: str) -> None:
+        # Fanned out to the endpoints enabled now: a disabled one never gets a message for an
+        # event committed while it is disabled, as with Svix; the pull feed has it (WHK-D45).
         addressed = event.endpoints
         endpoints = [
             e for e in self._endpoints().values()
