@@ -41,13 +41,21 @@ from allotment.webhooks.outcomes import Outcomes
 from allotment.webhooks.sender import Poster, Response
 from allotment.webhooks.signing import signed_headers
 
-__all__ = ("COMPACT_EVERY_S", "IN_FLIGHT_MAX", "RETENTION", "TEST_EVENT", "Dispatcher", "Renderer")
+__all__ = (
+    "COMPACT_EVERY_S", "INCOMING_MAX", "IN_FLIGHT_MAX", "RETENTION", "TEST_EVENT", "Dispatcher",
+    "Renderer",
+)  # fmt: skip
 
 TEST_EVENT = "webhook.test"  # POST /admin/webhooks/{id}/test (WHK-D8); never in the feed
 
 logger = logging.getLogger("allotment.webhooks")
 
 IN_FLIGHT_MAX = 16  # concurrent requests to one endpoint (each to a different customer lane)
+# WHK-D46: records handed in (`committed`) and not yet taken to be logged. Healthy, it holds
+# what is committed during one fsync of the message log (tens); it grows only when the log's
+# disk stalls (an endpoint being down never fills it). At the bound the shard refuses changes
+# (503) rather than this dropping a committed notification; ~1-2 KB a record.
+INCOMING_MAX = 4096
 RETENTION = timedelta(days=7)  # WHK-D42: delivered and failed messages, and the feed
 COMPACT_EVERY_S = 3600.0  # how often the log is compacted (real time)
 _BODIES_MAX = 4096  # bodies kept for the event's other endpoints (see Dispatcher._body)
@@ -70,6 +78,7 @@ class Dispatcher:
         poll_s: float = 1.0,
         retention: timedelta = RETENTION,
         compact_every_s: float = COMPACT_EVERY_S,
+        incoming_max: int = INCOMING_MAX,
     ) -> None:
         self.environment = environment
         self._endpoints = endpoints  # this environment's, by id, as they are now
@@ -88,7 +97,8 @@ class Dispatcher:
         # only, so the log's messages for an endpoint deleted before this start go now, as
         # `delete_endpoint` made them go in the process that deleted it.
         self.book.forget_endpoints_except(endpoints().keys())
-        self._incoming: deque[_Incoming] = deque()
+        self._incoming: deque[_Incoming] = deque()  # bounded by admission: see `full`
+        self.incoming_max = incoming_max
         self._batch_first = 0  # the first position of the batch being logged; 0: none
         self._ingested = anyio.Event()  # set after each batch is logged
         self._ingest_wakeup = anyio.Event()
@@ -128,6 +138,12 @@ class Dispatcher:
             or 0 < self._batch_first <= position
         ):
             await self._ingested.wait()
+
+    @property
+    def full(self) -> bool:
+        """WHK-D46: the records waiting to be logged reached `incoming_max`; the shard refuses
+        changes until the ingest task takes them (`committed` itself never drops one)."""
+        return len(self._incoming) >= self.incoming_max
 
     # -- tasks ---------------------------------------------------------------------------------
 
