@@ -278,6 +278,10 @@ async def test_scl64_every_shards_notifications_are_delivered_fed_and_listed(
             for customer in customers:
                 await rig.ingest(f"{customer}-{n}", customer)
         await _delivered(receiver, 9)
+        with anyio.fail_after(BOUND_S):  # a receiver's arrival comes before its outcome is logged
+            await wait_until_async(
+                lambda: rig.service.statistics()[0].backlog == 0, "every outcome in the book"
+            )
         await rig.logged()
         fed = [len(outbox.book.feed) for outbox in rig.service.outboxes("test")]
         assert fed == ([3, 3, 3] if shards == 3 else [9])  # each shard's from its journal
