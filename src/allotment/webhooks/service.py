@@ -211,6 +211,8 @@ class WebhookService(ChannelOps):
         return updated
 
     async def delete_endpoint(self, environment: str, endpoint_id: str) -> Endpoint:
+        """Delete the endpoint and forget its messages (WHK-D9). Only `endpoints.json` records
+        the deletion: a restart forgets what the message log still holds for it (WHK-D44)."""
         async with self._lock:
             endpoint = await self.get_endpoint(environment, endpoint_id)
             await self._save(None, removed=endpoint_id)
