@@ -158,7 +158,8 @@ def _keys(features: Any) -> list[str]:
 
 
 def test_bad_features_are_refused(om: Client) -> None:
-    """OM-31: a live key is unique; the meter must exist; filters name its dimensions."""
+    """OM-31: a live key is unique; the meter must exist and aggregate SUM, COUNT, UNIQUE_COUNT
+    or LATEST; filters name its dimensions."""
     om.meters.create(m.MeterCreate(slug="bf_meter", aggregation="COUNT", event_type="bf",
                                    group_by={"k": "$.k"}))  # fmt: skip
     assert (
@@ -178,6 +179,15 @@ def test_bad_features_are_refused(om: Client) -> None:
     )
     assert (problem.status, problem.fields) == (400, ["meterGroupByFilters.z"])
     assert refused(lambda: om.features.get("bf1")).status == 404
+    # The document: only SUM, COUNT, UNIQUE_COUNT and LATEST meters back a feature.
+    om.meters.create(m.MeterCreate(slug="bf_peak", aggregation="MAX", event_type="bf",
+                                   value_property="$.v"))  # fmt: skip
+    problem = refused(
+        lambda: om.features.create(m.FeatureCreateInputs(key="bf4", name="x", meter_slug="bf_peak"))
+    )
+    assert (problem.status, problem.fields) == (400, ["meterSlug"])
+    assert "MAX" in problem.body["detail"]
+    assert refused(lambda: om.features.get("bf4")).status == 404
     om.features.create(m.FeatureCreateInputs(key="bf3", name="x", meter_slug="bf_meter"))
     assert refused(lambda: om.meters.delete("bf_meter")).status == 409  # OM-14: in use
     om.features.delete("bf3")
