@@ -56,9 +56,15 @@ def usage_renderer(
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
+    """A receiver on 127.0.0.1; when the test ends, every request it got must have verified
+    with standardwebhooks under the secrets the test gave it (a test that forgets to check
+    `unverified` still fails on a bad signature)."""
     receiver = Receiver()
-    yield receiver
-    receiver.close()
+    try:
+        yield receiver
+    finally:
+        receiver.close()
+    receiver.assert_verified()
 
 
 @pytest.fixture(params=[1, 3], ids=["one", "shards3"])
