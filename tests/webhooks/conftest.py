@@ -145,13 +145,14 @@ async def running(rig: Rig) -> AsyncIterator[Rig]:
 
 
 def webhook_app(
-    data_dir: Path, clock: ManualClock, keys: KeyStore, *, private: bool, shards: int = 1
-) -> FastPath:
+    data_dir: Path, clock: ManualClock, keys: KeyStore, *, private: bool, shards: int = 1,
+    access_log: bool = False,
+) -> FastPath:  # fmt: skip
     """The app with the webhook service `serve` wires (the real renderer, `outbound_events`,
     and the real sender), on the durable path and the manual clock."""
     settings = Settings(
         clock="manual", data_dir=data_dir, durability="write", allow_private_webhooks=private,
-        shards=shards,
+        shards=shards, access_log=access_log,
     )  # fmt: skip
     webhooks = webhook_service(settings)
     system = build_system(settings, clock, webhooks=webhooks)
