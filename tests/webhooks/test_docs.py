@@ -142,7 +142,7 @@ def _serving(namespace: dict[str, Any]) -> Iterator[str]:
         server.server_close()
 
 
-@pytest.mark.parametrize("shards", [1])
+@pytest.mark.parametrize("shards", [1], ids=["one"])
 def test_the_python_receiver_example_handles_a_real_delivery(
     hooked: TestClient[FastPath], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -62,7 +62,7 @@ def _as(client: TestClient[FastPath], key: str) -> Iterator[None]:
         client.headers["Authorization"] = before
 
 
-@pytest.mark.parametrize("shards", [1])
+@pytest.mark.parametrize("shards", [1], ids=["one"])
 def test_a_test_event_reaches_an_existing_endpoint_and_follows_a_patched_url(
     hooked: TestClient[FastPath], receiver: Receiver
 ) -> None:
@@ -113,7 +113,7 @@ def test_patching_url_to_a_private_address_is_refused_without_the_flag(
         assert ok(client.get(f"{endpoint}/messages")) == []  # nothing was ever sent
 
 
-@pytest.mark.parametrize("shards", [1])
+@pytest.mark.parametrize("shards", [1], ids=["one"])
 @pytest.mark.parametrize("key", [CLIENT_KEY, READ_ONLY_KEY], ids=["client", "read_only"])
 def test_every_webhook_route_refuses_a_key_without_the_admin_scope(
     hooked: TestClient[FastPath], receiver: Receiver, key: str
