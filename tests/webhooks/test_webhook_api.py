@@ -118,7 +118,14 @@ def test_thresholds_are_delivered_listed_resent_and_fed(
     assert [d.body["data"]["threshold"]["percent"] for d in (first, second)] == [80, 100]
     assert first.body["data"]["referenceCustomerId"] == "acme"
     messages = f"{W}/{created['id']}/messages"
-    listed = ok(hooked.get(messages, params={"status": "delivered"}))
+
+    def both_delivered() -> list[dict[str, Any]] | None:
+        listed: list[dict[str, Any]] = ok(hooked.get(messages, params={"status": "delivered"}))
+        return listed if len(listed) == 2 else None
+
+    # The receiver records a request before it answers, and the server logs the outcome only
+    # once it has read the answer: the listing may lag the receiver.
+    listed = wait_until(both_delivered, "both messages logged as delivered")
     assert [m["id"] for m in listed] == [second.id, first.id]  # newest first
     assert listed[0]["attempts"][0]["statusCode"] == 200
     assert ok(hooked.post(f"{messages}/{first.id}/resend"), 202)["id"] == first.id
