@@ -4,30 +4,18 @@ admin statistics, WHK-D28), while a stranger or a client key still sees only the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from litestar.testing import TestClient
 
 from allotment.http.fast_path import FastPath
-from allotment.persistence.keys import KeyStore
-from allotment.runtime.clock import ManualClock
 from tests.conftest import CLIENT_KEY, KEY
 from tests.http.helpers import A, create_customer, ok, subscribe
 from tests.waiting import wait_until
-from tests.webhooks.test_webhook_api import _client
 
 # Nothing listens on the discard port: every attempt fails, and each message waits for its
 # retry in 5 s of the manual clock, which the test never advances.
 UNREACHABLE = "http://127.0.0.1:9/hooks"
-
-
-@pytest.fixture
-def hooked(tmp_path: Path, clock: ManualClock, keys: KeyStore) -> Iterator[TestClient[FastPath]]:
-    with TestClient(_client(tmp_path, clock, keys, private=True), base_url="http://t.local") as c:
-        yield c
 
 
 def _health(client: TestClient[FastPath], key: str | None) -> dict[str, Any]:
@@ -39,7 +27,6 @@ def _health(client: TestClient[FastPath], key: str | None) -> dict[str, Any]:
 def test_an_admin_key_sees_each_endpoints_backlog_against_its_cap_in_health(
     hooked: TestClient[FastPath],
 ) -> None:
-    hooked.headers["Authorization"] = f"Bearer {KEY}"
     endpoint = ok(hooked.post(f"{A}/webhooks", json={"url": UNREACHABLE}), 201)["id"]
     create_customer(hooked, "acme")
     subscribe(hooked, "acme", "free")  # subscription.activated, invoice.created, invoice.paid
