@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -61,10 +61,10 @@ def usage_renderer(
     ]
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    """A receiver on 127.0.0.1; when the test ends, every request it got must have verified
-    with standardwebhooks under the secrets the test gave it (a test that forgets to check
+@contextmanager
+def verified_receiver() -> Iterator[Receiver]:
+    """A receiver on 127.0.0.1; when it closes, every request it got must have verified with
+    standardwebhooks under the secrets the test gave it (a test that forgets to check
     `unverified` still fails on a bad signature)."""
     receiver = Receiver()
     try:
@@ -72,6 +72,13 @@ def receiver() -> Iterator[Receiver]:
     finally:
         receiver.close()
     receiver.assert_verified()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """The test's receiver, held to `verified_receiver`'s rule."""
+    with verified_receiver() as receiver:
+        yield receiver
 
 
 @pytest.fixture(params=[1, 3], ids=["one", "shards3"])

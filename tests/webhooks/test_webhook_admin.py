@@ -20,7 +20,7 @@ from allotment.runtime.clock import ManualClock
 from tests.conftest import CLIENT_KEY, KEY, LIVE_KEY, READ_ONLY_KEY
 from tests.http.helpers import A, advance, create_customer, error, ok, subscribe
 from tests.waiting import wait_until
-from tests.webhooks.conftest import webhook_app
+from tests.webhooks.conftest import verified_receiver, webhook_app
 from tests.webhooks.receiver import Delivery, Receiver
 
 W = f"{A}/webhooks"
@@ -38,17 +38,6 @@ def _arrived(receiver: Receiver, count: int) -> list[Delivery]:
         return accepted if len(accepted) >= count else None
 
     return wait_until(enough, f"{count} deliveries at {receiver.url}")
-
-
-@contextmanager
-def _another_receiver() -> Iterator[Receiver]:
-    """A second receiver, held to the fixture's rule: every request verified."""
-    receiver = Receiver()
-    try:
-        yield receiver
-    finally:
-        receiver.close()
-    receiver.assert_verified()
 
 
 @contextmanager
@@ -85,7 +74,7 @@ def test_a_test_event_reaches_an_existing_endpoint_and_follows_a_patched_url(
     )
     assert (listed["id"], listed["type"]) == (reply["messageId"], "webhook.test")
     assert ok(hooked.get(f"{A}/events"))["events"] == []
-    with _another_receiver() as moved:
+    with verified_receiver() as moved:
         moved.secrets = [created["secret"]]
         changed = ok(hooked.patch(endpoint, json={"url": moved.url}))
         assert changed["url"] == moved.url and ok(hooked.get(endpoint))["url"] == moved.url
@@ -159,7 +148,7 @@ def test_sandbox_and_live_endpoints_receive_only_their_environments_events(
     environment's feed and messages hold its own customer's events only."""
     sandbox = _create(hooked, receiver.url)
     receiver.secrets = [sandbox["secret"]]
-    with _another_receiver() as live_receiver, _as(hooked, LIVE_KEY):
+    with verified_receiver() as live_receiver, _as(hooked, LIVE_KEY):
         live = _create(hooked, live_receiver.url)
         live_receiver.secrets = [live["secret"]]
         create_customer(hooked, "acme")  # the same reference id, another customer
