@@ -7,33 +7,13 @@ One server for the module; each test uses names of its own."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 
 from openmeter import Client
 from openmeter import models as m
-from tests.openmeter.support import metered_customer, om_client, refused, running_server, tanso
-from tests.reliability.server import Server
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, server_shards: int) -> Iterator[Server]:
-    with running_server(tmp_path_factory.mktemp("om-lists"), server_shards) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def om(server: Server) -> Client:
-    return om_client(server)
-
-
-@pytest.fixture(scope="module")
-def http(server: Server) -> Iterator[httpx.Client]:
-    with tanso(server) as client:
-        yield client
+from tests.openmeter.support import metered_customer, refused
 
 
 def test_a_customer_needs_a_key_or_a_subject_key(om: Client) -> None:

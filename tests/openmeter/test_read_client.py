@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import itertools
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from math import isclose
 from typing import Any
@@ -26,27 +25,10 @@ from allotment.domain.meters import CloudEventRecorded, MeterAggregation
 from openmeter import Client
 from openmeter import models as m
 from tests.openmeter.meter_reference import meter, reference
-from tests.openmeter.support import A, om_client, refused, running_server, tanso
+from tests.openmeter.support import A, refused
 from tests.reliability.server import Server
 
 DST = datetime(2026, 3, 8, 12, tzinfo=UTC)  # New York springs forward at 07:00 UTC that day
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, server_shards: int) -> Iterator[Server]:
-    with running_server(tmp_path_factory.mktemp("om-read"), server_shards) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def om(server: Server) -> Client:
-    return om_client(server)
-
-
-@pytest.fixture(scope="module")
-def http(server: Server) -> Iterator[httpx.Client]:
-    with tanso(server) as client:
-        yield client
 
 
 def event(event_id: str, subject: str, type_: str, at: datetime, **data: Any) -> m.Event:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -16,27 +15,10 @@ import pytest
 
 from openmeter import Client
 from openmeter import models as m
-from tests.openmeter.support import A, C, om_client, refused, running_server, tanso
+from tests.openmeter.support import A, C, refused
 from tests.openmeter.support import metered_customer as _metered_customer
 from tests.openmeter.support import used as _used
 from tests.reliability.server import KEY, Server
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, server_shards: int) -> Iterator[Server]:
-    with running_server(tmp_path_factory.mktemp("om-write"), server_shards) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def om(server: Server) -> Client:
-    return om_client(server)
-
-
-@pytest.fixture(scope="module")
-def http(server: Server) -> Iterator[httpx.Client]:
-    with tanso(server) as client:
-        yield client
 
 
 def _event(event_id: str, subject: str, type_: str = "api", **data: Any) -> m.Event:
