@@ -70,8 +70,9 @@ def read_journal(directory: Path, after: int = 0) -> ReadResult:
         if last_position and first != last_position + 1:
             raise JournalCorrupt(path.name, 0, f"position {first} follows {last_position}")
         last = index == len(files) - 1
-        if not last and segment_first_position(files[index + 1].name) - 1 <= after:
-            last_position = segment_first_position(files[index + 1].name) - 1
+        closed_through = None if last else segment_first_position(files[index + 1].name) - 1
+        if closed_through is not None and closed_through <= after:
+            last_position = closed_through
             continue  # the snapshot holds every record of this closed segment
         scan = SegmentScan(path, path.read_bytes(), skip_through=after)
         records.extend(_scan_segment(scan, last))
