@@ -92,7 +92,10 @@ def _instructions(operation: str, ops: int, customers: int) -> int:
         ]  # fmt: skip
         # A fixed hash seed: string hashes decide dict and set probing, so a random seed per
         # process moves the count by a few per cent between two runs of the same code.
-        environment = {**os.environ, "PYTHONHASHSEED": "0"}
+        # No OpenBLAS thread pool either: pyarrow imports numpy, whose BLAS threads, scheduled
+        # by valgrind one thread at a time, added about 7,500 instructions per operation that
+        # came and went between runs (counted under `blas_thread_server`).
+        environment = {**os.environ, "PYTHONHASHSEED": "0", "OPENBLAS_NUM_THREADS": "1"}
         done = subprocess.run(command, capture_output=True, text=True, check=True, env=environment)
         match = re.search(r"Collected : (\d+)", done.stderr)
         assert match is not None, done.stderr[-2000:]

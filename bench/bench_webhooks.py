@@ -18,6 +18,17 @@ in their own processes on 127.0.0.1, and a load generator in this one.
   they trailed the last answer, and exits non-zero if any is missing. The ratio is also given
   until the last delivery arrived (`throughput_ratio_until_delivered`): deliveries that trail
   the run are work the answers' rate does not count.
+  `--events-per-customer N` (N > 2 dividing 1000) spreads each customer's 1000 calls over N
+  equal events instead: every customer still crosses both thresholds, but only 2 of its N
+  events do (2 x 3 / N deliveries per event), the rest are plain ingest. N = 2 (the default)
+  is the densest case, every event a crossing.
+
+- slow endpoint (`--slow-endpoint`, alone): checks and events open-loop at `--rate` for
+  `--seconds` (4 checks to each event; every event crosses a threshold), with one endpoint
+  whose receiver answers each delivery 5 s after it arrived, with one that answers at once,
+  and with none, in turn 3 times on fresh servers: the checks' latency from the scheduled
+  send (issue 15: "a slow endpoint (5 s per request) does not move the check p99"), and the
+  ratios of the medians of their p99s, slow to prompt (the clause) and slow to none.
 
 Customers are set up before each measurement (with the same client, closed-loop, not timed),
 and the endpoints are registered after that, so the deliveries in flight during a
@@ -49,6 +60,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -66,6 +78,10 @@ _ALL_AT_ONCE = 1e9  # requests/s of a timetable that is a closed loop: every req
 _DELIVERY_BOUND_S = 120.0  # how long deliveries may trail the last answer: a bound, not a target
 _ANSWER_BOUND_S = 120.0  # how long answers may trail the last scheduled request, plus ...
 _ANSWER_RATE_MIN = 50.0  # ... the time to answer them all at this pace (closed loops)
+# --slow-endpoint's variants: the endpoint's answer time (issue 15: "5 s per request")
+_SLOW_VARIANTS: dict[str, float | None] = {
+    "no_endpoint": None, "prompt_endpoint": 0.0, "slow_endpoint": 5.0,
+}  # fmt: skip
 
 
 # -- the receiver (its own process) -------------------------------------------------------------
@@ -74,6 +90,7 @@ _ANSWER_RATE_MIN = 50.0  # ... the time to answer them all at this pace (closed 
 class _Receiver(asyncio.Protocol):
     arrivals: list[tuple[float, bytes]]
     thresholds = 0
+    delay_s = 0.0  # a slow endpoint answers each request this long after it arrived
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
@@ -98,14 +115,18 @@ class _Receiver(asyncio.Protocol):
             if THRESHOLD.encode() in body:  # counted as they come, for the waiting side
                 _Receiver.thresholds += 1
             answer = b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n"
-            self.transport.write(answer)  # type: ignore[attr-defined]
+            if self.delay_s:  # the same delay for every request keeps the answers in order
+                write = self.transport.write  # type: ignore[attr-defined]
+                asyncio.get_running_loop().call_later(self.delay_s, write, answer)
+            else:
+                self.transport.write(answer)  # type: ignore[attr-defined]
 
 
-def _receive(pipe: Connection) -> None:
+def _receive(pipe: Connection, delay_s: float) -> None:
     """Serve until told "stop", answering "count" with the thresholds received so far."""
 
     async def main() -> None:
-        _Receiver.arrivals = []
+        _Receiver.arrivals, _Receiver.delay_s = [], delay_s
         server = await asyncio.get_running_loop().create_server(_Receiver, "127.0.0.1", 0)
         pipe.send(server.sockets[0].getsockname()[1])
         while await asyncio.to_thread(pipe.recv) == "count":
@@ -121,9 +142,9 @@ def _receive(pipe: Connection) -> None:
 
 
 class Receiver:
-    def __init__(self) -> None:
+    def __init__(self, delay_s: float = 0.0) -> None:
         self._pipe, child = multiprocessing.Pipe()
-        self.process = multiprocessing.Process(target=_receive, args=(child,))
+        self.process = multiprocessing.Process(target=_receive, args=(child, delay_s))
         self.process.start()
         self.cpu_s = 0.0  # the process's CPU time, known after `finish`
         self.url = f"http://127.0.0.1:{self._pipe.recv()}/hooks"
@@ -264,26 +285,37 @@ def _latency_run(server: Server, rate: int, seconds: float, connections: int) ->
     }  # fmt: skip
 
 
+def _units(events_per_customer: int) -> list[int]:
+    """One customer's events: its 1000 calls, crossing 80% and then 100% on two of them."""
+    if events_per_customer == 2:
+        return [850, 150]  # each event crosses exactly one threshold
+    if events_per_customer < 2 or 1000 % events_per_customer:
+        sys.exit(f"--events-per-customer {events_per_customer}: 2, or N > 2 dividing 1000")
+    return [1000 // events_per_customer] * events_per_customer
+
+
 def _throughput_run(
-    server: Server, endpoints: int, customers: int, concurrency: int
+    server: Server, endpoints: int, customers: int, concurrency: int, events_per_customer: int
 ) -> dict[str, Any]:
     receivers = [Receiver() for _ in range(endpoints)]
     prefix = f"tp{endpoints}_"
     setup_s = _customers(server, prefix, customers)
     for receiver in receivers:
         _endpoint(server, receiver.url)
-    # All the 850s first: a customer's 150 goes thousands of requests after its 850, so each
-    # event crosses exactly one threshold (80%, then 100%).
-    requests = [_event(server.port, f"{prefix}{n}", f"{prefix}a{n}", 850) for n in range(customers)]
-    requests += [
-        _event(server.port, f"{prefix}{n}", f"{prefix}b{n}", 150) for n in range(customers)
+    # Every customer's k-th event before any (k+1)-th: a customer's events go thousands of
+    # requests apart, each crossing at most one threshold (80%, then 100%).
+    requests = [
+        _event(server.port, f"{prefix}{n}", f"{prefix}{k}_{n}", units)
+        for k, units in enumerate(_units(events_per_customer))
+        for n in range(customers)
     ]
+    crossings = 2 * customers  # per receiver: 80% and 100% for every customer
     cpu = time.process_time()
     table = _drive(server, requests, _ALL_AT_ONCE, concurrency)
     cpu = time.process_time() - cpu
     answered = [k / _ALL_AT_ONCE + v for k, v in enumerate(table.latency_s) if not math.isnan(v)]
     elapsed = max(answered)
-    trailed_s = _wait_deliveries(receivers, len(requests))
+    trailed_s = _wait_deliveries(receivers, crossings)
     refs = {f"{prefix}{n}" for n in range(customers)}
     seen = sum(
         1 for r in receivers for _, kind, ref in r.finish() if kind == THRESHOLD and ref in refs
@@ -304,8 +336,48 @@ def _throughput_run(
         "unanswered": len(requests) - len(answered),
         "answer_ms": _summary(_ms(written)),  # from the request's write to its answer
         "receivers_cpu_s": round(sum(r.cpu_s for r in receivers), 2),
-        "deliveries_expected": len(requests) * endpoints, "deliveries_seen": seen,
+        "events_per_customer": events_per_customer,
+        "deliveries_per_event": round(crossings * endpoints / len(requests), 3),
+        "deliveries_expected": crossings * endpoints, "deliveries_seen": seen,
         "deliveries_trailed_s": trailed_s,
+    }  # fmt: skip
+
+
+def _check(port: int, ref: str) -> bytes:
+    return (
+        f"GET {C}/entitlements/{ref}/api_calls HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Authorization: Bearer {KEY}\r\n\r\n"
+    ).encode()
+
+
+def _slow_endpoint_run(
+    server: Server, delay_s: float | None, rate: int, seconds: float
+) -> dict[str, Any]:
+    """Checks and threshold-crossing events open-loop at `rate` (4 checks to 1 event), with
+    one endpoint that answers each delivery `delay_s` late, or none (None): the checks'
+    latency."""
+    count = int(rate * seconds)
+    customers = count // 5 + 1
+    receiver = Receiver(delay_s=delay_s) if delay_s is not None else None
+    setup_s = _customers(server, "slw", customers)
+    if receiver is not None:
+        _endpoint(server, receiver.url)
+    requests = [
+        _event(server.port, f"slw{k // 5}", f"s{k}", 850) if k % 5 == 0
+        else _check(server.port, f"slw{k % customers}")
+        for k in range(count)
+    ]  # fmt: skip
+    table = _drive(server, requests, rate, 32)
+    checks = [v for k, v in enumerate(table.latency_s) if k % 5 and not math.isnan(v)]
+    arrived = receiver.thresholds() if receiver is not None else 0
+    if receiver is not None:
+        receiver.finish()
+    return {
+        "endpoint_answers_after_s": delay_s,
+        "rate": rate, "requests": count, "checks": len(checks), "setup_s": setup_s,
+        "statuses": {str(k): v for k, v in sorted(table.statuses.items())},
+        "check_ms": _summary(_ms(checks)),  # from the scheduled send to the answer
+        "deliveries_received_during_run": arrived,  # at most 16 in flight (WHK-D26)
     }  # fmt: skip
 
 
@@ -334,32 +406,49 @@ def _machine() -> dict[str, Any]:
     }  # fmt: skip
 
 
-def main() -> None:
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=int, default=500, help="latency: events/s asked")
     parser.add_argument("--seconds", type=float, default=10.0, help="latency: of the schedule")
     parser.add_argument("--connections", type=int, default=32, help="latency: keep-alive")
     parser.add_argument("--customers", type=int, default=5000, help="throughput: per run")
     parser.add_argument("--concurrency", type=int, default=64, help="throughput: connections")
-    parser.add_argument("--throughput-only", action="store_true", help="skip the latency run")
     parser.add_argument("--server-args", default="", help="more flags for allotment serve "
                         "(e.g. --webhook-worker: delivery in a process of its own)")  # fmt: skip
+    parser.add_argument("--events-per-customer", type=int, default=2,
+                        help="throughput: 2 (each a crossing) or N > 2 dividing 1000")  # fmt: skip
+    # --throughput-only: whp's name for the same flag, in the commands its results record.
+    parser.add_argument("--skip-latency", "--throughput-only", action="store_true",
+                        dest="skip_latency", help="throughput runs only")  # fmt: skip
+    parser.add_argument("--slow-endpoint", action="store_true",
+                        help="only: check latency, a 5 s endpoint against none")  # fmt: skip
     parser.add_argument("--save", type=Path)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = _arguments()
     sys.setswitchinterval(1e-4)  # the timer thread gets the GIL within 0.1 ms, not 5 ms
     results: dict[str, Any] = {
         "command": " ".join(["python -m bench.bench_webhooks", *sys.argv[1:]]),
         "machine": _machine(),
     }
     print("machine", results["machine"], flush=True)
-    customers, concurrency = args.customers, args.concurrency
+    customers, concurrency, each = args.customers, args.concurrency, args.events_per_customer
+    _units(each)  # refuses a bad N before any server starts
     runs: dict[str, Callable[[Server], dict[str, Any]]] = {
         "latency": lambda s: _latency_run(s, args.rate, args.seconds, args.connections),
-        "throughput_no_endpoints": lambda s: _throughput_run(s, 0, customers, concurrency),
-        "throughput_3_endpoints": lambda s: _throughput_run(s, 3, customers, concurrency),
+        "throughput_no_endpoints": lambda s: _throughput_run(s, 0, customers, concurrency, each),
+        "throughput_3_endpoints": lambda s: _throughput_run(s, 3, customers, concurrency, each),
     }
-    if args.throughput_only:
+    if args.skip_latency:
         del runs["latency"]
+    if args.slow_endpoint:  # alternating, each on a fresh server
+        runs = {
+            f"{name}_{k}": partial(_slow_endpoint_run, delay_s=delay_s, rate=args.rate,
+                                   seconds=args.seconds)
+            for k in (1, 2, 3) for name, delay_s in _SLOW_VARIANTS.items()
+        }  # fmt: skip
     with tempfile.TemporaryDirectory() as root:
         for name, run in runs.items():
             (Path(root) / name).mkdir()
@@ -371,6 +460,20 @@ def main() -> None:
                 server.stop()
             print(name, results[name], flush=True)
     results["load_average_at_end"] = os.getloadavg()  # the machine is shared: note its load
+    if args.slow_endpoint:
+        p99 = {name: statistics.median(results[f"{name}_{k}"]["check_ms"]["p99"] for k in (1, 2, 3))
+               for name in _SLOW_VARIANTS}  # fmt: skip
+        results["check_p99_ms_median"] = p99
+        # The endpoint's slowness against a prompt one: what the issue's clause is about.
+        # Against none, the ratio also holds the cost of having an endpoint at all (every
+        # message logged and sent).
+        slow = p99["slow_endpoint"]
+        results["check_p99_ratio_slow_to_prompt"] = round(slow / p99["prompt_endpoint"], 3)
+        results["check_p99_ratio_slow_to_none"] = round(slow / p99["no_endpoint"], 3)
+        print("check p99 ms:", p99)
+        if args.save:
+            args.save.write_text(json.dumps(results, indent=2) + "\n")
+        return
     with_three = results["throughput_3_endpoints"]["events_per_s"]
     without = results["throughput_no_endpoints"]["events_per_s"]
     results["throughput_ratio"] = round(with_three / without, 3)

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import msgspec
 import pytest
@@ -18,9 +19,9 @@ from litestar.testing import AsyncTestClient, TestClient
 from allotment.config import Settings
 from allotment.http.app import create_app
 from allotment.http.fast_path import FastPath
+from allotment.persistence.analytics_job import AnalyticsJob
 from allotment.persistence.keys import KeyStore
-from allotment.persistence.reports import AnalyticsReport, ExportReport
-from allotment.persistence.store_ports import AnalyticsRunner, AnalyticsSource
+from allotment.persistence.reports import ExportReport
 from allotment.runtime.clock import ManualClock
 from allotment.runtime.system import ActorSystem
 from allotment.wiring import build_system
@@ -52,6 +53,34 @@ def _collectable_between_tests() -> Iterator[None]:
     gc.unfreeze()
     if next(_TESTS_RUN) % _TESTS_PER_COLLECTION == 0:
         gc.collect()
+
+
+@pytest.fixture(autouse=True)
+def _no_history_export_at_stop(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A system this process stops does not export its history on the way out (OPS: the
+    shutdown `drain`), unless the test is marked `exports_history_at_stop`. That export runs a
+    Python process that imports pyarrow, about a second each: the suite stopped some hundred
+    persistent systems in-process, most of them to test something else (a recovery property
+    alone started 25). A start exports what a stop did not, so nothing is lost; the export at
+    stop is proved where it is the subject, by the tests marked, and by the real servers of
+    tests/reliability (their own processes, never patched)."""
+    if request.node.get_closest_marker("exports_history_at_stop") is not None:
+        yield
+        return
+    with mock.patch.object(AnalyticsJob, "drain", _not_drained):
+        yield
+
+
+async def _not_drained(self: AnalyticsJob, durable: dict[str, int]) -> list[ExportReport]:
+    return []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "exports_history_at_stop: the systems the test stops in-process export their history "
+        "at stop, as a server does (tests/conftest.py, _no_history_export_at_stop)",
+    )
 
 
 @pytest.fixture
@@ -105,32 +134,7 @@ def system(request: pytest.FixtureRequest, settings: Settings, clock: ManualCloc
         return build_system(msgspec.structs.replace(settings, shards=3), clock, persistent=False)
     if request.param != "journal":
         return build_system(settings, clock, persistent=False, queued=request.param == "queued")
-    system = build_system(msgspec.structs.replace(settings, durability="write"), clock)
-    assert system.upkeep is not None
-    system.upkeep.analytics = ExportedOnlyOnRequest(system.upkeep.analytics)
-    return system
-
-
-class ExportedOnlyOnRequest:
-    """The "journal" system's analytics without the history export at shutdown (`drain`). That
-    export runs a Python process that imports pyarrow: about 0.9 s of the teardown of each of
-    the 420 "journal" scenarios, 290 s of the suite's CPU. It is proved where it is the subject
-    (tests/reliability/test_history_crash.py, a real server's clean restart; tests/persistence);
-    these scenarios are about the durable write path, and a start exports what a stop did not."""
-
-    def __init__(self, runner: AnalyticsRunner) -> None:
-        self._runner = runner
-
-    async def run_once(
-        self,
-        shards: dict[str, AnalyticsSource],
-        positions: dict[str, int],
-        durable: dict[str, int],
-    ) -> AnalyticsReport:
-        return await self._runner.run_once(shards, positions, durable)
-
-    async def drain(self, durable: dict[str, int]) -> list[ExportReport]:
-        return []
+    return build_system(msgspec.structs.replace(settings, durability="write"), clock)
 
 
 @pytest.fixture(scope="module", params=[1, 3], ids=["one", "shards3"])
@@ -205,10 +209,46 @@ RAY_GAPS = {
 }
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+# Input-validation batteries: one scenario per bad field, route or body, each refused at the
+# front door or by a pure check before any state changes. Their ray3 runs (98 scenarios, about
+# 5% of the suite's time) prove nothing that the memory and journal runs do not, while a
+# refusal crossing the Ray boundary is proved by the ray3 runs of every other scenario that
+# expects one (SCL-94). They run under ray3 when ALLOTMENT_TEST_SYSTEMS names the systems.
+VALIDATION_BATTERIES = frozenset({
+    "test_evt1_to_evt7_invalid_event_is_400_and_changes_nothing",
+    "test_evt2_no_key_is_400",
+    "test_pln10_invalid_plan_is_400_naming_field_and_key",
+    "test_deep_nesting_in_every_open_field",
+    "test_a_reference_id_outside_the_character_set_is_refused_at_creation",
+    "test_crd10_invalid_admin_grants",
+    "test_sub10_invalid_request_is_400_naming_the_field",
+    "test_a_decimal_out_of_range_is_400_naming_the_field",
+    "test_sch4_invalid_advances_are_400_and_do_not_move",
+    "test_a_body_that_is_not_json_is_415_on_every_json_route",
+    "test_api10_quoted_number_in_an_event_is_rejected_and_changes_nothing",
+    "test_cus1_email_must_be_valid",
+    "test_auth1_auth5_missing_key_is_401_on_every_route",
+    "test_admin_routes_refuse_keys_without_admin_scope",
+    "test_api11_unknown_route_is_404_in_the_envelope",
+    "test_api11_wrong_method_is_405_in_the_envelope",
+})  # fmt: skip
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    every_system = SYSTEMS_ENV in os.environ
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
     for item in items:
         name, _, params = item.name.partition("[")
-        if name in SHARDED_GAPS and ("shards3" in params or "ray3" in params):
+        ray = "ray3" in params
+        if ray and name in VALIDATION_BATTERIES and not every_system:
+            dropped.append(item)
+            continue
+        kept.append(item)
+        if name in SHARDED_GAPS and ("shards3" in params or ray):
             item.add_marker(pytest.mark.xfail(strict=True, reason="docs/scale-out.md gap"))
-        if name in RAY_GAPS and "ray3" in params:
+        if name in RAY_GAPS and ray:
             item.add_marker(pytest.mark.skip(reason=f"SCL-93: {RAY_GAPS[name]}"))
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept

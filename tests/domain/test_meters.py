@@ -17,7 +17,13 @@ from hypothesis import strategies as st
 from allotment.domain.catalog import Catalog, Feature, feature_id
 from allotment.domain.catalog_facts import CatalogUpdated, apply_update, evolve_catalog
 from allotment.domain.cloud_usage import dedup_key, usage_commands
-from allotment.domain.meter_rules import CatalogRefused, define_meter, delete_meter, update_meter
+from allotment.domain.meter_rules import (
+    CatalogRefused,
+    define_feature,
+    define_meter,
+    delete_meter,
+    update_meter,
+)
 from allotment.domain.meters import (
     CloudEventRecorded,
     Meter,
@@ -165,6 +171,21 @@ def test_meter_rules() -> None:
     gone = evolve_catalog(catalog, delete_meter(catalog, "m", T0))
     assert gone.meters[meter.id].deleted_at == T0 and gone.meter("m") is None
     assert gone.meter(meter.id) is not None  # OM-14: the id still answers
+
+
+@pytest.mark.parametrize("aggregation", list(MeterAggregation))
+def test_a_feature_s_meter_sums_counts_or_takes_the_latest(aggregation: MeterAggregation) -> None:
+    """OM-31, as createFeature says: SUM, COUNT, UNIQUE_COUNT and LATEST meters back a feature;
+    AVG, MIN and MAX are refused naming `meterSlug`."""
+    meter = _meter("m", aggregation, value_property="$.v")
+    catalog = _catalog(meter)
+    if aggregation in (MeterAggregation.AVG, MeterAggregation.MIN, MeterAggregation.MAX):
+        with pytest.raises(CatalogRefused) as refused:
+            define_feature(catalog, _feature("f", "m"), T0)
+        assert (refused.value.status, refused.value.field) == (400, "meterSlug")
+    else:
+        fact = define_feature(catalog, _feature("f", "m"), T0)
+        assert [f.meter_slug for f in fact.features] == ["m"]
 
 
 def test_an_admin_change_keeps_what_only_openmeter_sets() -> None:

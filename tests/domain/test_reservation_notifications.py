@@ -3,16 +3,23 @@ one notice, in the turn that expires it, naming the items it freed; replay raise
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 
 from allotment.domain import invariants
 from allotment.domain.commands import Tick
-from allotment.domain.notification_types import ExpiredHold, Notification, ReservationHoldExpired
+from allotment.domain.facts import NotificationRaised
+from allotment.domain.notification_types import (
+    ExpiredHold,
+    Notification,
+    ReservationHoldExpired,
+    UsageThresholdCrossed,
+)
 from allotment.domain.reservation_state import HoldStatus
 from allotment.runtime.actor import CustomerActor
 from tests.domain.harness import World, encoded, replay
-from tests.domain.reservation_world import commit, reservation_world, reserve
+from tests.domain.reservation_world import commit, release, reservation_world, reserve
 from tests.domain.test_notifications import turn, use
 
 
@@ -84,3 +91,32 @@ def test_whk_e37_e40_replay_applies_the_expiry_notice_and_raises_none_again() ->
     assert encoded(replayed) == encoded(world.state)
     world.actor = CustomerActor(replayed)
     assert expired(lapse(world, 3600)) == []
+
+
+def _thresholds(notices: list[Notification]) -> list[tuple[int, Decimal]]:
+    return [(n.percent, n.used) for n in notices if isinstance(n, UsageThresholdCrossed)]
+
+
+def test_whk_e1_rsv_11_thresholds_follow_used_not_what_others_hold() -> None:
+    """WHK-E1 with RSV-11: held units are never `used`. A committed event that would cross
+    80% only with another reservation's hold raises nothing; once the hold is gone, the event
+    that brings `used` itself to 80% raises it, with that `used`."""
+    world = reservation_world()
+    reserve(world, "r1", ("api", Decimal(75)))
+    assert _thresholds(use(world, 10)) == []  # used 10; 85 only with r1's hold
+    release(world, "r1")
+    assert _thresholds(use(world, 75)) == [(80, Decimal(85))]
+
+
+def test_whk_e1_a_commit_crosses_with_its_own_units_and_a_hold_alone_never_does() -> None:
+    world = reservation_world()
+    assert _thresholds(turn_of(reserve, world, "r1", ("api", Decimal(90)))) == []
+    notices = turn_of(commit, world, "r1", Decimal(90))
+    assert _thresholds(notices) == [(80, Decimal(90))]
+
+
+def turn_of(run: Callable[..., object], world: World, *args: object) -> list[Notification]:
+    """The notifications raised by one helper's turn."""
+    start = len(world.facts)
+    run(world, *args)
+    return [f.payload for f in world.facts[start:] if isinstance(f, NotificationRaised)]

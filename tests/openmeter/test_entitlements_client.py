@@ -36,16 +36,6 @@ def server(data_dir: Path, server_shards: int) -> Iterator[Server]:
         yield running
 
 
-@pytest.fixture(scope="module")
-def om(server: Server) -> Client:
-    return om_client(server)
-
-
-@pytest.fixture(scope="module")
-def subjects(om: Client) -> Any:
-    return subject_entitlements(om)
-
-
 def _customer(om: Client, name: str, *features: str) -> None:
     """Customer `name` claiming subject `<name>-subject`, and the features `<name>_<f>`."""
     om.customers.create(m.CustomerCreate(name=name, key=name, usage_attribution=m.CustomerUsageAttribution(subject_keys=[f"{name}-subject"])))  # fmt: skip

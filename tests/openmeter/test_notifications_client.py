@@ -40,11 +40,6 @@ def server(tmp_path_factory: pytest.TempPathFactory, server_shards: int) -> Iter
         running.kill()
 
 
-@pytest.fixture(scope="module")
-def om(server: Server) -> Client:
-    return om_client(server)
-
-
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     receiving = Receiver()

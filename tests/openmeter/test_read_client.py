@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+import itertools
 from datetime import UTC, datetime, timedelta
+from math import isclose
 from typing import Any
 
 import duckdb
@@ -24,27 +25,10 @@ from allotment.domain.meters import CloudEventRecorded, MeterAggregation
 from openmeter import Client
 from openmeter import models as m
 from tests.openmeter.meter_reference import meter, reference
-from tests.openmeter.support import A, om_client, refused, running_server, tanso
+from tests.openmeter.support import A, refused
 from tests.reliability.server import Server
 
 DST = datetime(2026, 3, 8, 12, tzinfo=UTC)  # New York springs forward at 07:00 UTC that day
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, server_shards: int) -> Iterator[Server]:
-    with running_server(tmp_path_factory.mktemp("om-read"), server_shards) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def om(server: Server) -> Client:
-    return om_client(server)
-
-
-@pytest.fixture(scope="module")
-def http(server: Server) -> Iterator[httpx.Client]:
-    with tanso(server) as client:
-        yield client
 
 
 def event(event_id: str, subject: str, type_: str, at: datetime, **data: Any) -> m.Event:
@@ -96,11 +80,44 @@ def test_day_windows_in_new_york_across_the_dst_change(om: Client, tokens: str) 
         (datetime(2026, 3, 8, 5, tzinfo=UTC), datetime(2026, 3, 9, 4, tzinfo=UTC), 12.0),
         (datetime(2026, 3, 9, 4, tzinfo=UTC), datetime(2026, 3, 10, 4, tzinfo=UTC), 1.0),
     ]
+    # OM-48: the same windows as CSV (times in UTC)
+    text = om.meters.query_csv(tokens, window_size="DAY", window_time_zone="America/New_York",
+                               from_parameter=start)  # fmt: skip
+    assert list(csv.reader(io.StringIO(text))) == [
+        ["window_start", "window_end", "subject", "customer_id", "value"],
+        ["2026-03-07T05:00:00Z", "2026-03-08T05:00:00Z", "", "", "10.0"],
+        ["2026-03-08T05:00:00Z", "2026-03-09T04:00:00Z", "", "", "12.0"],
+        ["2026-03-09T04:00:00Z", "2026-03-10T04:00:00Z", "", "", "1.0"],
+    ]
     problem = refused(lambda: om.meters.query_json(tokens, window_size="DAY",
                       window_time_zone="America/New_York", from_parameter=DST))  # fmt: skip
     assert (problem.status, problem.fields) == (400, ["from"])  # OM-41: not on a boundary
     problem = refused(lambda: om.meters.query_json(tokens, window_time_zone="Mars/Olympus"))
     assert problem.fields == ["windowTimeZone"]
+
+
+def test_minute_and_hour_windows(om: Client, tokens: str) -> None:
+    """OM-41, OM-42: MINUTE and HOUR windows, `to` exclusive; a bound off the window's grid
+    is refused naming it."""
+    start = DST - timedelta(hours=8)
+    rows = om.meters.query_json(tokens, window_size="MINUTE", from_parameter=start,
+                                to=DST + timedelta(hours=17))  # fmt: skip
+    minute = timedelta(minutes=1)
+    assert [(r.window_start, r.window_end, r.value) for r in rows.data] == [
+        (start, start + minute, 10.0),
+        (DST - timedelta(hours=2), DST - timedelta(hours=2) + minute, 5.0),
+        (DST + timedelta(hours=14), DST + timedelta(hours=14) + minute, 7.0),
+    ]  # t4, at `to`, is left out: `to` is exclusive
+    kolkata = start - timedelta(minutes=30)  # 09:00 there: an hour of its grid
+    hours = om.meters.query_json(tokens, window_size="HOUR", from_parameter=kolkata,
+                                 window_time_zone="Asia/Kolkata", subject=["rd-b"])  # fmt: skip
+    assert [(r.window_start, r.value) for r in hours.data] == [
+        (DST + timedelta(hours=13, minutes=30), 7.0),  # Kolkata hours start at :30 UTC
+        (DST + timedelta(hours=16, minutes=30), 1.0),
+    ]
+    off_grid = start + timedelta(seconds=30)
+    problem = refused(lambda: om.meters.query_json(tokens, window_size="MINUTE", to=off_grid))
+    assert (problem.status, problem.fields) == (400, ["to"])
 
 
 def test_filters_by_subject_customer_and_group(om: Client, tokens: str) -> None:
@@ -165,6 +182,19 @@ def test_listing_events_v1_and_v2(om: Client, tokens: str) -> None:
     assert unattributed.event.data == {"tokens": "7", "model": "big"}
     assert om.events.list(from_parameter=old, id="t4", limit=1)[0].event.subject == "rd-b"
     assert om.events.list() == []  # `from` defaults to 72 hours ago; these are months old
+    # `to` bounds the event time and `ingestedAtFrom`/`ingestedAtTo` the ingestion, inclusive
+    until = om.events.list(from_parameter=old, subject="rd-", to=DST)
+    assert [e.event.id for e in until] == ["t5", "t2", "t1"]  # t5 is at DST itself
+    ours = {"t1", "t2", "t3", "t4", "t5"}
+    stamps = sorted(e.ingested_at for e in listed)
+    low, high, tick = stamps[0], stamps[-1], timedelta(microseconds=1)
+    between = om.events.list(from_parameter=old, ingested_at_from=low, ingested_at_to=high)
+    assert {e.event.id for e in between} & ours == ours
+    before = om.events.list(from_parameter=old, ingested_at_to=low - tick)
+    after = om.events.list(from_parameter=old, ingested_at_from=high + tick)
+    assert not {e.event.id for e in before + after} & ours
+    problem = refused(lambda: om.events.list(from_parameter=DST, to=old))
+    assert (problem.status, problem.fields) == (400, ["to"])
     # The client serialises `filter` with json.dumps: a plain dict, not its model class.
     wanted: Any = {"subject": {"$like": "rd-%"}, "type": {"$eq": "rd.llm"}}
     paged = om.events_v2.list(filter=wanted, limit=2)  # the client follows nextCursor
@@ -173,6 +203,36 @@ def test_listing_events_v1_and_v2(om: Client, tokens: str) -> None:
     unknown: Any = {"colour": {"$eq": "x"}}
     problem = refused(lambda: list(om.events_v2.list(filter=unknown)))
     assert problem.fields == ["filter.colour"]
+    # customerId ($in), time and ingestedAt (FilterTime), every operator holding
+    narrowed: Any = {
+        "customerId": {"$in": [customer]},
+        "time": {"$gt": _iso(DST - timedelta(hours=8)), "$lte": _iso(DST)},
+        "ingestedAt": {"$gte": _iso(low), "$lte": _iso(high)},
+    }
+    assert [e.event.id for e in om.events_v2.list(filter=narrowed)] == ["t5", "t2"]
+    either: Any = {"subject": {"$like": "rd-%"},
+                   "time": {"$or": [{"$lt": _iso(DST - timedelta(hours=7))},
+                                    {"$gt": _iso(DST + timedelta(hours=15))}]}}  # fmt: skip
+    assert [e.event.id for e in om.events_v2.list(filter=either)] == ["t4", "t1"]
+    equal: Any = {"time": {"$eq": _iso(DST)}}  # FilterTime has no $eq
+    problem = refused(lambda: list(om.events_v2.list(filter=equal)))
+    assert problem.fields == ["filter.time.$eq"]
+
+
+def _iso(at: datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")
+
+
+def test_an_event_without_time_happened_when_received(om: Client, http: httpx.Client) -> None:
+    """OM-4, OM-9, OM-51: no `time`: the event's time is its ingestion; a type no meter counts
+    is kept, attributed, and listed with the validation error it was journalled with."""
+    om.customers.create(m.CustomerCreate(name="nt", key="nt", usage_attribution=m.CustomerUsageAttribution(subject_keys=["nt-a"])))  # fmt: skip
+    om.events.ingest_event(m.Event(id="nt1", source="reads", specversion="1.0", type="nt.unmetered", subject="nt-a"))  # fmt: skip
+    [listed] = om.events.list(id="nt1")  # `from` defaults to 72 hours ago: it is now
+    assert listed.event.time == listed.ingested_at == listed.stored_at
+    assert listed.customer_id == om.customers.get("nt").id
+    assert "no meter" in (listed.validation_error or "")
+    assert "nt.unmetered" in (listed.validation_error or "")
 
 
 def test_exact_across_the_parquet_history_and_the_journal(
@@ -229,41 +289,63 @@ def test_analytics_has_meters_features_and_cloud_events(
 
 
 _serial = iter(range(10**6))
-# (id, hour after DST, value): ids 0..4 so resends happen, values numeric or not
-_EVENTS = st.tuples(st.integers(0, 4), st.integers(0, 47), st.sampled_from([1, 2, 5, "3", "x"]))
+# (id, hour after DST, value, model, subject): ids 0..4 so resends happen, values numeric or
+# not, a model or none. Both subjects are claimed by no customer, so each subject's events are
+# environment facts journalled in the order sent: LATEST's tie-break (OM-46). The subjects'
+# events are a minute apart, so no tie is between two subjects (over shards, two shards').
+_SUBJECTS = ("hy-a", "hy-b")
+_EVENTS = st.tuples(
+    st.integers(0, 4),
+    st.integers(0, 47),
+    st.sampled_from([1, 2, 5, "3", "x", "y"]),
+    st.sampled_from(["gpt", "claude", None]),
+    st.sampled_from(_SUBJECTS),
+)
 
 
 @settings(
     max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
-    aggregation=st.sampled_from(["SUM", "COUNT", "UNIQUE_COUNT", "AVG", "MIN", "MAX", "LATEST"]),
-    values=st.lists(
-        st.tuples(st.integers(0, 4), st.integers(0, 47), st.sampled_from([1, 2, 5, "3", "x", "y"])),
-        min_size=1,
-        max_size=12,
-    ),
+    aggregation=st.sampled_from(list(MeterAggregation)),
+    values=st.lists(_EVENTS, min_size=1, max_size=12),
+    cuts=st.sets(st.integers(1, 11), max_size=4),
+    group_by=st.sampled_from([(), ("model",), ("subject",), ("subject", "model")]),
 )
 def test_every_aggregation_through_the_client(
-    om: Client, aggregation: str, values: list[tuple[int, int, Any]]
+    om: Client,
+    aggregation: MeterAggregation,
+    values: list[tuple[int, int, Any, str | None, str]],
+    cuts: set[int],
+    group_by: tuple[str, ...],
 ) -> None:
-    """OM-44..OM-46 end to end: events (resent ids among them, times out of order) ingested by
-    the client and queried by HOUR, against the reference of tests/persistence/test_meter_sql."""
-    n = next(_serial)
-    slug = f"hy_{n}"
-    value_property = None if aggregation == "COUNT" else "$.v"
-    om.meters.create(m.MeterCreate(slug=slug, aggregation=aggregation, event_type=slug,
-                                   value_property=value_property))  # fmt: skip
+    """OM-44..OM-46 end to end: events (resent ids among them, within a batch and across
+    batches, times out of order, groups) ingested by the client in batches and queried by HOUR
+    and group, against the brute-force reference of tests/openmeter/meter_reference.py."""
+    slug = f"hy_{next(_serial)}"
+    value_property = None if aggregation is MeterAggregation.COUNT else "$.v"
+    om.meters.create(m.MeterCreate(slug=slug, aggregation=aggregation.value, event_type=slug,
+                                   value_property=value_property,
+                                   group_by={"model": "$.model"}))  # fmt: skip
+    sent: list[m.Event] = []
     first: dict[int, CloudEventRecorded] = {}
-    for ident, hour, value in values:  # one request each: the journal order is this order
-        at = DST + timedelta(hours=hour)
-        om.events.ingest_event(event(f"{slug}-{ident}", "hy", slug, at, v=value))
+    for ident, hour, value, model, subject in values:
+        at = DST + timedelta(hours=hour, minutes=_SUBJECTS.index(subject))
+        data: dict[str, Any] = {"v": value} if model is None else {"v": value, "model": model}
+        sent.append(event(f"{slug}-{ident}", subject, slug, at, **data))
         first.setdefault(ident, CloudEventRecorded(  # a resent (source, id) is dropped (OM-6)
-            at=DST, source="reads", event_id=str(ident), event_type="call", subject="hy",
-            time=at, data={"v": value}))  # fmt: skip
-    query = MeterQuery(now=DST, window_size=WindowSize.HOUR)
-    expected = reference(list(first.values()), meter(MeterAggregation(aggregation)), query)
-    got = om.meters.query_json(slug, window_size="HOUR")
-    assert {r.window_start: r.value for r in got.data} == {
-        key[0][0]: value for key, value in expected.items()
-    }
+            at=DST, source="reads", event_id=str(ident), event_type="call", subject=subject,
+            time=at, data=data))  # fmt: skip
+    bounds = [0, *sorted(c for c in cuts if c < len(sent)), len(sent)]
+    for low, high in itertools.pairwise(bounds):
+        om.events.ingest_events(sent[low:high])
+    query = MeterQuery(now=DST, window_size=WindowSize.HOUR, group_by=group_by)
+    expected = reference(list(first.values()), meter(aggregation), query)
+    got = om.meters.query_json(slug, window_size="HOUR", group_by=list(group_by))
+    rows = {}
+    for row in got.data:
+        named = {"subject": row.subject, **row.group_by}
+        rows[(row.window_start, tuple(named.get(name) for name in group_by))] = row.value
+    assert rows.keys() == {(span[0], groups) for span, groups in expected}
+    for (span, groups), value in expected.items():
+        assert isclose(rows[(span[0], groups)], value, rel_tol=1e-9, abs_tol=1e-9), (span, value)

@@ -16,8 +16,7 @@ import pytest
 from openmeter import Client
 from openmeter import models as m
 from tests.openmeter.subject_ops import entitlement as read
-from tests.openmeter.subject_ops import subject_entitlements
-from tests.openmeter.support import A, C, om_client, refused, running_server, tanso
+from tests.openmeter.support import A, C, refused, running_server
 from tests.reliability.server import Server
 
 LIMIT = 3
@@ -27,22 +26,6 @@ LIMIT = 3
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     with running_server(tmp_path_factory.mktemp("om-views")) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def om(server: Server) -> Client:
-    return om_client(server)
-
-
-@pytest.fixture(scope="module")
-def subjects(om: Client) -> Any:
-    return subject_entitlements(om)
-
-
-@pytest.fixture(scope="module")
-def http(server: Server) -> Iterator[httpx.Client]:
-    with tanso(server) as client:
-        yield client
 
 
 def _subscribed(om: Client, http: httpx.Client, name: str) -> str:

@@ -24,8 +24,7 @@ import pytest
 from openmeter import Client
 from openmeter import models as m
 from tests.openmeter.subject_ops import entitlement as read
-from tests.openmeter.subject_ops import subject_entitlements
-from tests.openmeter.support import A, C, om_client, refused, tanso
+from tests.openmeter.support import A, C, refused, tanso
 from tests.reliability.server import Server
 
 RACE_GRANTED = 50  # for 64 events of one unit
@@ -50,22 +49,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield running
     finally:
         running.kill()
-
-
-@pytest.fixture(scope="module")
-def om(server: Server) -> Client:
-    return om_client(server)
-
-
-@pytest.fixture(scope="module")
-def subjects(om: Client) -> Any:
-    return subject_entitlements(om)
-
-
-@pytest.fixture(scope="module")
-def http(server: Server) -> Iterator[httpx.Client]:
-    with tanso(server) as client:
-        yield client
 
 
 def _metered(amount: int) -> m.EntitlementMeteredCreateInputs:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -16,27 +15,10 @@ import pytest
 
 from openmeter import Client
 from openmeter import models as m
-from tests.openmeter.support import A, C, om_client, refused, running_server, tanso
+from tests.openmeter.support import A, C, refused
 from tests.openmeter.support import metered_customer as _metered_customer
 from tests.openmeter.support import used as _used
 from tests.reliability.server import KEY, Server
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, server_shards: int) -> Iterator[Server]:
-    with running_server(tmp_path_factory.mktemp("om-write"), server_shards) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def om(server: Server) -> Client:
-    return om_client(server)
-
-
-@pytest.fixture(scope="module")
-def http(server: Server) -> Iterator[httpx.Client]:
-    with tanso(server) as client:
-        yield client
 
 
 def _event(event_id: str, subject: str, type_: str = "api", **data: Any) -> m.Event:
@@ -158,7 +140,8 @@ def _keys(features: Any) -> list[str]:
 
 
 def test_bad_features_are_refused(om: Client) -> None:
-    """OM-31: a live key is unique; the meter must exist; filters name its dimensions."""
+    """OM-31: a live key is unique; the meter must exist and aggregate SUM, COUNT, UNIQUE_COUNT
+    or LATEST; filters name its dimensions."""
     om.meters.create(m.MeterCreate(slug="bf_meter", aggregation="COUNT", event_type="bf",
                                    group_by={"k": "$.k"}))  # fmt: skip
     assert (
@@ -178,6 +161,15 @@ def test_bad_features_are_refused(om: Client) -> None:
     )
     assert (problem.status, problem.fields) == (400, ["meterGroupByFilters.z"])
     assert refused(lambda: om.features.get("bf1")).status == 404
+    # The document: only SUM, COUNT, UNIQUE_COUNT and LATEST meters back a feature.
+    om.meters.create(m.MeterCreate(slug="bf_peak", aggregation="MAX", event_type="bf",
+                                   value_property="$.v"))  # fmt: skip
+    problem = refused(
+        lambda: om.features.create(m.FeatureCreateInputs(key="bf4", name="x", meter_slug="bf_peak"))
+    )
+    assert (problem.status, problem.fields) == (400, ["meterSlug"])
+    assert "MAX" in problem.body["detail"]
+    assert refused(lambda: om.features.get("bf4")).status == 404
     om.features.create(m.FeatureCreateInputs(key="bf3", name="x", meter_slug="bf_meter"))
     assert refused(lambda: om.meters.delete("bf_meter")).status == 409  # OM-14: in use
     om.features.delete("bf3")

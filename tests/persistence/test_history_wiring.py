@@ -72,6 +72,7 @@ async def test_a_checkpoint_keeps_the_segments_the_exporter_has_not_read(tmp_pat
     assert _exported_events(tmp_path) == 12
 
 
+@pytest.mark.exports_history_at_stop
 async def test_a_clean_shutdown_drains_the_exporter(tmp_path: Path) -> None:
     """The issue's measurement: 5 events, a clean stop, and the history holds all 5 without
     any analytics snapshot having run."""
@@ -85,6 +86,7 @@ async def test_a_clean_shutdown_drains_the_exporter(tmp_path: Path) -> None:
     assert exported_position(tmp_path, "test") == system.storage.journal("test").durable_position
 
 
+@pytest.mark.exports_history_at_stop
 async def test_a_failed_shutdown_drain_is_caught_up_by_the_next_start(tmp_path: Path) -> None:
     """The drain cannot write (history is a file): the stop still completes, the journal keeps
     the segments, and the next start's export writes every event once."""

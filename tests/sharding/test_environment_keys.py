@@ -13,6 +13,7 @@ import anyio
 import pytest
 
 from allotment.config import Settings
+from allotment.domain.cloud_usage import dedup_key
 from allotment.domain.commands import RecordUsage
 from allotment.domain.meters import CloudEvent
 from allotment.domain.replies import Rejected, RejectionKind, Reply
@@ -166,6 +167,30 @@ async def test_a_cloud_event_counts_once_whichever_subjects_name_it(router: Shar
     assert await router.ingest_cloud_events(events) == 1
     for event in events:
         assert await router.ingest_cloud_events([event]) == 0
+
+
+async def test_the_first_of_a_batch_s_events_with_one_key_is_the_one_kept(
+    tmp_path: Path,
+) -> None:
+    """OM-7 over shards: of one batch's events with one (source, id), the first counts, also
+    when the key's home is the first event's shard and a later event's subject is another's
+    (the home would have granted the later one's claim before the first reached its index)."""
+    settings = Settings(clock="manual", data_dir=tmp_path, shards=SHARDS)
+    system = build_system(settings, ManualClock(START), persistent=False)
+    assert isinstance(system, ShardedSystem)
+    async with system.running():
+        router = _router(system)
+        for first in range(SHARDS):
+            later = (first + 1) % SHARDS
+            event_id = next(f"id{n}" for n in itertools.count()
+                            if router.routes.home_of(dedup_key("src", f"id{n}")) == first)  # fmt: skip
+            subjects = [references(router, shard, 1, f"s{first}-")[0] for shard in (first, later)]
+            events = [CloudEvent(source="src", event_id=event_id, event_type="api_calls",
+                                 subject=subject) for subject in subjects]  # fmt: skip
+            assert await router.ingest_cloud_events(events) == 1
+            key = dedup_key("src", event_id)
+            assert key in system.members[first].shard("test").event_keys  # journalled there
+            assert key not in system.members[later].shard("test").event_keys  # never claimed
 
 
 async def test_an_auto_created_feature_reaches_every_shard_and_stays(tmp_path: Path) -> None:

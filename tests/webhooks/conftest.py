@@ -1,21 +1,26 @@
-"""Webhook fixtures: a real receiver on 127.0.0.1, and a webhook service beside an actor
-system on the durable path, both on the manual clock, which drives the retries."""
+"""Webhook fixtures: a real receiver on 127.0.0.1, a webhook service beside an actor system
+on the durable path, and the whole app wired as `serve` wires it (`hooked`), all on the manual
+clock, which drives the retries."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from litestar.testing import TestClient
 
 from allotment.config import Settings
 from allotment.domain.commands import RecordUsage
 from allotment.domain.facts import Fact, UsageRecorded
 from allotment.domain.state import Profile
+from allotment.http.app import create_app
+from allotment.http.fast_path import FastPath
+from allotment.persistence.keys import KeyStore
 from allotment.runtime.clock import ManualClock
 from allotment.runtime.ports import CustomerLookup
 from allotment.runtime.sharded_system import ShardedSystem
@@ -25,7 +30,9 @@ from allotment.webhooks.dispatcher import Renderer
 from allotment.webhooks.payloads import OutboundEvent
 from allotment.webhooks.protocol_sender import ProtocolSender
 from allotment.webhooks.service import WebhookService
-from allotment.wiring import build_system, shard_logs
+from allotment.wiring import build_system, shard_logs, webhook_service
+from tests.conftest import KEY
+from tests.http.conftest import check_envelope
 from tests.webhooks.receiver import Receiver
 
 USAGE_TYPE = "entitlement.usage.threshold"
@@ -54,11 +61,24 @@ def usage_renderer(
     ]
 
 
+@contextmanager
+def verified_receiver() -> Iterator[Receiver]:
+    """A receiver on 127.0.0.1; when it closes, every request it got must have verified with
+    standardwebhooks under the secrets the test gave it (a test that forgets to check
+    `unverified` still fails on a bad signature)."""
+    receiver = Receiver()
+    try:
+        yield receiver
+    finally:
+        receiver.close()
+    receiver.assert_verified()
+
+
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    receiver = Receiver()
-    yield receiver
-    receiver.close()
+    """The test's receiver, held to `verified_receiver`'s rule."""
+    with verified_receiver() as receiver:
+        yield receiver
 
 
 @pytest.fixture(params=[1, 3], ids=["one", "shards3"])
@@ -129,3 +149,32 @@ def make_rig(
 async def running(rig: Rig) -> AsyncIterator[Rig]:
     async with rig.service.running(), rig.system.running():
         yield rig
+
+
+def webhook_app(
+    data_dir: Path, clock: ManualClock, keys: KeyStore, *, private: bool, shards: int = 1,
+    access_log: bool = False,
+) -> FastPath:  # fmt: skip
+    """The app with the webhook service `serve` wires (the real renderer, `outbound_events`,
+    and the real sender), on the durable path and the manual clock."""
+    settings = Settings(
+        clock="manual", data_dir=data_dir, durability="write", allow_private_webhooks=private,
+        shards=shards, access_log=access_log,
+    )  # fmt: skip
+    webhooks = webhook_service(settings)
+    system = build_system(settings, clock, webhooks=webhooks)
+    webhooks.now = clock.now
+    return create_app(settings, system, keys, webhooks=webhooks)
+
+
+@pytest.fixture
+def hooked(
+    tmp_path: Path, clock: ManualClock, keys: KeyStore, shards: int
+) -> Iterator[TestClient[FastPath]]:
+    """The app with one shard, and over three (SCL-64..SCL-66: endpoints the environment's,
+    each shard's notifications from its own outbox), with the all-scopes sandbox key."""
+    app = webhook_app(tmp_path, clock, keys, private=True, shards=shards)
+    with TestClient(app, base_url="http://testserver.local") as client:
+        client.headers["Authorization"] = f"Bearer {KEY}"
+        client.event_hooks["response"].append(check_envelope)
+        yield client

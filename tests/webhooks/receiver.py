@@ -1,7 +1,11 @@
 """A real HTTP receiver on 127.0.0.1 for webhook tests: it verifies every request with the
 official `standardwebhooks` package (against any of the secrets it is told), records it, and
 answers as the test says: a queue of status codes (200 once it is empty), or a gate that holds
-every request until the test opens it (a slow endpoint)."""
+every request until the test opens it (a slow endpoint). A request that does not verify is
+answered as scripted all the same (a test of retries must see its own statuses), and kept in
+`unverified`; `assert_verified` fails on any, and the `receiver` fixtures call it when the test
+ends, so no test can pass with a delivery standardwebhooks refused (issue 15: it must verify
+every delivery)."""
 
 from __future__ import annotations
 
@@ -46,6 +50,16 @@ class Receiver:
         self.gate.set()
         self._server.shutdown()
         self._server.server_close()
+
+    def assert_verified(self) -> None:
+        """Every request so far verified under one of `secrets`.
+
+        Raises:
+            AssertionError: naming the webhook-ids that did not.
+        """
+        with self._lock:
+            unverified = list(self.unverified)
+        assert unverified == [], f"not verified by standardwebhooks: {unverified}"
 
     def accepted(self) -> list[Delivery]:
         with self._lock:

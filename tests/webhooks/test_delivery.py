@@ -13,7 +13,7 @@ import pytest
 from allotment.runtime.clock import ManualClock
 from allotment.runtime.records import EvaluationContext
 from allotment.webhooks.endpoints import Endpoint
-from allotment.webhooks.ports import EndpointChange
+from allotment.webhooks.ports import EndpointChange, WebhookRefused
 from allotment.webhooks.sender import RETRY_DELAYS
 from tests.conftest import START
 from tests.waiting import BOUND_S, wait_until_async
@@ -144,6 +144,42 @@ async def test_410_disables_the_endpoint(tmp_path: Path, receiver: Receiver, sha
     assert [d.status for d in receiver.deliveries] == [410, 200]
 
 
+async def test_events_committed_while_disabled_are_in_the_feed_only(
+    tmp_path: Path, receiver: Receiver, shards: int
+) -> None:
+    """WHK-D45: after a 410 disabled the endpoint, an event committed before it is enabled
+    again gets no message for it (none listed, a resend is a 404, nothing sent when enabled);
+    the one pending when it was disabled, and the ones after, go; the feed has all three."""
+    async with running(make_rig(tmp_path, ManualClock(START), shards=shards)) as rig:
+        endpoint = await _endpoint(rig, receiver)
+        await rig.customer()
+        receiver.statuses.append(410)
+        await rig.ingest("before")
+        with anyio.fail_after(BOUND_S):
+            await wait_until_async(
+                lambda: not rig.service._of("test")[endpoint.id].enabled, "disabled"
+            )
+        await rig.ingest("while_disabled")
+        await rig.logged()
+        await rig.service.update_endpoint("test", endpoint.id, EndpointChange(enabled=True))
+        await rig.ingest("after")
+        rig.advance(5)  # the 410's retry (WHK-D20)
+        await _delivered(receiver, 2)
+        with anyio.fail_after(BOUND_S):
+            await wait_until_async(
+                lambda: rig.service.statistics()[0].backlog == 0, "every outcome in the book"
+            )
+        assert rig.message(endpoint.id, "evt_while_disabled") is None
+        listed = await rig.service.messages("test", endpoint.id, None, 10)
+        assert sorted(m.event.id for m in listed) == ["evt_after", "evt_before"]
+        with pytest.raises(WebhookRefused) as refused:
+            await rig.service.resend("test", endpoint.id, "evt_while_disabled")
+        assert refused.value.status == 404
+        feed = await rig.service.feed("test", 0, frozenset(), 10)
+    assert [r.event.id for r in feed] == ["evt_before", "evt_while_disabled", "evt_after"]
+    assert [d.id for d in receiver.accepted()] == ["evt_before", "evt_after"]
+
+
 async def test_after_a_rotation_both_secrets_sign_for_24_hours(
     tmp_path: Path, receiver: Receiver, shards: int
 ) -> None:
@@ -242,6 +278,10 @@ async def test_scl64_every_shards_notifications_are_delivered_fed_and_listed(
             for customer in customers:
                 await rig.ingest(f"{customer}-{n}", customer)
         await _delivered(receiver, 9)
+        with anyio.fail_after(BOUND_S):  # a receiver's arrival comes before its outcome is logged
+            await wait_until_async(
+                lambda: rig.service.statistics()[0].backlog == 0, "every outcome in the book"
+            )
         await rig.logged()
         fed = [len(outbox.book.feed) for outbox in rig.service.outboxes("test")]
         assert fed == ([3, 3, 3] if shards == 3 else [9])  # each shard's from its journal

@@ -1,6 +1,7 @@
 """What survives a restart (WHK-D15..WHK-D18): a pending message resumes with the same
 webhook-id; the journal records replayed at recovery re-feed the outbox, which drops what its
-log already has and logs what it lacks; a checkpoint leaves no notification behind."""
+log already has and logs what it lacks; a checkpoint leaves no notification behind; what a
+deleted endpoint had does not come back (WHK-D44)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import anyio
 import pytest
 
 from allotment.runtime.clock import ManualClock
+from allotment.webhooks.dispatcher import RETENTION
 from tests.conftest import START
 from tests.waiting import BOUND_S, wait_until_async
 from tests.webhooks.conftest import make_rig, running
@@ -108,3 +110,42 @@ async def test_a_checkpoint_leaves_no_notification_between_snapshot_and_log(
         await again.logged()
         feed = await again.service.feed("test", 0, frozenset(), 100)
     assert [r.event.id for r in feed] == [f"evt_k{n}" for n in range(10)]
+
+
+async def test_a_deleted_endpoints_pending_message_stays_gone_and_is_compacted(
+    tmp_path: Path, receiver: Receiver, shards: int
+) -> None:
+    """WHK-D9, WHK-D44: an endpoint deleted with a message pending (a failed attempt, its
+    retry due) loses it at once; after a restart the log's records of it do not bring it back,
+    nothing is pending, the event stays in the feed, and compaction drops it after the
+    retention like any settled event, from the book and from every log."""
+    clock = ManualClock(START)
+    receiver.statuses.append(500)
+    async with running(make_rig(tmp_path, clock, shards=shards)) as rig:
+        endpoint = await rig.service.create_endpoint("test", receiver.url, (), "")
+        receiver.secrets = [endpoint.secret]
+        await rig.customer()
+        await rig.ingest("k0")
+        await rig.logged()
+        sent = rig.message(endpoint.id, "evt_k0")
+        assert sent is not None
+        with anyio.fail_after(BOUND_S):  # logged, not only received: the restart reads the log
+            await wait_until_async(lambda: bool(sent.attempts), "the failed attempt logged")
+        await rig.service.delete_endpoint("test", endpoint.id)
+        assert rig.message(endpoint.id, "evt_k0") is None
+    del rig
+    _restarted()
+    async with running(make_rig(tmp_path, clock, shards=shards)) as again:
+        await again.logged()
+        assert again.message(endpoint.id, "evt_k0") is None
+        books = [outbox.book for outbox in again.service.outboxes("test")]
+        assert all(endpoint.id not in book.pending for book in books)
+        feed = await again.service.feed("test", 0, frozenset(), 100)
+        assert [r.event.id for r in feed] == ["evt_k0"]
+        clock.advance_to(START + RETENTION * 2)
+        assert sum([await outbox.compact() for outbox in again.service.outboxes("test")]) == 1
+        assert await again.service.feed("test", 0, frozenset(), 100) == []
+        logs = [log for log in again.message_logs() if log.exists()]
+    assert logs
+    assert all(endpoint.id not in log.read_text() for log in logs)
+    assert [d.id for d in receiver.deliveries] == ["evt_k0"]  # the 500; never sent again

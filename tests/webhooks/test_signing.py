@@ -9,10 +9,12 @@ import hashlib
 import hmac
 import time
 
+import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
 
 from allotment.webhooks.signing import SECRET_PREFIX, new_secret, signature_header, signed_headers
+from tests.webhooks.receiver import Receiver
 
 
 @pytest.mark.parametrize("length", [1, 24, 63, 64, 65, 200])
@@ -34,3 +36,22 @@ def test_standardwebhooks_verifies_both_signatures_of_a_rotation() -> None:
         assert Webhook(secret).verify(body, headers) is not None
     with pytest.raises(Exception, match="signature"):
         Webhook(new_secret()).verify(body, headers)
+
+
+def test_the_test_receiver_refuses_to_let_a_bad_signature_pass() -> None:
+    """The receiver the delivery tests use (tests/webhooks/receiver.py) records a request
+    signed with another secret as unverified, answers it as scripted, and `assert_verified`
+    (run by its fixture when every test ends) fails naming it; a good one passes."""
+    receiver = Receiver()
+    try:
+        receiver.secrets = [new_secret()]
+        body = b'{"type":"webhook.test","timestamp":"2026-12-07T00:00:00Z","data":{}}'
+        for message_id, secret in (("msg_good", receiver.secrets[0]), ("msg_bad", new_secret())):
+            headers = signed_headers([secret], message_id, int(time.time()), body)
+            assert httpx.post(receiver.url, content=body, headers=headers).status_code == 200
+    finally:
+        receiver.close()
+    assert [d.verified_by for d in receiver.deliveries] == [(receiver.secrets[0],), ()]
+    assert receiver.unverified == ["msg_bad"]
+    with pytest.raises(AssertionError, match="msg_bad"):
+        receiver.assert_verified()

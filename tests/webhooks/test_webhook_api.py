@@ -5,54 +5,24 @@ then listed, resent and read from the pull feed."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from litestar.testing import TestClient
 
-from allotment.config import Settings
-from allotment.http.app import create_app
 from allotment.http.fast_path import FastPath
 from allotment.persistence.keys import KeyStore
 from allotment.runtime.clock import ManualClock
-from allotment.wiring import build_system, webhook_service
 from tests.conftest import KEY, LIVE_KEY
-from tests.http.conftest import check_envelope
 from tests.http.helpers import A, advance, create_customer, error, event, ok, subscribe
 from tests.http.reservation_helpers import holder, reserve
 from tests.waiting import wait_until
+from tests.webhooks.conftest import webhook_app
 from tests.webhooks.receiver import Receiver
 
 W = f"{A}/webhooks"
 THRESHOLD = "entitlement.usage.threshold"
-
-
-def _client(
-    tmp_path: Path, clock: ManualClock, keys: KeyStore, *, private: bool, shards: int = 1
-) -> FastPath:
-    settings = Settings(
-        clock="manual", data_dir=tmp_path, durability="write", allow_private_webhooks=private,
-        shards=shards,
-    )  # fmt: skip
-    webhooks = webhook_service(settings)
-    system = build_system(settings, clock, webhooks=webhooks)
-    webhooks.now = clock.now
-    return create_app(settings, system, keys, webhooks=webhooks)
-
-
-@pytest.fixture
-def hooked(
-    tmp_path: Path, clock: ManualClock, keys: KeyStore, shards: int
-) -> Iterator[TestClient[FastPath]]:
-    """The app with one shard, and over three (SCL-64..SCL-66: endpoints the environment's,
-    each shard's notifications from its own outbox)."""
-    app = _client(tmp_path, clock, keys, private=True, shards=shards)
-    with TestClient(app, base_url="http://testserver.local") as client:
-        client.headers["Authorization"] = f"Bearer {KEY}"
-        client.event_hooks["response"].append(check_envelope)
-        yield client
 
 
 def _create(client: TestClient[FastPath], url: str, **fields: Any) -> dict[str, Any]:
@@ -120,7 +90,7 @@ def test_private_addresses_are_refused_without_the_flag(
 ) -> None:
     """WHK-D31: loopback and private addresses are refused by default, the message naming
     the flag that allows them."""
-    app = _client(tmp_path, clock, keys, private=False)
+    app = webhook_app(tmp_path, clock, keys, private=False)
     with TestClient(app, base_url="http://testserver.local") as client:
         client.headers["Authorization"] = f"Bearer {KEY}"
         for url in (receiver.url, "http://localhost:9/x", "http://10.1.2.3/x", "http://[::1]/x"):
@@ -148,7 +118,14 @@ def test_thresholds_are_delivered_listed_resent_and_fed(
     assert [d.body["data"]["threshold"]["percent"] for d in (first, second)] == [80, 100]
     assert first.body["data"]["referenceCustomerId"] == "acme"
     messages = f"{W}/{created['id']}/messages"
-    listed = ok(hooked.get(messages, params={"status": "delivered"}))
+
+    def both_delivered() -> list[dict[str, Any]] | None:
+        listed: list[dict[str, Any]] = ok(hooked.get(messages, params={"status": "delivered"}))
+        return listed if len(listed) == 2 else None
+
+    # The receiver records a request before it answers, and the server logs the outcome only
+    # once it has read the answer: the listing may lag the receiver.
+    listed = wait_until(both_delivered, "both messages logged as delivered")
     assert [m["id"] for m in listed] == [second.id, first.id]  # newest first
     assert listed[0]["attempts"][0]["statusCode"] == 200
     assert ok(hooked.post(f"{messages}/{first.id}/resend"), 202)["id"] == first.id

@@ -21,6 +21,7 @@ from allotment.domain.meters import (
 )
 
 __all__ = (
+    "FEATURE_AGGREGATIONS",
     "CatalogRefused",
     "archive_feature",
     "define_feature",
@@ -30,6 +31,12 @@ __all__ = (
 )
 
 SLUG: Final = re.compile(r"[a-z0-9]+(?:_[a-z0-9]+)*")
+# The document's createFeature: "Meters with SUM, COUNT, UNIQUE_COUNT and LATEST aggregations
+# are supported for features". An average, minimum or maximum of a period is no usage total.
+FEATURE_AGGREGATIONS: Final = frozenset(
+    {MeterAggregation.SUM, MeterAggregation.COUNT, MeterAggregation.UNIQUE_COUNT,
+     MeterAggregation.LATEST}
+)  # fmt: skip
 _DIMENSION: Final = re.compile(r"[A-Za-z0-9_]+")
 
 
@@ -92,7 +99,8 @@ def delete_meter(catalog: Catalog, id_or_slug: str, at: datetime) -> MeterDelete
 
 def define_feature(catalog: Catalog, feature: Feature, at: datetime) -> CatalogUpdated:
     """createFeature (OM-31): a new catalog feature, or a feature of that key archived before,
-    made anew. Its meter must be live, and each group-by filter a dimension of it."""
+    made anew. Its meter must be live and aggregate SUM, COUNT, UNIQUE_COUNT or LATEST, and
+    each group-by filter must be a dimension of it."""
     if not 1 <= len(feature.key) <= 64 or not SLUG.fullmatch(feature.key):
         raise CatalogRefused(400, "key", "must match ^[a-z0-9]+(?:_[a-z0-9]+)*$, 1-64 chars")
     current = catalog.features.get(feature.key)
@@ -102,6 +110,10 @@ def define_feature(catalog: Catalog, feature: Feature, at: datetime) -> CatalogU
         meter = catalog.meter(feature.meter_slug)
         if meter is None or meter.deleted:
             raise CatalogRefused(400, "meterSlug", f"no meter {feature.meter_slug!r}")
+        if meter.aggregation not in FEATURE_AGGREGATIONS:
+            message = (f"meter {meter.slug!r} aggregates {meter.aggregation.value}: a feature's "
+                       "meter aggregates SUM, COUNT, UNIQUE_COUNT or LATEST")  # fmt: skip
+            raise CatalogRefused(400, "meterSlug", message)
         for dimension in feature.meter_group_by_filters or {}:
             if dimension not in meter.group_by:
                 message = f"{dimension!r} is not a groupBy dimension of {meter.slug!r}"

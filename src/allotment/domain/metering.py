@@ -102,7 +102,8 @@ def _count(
     counts = not before_start(sub, cmd.occurred_at) and _counts_now(bucket, sub, link)
     if counts:
         used_after += cmd.units
-    if state.held_units:  # RSV-10: what others hold counts as used
+    committed_after = used_after  # thresholds notify on `used` alone (WHK-E1, RSV-11)
+    if state.held_units:  # RSV-10: for the limit, what others hold counts as used
         used_after += state.held_units.get(feature_key, ZERO) - (own.units if own else ZERO)
     if link.max_usage is not None and used_after >= link.max_usage:
         over_limit, message = True, f"Usage limit exceeded for feature '{feature_key}'."
@@ -116,7 +117,7 @@ def _count(
         model = ctx.catalog.credit_models[link.credit_model_key or ""]
         pool = model.denomination
     # WHK-E1: decided here, where the limit and the usage are at hand (the hot path)
-    notices = threshold_notices(state, sub, link, used_after, ctx) if counts else ()
+    notices = threshold_notices(state, sub, link, committed_after, ctx) if counts else ()
     return _Counted(debit.facts, billable, over_limit, message, pool, debit.remainder, notices)
 
 

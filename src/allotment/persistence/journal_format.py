@@ -166,10 +166,13 @@ class SegmentScan:
             write). A damaged header is reported in `damage` at offset 0, like a record.
     """
 
-    def __init__(self, path: Path, data: bytes) -> None:
+    def __init__(self, path: Path, data: bytes, skip_through: int = 0) -> None:
         self.path = path
         self.name = path.name
         self._data = data
+        # Records at or before this position are checked (frame, checksum, sequence) but
+        # neither decoded nor yielded: recovery needs only what follows its snapshot.
+        self._skip_through = skip_through
         self.damage: Damage | None = None
         self.valid_end = HEADER_SIZE
         self.version = 0
@@ -202,12 +205,17 @@ class SegmentScan:
                 self.damage = self._damage(frame, offset, found, expected)
                 return
             position, end, payload = found
-            record = self._decode(offset, payload)
-            if position != expected or record.position != expected:
+            if position != expected:
                 raise self._corrupt(
                     offset, f"record holds position {position}, expected {expected}"
                 )
-            yield record
+            if position > self._skip_through:
+                record = self._decode(offset, payload)
+                if record.position != expected:
+                    raise self._corrupt(
+                        offset, f"record holds position {record.position}, expected {expected}"
+                    )
+                yield record
             expected, offset = expected + 1, end
             self.valid_end, self.records_read = offset, self.records_read + 1
 

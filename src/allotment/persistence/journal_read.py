@@ -24,11 +24,10 @@ class ReadResult:
     last_position: int  # 0 when the journal is empty
 
 
-def _scan_segment(path: Path, last: bool, repair: bool = True) -> Iterator[JournalRecord]:
-    """Records of one segment. Damage that no valid record follows, in the last segment, is a
-    torn write: the segment is truncated there with a warning when `repair` (a reader that
-    must not write just stops there). Any other damage raises."""
-    scan = SegmentScan(path, path.read_bytes())
+def _scan_segment(scan: SegmentScan, last: bool, repair: bool = True) -> Iterator[JournalRecord]:
+    """The records of one segment's scan. Damage that no valid record follows, in the last
+    segment, is a torn write: the segment is truncated there with a warning when `repair` (a
+    reader that must not write just stops there). Any other damage raises."""
     yield from scan
     damage = scan.damage
     if damage is None:
@@ -39,16 +38,20 @@ def _scan_segment(path: Path, last: bool, repair: bool = True) -> Iterator[Journ
         logger.warning(
             "journal %s: %s at byte %d and no valid record after it (a torn write);"
             " truncating %d bytes",
-            path.name,
+            scan.name,
             damage.reason,
             damage.offset,
-            path.stat().st_size - damage.offset,
+            scan.path.stat().st_size - damage.offset,
         )
-        truncate_file(path, damage.offset)
+        truncate_file(scan.path, damage.offset)
 
 
 def read_journal(directory: Path, after: int = 0) -> ReadResult:
-    """Every record with position > `after`, in order, truncating a torn tail.
+    """Every record with position > `after` (the snapshot's), in order, truncating a torn
+    tail. What the snapshot holds is not read again (docs/internals.md, "Recovery"): a closed
+    segment whose records all precede `after` is not opened, and in the others the records
+    up to `after` are checked (frame, checksum, sequence) but not decoded. The last segment
+    is always scanned, for its torn tail and the journal's last position.
 
     Raises:
         JournalCorrupt: damage that valid records follow, or a gap in the positions.
@@ -64,14 +67,17 @@ def read_journal(directory: Path, after: int = 0) -> ReadResult:
             raise JournalCorrupt(
                 path.name, 0, f"starts at {first}, but the snapshot ends at {after}"
             )
-        for record in _scan_segment(path, last=index == len(files) - 1):
-            if last_position and record.position != last_position + 1:
-                raise JournalCorrupt(
-                    path.name, 0, f"position {record.position} follows {last_position}"
-                )
-            last_position = record.position
-            if record.position > after:
-                records.append(record)
+        if last_position and first != last_position + 1:
+            raise JournalCorrupt(path.name, 0, f"position {first} follows {last_position}")
+        last = index == len(files) - 1
+        closed_through = None if last else segment_first_position(files[index + 1].name) - 1
+        if closed_through is not None and closed_through <= after:
+            last_position = closed_through
+            continue  # the snapshot holds every record of this closed segment
+        scan = SegmentScan(path, path.read_bytes(), skip_through=after)
+        records.extend(_scan_segment(scan, last))
+        if scan.records_read:
+            last_position = first + scan.records_read - 1
     return ReadResult(records=records, last_position=last_position)
 
 
@@ -90,7 +96,8 @@ def iter_records(
         following = files[index + 1] if index + 1 < len(files) else None
         if following is not None and segment_first_position(following.name) - 1 <= after:
             continue  # every record of this segment is at or before `after`
-        for record in _scan_segment(path, last=following is None, repair=False):
+        scan = SegmentScan(path, path.read_bytes())
+        for record in _scan_segment(scan, last=following is None, repair=False):
             if upto is not None and record.position > upto:
                 return
             if record.position > after:

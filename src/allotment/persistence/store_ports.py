@@ -135,6 +135,15 @@ class NotificationOutbox(Protocol):
         `position`, so no committed notification falls between the snapshot and that log."""
         ...
 
+    @property
+    def full(self) -> bool:
+        """Whether the records handed in and not yet in the adapter's log reached its bound.
+        `committed` never refuses one (its cause is committed); the shard refuses changes
+        while this is true (`runtime.errors.Overloaded`), so nothing is lost and the bound
+        is passed only by the changes admitted before it was reached, and by recovery's
+        re-feed (the journal's records after the snapshot)."""
+        ...
+
 
 class RecoverableShard(Protocol):
     """A shard as recovery rebuilds it and a checkpoint saves it."""

@@ -185,9 +185,19 @@ class ClaimingRouter(RouterReach):
     async def ingest_cloud_events(self, events: list[CloudEvent]) -> int:
         """Each event's (source, id) claimed on its home (SCL-86), then each event to its
         subject's shard (SCL-6), every shard's part at once; one another shard holds is a
-        duplicate, as its own shard's would be (OM-6)."""
-        claims = [KeyClaim(dedup_key(e.source, e.event_id), self.routes.of_subject(e.subject),
-                           "keep") for e in events]  # fmt: skip
+        duplicate, as its own shard's would be (OM-6).
+
+        A (source, id) the batch named before is dropped here, before any claim: the first
+        event counts (OM-7). Claimed too, a later event of another shard could take the key
+        from the first: when the key's home is the first event's shard, the first is not
+        claimed (its shard judges it), and the home would grant the later one before the
+        first reached its index."""
+        first: dict[str, CloudEvent] = {}
+        for event in events:
+            first.setdefault(dedup_key(event.source, event.event_id), event)
+        events = list(first.values())
+        claims = [KeyClaim(key, self.routes.of_subject(e.subject), "keep")
+                  for key, e in first.items()]  # fmt: skip
         kept = await self.shared.ask_homes(claims)
         parts: dict[int, list[CloudEvent]] = {}
         for event, claim, keep in zip(events, claims, kept, strict=True):

@@ -80,14 +80,18 @@ class Turns:
 
         Raises:
             ShardUnavailable: memory may differ from the journal; wait for the rebuild.
-            Overloaded: the journal's backlog is over its bound.
+            Overloaded: the journal's backlog is over its bound, or the records waiting for
+                the webhook outbox's log are (WHK-D46).
         """
         if self.failure is None and self._journal.failure is not None:
             self.notice_journal_failure()
         if self.failure is not None:
             raise ShardUnavailable(self.failure)
-        if write and self._journal.pending_bytes > self._settings.journal_pending_bytes_max:
-            raise Overloaded("too many changes are waiting for the disk; retry shortly")
+        if write:
+            if self._journal.pending_bytes > self._settings.journal_pending_bytes_max:
+                raise Overloaded("too many changes are waiting for the disk; retry shortly")
+            if self.outbox is not None and self.outbox.full:
+                raise Overloaded("too many notifications are waiting to be logged; retry shortly")
 
     def notice_journal_failure(self) -> None:
         """Fail the shard if its journal failed (a write nobody was waiting for can fail)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, cast
@@ -154,11 +155,25 @@ class Book:
         return next_delay(message.failures + 1) is None
 
     def forget_endpoint(self, endpoint: str) -> None:
-        """A deleted endpoint's messages go with it."""
+        """A deleted endpoint's messages go with it (WHK-D9): from the lanes, the backlog and
+        the totals. Their events stay (the feed, other endpoints' messages) and, no message of
+        theirs pending now, `droppable` lets them go after the retention (WHK-D44)."""
         for index in (self.lanes, self.pending, self.ready, self.timed):
             index.pop(endpoint, None)
         for key in [k for k in self.messages if k[0] == endpoint]:
             del self.messages[key]
+        for status in [s for e, s in self.counts if e == endpoint]:
+            del self.counts[endpoint, status]
+
+    def forget_endpoints_except(self, endpoints: Collection[str]) -> list[str]:
+        """Forget the messages of every endpoint not in `endpoints` (the endpoint file's, the
+        source of truth for which endpoints exist), after the log was replayed: the log keeps
+        a deleted endpoint's messages until compaction, and its deletion is not in the log
+        (WHK-D44). The ids forgotten."""
+        gone = {endpoint for endpoint, _ in self.messages if endpoint not in endpoints}
+        for endpoint in gone:
+            self.forget_endpoint(endpoint)
+        return sorted(gone)
 
     def droppable(self, cutoff: datetime) -> list[EventLogged]:
         """WHK-D42: the events older than `cutoff` whose every message is delivered or failed,

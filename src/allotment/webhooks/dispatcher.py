@@ -41,13 +41,21 @@ from allotment.webhooks.outcomes import Outcomes
 from allotment.webhooks.sender import Poster, Response
 from allotment.webhooks.signing import signed_headers
 
-__all__ = ("COMPACT_EVERY_S", "IN_FLIGHT_MAX", "RETENTION", "TEST_EVENT", "Dispatcher", "Renderer")
+__all__ = (
+    "COMPACT_EVERY_S", "INCOMING_MAX", "IN_FLIGHT_MAX", "RETENTION", "TEST_EVENT", "Dispatcher",
+    "Renderer",
+)  # fmt: skip
 
 TEST_EVENT = "webhook.test"  # POST /admin/webhooks/{id}/test (WHK-D8); never in the feed
 
 logger = logging.getLogger("allotment.webhooks")
 
 IN_FLIGHT_MAX = 16  # concurrent requests to one endpoint (each to a different customer lane)
+# WHK-D46: records handed in (`committed`) and not yet taken to be logged. Healthy, it holds
+# what is committed during one fsync of the message log (tens); it grows only when the log's
+# disk stalls (an endpoint being down never fills it). At the bound the shard refuses changes
+# (503) rather than this dropping a committed notification; ~1-2 KB a record.
+INCOMING_MAX = 4096
 RETENTION = timedelta(days=7)  # WHK-D42: delivered and failed messages, and the feed
 COMPACT_EVERY_S = 3600.0  # how often the log is compacted (real time)
 _BODIES_MAX = 4096  # bodies kept for the event's other endpoints (see Dispatcher._body)
@@ -70,6 +78,7 @@ class Dispatcher:
         poll_s: float = 1.0,
         retention: timedelta = RETENTION,
         compact_every_s: float = COMPACT_EVERY_S,
+        incoming_max: int = INCOMING_MAX,
     ) -> None:
         self.environment = environment
         self._endpoints = endpoints  # this environment's, by id, as they are now
@@ -84,7 +93,12 @@ class Dispatcher:
         self.book = Book()
         for record in log.read():
             self.book.apply(record)
-        self._incoming: deque[_Incoming] = deque()
+        # WHK-D44: the endpoint file says which endpoints exist; a deletion is written there
+        # only, so the log's messages for an endpoint deleted before this start go now, as
+        # `delete_endpoint` made them go in the process that deleted it.
+        self.book.forget_endpoints_except(endpoints().keys())
+        self._incoming: deque[_Incoming] = deque()  # bounded by admission: see `full`
+        self.incoming_max = incoming_max
         self._batch_first = 0  # the first position of the batch being logged; 0: none
         self._ingested = anyio.Event()  # set after each batch is logged
         self._ingest_wakeup = anyio.Event()
@@ -92,7 +106,7 @@ class Dispatcher:
         self._in_flight: dict[str, int] = {}  # endpoint -> its workers (requests at once)
         self._bodies: dict[str, bytes] = {}  # event id -> its body, see `_body`
         self._outcomes = Outcomes(log, self.book, disable, self.wake)
-        self.running = False
+        self._due_to_run = False  # handed to a task group (`start`) and not stopped since
 
     # -- the outbox (persistence.store_ports.NotificationOutbox) ---------------------------------
 
@@ -116,16 +130,30 @@ class Dispatcher:
             self._ingest_wakeup.set()
 
     async def logged_through(self, position: int) -> None:
-        while self.running and (
+        """WHK-D18. It waits from `start` on, not only once `run` is under way: a checkpoint
+        right after a restart, before the task was first scheduled, must still wait for the
+        re-fed records; a stopped outbox logs nothing more, so nothing is waited for."""
+        while self._due_to_run and (
             (self._incoming and self._incoming[0][0] <= position)
             or 0 < self._batch_first <= position
         ):
             await self._ingested.wait()
 
+    @property
+    def full(self) -> bool:
+        """WHK-D46: the records waiting to be logged reached `incoming_max`; the shard refuses
+        changes until the ingest task takes them (`committed` itself never drops one)."""
+        return len(self._incoming) >= self.incoming_max
+
     # -- tasks ---------------------------------------------------------------------------------
 
+    def start(self, task_group: TaskGroup) -> None:
+        """Run in `task_group`; from now on `logged_through` waits for the log."""
+        self._due_to_run = True
+        task_group.start_soon(self.run)
+
     async def run(self) -> None:
-        self.running = True
+        self._due_to_run = True
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._ingest_forever)
@@ -133,7 +161,7 @@ class Dispatcher:
                 tg.start_soon(self._compact_forever)
                 await self._deliver_forever(tg)
         finally:
-            self.running = False
+            self._due_to_run = False
             self._ingested.set()
             self._log.close()
 
@@ -172,6 +200,8 @@ class Dispatcher:
         await self._log.sync()
 
     def _log_event(self, event: OutboundEvent, seq: int, position: int, lane: str) -> None:
+        # Fanned out to the endpoints enabled now: a disabled one never gets a message for an
+        # event committed while it is disabled, as with Svix; the pull feed has it (WHK-D45).
         addressed = event.endpoints
         endpoints = [
             e for e in self._endpoints().values()
@@ -269,7 +299,8 @@ class Dispatcher:
                 endpoint = self._endpoints().get(endpoint_id)
                 if endpoint is None or not endpoint.enabled:
                     message.in_flight = False  # back in its lane, for when it is enabled
-                    self.book.schedule(message)
+                    if endpoint is not None:  # deleted: the book forgot its lanes (WHK-D9)
+                        self.book.schedule(message)
                     return
                 record = await self._attempt(endpoint, message)
                 if record.outcome == "disabled":  # a 410: it is being disabled (WHK-D21)

@@ -18,9 +18,10 @@ __all__ = ("shard_logs", "webhook_service")
 
 def webhook_service(settings: Settings, *, persistent: bool = True) -> WebhookService:
     """Endpoints and message logs under `<data-dir>/webhooks` (in memory when not
-    `persistent`), sent by the lean h11 sender (which checks addresses at send, WHK-D31);
-    the journal's notification facts rendered by `payloads.outbound_events`. With shards,
-    each shard's message logs are under its own `<data-dir>/shards/<k>/webhooks` (SCL-64)."""
+    `persistent`), sent by the protocol sender (requests written straight onto asyncio
+    transports; it checks addresses at send, WHK-D31); the journal's notification facts
+    rendered by `payloads.outbound_events`. With shards, each shard's message logs are under
+    its own `<data-dir>/shards/<k>/webhooks` (SCL-64)."""
     directory = settings.data_dir / "webhooks" if persistent else None
     return WebhookService(
         directory, _system_now,

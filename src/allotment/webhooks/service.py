@@ -85,7 +85,7 @@ class WebhookService(ChannelOps):
                 self._sender, self._render, self._backlog_max, retention=self._retention,
             )  # fmt: skip
             if self._task_group is not None:
-                self._task_group.start_soon(dispatcher.run)
+                dispatcher.start(self._task_group)
         return dispatcher
 
     def outboxes(self, environment: str) -> list[Dispatcher]:
@@ -116,7 +116,7 @@ class WebhookService(ChannelOps):
         async with anyio.create_task_group() as tg:
             self._task_group = tg
             for dispatcher in self._dispatchers.values():
-                tg.start_soon(dispatcher.run)
+                dispatcher.start(tg)
             try:
                 yield
             finally:
@@ -211,6 +211,8 @@ class WebhookService(ChannelOps):
         return updated
 
     async def delete_endpoint(self, environment: str, endpoint_id: str) -> Endpoint:
+        """Delete the endpoint and forget its messages (WHK-D9). Only `endpoints.json` records
+        the deletion: a restart forgets what the message log still holds for it (WHK-D44)."""
         async with self._lock:
             endpoint = await self.get_endpoint(environment, endpoint_id)
             await self._save(None, removed=endpoint_id)

@@ -14,7 +14,7 @@ import msgspec
 from litestar import Response, delete, get, post, put
 from litestar.params import FromPath
 
-from allotment.domain.catalog import Catalog
+from allotment.domain.catalog import Catalog, stable_id
 from allotment.domain.reference_ids import reference_id_problem
 from allotment.domain.replies import Rejected
 from allotment.domain.state import CustomerState, OpenMeterDetails
@@ -107,9 +107,9 @@ async def create_customer(request: AnyRequest) -> Response[Any]:
     body = decode(await request.body(), _CustomerBody)
     if body.key is not None and (problem := reference_id_problem(body.key)):
         raise bad_request("key", problem)
-    reply = await shard_of(request).create_openmeter_customer(
-        body.key, body.details(), customer_json
-    )
+    details = body.details()
+    _identified(body.key, details)
+    reply = await shard_of(request).create_openmeter_customer(body.key, details, customer_json)
     if isinstance(reply, Rejected):
         raise problem_of(reply)
     return json(reply, 201)
@@ -129,29 +129,42 @@ _SORT: Final[dict[str, Callable[[dict[str, Any]], Any]]] = {
     summary="List customers",
 )
 async def list_customers(request: AnyRequest) -> Response[Any]:
-    """Every customer of the environment, paged (OM-3, OM-25); filters `key`, `name` and
-    `primaryEmail` (partial, any case) and `subject` (exact), deleted ones with
-    `includeDeleted=true`."""
+    """Every customer of the environment, paged (OM-3, OM-25); filters `key`, `name`,
+    `primaryEmail` and `subject` (partial, any case) and `planKey` (a live subscription to
+    the plan), deleted ones with `includeDeleted=true`."""
     query = dict(request.query_params)
-    if "planKey" in query:
-        raise bad_request("planKey", "not supported yet")
+    plan = query.get("planKey")
+    plan_id = stable_id("plan", plan) if plan is not None else None
     deleted = flag(query, "includeDeleted")
     customers = [
         c
-        for c in await shard_of(request).all_customers(customer_json)
-        if (deleted or "deletedAt" not in c) and _matches(c, query)
+        for c, plans in await shard_of(request).all_customers(_listed)
+        if (deleted or "deletedAt" not in c)
+        and _matches(c, query)
+        and (plan_id is None or plan_id in plans)
     ]
     page, number, size = order_and_page(customers, _SORT, query, "createdAt")
     return json(Page(totalCount=len(customers), page=number, pageSize=size, items=page))
 
 
+def _listed(
+    state: CustomerState, catalog: Catalog, now: datetime
+) -> tuple[dict[str, Any], frozenset[uuid.UUID]]:
+    """A customer as listed, with the plans of its live subscriptions (for `planKey`)."""
+    plans = frozenset(s.plan_id for s in state.subscriptions.values() if s.live)
+    return customer_json(state, catalog, now), plans
+
+
 def _matches(customer: dict[str, Any], query: dict[str, str]) -> bool:
+    """The document's filters: `key`, `name`, `primaryEmail` and `subject` (any of the
+    customer's subject keys) are case-insensitive partial matches."""
     for name in ("key", "name", "primaryEmail"):
         wanted = query.get(name)
         if wanted is not None and wanted.lower() not in str(customer.get(name, "")).lower():
             return False
     subject = query.get("subject")
-    return subject is None or subject in customer["usageAttribution"]["subjectKeys"]
+    keys = customer["usageAttribution"]["subjectKeys"]
+    return subject is None or any(subject.lower() in key.lower() for key in keys)
 
 
 @get(
@@ -182,6 +195,7 @@ async def update_customer(request: AnyRequest, customer_id_or_key: FromPath[str]
     def change(state: CustomerState, _now: datetime) -> OpenMeterDetails:
         if body.key is not None and body.key != state.external_id:
             raise bad_request("key", "cannot change: it is the customerReferenceId (OM-23)")
+        _identified(state.external_id, details)
         deleted = state.openmeter.deleted_at if state.openmeter else None
         return msgspec.structs.replace(details, deleted_at=deleted)
 
@@ -216,6 +230,13 @@ async def delete_customer(request: AnyRequest, customer_id_or_key: FromPath[str]
     )
     if isinstance(reply, Rejected):
         raise problem_of(reply)
+
+
+def _identified(key: str | None, details: OpenMeterDetails) -> None:
+    """OM-20: the document's "Either key or usageAttribution.subjectKeys must be provided", so
+    every customer is reachable by one of them."""
+    if key is None and not details.subject_keys:
+        raise bad_request("key", "give a key or usageAttribution.subjectKeys (either is required)")
 
 
 def _lookup(id_or_key: str) -> CustomerLookup:

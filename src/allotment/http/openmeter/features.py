@@ -80,7 +80,7 @@ _SORT: Final = {
 async def list_features(request: AnyRequest) -> Response[Any]:
     """The catalog's features, archived ones with `includeArchived=true`, filtered by
     `meterSlug`. With `page` or `pageSize`: a `FeaturePaginatedResponse`; else an array,
-    cut by `offset` and `limit` when given (OM-3)."""
+    cut by `offset` (default 0) and `limit` (1..1000, default 100) (OM-3)."""
     query = dict(request.query_params)
     slugs = set(request.query_params.getall("meterSlug", []))
     archived = flag(query, "includeArchived")
@@ -95,7 +95,7 @@ async def list_features(request: AnyRequest) -> Response[Any]:
         return json(Page(totalCount=len(features), page=number, pageSize=size, items=items))
     everything = ordered(features, _SORT, query, "createdAt")
     offset = integer(query, "offset", 0, 0, 1_000_000_000)
-    limit = integer(query, "limit", 1000, 1, 1000)
+    limit = integer(query, "limit", 100, 1, 1000)  # the document's LimitOffset.limit
     return json([feature_json(f) for f in everything[offset : offset + limit]])
 
 

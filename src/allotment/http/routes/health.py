@@ -2,6 +2,8 @@
 failed shard's reason), `/health/live` and `/health/ready` (`{"status", "reason"}`). A load
 balancer or an orchestrator needs nothing more, and a stranger learns nothing else: the counts
 (customers, keys, buffers per environment) are the admin API's `GET /api/v1/admin/statistics`.
+Presented with an admin key, `/health` also shows each webhook endpoint's backlog against its
+cap (WHK-D28a), as an actuator shows details only when authorised.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from typing import Any
 import msgspec
 from litestar import Response, get
 
-from allotment.http.context import AnyRequest, settings_of, system_of
+from allotment.http.auth import presented_key
+from allotment.http.context import AnyRequest, keys_of, settings_of, system_of
 from allotment.http.errors import json_response
 from allotment.runtime.readiness import readiness
 
@@ -38,7 +41,19 @@ async def health(request: AnyRequest) -> Response[dict[str, Any]]:
         response = json_response(body, status=503)
         response.headers["retry-after"] = "5"
         return response
-    return json_response({"success": True, "data": {"status": "ok"}})
+    data: dict[str, Any] = {"status": "ok"}
+    webhooks = request.app.state.get("webhooks")
+    if webhooks is not None and _admin(request):
+        data["webhooks"] = webhooks.statistics()
+    return json_response({"success": True, "data": data})
+
+
+def _admin(request: AnyRequest) -> bool:
+    """Whether the request presents a valid admin key (a public route is not authenticated by
+    the middleware; a missing or wrong key just sees the public answer)."""
+    presented = presented_key(request.scope)
+    key = keys_of(request).authenticate(presented) if presented else None
+    return key is not None and "admin" in key.scopes
 
 
 @get("/health/live", operation_id="healthLive", opt={"public": True}, include_in_schema=False)
