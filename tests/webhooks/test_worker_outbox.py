@@ -159,3 +159,38 @@ async def test_records_the_journal_never_made_durable_are_not_handed() -> None:
         with anyio.fail_after(BOUND_S):
             await outbox.logged_through(2)
         tg.cancel_scope.cancel()
+
+
+async def test_the_records_the_worker_has_not_logged_are_bounded() -> None:
+    """WHK-D46 with the worker: a record with notifications counts toward the bound from
+    `committed` until the worker reports it logged, whether it waits for the journal, for
+    the socket or for the worker's log; a record without any never counts. At the bound the
+    outbox is `full` (the shard refuses changes); a report makes room again."""
+    link, journal = _Link(), _Journal()
+    outbox = WorkerOutbox(link, "test", 0, incoming_max=3)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(outbox.ship_forever)
+        for position in (1, 2, 3):
+            outbox.committed(position, CUSTOMER, None, [], journal.wait_durable)
+        assert not outbox.full  # nothing to notify: nothing is kept
+        outbox.committed(4, CUSTOMER, None, [_notice()], journal.wait_durable)
+        outbox.committed(5, CUSTOMER, None, [_notice()], journal.wait_durable)
+        assert not outbox.full
+        outbox.committed(6, CUSTOMER, None, [_notice()], journal.wait_durable)
+        assert outbox.full  # three waiting for the journal
+        journal.make_durable(6)
+        await _handed(link, 1)
+        assert outbox.full  # handed, not reported logged: still held here
+        outbox.acked(4)
+        assert not outbox.full
+        outbox.committed(7, CUSTOMER, None, [_notice()], journal.wait_durable)
+        assert outbox.full
+        link.generation = 2  # a new worker: the unlogged go to it, and still count
+        outbox.reconnected()
+        journal.make_durable(7)
+        await _handed(link, 2)
+        assert link.positions()[-1] == (2, [5, 6, 7])
+        assert outbox.full
+        outbox.acked(7)
+        assert not outbox.full
+        tg.cancel_scope.cancel()

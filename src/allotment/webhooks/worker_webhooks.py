@@ -19,6 +19,7 @@ from anyio.abc import TaskGroup
 from allotment.config import Settings
 from allotment.domain.facts import Fact, NotificationRaised
 from allotment.persistence.errors import JournalUnavailable
+from allotment.webhooks.dispatcher import INCOMING_MAX
 from allotment.webhooks.remote import RemoteWebhooks
 from allotment.webhooks.worker_frames import (
     CLOCK,
@@ -58,10 +59,16 @@ class WorkerOutbox:
     """One environment's and shard's `NotificationOutbox`: its records' notifications go to
     the worker once durable, and stay here until the worker reports them logged."""
 
-    def __init__(self, link: Link, environment: str, shard: int) -> None:
+    def __init__(
+        self, link: Link, environment: str, shard: int, incoming_max: int = INCOMING_MAX
+    ) -> None:
         self._link = link
         self._environment = environment
         self._shard = shard
+        # WHK-D46 across the process boundary: the records the worker has not reported logged
+        # are kept here, so this is the queue to bound; the worker's own dispatcher queue is
+        # bounded by it, as it only ever holds records still in `_unlogged`.
+        self.incoming_max = incoming_max
         self._queue: list[tuple[HandedRecord, Durable | None]] = []  # not handed yet
         self._unlogged: deque[HandedRecord] = deque()  # handed, not reported logged
         self._generation = 0  # the worker `_unlogged` went to
@@ -82,6 +89,14 @@ class WorkerOutbox:
                                 durable))  # fmt: skip
             self._wakeup.set()
             self._link.need()
+
+    @property
+    def full(self) -> bool:
+        """WHK-D46: the records not yet handed and those handed but not reported logged
+        reached `incoming_max`; the shard refuses changes until the worker reports some.
+        A worker that is down or restarting fills it too: at the bound ingest waits for
+        the worker, rather than the server's memory holding its backlog without end."""
+        return len(self._queue) + len(self._unlogged) >= self.incoming_max
 
     async def logged_through(self, position: int) -> None:
         while self._link.running and self._holds_through(position):
