@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import signal
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -151,3 +152,55 @@ def test_the_worker_retries_on_the_servers_manual_clock(tmp_path: Path) -> None:
     finally:
         server.kill()
         receiver.close()
+
+
+# Nothing listens on the discard port: every attempt fails, and each message waits for its
+# retry in 5 s of the manual clock, which the test never advances.
+UNREACHABLE = "http://127.0.0.1:9/hooks"
+
+
+def _health(server: Server, key: str | None) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    # A bound far above /health's own wait for the worker: the test waits for its answer.
+    response = httpx.get(f"{server.url}/health", headers=headers, timeout=60)
+    assert response.status_code == 200, response.text
+    data: dict[str, Any] = response.json()["data"]
+    return data
+
+
+def _backlog(server: Server) -> int | None:
+    rows = _health(server, KEY)["webhooks"]
+    return None if rows is None else sum(row["backlog"] for row in rows)
+
+
+def test_health_shows_the_workers_backlog_or_says_it_is_unknown(tmp_path: Path) -> None:
+    """WHK-D28a with the worker: an admin key's `/health` has the backlog as the worker's
+    dispatchers hold it, asked for at that moment; a worker that does not answer in time
+    (stopped here) leaves it unknown (`null`, and why) while `/health` still answers ok;
+    a look starts no worker (WHK-D50); strangers see the status alone (OPS-K8)."""
+    server = Server(tmp_path, "--allow-private-webhooks", "--webhook-worker", "--clock", "manual")
+    try:
+        assert _health(server, KEY) == {"status": "ok", "webhooks": []}  # no endpoint yet
+        assert _workers(server) == []  # and no worker started for the look
+        endpoint = _post(server, f"{A}/webhooks", {"url": UNREACHABLE})
+        _customer(server, "acme")  # subscription.activated, invoice.created, invoice.paid
+        wait_until(lambda: _backlog(server) == 3, "the three messages, none delivered")
+        (row,) = _health(server, KEY)["webhooks"]
+        assert (row["endpoint"], row["backlog_max"]) == (endpoint["id"], 10000)
+        (worker,) = _workers(server)
+        os.kill(worker, signal.SIGSTOP)
+        try:
+            data = _health(server, KEY)
+            assert data["status"] == "ok"
+            assert data["webhooks"] is None
+            assert "did not answer" in data["webhooks_unknown"]
+            assert _health(server, None) == {"status": "ok"}
+        finally:
+            os.kill(worker, signal.SIGCONT)
+        wait_until(lambda: _backlog(server) == 3, "the worker's answer once it goes on")
+        os.kill(worker, signal.SIGKILL)
+        # Restarting (WHK-D52): unknown until the new worker answers, then its log's backlog.
+        assert _backlog(server) in (None, 3)
+        wait_until(lambda: _backlog(server) == 3, "the new worker's backlog, from its log")
+    finally:
+        server.kill()

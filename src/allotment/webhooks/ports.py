@@ -116,6 +116,13 @@ class WebhookAdmin(Protocol):
         """Without waiting (/metrics): over Ray, what the shard hosts said a moment ago."""
         ...
 
+    async def statistics_now(self, bound_s: float) -> list[EndpointStatistics] | None:
+        """The rows as the processes that deliver hold them now (/health, WHK-D28a), waiting
+        at most `bound_s` for them: None when they did not answer in time (a delivery worker
+        starting, stopped or slow), so the caller says the backlog is unknown rather than
+        showing old figures as current."""
+        ...
+
     # -- OpenMeter notification channels and events (webhooks/channels.py, OM-140..OM-148) --
 
     async def list_channels(self, environment: str) -> list[Endpoint]: ...

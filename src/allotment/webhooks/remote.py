@@ -106,6 +106,11 @@ class RemoteWebhooks:
                 merged[row.endpoint] = row if seen is None else _added(seen, row)
         return list(merged.values())
 
+    async def statistics_now(self, bound_s: float) -> list[EndpointStatistics] | None:
+        """Over Ray, `statistics()`: what the hosts said at most `statistics_every_s` ago
+        (a host that stopped answering keeps its last rows; see docs/scale-out.md)."""
+        return self.statistics()
+
     def wake(self) -> None:
         """Nothing to do here: each host wakes its own outboxes when its clock is moved."""
 

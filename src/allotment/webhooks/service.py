@@ -284,6 +284,10 @@ class WebhookService(ChannelOps):
         resumes at the oldest event kept."""
         return feed_gap(self._books(environment), after)
 
+    async def statistics_now(self, bound_s: float) -> list[EndpointStatistics] | None:
+        """`statistics()`: the dispatchers are in this process, so nothing is waited for."""
+        return self.statistics()
+
     def statistics(self) -> list[EndpointStatistics]:
         """One row per endpoint, every shard's outbox added up (SCL-66)."""
         rows = []

@@ -123,15 +123,39 @@ class WorkerLink:
         """
         if method == "statistics" and self._writer is None:  # never start one for a look
             raise WebhookRefused(503, "No webhook worker is running.")
-        call_id = next(self._ids)
         try:
             with anyio.fail_after(CALL_BOUND_S):
-                writer, _ = await self.connection()
-                answer = self._calls[call_id] = asyncio.get_running_loop().create_future()
-                writer.write(frame(CALL, pickle.dumps((call_id, method, args))))
-                ok, value = await answer
+                return await self._ask(method, args)
         except TimeoutError:
             raise WebhookRefused(503, "The webhook worker did not answer; try again.") from None
+
+    async def statistics_now(self, bound_s: float) -> Any | None:
+        """The worker's `statistics()` as its dispatchers hold them now (/health, WHK-D28a):
+        `[]` when no worker was ever needed (no endpoint exists then, WHK-D50, and none is
+        started for a look); None when no worker answered within `bound_s`: one that is
+        starting, restarting, stopped or slow leaves the backlog unknown, never guessed."""
+        if not self._needed.is_set():
+            return []
+        with anyio.move_on_after(bound_s):
+            try:
+                return await self._ask("statistics", ())
+            except (WebhookRefused, RuntimeError):  # the worker restarted, or failed it
+                return None
+        return None
+
+    async def _ask(self, method: str, args: tuple[object, ...]) -> Any:
+        """`method` in the worker once one is connected; the caller bounds the wait.
+
+        Raises:
+            WebhookRefused: the service's refusal, or 503 when the worker restarted meanwhile.
+            RuntimeError: the service failed (the worker logged why).
+        """
+        call_id = next(self._ids)
+        try:
+            writer, _ = await self.connection()
+            answer = self._calls[call_id] = asyncio.get_running_loop().create_future()
+            writer.write(frame(CALL, pickle.dumps((call_id, method, args))))
+            ok, value = await answer
         finally:
             self._calls.pop(call_id, None)  # answered, or given up on (a late answer is dropped)
         if ok:

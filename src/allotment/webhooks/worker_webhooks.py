@@ -20,6 +20,7 @@ from allotment.config import Settings
 from allotment.domain.facts import Fact, NotificationRaised
 from allotment.persistence.errors import JournalUnavailable
 from allotment.webhooks.dispatcher import INCOMING_MAX
+from allotment.webhooks.ports import EndpointStatistics
 from allotment.webhooks.remote import RemoteWebhooks
 from allotment.webhooks.worker_frames import (
     CLOCK,
@@ -217,6 +218,15 @@ class WorkerWebhooks(RemoteWebhooks):
             finally:
                 self._task_group = None
                 tg.cancel_scope.cancel()
+
+    async def statistics_now(self, bound_s: float) -> list[EndpointStatistics] | None:
+        """The worker's rows as its dispatchers hold them now (WHK-D28a), asked over the link
+        and waited for at most `bound_s`; None when it did not answer in time. The answer also
+        refreshes what `statistics()` (/metrics, the admin statistics) shows."""
+        rows: list[EndpointStatistics] | None = await self._link.statistics_now(bound_s)
+        if rows is not None:
+            self._statistics[0] = rows
+        return rows
 
     def wake(self) -> None:
         """The server's clock moved: the worker's retries due by then go now."""

@@ -3,7 +3,9 @@ failed shard's reason), `/health/live` and `/health/ready` (`{"status", "reason"
 balancer or an orchestrator needs nothing more, and a stranger learns nothing else: the counts
 (customers, keys, buffers per environment) are the admin API's `GET /api/v1/admin/statistics`.
 Presented with an admin key, `/health` also shows each webhook endpoint's backlog against its
-cap (WHK-D28a), as an actuator shows details only when authorised.
+cap (WHK-D28a), as an actuator shows details only when authorised; with a delivery worker,
+as the worker says now, or `null` and why when it does not answer within
+`WEBHOOK_STATISTICS_BOUND_S` (health never waits on the worker longer than that).
 """
 
 from __future__ import annotations
@@ -17,8 +19,13 @@ from allotment.http.auth import presented_key
 from allotment.http.context import AnyRequest, keys_of, settings_of, system_of
 from allotment.http.errors import json_response
 from allotment.runtime.readiness import readiness
+from allotment.webhooks.ports import WebhookAdmin
 
-__all__ = ("health", "live", "ready")
+__all__ = ("WEBHOOK_STATISTICS_BOUND_S", "health", "live", "ready")
+
+# An idle worker answers in milliseconds; past this, a stopped or overloaded worker must not
+# make /health itself slow (a probe's timeout is a few seconds), so the backlog is unknown.
+WEBHOOK_STATISTICS_BOUND_S = 1.0
 
 
 class HealthStatus(msgspec.Struct, frozen=True):
@@ -42,9 +49,14 @@ async def health(request: AnyRequest) -> Response[dict[str, Any]]:
         response.headers["retry-after"] = "5"
         return response
     data: dict[str, Any] = {"status": "ok"}
-    webhooks = request.app.state.get("webhooks")
+    webhooks: WebhookAdmin | None = request.app.state.get("webhooks")
     if webhooks is not None and _admin(request):
-        data["webhooks"] = webhooks.statistics()
+        rows = await webhooks.statistics_now(WEBHOOK_STATISTICS_BOUND_S)
+        data["webhooks"] = rows
+        if rows is None:
+            data["webhooks_unknown"] = (
+                f"the webhook worker did not answer within {WEBHOOK_STATISTICS_BOUND_S:g} s"
+            )
     return json_response({"success": True, "data": data})
 
 
