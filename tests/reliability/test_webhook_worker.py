@@ -1,24 +1,36 @@
 """The delivery worker of a served data directory (`--webhook-worker`, docs/webhooks.md
-WHK-D50..WHK-D55): started only once webhooks are used, restarted and handed again what it had not logged when it dies,
-gone when its server is killed, and on the server's manual clock. Real `allotment serve`
-processes and a real receiver verifying every delivery with standardwebhooks."""
+WHK-D50..WHK-D55): started only once webhooks are used, restarted and handed again what it had
+not logged when it dies, gone when its server is killed, and on the server's manual clock; and
+main's rules where the worker meets them: `/health`'s backlog (WHK-D28a). Real `allotment
+serve` processes and a real receiver verifying every delivery with standardwebhooks (the
+`verified_receiver` rule: any delivery that does not verify fails the test)."""
 
 from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.reliability.server import KEY, Server
 from tests.waiting import wait_until
+from tests.webhooks.conftest import verified_receiver
 from tests.webhooks.receiver import Receiver
 
 C, A = "/api/v1/client", "/api/v1/admin"
 HEADERS = {"Authorization": f"Bearer {KEY}"}
 THRESHOLD = "entitlement.usage.threshold"
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A receiver that fails the test if any delivery does not verify with standardwebhooks."""
+    with verified_receiver() as receiver:
+        yield receiver
 
 
 def _post(server: Server, path: str, body: dict[str, object]) -> dict[str, object]:
@@ -76,11 +88,12 @@ def _gone(pid: int) -> bool:
     return found is None or found[2] == "Z"
 
 
-def test_the_worker_starts_with_webhooks_and_ends_with_its_server(tmp_path: Path) -> None:
+def test_the_worker_starts_with_webhooks_and_ends_with_its_server(
+    tmp_path: Path, receiver: Receiver
+) -> None:
     """WHK-D50: no worker for a data directory whose webhooks were never used; the first
     webhook call starts it. WHK-D53: SIGKILL of the process that runs the app (and started
     the worker) ends the worker too."""
-    receiver = Receiver()
     server = Server(tmp_path, "--allow-private-webhooks", "--webhook-worker")
     try:
         # A customer without a subscription: nothing to notify (a subscription's start is
@@ -88,21 +101,22 @@ def test_the_worker_starts_with_webhooks_and_ends_with_its_server(tmp_path: Path
         _post(server, f"{C}/customers", {"externalClientCustomerId": "acme", "firstName": "J",
                                           "lastName": "S", "email": "j@example.com"})  # fmt: skip
         assert _workers(server) == []
-        _post(server, f"{A}/webhooks", {"url": receiver.url})
+        endpoint = _post(server, f"{A}/webhooks", {"url": receiver.url})
+        receiver.secrets = [str(endpoint["secret"])]
         (worker,) = wait_until(lambda: _workers(server), "the webhook worker")
         parent = _processes()[worker][0]
         os.kill(parent, signal.SIGKILL)
         wait_until(lambda: _gone(worker), "the worker to end with its server")
     finally:
         server.kill()
-        receiver.close()
 
 
-def test_a_killed_worker_is_replaced_and_handed_what_it_had_not_logged(tmp_path: Path) -> None:
+def test_a_killed_worker_is_replaced_and_handed_what_it_had_not_logged(
+    tmp_path: Path, receiver: Receiver
+) -> None:
     """WHK-D52: a worker killed while a delivery is in flight, and while a committed
     notification waits in its socket unlogged (the worker stopped), is replaced; the new one
     delivers both, the first again with the same webhook-id, each verified."""
-    receiver = Receiver()
     server = Server(tmp_path, "--allow-private-webhooks", "--webhook-worker")
     try:
         endpoint = _post(server, f"{A}/webhooks", {"url": receiver.url, "eventTypes": [THRESHOLD]})
@@ -125,18 +139,15 @@ def test_a_killed_worker_is_replaced_and_handed_what_it_had_not_logged(tmp_path:
             "the new worker: the held delivery again, and the 100% one",
         )
         assert worker not in _workers(server)
-        assert receiver.unverified == []
         wait_until(lambda: _statuses(server, str(endpoint["id"])) == ["delivered"] * 2,
                    "both messages delivered in the new worker's log")  # fmt: skip
     finally:
         server.kill()
-        receiver.close()
 
 
-def test_the_worker_retries_on_the_servers_manual_clock(tmp_path: Path) -> None:
+def test_the_worker_retries_on_the_servers_manual_clock(tmp_path: Path, receiver: Receiver) -> None:
     """WHK-D54: a failed attempt's retry is due 5 s later on the server's clock; with
     `--clock manual` it goes when the clock is advanced, and not before."""
-    receiver = Receiver()
     receiver.statuses.append(500)
     server = Server(tmp_path, "--allow-private-webhooks", "--webhook-worker", "--clock", "manual")
     try:
@@ -151,7 +162,6 @@ def test_the_worker_retries_on_the_servers_manual_clock(tmp_path: Path) -> None:
         assert [d.status for d in receiver.deliveries] == [500, 200]
     finally:
         server.kill()
-        receiver.close()
 
 
 # Nothing listens on the discard port: every attempt fails, and each message waits for its
