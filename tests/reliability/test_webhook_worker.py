@@ -1,9 +1,10 @@
 """The delivery worker of a served data directory (`--webhook-worker`, docs/webhooks.md
 WHK-D50..WHK-D55): started only once webhooks are used, restarted and handed again what it had
 not logged when it dies, gone when its server is killed, and on the server's manual clock; and
-main's rules where the worker meets them: `/health`'s backlog (WHK-D28a). Real `allotment
-serve` processes and a real receiver verifying every delivery with standardwebhooks (the
-`verified_receiver` rule: any delivery that does not verify fails the test)."""
+main's rules where the worker meets them: `/health`'s backlog (WHK-D28a), no message for an
+endpoint while it is disabled (WHK-D45). Real `allotment serve` processes and a real receiver
+verifying every delivery with standardwebhooks (the `verified_receiver` rule: any delivery
+that does not verify fails the test)."""
 
 from __future__ import annotations
 
@@ -212,5 +213,57 @@ def test_health_shows_the_workers_backlog_or_says_it_is_unknown(tmp_path: Path) 
         # Restarting (WHK-D52): unknown until the new worker answers, then its log's backlog.
         assert _backlog(server) in (None, 3)
         wait_until(lambda: _backlog(server) == 3, "the new worker's backlog, from its log")
+    finally:
+        server.kill()
+
+
+def _enabled(server: Server, endpoint_id: str) -> bool:
+    response = httpx.get(f"{server.url}{A}/webhooks/{endpoint_id}", headers=HEADERS, timeout=60)
+    enabled: bool = response.json()["data"]["enabled"]
+    return enabled
+
+
+def _feed(server: Server) -> list[dict[str, Any]]:
+    response = httpx.get(f"{server.url}{A}/events", headers=HEADERS, timeout=60,
+                         params={"types": THRESHOLD})  # fmt: skip
+    events: list[dict[str, Any]] = response.json()["data"]["events"]
+    return events
+
+
+def test_the_worker_queues_nothing_for_an_endpoint_while_it_is_disabled(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """WHK-D45 in the worker's dispatcher: after a 410 disabled the endpoint, the 100%
+    threshold committed before it is enabled again gets no message (none listed, a resend is
+    a 404, nothing sent once enabled); the 80% one, pending when it was disabled, goes on its
+    retry; the feed has both."""
+    receiver.statuses.append(410)
+    server = Server(tmp_path, "--allow-private-webhooks", "--webhook-worker", "--clock",
+                    "manual")  # fmt: skip
+    try:
+        endpoint = _post(server, f"{A}/webhooks",
+                         {"url": receiver.url, "eventTypes": [THRESHOLD]})  # fmt: skip
+        endpoint_id = str(endpoint["id"])
+        receiver.secrets = [str(endpoint["secret"])]
+        _customer(server, "acme")
+        _event(server, "acme", "e1", 850)
+        wait_until(lambda: not _enabled(server, endpoint_id), "disabled by the 410")
+        _event(server, "acme", "e2", 150)
+        wait_until(lambda: len(_feed(server)) == 2, "the 100% event logged by the worker")
+        response = httpx.patch(f"{server.url}{A}/webhooks/{endpoint_id}", headers=HEADERS,
+                               json={"enabled": True}, timeout=60)  # fmt: skip
+        assert response.status_code == 200, response.text
+        _post(server, f"{A}/clock/advance", {"seconds": 6})  # the 410's retry (WHK-D20)
+        wait_until(lambda: "delivered" in _statuses(server, endpoint_id), "the 80% one")
+        assert _statuses(server, endpoint_id) == ["delivered"]  # and no message for the 100%
+        first, second = (event["id"] for event in _feed(server))
+        resend = httpx.post(
+            f"{server.url}{A}/webhooks/{endpoint_id}/messages/{second}/resend",
+            headers=HEADERS,
+            timeout=60,
+        )
+        assert resend.status_code == 404, resend.text
+        assert [d.id for d in receiver.deliveries] == [first, first]
+        assert [d.status for d in receiver.deliveries] == [410, 200]
     finally:
         server.kill()
