@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import itertools
 import os
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +26,7 @@ from allotment.persistence.reports import ExportReport
 from allotment.runtime.clock import ManualClock
 from allotment.runtime.system import ActorSystem
 from allotment.wiring import build_system
-from tests import ray_suite
+from tests import ray_suite, signature_memo
 
 KEY = "sk_test_" + "k" * 32  # every scope
 READ_ONLY_KEY = "sk_test_" + "r" * 32  # client:read only
@@ -34,6 +35,21 @@ LIVE_KEY = "sk_live_" + "l" * 32  # every scope, production environment
 START = datetime(2025, 1, 15, 10, 30, tzinfo=UTC)
 _TESTS_RUN = itertools.count(1)
 _TESTS_PER_COLLECTION = 200  # each full collection walks the whole heap: not after every test
+
+# Where the environment turns bytecode files off (PYTHONDONTWRITEBYTECODE, as the environment
+# of this machine's test runs does), every process a test starts (each `allotment serve`, CLI
+# run, exporter and Ray shard host) compiled allotment from source again: 0.4 s of a server's
+# 1.7 s of imports, over a hundred times a run. Those processes share one bytecode cache
+# instead, outside the source tree (PYTHONPYCACHEPREFIX), which the setting keeps free of
+# bytecode. Its first fill compiles their standard library and dependencies too (about 15 s of
+# CPU, once per machine: it outlives the run).
+if os.environ.pop("PYTHONDONTWRITEBYTECODE", None) is not None:
+    os.environ.setdefault(
+        "PYTHONPYCACHEPREFIX",
+        os.path.join(tempfile.gettempdir(), f"allotment-tests-pycache-{os.getuid()}"),
+    )
+
+signature_memo.install()  # Litestar's parse of a handler, once per process, not once per app
 
 # Hypothesis' default 200 ms deadline per example is a wall-time assertion: on a busy CI machine
 # a correct example can take longer. Examples are bounded by their count, never by the clock.

@@ -24,11 +24,14 @@ import json
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl
 
 import httpx
+
+from tests.waiting import POLL_S
 
 Deliver = Callable[[bytes, dict[str, str]], int]
 
@@ -98,7 +101,10 @@ class StripeDouble:
         self._released = threading.Event()  # set at exit: ends every `hang_next`
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # `shutdown` returns only once the serve loop looks at its flag: at the default 0.5 s
+        # a look, every test closing a double waited about that long for nothing.
+        serve = partial(self._server.serve_forever, poll_interval=POLL_S)
+        self._thread = threading.Thread(target=serve, daemon=True)
 
     def __enter__(self) -> StripeDouble:
         self._thread.start()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import socket
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -23,10 +22,13 @@ LIMIT = 16
 WAIT_S = 90.0  # generous: the server's own timeouts are 2 s
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server for the module: each test opens its own connections and waits until the
+    server has closed every one of them, so none outlives its test to count against the next
+    test's limit, and no test changes what the server holds."""
     started = Server(
-        tmp_path,
+        tmp_path_factory.mktemp("connections"),
         "--connections-max", str(LIMIT),
         "--header-read-timeout", "2",
         "--body-read-timeout", "2",

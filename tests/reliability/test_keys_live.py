@@ -34,11 +34,24 @@ def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    running = Server(tmp_path, "--checkpoint-every", "0.5")
+def _serve(data_dir: Path) -> Iterator[Server]:
+    running = Server(data_dir, "--checkpoint-every", "0.5")
     yield running
     running.stop()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server that the tests which only make, use and revoke keys of their own names
+    share: none sees another's key (each looks its name up), nor needs a server without
+    them."""
+    yield from _serve(tmp_path_factory.mktemp("keys"))
+
+
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[Server]:
+    """A server for a test that stops it and reads every file it wrote."""
+    yield from _serve(tmp_path)
 
 
 def test_keys_made_and_revoked_by_the_cli_apply_to_the_next_request(server: Server) -> None:
@@ -93,17 +106,17 @@ def _wait_for(path: Path, pattern: str) -> list[Path]:
     return wait_until(lambda: sorted(path.glob(pattern)), f"{pattern} under {path}")
 
 
-def test_key_and_state_files_are_the_owners_alone(server: Server) -> None:
+def test_key_and_state_files_are_the_owners_alone(own_server: Server) -> None:
     """OPS-K7: keys, journal, checkpoints and analytics are created 0600, whatever the umask."""
-    assert keys(server.data_dir, "create", "--name", "ci").returncode == 0
-    with httpx.Client(base_url=server.url, timeout=60, headers=bearer(KEY)) as client:
+    assert keys(own_server.data_dir, "create", "--name", "ci").returncode == 0
+    with httpx.Client(base_url=own_server.url, timeout=60, headers=bearer(KEY)) as client:
         assert client.post(f"{C}/customers", json=CUSTOMER).status_code == 201
         assert client.post(f"{A}/snapshots").status_code == 201  # analytics and history
-    _wait_for(server.data_dir, "snapshots/**/*.snap")  # the checkpoint runs every 0.5 s
-    server.stop()
+    _wait_for(own_server.data_dir, "snapshots/**/*.snap")  # the checkpoint runs every 0.5 s
+    own_server.stop()
     files = [
         path
-        for path in server.data_dir.rglob("*")
+        for path in own_server.data_dir.rglob("*")
         if path.is_file() and not path.name.startswith("server-")  # the test's own log
     ]
     names = {path.name for path in files}

@@ -41,10 +41,13 @@ def _all_served(server: Server, requests: int = 40) -> list[int]:
     return statuses
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    (tmp_path / "first").mkdir()
-    first = Server(tmp_path / "first")
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One first server for the tests that only try to join it (a second server on its data
+    directory or its port, a socket on its port): each attempt is refused, which changes
+    nothing the first server holds, and each test checks that it still serves every request.
+    The test that kills a server starts its own."""
+    first = Server(tmp_path_factory.mktemp("first"))
     yield first
     first.stop()
 
@@ -84,10 +87,10 @@ def test_the_listening_socket_cannot_be_shared(server: Server) -> None:
     assert refused.value.errno == errno.EADDRINUSE
 
 
-def test_the_data_directory_is_free_again_after_a_kill(server: Server) -> None:
+def test_the_data_directory_is_free_again_after_a_kill(tmp_path: Path) -> None:
     """The lock is the kernel's: SIGKILL releases it, and the next start needs no cleanup."""
-    server.kill()
-    restarted = Server(server.data_dir)
+    Server(tmp_path).kill()
+    restarted = Server(tmp_path)
     try:
         assert _all_served(restarted, requests=3) == [200] * 3
     finally:

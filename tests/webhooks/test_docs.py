@@ -28,7 +28,7 @@ from tests.conftest import START
 from tests.domain.harness import D, World
 from tests.domain.reservation_world import reservation_world
 from tests.http.helpers import A, create_customer, event, ok, subscribe
-from tests.waiting import wait_until
+from tests.waiting import POLL_S, wait_until
 from tests.webhooks.test_payloads import scenario
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "webhooks.md"
@@ -133,7 +133,8 @@ def _receiver_example() -> str:
 def _serving(namespace: dict[str, Any]) -> Iterator[str]:
     """The example's own server class and handler on 127.0.0.1; its URL."""
     server = namespace["HTTPServer"](("127.0.0.1", 0), namespace["Hooks"])
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # poll_interval: `shutdown` waits for the serve loop's next look (0.5 s by default)
+    thread = threading.Thread(target=server.serve_forever, args=(POLL_S,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/hooks/allotment"
