@@ -412,6 +412,21 @@ def _machine() -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _missed(run: dict[str, Any]) -> bool:
+    return bool(run["deliveries_seen"] < run["deliveries_expected"])
+
+
+def _pair_names(rounds: int) -> list[tuple[str, int]]:
+    """The throughput runs in order, by name and endpoints: the pair, `rounds` times. One round
+    keeps the names of earlier results (`throughput_no_endpoints`, `throughput_3_endpoints`)."""
+    if rounds < 1:
+        sys.exit("--rounds: at least 1")
+    pair = [("throughput_no_endpoints", 0), ("throughput_3_endpoints", 3)]
+    if rounds == 1:
+        return pair
+    return [(f"{name}_{k}", endpoints) for k in range(1, rounds + 1) for name, endpoints in pair]
+
+
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=int, default=500, help="latency: events/s asked")
@@ -428,6 +443,9 @@ def _arguments() -> argparse.Namespace:
                         dest="skip_latency", help="throughput runs only")  # fmt: skip
     parser.add_argument("--slow-endpoint", action="store_true",
                         help="only: check latency, a 5 s endpoint against none")  # fmt: skip
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="throughput: the pair (none, 3 endpoints) this many times, "
+                        "each on a fresh server; the median of the ratios")  # fmt: skip
     parser.add_argument("--save", type=Path)
     return parser.parse_args()
 
@@ -444,9 +462,10 @@ def main() -> None:
     _units(each)  # refuses a bad N before any server starts
     runs: dict[str, Callable[[Server], dict[str, Any]]] = {
         "latency": lambda s: _latency_run(s, args.rate, args.seconds, args.connections),
-        "throughput_no_endpoints": lambda s: _throughput_run(s, 0, customers, concurrency, each),
-        "throughput_3_endpoints": lambda s: _throughput_run(s, 3, customers, concurrency, each),
     }
+    for name, endpoints in _pair_names(args.rounds):
+        runs[name] = partial(_throughput_run, endpoints=endpoints, customers=customers,
+                             concurrency=concurrency, events_per_customer=each)  # fmt: skip
     if args.skip_latency:
         del runs["latency"]
     if args.slow_endpoint:  # alternating, each on a fresh server
@@ -480,20 +499,24 @@ def main() -> None:
         if args.save:
             args.save.write_text(json.dumps(results, indent=2) + "\n")
         return
-    with_three = results["throughput_3_endpoints"]["events_per_s"]
-    without = results["throughput_no_endpoints"]["events_per_s"]
-    results["throughput_ratio"] = round(with_three / without, 3)
-    until = results["throughput_3_endpoints"]["events_per_s_until_delivered"]
-    results["throughput_ratio_until_delivered"] = round(until / without, 3)
+    names = [name for name, _ in _pair_names(args.rounds)]
+    ratios, untils = [], []
+    for without_name, three_name in zip(names[::2], names[1::2], strict=True):
+        without = results[without_name]["events_per_s"]
+        ratios.append(round(results[three_name]["events_per_s"] / without, 3))
+        untils.append(round(results[three_name]["events_per_s_until_delivered"] / without, 3))
+    results["throughput_ratio"] = round(statistics.median(ratios), 3)
+    results["throughput_ratio_until_delivered"] = round(statistics.median(untils), 3)
+    if args.rounds > 1:
+        results["throughput_ratios"], results["throughput_ratios_until_delivered"] = ratios, untils
     print("ratio 3 endpoints / none:", results["throughput_ratio"],
-          "until delivered:", results["throughput_ratio_until_delivered"])  # fmt: skip
+          "until delivered:", results["throughput_ratio_until_delivered"],
+          "rounds:", ratios, untils)  # fmt: skip
     if args.save:
         args.save.write_text(json.dumps(results, indent=2) + "\n")
-    three = results["throughput_3_endpoints"]
-    if not results.get("latency", {"all_delivered": True})["all_delivered"] or (
-        three["deliveries_seen"] != three["deliveries_expected"]
-    ):
-        sys.exit("some deliveries never arrived (see deliveries / deliveries_seen)")
+    missing = [n for n in names if _missed(results[n])]
+    if not results.get("latency", {"all_delivered": True})["all_delivered"] or missing:
+        sys.exit(f"some deliveries never arrived (see deliveries / deliveries_seen): {missing}")
 
 
 if __name__ == "__main__":
