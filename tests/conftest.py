@@ -26,7 +26,7 @@ from allotment.persistence.reports import ExportReport
 from allotment.runtime.clock import ManualClock
 from allotment.runtime.system import ActorSystem
 from allotment.wiring import build_system
-from tests import ray_suite, signature_memo
+from tests import ray_suite
 
 KEY = "sk_test_" + "k" * 32  # every scope
 READ_ONLY_KEY = "sk_test_" + "r" * 32  # client:read only
@@ -48,8 +48,6 @@ if os.environ.pop("PYTHONDONTWRITEBYTECODE", None) is not None:
         "PYTHONPYCACHEPREFIX",
         os.path.join(tempfile.gettempdir(), f"allotment-tests-pycache-{os.getuid()}"),
     )
-
-signature_memo.install()  # Litestar's parse of a handler, once per process, not once per app
 
 # Hypothesis' default 200 ms deadline per example is a wall-time assertion: on a busy CI machine
 # a correct example can take longer. Examples are bounded by their count, never by the clock.
