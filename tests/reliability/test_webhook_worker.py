@@ -1,5 +1,5 @@
 """The delivery worker of a served data directory (`--webhook-worker`, docs/webhooks.md
-WHK-D50..WHK-D55): started only once webhooks are used, restarted and handed again what it had
+WHK-D50..WHK-D56): started only once webhooks are used, restarted and handed again what it had
 not logged when it dies, gone when its server is killed, and on the server's manual clock; and
 main's rules where the worker meets them: `/health`'s backlog (WHK-D28a), no message for an
 endpoint while it is disabled (WHK-D45). Real `allotment serve` processes and a real receiver
@@ -110,6 +110,33 @@ def test_the_worker_starts_with_webhooks_and_ends_with_its_server(
         wait_until(lambda: _gone(worker), "the worker to end with its server")
     finally:
         server.kill()
+
+
+def test_the_worker_leaves_sigint_and_sigterm_to_its_server(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """WHK-D56: SIGINT and SIGTERM, which reach the worker with its server (Ctrl-C, a stop of
+    the process group), do not end it: the same worker delivers after them. SIGTERM to the
+    whole group then stops the server cleanly, the worker ends with it, and no other worker
+    is started meanwhile."""
+    server = Server(tmp_path, "--allow-private-webhooks", "--webhook-worker")
+    try:
+        endpoint = _post(server, f"{A}/webhooks", {"url": receiver.url})
+        receiver.secrets = [str(endpoint["secret"])]
+        (worker,) = wait_until(lambda: _workers(server), "the webhook worker")
+        os.kill(worker, signal.SIGINT)
+        os.kill(worker, signal.SIGTERM)
+        _post(server, f"{A}/webhooks/{endpoint['id']}/test", {})
+        wait_until(receiver.accepted, "the test event, delivered")
+        assert _workers(server) == [worker]
+        os.killpg(server.process.pid, signal.SIGTERM)
+        assert server.process.wait(timeout=60) == 0  # a bound, not an expectation
+        wait_until(lambda: _gone(worker), "the worker to end with its server")
+        assert _workers(server) == []
+        log = server.log.read_text()
+        assert "the webhook worker exited" not in log, log
+    finally:
+        server.stop()  # the group is gone already when the test got this far
 
 
 def test_a_killed_worker_is_replaced_and_handed_what_it_had_not_logged(

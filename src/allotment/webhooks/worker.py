@@ -4,7 +4,8 @@ take the server's (WHK-D50). `python -m allotment.webhooks.worker <fd>`: the ser
 (webhooks/worker_link.py) with one end of a socket pair as `<fd>`.
 
 It lives as long as that socket: when the server exits, or is killed with SIGKILL, the kernel
-closes the server's end, the read here ends, and so does the worker (WHK-D53). Its service is
+closes the server's end, the read here ends, and so does the worker (WHK-D53). It ignores
+SIGINT and SIGTERM, which are its server's to act on (WHK-D56). Its service is
 the one a server without a worker runs in its own process, built from the same settings; the
 records it is handed are durable already, so it logs them at once (WHK-D51).
 """
@@ -17,6 +18,7 @@ import inspect
 import logging
 import os
 import pickle
+import signal
 import socket
 import sys
 from datetime import UTC, datetime
@@ -147,6 +149,12 @@ async def serve(sock: socket.socket) -> None:
 
 
 def main(argv: list[str]) -> None:
+    # Ctrl-C in a terminal, and a service manager's stop (SIGTERM to the process group or the
+    # cgroup), reach the worker with its server. Dying of them, it was started again by a
+    # server that was shutting down (WHK-D52). The server ends it by closing the socket, and
+    # kills it if it outstays that (worker_link.EXIT_BOUND_S): WHK-D56.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s webhook worker %(message)s")
     sock = socket.socket(fileno=int(argv[0]))
     anyio.run(serve, sock, backend_options=_loop_options())

@@ -1,4 +1,4 @@
-"""The server's side of its delivery worker (webhooks/worker.py, WHK-D50..WHK-D55): the
+"""The server's side of its delivery worker (webhooks/worker.py, WHK-D50..WHK-D56): the
 process, the socket to it, the admin calls over it, and the outboxes the shards hand their
 journal records to.
 

@@ -1,4 +1,4 @@
-"""A server's webhooks with delivery in its worker process (WHK-D50..WHK-D55): the outboxes
+"""A server's webhooks with delivery in its worker process (WHK-D50..WHK-D56): the outboxes
 its shards hand their journal records to, and the admin API's `WebhookAdmin`, which reaches
 the worker's service as a Ray front door reaches its hosts' (`RemoteWebhooks`, one host)."""
 
