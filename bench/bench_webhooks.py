@@ -478,7 +478,7 @@ def main() -> None:
         for name, run in runs.items():
             (Path(root) / name).mkdir()
             flags = ["--allow-private-webhooks", *args.server_args.split()]
-            server = Server(Path(root) / name, *flags)
+            server = Server(Path(root) / name, *flags, webhook_worker=None)  # serve's default
             try:
                 results[name] = run(server)
             finally:

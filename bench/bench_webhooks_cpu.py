@@ -74,7 +74,7 @@ def _group_cpu_s(group: int) -> tuple[float, float, float]:
 def _run(
     root: Path, endpoints: int, customers: int, concurrency: int, extra: list[str]
 ) -> dict[str, Any]:
-    server = Server(root, "--allow-private-webhooks", *extra)
+    server = Server(root, "--allow-private-webhooks", *extra, webhook_worker=None)
     receivers = [Receiver() for _ in range(endpoints)]
     try:
         _customers(server, "c", customers)

@@ -79,9 +79,11 @@ class Settings(msgspec.Struct, kw_only=True):
     allow_private_webhooks: bool = False  # endpoints on private/loopback addresses (WHK-D31)
     webhook_backlog_max: int = 10_000  # undelivered messages per endpoint (WHK-D27)
     webhook_retention_days: int = 7  # delivered/failed messages and the feed (WHK-D42)
-    # Delivery from a process of its own (WHK-D50): opt-in. It needs a free core, and costs
-    # delivery latency and a process (bench/README.md, "Delivery in a worker process").
-    webhook_worker: bool = False
+    # Delivery from a process of its own (WHK-D50), started once webhooks are used: on a second
+    # core, sending no longer takes ingest's (bench/README.md, "Delivery in a worker process").
+    # Only the served app reads it (wiring.build_app); `--no-webhook-worker` keeps delivery in
+    # the server's process.
+    webhook_worker: bool = True
     stripe_secret_key: str | None = None
     stripe_webhook_secret: str | None = None
     stripe_success_url: str = (

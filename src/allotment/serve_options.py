@@ -209,7 +209,7 @@ def _access_options(serve: argparse.ArgumentParser, defaults: Settings) -> None:
         "--webhook-worker",
         action=argparse.BooleanOptionalAction,
         default=defaults.webhook_worker,
-        help="send webhooks from a process of their own, on another core (off by default)",
+        help="send webhooks from a process of their own, on another core (on by default)",
     )
 
 

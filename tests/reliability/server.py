@@ -39,8 +39,17 @@ class Server:
     """`python -m allotment serve` in its own process group, so SIGKILL takes every worker."""
 
     def __init__(
-        self, data_dir: Path, *extra: str, env: dict[str, str] | None = None, shards: int = 1
+        self,
+        data_dir: Path,
+        *extra: str,
+        env: dict[str, str] | None = None,
+        shards: int = 1,
+        webhook_worker: bool | None = False,
     ) -> None:
+        """`webhook_worker`: False pins delivery in the server's process (`--no-webhook-worker`),
+        where most tests look at it: a worker is a second interpreter per server, a minute of
+        CPU over a run. The worker's tests pass `--webhook-worker` in `extra`, which wins; None
+        leaves `serve`'s default (the benches measure what ships)."""
         self.data_dir = data_dir
         self.shards = shards
         self.port = free_port()
@@ -48,8 +57,13 @@ class Server:
         self.log = data_dir / f"server-{self.port}.log"
         # Over shards, in the server's process (tests/reliability/in_process_shards.py).
         module = ["allotment"] if shards == 1 else ["tests.reliability.in_process_shards"]
+        pinned = (
+            []
+            if webhook_worker is None
+            else ["--webhook-worker" if webhook_worker else "--no-webhook-worker"]
+        )
         command = [sys.executable, "-m", *module, "serve", "--data-dir", str(data_dir),
-                   "--port", str(self.port), "--api-key", KEY, *extra]  # fmt: skip
+                   "--port", str(self.port), "--api-key", KEY, *pinned, *extra]  # fmt: skip
         if shards > 1:
             command += ["--shards", str(shards)]
         self._log_file = self.log.open("wb")
