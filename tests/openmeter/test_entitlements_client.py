@@ -280,3 +280,22 @@ def test_entitlements_survive_kill_and_recovery(data_dir: Path) -> None:
         assert read(om.entitlements_v2.get(gone.id)).deleted_at is not None
         listed = om.customer_entitlements_v2.list("dur").items_property
         assert [read(e).id for e in listed] == [kept.id]
+
+
+def test_the_v1_listing_answers_100_by_default(om: Client) -> None:
+    """OM-117: listEntitlements without `page` answers an array of at most `limit`
+    entitlements, 100 by default as the document's LimitOffset says (it answered up to 1,000);
+    `offset` goes on from there and the page object counts them all."""
+    _customer(om, "l100", *(f"f{n}" for n in range(101)))
+    for n in range(101):
+        om.customer_entitlements_v2.post("l100", m.EntitlementBooleanCreateInputs(
+            type=m.EntitlementType.BOOLEAN, feature_key=f"l100_f{n}"))  # fmt: skip
+    counted: Any = om.entitlements.list(page=1, page_size=1)
+    total = counted["totalCount"]
+    assert total > 100
+    everything: Any = om.entitlements.list(limit=1000)
+    default: Any = om.entitlements.list()
+    assert (len(everything), len(default)) == (total, 100)
+    assert [read(e).id for e in default] == [read(e).id for e in everything[:100]]
+    tail: Any = om.entitlements.list(offset=100)
+    assert [read(e).id for e in tail] == [read(e).id for e in everything[100:200]]

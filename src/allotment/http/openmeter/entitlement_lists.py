@@ -90,7 +90,7 @@ async def list_v1(request: AnyRequest) -> Response[Any]:
         return json(Page(totalCount=len(items), page=number, pageSize=size, items=page))
     everything = ordered(items, SORT_KEYS, query, "createdAt")
     offset = integer(query, "offset", 0, 0, 1_000_000_000)
-    limit = integer(query, "limit", 1000, 1, 1000)
+    limit = integer(query, "limit", 100, 1, 1000)  # the document's LimitOffset.limit
     return json(everything[offset : offset + limit])
 
 
