@@ -29,9 +29,11 @@ class _Link:
         self.running = True
         self.generation = 1
         self.frames: list[tuple[int, Handed]] = []  # (generation, frame)
+        self.needed = 0  # calls of `need`: the worker asked for (WHK-D50)
+        self.drained = 0  # calls of `drain`: written frames flushed before the next
 
     def need(self) -> None:
-        pass
+        self.needed += 1
 
     async def connection(self) -> tuple[Writer, int]:
         return self, self.generation
@@ -41,7 +43,7 @@ class _Link:
         self.frames.append((self.generation, msgspec.msgpack.decode(data[5:], type=Handed)))
 
     async def drain(self) -> None:
-        pass
+        self.drained += 1
 
     def positions(self) -> list[tuple[int, list[int]]]:
         return [(g, [r.position for r in handed.records]) for g, handed in self.frames]
@@ -97,11 +99,15 @@ async def test_records_go_once_durable_and_a_checkpoint_waits_for_the_worker() -
     async with anyio.create_task_group() as tg:
         tg.start_soon(outbox.ship_forever)
         outbox.committed(1, CUSTOMER, "acme", plain, journal.wait_durable)
+        assert link.needed == 0  # WHK-D50: a record that notifies nothing starts no worker
         outbox.committed(2, CUSTOMER, "acme", [notice], journal.wait_durable)
+        assert link.needed == 1
         await anyio.wait_all_tasks_blocked()
         assert link.frames == []  # not durable yet
         journal.make_durable(2)
         await _handed(link, 1)
+        with anyio.fail_after(BOUND_S):
+            await wait_until_async(lambda: link.drained >= 1, "the frame drained")
         (record,) = link.frames[0][1].records
         assert (record.position, record.external_id, record.notices) == (2, "acme", [notice])
         logged = anyio.Event()
