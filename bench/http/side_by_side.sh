@@ -5,6 +5,10 @@
 # three rounds each, after one warming pass per server (so lazily decoded customers are warm).
 #
 #   bench/http/side_by_side.sh OLD_CHECKOUT NEW_CHECKOUT
+#   ROUNDS=7 KINDS="check hot" bench/http/side_by_side.sh OLD NEW   # more rounds, fewer kinds
+#
+# Odd rounds run OLD first and even rounds NEW first (ABBA), so neither build always runs
+# second, after the other has warmed the machine or left it its garbage.
 #
 # The data directory is built once by OLD's bench.http.state (100,000 customers) and copied, so
 # both recover the same state (a newer build reads an older snapshot; not the other way round).
@@ -27,9 +31,10 @@ for p in 48101 48102; do
   done
   wrk -t2 -c64 -d8s -s "$LUA/check.lua" "http://127.0.0.1:$p" -- $KEY 100000 api_calls >/dev/null
 done
-for kind in check hot ingest; do
-  for r in 1 2 3; do
-    for p in 48101 48102; do
+for kind in ${KINDS:-check hot ingest}; do
+  for r in $(seq 1 "${ROUNDS:-3}"); do
+    if [ $((r % 2)) = 1 ]; then order="48101 48102"; else order="48102 48101"; fi
+    for p in $order; do
       if [ $kind = check ]; then args=(-s "$LUA/check.lua" "http://127.0.0.1:$p" -- $KEY 100000 api_calls)
       elif [ $kind = hot ]; then args=(-s "$LUA/check.lua" "http://127.0.0.1:$p" -- $KEY 1000 api_calls)
       else args=(-s "$LUA/post.lua" "http://127.0.0.1:$p" -- $KEY 100000 event "run$r$p"); fi
