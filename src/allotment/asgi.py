@@ -16,6 +16,7 @@ from allotment.http.fast_path import FastPath
 from allotment.loading import LoadFailed
 from allotment.persistence.datadir_lock import DataDirInUse
 from allotment.persistence.errors import JournalCorrupt
+from allotment.runtime import heap
 from allotment.wiring import build_app
 
 __all__ = (
@@ -74,6 +75,7 @@ def served_app(build: Callable[[Settings, Callable[[], None]], FastPath]) -> Bod
     raw = os.environ.get(SETTINGS_ENV)
     settings = decode_settings(raw) if raw else Settings()
     logs.configure(settings.log_format)  # before recovery, whose progress is logged
+    heap.serving()
     try:
         app = build(settings, _listening(settings))
     except (JournalCorrupt, LoadFailed, DataDirInUse, OSError) as error:

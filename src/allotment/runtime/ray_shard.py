@@ -192,7 +192,7 @@ def host_actors(count: int, build_for: Callable[[int], Callable[[], ActorSystem]
             name=actor_name(k), lifetime="detached", get_if_exists=True,
             max_restarts=-1, max_task_retries=0, num_cpus=0,
             resources={pinned: 0.01} if pinned in resources else None,
-        ).remote(build_for(k))  # fmt: skip
+        ).remote(build_for(k), serving=True)  # fmt: skip
         handles.append(handle)
     return handles
 

@@ -20,6 +20,7 @@ from typing import TypeVar
 import anyio
 
 from allotment.persistence.reports import AnalyticsReport
+from allotment.runtime import heap
 from allotment.runtime.errors import ShardUnavailable
 from allotment.runtime.hosted_shards import HostedShards
 from allotment.runtime.ports import Shard
@@ -39,7 +40,9 @@ class ShardHost:
     writers, checkpoints, sweep, analytics) run on the actor's event loop from the first call.
     """
 
-    def __init__(self, build: Callable[[], ActorSystem]) -> None:
+    def __init__(self, build: Callable[[], ActorSystem], *, serving: bool = False) -> None:
+        if serving:  # the Ray worker process this host lives in serves for its life
+            heap.serving()
         self._hosted = HostedShards(build())
         self._started: anyio.Event | None = None
         self._failure: BaseException | None = None
