@@ -36,6 +36,8 @@ __all__ = (
     "SnapshotFile",
     "SnapshotHeader",
     "StoredCustomers",
+    "chunk_frames",
+    "chunk_part",
     "encode_customers",
     "frame",
     "header_frame",
@@ -154,13 +156,22 @@ _index_encoder = msgspec.msgpack.Encoder(uuid_format="bytes")
 def encode_customers(customers: Sequence[bytes | CustomerState]) -> list[bytes]:
     """A version-3 chunk, as frames' buffers: each customer's stored form (made now from a
     state; a stored form is written as it is, its keys read back from it)."""
-    forms = [c if isinstance(c, bytes) else encode_stored(c) for c in customers]
-    keys = [
-        read_keys(form) if isinstance(customer, bytes) else keys_of(customer)
-        for customer, form in zip(customers, forms, strict=True)
-    ]
-    index = ChunkIndex(keys=keys, lengths=[len(f) for f in forms])
-    return frame(_index_encoder.encode(index)) + frame(b"".join(forms))
+    return chunk_frames([chunk_part(customer) for customer in customers])
+
+
+def chunk_part(customer: bytes | CustomerState) -> tuple[bytes, Keys]:
+    """One customer's part of a chunk: its stored form and the keys it is indexed by. The
+    costly step of a checkpoint (about 90 us for a changed customer), made one customer at a
+    time so that the caller can let requests run between customers."""
+    if isinstance(customer, bytes):
+        return customer, read_keys(customer)
+    return encode_stored(customer), keys_of(customer)
+
+
+def chunk_frames(parts: Sequence[tuple[bytes, Keys]]) -> list[bytes]:
+    """The frames of a chunk (its index, then its stored forms end to end) from its parts."""
+    index = ChunkIndex(keys=[keys for _, keys in parts], lengths=[len(f) for f, _ in parts])
+    return frame(_index_encoder.encode(index)) + frame(b"".join(form for form, _ in parts))
 
 
 def frame(payload: bytes) -> list[bytes]:
