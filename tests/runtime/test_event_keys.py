@@ -145,3 +145,32 @@ def test_a_key_released_and_claimed_again_during_an_export_is_kept() -> None:
         assert index.reserve("k", START)
         assert "k" in index and len(index) == 1
     assert "k" in index and len(index) == 1
+
+
+def test_keys_claimed_during_an_export_are_merged_a_batch_at_a_time() -> None:
+    """Issue 21: a checkpoint merges what was claimed and released while it copied the tables
+    in batches, letting requests run between them; claims and releases made between batches
+    count at once and are merged too."""
+    index = EventKeyIndex()
+    for n in range(300):
+        assert index.reserve(f"old{n}", START)
+    with index.exported() as exported:
+        for _ in exported.tables:
+            pass
+        for n in range(1000):
+            assert index.reserve(f"new{n}", START)
+        for n in range(0, 300, 3):
+            index.release(f"old{n}", START)  # in the tables: released when merged
+        steps = 0
+        for _ in index.merge_pending():
+            steps += 1
+            assert index.reserve(f"between{steps}", START)
+            assert not index.reserve("new5", START) and not index.reserve("old1", START)
+            assert "old3" not in index
+        assert steps >= 1000 // 256  # batches, not all at once
+    assert len(index) == 1000 + steps + 200
+    assert all(f"new{n}" in index for n in range(1000))
+    assert all(f"between{s}" in index for s in range(1, steps + 1))
+    assert all((f"old{n}" in index) == (n % 3 != 0) for n in range(300))
+    with index.exported():  # the overlay ended: another export may start
+        pass

@@ -10,6 +10,7 @@ import contextlib
 import logging
 import shutil
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,7 +21,6 @@ import anyio
 import msgspec
 from anyio.lowlevel import checkpoint
 
-from allotment.domain.state import CustomerState
 from allotment.histogram import BATCH_BUCKETS, LATENCY_BUCKETS, Histogram
 from allotment.persistence.compact_state import DICTIONARY, restored
 from allotment.persistence.errors import CheckpointRefused, JournalUnavailable
@@ -280,10 +280,13 @@ class Storage:
         env = self._environments[environment]
         _refuse_if_failed(shard, env.journal)
         position = await env.journal.rotate()  # records <= position are in closed segments
-        states = shard.stored_customers()
+        # Each customer is taken as it is when encoded (its state says its journal position;
+        # recovery replays it only the records after that), so taking them all at once, a
+        # stop of the loop, is not needed.
+        order = shard.customer_order()
         snapshot = await anyio.to_thread.run_sync(SnapshotFile, env.snapshots, position)
         try:
-            await self._encode(snapshot, shard, position, states)
+            await self._encode(snapshot, shard, position, order)
             # Customers were encoded with records appended after `position`. Those must be
             # durable before the snapshot is visible: were they lost in a crash, the positions
             # would be handed out again after recovery, and the snapshot's customers would
@@ -308,7 +311,7 @@ class Storage:
         report = CheckpointReport(
             environment=environment,
             position=position,
-            customers=len(states),
+            customers=len(order),
             bytes=path.stat().st_size,
             seconds=time.perf_counter() - started,
             segments_deleted=deleted,
@@ -321,7 +324,7 @@ class Storage:
         snapshot: SnapshotFile,
         shard: RecoverableShard,
         position: int,
-        states: list[bytes | CustomerState],
+        order: list[uuid.UUID],
     ) -> None:
         """Encode the customers in slices and the key tables one by one, handing each 32 MB
         to a worker thread to write, with requests served between slices."""
@@ -330,8 +333,8 @@ class Storage:
                 position=position,
                 created_at=self._now(),
                 catalog=shard.catalog,  # replaying catalog facts on a later catalog: a no-op
-                customers=len(states),
-                chunks=-(-len(states) // CHUNK_CUSTOMERS),
+                customers=len(order),
+                chunks=-(-len(order) // CHUNK_CUSTOMERS),
                 key_tables=len(keys.slots_used),
                 key_slots_used=keys.slots_used,
                 keys_per_day=keys.keys_per_day,
@@ -343,14 +346,16 @@ class Storage:
             )
             pending = _Pending(snapshot, header_frame(header))
             slices = _Slices()
-            for start in range(0, len(states), CHUNK_CUSTOMERS):
+            for start in range(0, len(order), CHUNK_CUSTOMERS):
                 parts = []
-                for customer in states[start : start + CHUNK_CUSTOMERS]:
-                    parts.append(chunk_part(customer))
+                for customer_id in order[start : start + CHUNK_CUSTOMERS]:
+                    parts.append(chunk_part(shard.stored_customer(customer_id)))
                     await slices.maybe_yield()
                 await pending.add(chunk_frames(parts))
             for table in keys.tables:
                 await pending.add(frame(table))
+                await slices.maybe_yield()
+            for _ in shard.event_keys.merge_pending():  # every table is copied
                 await slices.maybe_yield()
         await pending.write()
 

@@ -85,6 +85,11 @@ class KeyIndex(Protocol):
 
     def exported(self) -> AbstractContextManager[KeyTables]: ...
 
+    def merge_pending(self) -> Iterator[None]:
+        """Within `exported`, once every table is copied: apply what was claimed meanwhile,
+        yielding between batches."""
+        ...
+
     def import_tables(
         self, tables: Sequence[bytes | bytearray], used: list[int], day_counts: dict[int, int]
     ) -> None: ...
@@ -164,8 +169,13 @@ class RecoverableShard(Protocol):
 
     def states(self) -> list[CustomerState]: ...
 
-    def stored_customers(self) -> list[bytes | CustomerState]:
-        """Every customer, in its stored form when current, else its state (to encode)."""
+    def customer_order(self) -> list[uuid.UUID]:
+        """Every customer's id, in creation order (a copy: customers created later are not
+        in it)."""
+        ...
+
+    def stored_customer(self, customer_id: uuid.UUID) -> bytes | CustomerState:
+        """A customer as of now: its stored form when current, else its state (to encode)."""
         ...
 
     def restore(

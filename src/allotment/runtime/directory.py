@@ -156,17 +156,18 @@ class CustomerDirectory:
             actor = self._actors.get(customer_id)
             yield actor.state if actor is not None else decode_state(self._stored[customer_id])
 
-    def stored_or_states(self) -> list[bytes | CustomerState]:
-        """Every customer in creation order: the stored form when current, else the state
-        (a checkpoint writes the one and encodes the other)."""
-        out: list[bytes | CustomerState] = []
-        for customer_id in self._order:
-            actor = self._actors.get(customer_id)
-            if actor is None or self._clean.get(customer_id) == actor.state.journal_position:
-                out.append(self._stored[customer_id])
-            else:
-                out.append(actor.state)
-        return out
+    def ids_in_order(self) -> list[uuid.UUID]:
+        """Every customer's id in creation order, copied (customers are never removed)."""
+        return self._order[:]
+
+    def stored_or_state(self, customer_id: uuid.UUID) -> bytes | CustomerState:
+        """The customer's stored form when current, else its state (a checkpoint writes the
+        one and encodes the other). A checkpoint asks customer by customer as it encodes:
+        asking for all of them at once held the loop 85 ms at 100k customers."""
+        actor = self._actors.get(customer_id)
+        if actor is None or self._clean.get(customer_id) == actor.state.journal_position:
+            return self._stored[customer_id]
+        return actor.state
 
     def get(self, customer_id: uuid.UUID) -> CustomerActor | None:
         actor = self._actors.get(customer_id)

@@ -37,6 +37,7 @@ _FREE = 0  # day 0 marks a slot never used: a probe stops there
 _GONE = 0xFFFF  # a released key: a probe continues past it
 _EPOCH = date(2000, 1, 1).toordinal() - 1  # day 1 is 2000-01-01
 _SLOTS_MIN = 8
+_MERGE_BATCH = 256  # keys merged after an export between two yields (about 1 ms)
 
 
 def key_digest(key: str) -> bytes:
@@ -118,8 +119,10 @@ class EventKeyIndex:
     @contextmanager
     def exported(self) -> Iterator[KeyTables]:
         """The tables and their counts as of now, for a snapshot. The tables are copied one at
-        a time as the caller iterates (it may yield between them); until the block ends they
-        do not change, and what is claimed or released meanwhile is applied at its end."""
+        a time as the caller iterates (it may yield between them); until they are all copied
+        they do not change. What is claimed or released meanwhile is applied by
+        `merge_pending`, which a caller on the event loop runs once the tables are copied,
+        yielding between its batches; whatever it left is applied when the block ends."""
         if self._overlay is not None:
             raise RuntimeError("the key tables are already being exported")
         self._overlay = {}
@@ -127,12 +130,27 @@ class EventKeyIndex:
             tables = (bytes(table) for table in self._tables)
             yield KeyTables(list(self._used), dict(self._per_day), tables)
         finally:
-            overlay, self._overlay = self._overlay, None
-            for digest, day in overlay.items():
+            for _ in self.merge_pending():
+                pass
+
+    def merge_pending(self) -> Iterator[None]:
+        """Apply the keys claimed and released during an export, `_MERGE_BATCH` at a time,
+        yielding after each batch. Claims and releases made between batches keep going to
+        the overlay, so they are merged too; the overlay ends once it is empty. (Applied all at
+        once, a checkpoint's 40k claims held the event loop about 150 ms.)"""
+        overlay = self._overlay
+        if overlay is None:
+            return
+        while True:
+            for _ in range(min(_MERGE_BATCH, len(self._late_releases))):
+                self._release(self._late_releases.pop())
+            for _ in range(min(_MERGE_BATCH, len(overlay))):
+                digest, day = overlay.popitem()
                 self._insert(digest, day)
-            for digest in self._late_releases:
-                self._release(digest)
-            self._late_releases = []
+            if not overlay and not self._late_releases:
+                self._overlay = None
+                return
+            yield
 
     def import_tables(
         self, tables: Sequence[bytes | bytearray], used: list[int], day_counts: dict[int, int]

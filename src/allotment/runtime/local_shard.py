@@ -388,8 +388,11 @@ class LocalShard(ShardReads):
     ) -> None:
         recovery.restore(self, catalog, states, keys, stored, stored_keys)
 
-    def stored_customers(self) -> list[bytes | CustomerState]:
-        return self.directory.stored_or_states()
+    def customer_order(self) -> list[uuid.UUID]:
+        return self.directory.ids_in_order()
+
+    def stored_customer(self, customer_id: uuid.UUID) -> bytes | CustomerState:
+        return self.directory.stored_or_state(customer_id)
 
     async def hold_catalog_version(self, version: int) -> None:
         """SCL-77: journal that this shard holds catalog `version` (durable before it counts),
