@@ -42,12 +42,13 @@ async def _yields_while_checkpointing(tmp_path: Path, monkeypatch: pytest.Monkey
 
         yields = 0
 
-        async def counted_yield() -> None:
+        async def counted_yield(seconds: float) -> None:
             nonlocal yields
             yields += 1
+            await anyio.lowlevel.checkpoint()
 
         monkeypatch.setattr(storage, "chunk_part", counted)
-        monkeypatch.setattr(storage, "checkpoint", counted_yield)
+        monkeypatch.setattr(storage, "_rest", counted_yield)
         report = (await system.checkpoint_all())[0]
         assert report.customers == CUSTOMERS and parts == CUSTOMERS
         return yields
