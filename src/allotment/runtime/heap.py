@@ -18,11 +18,12 @@ be kept, and the full collection before each freeze leaves none.
 A serving process needs one more measure (`serving`): customers recovered lazily are decoded on
 first touch, long after the settle at the end of recovery, and so are new customers and the
 state a turn replaces. Put off, the full collection that came walked all of them at once: after
-a warm-up pass over 100k customers one took 1.7 s (bench/README, "Issue 21: a 1.7 s collection
-after warm-up"). So in a serving process whatever survives a full collection is frozen at once,
-and a full collection comes after every second young one: each walks only what became
-long-lived since the last, about 10k objects at 2k events/s (8-13 ms measured; every tenth
-young one, CPython's default, walked 50k in 20-50 ms).
+a warm-up pass over 100k customers, the checkpoint's settle took 1.5-1.7 s (bench/README,
+"Session 14"; bench/bench_gc_pauses.py). So in a serving process whatever survives a full
+collection is frozen at once, and a full collection comes after every second young one: each
+walks only what became long-lived since the last (at most 6.7 ms in that bench's warm-up;
+7-13 ms in a served process at 2k events/s, where every tenth young one, CPython's default,
+paused 20-50 ms).
 """
 
 from __future__ import annotations
