@@ -30,8 +30,10 @@ __all__ = (
     "DICTIONARY",
     "Keys",
     "decode_state",
+    "deflate_stored",
     "encode_stored",
     "keys_of",
+    "plain_stored",
     "read_keys",
     "restored",
 )
@@ -114,10 +116,20 @@ _keys = msgspec.msgpack.Decoder(Keys)
 
 def encode_stored(state: CustomerState, keys: Keys | None = None) -> bytes:
     """The stored form of `state` (its keys computed unless given)."""
-    index = _encoder.encode(keys if keys is not None else keys_of(state))
+    return deflate_stored(plain_stored(state, keys if keys is not None else keys_of(state)))
+
+
+def plain_stored(state: CustomerState, keys: Keys) -> bytes:
+    """The stored form before deflate: the keys' length and msgpack, then the state's. A third
+    of `encode_stored`'s time; `deflate_stored` is the rest and releases the GIL, so a
+    checkpoint runs it on a worker thread."""
+    index = _encoder.encode(keys)
+    return _LENGTH.pack(len(index)) + index + _encoder.encode(state)
+
+
+def deflate_stored(plain: bytes) -> bytes:
     packer = zlib.compressobj(1, zlib.DEFLATED, _WBITS, 9, zlib.Z_DEFAULT_STRATEGY, DICTIONARY)
-    body = packer.compress(_LENGTH.pack(len(index)) + index + _encoder.encode(state))
-    return body + packer.flush()
+    return packer.compress(plain) + packer.flush()
 
 
 def _inflate(stored: bytes, dictionary: bytes) -> bytes:
