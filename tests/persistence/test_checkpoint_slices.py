@@ -1,5 +1,5 @@
 """A checkpoint encodes customers on the event loop's thread, so it lets requests run whenever
-it has held the loop for `checkpoint_slices.SLICE_S` (issue 21: slices of 50 changed customers held it 4
+it has held the loop for `storage.SLICE_S` (issue 21: slices of 50 changed customers held it 4
 to 18 ms, which every request arriving behind one waited out)."""
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import pytest
 from allotment.config import Settings
 from allotment.domain.commands import RecordUsage
 from allotment.domain.replies import UsageAccepted
-from allotment.domain.state import Profile
-from allotment.persistence import checkpoint_slices
+from allotment.domain.state import CustomerState, Profile
+from allotment.persistence import snapshots, storage
+from allotment.persistence.compact_state import Keys
 from allotment.runtime.clock import ManualClock
 from allotment.runtime.ports import CustomerLookup
 from allotment.wiring import build_system
@@ -31,6 +32,14 @@ async def _yields_while_checkpointing(tmp_path: Path, monkeypatch: pytest.Monkey
         shard = system.shard("test")
         for i in range(CUSTOMERS):
             await shard.create_customer(f"c{i}", Profile(first_name="A"))
+        parts = 0
+        original = snapshots.chunk_part
+
+        def counted(customer: bytes | CustomerState) -> tuple[bytes, Keys]:
+            nonlocal parts
+            parts += 1
+            return original(customer)
+
         yields = 0
 
         async def counted_yield(seconds: float) -> None:
@@ -38,16 +47,17 @@ async def _yields_while_checkpointing(tmp_path: Path, monkeypatch: pytest.Monkey
             yields += 1
             await anyio.lowlevel.checkpoint()
 
-        monkeypatch.setattr(checkpoint_slices, "_rest", counted_yield)
+        monkeypatch.setattr(storage, "chunk_part", counted)
+        monkeypatch.setattr(storage, "_rest", counted_yield)
         report = (await system.checkpoint_all())[0]
-        assert report.customers == CUSTOMERS
+        assert report.customers == CUSTOMERS and parts == CUSTOMERS
         return yields
 
 
 async def test_a_checkpoint_past_its_slice_yields_after_every_customer(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(checkpoint_slices, "SLICE_S", 0.0)  # every step is past the slice
+    monkeypatch.setattr(storage, "SLICE_S", 0.0)  # every step is past the slice
     yields = await _yields_while_checkpointing(tmp_path, monkeypatch)
     assert yields >= CUSTOMERS  # one chunk of 50 holds all 7: a yield per chunk would be 1
 
@@ -55,7 +65,7 @@ async def test_a_checkpoint_past_its_slice_yields_after_every_customer(
 async def test_a_checkpoint_within_its_slice_does_not_yield(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(checkpoint_slices, "SLICE_S", 3600.0)
+    monkeypatch.setattr(storage, "SLICE_S", 3600.0)
     assert await _yields_while_checkpointing(tmp_path, monkeypatch) == 0
 
 
@@ -65,9 +75,7 @@ async def test_customers_changed_or_created_while_encoded_recover_as_they_were(
     """A checkpoint takes each customer as it is when it reaches it, not all at once (holding
     the loop while it copied 100k took 85 ms): events for customers already encoded and for
     ones not yet, and customers created meanwhile, all recover as the live shard had them."""
-    monkeypatch.setattr(
-        checkpoint_slices, "SLICE_S", 0.0
-    )  # requests run between every two customers
+    monkeypatch.setattr(storage, "SLICE_S", 0.0)  # requests run between every two customers
     clock = ManualClock(START)
     settings = Settings(data_dir=tmp_path, clock="manual")
     system = build_system(settings, clock)

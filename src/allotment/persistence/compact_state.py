@@ -30,10 +30,8 @@ __all__ = (
     "DICTIONARY",
     "Keys",
     "decode_state",
-    "deflate_stored",
     "encode_stored",
     "keys_of",
-    "plain_stored",
     "read_keys",
     "restored",
 )
@@ -116,20 +114,10 @@ _keys = msgspec.msgpack.Decoder(Keys)
 
 def encode_stored(state: CustomerState, keys: Keys | None = None) -> bytes:
     """The stored form of `state` (its keys computed unless given)."""
-    return deflate_stored(plain_stored(state, keys if keys is not None else keys_of(state)))
-
-
-def plain_stored(state: CustomerState, keys: Keys) -> bytes:
-    """The stored form before deflate: the keys' length and msgpack, then the state's. A third
-    of `encode_stored`'s time; `deflate_stored` is the rest and releases the GIL, so a
-    checkpoint runs it on a worker thread."""
-    index = _encoder.encode(keys)
-    return _LENGTH.pack(len(index)) + index + _encoder.encode(state)
-
-
-def deflate_stored(plain: bytes) -> bytes:
+    index = _encoder.encode(keys if keys is not None else keys_of(state))
     packer = zlib.compressobj(1, zlib.DEFLATED, _WBITS, 9, zlib.Z_DEFAULT_STRATEGY, DICTIONARY)
-    return packer.compress(plain) + packer.flush()
+    body = packer.compress(_LENGTH.pack(len(index)) + index + _encoder.encode(state))
+    return body + packer.flush()
 
 
 def _inflate(stored: bytes, dictionary: bytes) -> bytes:

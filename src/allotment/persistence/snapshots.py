@@ -160,8 +160,9 @@ def encode_customers(customers: Sequence[bytes | CustomerState]) -> list[bytes]:
 
 
 def chunk_part(customer: bytes | CustomerState) -> tuple[bytes, Keys]:
-    """One customer's part of a chunk: its stored form and the keys it is indexed by (a
-    checkpoint makes them with `checkpoint_slices.chunk_parts`, deflating off the loop)."""
+    """One customer's part of a chunk: its stored form and the keys it is indexed by. The
+    costly step of a checkpoint (about 90 us for a changed customer), made one customer at a
+    time so that the caller can let requests run between customers."""
     if isinstance(customer, bytes):
         return customer, read_keys(customer)
     return encode_stored(customer), keys_of(customer)
