@@ -36,6 +36,7 @@ for variant in $VARIANTS; do
 d=json.load(sys.stdin);l=d['latency_ms']
 print('$variant', $r, d['achieved_rate'], 'p50', l['p50'], 'p99', l['p99'], 'max', l['max'])"
   done
-  pkill -f "data-dir $WORK" || true; sleep 2
+  pkill -f "data-dir $WORK" || true
+  for _ in $(seq 1 120); do pgrep -f "data-dir $WORK" >/dev/null || break; sleep 0.5; done  # its export at stop
   grep -h 'storage: checkpoint' "$WORK/log-$variant" | sed "s/^/$variant /" | cut -c1-220 || true
 done
