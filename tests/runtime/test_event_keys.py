@@ -155,8 +155,8 @@ def test_keys_claimed_during_an_export_are_merged_a_batch_at_a_time() -> None:
     for n in range(300):
         assert index.reserve(f"old{n}", START)
     with index.exported() as exported:
-        for _ in exported.tables:
-            pass
+        copied = EventKeyIndex()  # what the snapshot holds: the keys as of the export's start
+        copied.import_tables(list(exported.tables), exported.slots_used, exported.keys_per_day)
         for n in range(1000):
             assert index.reserve(f"new{n}", START)
         for n in range(0, 300, 3):
@@ -172,5 +172,6 @@ def test_keys_claimed_during_an_export_are_merged_a_batch_at_a_time() -> None:
     assert all(f"new{n}" in index for n in range(1000))
     assert all(f"between{s}" in index for s in range(1, steps + 1))
     assert all((f"old{n}" in index) == (n % 3 != 0) for n in range(300))
-    with index.exported():  # the overlay ended: another export may start
-        pass
+    assert len(copied) == 300 and "new0" not in copied and "old3" in copied
+    with index.exported() as again:  # the overlay ended: another export may start
+        assert sum(again.keys_per_day.values()) == len(index)
