@@ -15,7 +15,6 @@ import argparse
 import gc
 import os
 import platform
-import subprocess
 import tempfile
 import time
 import tracemalloc
@@ -40,6 +39,7 @@ from allotment.runtime.ports import CustomerLookup
 from allotment.runtime.records import EvaluationContext
 from allotment.runtime.system import ActorSystem
 from allotment.wiring import build_system
+from bench.provenance import short_commit
 
 RESULTS = Path(__file__).resolve().parent / "results"
 GET = EvaluationContext(method="GET")
@@ -215,16 +215,6 @@ async def main(customers: int) -> dict[str, Any]:
     return result
 
 
-def _commit() -> str:
-    try:
-        done = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        )
-        return done.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, default=100_000)
@@ -238,7 +228,7 @@ if __name__ == "__main__":
         "command": (
             f".venv/bin/python -m bench.bench_durability --customers {args.customers} --save"
         ),
-        "commit": _commit(),
+        "commit": short_commit(),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
         "customers": args.customers,

@@ -13,7 +13,6 @@ import argparse
 import os
 import platform
 import statistics
-import subprocess
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -32,6 +31,7 @@ from allotment.runtime.local_shard import LocalShard
 from allotment.runtime.ports import CustomerLookup
 from allotment.runtime.records import EvaluationContext
 from allotment.wiring import build_system
+from bench.provenance import short_commit
 
 RESULTS = Path(__file__).resolve().parent / "results"
 GET = EvaluationContext(method="GET")
@@ -102,15 +102,6 @@ async def _round(shard: LocalShard, customers: int, ops: int, round_no: int) -> 
     return results
 
 
-def _commit() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 async def main(customers: int, ops: int, rounds: int) -> dict[str, object]:
     # In memory: this measures turns, not the disk (bench_durability measures that).
     clock = ManualClock(datetime(2025, 1, 15, tzinfo=UTC))
@@ -126,7 +117,7 @@ async def main(customers: int, ops: int, rounds: int) -> dict[str, object]:
             ".venv/bin/python -m bench.bench_engine"
             f" --customers {customers} --ops {ops} --rounds {rounds} --save"
         ),
-        "commit": _commit(),
+        "commit": short_commit(),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
         "customers": customers,

@@ -49,6 +49,7 @@ from allotment.runtime.ports import CustomerLookup
 from allotment.runtime.records import EvaluationContext
 from allotment.wiring import build_system
 from bench.http.state import ENVIRONMENT, build_data_dir, customer_ref
+from bench.provenance import short_commit
 
 RESULTS = Path(__file__).resolve().parent / "results"
 POLICIES = ("put_off", "serving")
@@ -156,7 +157,7 @@ def main(customers: int, events: int, rounds: int) -> dict[str, Any]:
             ".venv/bin/python -m bench.bench_gc_pauses"
             f" --customers {customers} --events {events} --rounds {rounds} --save"
         ),
-        "commit": _commit(),
+        "commit": short_commit(),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {
             "python": platform.python_version(),
@@ -168,15 +169,6 @@ def main(customers: int, events: int, rounds: int) -> dict[str, Any]:
         "state_built_s": round(built_s, 1),
         "runs": runs,
     }
-
-
-def _commit() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 if __name__ == "__main__":

@@ -77,6 +77,7 @@ from allotment.runtime.ports import CustomerLookup
 from allotment.runtime.system import ActorSystem
 from allotment.wiring import build_system
 from bench.http.state import ENVIRONMENT, customer_ref
+from bench.provenance import short_commit
 
 __all__ = ("cli", "main")
 
@@ -563,12 +564,6 @@ def _machine() -> dict[str, Any]:
     return {"python": platform.python_version(), "cpus": os.cpu_count(), "memory": memory}
 
 
-def _commit() -> str:
-    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                          capture_output=True, text=True, check=False)  # fmt: skip
-    return done.stdout.strip() or "unknown"
-
-
 def main(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     runs = [_run_size(customers, args) for customers in args.sizes]
     largest = max(args.sizes)
@@ -576,7 +571,7 @@ def main(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     return {
         "benchmark": "bench_scale",
         "command": shlex.join([".venv/bin/python", "-m", "bench.bench_scale", *argv]),
-        "commit": _commit(),
+        "commit": short_commit(),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": _machine(),
         "sizes": args.sizes,

@@ -44,6 +44,7 @@ from bench.alternatives.populate import (
     populate_postgres,
     populate_redis,
 )
+from bench.provenance import short_commit
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "bench" / "results"
@@ -200,20 +201,6 @@ def _machine(pg_version: str, redis_version: str) -> dict[str, Any]:
             for name in ("granian", "litestar", "msgspec", "uvloop", "asyncpg", "redis", "hiredis")
         },
     }
-
-
-def _commit() -> str:
-    try:
-        done = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=ROOT,
-        )
-        return done.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def _summary(samples: list[WrkResult]) -> dict[str, Any]:
@@ -404,7 +391,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         report = {
             "benchmark": "alternatives",
             "command": ".venv/bin/python -m bench.alternatives.run " + shlex.join(sys.argv[1:]),
-            "commit": _commit(),
+            "commit": short_commit(),
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "quick": args.quick,
             "machine": _machine(pg["server_version"], rd["server_version"]),
