@@ -46,8 +46,7 @@ atexit.register(gc.unfreeze)
 def settle(*, collect: bool = True) -> None:
     """Freeze what is alive now. `collect=False` skips the collection before the freeze, for
     the end of recovery: a collection then would walk the whole recovered state."""
-    young, middle, _ = gc.get_threshold()
-    gc.set_threshold(young, middle, _full_collections_every())
+    _full_collection_after(_full_collections_every())
     if collect:
         gc.collect()  # frozen objects are not walked: this costs what is new since the last
     gc.freeze()
@@ -76,16 +75,19 @@ def serving() -> None:
     test process building app after app would keep their garbage."""
     if _freeze_survivors not in gc.callbacks:
         gc.callbacks.append(_freeze_survivors)
-    young, middle, _ = gc.get_threshold()
-    gc.set_threshold(young, middle, _FULL_COLLECTIONS_SERVING)
+    _full_collection_after(_FULL_COLLECTIONS_SERVING)
 
 
 def not_serving() -> None:
     """Undo `serving` (for tests): full collections put off again, survivors left in place."""
     if _freeze_survivors in gc.callbacks:
         gc.callbacks.remove(_freeze_survivors)
+    _full_collection_after(_FULL_COLLECTIONS_PUT_OFF)
+
+
+def _full_collection_after(young_collections: int) -> None:
     young, middle, _ = gc.get_threshold()
-    gc.set_threshold(young, middle, _FULL_COLLECTIONS_PUT_OFF)
+    gc.set_threshold(young, middle, young_collections)
 
 
 def _full_collections_every() -> int:
