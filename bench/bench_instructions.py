@@ -42,7 +42,8 @@ from allotment.runtime.clock import ManualClock
 from allotment.runtime.local_shard import LocalShard
 from allotment.runtime.ports import CustomerLookup
 from allotment.wiring import build_system
-from bench.bench_engine import GET, _commit, _event, _populate
+from bench.bench_engine import GET, _event, _populate
+from bench.provenance import short_commit
 
 RESULTS = Path(__file__).resolve().parent / "results"
 OPERATIONS = ("check", "check_fresh", "ingest", "reserve", "pair")
@@ -130,7 +131,7 @@ def main() -> None:
     result = {
         "benchmark": "bench_instructions",
         "command": " ".join(["python -m bench.bench_instructions", *sys.argv[1:]]),
-        "commit": _commit(),
+        "commit": short_commit(),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
         "ops": args.ops,

@@ -13,8 +13,8 @@ from typing import Any
 
 import msgspec
 
-from bench.bench_engine import _commit
 from bench.http.wrk import wrk_version
+from bench.provenance import short_commit
 
 __all__ = ("provenance", "publish")
 
@@ -26,7 +26,7 @@ def provenance(module: str) -> dict[str, Any]:
     return {
         "benchmark": module,
         "command": " ".join([f"python -m {module}", *sys.argv[1:]]),
-        "commit": _commit(),
+        "commit": short_commit(),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {
             "python": platform.python_version(),
