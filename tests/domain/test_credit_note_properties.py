@@ -12,7 +12,7 @@ from datetime import timedelta
 from decimal import ROUND_DOWN
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from allotment.domain import invariants
@@ -128,6 +128,10 @@ def _check_numbers(world: CnWorld) -> None:
 
 @settings(max_examples=150, deadline=None)
 @given(steps, st.integers(0, 1000))
+# Found by CI: two credit periods granted, replayed from a snapshot, iterate in another order
+# under some hash seeds (PYTHONHASHSEED=0 among them); `harness.encoded` sorts sets for it.
+@example([("subscribe", 0, None)] * 6 + [("advance", 31, None), ("subscribe", 2, None),
+          ("pay", 2, None), ("subscribe", 0, None), ("subscribe", 0, None)], 39)  # fmt: skip
 def test_credit_notes_keep_every_invoice_consistent_and_replay(
     workload: list[tuple[str, Any, Any]], cut: int
 ) -> None:
