@@ -70,10 +70,18 @@ def test_a_committed_notification_is_delivered_after_kill_9_with_the_same_id(
         assert again.id == first.id  # the same webhook-id: receivers deduplicate on it
         assert again.body == first.body
         assert receiver.unverified == []
-        messages = httpx.get(
-            f"{restarted.url}{A}/webhooks/{endpoint['id']}/messages", headers=HEADERS, timeout=60
-        ).json()["data"]
-        assert [(m["id"], m["status"]) for m in messages] == [(first.id, "delivered")]
+
+        def statuses() -> list[tuple[str, str]]:
+            messages = httpx.get(
+                f"{restarted.url}{A}/webhooks/{endpoint['id']}/messages",
+                headers=HEADERS, timeout=60,
+            ).json()["data"]  # fmt: skip
+            return [(m["id"], m["status"]) for m in messages]
+
+        # The receiver records the request before its 2xx reaches the server, which marks the
+        # message delivered after: wait for that, then see the one message and its status.
+        wait_until(lambda: statuses() != [(first.id, "pending")], "the 2xx to be recorded")
+        assert statuses() == [(first.id, "delivered")]
     finally:
         restarted.stop()
         receiver.close()
